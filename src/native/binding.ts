@@ -1,0 +1,148 @@
+// The one place that knows the shape of the native module. Nothing typed
+// `any` crosses this boundary: every native function is declared here, and
+// the rest of the package imports `native` from this file only.
+import nodeGypBuild from 'node-gyp-build';
+import path from 'node:path';
+
+/** Native return convention: a result, or a negative errno. */
+export type Errno = number;
+
+export interface NativeConstants {
+  readonly AF_UNIX: number;
+  readonly SOCK_STREAM: number;
+  readonly SOCK_DGRAM: number;
+  readonly SOCK_SEQPACKET: number;
+  readonly SOL_SOCKET: number;
+  readonly SCM_RIGHTS: number;
+  readonly SCM_CREDENTIALS: number;
+  readonly SCM_PIDFD: number;
+  readonly SO_TYPE: number;
+  readonly SO_DOMAIN: number;
+  readonly SO_ERROR: number;
+  readonly SO_ACCEPTCONN: number;
+  readonly SO_PASSCRED: number;
+  readonly SO_PASSPIDFD: number;
+  readonly SO_PASSRIGHTS: number;
+  readonly SO_PEERCRED: number;
+  readonly SO_SNDBUF: number;
+  readonly SO_RCVBUF: number;
+  readonly SO_SNDBUFFORCE: number;
+  readonly SO_RCVBUFFORCE: number;
+  readonly MSG_PEEK: number;
+  readonly MSG_TRUNC: number;
+  readonly MSG_CTRUNC: number;
+  readonly MSG_DONTWAIT: number;
+  readonly MSG_NOSIGNAL: number;
+  readonly MSG_CMSG_CLOEXEC: number;
+  readonly MSG_EOR: number;
+  readonly MSG_OOB: number;
+  readonly MSG_WAITALL: number;
+  readonly SHUT_RD: number;
+  readonly SHUT_WR: number;
+  readonly SHUT_RDWR: number;
+  readonly IOV_MAX: number;
+  readonly ETOOMANYREFS: number;
+  readonly SCM_MAX_FD: number;
+  readonly BATCH_MESSAGES: number;
+  readonly META_STRIDE: number;
+}
+
+export type ByteView = ArrayBufferView;
+export type Gather = ByteView | readonly ByteView[];
+export type FdList = readonly number[] | Int32Array | null;
+
+/** One received ancillary item, as the low-level recvmsg returns it. */
+export type AncillaryItem = [level: number, type: number, data: Buffer];
+
+export interface NativeRecvResult {
+  data: Buffer;
+  ancillary: AncillaryItem[];
+  flags: number;
+  address?: string;
+}
+
+/** `this` of the callbacks below is the SocketHandle that polled. */
+export interface NativeCallbacks {
+  meta: Int32Array;
+  fds: Int32Array;
+  onread(this: NativeSocketHandle, count: number, data: Buffer, status: number,
+    addresses: Array<string | undefined> | undefined): void;
+  onwritable(this: NativeSocketHandle): void;
+  onconnection(this: NativeSocketHandle, status: number, fds: number[]): void;
+}
+
+/** The receiver of a handle's events (a socket or a server). */
+export interface HandleOwner {
+  onRead(count: number, data: Buffer, status: number, addresses: Array<string | undefined> | undefined): void;
+  onWritable(): void;
+  onConnection(status: number, fds: number[]): void;
+}
+
+export interface NativeSocketHandle {
+  /** -1 once closed. */
+  readonly fd: number;
+  /** Set by the JS owner; read by the callbacks. */
+  owner?: HandleOwner;
+  /** Takes ownership of fd on success (0); on -errno the caller keeps it. */
+  open(fd: number, type: number, maxMessageSize: number): Errno;
+  readStart(): Errno;
+  readStop(): Errno;
+  writeStart(): Errno;
+  writeStop(): Errno;
+  setListening(listening: boolean): void;
+  ref(): void;
+  unref(): void;
+  hasRef(): boolean;
+  /** Stops polling and closes the fd now; idempotent. */
+  close(): void;
+}
+
+export interface NativeBinding {
+  readonly constants: NativeConstants;
+  readonly SocketHandle: new () => NativeSocketHandle;
+  setup(callbacks: NativeCallbacks): void;
+  socket(type: number): Errno;
+  socketpair(type: number, out: Int32Array): Errno;
+  dup(fd: number): Errno;
+  close(fd: number): Errno;
+  bind(fd: number, address: string | null): Errno;
+  connect(fd: number, address: string): Errno;
+  listen(fd: number, backlog: number): Errno;
+  accept(fd: number): Errno;
+  shutdown(fd: number, how: number): Errno;
+  getsockopt(fd: number, level: number, name: number, out: Int32Array): Errno;
+  setsockopt(fd: number, level: number, name: number, value: number): Errno;
+  /** The name, null for an unnamed socket, or -errno. */
+  getsockname(fd: number): string | null | Errno;
+  getpeername(fd: number): string | null | Errno;
+  peercred(fd: number, out: Int32Array): Errno;
+  send(fd: number, data: Gather, fds: FdList, address: string | null, flags: number): Errno;
+  sendBatch(fd: number, datas: readonly Gather[], fds: readonly FdList[],
+    addresses: ReadonlyArray<string | null> | null, start: number, end: number): Errno;
+  sendmsg(fd: number, buffers: Gather, ancillary: ReadonlyArray<readonly [number, number, ByteView]> | null,
+    flags: number, address: string | null): Errno;
+  recvmsg(fd: number, maxSize: number, cmsgSize: number, flags: number): NativeRecvResult | Errno;
+}
+
+const root = path.join(__dirname, '..', '..');
+export const native = nodeGypBuild(root) as NativeBinding;
+export const constants = native.constants;
+
+// Shared out-arrays: the native side writes a batch's per-message records and
+// fds here, and the owner's onRead reads them before returning.
+export const recvMeta = new Int32Array(constants.BATCH_MESSAGES * constants.META_STRIDE);
+export const recvFds = new Int32Array(constants.BATCH_MESSAGES * constants.SCM_MAX_FD);
+
+native.setup({
+  meta: recvMeta,
+  fds: recvFds,
+  onread(count, data, status, addresses) {
+    this.owner?.onRead(count, data, status, addresses);
+  },
+  onwritable() {
+    this.owner?.onWritable();
+  },
+  onconnection(status, fds) {
+    this.owner?.onConnection(status, fds);
+  },
+});

@@ -1,0 +1,55 @@
+#include "cmsg.h"
+
+#include <string.h>
+
+#include "syscall.h"
+
+namespace ums {
+
+void ParseControl(struct msghdr* msg, std::vector<int>* fds, Credentials* creds) {
+  if (msg->msg_controllen == 0) return;
+  for (struct cmsghdr* c = CMSG_FIRSTHDR(msg); c != nullptr; c = CMSG_NXTHDR(msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET) continue;
+    const size_t payload = c->cmsg_len - CMSG_LEN(0);
+    if (c->cmsg_type == SCM_RIGHTS || c->cmsg_type == SCM_PIDFD) {
+      const size_t count = payload / sizeof(int);
+      const unsigned char* p = CMSG_DATA(c);
+      for (size_t i = 0; i < count; i++) {
+        int fd;
+        memcpy(&fd, p + i * sizeof(int), sizeof(int));
+        if (c->cmsg_type == SCM_RIGHTS) {
+          fds->push_back(fd);
+        } else {
+          CloseFd(fd);
+        }
+      }
+    } else if (c->cmsg_type == SCM_CREDENTIALS && payload >= sizeof(struct ucred)) {
+      struct ucred uc;
+      memcpy(&uc, CMSG_DATA(c), sizeof(uc));
+      creds->present = true;
+      creds->pid = uc.pid;
+      creds->uid = static_cast<int>(uc.uid);
+      creds->gid = static_cast<int>(uc.gid);
+    }
+  }
+}
+
+size_t BuildRights(const int* fds, int count, SendControl* control) {
+  if (count <= 0) return 0;
+  const size_t space = CMSG_SPACE(sizeof(int) * count);
+  memset(control->buf, 0, space);
+  struct msghdr msg;
+  memset(&msg, 0, sizeof(msg));
+  msg.msg_control = control->buf;
+  msg.msg_controllen = space;
+  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  // CMSG_LEN, not CMSG_SPACE: the padding must not count as a (garbage) fd
+  // (mozilla/audioipc#9 leaked fd 0 that way).
+  c->cmsg_len = CMSG_LEN(sizeof(int) * count);
+  memcpy(CMSG_DATA(c), fds, sizeof(int) * count);
+  return space;
+}
+
+}  // namespace ums

@@ -1,0 +1,441 @@
+#include "socket_handle.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "cmsg.h"
+#include "sockaddr.h"
+#include "js_values.h"
+#include "syscall.h"
+
+namespace ums {
+
+namespace {
+
+// recvmmsg slots per call. Slots are max_message_ bytes each; only the bytes
+// the kernel writes are touched, so a large slot costs address space, not RSS.
+constexpr int kSlots = 64;
+constexpr int kAcceptPerWakeup = 128;
+constexpr int kStatusEof = UV_EOF;
+
+// Receive arena shared by every socket of this thread. A batch is copied out
+// into one JS Buffer before the callback, so sockets never share live data.
+struct Arena {
+  char* data = nullptr;
+  size_t cap = 0;
+  bool Ensure(size_t n) {
+    if (n <= cap) return true;
+    size_t next = std::max(n, cap * 2);
+    char* p = static_cast<char*>(realloc(data, next));
+    if (p == nullptr) return false;
+    data = p;
+    cap = next;
+    return true;
+  }
+};
+thread_local Arena arena;
+thread_local struct mmsghdr recv_hdrs[kSlots];
+thread_local struct iovec recv_iovs[kSlots];
+thread_local RecvControl recv_controls[kSlots];
+thread_local struct sockaddr_un recv_names[kSlots];
+thread_local std::vector<int> fd_scratch;
+
+}  // namespace
+
+void Teardown::MaybeFinish() {
+  if (started && closing == 0 && hook != nullptr) {
+    napi_async_cleanup_hook_handle h = hook;
+    hook = nullptr;
+    napi_remove_async_cleanup_hook(h);
+  }
+}
+
+Napi::Function SocketHandle::Init(Napi::Env env) {
+  return DefineClass(env, "SocketHandle",
+                     {
+                         InstanceMethod<&SocketHandle::Open>("open"),
+                         InstanceMethod<&SocketHandle::ReadStart>("readStart"),
+                         InstanceMethod<&SocketHandle::ReadStop>("readStop"),
+                         InstanceMethod<&SocketHandle::WriteStart>("writeStart"),
+                         InstanceMethod<&SocketHandle::WriteStop>("writeStop"),
+                         InstanceMethod<&SocketHandle::SetListening>("setListening"),
+                         InstanceMethod<&SocketHandle::Ref>("ref"),
+                         InstanceMethod<&SocketHandle::Unref>("unref"),
+                         InstanceMethod<&SocketHandle::HasRef>("hasRef"),
+                         InstanceMethod<&SocketHandle::Close>("close"),
+                         InstanceAccessor<&SocketHandle::GetFd>("fd"),
+                     });
+}
+
+SocketHandle::SocketHandle(const Napi::CallbackInfo& info)
+    : Napi::ObjectWrap<SocketHandle>(info) {
+  data_ = info.Env().GetInstanceData<AddonData>();
+}
+
+SocketHandle::~SocketHandle() {
+  CloseNow();
+  // Only reached from GC or env teardown, where calling napi_async_destroy is
+  // not allowed; Close() has already released the context otherwise.
+  (void)context_.release();
+}
+
+// open(fd, type, maxMessageSize) -> 0 | -errno. Takes ownership of fd only on
+// success; on failure the caller still owns it.
+Napi::Value SocketHandle::Open(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd, type, max_message;
+  if (!ArgInt(info, 0, &fd) || !ArgInt(info, 1, &type) || !ArgInt(info, 2, &max_message)) {
+    return env.Undefined();
+  }
+  if (box_ != nullptr || fd < 0 || max_message <= 0) return Napi::Number::New(env, -EINVAL);
+  PollBox* box = new PollBox();
+  // uv_poll_init sets O_NONBLOCK on the open file description and fails with
+  // EEXIST when another handle (ours or Node's) already polls this fd.
+  int r = uv_poll_init(data_->loop, &box->poll, fd);
+  if (r != 0) {
+    delete box;
+    return Napi::Number::New(env, r);
+  }
+  box->poll.data = box;
+  box->owner = this;
+  box->teardown = data_->teardown;
+  box_ = box;
+  fd_ = fd;
+  type_ = type;
+  max_message_ = static_cast<size_t>(max_message);
+  data_->teardown->open.insert(this);
+  context_ = std::make_unique<Napi::AsyncContext>(env, "UnixMessageSocket", Value());
+  // An open handle must not be collected: the poll callback needs its object.
+  Napi::ObjectWrap<SocketHandle>::Ref();
+  return Napi::Number::New(env, 0);
+}
+
+int SocketHandle::UpdatePoll() {
+  if (box_ == nullptr) return UV_EBADF;
+  const int events = (reading_ ? UV_READABLE : 0) | (writing_ ? UV_WRITABLE : 0);
+  if (events == 0) return uv_poll_stop(&box_->poll);
+  return uv_poll_start(&box_->poll, events, OnPoll);
+}
+
+Napi::Value SocketHandle::ReadStart(const Napi::CallbackInfo& info) {
+  reading_ = !eof_;
+  return Napi::Number::New(info.Env(), UpdatePoll());
+}
+
+Napi::Value SocketHandle::ReadStop(const Napi::CallbackInfo& info) {
+  reading_ = false;
+  return Napi::Number::New(info.Env(), box_ == nullptr ? 0 : UpdatePoll());
+}
+
+Napi::Value SocketHandle::WriteStart(const Napi::CallbackInfo& info) {
+  writing_ = true;
+  return Napi::Number::New(info.Env(), UpdatePoll());
+}
+
+Napi::Value SocketHandle::WriteStop(const Napi::CallbackInfo& info) {
+  writing_ = false;
+  return Napi::Number::New(info.Env(), box_ == nullptr ? 0 : UpdatePoll());
+}
+
+Napi::Value SocketHandle::SetListening(const Napi::CallbackInfo& info) {
+  listening_ = info.Length() > 0 && info[0].ToBoolean().Value();
+  return info.Env().Undefined();
+}
+
+Napi::Value SocketHandle::Ref(const Napi::CallbackInfo& info) {
+  refed_ = true;
+  if (box_ != nullptr) uv_ref(reinterpret_cast<uv_handle_t*>(&box_->poll));
+  return info.Env().Undefined();
+}
+
+Napi::Value SocketHandle::Unref(const Napi::CallbackInfo& info) {
+  refed_ = false;
+  if (box_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(&box_->poll));
+  return info.Env().Undefined();
+}
+
+Napi::Value SocketHandle::HasRef(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), refed_);
+}
+
+Napi::Value SocketHandle::GetFd(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), fd_);
+}
+
+Napi::Value SocketHandle::Close(const Napi::CallbackInfo& info) {
+  const bool was_open = box_ != nullptr;
+  CloseNow();
+  if (was_open) {
+    context_.reset();
+    Napi::ObjectWrap<SocketHandle>::Unref();
+  }
+  return info.Env().Undefined();
+}
+
+void SocketHandle::CloseNow() {
+  if (box_ == nullptr) return;
+  PollBox* box = box_;
+  box_ = nullptr;
+  reading_ = writing_ = false;
+  uv_poll_stop(&box->poll);
+  // Safe right after uv_poll_stop (libuv poll.rst), and doing it now rather
+  // than in the close callback makes the fd count exact when close() returns.
+  CloseFd(fd_);
+  fd_ = -1;
+  box->owner = nullptr;
+  box->teardown->open.erase(this);
+  box->teardown->closing++;
+  uv_close(reinterpret_cast<uv_handle_t*>(&box->poll), OnClosed);
+}
+
+void SocketHandle::OnClosed(uv_handle_t* handle) {
+  PollBox* box = static_cast<PollBox*>(handle->data);
+  std::shared_ptr<Teardown> teardown = std::move(box->teardown);
+  delete box;
+  teardown->closing--;
+  teardown->MaybeFinish();
+}
+
+void SocketHandle::OnPoll(uv_poll_t* poll, int status, int events) {
+  PollBox* box = static_cast<PollBox*>(poll->data);
+  if (box->owner != nullptr) box->owner->HandleEvents(status, events);
+}
+
+void SocketHandle::HandleEvents(int status, int events) {
+  Napi::Env env = Env();
+  Napi::HandleScope scope(env);
+  if (status < 0) {
+    // libuv reports POLLERR as UV_EBADF and stops the handle. On a Unix socket
+    // that is an ordinary peer close with unread data, and queued messages
+    // (SEQPACKET: after the ECONNRESET) are still readable: drain them before
+    // reporting anything (kernel-semantics.md §2, checklist item 14).
+    poll_error_ = true;
+    events = (reading_ ? UV_READABLE : 0) | (writing_ ? UV_WRITABLE : 0);
+  }
+  if ((events & UV_READABLE) && reading_) {
+    if (listening_) {
+      DoAccept(env);
+    } else {
+      DoRead(env);
+    }
+  }
+  if (box_ == nullptr) return;
+  if ((events & UV_WRITABLE) && writing_) {
+    data_->onwritable.MakeCallback(Value(), {}, *context_);
+  }
+  if (box_ == nullptr) return;
+  if (status < 0) UpdatePoll();
+}
+
+void SocketHandle::DoRead(Napi::Env env) {
+  int count = 0;
+  size_t used = 0;
+  int fds_used = 0;
+  int status = kStatusOk;
+  Napi::Array addresses;
+  // Bounded loop: ECONNRESET is reported once, so it cannot spin.
+  for (int rounds = 0; count < kMaxBatch && used < kMaxBatchBytes && rounds < 2 * kMaxBatch;
+       rounds++) {
+    const int r = type_ == SOCK_STREAM ? ReadStream(env, &count, &used, &fds_used)
+                                       : ReadDatagrams(env, &count, &used, &fds_used, &addresses);
+    if (r == 0) break;
+    if (r < 0) {
+      status = r;
+      break;
+    }
+  }
+  if (count == 0 && status == kStatusOk) return;  // spurious wakeup (poll.rst)
+  if (status == kStatusEof && reset_seen_) status = -ECONNRESET;
+  if (status != kStatusOk) {
+    // Final: no more reads, so a level-triggered POLLERR/POLLHUP cannot spin.
+    eof_ = true;
+    reading_ = false;
+    UpdatePoll();
+  }
+  Napi::Value buffer = Napi::Buffer<char>::Copy(env, arena.data, used);
+  data_->onread.MakeCallback(
+      Value(),
+      {Napi::Number::New(env, count), buffer, Napi::Number::New(env, status),
+       addresses.IsEmpty() ? env.Undefined() : static_cast<Napi::Value>(addresses)},
+      *context_);
+}
+
+namespace {
+
+void RecordMessage(AddonData* d, int index, size_t length, int msg_flags, int fd_count,
+                   const Credentials& creds) {
+  int32_t* m = d->meta + index * kMetaStride;
+  m[kMetaLength] = static_cast<int32_t>(length);
+  m[kMetaFlags] = ((msg_flags & MSG_TRUNC) ? kFlagTruncated : 0) |
+                  ((msg_flags & MSG_CTRUNC) ? kFlagFdsTruncated : 0) |
+                  (creds.present ? kFlagCredentials : 0);
+  m[kMetaFdCount] = fd_count;
+  m[kMetaPid] = creds.pid;
+  m[kMetaUid] = creds.uid;
+  m[kMetaGid] = creds.gid;
+}
+
+// Copies the fds parsed from one message into the shared fds array.
+int StoreFds(AddonData* d, int* fds_used) {
+  const int n = static_cast<int>(fd_scratch.size());
+  memcpy(d->fds + *fds_used, fd_scratch.data(), n * sizeof(int));
+  *fds_used += n;
+  fd_scratch.clear();
+  return n;
+}
+
+}  // namespace
+
+int SocketHandle::ReadStream(Napi::Env env, int* count, size_t* used, int* fds_used) {
+  (void)env;
+  if (!arena.Ensure(*used + max_message_)) return -ENOMEM;
+  struct iovec iov = {arena.data + *used, max_message_};
+  RecvControl& control = recv_controls[0];
+  struct msghdr msg;
+  memset(&msg, 0, sizeof(msg));
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.buf;
+  msg.msg_controllen = sizeof(control.buf);
+  const ssize_t n = RETRY_EINTR(recvmsg(fd_, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT));
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+    if (errno == ECONNRESET) {
+      reset_seen_ = true;
+      return 1;
+    }
+    return -errno;
+  }
+  Credentials creds;
+  ParseControl(&msg, &fd_scratch, &creds);
+  if (n == 0 && fd_scratch.empty()) return kStatusEof;
+  const int nfds = StoreFds(data_, fds_used);
+  RecordMessage(data_, *count, n, msg.msg_flags, nfds, creds);
+  *used += n;
+  (*count)++;
+  return 1;
+}
+
+int SocketHandle::ReadDatagrams(Napi::Env env, int* count, size_t* used, int* fds_used,
+                                Napi::Array* addresses) {
+  const int slots = std::min(kSlots, kMaxBatch - *count);
+  const size_t base = *used;
+  if (!arena.Ensure(base + slots * max_message_)) return -ENOMEM;
+  const bool named = type_ == SOCK_DGRAM;
+  for (int i = 0; i < slots; i++) {
+    recv_iovs[i] = {arena.data + base + i * max_message_, max_message_};
+    struct msghdr& h = recv_hdrs[i].msg_hdr;
+    memset(&h, 0, sizeof(h));
+    h.msg_iov = &recv_iovs[i];
+    h.msg_iovlen = 1;
+    h.msg_control = recv_controls[i].buf;
+    h.msg_controllen = sizeof(recv_controls[i].buf);
+    if (named) {
+      h.msg_name = &recv_names[i];
+      h.msg_namelen = sizeof(recv_names[i]);
+    }
+  }
+  const int n = RETRY_EINTR(recvmmsg(fd_, recv_hdrs, slots, MSG_CMSG_CLOEXEC | MSG_DONTWAIT, nullptr));
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+    if (errno == ECONNRESET) {
+      reset_seen_ = true;
+      return 1;
+    }
+    return -errno;
+  }
+  for (int i = 0; i < n; i++) {
+    struct msghdr& h = recv_hdrs[i].msg_hdr;
+    const size_t len = recv_hdrs[i].msg_len;
+    if (type_ == SOCK_SEQPACKET && len == 0 && h.msg_controllen == 0) {
+      // A zero-length message and EOF both read as 0 (E8b). After EOF every
+      // read returns 0, so a later non-empty slot proves this one was a
+      // message; otherwise ask the kernel (SeqpacketEof).
+      bool later = false;
+      for (int j = i + 1; j < n && !later; j++) {
+        later = recv_hdrs[j].msg_len > 0 || recv_hdrs[j].msg_hdr.msg_controllen > 0;
+      }
+      if (!later && SeqpacketEof()) return kStatusEof;
+    }
+    Credentials creds;
+    ParseControl(&h, &fd_scratch, &creds);
+    const int nfds = StoreFds(data_, fds_used);
+    memmove(arena.data + *used, arena.data + base + i * max_message_, len);
+    RecordMessage(data_, *count, len, h.msg_flags, nfds, creds);
+    if (named) {
+      std::string name;
+      if (DecodeAddress(recv_names[i], h.msg_namelen, &name)) {
+        if (addresses->IsEmpty()) *addresses = Napi::Array::New(env);
+        addresses->Set(static_cast<uint32_t>(*count), Napi::String::New(env, name));
+      }
+    }
+    *used += len;
+    (*count)++;
+  }
+  return n < slots ? 0 : 1;
+}
+
+bool SocketHandle::SeqpacketEof() {
+  struct pollfd p = {fd_, POLLRDHUP, 0};
+  if (RETRY_EINTR(poll(&p, 1, 0)) < 0) return true;
+  if ((p.revents & (POLLRDHUP | POLLHUP)) == 0) return false;
+  // The peer has shut down. A peek without a control buffer installs no fds
+  // (E32) and tells whether anything is still queued behind the 0 we read.
+  // Zero-length, fd-less messages sent right before the peer's shutdown are
+  // indistinguishable from EOF; the README documents this.
+  char c;
+  struct iovec iov = {&c, 1};
+  struct msghdr msg;
+  memset(&msg, 0, sizeof(msg));
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  const ssize_t n = RETRY_EINTR(recvmsg(fd_, &msg, MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC));
+  if (n > 0 || (n == 0 && (msg.msg_flags & MSG_CTRUNC))) return false;
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return false;
+  return true;
+}
+
+void SocketHandle::DoAccept(Napi::Env env) {
+  std::vector<int>& accepted = fd_scratch;
+  accepted.clear();
+  int status = kStatusOk;
+  for (int i = 0; i < kAcceptPerWakeup; i++) {
+    const int c = RETRY_EINTR(accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    if (c >= 0) {
+      accepted.push_back(c);
+      continue;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+    if (errno == ECONNABORTED || errno == EPROTO) continue;
+    status = -errno;
+    if ((errno == EMFILE || errno == ENFILE) && data_->reserve_fd >= 0) {
+      // Level-triggered polling would spin on a connection we cannot accept.
+      // Free the reserve fd, accept and drop what is pending, take it back
+      // (libuv uv__emfile_trick).
+      CloseFd(data_->reserve_fd);
+      int dropped;
+      while ((dropped = RETRY_EINTR(accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC))) >= 0) {
+        CloseFd(dropped);
+      }
+      data_->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
+    break;
+  }
+  if (accepted.empty() && status == kStatusOk) return;
+  Napi::Array fds = Napi::Array::New(env, accepted.size());
+  for (size_t i = 0; i < accepted.size(); i++) {
+    fds.Set(static_cast<uint32_t>(i), Napi::Number::New(env, accepted[i]));
+  }
+  accepted.clear();
+  data_->onconnection.MakeCallback(Value(), {Napi::Number::New(env, status), fds}, *context_);
+}
+
+}  // namespace ums

@@ -1,0 +1,99 @@
+// SocketHandle: the one owner of a socket fd and of its uv_poll_t.
+//
+// The handle is deliberately thin: it polls, reads whole batches of messages
+// and hands them to JS in one call, and reports writability. Sending, and all
+// policy (backpressure, retries, fd ownership, errors), is in TypeScript.
+#ifndef UMS_SOCKET_HANDLE_H_
+#define UMS_SOCKET_HANDLE_H_
+
+#include <memory>
+
+#include "env_state.h"
+#include "napi.h"
+#include "uv.h"
+
+namespace ums {
+
+// Layout of one message's record in the shared meta Int32Array.
+enum MetaField {
+  kMetaLength = 0,  // bytes of data
+  kMetaFlags,       // kFlag* bits below
+  kMetaFdCount,     // fds of this message in the shared fds array
+  kMetaPid,
+  kMetaUid,
+  kMetaGid,
+  kMetaStride = 8,
+};
+enum MetaFlag {
+  kFlagTruncated = 1,    // MSG_TRUNC
+  kFlagFdsTruncated = 2, // MSG_CTRUNC
+  kFlagCredentials = 4,
+};
+
+// Cap on messages per JS call; the meta array is sized from it.
+constexpr int kMaxBatch = 256;
+// Cap on bytes per JS call, so one busy socket cannot starve the loop
+// (libuv uv__read "count = 32").
+constexpr size_t kMaxBatchBytes = 1 << 20;
+// Read status reported after the batch: UV_EOF, or a negative errno.
+constexpr int kStatusOk = 0;
+
+struct PollBox {
+  uv_poll_t poll;
+  std::shared_ptr<Teardown> teardown;
+  SocketHandle* owner;
+};
+
+class SocketHandle : public Napi::ObjectWrap<SocketHandle> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  explicit SocketHandle(const Napi::CallbackInfo& info);
+  ~SocketHandle() override;
+
+  // Stops polling and closes the fd at once; idempotent. Safe without JS
+  // (used by the env teardown hook).
+  void CloseNow();
+
+ private:
+  Napi::Value Open(const Napi::CallbackInfo& info);
+  Napi::Value ReadStart(const Napi::CallbackInfo& info);
+  Napi::Value ReadStop(const Napi::CallbackInfo& info);
+  Napi::Value WriteStart(const Napi::CallbackInfo& info);
+  Napi::Value WriteStop(const Napi::CallbackInfo& info);
+  Napi::Value SetListening(const Napi::CallbackInfo& info);
+  Napi::Value Ref(const Napi::CallbackInfo& info);
+  Napi::Value Unref(const Napi::CallbackInfo& info);
+  Napi::Value HasRef(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value GetFd(const Napi::CallbackInfo& info);
+
+  int UpdatePoll();
+  static void OnPoll(uv_poll_t* poll, int status, int events);
+  static void OnClosed(uv_handle_t* handle);
+  void HandleEvents(int status, int events);
+  void DoRead(Napi::Env env);
+  void DoAccept(Napi::Env env);
+  // Each returns messages read (> 0), 0 for EAGAIN, or a final status.
+  int ReadStream(Napi::Env env, int* count, size_t* used, int* fds_used);
+  int ReadDatagrams(Napi::Env env, int* count, size_t* used, int* fds_used,
+                    Napi::Array* addresses);
+  bool SeqpacketEof();
+
+  AddonData* data_ = nullptr;
+  PollBox* box_ = nullptr;
+  std::unique_ptr<Napi::AsyncContext> context_;
+  int fd_ = -1;
+  int type_ = 0;
+  size_t max_message_ = 0;
+  bool reading_ = false;
+  bool writing_ = false;
+  bool listening_ = false;
+  bool refed_ = true;
+  bool poll_error_ = false;  // POLLERR seen: drain when reading resumes
+  bool reset_seen_ = false;  // ECONNRESET came before the data (E16)
+  bool eof_ = false;
+};
+
+}  // namespace ums
+
+#endif  // UMS_SOCKET_HANDLE_H_

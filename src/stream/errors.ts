@@ -1,0 +1,94 @@
+// Error objects shaped like Node's own: errno errors carry `code` (a string
+// such as 'EPIPE'), `errno` (negative), `syscall` and, where there is one,
+// `address` (Node lib/internal/errors.js, uvExceptionWithHostPort). Argument
+// errors carry a stable `ERR_*` code that never changes meaning.
+import os from 'node:os';
+import util from 'node:util';
+import { constants } from '../native/binding';
+
+export interface ErrnoError extends Error {
+  code: string;
+  errno: number;
+  syscall: string;
+  address?: string;
+}
+
+// libuv's map has the descriptions; os.constants.errno also knows the errnos
+// libuv does not name (EINPROGRESS, ETOOMANYREFS...).
+const systemErrors = util.getSystemErrorMap();
+const errnoByName = new Map<string, number>();
+const nameByErrno = new Map<number, string>();
+const knownErrnos = { ...(os.constants.errno as Record<string, number>), ETOOMANYREFS: constants.ETOOMANYREFS };
+for (const [name, value] of Object.entries(knownErrnos)) {
+  errnoByName.set(name, -value);
+  nameByErrno.set(-value, name);
+}
+for (const [errno, [name]] of systemErrors) {
+  errnoByName.set(name, errno);
+  nameByErrno.set(errno, name);
+}
+
+/** The negative errno for a name such as 'EAGAIN', as native calls return it. */
+export function errno(name: string): number {
+  const value = errnoByName.get(name);
+  if (value === undefined) throw new Error(`unknown errno name ${name}`);
+  return value;
+}
+
+/** How an address is shown in messages: abstract names as '@name', like ss(8). */
+export function formatAddress(address: string): string {
+  return address.startsWith('\0') ? `@${address.slice(1)}` : address;
+}
+
+export function errnoError(errno: number, syscall: string, address?: string): ErrnoError {
+  const code = nameByErrno.get(errno) ?? `Unknown system error ${errno}`;
+  const description = systemErrors.get(errno)?.[1] ?? code;
+  const where = address !== undefined && address !== '' ? ` ${formatAddress(address)}` : '';
+  const err = new Error(`${syscall} ${code}: ${description}${where}`) as ErrnoError;
+  err.code = code;
+  err.errno = errno;
+  err.syscall = syscall;
+  if (address !== undefined) err.address = address;
+  Error.captureStackTrace(err, errnoError);
+  return err;
+}
+
+export type ErrorCode =
+  | 'ERR_INVALID_ARG_TYPE'
+  | 'ERR_INVALID_ARG_VALUE'
+  | 'ERR_OUT_OF_RANGE'
+  | 'ERR_INVALID_FD_TYPE'
+  | 'ERR_STREAM_DESTROYED'
+  | 'ERR_SOCKET_CLOSED'
+  | 'ERR_SERVER_ALREADY_LISTEN'
+  | 'ERR_SERVER_NOT_RUNNING';
+
+export interface CodedError extends Error {
+  code: ErrorCode;
+}
+
+type ErrorClass = new (message: string) => Error;
+
+function coded(Base: ErrorClass, code: ErrorCode, message: string): CodedError {
+  const err = new Base(message) as CodedError;
+  err.code = code;
+  Error.captureStackTrace(err, coded);
+  return err;
+}
+
+export const invalidArgType = (message: string): CodedError => coded(TypeError, 'ERR_INVALID_ARG_TYPE', message);
+export const invalidArgValue = (message: string): CodedError => coded(TypeError, 'ERR_INVALID_ARG_VALUE', message);
+export const outOfRange = (message: string): CodedError => coded(RangeError, 'ERR_OUT_OF_RANGE', message);
+export const invalidFdType = (message: string): CodedError => coded(TypeError, 'ERR_INVALID_FD_TYPE', message);
+export const streamDestroyed = (method: string): CodedError =>
+  coded(Error, 'ERR_STREAM_DESTROYED', `Cannot call ${method} after a stream was destroyed`);
+export const socketClosed = (): CodedError => coded(Error, 'ERR_SOCKET_CLOSED', 'Socket is closed');
+export const serverAlreadyListen = (): CodedError =>
+  coded(Error, 'ERR_SERVER_ALREADY_LISTEN', 'Listen method has been called more than once without closing.');
+export const serverNotRunning = (): CodedError => coded(Error, 'ERR_SERVER_NOT_RUNNING', 'Server is not running.');
+
+/** Throws the errno error for a negative native result; returns it otherwise. */
+export function check(result: number, syscall: string, address?: string): number {
+  if (result < 0) throw errnoError(result, syscall, address);
+  return result;
+}

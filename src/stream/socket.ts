@@ -1,0 +1,676 @@
+// UnixMessageSocket: an object-mode Duplex over one SocketHandle.
+//
+// The handle polls and reads batches; everything else is decided here:
+// backpressure in both directions, fd ownership, retries, and errors.
+import { Duplex } from 'node:stream';
+import { constants, native, recvFds, recvMeta, type NativeSocketHandle, type Gather } from '../native/binding';
+import { errno, errnoError, invalidArgType, invalidFdType, outOfRange, streamDestroyed } from './errors';
+import { closeFds, dupFds } from './fds';
+import { normalizeMessage, validateAddress, validateFd, type NormalizedMessage } from './validate';
+import type { Credentials, SocketType, UnixMessage, WriteCallback } from './types';
+
+const UV_EOF = -4095;
+const EACCES = errno('EACCES'), EAGAIN = errno('EAGAIN'), EBADF = errno('EBADF'), ECONNREFUSED = errno('ECONNREFUSED'), ECONNRESET = errno('ECONNRESET'), EINPROGRESS = errno('EINPROGRESS'), EINTR = errno('EINTR'), EINVAL = errno('EINVAL'), EISCONN = errno('EISCONN'), EMSGSIZE = errno('EMSGSIZE'), ENOBUFS = errno('ENOBUFS'), ENOENT = errno('ENOENT'), ENOMEM = errno('ENOMEM'), ENOPROTOOPT = errno('ENOPROTOOPT'), ENOTCONN = errno('ENOTCONN'), ENOTDIR = errno('ENOTDIR'), ENOTSOCK = errno('ENOTSOCK'), EPERM = errno('EPERM'), EPROTOTYPE = errno('EPROTOTYPE'), ETOOMANYREFS = errno('ETOOMANYREFS');
+const META = constants.META_STRIDE;
+const FLAG_TRUNC = 1;
+const FLAG_CTRUNC = 2;
+const FLAG_CREDS = 4;
+
+export const TYPE_NUMBERS: Readonly<Record<SocketType, number>> = {
+  stream: constants.SOCK_STREAM,
+  seqpacket: constants.SOCK_SEQPACKET,
+  dgram: constants.SOCK_DGRAM,
+};
+
+export function typeName(type: number): SocketType | undefined {
+  if (type === constants.SOCK_STREAM) return 'stream';
+  if (type === constants.SOCK_SEQPACKET) return 'seqpacket';
+  if (type === constants.SOCK_DGRAM) return 'dgram';
+  return undefined;
+}
+
+export interface SocketOptions {
+  /** Like net.Socket: end the writable side when the peer ends (default false). */
+  allowHalfOpen?: boolean;
+  /** Received messages buffered before reading pauses (default 16). */
+  readableHighWaterMark?: number;
+  /** Queued outgoing messages before write() returns false (default 16). */
+  writableHighWaterMark?: number;
+  /**
+   * Reading pauses while more received fds than this sit unclaimed in the
+   * readable buffer, so the library never causes its own EMFILE (default 1024).
+   */
+  maxPendingFds?: number;
+  /**
+   * Largest message received whole (seqpacket, dgram; default 256 KiB; larger
+   * ones arrive with `truncated: true`), or the read size (stream; default 64 KiB).
+   */
+  maxMessageSize?: number;
+  /** SO_PASSCRED: every received message carries the sender's credentials. */
+  passCredentials?: boolean;
+  /**
+   * false: refuse fds. Sets SO_PASSRIGHTS=0 (Linux 6.16+: senders get EPERM);
+   * on older kernels fds that still arrive are closed on receipt.
+   */
+  acceptFds?: boolean;
+}
+
+interface InternalOptions extends SocketOptions {
+  fd: number;
+  type: SocketType;
+  /** Connect to this address before reading or writing. */
+  connectTo?: string;
+}
+
+/** A message between write() and the kernel. It owns `dups` until they are sent. */
+class QueuedMessage {
+  dups: number[] | null;
+  error: Error | null = null;
+  data: Gather;
+  byteLength: number;
+  readonly address: string | null;
+
+  constructor(msg: NormalizedMessage, dups: number[]) {
+    this.data = msg.data;
+    this.byteLength = msg.byteLength;
+    this.address = msg.address;
+    this.dups = dups.length > 0 ? dups : null;
+  }
+
+  releaseDups(): void {
+    if (this.dups !== null) {
+      closeFds(this.dups);
+      this.dups = null;
+    }
+  }
+
+  /** Drops the first n bytes after a partial stream write. */
+  advance(n: number): void {
+    const parts = Array.isArray(this.data) ? (this.data as readonly ArrayBufferView[]) : [this.data as ArrayBufferView];
+    const rest: Uint8Array[] = [];
+    let skip = n;
+    for (const part of parts) {
+      const bytes = new Uint8Array(part.buffer, part.byteOffset, part.byteLength);
+      if (skip >= bytes.byteLength) {
+        skip -= bytes.byteLength;
+      } else {
+        rest.push(skip > 0 ? bytes.subarray(skip) : bytes);
+        skip = 0;
+      }
+    }
+    this.data = rest;
+    this.byteLength -= n;
+  }
+}
+
+interface PendingWrite {
+  messages: QueuedMessage[];
+  index: number;
+  callback: (error?: Error | null) => void;
+}
+
+// Errors that fail one message and leave the socket usable. Everything else
+// (EPIPE, ECONNRESET, ENOTCONN...) ends the connection.
+const MESSAGE_ERRORS = new Set([EMSGSIZE, EINVAL, EPERM, EBADF, ENOMEM]);
+const DESTINATION_ERRORS = new Set([
+  ECONNREFUSED, ENOENT, EPROTOTYPE, EACCES, ENOTDIR, EISCONN, ECONNRESET, ENOTCONN,
+]);
+const MAX_RETRY_MS = 64;
+const SEND_BATCH = 64;
+
+const scratch = new Int32Array(3);
+
+export class UnixMessageSocket extends Duplex {
+  /** 'stream', 'seqpacket' or 'dgram'. */
+  readonly type: SocketType;
+  #handle: NativeSocketHandle | null = null;
+  #connectTo: string | undefined;
+  #connecting = false;
+  #remote: string | undefined;
+  #refed = true;
+  #eof = false;
+  // Read side.
+  #wantRead = false;
+  #polling = false;
+  #maxPendingFds: number;
+  #acceptFds: boolean;
+  #unread: UnixMessage[] = [];
+  #unreadCounts: number[] = [];
+  #unreadHead = 0;
+  #unreadFds = 0;
+  // Write side.
+  #pending: PendingWrite | null = null;
+  #watchingWritable = false;
+  #retryTimer: NodeJS.Timeout | null = null;
+  #retryDelay = 1;
+  #finalCallback: ((error?: Error | null) => void) | null = null;
+
+  /**
+   * Adopts `options.fd`, which the socket then owns and closes on destroy.
+   * Prefer socketPair(), connect(), createSocket() or UnixMessageSocket.fromFd().
+   */
+  constructor(options: InternalOptions) {
+    const type = options.type;
+    super({
+      objectMode: true,
+      allowHalfOpen: options.allowHalfOpen ?? false,
+      readableHighWaterMark: options.readableHighWaterMark,
+      writableHighWaterMark: options.writableHighWaterMark,
+      decodeStrings: false,
+    });
+    this.type = type;
+    this.#maxPendingFds = options.maxPendingFds ?? 1024;
+    this.#acceptFds = options.acceptFds ?? true;
+    const maxMessageSize = options.maxMessageSize ?? (type === 'stream' ? 65536 : 262144);
+    if (!Number.isInteger(maxMessageSize) || maxMessageSize < 1 || maxMessageSize > 0x7fffffff) {
+      throw outOfRange(`The "maxMessageSize" option must be a positive integer. Received ${String(maxMessageSize)}`);
+    }
+    if (!Number.isInteger(this.#maxPendingFds) || this.#maxPendingFds < 1) {
+      throw outOfRange(`The "maxPendingFds" option must be a positive integer. Received ${String(this.#maxPendingFds)}`);
+    }
+    const handle = new native.SocketHandle();
+    const r = handle.open(options.fd, TYPE_NUMBERS[type], maxMessageSize);
+    if (r < 0) throw errnoError(r, 'uv_poll_init');
+    handle.owner = {
+      onRead: (count, data, status, addresses) => this.#onRead(count, data, status, addresses),
+      onWritable: () => this.#onWritable(),
+      onConnection: () => undefined,
+    };
+    this.#handle = handle;
+    if (options.passCredentials) this.setOption(constants.SOL_SOCKET, constants.SO_PASSCRED, 1);
+    if (!this.#acceptFds) {
+      const s = native.setsockopt(handle.fd, constants.SOL_SOCKET, constants.SO_PASSRIGHTS, 0);
+      if (s < 0 && s !== ENOPROTOOPT) throw errnoError(s, 'setsockopt');
+    }
+    if (options.connectTo !== undefined) {
+      this.#connectTo = options.connectTo;
+      this.#connecting = true;
+      process.nextTick(() => this.#connect());
+    }
+  }
+
+  /**
+   * Adopts an existing AF_UNIX socket fd; the socket takes ownership of it.
+   * The type is read from SO_TYPE. Note that polling sets O_NONBLOCK on the
+   * open file description, which other processes sharing it also see.
+   */
+  static fromFd(fd: number, options: SocketOptions = {}): UnixMessageSocket {
+    validateFd(fd, 'fd');
+    const type = inspectFd(fd);
+    if (native.getsockopt(fd, constants.SOL_SOCKET, constants.SO_ACCEPTCONN, scratch) === 0 && scratch[0] === 1) {
+      throw invalidFdType(`fd ${fd} is a listening socket; adopt it with createServer().listen({ fd })`);
+    }
+    return new UnixMessageSocket({ ...options, fd, type });
+  }
+
+  /** The socket's fd, or -1 once destroyed. Owned by the socket: do not close it. */
+  get fd(): number {
+    return this.#handle?.fd ?? -1;
+  }
+
+  /** True until a connect() started by connect() has completed. */
+  get connecting(): boolean {
+    return this.#connecting;
+  }
+
+  /** The peer's address (getpeername), if it has one. */
+  get remoteAddress(): string | undefined {
+    if (this.#remote !== undefined) return this.#remote;
+    const h = this.#handle;
+    if (h === null) return undefined;
+    const r = native.getpeername(h.fd);
+    return typeof r === 'string' ? r : undefined;
+  }
+
+  /** This socket's own address (getsockname): a path, '\0name', or '' when unnamed. */
+  address(): string {
+    const r = native.getsockname(this.#liveFd('address'));
+    if (typeof r === 'number') throw errnoError(r, 'getsockname');
+    return r ?? '';
+  }
+
+  /** dgram: binds to a path or '\0abstract' name; with no argument, autobinds. */
+  bind(address?: string): this {
+    const name = address === undefined ? null : validateAddress(address);
+    const r = native.bind(this.#liveFd('bind'), name);
+    if (r < 0) throw errnoError(r, 'bind', name ?? undefined);
+    return this;
+  }
+
+  /** SO_PEERCRED: the peer's credentials at connect()/socketpair() time. */
+  peerCredentials(): Credentials {
+    const out = new Int32Array(3);
+    const r = native.peercred(this.#liveFd('peerCredentials'), out);
+    if (r < 0) throw errnoError(r, 'getsockopt');
+    return { pid: out[0]!, uid: out[1]!, gid: out[2]! };
+  }
+
+  /** setsockopt(2) for integer options. */
+  setOption(level: number, name: number, value: number): this {
+    for (const [k, v] of [['level', level], ['name', name], ['value', value]] as const) {
+      if (!Number.isInteger(v)) throw invalidArgType(`The "${k}" argument must be an integer. Received ${String(v)}`);
+    }
+    const r = native.setsockopt(this.#liveFd('setOption'), level, name, value);
+    if (r < 0) throw errnoError(r, 'setsockopt');
+    return this;
+  }
+
+  /** getsockopt(2) for integer options. */
+  getOption(level: number, name: number): number {
+    if (!Number.isInteger(level) || !Number.isInteger(name)) {
+      throw invalidArgType('The "level" and "name" arguments must be integers');
+    }
+    const r = native.getsockopt(this.#liveFd('getOption'), level, name, scratch);
+    if (r < 0) throw errnoError(r, 'getsockopt');
+    return scratch[0]!;
+  }
+
+  ref(): this {
+    this.#refed = true;
+    this.#handle?.ref();
+    this.#retryTimer?.ref();
+    return this;
+  }
+
+  unref(): this {
+    this.#refed = false;
+    this.#handle?.unref();
+    this.#retryTimer?.unref();
+    return this;
+  }
+
+  /**
+   * Takes an OutgoingMessage, a Buffer or a string. Throws TypeError or
+   * RangeError (ERR_*) for malformed input; nothing is queued then. The fds
+   * are duplicated now, so the caller may close its own copies at once.
+   */
+  override write(chunk: unknown, callback?: WriteCallback): boolean;
+  override write(chunk: unknown, encoding: BufferEncoding | undefined, callback?: WriteCallback): boolean;
+  override write(chunk: unknown, encoding?: BufferEncoding | WriteCallback, callback?: WriteCallback): boolean {
+    const cb = typeof encoding === 'function' ? encoding : callback;
+    if (this.destroyed || this.writableEnded) {
+      // Let Writable report ERR_STREAM_DESTROYED / ERR_STREAM_WRITE_AFTER_END.
+      return super.write(chunk, cb ?? noop);
+    }
+    const queued = this.#queue(chunk);
+    if (queued instanceof Error) {
+      process.nextTick(() => this.#reportMessageError(queued, cb));
+      return !this.writableNeedDrain;
+    }
+    return super.write(queued, (err?: Error | null) => this.#afterWrite(queued, err, cb));
+  }
+
+  #queue(chunk: unknown): QueuedMessage | Error {
+    const msg = normalizeMessage(chunk, this.type);
+    const dups = msg.fds.length > 0 ? dupFds(msg.fds) : [];
+    return dups instanceof Error ? dups : new QueuedMessage(msg, dups);
+  }
+
+  #afterWrite(queued: QueuedMessage, err: Error | null | undefined, cb: WriteCallback | undefined): void {
+    queued.releaseDups();
+    if (!err && queued.error !== null) {
+      this.#reportMessageError(queued.error, cb);
+    } else if (cb) {
+      cb(err ?? null);
+    }
+  }
+
+  // A failure of one message (a bad fd, EMSGSIZE, an unreachable dgram
+  // destination) goes to that write's callback and the socket stays usable.
+  // Without a callback nobody would see it, so, like Node's dgram send(),
+  // it becomes an 'error' on the socket instead.
+  #reportMessageError(err: Error, cb: WriteCallback | undefined): void {
+    if (cb) {
+      cb(err);
+    } else {
+      this.destroy(err);
+    }
+  }
+
+  override _write(chunk: unknown, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.#startWrite([chunk], callback);
+  }
+
+  override _writev(chunks: Array<{ chunk: unknown }>, callback: (error?: Error | null) => void): void {
+    this.#startWrite(chunks.map((c) => c.chunk), callback);
+  }
+
+  #startWrite(chunks: unknown[], callback: (error?: Error | null) => void): void {
+    const messages: QueuedMessage[] = [];
+    for (const chunk of chunks) {
+      // end(chunk) reaches _write without passing through write().
+      let q: QueuedMessage | Error;
+      try {
+        q = chunk instanceof QueuedMessage ? chunk : this.#queue(chunk);
+      } catch (err) {
+        q = err as Error;
+      }
+      if (q instanceof Error) {
+        for (const m of messages) m.releaseDups();
+        callback(q);
+        return;
+      }
+      messages.push(q);
+    }
+    this.#pending = { messages, index: 0, callback };
+    if (!this.#connecting) this.#flush();
+  }
+
+  #flush(): void {
+    const p = this.#pending;
+    const h = this.#handle;
+    if (p === null || h === null) return;
+    const fd = h.fd;
+    while (p.index < p.messages.length) {
+      const q = p.messages[p.index]!;
+      let r: number;
+      if (this.type === 'stream') {
+        if (q.byteLength === 0) {
+          p.index++;
+          continue;
+        }
+        r = native.send(fd, q.data, q.dups, null, 0);
+        if (r >= 0) {
+          // The fds went with the first byte; a retry of the rest must not
+          // carry them again (libuv c560cf931, kernel-semantics.md §1.3).
+          q.releaseDups();
+          if (r < q.byteLength) {
+            q.advance(r);
+          } else {
+            p.index++;
+          }
+          this.#retryDelay = 1;
+          continue;
+        }
+      } else {
+        r = this.#sendBatch(fd, p);
+        if (r > 0) {
+          for (let i = p.index; i < p.index + r; i++) p.messages[i]!.releaseDups();
+          p.index += r;
+          this.#retryDelay = 1;
+          continue;
+        }
+      }
+      if (r === EAGAIN || r === ENOBUFS) {
+        this.#waitWritable(q.address !== null);
+        return;
+      }
+      if (r === ETOOMANYREFS) {
+        // The per-user in-flight fd limit (unix(7)); it clears as receivers
+        // drain, which no poll event announces.
+        this.#retryLater();
+        return;
+      }
+      if (MESSAGE_ERRORS.has(r) || (q.address !== null && DESTINATION_ERRORS.has(r))) {
+        q.error = errnoError(r, 'sendmsg', q.address ?? this.#remote);
+        q.releaseDups();
+        p.index++;
+        continue;
+      }
+      this.#finishWrite(errnoError(r, 'sendmsg', this.#remote));
+      return;
+    }
+    this.#finishWrite(null);
+  }
+
+  #sendBatch(fd: number, p: PendingWrite): number {
+    const end = Math.min(p.messages.length, p.index + SEND_BATCH);
+    const q = p.messages[p.index]!;
+    if (end - p.index === 1) {
+      // One message: plain sendmsg, which returns bytes, not a count.
+      const r = native.send(fd, q.data, q.dups, q.address, 0);
+      return r >= 0 ? 1 : r;
+    }
+    const datas: Gather[] = [];
+    const fds: Array<number[] | null> = [];
+    let addresses: Array<string | null> | null = null;
+    for (let i = p.index; i < end; i++) {
+      const m = p.messages[i]!;
+      datas.push(m.data);
+      fds.push(m.dups);
+      if (m.address !== null) addresses ??= [];
+    }
+    if (addresses !== null) for (let i = p.index; i < end; i++) addresses.push(p.messages[i]!.address);
+    return native.sendBatch(fd, datas, fds, addresses, 0, datas.length);
+  }
+
+  #finishWrite(err: Error | null): void {
+    const p = this.#pending;
+    this.#pending = null;
+    this.#stopWatchingWritable();
+    if (p === null) return;
+    if (err !== null) for (let i = p.index; i < p.messages.length; i++) p.messages[i]!.releaseDups();
+    p.callback(err);
+  }
+
+  #waitWritable(unconnectedDgram: boolean): void {
+    if (unconnectedDgram) {
+      // poll(2) reports an unconnected datagram socket writable even when the
+      // destination's queue is full (max_dgram_qlen), so back off on a timer.
+      this.#retryLater();
+      return;
+    }
+    if (!this.#watchingWritable && this.#handle !== null) {
+      this.#watchingWritable = true;
+      this.#handle.writeStart();
+    }
+  }
+
+  #stopWatchingWritable(): void {
+    if (this.#watchingWritable) {
+      this.#watchingWritable = false;
+      this.#handle?.writeStop();
+    }
+  }
+
+  #retryLater(): void {
+    if (this.#retryTimer !== null) return;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = null;
+      if (this.#connecting) this.#connect();
+      else this.#flush();
+    }, this.#retryDelay);
+    if (!this.#refed) this.#retryTimer.unref();
+    this.#retryDelay = Math.min(this.#retryDelay * 2, MAX_RETRY_MS);
+  }
+
+  #onWritable(): void {
+    this.#stopWatchingWritable();
+    if (this.#connecting) {
+      // A non-blocking connect finished: SO_ERROR says how (connect(2)).
+      const r = native.getsockopt(this.#handle!.fd, constants.SOL_SOCKET, constants.SO_ERROR, scratch);
+      this.#connected(r < 0 ? r : -scratch[0]!);
+      return;
+    }
+    this.#flush();
+  }
+
+  #connect(): void {
+    const h = this.#handle;
+    if (h === null) return;
+    const r = native.connect(h.fd, this.#connectTo!);
+    if (r === EINPROGRESS || r === EINTR) {
+      this.#watchingWritable = true;
+      h.writeStart();
+    } else if (r === EAGAIN) {
+      // The listener's backlog is full; a Unix connect() does not queue, and
+      // the socket polls writable meanwhile, so retry on a timer.
+      this.#retryLater();
+    } else {
+      this.#connected(r);
+    }
+  }
+
+  #connected(status: number): void {
+    this.#connecting = false;
+    this.#retryDelay = 1;
+    if (status < 0) {
+      this.destroy(errnoError(status, 'connect', this.#connectTo));
+      return;
+    }
+    this.#remote = this.#connectTo;
+    this.emit('connect');
+    this.emit('ready');
+    this.#flush();
+    this.#updateReading();
+    const final = this.#finalCallback;
+    if (final !== null && this.#pending === null) {
+      this.#finalCallback = null;
+      this._final(final);
+    }
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    const h = this.#handle;
+    if (this.#connecting) {
+      this.#finalCallback = callback;
+      return;
+    }
+    if (h === null || this.type === 'dgram') {
+      callback();
+      return;
+    }
+    const r = native.shutdown(h.fd, constants.SHUT_WR);
+    callback(r < 0 && r !== ENOTCONN ? errnoError(r, 'shutdown', this.#remote) : null);
+  }
+
+  override _read(): void {
+    this.#wantRead = true;
+    this.#updateReading();
+  }
+
+  #updateReading(): void {
+    const h = this.#handle;
+    if (h === null) return;
+    this.#trimUnread();
+    const want = this.#wantRead && !this.#eof && !this.#connecting && this.#unreadFds < this.#maxPendingFds;
+    if (want === this.#polling) return;
+    this.#polling = want;
+    const r = want ? h.readStart() : h.readStop();
+    if (r < 0) this.destroy(errnoError(r, 'uv_poll_start'));
+  }
+
+  #onRead(count: number, data: Buffer, status: number, addresses: Array<string | undefined> | undefined): void {
+    let offset = 0;
+    let fdOffset = 0;
+    for (let i = 0; i < count; i++) {
+      const m = i * META;
+      const length = recvMeta[m]!;
+      const flags = recvMeta[m + 1]!;
+      const nfds = recvMeta[m + 2]!;
+      const fds: number[] = [];
+      for (let k = 0; k < nfds; k++) fds.push(recvFds[fdOffset + k]!);
+      const message: UnixMessage = {
+        data: data.subarray(offset, offset + length),
+        fds,
+        truncated: (flags & FLAG_TRUNC) !== 0,
+        fdsTruncated: (flags & FLAG_CTRUNC) !== 0,
+      };
+      const address = addresses?.[i];
+      if (address !== undefined) message.address = address;
+      if ((flags & FLAG_CREDS) !== 0) {
+        message.credentials = { pid: recvMeta[m + 3]!, uid: recvMeta[m + 4]!, gid: recvMeta[m + 5]! };
+      }
+      offset += length;
+      fdOffset += nfds;
+      this.#deliver(message);
+    }
+    if (status === UV_EOF) {
+      this.#eof = true;
+      this.push(null);
+    } else if (status < 0) {
+      this.#eof = true;
+      this.destroy(errnoError(status, 'recvmsg', this.#remote));
+      return;
+    }
+    this.#updateReading();
+  }
+
+  #deliver(message: UnixMessage): void {
+    if (!this.#acceptFds && message.fds.length > 0) {
+      closeFds(message.fds);
+      message.fds = [];
+    }
+    if (this.destroyed) {
+      // Nobody can receive it any more: its fds are ours to close.
+      closeFds(message.fds);
+      return;
+    }
+    this.#unread.push(message);
+    this.#unreadCounts.push(message.fds.length);
+    this.#unreadFds += message.fds.length;
+    if (!this.push(message)) this.#wantRead = false;
+  }
+
+  // The readable buffer is FIFO, so it always holds the newest
+  // `readableLength` messages we pushed: the older ones have been delivered
+  // and their fds now belong to the consumer.
+  #trimUnread(): void {
+    const keep = this.readableLength;
+    while (this.#unread.length - this.#unreadHead > keep) {
+      this.#unreadFds -= this.#unreadCounts[this.#unreadHead]!;
+      this.#unread[this.#unreadHead] = undefined as unknown as UnixMessage;
+      this.#unreadHead++;
+    }
+    if (this.#unreadHead > 1024 && this.#unreadHead * 2 > this.#unread.length) {
+      this.#unread = this.#unread.slice(this.#unreadHead);
+      this.#unreadCounts = this.#unreadCounts.slice(this.#unreadHead);
+      this.#unreadHead = 0;
+    }
+  }
+
+  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    if (this.#retryTimer !== null) {
+      clearTimeout(this.#retryTimer);
+      this.#retryTimer = null;
+    }
+    const h = this.#handle;
+    this.#handle = null;
+    this.#connecting = false;
+    if (h !== null) {
+      h.owner = undefined;
+      h.close();
+    }
+    // Messages still in the readable buffer were never delivered.
+    this.#trimUnread();
+    for (let i = this.#unreadHead; i < this.#unread.length; i++) closeFds(this.#unread[i]!.fds);
+    this.#unread = [];
+    this.#unreadCounts = [];
+    this.#unreadHead = 0;
+    this.#unreadFds = 0;
+    const p = this.#pending;
+    this.#pending = null;
+    if (p !== null) {
+      for (const m of p.messages) m.releaseDups();
+      p.callback(err ?? streamDestroyed('write'));
+    }
+    const final = this.#finalCallback;
+    this.#finalCallback = null;
+    final?.(err ?? streamDestroyed('end'));
+    callback(err);
+  }
+
+  #liveFd(method: string): number {
+    const h = this.#handle;
+    if (h === null || this.destroyed) throw streamDestroyed(method);
+    return h.fd;
+  }
+}
+
+function noop(): void {}
+
+/** Checks that fd is an AF_UNIX socket and returns its type. */
+export function inspectFd(fd: number): SocketType {
+  let r = native.getsockopt(fd, constants.SOL_SOCKET, constants.SO_DOMAIN, scratch);
+  if (r === ENOTSOCK) throw invalidFdType(`fd ${fd} is not a socket`);
+  if (r < 0) throw errnoError(r, 'getsockopt');
+  if (scratch[0] !== constants.AF_UNIX) {
+    // SCM_RIGHTS on an AF_INET socket is silently dropped (E28): refuse it.
+    throw invalidFdType(`fd ${fd} is not an AF_UNIX socket (address family ${scratch[0]})`);
+  }
+  r = native.getsockopt(fd, constants.SOL_SOCKET, constants.SO_TYPE, scratch);
+  if (r < 0) throw errnoError(r, 'getsockopt');
+  const type = typeName(scratch[0]!);
+  if (type === undefined) throw invalidFdType(`fd ${fd} has unsupported socket type ${scratch[0]}`);
+  return type;
+}

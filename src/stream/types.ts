@@ -1,0 +1,36 @@
+export type SocketType = 'stream' | 'seqpacket' | 'dgram';
+
+export interface Credentials {
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
+/** A received message. Its `fds` belong to whoever the message is delivered to. */
+export interface UnixMessage {
+  data: Buffer;
+  fds: number[];
+  /** MSG_TRUNC: the datagram was larger than `maxMessageSize`; the rest was discarded. */
+  truncated: boolean;
+  /**
+   * MSG_CTRUNC: some fds of this message could not be installed (EMFILE, an
+   * LSM denial) and were closed by the kernel. `fds` holds the ones that did
+   * arrive.
+   */
+  fdsTruncated: boolean;
+  /** dgram: the sender's address, when it has one. */
+  address?: string;
+  /** With `passCredentials`: the sender's SCM_CREDENTIALS. */
+  credentials?: Credentials;
+}
+
+export type MessageData = Buffer | Uint8Array | string | ReadonlyArray<Buffer | Uint8Array>;
+
+export interface OutgoingMessage {
+  data?: MessageData;
+  fds?: readonly number[];
+  /** dgram only: the destination of an unconnected send. */
+  address?: string;
+}
+
+export type WriteCallback = (error?: Error | null) => void;
