@@ -85,7 +85,8 @@ export interface NativeSocketHandle {
   owner?: HandleOwner;
   /** Takes ownership of fd on success (0); on -errno the caller keeps it. */
   open(fd: number, type: number, maxMessageSize: number): Errno;
-  readStart(): Errno;
+  /** Polls for reads; a wakeup adds at most max(fdBudget, SCM_MAX_FD) received fds. */
+  readStart(fdBudget: number): Errno;
   readStop(): Errno;
   writeStart(): Errno;
   writeStop(): Errno;

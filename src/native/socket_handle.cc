@@ -125,7 +125,12 @@ int SocketHandle::UpdatePoll() {
   return uv_poll_start(&box_->poll, events, OnPoll);
 }
 
+// readStart(fdBudget): the most received fds this wakeup may add to what JS
+// already buffers. Reads stop before a message could exceed it, so unclaimed
+// fds never pass max(budget, SCM_MAX_FD) (kernel-semantics.md §6.4).
 Napi::Value SocketHandle::ReadStart(const Napi::CallbackInfo& info) {
+  fd_budget_ = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value()
+                                                        : kMaxBatch * kMaxFdsPerMessage;
   reading_ = !eof_;
   return Napi::Number::New(info.Env(), UpdatePoll());
 }
@@ -244,6 +249,9 @@ void SocketHandle::DoRead(Napi::Env env) {
   // Bounded loop: ECONNRESET is reported once, so it cannot spin.
   for (int rounds = 0; count < kMaxBatch && used < kMaxBatchBytes && rounds < 2 * kMaxBatch;
        rounds++) {
+    // One more message may bring SCM_MAX_FD fds; only the first read of a
+    // wakeup may go past the budget (which then bounds the overshoot).
+    if (count > 0 && fds_used + kMaxFdsPerMessage > fd_budget_) break;
     const int r = type_ == SOCK_STREAM ? ReadStream(env, &count, &used, &fds_used)
                                        : ReadDatagrams(env, &count, &used, &fds_used, &addresses);
     if (r == 0) break;
@@ -326,7 +334,8 @@ int SocketHandle::ReadStream(Napi::Env env, int* count, size_t* used, int* fds_u
 
 int SocketHandle::ReadDatagrams(Napi::Env env, int* count, size_t* used, int* fds_used,
                                 Napi::Array* addresses) {
-  const int slots = std::min(kSlots, kMaxBatch - *count);
+  const int fd_slots = std::max(1, (fd_budget_ - *fds_used) / kMaxFdsPerMessage);
+  const int slots = std::min({kSlots, kMaxBatch - *count, fd_slots});
   const size_t base = *used;
   if (!arena.Ensure(base + slots * max_message_)) return -ENOMEM;
   const bool named = type_ == SOCK_DGRAM;

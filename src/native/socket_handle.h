@@ -85,6 +85,7 @@ class SocketHandle : public Napi::ObjectWrap<SocketHandle> {
   int fd_ = -1;
   int type_ = 0;
   size_t max_message_ = 0;
+  int fd_budget_ = 0;
   bool reading_ = false;
   bool writing_ = false;
   bool listening_ = false;

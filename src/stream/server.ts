@@ -104,7 +104,7 @@ export class UnixMessageServer extends EventEmitter {
     };
     handle.setListening(true);
     if (!this.#refed) handle.unref();
-    handle.readStart();
+    handle.readStart(0);
     this.#handle = handle;
     this.#closing = false;
     process.nextTick(() => {

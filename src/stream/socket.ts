@@ -37,8 +37,9 @@ export interface SocketOptions {
   /** Queued outgoing messages before write() returns false (default 16). */
   writableHighWaterMark?: number;
   /**
-   * Reading pauses while more received fds than this sit unclaimed in the
-   * readable buffer, so the library never causes its own EMFILE (default 1024).
+   * Reading pauses before the received fds sitting unclaimed in the readable
+   * buffer could exceed max(maxPendingFds, 253), so the library never causes
+   * its own EMFILE (default 4096).
    */
   maxPendingFds?: number;
   /**
@@ -159,7 +160,7 @@ export class UnixMessageSocket extends Duplex {
       decodeStrings: false,
     });
     this.type = type;
-    this.#maxPendingFds = options.maxPendingFds ?? 1024;
+    this.#maxPendingFds = options.maxPendingFds ?? 4096;
     this.#acceptFds = options.acceptFds ?? true;
     const maxMessageSize = options.maxMessageSize ?? (type === 'stream' ? 65536 : 262144);
     if (!Number.isInteger(maxMessageSize) || maxMessageSize < 1 || maxMessageSize > 0x7fffffff) {
@@ -543,10 +544,12 @@ export class UnixMessageSocket extends Duplex {
     const h = this.#handle;
     if (h === null) return;
     this.#trimUnread();
-    const want = this.#wantRead && !this.#eof && !this.#connecting && this.#unreadFds < this.#maxPendingFds;
-    if (want === this.#polling) return;
+    const budget = this.#maxPendingFds - this.#unreadFds;
+    const want = this.#wantRead && !this.#eof && !this.#connecting && budget > 0;
+    if (!want && !this.#polling) return;
     this.#polling = want;
-    const r = want ? h.readStart() : h.readStop();
+    // Restarting an active poll only updates the budget (poll.rst).
+    const r = want ? h.readStart(budget) : h.readStop();
     if (r < 0) this.destroy(errnoError(r, 'uv_poll_start'));
   }
 

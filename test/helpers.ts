@@ -1,0 +1,130 @@
+// Oracles shared by every test file.
+//  - fd-table delta: /proc/self/fd before and after must match (CPython -R).
+//  - probe-socketpair EOF: pass one end of a socketpair, close every copy, and
+//    the other end must read EOF (Twisted test_avoidLeakingFileDescriptors).
+import type { ExecutionContext } from 'ava';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { lowlevel, type UnixMessage, type UnixMessageSocket } from '../src/index';
+
+export function fdCount(): number {
+  // readdirSync opens one fd of its own while listing; it is in the list.
+  return fs.readdirSync('/proc/self/fd').length - 1;
+}
+
+export function openFds(): number[] {
+  return fs.readdirSync('/proc/self/fd').map(Number);
+}
+
+const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** Waits (briefly) for async closes, then asserts the fd count is back at baseline. */
+export async function assertFdsBack(t: ExecutionContext, baseline: number): Promise<void> {
+  for (let i = 0; i < 50 && fdCount() !== baseline; i++) {
+    await tick();
+    if (i > 10) await new Promise((r) => setTimeout(r, 10));
+  }
+  t.is(fdCount(), baseline, 'fd count back to baseline');
+}
+
+export interface Probe {
+  /** The end to send; the test closes its own copy after handing it over. */
+  fd: number;
+  /** True once every copy of `fd` is closed: the peer reads EOF. */
+  isClosed(): boolean;
+  /** Closes the peer end. */
+  dispose(): void;
+}
+
+export function probe(): Probe {
+  const [fd, peer] = lowlevel.socketpair('stream');
+  return {
+    fd,
+    isClosed(): boolean {
+      try {
+        return lowlevel.recvmsg(peer, { maxSize: 1, cmsgSize: 0 }).data.length === 0;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EAGAIN') return false;
+        throw err;
+      }
+    },
+    dispose(): void {
+      lowlevel.close(peer);
+    },
+  };
+}
+
+/** Asserts (waiting briefly) that every copy of the probe's fd is gone. */
+export async function assertProbeClosed(t: ExecutionContext, p: Probe): Promise<void> {
+  for (let i = 0; i < 50 && !p.isClosed(); i++) await new Promise((r) => setTimeout(r, 10));
+  t.true(p.isClosed(), 'probe peer reads EOF: no copy of the passed fd survives');
+  p.dispose();
+}
+
+let tmpCounter = 0;
+export function tmpPath(name = 'sock'): string {
+  return path.join(os.tmpdir(), `ums-${process.pid}-${Date.now()}-${tmpCounter++}-${name}`);
+}
+
+/** A temp file holding `content`, opened read-only; the file itself is unlinked. */
+export function fileWithContent(content: string): number {
+  const p = tmpPath('file');
+  fs.writeFileSync(p, content);
+  const fd = fs.openSync(p, 'r');
+  fs.unlinkSync(p);
+  return fd;
+}
+
+/** Reads a whole file through fd from offset 0 (pread: the offset is shared). */
+export function contentOf(fd: number): string {
+  const size = fs.fstatSync(fd).size;
+  const buf = Buffer.alloc(size);
+  fs.readSync(fd, buf, 0, size, 0);
+  return buf.toString();
+}
+
+export function inodeOf(fd: number): string {
+  const st = fs.fstatSync(fd);
+  return `${st.dev}:${st.ino}`;
+}
+
+export function closeAll(fds: readonly number[]): void {
+  for (const fd of fds) fs.closeSync(fd);
+}
+
+/** Reads n messages in paused mode. */
+export async function take(socket: UnixMessageSocket, n: number): Promise<UnixMessage[]> {
+  const out: UnixMessage[] = [];
+  while (out.length < n) {
+    const m = socket.read() as UnixMessage | null;
+    if (m !== null) {
+      out.push(m);
+      continue;
+    }
+    if (socket.readableEnded || socket.destroyed) break;
+    await Promise.race([once(socket, 'readable'), once(socket, 'end'), once(socket, 'close')]);
+  }
+  return out;
+}
+
+/** Resolves on 'close'. */
+export function closed(socket: NodeJS.EventEmitter): Promise<unknown[]> {
+  return once(socket, 'close');
+}
+
+/** Resolves on 'close' whatever happened before (events.once would reject on 'error'). */
+export function settled(socket: NodeJS.EventEmitter): Promise<void> {
+  return new Promise((resolve) => socket.once('close', () => resolve()));
+}
+
+/** Reads until 'end' without destroying the socket (for await would destroy it). */
+export function readToEnd(socket: UnixMessageSocket): Promise<UnixMessage[]> {
+  return new Promise((resolve, reject) => {
+    const out: UnixMessage[] = [];
+    socket.on('data', (m: UnixMessage) => out.push(m));
+    socket.once('end', () => resolve(out));
+    socket.once('error', reject);
+  });
+}

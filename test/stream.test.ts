@@ -1,0 +1,254 @@
+// Every socket type: round trip, gather, message boundaries, half-close, and
+// a peer that closes with unread data (POLLERR must not lose messages).
+import test from 'ava';
+import { once } from 'node:events';
+import { socketPair, type SocketType, type UnixMessage } from '../src/index';
+import { assertFdsBack, assertProbeClosed, closed, fdCount, probe, readToEnd, settled, take } from './helpers';
+
+const TYPES: SocketType[] = ['stream', 'seqpacket', 'dgram'];
+
+function text(messages: UnixMessage[]): string {
+  return messages.map((m) => m.data.toString()).join('');
+}
+
+for (const type of TYPES) {
+  test(`${type}: a message written on one end is read on the other`, async (t) => {
+    const base = fdCount();
+    const [a, b] = socketPair(type);
+    a.write(Buffer.from('hello'));
+    const [m] = await take(b, 1);
+    t.is(m!.data.toString(), 'hello');
+    t.deepEqual(m!.fds, []);
+    t.false(m!.truncated);
+    t.false(m!.fdsTruncated);
+    a.destroy();
+    b.destroy();
+    await Promise.all([closed(a), closed(b)]);
+    await assertFdsBack(t, base);
+  });
+
+  test(`${type}: an array of buffers is gathered into one sendmsg`, async (t) => {
+    const base = fdCount();
+    const [a, b] = socketPair(type);
+    a.write({ data: [Buffer.from('ga'), new Uint8Array([116, 104]), Buffer.from('er')] });
+    const [m] = await take(b, 1);
+    t.is(m!.data.toString(), 'gather', 'one message holds all the parts, in order');
+    a.destroy();
+    b.destroy();
+    await assertFdsBack(t, base);
+  });
+
+  test(`${type}: strings are sent as UTF-8`, async (t) => {
+    const base = fdCount();
+    const [a, b] = socketPair(type);
+    a.write({ data: 'héllo' });
+    const [m] = await take(b, 1);
+    t.is(m!.data.toString('utf8'), 'héllo');
+    a.destroy();
+    b.destroy();
+    await assertFdsBack(t, base);
+  });
+}
+
+for (const type of ['seqpacket', 'dgram'] as const) {
+  test(`${type}: message boundaries are kept, including empty messages`, async (t) => {
+    const base = fdCount();
+    const [a, b] = socketPair(type);
+    const sent = ['one', '', 'three', 'x'.repeat(100_000), 'five'];
+    for (const s of sent) a.write({ data: s });
+    const got = await take(b, sent.length);
+    t.deepEqual(got.map((m) => m.data.toString()), sent);
+    a.destroy();
+    b.destroy();
+    await assertFdsBack(t, base);
+  });
+
+  test(`${type}: an empty message can carry fds`, async (t) => {
+    const base = fdCount();
+    const [a, b] = socketPair(type);
+    const p = probe();
+    a.write({ fds: [p.fd] });
+    t.is(fdCount(), base + 4, 'two sockets and the probe pair: the dup was closed once the kernel took it');
+    const [m] = await take(b, 1);
+    t.is(m!.data.length, 0);
+    t.is(m!.fds.length, 1);
+    for (const fd of [p.fd, ...m!.fds]) (await import('node:fs')).closeSync(fd);
+    await assertProbeClosed(t, p);
+    a.destroy();
+    b.destroy();
+    await assertFdsBack(t, base);
+  });
+
+  test(`${type}: a datagram larger than maxMessageSize arrives truncated and flagged`, async (t) => {
+    const base = fdCount();
+    const [a, b] = socketPair(type, { maxMessageSize: 16 });
+    a.write({ data: 'x'.repeat(40) });
+    a.write({ data: 'small' });
+    const [big, small] = await take(b, 2);
+    t.true(big!.truncated);
+    t.is(big!.data.length, 16);
+    t.false(small!.truncated);
+    t.is(small!.data.toString(), 'small');
+    a.destroy();
+    b.destroy();
+    await assertFdsBack(t, base);
+  });
+}
+
+test('stream: bytes arrive in order though chunk boundaries are not kept', async (t) => {
+  const base = fdCount();
+  const [a, b] = socketPair('stream');
+  const done = Promise.all([settled(a.resume()), settled(b)]);
+  const parts = Array.from({ length: 50 }, (_, i) => `<${i}>`);
+  for (const p of parts) a.write(p);
+  a.end();
+  const got = await readToEnd(b);
+  t.is(text(got), parts.join(''));
+  await done;
+  await assertFdsBack(t, base);
+});
+
+for (const type of ['stream', 'seqpacket'] as const) {
+  test(`${type}: end() half-closes; the peer sees 'end' and can still reply`, async (t) => {
+    const base = fdCount();
+    const [a, b] = socketPair(type, { allowHalfOpen: true });
+    const done = Promise.all([settled(a), settled(b)]);
+    a.write('request');
+    a.end();
+    const got = await readToEnd(b);
+    t.is(text(got), 'request', "the peer's readable side ends after the data");
+    b.end('reply');
+    const reply = await readToEnd(a);
+    t.is(text(reply), 'reply', 'the half-closed end still reads');
+    await done;
+    await assertFdsBack(t, base);
+  });
+
+  test(`${type}: without allowHalfOpen, the peer's end() ends both sides`, async (t) => {
+    const base = fdCount();
+    const [a, b] = socketPair(type);
+    b.resume();
+    a.end('bye');
+    await Promise.all([once(b, 'end'), closed(b), closed(a.resume())]);
+    t.true(b.writableFinished, 'b ended its writable side too');
+    await assertFdsBack(t, base);
+  });
+
+  test(`${type}: every queued message arrives when the peer closes with unread data`, async (t) => {
+    const base = fdCount();
+    const [a, b] = socketPair(type);
+    // b leaves a's message unread, so closing b resets a (POLLERR).
+    b.pause();
+    a.write('unread-by-b');
+    const messages = Array.from({ length: 20 }, (_, i) => `m${i};`);
+    for (const m of messages) b.write(m);
+    await new Promise((r) => setTimeout(r, 50));
+    b.destroy();
+    await closed(b);
+    const got: UnixMessage[] = [];
+    const error = await new Promise<Error | undefined>((resolve) => {
+      a.on('data', (m: UnixMessage) => got.push(m));
+      a.on('error', resolve);
+      a.on('end', () => resolve(undefined));
+    });
+    t.is(text(got), messages.join(''), 'nothing queued before the reset is lost');
+    if (error) t.is((error as NodeJS.ErrnoException).code, 'ECONNRESET', 'the reset is reported after the data');
+    a.destroy();
+    await assertFdsBack(t, base);
+  });
+}
+
+test('seqpacket: a message with fds queued before a reset still delivers its fds', async (t) => {
+  const base = fdCount();
+  const [a, b] = socketPair('seqpacket');
+  const p = probe();
+  b.pause();
+  a.write('unread');
+  b.write({ data: 'with-fd', fds: [p.fd] });
+  (await import('node:fs')).closeSync(p.fd);
+  await new Promise((r) => setTimeout(r, 20));
+  b.destroy();
+  const got: UnixMessage[] = [];
+  a.on('data', (m: UnixMessage) => got.push(m));
+  const errors: Error[] = [];
+  a.on('error', (err) => errors.push(err));
+  await settled(a);
+  t.deepEqual(errors.map((e) => (e as NodeJS.ErrnoException).code), ['ECONNRESET'], 'the reset comes after the message');
+  t.is(got.length, 1);
+  t.is(got[0]!.fds.length, 1, 'the fd arrived with its message');
+  t.false(p.isClosed(), 'the consumer now holds the only copy');
+  (await import('node:fs')).closeSync(got[0]!.fds[0]!);
+  await assertProbeClosed(t, p);
+  await assertFdsBack(t, base);
+});
+
+test('stream: write() callbacks fire in order once the data is in the kernel', async (t) => {
+  const base = fdCount();
+  const [a, b] = socketPair('stream');
+  const order: number[] = [];
+  await Promise.all(
+    [0, 1, 2].map((i) => new Promise<void>((resolve, reject) => a.write(`${i}`, (err) => (err ? reject(err) : (order.push(i), resolve()))))),
+  );
+  t.deepEqual(order, [0, 1, 2]);
+  a.destroy();
+  b.destroy();
+  await assertFdsBack(t, base);
+});
+
+test('ref() and unref() return the socket and hasRef follows them', async (t) => {
+  const base = fdCount();
+  const [a, b] = socketPair();
+  t.is(a.unref(), a);
+  t.is(a.ref(), a);
+  a.destroy();
+  b.destroy();
+  await assertFdsBack(t, base);
+});
+
+test('an unref()ed socket that is reading does not keep the process alive', async (t) => {
+  const { spawnSync } = await import('node:child_process');
+  const script = `
+    const { socketPair } = require('./src/index');
+    const [a, b] = socketPair();
+    a.unref(); b.unref();
+    a.resume(); b.resume();
+    setTimeout(() => { console.log('timer fired'); }, 5000).unref();
+  `;
+  const started = Date.now();
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], { cwd: process.cwd(), timeout: 20_000, encoding: 'utf8' });
+  t.is(r.status, 0, r.stderr);
+  t.false(r.stdout.includes('timer fired'));
+  t.true(Date.now() - started < 15_000, 'the child exited on its own');
+});
+
+test('peerCredentials() of a socketpair is this process', async (t) => {
+  const base = fdCount();
+  const [a, b] = socketPair();
+  t.deepEqual(a.peerCredentials(), { pid: process.pid, uid: process.getuid!(), gid: process.getgid!() });
+  a.destroy();
+  b.destroy();
+  await assertFdsBack(t, base);
+});
+
+test('passCredentials attaches the sender credentials to each message', async (t) => {
+  const base = fdCount();
+  const [a, b] = socketPair('seqpacket', { passCredentials: true });
+  a.write('who');
+  const [m] = await take(b, 1);
+  t.deepEqual(m!.credentials, { pid: process.pid, uid: process.getuid!(), gid: process.getgid!() });
+  a.destroy();
+  b.destroy();
+  await assertFdsBack(t, base);
+});
+
+test('getOption/setOption read and write integer socket options', async (t) => {
+  const { constants } = await import('../src/index');
+  const base = fdCount();
+  const [a, b] = socketPair();
+  t.is(a.getOption(constants.SOL_SOCKET, constants.SO_TYPE), constants.SOCK_SEQPACKET);
+  a.setOption(constants.SOL_SOCKET, constants.SO_SNDBUF, 65536);
+  t.true(a.getOption(constants.SOL_SOCKET, constants.SO_SNDBUF) >= 65536, 'the kernel doubles the value (socket(7))');
+  a.destroy();
+  b.destroy();
+  await assertFdsBack(t, base);
+});
