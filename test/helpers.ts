@@ -20,12 +20,23 @@ export function openFds(): number[] {
 
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+function describeFds(): string {
+  return fs.readdirSync('/proc/self/fd').map((fd) => {
+    try {
+      return `${fd}->${fs.readlinkSync(`/proc/self/fd/${fd}`)}`;
+    } catch {
+      return `${fd}->(gone)`;
+    }
+  }).join(' ');
+}
+
 /** Waits (briefly) for async closes, then asserts the fd count is back at baseline. */
 export async function assertFdsBack(t: ExecutionContext, baseline: number): Promise<void> {
   for (let i = 0; i < 50 && fdCount() !== baseline; i++) {
     await tick();
     if (i > 10) await new Promise((r) => setTimeout(r, 10));
   }
+  if (fdCount() !== baseline) t.log(`open fds: ${describeFds()}`);
   t.is(fdCount(), baseline, 'fd count back to baseline');
 }
 
@@ -114,9 +125,13 @@ export function closed(socket: NodeJS.EventEmitter): Promise<unknown[]> {
   return once(socket, 'close');
 }
 
-/** Resolves on 'close' whatever happened before (events.once would reject on 'error'). */
-export function settled(socket: NodeJS.EventEmitter): Promise<void> {
-  return new Promise((resolve) => socket.once('close', () => resolve()));
+/**
+ * Resolves once the stream or server has closed, also when that already
+ * happened, and whatever came before (events.once would reject on 'error').
+ */
+export function settled(emitter: NodeJS.EventEmitter & { closed?: boolean }): Promise<void> {
+  if (emitter.closed === true) return Promise.resolve();
+  return new Promise((resolve) => emitter.once('close', () => resolve()));
 }
 
 /** Reads until 'end' without destroying the socket (for await would destroy it). */

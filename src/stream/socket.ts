@@ -133,6 +133,7 @@ export class UnixMessageSocket extends Duplex {
   // Read side.
   #wantRead = false;
   #polling = false;
+  #fdPaused = false;
   #maxPendingFds: number;
   #acceptFds: boolean;
   #unread: UnixMessage[] = [];
@@ -535,6 +536,15 @@ export class UnixMessageSocket extends Duplex {
     callback(r < 0 && r !== ENOTCONN ? errnoError(r, 'shutdown', this.#remote) : null);
   }
 
+  // Readable calls _read() once and waits for a push. A pause for the fd
+  // budget pushes nothing, so resume from here, when the consumer has taken
+  // messages (and their fds) out of the buffer.
+  override read(size?: number): UnixMessage | null {
+    const message = super.read(size) as UnixMessage | null;
+    if (this.#fdPaused) this.#updateReading();
+    return message;
+  }
+
   override _read(): void {
     this.#wantRead = true;
     this.#updateReading();
@@ -545,6 +555,7 @@ export class UnixMessageSocket extends Duplex {
     if (h === null) return;
     this.#trimUnread();
     const budget = this.#maxPendingFds - this.#unreadFds;
+    this.#fdPaused = this.#wantRead && budget <= 0;
     const want = this.#wantRead && !this.#eof && !this.#connecting && budget > 0;
     if (!want && !this.#polling) return;
     this.#polling = want;
