@@ -2,7 +2,7 @@
 // twisted.python.sendmsg that this project grew from. Every call is
 // non-blocking: EAGAIN is thrown as an errno error like any other.
 import { constants, native, type AncillaryItem } from './native/binding';
-import { check, errnoError, invalidArgType, outOfRange } from './stream/errors';
+import { check, errnoError, invalidArgType, invalidArgValue, outOfRange } from './stream/errors';
 import { TYPE_NUMBERS } from './stream/socket';
 import type { SocketType } from './stream/types';
 import { validateAddress, validateFd } from './stream/validate';
@@ -63,6 +63,12 @@ export function recvmsg(fd: number, options: RecvmsgOptions = {}): ReceivedMessa
   const { maxSize = 8192, cmsgSize = 4096, flags = 0 } = options;
   for (const [k, v] of [['maxSize', maxSize], ['cmsgSize', cmsgSize]] as const) {
     if (!Number.isInteger(v) || v < 0 || v > 0x40000000) throw outOfRange(`The "${k}" option must be a non-negative integer. Received ${String(v)}`);
+  }
+  if (!Number.isInteger(flags)) throw invalidArgType('flags must be an integer');
+  if ((flags & constants.MSG_PEEK) !== 0 && cmsgSize > 0) {
+    // Each peek with a control buffer installs fresh duplicates of the queued
+    // fds (af_unix.c unix_peek_fds; kernel-semantics.md E11).
+    throw invalidArgValue('MSG_PEEK with a control buffer installs duplicate fds on every call; peek with cmsgSize: 0');
   }
   const r = native.recvmsg(fd, maxSize, cmsgSize, flags);
   if (typeof r === 'number') throw errnoError(r, 'recvmsg');
