@@ -3,7 +3,6 @@
 //  - probe-socketpair EOF: pass one end of a socketpair, close every copy, and
 //    the other end must read EOF (Twisted test_avoidLeakingFileDescriptors).
 import type { ExecutionContext } from 'ava';
-import { once } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -105,6 +104,17 @@ export function closeAll(fds: readonly number[]): void {
   for (const fd of fds) fs.closeSync(fd);
 }
 
+/** Resolves on the first of the events, and removes every listener it added. */
+function nextEvent(emitter: NodeJS.EventEmitter, events: readonly string[]): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      for (const e of events) emitter.off(e, done);
+      resolve();
+    };
+    for (const e of events) emitter.on(e, done);
+  });
+}
+
 /** Reads n messages in paused mode. */
 export async function take(socket: UnixMessageSocket, n: number): Promise<UnixMessage[]> {
   const out: UnixMessage[] = [];
@@ -115,14 +125,9 @@ export async function take(socket: UnixMessageSocket, n: number): Promise<UnixMe
       continue;
     }
     if (socket.readableEnded || socket.destroyed) break;
-    await Promise.race([once(socket, 'readable'), once(socket, 'end'), once(socket, 'close')]);
+    await nextEvent(socket, ['readable', 'end', 'close', 'error']);
   }
   return out;
-}
-
-/** Resolves on 'close'. */
-export function closed(socket: NodeJS.EventEmitter): Promise<unknown[]> {
-  return once(socket, 'close');
 }
 
 /**

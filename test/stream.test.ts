@@ -3,7 +3,7 @@
 import test from 'ava';
 import { once } from 'node:events';
 import { socketPair, type SocketType, type UnixMessage } from '../src/index';
-import { assertFdsBack, assertProbeClosed, closed, fdCount, probe, readToEnd, settled, take } from './helpers';
+import { assertFdsBack, assertProbeClosed, fdCount, probe, readToEnd, settled, take } from './helpers';
 
 const TYPES: SocketType[] = ['stream', 'seqpacket', 'dgram'];
 
@@ -23,7 +23,7 @@ for (const type of TYPES) {
     t.false(m!.fdsTruncated);
     a.destroy();
     b.destroy();
-    await Promise.all([closed(a), closed(b)]);
+    await Promise.all([settled(a), settled(b)]);
     await assertFdsBack(t, base);
   });
 
@@ -129,7 +129,7 @@ for (const type of ['stream', 'seqpacket'] as const) {
     const [a, b] = socketPair(type);
     b.resume();
     a.end('bye');
-    await Promise.all([once(b, 'end'), closed(b), closed(a.resume())]);
+    await Promise.all([once(b, 'end'), settled(b), settled(a.resume())]);
     t.true(b.writableFinished, 'b ended its writable side too');
     await assertFdsBack(t, base);
   });
@@ -144,7 +144,7 @@ for (const type of ['stream', 'seqpacket'] as const) {
     for (const m of messages) b.write(m);
     await new Promise((r) => setTimeout(r, 50));
     b.destroy();
-    await closed(b);
+    await settled(b);
     const got: UnixMessage[] = [];
     const error = await new Promise<Error | undefined>((resolve) => {
       a.on('data', (m: UnixMessage) => got.push(m));

@@ -1,0 +1,527 @@
+// fd passing through UnixMessageSocket: counts, identity, limits, close-on-exec,
+// partial stream writes, dup-at-write, destroy with buffered fds, bad fds.
+// Oracles: fd-table delta (fdCount/assertFdsBack) and probe-socketpair EOF.
+import test from 'ava';
+import { spawnSync, type StdioOptions } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import {
+  constants,
+  socketPair,
+  type ErrnoError,
+  type SocketType,
+  type UnixMessage,
+  type UnixMessageSocket,
+} from '../src/index';
+import { assertFdsBack, assertProbeClosed, closeAll, contentOf, fdCount, fileWithContent, inodeOf, openFds, probe, settled } from './helpers';
+
+const TYPES: readonly SocketType[] = ['seqpacket', 'stream', 'dgram'];
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Resolves on the next 'readable', 'end' or 'close', and leaves no listener behind. */
+function readable(socket: UnixMessageSocket): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      socket.off('readable', done);
+      socket.off('end', done);
+      socket.off('close', done);
+      resolve();
+    };
+    socket.on('readable', done);
+    socket.on('end', done);
+    socket.on('close', done);
+  });
+}
+
+interface Read {
+  /** Stream offset of this read's first byte. */
+  offset: number;
+  length: number;
+  fds: number[];
+  truncated: boolean;
+  fdsTruncated: boolean;
+}
+
+interface Collected {
+  data: Buffer;
+  fds: number[];
+  reads: Read[];
+}
+
+/**
+ * Reads (paused mode) until `bytes` bytes and `nfds` fds have arrived. With
+ * `pauseEvery`, sleeps 1 ms after every that many reads: a slow reader.
+ */
+/** Reads n messages in paused mode, without piling up listeners. */
+async function takeN(socket: UnixMessageSocket, n: number): Promise<UnixMessage[]> {
+  const out: UnixMessage[] = [];
+  while (out.length < n) {
+    const m = socket.read() as UnixMessage | null;
+    if (m !== null) {
+      out.push(m);
+      continue;
+    }
+    if (socket.readableEnded || socket.destroyed) break;
+    await readable(socket);
+  }
+  return out;
+}
+
+async function collect(socket: UnixMessageSocket, bytes: number, nfds: number, pauseEvery = 0): Promise<Collected> {
+  const chunks: Buffer[] = [];
+  const fds: number[] = [];
+  const reads: Read[] = [];
+  let total = 0;
+  while (total < bytes || fds.length < nfds) {
+    const m = socket.read() as UnixMessage | null;
+    if (m === null) {
+      if (socket.readableEnded || socket.destroyed) break;
+      await readable(socket);
+      continue;
+    }
+    reads.push({ offset: total, length: m.data.length, fds: m.fds, truncated: m.truncated, fdsTruncated: m.fdsTruncated });
+    chunks.push(m.data);
+    fds.push(...m.fds);
+    total += m.data.length;
+    if (pauseEvery > 0 && reads.length % pauseEvery === 0) await sleep(1);
+  }
+  return { data: Buffer.concat(chunks), fds, reads };
+}
+
+/** Receives one logical message: one datagram/packet, or `bytes` bytes and `nfds` fds of a stream. */
+async function receiveOne(socket: UnixMessageSocket, bytes: number, nfds: number): Promise<{ data: Buffer; fds: number[] }> {
+  if (socket.type === 'stream') return collect(socket, bytes, nfds);
+  const [m] = await takeN(socket, 1);
+  if (m === undefined) throw new Error('socket ended before a message arrived');
+  return m;
+}
+
+async function destroyAll(...sockets: UnixMessageSocket[]): Promise<void> {
+  const waits = sockets.filter((s) => !s.closed).map((s) => settled(s));
+  for (const s of sockets) s.destroy();
+  await Promise.all(waits);
+}
+
+function writeDone(socket: UnixMessageSocket, chunk: unknown): Promise<Error | null | undefined> {
+  return new Promise((resolve) => socket.write(chunk, (err) => resolve(err)));
+}
+
+/**
+ * A number that is not an open fd. Well above the table's used range, so that
+ * no dup (which takes the lowest free number) can land on it meanwhile.
+ */
+function closedFdNumber(): number {
+  const open = new Set(openFds());
+  let fd = 1000;
+  while (open.has(fd)) fd++;
+  return fd;
+}
+
+// tsx writes its transpile cache asynchronously after loading a changed file;
+// those short-lived fds would disturb the fd-count oracle of the first test.
+test.before(async () => {
+  const tsxCache = /\/tsx-[^/]*\//;
+  const busy = (): boolean => openFds().some((fd) => {
+    try {
+      return tsxCache.test(fs.readlinkSync(`/proc/self/fd/${fd}`));
+    } catch {
+      return false;
+    }
+  });
+  // Wait for a quiet spell: a queued write may not have opened its file yet.
+  for (let i = 0, quiet = 0; i < 300 && quiet < 10; i++) {
+    quiet = busy() ? 0 : quiet + 1;
+    await sleep(10);
+  }
+});
+
+// ---------------------------------------------------------------------------
+// Counts and identity.
+
+for (const type of TYPES) {
+  test(`${type}: one fd sent alone arrives as the same open file (probe inode) and its last copy closes`, async (t) => {
+    const base = fdCount();
+    const [a, b] = socketPair(type);
+    const p = probe();
+    const ino = inodeOf(p.fd);
+    a.write({ data: 'one', fds: [p.fd] });
+    fs.closeSync(p.fd);
+    const m = await receiveOne(b, 3, 1);
+    t.is(m.data.toString(), 'one');
+    t.is(m.fds.length, 1);
+    t.is(inodeOf(m.fds[0]!), ino);
+    t.false(p.isClosed(), 'the received copy still holds the probe open');
+    closeAll(m.fds);
+    await destroyAll(a, b);
+    await assertProbeClosed(t, p);
+    await assertFdsBack(t, base);
+  });
+
+  for (const n of [4, 253]) {
+    test(`${type}: ${n} fds in one message arrive in order as the files that were sent`, async (t) => {
+      const base = fdCount();
+      const [a, b] = socketPair(type);
+      const p = probe();
+      const files: number[] = [];
+      for (let i = 0; i < n - 1; i++) files.push(fileWithContent(`${type}-${n}-file-${i}`));
+      const sent = [...files, p.fd];
+      const inodes = sent.map(inodeOf);
+      const data = `message with ${n} fds`;
+      a.write({ data, fds: sent });
+      // dup-at-write: our copies may go at once.
+      closeAll(sent);
+      const m = await receiveOne(b, Buffer.byteLength(data), n);
+      t.is(m.data.toString(), data);
+      t.is(m.fds.length, n);
+      t.deepEqual(m.fds.map(inodeOf), inodes);
+      for (let i = 0; i < n - 1; i++) {
+        if (contentOf(m.fds[i]!) !== `${type}-${n}-file-${i}`) {
+          t.fail(`fd ${i} holds ${JSON.stringify(contentOf(m.fds[i]!))}`);
+          break;
+        }
+      }
+      t.is(new Set(m.fds).size, n, 'every received fd is a distinct descriptor');
+      closeAll(m.fds);
+      await destroyAll(a, b);
+      await assertProbeClosed(t, p);
+      await assertFdsBack(t, base);
+    });
+  }
+
+  test(`${type}: 254 fds in one write() throw ERR_OUT_OF_RANGE synchronously and nothing is sent`, async (t) => {
+    const base = fdCount();
+    const [a, b] = socketPair(type);
+    const p = probe();
+    const fds = new Array<number>(254).fill(p.fd);
+    const before = fdCount();
+    const err = t.throws(() => a.write({ data: 'too many', fds }), { instanceOf: RangeError });
+    t.is((err as NodeJS.ErrnoException | undefined)?.code, 'ERR_OUT_OF_RANGE');
+    t.is(fdCount(), before, 'no dup of the fds was left behind');
+    t.is(a.writableLength, 0, 'nothing was queued');
+    fs.closeSync(p.fd);
+    a.write('next');
+    const m = await receiveOne(b, 4, 0);
+    t.is(m.data.toString(), 'next', 'the following message is the first one received');
+    t.deepEqual(m.fds, []);
+    await destroyAll(a, b);
+    await assertProbeClosed(t, p);
+    await assertFdsBack(t, base);
+  });
+}
+
+test('stream: fds with empty data throw ERR_INVALID_ARG_VALUE and nothing is sent', async (t) => {
+  const base = fdCount();
+  const [a, b] = socketPair('stream');
+  const p = probe();
+  const before = fdCount();
+  for (const data of [undefined, '', Buffer.alloc(0), [] as Buffer[], [Buffer.alloc(0)]]) {
+    const err = t.throws(() => a.write({ data, fds: [p.fd] }), { instanceOf: TypeError });
+    t.is((err as NodeJS.ErrnoException | undefined)?.code, 'ERR_INVALID_ARG_VALUE');
+  }
+  t.is(fdCount(), before, 'no dup of the fd was left behind');
+  fs.closeSync(p.fd);
+  a.write('after');
+  const m = await receiveOne(b, 5, 0);
+  t.is(m.data.toString(), 'after');
+  t.deepEqual(m.fds, []);
+  await destroyAll(a, b);
+  await assertProbeClosed(t, p);
+  await assertFdsBack(t, base);
+});
+
+for (const type of ['seqpacket', 'dgram'] as const) {
+  test(`${type}: a message with fds and empty data is sent and its fds arrive`, async (t) => {
+    const base = fdCount();
+    const [a, b] = socketPair(type);
+    const p = probe();
+    const ino = inodeOf(p.fd);
+    a.write({ fds: [p.fd] });
+    fs.closeSync(p.fd);
+    a.write('second');
+    const [m1, m2] = await takeN(b, 2);
+    t.is(m1?.data.length, 0);
+    t.deepEqual(m1?.fds.map(inodeOf), [ino]);
+    t.is(m2?.data.toString(), 'second');
+    closeAll(m1?.fds ?? []);
+    await destroyAll(a, b);
+    await assertProbeClosed(t, p);
+    await assertFdsBack(t, base);
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Close-on-exec.
+
+/** The fd numbers among `fds` that a `sh` child has open. */
+function inheritedBy(fds: readonly number[], passThrough: readonly number[] = []): number[] {
+  const stdio: StdioOptions = ['ignore', 'pipe', 'inherit'];
+  for (const fd of passThrough) {
+    while (stdio.length < fd) stdio.push('ignore');
+    stdio[fd] = fd;
+  }
+  // `[ -e ]` is a builtin stat(): the shell opens nothing while checking.
+  const script = `for n in ${fds.join(' ')}; do if [ -e /proc/$$/fd/$n ]; then echo $n; fi; done`;
+  const r = spawnSync('sh', ['-c', script], { stdio, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`sh exited ${String(r.status)}`);
+  return r.stdout.split('\n').filter((l) => l !== '').map(Number);
+}
+
+function fdFlags(fd: number): number {
+  const info = fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8');
+  const match = /^flags:\s+([0-7]+)$/m.exec(info);
+  if (match === null) throw new Error(`no flags in fdinfo of ${fd}`);
+  return parseInt(match[1]!, 8);
+}
+
+const O_CLOEXEC = 0o2000000;
+
+for (const type of TYPES) {
+  test(`${type}: received fds are close-on-exec and a spawned child does not inherit them`, async (t) => {
+    const base = fdCount();
+    const [a, b] = socketPair(type);
+    const p = probe();
+    const files = [fileWithContent('cloexec-1'), fileWithContent('cloexec-2'), p.fd];
+    a.write({ data: 'exec', fds: files });
+    closeAll(files);
+    const m = await receiveOne(b, 4, 3);
+    t.is(m.fds.length, 3);
+    for (const fd of m.fds) t.true((fdFlags(fd) & O_CLOEXEC) !== 0, `fd ${fd} has O_CLOEXEC in fdinfo`);
+    t.deepEqual(inheritedBy(m.fds), [], 'no received fd is open in the child');
+    // Control: the same check sees an fd that is passed on purpose.
+    t.deepEqual(inheritedBy(m.fds, [m.fds[0]!]), [m.fds[0]!], 'the check sees an fd passed explicitly');
+    closeAll(m.fds);
+    await destroyAll(a, b);
+    await assertProbeClosed(t, p);
+    await assertFdsBack(t, base);
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Partial stream writes under backpressure.
+
+const SOL_SOCKET = constants.SOL_SOCKET;
+
+function smallBuffers(writer: UnixMessageSocket, reader: UnixMessageSocket): void {
+  writer.setOption(SOL_SOCKET, constants.SO_SNDBUF, 4096);
+  reader.setOption(SOL_SOCKET, constants.SO_RCVBUF, 4096);
+}
+
+const sha256 = (buf: Buffer): string => createHash('sha256').update(buf).digest('hex');
+
+test('stream: a 4 MiB write with fds through a slow reader delivers each fd exactly once and every byte intact', async (t) => {
+  const base = fdCount();
+  const [a, b] = socketPair('stream');
+  smallBuffers(a, b);
+  const p = probe();
+  const sent = [fileWithContent('big-0'), fileWithContent('big-1'), p.fd];
+  const inodes = sent.map(inodeOf);
+  const payload = randomBytes(4 * 1024 * 1024);
+  let flushed = false;
+  const written = new Promise<Error | null | undefined>((resolve) =>
+    a.write({ data: payload, fds: sent }, (err) => {
+      flushed = true;
+      resolve(err);
+    }));
+  closeAll(sent);
+  await new Promise((resolve) => setImmediate(resolve));
+  t.false(flushed, 'the write is still partial before the reader starts');
+  const got = await collect(b, payload.length, 0, 4);
+  t.is(await written, null);
+  t.is(got.data.length, payload.length);
+  t.is(sha256(got.data), sha256(payload), 'bytes intact');
+  t.true(got.reads.length > 1, 'the data arrived over several reads');
+  t.is(got.fds.length, 3, 'each fd arrives exactly once');
+  t.deepEqual(got.fds.map(inodeOf), inodes);
+  const withFds = got.reads.filter((r) => r.fds.length > 0);
+  t.is(withFds.length, 1, 'the fds came with a single read');
+  t.is(withFds[0]?.offset, 0, 'the fds came with the first byte');
+  t.false(got.reads.some((r) => r.fdsTruncated));
+  t.is(contentOf(got.fds[0]!), 'big-0');
+  t.is(contentOf(got.fds[1]!), 'big-1');
+  closeAll(got.fds);
+  // Nothing more is in flight: a final marker is the next thing read.
+  a.end('!');
+  const rest = await collect(b, 1, 0);
+  t.is(rest.data.toString(), '!');
+  t.deepEqual(rest.fds, []);
+  await destroyAll(a, b);
+  await assertProbeClosed(t, p);
+  await assertFdsBack(t, base);
+});
+
+test('stream: many messages with fds under backpressure deliver each inode exactly once, in order, with its first byte', async (t) => {
+  const base = fdCount();
+  const [a, b] = socketPair('stream');
+  smallBuffers(a, b);
+  const p = probe();
+  const count = 24;
+  const size = 48 * 1024;
+  const payloads: Buffer[] = [];
+  const inodes: string[] = [];
+  const callbacks: Array<Promise<Error | null | undefined>> = [];
+  let sawBackpressure = false;
+  for (let i = 0; i < count; i++) {
+    const fd = i === 7 ? p.fd : fileWithContent(`msg-${i}`);
+    inodes.push(inodeOf(fd));
+    const data = randomBytes(size);
+    payloads.push(data);
+    callbacks.push(writeDone(a, { data, fds: [fd] }));
+    if (a.writableNeedDrain) sawBackpressure = true;
+    fs.closeSync(fd);
+  }
+  t.true(sawBackpressure, 'write() reported backpressure');
+  const got = await collect(b, count * size, count, 3);
+  const all = Buffer.concat(payloads);
+  t.is(got.data.length, all.length);
+  t.is(sha256(got.data), sha256(all), 'bytes intact');
+  t.is(got.fds.length, count, 'each fd arrives exactly once');
+  t.deepEqual(got.fds.map(inodeOf), inodes, 'inodes in write order');
+  // Each read carries the fds of at most one write, and that read holds the
+  // first byte of the write (kernel-semantics.md §1.2).
+  let k = 0;
+  for (const r of got.reads) {
+    if (r.fds.length === 0) continue;
+    t.is(r.fds.length, 1);
+    const start = k * size;
+    t.true(r.offset <= start && start < r.offset + r.length, `fd of message ${k} arrives with its first byte`);
+    k++;
+  }
+  for (let i = 0; i < count; i++) {
+    if (i !== 7) t.is(contentOf(got.fds[i]!), `msg-${i}`);
+  }
+  for (const err of await Promise.all(callbacks)) t.is(err, null);
+  closeAll(got.fds);
+  await destroyAll(a, b);
+  await assertProbeClosed(t, p);
+  await assertFdsBack(t, base);
+});
+
+// ---------------------------------------------------------------------------
+// dup-at-write.
+
+for (const type of TYPES) {
+  test(`${type}: an fd closed by the caller after write() but before the flush still sends the original file`, async (t) => {
+    const base = fdCount();
+    const [a, b] = socketPair(type);
+    const p = probe();
+    const fillerSize = 32 * 1024;
+    const fillers = 24;
+    for (let i = 0; i < fillers; i++) a.write(Buffer.alloc(fillerSize, i));
+    const original = fileWithContent('original');
+    const originalIno = inodeOf(original);
+    const probeIno = inodeOf(p.fd);
+    const done = writeDone(a, { data: 'with-fd', fds: [original, p.fd] });
+    t.true(a.writableLength >= 2, 'the message is queued behind the fillers, not yet sent');
+    fs.closeSync(original);
+    fs.closeSync(p.fd);
+    // Very likely reuses the number just closed: the queued message must not care.
+    const impostor = fileWithContent('impostor');
+    const impostor2 = fileWithContent('impostor-2');
+    let fd: number[];
+    if (type === 'stream') {
+      const got = await collect(b, fillers * fillerSize + 7, 2);
+      t.is(got.data.subarray(fillers * fillerSize).toString(), 'with-fd');
+      fd = got.fds;
+    } else {
+      const msgs = await takeN(b, fillers + 1);
+      t.is(msgs.length, fillers + 1);
+      for (let i = 0; i < fillers; i++) t.deepEqual(msgs[i]?.fds, []);
+      const last = msgs[fillers]!;
+      t.is(last.data.toString(), 'with-fd');
+      fd = last.fds;
+    }
+    t.is(await done, null);
+    t.is(fd.length, 2);
+    t.is(inodeOf(fd[0]!), originalIno);
+    t.is(contentOf(fd[0]!), 'original');
+    t.is(inodeOf(fd[1]!), probeIno);
+    closeAll(fd);
+    closeAll([impostor, impostor2]);
+    await destroyAll(a, b);
+    await assertProbeClosed(t, p);
+    await assertFdsBack(t, base);
+  });
+}
+
+// ---------------------------------------------------------------------------
+// destroy() with buffered, undelivered messages.
+
+for (const type of TYPES) {
+  test(`${type}: destroy() closes the fds of messages buffered and never read`, async (t) => {
+    const base = fdCount();
+    const [a, b] = socketPair(type);
+    const probes = [probe(), probe(), probe()];
+    for (const [i, p] of probes.entries()) {
+      const file = fileWithContent(`buffered-${i}`);
+      a.write({ data: `buffered-${i}`, fds: [p.fd, file] });
+      fs.closeSync(file);
+      fs.closeSync(p.fd);
+    }
+    const before = fdCount();
+    // Start reading without consuming: messages land in the readable buffer.
+    b.read(0);
+    for (let i = 0; i < 200 && fdCount() < before + 6; i++) await sleep(5);
+    t.is(fdCount(), before + 6, 'all six fds were received into the process');
+    t.true(b.readableLength > 0, 'the messages sit unread in the readable buffer');
+    for (const p of probes) t.false(p.isClosed());
+    b.destroy();
+    await settled(b);
+    for (const p of probes) await assertProbeClosed(t, p);
+    await destroyAll(a);
+    await assertFdsBack(t, base);
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Bad fds.
+
+for (const type of TYPES) {
+  test(`${type}: an fd closed at write() time fails that write with EBADF, other messages still arrive, the socket stays open`, async (t) => {
+    const base = fdCount();
+    const [a, b] = socketPair(type);
+    a.write('before');
+    const bad = closedFdNumber();
+    const err = (await writeDone(a, { data: 'bad', fds: [bad] })) as ErrnoError | null | undefined;
+    t.is(err?.code, 'EBADF');
+    t.false(a.destroyed, 'the socket stays open');
+    // One bad fd in a list of five: nothing of the message is sent and the dups are closed.
+    const p = probe();
+    const good = [p.fd, fileWithContent('g1'), fileWithContent('g2'), fileWithContent('g3')];
+    const bad2 = closedFdNumber();
+    const before = fdCount();
+    const err2 = (await writeDone(a, { data: 'bad2', fds: [good[0]!, good[1]!, bad2, good[2]!, good[3]!] })) as ErrnoError | null | undefined;
+    t.is(err2?.code, 'EBADF');
+    t.is(fdCount(), before, 'the dups of the good fds were closed');
+    closeAll(good);
+    await assertProbeClosed(t, p);
+    a.write('after');
+    if (type === 'stream') {
+      const got = await collect(b, 11, 0);
+      t.is(got.data.toString(), 'beforeafter');
+      t.deepEqual(got.fds, []);
+    } else {
+      const msgs = await takeN(b, 2);
+      t.deepEqual(msgs.map((m) => m.data.toString()), ['before', 'after']);
+      t.deepEqual(msgs.map((m) => m.fds.length), [0, 0]);
+    }
+    t.false(a.destroyed);
+    t.false(b.destroyed);
+    await destroyAll(a, b);
+    await assertFdsBack(t, base);
+  });
+
+  test(`${type}: an fd closed at write() time without a callback makes the socket emit 'error' with EBADF`, async (t) => {
+    const base = fdCount();
+    const [a, b] = socketPair(type);
+    const bad = closedFdNumber();
+    const errored = once(a, 'error');
+    a.write({ data: 'bad', fds: [bad] });
+    const [err] = (await errored) as [ErrnoError];
+    t.is(err.code, 'EBADF');
+    t.is(err.syscall, 'dup');
+    await destroyAll(a, b);
+    await assertFdsBack(t, base);
+  });
+}
