@@ -9,11 +9,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { lowlevel, UnixMessageSocket, type SocketType } from '../src/index';
-import { assertFdsBack, assertProbeClosed, closeAll, fdCount, fileWithContent, openFds, probe, settled } from './helpers';
+import { assertFdsBack, assertProbeClosed, closeAll, fdCount, fileWithContent, probe, settled } from './helpers';
 
 const ROOT = path.join(__dirname, '..');
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface ChildReport {
   step: 'filled' | 'truncated' | 'freed' | 'message' | 'end' | 'error';
@@ -26,22 +25,6 @@ interface ChildReport {
   message?: string;
 }
 
-// tsx writes its transpile cache asynchronously after loading a changed file;
-// those short-lived fds would disturb the fd-count oracle of the first test.
-test.before(async () => {
-  const tsxCache = /\/tsx-[^/]*\//;
-  const busy = (): boolean => openFds().some((fd) => {
-    try {
-      return tsxCache.test(fs.readlinkSync(`/proc/self/fd/${fd}`));
-    } catch {
-      return false;
-    }
-  });
-  for (let i = 0, quiet = 0; i < 300 && quiet < 10; i++) {
-    quiet = busy() ? 0 : quiet + 1;
-    await sleep(10);
-  }
-});
 
 for (const type of ['seqpacket', 'stream'] as const satisfies readonly SocketType[]) {
   test(`${type}: a receiver at EMFILE gets the data with fdsTruncated, the fds that did not fit are closed, and later messages arrive intact`, async (t) => {

@@ -119,23 +119,6 @@ function closedFdNumber(): number {
   return fd;
 }
 
-// tsx writes its transpile cache asynchronously after loading a changed file;
-// those short-lived fds would disturb the fd-count oracle of the first test.
-test.before(async () => {
-  const tsxCache = /\/tsx-[^/]*\//;
-  const busy = (): boolean => openFds().some((fd) => {
-    try {
-      return tsxCache.test(fs.readlinkSync(`/proc/self/fd/${fd}`));
-    } catch {
-      return false;
-    }
-  });
-  // Wait for a quiet spell: a queued write may not have opened its file yet.
-  for (let i = 0, quiet = 0; i < 300 && quiet < 10; i++) {
-    quiet = busy() ? 0 : quiet + 1;
-    await sleep(10);
-  }
-});
 
 // ---------------------------------------------------------------------------
 // Counts and identity.

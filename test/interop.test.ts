@@ -9,29 +9,12 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { lowlevel, UnixMessageSocket, type SocketType, type UnixMessage } from '../src/index';
-import { assertFdsBack, assertProbeClosed, closeAll, contentOf, fdCount, fileWithContent, openFds, probe, settled } from './helpers';
+import { assertFdsBack, assertProbeClosed, closeAll, contentOf, fdCount, fileWithContent, probe, settled } from './helpers';
 
 const FIXTURES = path.join(__dirname, 'fixtures');
 const TYPES = ['seqpacket', 'stream'] as const satisfies readonly SocketType[];
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-// tsx writes its transpile cache asynchronously after loading a changed file;
-// those short-lived fds would disturb the fd-count oracle of the first test.
-test.before(async () => {
-  const tsxCache = /\/tsx-[^/]*\//;
-  const busy = (): boolean => openFds().some((fd) => {
-    try {
-      return tsxCache.test(fs.readlinkSync(`/proc/self/fd/${fd}`));
-    } catch {
-      return false;
-    }
-  });
-  for (let i = 0, quiet = 0; i < 300 && quiet < 10; i++) {
-    quiet = busy() ? 0 : quiet + 1;
-    await sleep(10);
-  }
-});
 
 /** Resolves on the next 'readable', 'end' or 'close', and leaves no listener behind. */
 function readable(socket: UnixMessageSocket): Promise<void> {
