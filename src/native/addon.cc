@@ -111,16 +111,32 @@ Napi::Value SocketPair(const Napi::CallbackInfo& info) {
   return Int(info.Env(), 0);
 }
 
+// dup(fd, owned): F_DUPFD_CLOEXEC. With owned = true the copy is recorded as
+// the library's (Teardown::owned_fds) until close() or disown().
 Napi::Value Dup(const Napi::CallbackInfo& info) {
   int fd;
   if (!ArgInt(info, 0, &fd)) return info.Env().Undefined();
-  return Int(info.Env(), NegErrno(RETRY_EINTR(fcntl(fd, F_DUPFD_CLOEXEC, 0))));
+  const int r = NegErrno(RETRY_EINTR(fcntl(fd, F_DUPFD_CLOEXEC, 0)));
+  if (r >= 0 && info.Length() > 1 && info[1].ToBoolean().Value()) {
+    info.Env().GetInstanceData<AddonData>()->teardown->owned_fds.insert(r);
+  }
+  return Int(info.Env(), r);
 }
 
 Napi::Value Close(const Napi::CallbackInfo& info) {
   int fd;
   if (!ArgInt(info, 0, &fd)) return info.Env().Undefined();
+  info.Env().GetInstanceData<AddonData>()->teardown->owned_fds.erase(fd);
   return Int(info.Env(), NegErrno(close(fd)));
+}
+
+// disown(fds): these fds now belong to the consumer (a delivered message).
+Napi::Value Disown(const Napi::CallbackInfo& info) {
+  std::vector<int> fds;
+  if (!GetFds(info.Env(), info[0], &fds)) return info.Env().Undefined();
+  auto& owned = info.Env().GetInstanceData<AddonData>()->teardown->owned_fds;
+  for (int fd : fds) owned.erase(fd);
+  return info.Env().Undefined();
 }
 
 Napi::Value Bind(const Napi::CallbackInfo& info) {
@@ -480,6 +496,7 @@ void OnEnvTeardown(napi_async_cleanup_hook_handle hook, void* arg) {
   // Copy: CloseNow erases from the set.
   std::vector<SocketHandle*> open(t->open.begin(), t->open.end());
   for (SocketHandle* h : open) h->CloseNow();
+  t->CloseOwnedFds();
   t->MaybeFinish();
 }
 
@@ -501,6 +518,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   UMS_FUNCTION("socketpair", SocketPair);
   UMS_FUNCTION("dup", Dup);
   UMS_FUNCTION("close", Close);
+  UMS_FUNCTION("disown", Disown);
   UMS_FUNCTION("bind", Bind);
   UMS_FUNCTION("connect", Connect);
   UMS_FUNCTION("listen", Listen);

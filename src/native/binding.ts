@@ -104,8 +104,15 @@ export interface NativeBinding {
   setup(callbacks: NativeCallbacks): void;
   socket(type: number): Errno;
   socketpair(type: number, out: Int32Array): Errno;
-  dup(fd: number): Errno;
+  /** F_DUPFD_CLOEXEC; `owned` records the copy as the library's until close() or disown(). */
+  dup(fd: number, owned?: boolean): Errno;
+  /** close(2); also forgets the fd as the library's. */
   close(fd: number): Errno;
+  /**
+   * The library no longer owns these fds (a message was delivered). Owned fds
+   * are closed by the env teardown hook, when JS can no longer run.
+   */
+  disown(fds: readonly number[]): void;
   bind(fd: number, address: string | null): Errno;
   connect(fd: number, address: string): Errno;
   listen(fd: number, backlog: number): Errno;

@@ -18,11 +18,16 @@ class SocketHandle;
 // each PollBox keeps a shared_ptr to it until its uv_close callback has run.
 struct Teardown {
   std::unordered_set<SocketHandle*> open;
+  // fds the library holds only in JS: dups of queued messages, received fds
+  // not yet delivered, accepted fds not yet adopted. JS cannot run while a
+  // worker is terminated, so the teardown hook closes whatever is left here.
+  std::unordered_set<int> owned_fds;
   napi_async_cleanup_hook_handle hook = nullptr;
   int closing = 0;  // uv_close() calls whose callback has not run yet
   bool started = false;
 
   void MaybeFinish();
+  void CloseOwnedFds();
 };
 
 struct AddonData {

@@ -13,6 +13,7 @@
 
 #include "cmsg.h"
 #include "sockaddr.h"
+#include "js_call.h"
 #include "js_values.h"
 #include "syscall.h"
 
@@ -47,8 +48,15 @@ thread_local struct iovec recv_iovs[kSlots];
 thread_local RecvControl recv_controls[kSlots];
 thread_local struct sockaddr_un recv_names[kSlots];
 thread_local std::vector<int> fd_scratch;
+// Sender addresses of the current dgram batch: (message index, name).
+thread_local std::vector<std::pair<int, std::string>> batch_names;
 
 }  // namespace
+
+void Teardown::CloseOwnedFds() {
+  for (int fd : owned_fds) CloseFd(fd);
+  owned_fds.clear();
+}
 
 void Teardown::MaybeFinish() {
   if (started && closing == 0 && hook != nullptr) {
@@ -112,6 +120,7 @@ Napi::Value SocketHandle::Open(const Napi::CallbackInfo& info) {
   type_ = type;
   max_message_ = static_cast<size_t>(max_message);
   data_->teardown->open.insert(this);
+  data_->teardown->owned_fds.erase(fd);  // an accepted fd, now owned by this handle
   context_ = std::make_unique<Napi::AsyncContext>(env, "UnixMessageSocket", Value());
   // An open handle must not be collected: the poll callback needs its object.
   Napi::ObjectWrap<SocketHandle>::Ref();
@@ -215,8 +224,9 @@ void SocketHandle::OnPoll(uv_poll_t* poll, int status, int events) {
 }
 
 void SocketHandle::HandleEvents(int status, int events) {
-  Napi::Env env = Env();
-  Napi::HandleScope scope(env);
+  napi_env env = Env();
+  HandleScopeC scope(env);
+  if (!scope.ok()) return;
   if (status < 0) {
     // libuv reports POLLERR as UV_EBADF and stops the handle. On a Unix socket
     // that is an ordinary peer close with unread data, and queued messages
@@ -234,26 +244,30 @@ void SocketHandle::HandleEvents(int status, int events) {
   }
   if (box_ == nullptr) return;
   if ((events & UV_WRITABLE) && writing_) {
-    data_->onwritable.MakeCallback(Value(), {}, *context_);
+    CallJs(env, *this, data_->onwritable, *context_, 0, nullptr);
   }
   if (box_ == nullptr) return;
   if (status < 0) UpdatePoll();
 }
 
-void SocketHandle::DoRead(Napi::Env env) {
+void SocketHandle::OwnFds(const int* fds, int count) {
+  for (int i = 0; i < count; i++) data_->teardown->owned_fds.insert(fds[i]);
+}
+
+void SocketHandle::DoRead(napi_env env) {
   int count = 0;
   size_t used = 0;
   int fds_used = 0;
   int status = kStatusOk;
-  Napi::Array addresses;
+  batch_names.clear();
   // Bounded loop: ECONNRESET is reported once, so it cannot spin.
   for (int rounds = 0; count < kMaxBatch && used < kMaxBatchBytes && rounds < 2 * kMaxBatch;
        rounds++) {
     // One more message may bring SCM_MAX_FD fds; only the first read of a
     // wakeup may go past the budget (which then bounds the overshoot).
     if (count > 0 && fds_used + kMaxFdsPerMessage > fd_budget_) break;
-    const int r = type_ == SOCK_STREAM ? ReadStream(env, &count, &used, &fds_used)
-                                       : ReadDatagrams(env, &count, &used, &fds_used, &addresses);
+    const int r = type_ == SOCK_STREAM ? ReadStream(&count, &used, &fds_used)
+                                       : ReadDatagrams(&count, &used, &fds_used);
     if (r == 0) break;
     if (r < 0) {
       status = r;
@@ -268,12 +282,33 @@ void SocketHandle::DoRead(Napi::Env env) {
     reading_ = false;
     UpdatePoll();
   }
-  Napi::Value buffer = Napi::Buffer<char>::Copy(env, arena.data, used);
-  data_->onread.MakeCallback(
-      Value(),
-      {Napi::Number::New(env, count), buffer, Napi::Number::New(env, status),
-       addresses.IsEmpty() ? env.Undefined() : static_cast<Napi::Value>(addresses)},
-      *context_);
+  // Until JS takes them, the received fds are the library's (see Teardown).
+  OwnFds(data_->fds, fds_used);
+  napi_value argv[4];
+  void* copy;
+  bool ok = napi_create_uint32(env, count, &argv[0]) == napi_ok &&
+            napi_create_buffer_copy(env, used, arena.data, &copy, &argv[1]) == napi_ok &&
+            napi_create_int32(env, status, &argv[2]) == napi_ok;
+  if (ok && batch_names.empty()) {
+    ok = napi_get_undefined(env, &argv[3]) == napi_ok;
+  } else if (ok) {
+    ok = napi_create_array_with_length(env, count, &argv[3]) == napi_ok;
+    for (size_t i = 0; ok && i < batch_names.size(); i++) {
+      napi_value name;
+      ok = napi_create_string_utf8(env, batch_names[i].second.data(), batch_names[i].second.size(),
+                                   &name) == napi_ok &&
+           napi_set_element(env, argv[3], batch_names[i].first, name) == napi_ok;
+    }
+  }
+  if (!ok) {
+    // JS never saw this batch.
+    for (int i = 0; i < fds_used; i++) {
+      data_->teardown->owned_fds.erase(data_->fds[i]);
+      CloseFd(data_->fds[i]);
+    }
+    return;
+  }
+  CallJs(env, *this, data_->onread, *context_, 4, argv);
 }
 
 namespace {
@@ -302,8 +337,7 @@ int StoreFds(AddonData* d, int* fds_used) {
 
 }  // namespace
 
-int SocketHandle::ReadStream(Napi::Env env, int* count, size_t* used, int* fds_used) {
-  (void)env;
+int SocketHandle::ReadStream(int* count, size_t* used, int* fds_used) {
   if (!arena.Ensure(*used + max_message_)) return -ENOMEM;
   struct iovec iov = {arena.data + *used, max_message_};
   RecvControl& control = recv_controls[0];
@@ -332,8 +366,7 @@ int SocketHandle::ReadStream(Napi::Env env, int* count, size_t* used, int* fds_u
   return 1;
 }
 
-int SocketHandle::ReadDatagrams(Napi::Env env, int* count, size_t* used, int* fds_used,
-                                Napi::Array* addresses) {
+int SocketHandle::ReadDatagrams(int* count, size_t* used, int* fds_used) {
   const int fd_slots = std::max(1, (fd_budget_ - *fds_used) / kMaxFdsPerMessage);
   const int slots = std::min({kSlots, kMaxBatch - *count, fd_slots});
   const size_t base = *used;
@@ -379,12 +412,9 @@ int SocketHandle::ReadDatagrams(Napi::Env env, int* count, size_t* used, int* fd
     const int nfds = StoreFds(data_, fds_used);
     memmove(arena.data + *used, arena.data + base + i * max_message_, len);
     RecordMessage(data_, *count, len, h.msg_flags, nfds, creds);
-    if (named) {
-      std::string name;
-      if (DecodeAddress(recv_names[i], h.msg_namelen, &name)) {
-        if (addresses->IsEmpty()) *addresses = Napi::Array::New(env);
-        addresses->Set(static_cast<uint32_t>(*count), Napi::String::New(env, name));
-      }
+    std::string name;
+    if (named && DecodeAddress(recv_names[i], h.msg_namelen, &name)) {
+      batch_names.emplace_back(*count, std::move(name));
     }
     *used += len;
     (*count)++;
@@ -412,7 +442,7 @@ bool SocketHandle::SeqpacketEof() {
   return true;
 }
 
-void SocketHandle::DoAccept(Napi::Env env) {
+void SocketHandle::DoAccept(napi_env env) {
   std::vector<int>& accepted = fd_scratch;
   accepted.clear();
   int status = kStatusOk;
@@ -439,12 +469,26 @@ void SocketHandle::DoAccept(Napi::Env env) {
     break;
   }
   if (accepted.empty() && status == kStatusOk) return;
-  Napi::Array fds = Napi::Array::New(env, accepted.size());
-  for (size_t i = 0; i < accepted.size(); i++) {
-    fds.Set(static_cast<uint32_t>(i), Napi::Number::New(env, accepted[i]));
+  // Owned until a SocketHandle adopts them (Open) or JS closes them.
+  OwnFds(accepted.data(), static_cast<int>(accepted.size()));
+  napi_value argv[2];
+  bool ok = napi_create_int32(env, status, &argv[0]) == napi_ok &&
+            napi_create_array_with_length(env, accepted.size(), &argv[1]) == napi_ok;
+  for (size_t i = 0; ok && i < accepted.size(); i++) {
+    napi_value fd;
+    ok = napi_create_int32(env, accepted[i], &fd) == napi_ok &&
+         napi_set_element(env, argv[1], static_cast<uint32_t>(i), fd) == napi_ok;
+  }
+  if (!ok) {
+    for (int fd : accepted) {
+      data_->teardown->owned_fds.erase(fd);
+      CloseFd(fd);
+    }
+    accepted.clear();
+    return;
   }
   accepted.clear();
-  data_->onconnection.MakeCallback(Value(), {Napi::Number::New(env, status), fds}, *context_);
+  CallJs(env, *this, data_->onconnection, *context_, 2, argv);
 }
 
 }  // namespace ums

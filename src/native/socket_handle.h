@@ -7,6 +7,9 @@
 #define UMS_SOCKET_HANDLE_H_
 
 #include <memory>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "env_state.h"
 #include "napi.h"
@@ -71,12 +74,12 @@ class SocketHandle : public Napi::ObjectWrap<SocketHandle> {
   static void OnPoll(uv_poll_t* poll, int status, int events);
   static void OnClosed(uv_handle_t* handle);
   void HandleEvents(int status, int events);
-  void DoRead(Napi::Env env);
-  void DoAccept(Napi::Env env);
+  void DoRead(napi_env env);
+  void DoAccept(napi_env env);
+  void OwnFds(const int* fds, int count);
   // Each returns messages read (> 0), 0 for EAGAIN, or a final status.
-  int ReadStream(Napi::Env env, int* count, size_t* used, int* fds_used);
-  int ReadDatagrams(Napi::Env env, int* count, size_t* used, int* fds_used,
-                    Napi::Array* addresses);
+  int ReadStream(int* count, size_t* used, int* fds_used);
+  int ReadDatagrams(int* count, size_t* used, int* fds_used);
   bool SeqpacketEof();
 
   AddonData* data_ = nullptr;

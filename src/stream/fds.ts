@@ -17,7 +17,7 @@ export function closeFds(fds: readonly number[]): void {
 export function dupFds(fds: readonly number[]): number[] | Error {
   const dups: number[] = [];
   for (const fd of fds) {
-    const r = native.dup(fd);
+    const r = native.dup(fd, true);
     if (r < 0) {
       closeFds(dups);
       const err = errnoError(r, 'dup');

@@ -136,8 +136,9 @@ export class UnixMessageSocket extends Duplex {
   #fdPaused = false;
   #maxPendingFds: number;
   #acceptFds: boolean;
-  #unread: UnixMessage[] = [];
-  #unreadCounts: number[] = [];
+  // Messages pushed into the readable buffer and not yet read out of it, in
+  // order, with their fd total. Their fds are still ours (README ownership).
+  #unread: Array<UnixMessage | undefined> = [];
   #unreadHead = 0;
   #unreadFds = 0;
   // Write side.
@@ -538,11 +539,36 @@ export class UnixMessageSocket extends Duplex {
 
   // Readable calls _read() once and waits for a push. A pause for the fd
   // budget pushes nothing, so resume from here, when the consumer has taken
-  // messages (and their fds) out of the buffer.
+  // messages (and their fds) out of the buffer. read() is also where delivery
+  // happens ('data' in flowing mode, async iteration, pipe), so it is where
+  // ownership of the fds passes to the consumer, even if a listener throws.
   override read(size?: number): UnixMessage | null {
-    const message = super.read(size) as UnixMessage | null;
-    if (this.#fdPaused) this.#updateReading();
-    return message;
+    const before = this.readableLength;
+    try {
+      return super.read(size) as UnixMessage | null;
+    } finally {
+      this.#delivered(before - this.readableLength);
+      if (this.#fdPaused) this.#updateReading();
+    }
+  }
+
+  /** The n oldest buffered messages have been delivered. */
+  #delivered(n: number): void {
+    for (; n > 0 && this.#unreadHead < this.#unread.length; n--) {
+      const message = this.#unread[this.#unreadHead]!;
+      this.#unread[this.#unreadHead++] = undefined;
+      if (message.fds.length > 0) {
+        this.#unreadFds -= message.fds.length;
+        native.disown(message.fds);
+      }
+    }
+    if (this.#unreadHead === this.#unread.length) {
+      this.#unread = [];
+      this.#unreadHead = 0;
+    } else if (this.#unreadHead > 1024 && this.#unreadHead * 2 > this.#unread.length) {
+      this.#unread = this.#unread.slice(this.#unreadHead);
+      this.#unreadHead = 0;
+    }
   }
 
   override _read(): void {
@@ -553,7 +579,6 @@ export class UnixMessageSocket extends Duplex {
   #updateReading(): void {
     const h = this.#handle;
     if (h === null) return;
-    this.#trimUnread();
     const budget = this.#maxPendingFds - this.#unreadFds;
     this.#fdPaused = this.#wantRead && budget <= 0;
     const want = this.#wantRead && !this.#eof && !this.#connecting && budget > 0;
@@ -567,28 +592,42 @@ export class UnixMessageSocket extends Duplex {
   #onRead(count: number, data: Buffer, status: number, addresses: Array<string | undefined> | undefined): void {
     let offset = 0;
     let fdOffset = 0;
-    for (let i = 0; i < count; i++) {
-      const m = i * META;
-      const length = recvMeta[m]!;
-      const flags = recvMeta[m + 1]!;
-      const nfds = recvMeta[m + 2]!;
-      const fds: number[] = [];
-      for (let k = 0; k < nfds; k++) fds.push(recvFds[fdOffset + k]!);
-      const message: UnixMessage = {
-        data: data.subarray(offset, offset + length),
-        fds,
-        truncated: (flags & FLAG_TRUNC) !== 0,
-        fdsTruncated: (flags & FLAG_CTRUNC) !== 0,
-      };
-      const address = addresses?.[i];
-      if (address !== undefined) message.address = address;
-      if ((flags & FLAG_CREDS) !== 0) {
-        message.credentials = { pid: recvMeta[m + 3]!, uid: recvMeta[m + 4]!, gid: recvMeta[m + 5]! };
+    let i = 0;
+    try {
+      for (; i < count; i++) {
+        const m = i * META;
+        const length = recvMeta[m]!;
+        const flags = recvMeta[m + 1]!;
+        const nfds = recvMeta[m + 2]!;
+        const fds: number[] = [];
+        for (let k = 0; k < nfds; k++) fds.push(recvFds[fdOffset + k]!);
+        const message: UnixMessage = {
+          data: data.subarray(offset, offset + length),
+          fds,
+          truncated: (flags & FLAG_TRUNC) !== 0,
+          fdsTruncated: (flags & FLAG_CTRUNC) !== 0,
+        };
+        const address = addresses?.[i];
+        if (address !== undefined) message.address = address;
+        if ((flags & FLAG_CREDS) !== 0) {
+          message.credentials = { pid: recvMeta[m + 3]!, uid: recvMeta[m + 4]!, gid: recvMeta[m + 5]! };
+        }
+        offset += length;
+        fdOffset += nfds;
+        this.#deliver(message);
       }
-      offset += length;
-      fdOffset += nfds;
-      this.#deliver(message);
+    } finally {
+      // A 'data' listener threw: the messages after it were never delivered.
+      for (let j = i + 1; j < count; j++) {
+        const nfds = recvMeta[j * META + 2]!;
+        for (let k = 0; k < nfds; k++) native.close(recvFds[fdOffset + k]!);
+        fdOffset += nfds;
+      }
+      this.#afterRead(status);
     }
+  }
+
+  #afterRead(status: number): void {
     if (status === UV_EOF) {
       this.#eof = true;
       this.push(null);
@@ -610,27 +649,20 @@ export class UnixMessageSocket extends Duplex {
       closeFds(message.fds);
       return;
     }
-    this.#unread.push(message);
-    this.#unreadCounts.push(message.fds.length);
-    this.#unreadFds += message.fds.length;
-    if (!this.push(message)) this.#wantRead = false;
-  }
-
-  // The readable buffer is FIFO, so it always holds the newest
-  // `readableLength` messages we pushed: the older ones have been delivered
-  // and their fds now belong to the consumer.
-  #trimUnread(): void {
-    const keep = this.readableLength;
-    while (this.#unread.length - this.#unreadHead > keep) {
-      this.#unreadFds -= this.#unreadCounts[this.#unreadHead]!;
-      this.#unread[this.#unreadHead] = undefined as unknown as UnixMessage;
-      this.#unreadHead++;
+    const before = this.readableLength;
+    let more = false;
+    try {
+      more = this.push(message);
+    } finally {
+      if (this.readableLength > before) {
+        this.#unread.push(message);
+        this.#unreadFds += message.fds.length;
+      } else if (message.fds.length > 0) {
+        // Flowing with an empty buffer: push() handed it straight to 'data'.
+        native.disown(message.fds);
+      }
     }
-    if (this.#unreadHead > 1024 && this.#unreadHead * 2 > this.#unread.length) {
-      this.#unread = this.#unread.slice(this.#unreadHead);
-      this.#unreadCounts = this.#unreadCounts.slice(this.#unreadHead);
-      this.#unreadHead = 0;
-    }
+    if (!more) this.#wantRead = false;
   }
 
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
@@ -646,10 +678,8 @@ export class UnixMessageSocket extends Duplex {
       h.close();
     }
     // Messages still in the readable buffer were never delivered.
-    this.#trimUnread();
     for (let i = this.#unreadHead; i < this.#unread.length; i++) closeFds(this.#unread[i]!.fds);
     this.#unread = [];
-    this.#unreadCounts = [];
     this.#unreadHead = 0;
     this.#unreadFds = 0;
     const p = this.#pending;

@@ -1,0 +1,384 @@
+// Error behaviour: argument errors thrown synchronously with nothing sent,
+// per-message errno errors that leave the socket usable, connect failures,
+// use after destroy(), and a peer that went away.
+import test from 'ava';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import {
+  connect,
+  constants,
+  createServer,
+  createSocket,
+  socketPair,
+  type CodedError,
+  type ErrnoError,
+  type UnixMessageServer,
+  type UnixMessageSocket,
+} from '../src/index';
+import { assertFdsBack, fdCount, fileWithContent, settled, take, tmpPath } from './helpers';
+
+let abstractCounter = 0;
+function abstractName(label: string): string {
+  return `\0ums-test-${process.pid}-${Date.now()}-${abstractCounter++}-${label}`;
+}
+
+const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+function writeResult(socket: UnixMessageSocket, chunk: unknown): Promise<ErrnoError | null> {
+  return new Promise((resolve) => {
+    socket.write(chunk, (err) => resolve((err ?? null) as ErrnoError | null));
+  });
+}
+
+async function destroyAll(...sockets: UnixMessageSocket[]): Promise<void> {
+  await Promise.all(sockets.map((s) => {
+    if (s.closed) return Promise.resolve();
+    const p = settled(s);
+    s.destroy();
+    return p;
+  }));
+}
+
+function listen(server: UnixMessageServer, target: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(target, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function closeServer(server: UnixMessageServer): Promise<void> {
+  return new Promise((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
+}
+
+const badWrite = test.macro({
+  async exec(t, chunk: unknown, Class: typeof TypeError | typeof RangeError, code: CodedError['code']) {
+    const base = fdCount();
+    const [a, b] = socketPair('seqpacket');
+    let errorEvents = 0;
+    a.on('error', () => errorEvents++);
+    let called = false;
+    const err = t.throws(() => a.write(chunk, () => {
+      called = true;
+    }), { instanceOf: Class }) as CodedError;
+    t.is(err.code, code);
+    t.false(a.destroyed, 'a bad argument does not destroy the socket');
+    t.is(a.writableLength, 0, 'nothing was queued');
+    // Nothing was sent: the next valid message is the first one b receives.
+    a.write('first valid');
+    a.write('second valid');
+    const got = await take(b, 2);
+    t.deepEqual(got.map((m) => m.data.toString()), ['first valid', 'second valid']);
+    t.deepEqual(got.map((m) => m.fds.length), [0, 0]);
+    await delay(5);
+    t.false(called, 'the callback of a write that threw is never called');
+    t.is(errorEvents, 0);
+    await destroyAll(a, b);
+    await assertFdsBack(t, base);
+  },
+  title: (provided = '', _chunk: unknown, Class: typeof TypeError | typeof RangeError, code: CodedError['code']) =>
+    `write() of ${provided} throws ${Class.name} ${code} synchronously and sends nothing`,
+});
+
+test('a number', badWrite, 42, TypeError, 'ERR_INVALID_ARG_TYPE');
+test('null', badWrite, null, TypeError, 'ERR_INVALID_ARG_TYPE');
+test('a bare array of Buffers', badWrite, [Buffer.from('x')], TypeError, 'ERR_INVALID_ARG_TYPE');
+test('{ data: number }', badWrite, { data: 42 }, TypeError, 'ERR_INVALID_ARG_TYPE');
+test('{ data: plain object }', badWrite, { data: { length: 3 } }, TypeError, 'ERR_INVALID_ARG_TYPE');
+test('{ data: [non-buffers] }', badWrite, { data: [1, 2, 3] }, TypeError, 'ERR_INVALID_ARG_TYPE');
+test('{ data: [Buffer, string] }', badWrite, { data: [Buffer.from('a'), 'b'] }, TypeError, 'ERR_INVALID_ARG_TYPE');
+test('{ fds: [-1] }', badWrite, { data: 'x', fds: [-1] }, RangeError, 'ERR_OUT_OF_RANGE');
+test('{ fds: [1.5] }', badWrite, { data: 'x', fds: [1.5] }, RangeError, 'ERR_OUT_OF_RANGE');
+test("{ fds: ['3'] }", badWrite, { data: 'x', fds: ['3'] }, TypeError, 'ERR_INVALID_ARG_TYPE');
+test('{ fds: 3 } (not an array)', badWrite, { data: 'x', fds: 3 }, TypeError, 'ERR_INVALID_ARG_TYPE');
+test('more than SCM_MAX_FD fds', badWrite, { data: 'x', fds: new Array<number>(constants.SCM_MAX_FD + 1).fill(0) }, RangeError, 'ERR_OUT_OF_RANGE');
+test('{ address } on a seqpacket socket', badWrite, { data: 'x', address: '/tmp/nowhere' }, TypeError, 'ERR_INVALID_ARG_VALUE');
+
+test('write() with one bad fd among good ones throws and no fd is sent or leaked', async (t) => {
+  const base = fdCount();
+  const [a, b] = socketPair('seqpacket');
+  const good = fileWithContent('good');
+  const err = t.throws(() => a.write({ data: 'x', fds: [good, -5] }), { instanceOf: RangeError }) as CodedError;
+  t.is(err.code, 'ERR_OUT_OF_RANGE');
+  fs.closeSync(good);
+  a.write('next');
+  const [m] = await take(b, 1);
+  t.is(m?.data.toString(), 'next');
+  t.deepEqual(m?.fds, []);
+  await destroyAll(a, b);
+  await assertFdsBack(t, base);
+});
+
+test('{ address } on a stream socket throws ERR_INVALID_ARG_VALUE naming the socket type', async (t) => {
+  const base = fdCount();
+  const [a, b] = socketPair('stream');
+  const err = t.throws(() => a.write({ data: 'x', address: '\0peer' }), { instanceOf: TypeError }) as CodedError;
+  t.is(err.code, 'ERR_INVALID_ARG_VALUE');
+  t.regex(err.message, /stream/);
+  a.write('ok');
+  const [m] = await take(b, 1);
+  t.is(m?.data.toString(), 'ok');
+  await destroyAll(a, b);
+  await assertFdsBack(t, base);
+});
+
+test('a datagram too large fails its write with EMSGSIZE and the socket keeps working', async (t) => {
+  const base = fdCount();
+  const [a, b] = socketPair('dgram');
+  let errorEvents = 0;
+  a.on('error', () => errorEvents++);
+  const sndbuf = a.getOption(constants.SOL_SOCKET, constants.SO_SNDBUF);
+  const err = await writeResult(a, Buffer.alloc(sndbuf + 4096));
+  t.truthy(err, 'the oversized write fails');
+  t.is(err?.code, 'EMSGSIZE');
+  t.is(err?.syscall, 'sendmsg');
+  t.true((err?.errno ?? 0) < 0);
+  t.false(a.destroyed, 'the socket survives');
+  t.is(await writeResult(a, 'small after big'), null);
+  const [m] = await take(b, 1);
+  t.is(m?.data.toString(), 'small after big', 'the oversized datagram never arrived; the next one did');
+  t.is(errorEvents, 0);
+  await destroyAll(a, b);
+  await assertFdsBack(t, base);
+});
+
+test('a seqpacket message too large fails with EMSGSIZE and the connection keeps working', async (t) => {
+  const base = fdCount();
+  const [a, b] = socketPair('seqpacket');
+  const sndbuf = a.getOption(constants.SOL_SOCKET, constants.SO_SNDBUF);
+  const err = await writeResult(a, Buffer.alloc(sndbuf + 4096));
+  t.is(err?.code, 'EMSGSIZE');
+  t.false(a.destroyed);
+  a.write('after');
+  const [m] = await take(b, 1);
+  t.is(m?.data.toString(), 'after');
+  await destroyAll(a, b);
+  await assertFdsBack(t, base);
+});
+
+test("connect() to a missing path emits 'error' with ENOENT, syscall connect and the address", async (t) => {
+  const base = fdCount();
+  const p = tmpPath('missing.sock');
+  const client = connect({ path: p, type: 'seqpacket' });
+  let connected = false;
+  client.on('connect', () => {
+    connected = true;
+  });
+  const [err] = (await once(client, 'error')) as [ErrnoError];
+  t.is(err.code, 'ENOENT');
+  t.is(err.syscall, 'connect');
+  t.is(err.address, p);
+  t.true(err.errno < 0);
+  t.true(err.message.includes(p), err.message);
+  t.false(connected);
+  await delay(5);
+  t.true(client.destroyed);
+  t.true(client.closed, "'close' followed the error");
+  await assertFdsBack(t, base);
+});
+
+test("connect() to an abstract name nobody listens on emits 'error' ECONNREFUSED", async (t) => {
+  const base = fdCount();
+  const name = abstractName('nobody');
+  const client = connect({ path: name, type: 'stream' });
+  const [err] = (await once(client, 'error')) as [ErrnoError];
+  t.is(err.code, 'ECONNREFUSED');
+  t.is(err.syscall, 'connect');
+  t.is(err.address, name);
+  await assertFdsBack(t, base);
+});
+
+test('a seqpacket client connecting to a stream server fails with EPROTOTYPE or ECONNREFUSED', async (t) => {
+  const base = fdCount();
+  const p = tmpPath('typemismatch.sock');
+  const server = createServer({ type: 'stream' });
+  let connections = 0;
+  server.on('connection', (s) => {
+    connections++;
+    s.destroy();
+  });
+  await listen(server, p);
+  const client = connect({ path: p, type: 'seqpacket' });
+  const [err] = (await once(client, 'error')) as [ErrnoError];
+  t.true(['EPROTOTYPE', 'ECONNREFUSED'].includes(err.code), err.code);
+  t.is(err.syscall, 'connect');
+  t.is(err.address, p);
+  await delay(20);
+  t.is(connections, 0, 'the server accepted nothing');
+  await closeServer(server);
+  await assertFdsBack(t, base);
+});
+
+test('a dgram write to a path nobody has bound calls back with ENOENT and the socket keeps working', async (t) => {
+  const base = fdCount();
+  const sender = createSocket({ type: 'dgram', bind: '' });
+  let errorEvents = 0;
+  sender.on('error', () => errorEvents++);
+  const missing = tmpPath('nobody.sock');
+  const err = await writeResult(sender, { data: 'lost', address: missing });
+  t.truthy(err);
+  t.true(['ENOENT', 'ECONNREFUSED'].includes(err!.code), err!.code);
+  t.is(err?.syscall, 'sendmsg');
+  t.is(err?.address, missing);
+  t.false(sender.destroyed);
+
+  const p = tmpPath('receiver.sock');
+  const receiver = createSocket({ type: 'dgram', bind: p });
+  t.is(await writeResult(sender, { data: 'found', address: p }), null);
+  const [m] = await take(receiver, 1);
+  t.is(m?.data.toString(), 'found');
+  t.is(m?.address, sender.address());
+  t.is(errorEvents, 0);
+  await destroyAll(sender, receiver);
+  fs.rmSync(p, { force: true });
+  await assertFdsBack(t, base);
+});
+
+test('a dgram write to an abstract name nobody has bound calls back with ECONNREFUSED and the socket keeps working', async (t) => {
+  const base = fdCount();
+  const sender = createSocket({ type: 'dgram' });
+  const missing = abstractName('nobody');
+  const err = await writeResult(sender, { data: 'lost', address: missing });
+  t.is(err?.code, 'ECONNREFUSED');
+  t.is(err?.address, missing);
+  const name = abstractName('receiver');
+  const receiver = createSocket({ type: 'dgram', bind: name });
+  t.is(await writeResult(sender, { data: 'found', address: name }), null);
+  const [m] = await take(receiver, 1);
+  t.is(m?.data.toString(), 'found');
+  await destroyAll(sender, receiver);
+  await assertFdsBack(t, base);
+});
+
+test('a dgram write to a dead address among good ones fails only that message', async (t) => {
+  const base = fdCount();
+  const name = abstractName('batch');
+  const receiver = createSocket({ type: 'dgram', bind: name });
+  const sender = createSocket({ type: 'dgram' });
+  const results = await Promise.all([
+    writeResult(sender, { data: '1', address: name }),
+    writeResult(sender, { data: 'x', address: abstractName('dead') }),
+    writeResult(sender, { data: '2', address: name }),
+  ]);
+  t.is(results[0], null);
+  t.is(results[1]?.code, 'ECONNREFUSED');
+  t.is(results[2], null);
+  const got = await take(receiver, 2);
+  t.deepEqual(got.map((m) => m.data.toString()), ['1', '2']);
+  await destroyAll(sender, receiver);
+  await assertFdsBack(t, base);
+});
+
+test('address(), setOption(), getOption(), peerCredentials() and bind() throw ERR_STREAM_DESTROYED after destroy()', async (t) => {
+  const base = fdCount();
+  const [a, b] = socketPair('seqpacket');
+  a.destroy();
+  await settled(a);
+  t.is(a.fd, -1);
+  const calls: Array<[string, () => unknown]> = [
+    ['address', () => a.address()],
+    ['setOption', () => a.setOption(constants.SOL_SOCKET, constants.SO_PASSCRED, 1)],
+    ['getOption', () => a.getOption(constants.SOL_SOCKET, constants.SO_TYPE)],
+    ['peerCredentials', () => a.peerCredentials()],
+    ['bind', () => a.bind()],
+  ];
+  for (const [name, call] of calls) {
+    const err = t.throws(call, undefined, name) as CodedError;
+    t.is(err.code, 'ERR_STREAM_DESTROYED', name);
+    t.true(err.message.includes(name), err.message);
+  }
+  t.is(a.remoteAddress, undefined);
+  await destroyAll(b);
+  await assertFdsBack(t, base);
+});
+
+test('methods throw ERR_STREAM_DESTROYED synchronously right after destroy(), before close', async (t) => {
+  const base = fdCount();
+  const [a, b] = socketPair('stream');
+  a.destroy();
+  const err = t.throws(() => a.address()) as CodedError;
+  t.is(err.code, 'ERR_STREAM_DESTROYED');
+  await destroyAll(a, b);
+  await assertFdsBack(t, base);
+});
+
+test('write() after destroy() calls back with ERR_STREAM_DESTROYED and emits no error', async (t) => {
+  const base = fdCount();
+  const [a, b] = socketPair('seqpacket');
+  let errorEvents = 0;
+  a.on('error', () => errorEvents++);
+  a.destroy();
+  const file = fileWithContent('x');
+  const err = await writeResult(a, { data: 'late', fds: [file] });
+  fs.closeSync(file);
+  t.is(err?.code, 'ERR_STREAM_DESTROYED');
+  await delay(5);
+  t.is(errorEvents, 0);
+  await destroyAll(a, b);
+  await assertFdsBack(t, base);
+});
+
+test('a write pending when the socket is destroyed calls back with ERR_STREAM_DESTROYED', async (t) => {
+  const base = fdCount();
+  const [a, b] = socketPair('seqpacket', { writableHighWaterMark: 1 });
+  // Fill the peer's queue so writes stay pending.
+  const payload = Buffer.alloc(32 * 1024);
+  const results: Array<Promise<ErrnoError | null>> = [];
+  for (let i = 0; i < 64; i++) results.push(writeResult(a, payload));
+  await delay(20);
+  t.true(a.writableLength > 0, 'some writes are still pending');
+  a.destroy();
+  const settled = await Promise.all(results);
+  const failed = settled.filter((e) => e !== null);
+  t.true(failed.length > 0);
+  t.true(failed.every((e) => e?.code === 'ERR_STREAM_DESTROYED'), failed.map((e) => e?.code).join(','));
+  await destroyAll(a, b);
+  await assertFdsBack(t, base);
+});
+
+test('writing to a seqpacket socket whose peer was destroyed emits EPIPE (or ECONNRESET) without crashing', async (t) => {
+  const base = fdCount();
+  const [a, b] = socketPair('seqpacket');
+  b.destroy();
+  await settled(b);
+  const errorEvent = once(a, 'error') as Promise<[ErrnoError]>;
+  const cbErr = await writeResult(a, 'into the void');
+  const [err] = await errorEvent;
+  t.true(['EPIPE', 'ECONNRESET'].includes(err.code), err.code);
+  t.is(err.syscall, 'sendmsg');
+  t.is(cbErr?.code, err.code, 'the write callback gets the same error');
+  await delay(5);
+  t.true(a.destroyed);
+  t.true(a.closed);
+  await assertFdsBack(t, base);
+});
+
+test('writing to a stream socket whose peer was destroyed emits EPIPE (or ECONNRESET) without crashing', async (t) => {
+  const base = fdCount();
+  const [a, b] = socketPair('stream');
+  b.destroy();
+  await settled(b);
+  const errorEvent = once(a, 'error') as Promise<[ErrnoError]>;
+  a.write('into the void');
+  const [err] = await errorEvent;
+  t.true(['EPIPE', 'ECONNRESET'].includes(err.code), err.code);
+  t.true(a.destroyed);
+  await assertFdsBack(t, base);
+});
+
+test('write() with an fd that is not open calls back with EBADF and the socket keeps working', async (t) => {
+  const base = fdCount();
+  const [a, b] = socketPair('seqpacket');
+  const file = fileWithContent('x');
+  fs.closeSync(file);
+  const err = await writeResult(a, { data: 'x', fds: [file] });
+  t.is(err?.code, 'EBADF');
+  t.false(a.destroyed);
+  a.write('next');
+  const [m] = await take(b, 1);
+  t.is(m?.data.toString(), 'next');
+  await destroyAll(a, b);
+  await assertFdsBack(t, base);
+});

@@ -1,0 +1,575 @@
+// UnixMessageServer: listen/accept on paths and abstract names, socket-file
+// ownership, mode, fd adoption, close semantics, ref/unref, credentials.
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  connect,
+  createServer,
+  createSocket,
+  fdsOf,
+  lowlevel,
+  UnixMessageSocket,
+  type ErrnoError,
+  type ListenOptions,
+  type UnixMessageServer,
+} from '../src/index';
+import { assertFdsBack, fdCount, settled, take, tmpPath } from './helpers';
+
+type ServerType = 'stream' | 'seqpacket';
+
+let abstractCounter = 0;
+function abstractName(label: string): string {
+  return `\0ums-test-${process.pid}-${Date.now()}-${abstractCounter++}-${label}`;
+}
+
+const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function until(cond: () => boolean, ms = 2000): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) return false;
+    await delay(5);
+  }
+  return true;
+}
+
+/** listen() resolved on 'listening', rejected on 'error'. */
+function listen(server: UnixMessageServer, target: string | ListenOptions): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => reject(err);
+    server.once('error', onError);
+    server.listen(target, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+/** Resolves with the next 'error' of an emitter. */
+async function nextError(emitter: NodeJS.EventEmitter): Promise<ErrnoError> {
+  const [err] = (await once(emitter, 'error')) as [ErrnoError];
+  return err;
+}
+
+function closeServer(server: UnixMessageServer): Promise<void> {
+  return new Promise((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
+}
+
+/** Connects a client and returns it with the server's accepted end. */
+async function connectPair(server: UnixMessageServer, address: string, type: ServerType): Promise<[UnixMessageSocket, UnixMessageSocket]> {
+  const accepted = once(server, 'connection') as Promise<[UnixMessageSocket]>;
+  const client = connect({ path: address, type });
+  await once(client, 'connect');
+  const [conn] = await accepted;
+  return [client, conn];
+}
+
+async function destroyAndWait(...sockets: UnixMessageSocket[]): Promise<void> {
+  await Promise.all(sockets.map((s) => {
+    if (s.destroyed && s.closed) return Promise.resolve();
+    const p = settled(s);
+    s.destroy();
+    return p;
+  }));
+}
+
+/** Runs python3 code with one end of a stream socketpair as fd 3; returns the fds it sent back. */
+async function fdsFromPython(code: string, args: string[] = []): Promise<number[]> {
+  const [mine, theirs] = lowlevel.socketpair('stream');
+  try {
+    const child = spawn('python3', ['-c', code, ...args], { stdio: ['ignore', 'inherit', 'inherit', theirs] });
+    lowlevel.close(theirs);
+    const [exitCode] = (await once(child, 'exit')) as [number | null];
+    if (exitCode !== 0) throw new Error(`python3 exited with ${String(exitCode)}`);
+    return fdsOf(lowlevel.recvmsg(mine).ancillary);
+  } finally {
+    lowlevel.close(mine);
+  }
+}
+
+const roundTrip = test.macro({
+  async exec(t, type: ServerType, kind: 'path' | 'abstract') {
+    const base = fdCount();
+    const address = kind === 'path' ? tmpPath(`${type}.sock`) : abstractName(type);
+    const server = createServer({ type });
+    t.false(server.listening);
+    t.is(server.address(), null);
+    await listen(server, address);
+    t.true(server.listening);
+    t.is(server.type, type);
+    t.is(server.address(), address);
+    if (kind === 'path') t.true(fs.lstatSync(address).isSocket(), 'the socket file exists while listening');
+
+    const [client, conn] = await connectPair(server, address, type);
+    t.is(conn.type, type);
+    t.is(client.type, type);
+    t.is(server.connections, 1);
+    t.is(client.remoteAddress, address);
+    t.is(conn.address(), address, 'an accepted socket is named like the listener');
+
+    client.write('ping from client');
+    const [toServer] = await take(conn, 1);
+    t.is(toServer?.data.toString(), 'ping from client');
+    conn.write(Buffer.from('pong from server'));
+    const [toClient] = await take(client, 1);
+    t.is(toClient?.data.toString(), 'pong from server');
+
+    await destroyAndWait(client, conn);
+    await closeServer(server);
+    t.false(server.listening);
+    t.is(server.connections, 0);
+    if (kind === 'path') {
+      t.false(fs.existsSync(address), 'the socket file is removed on close');
+    } else {
+      // Nobody holds the abstract name any more.
+      const late = connect({ path: address, type });
+      const err = await nextError(late);
+      t.is(err.code, 'ECONNREFUSED');
+    }
+    await assertFdsBack(t, base);
+  },
+  title: (_provided, type: ServerType, kind: 'path' | 'abstract') =>
+    `a ${type} server listening on ${kind === 'path' ? 'a filesystem path' : 'an abstract name'} accepts a connection and carries a message both ways`,
+});
+
+test(roundTrip, 'stream', 'path');
+test(roundTrip, 'seqpacket', 'path');
+test(roundTrip, 'stream', 'abstract');
+test(roundTrip, 'seqpacket', 'abstract');
+
+test('listen on a path already in use emits EADDRINUSE with syscall listen and the path in the message', async (t) => {
+  const base = fdCount();
+  const p = tmpPath('inuse.sock');
+  const first = createServer();
+  await listen(first, p);
+  const second = createServer();
+  second.listen(p);
+  const err = await nextError(second);
+  t.is(err.code, 'EADDRINUSE');
+  t.is(err.syscall, 'listen');
+  t.true(err.errno < 0);
+  t.is(err.address, p);
+  t.true(err.message.includes(p), `message names the path: ${err.message}`);
+  t.false(second.listening);
+  t.is(second.address(), null);
+  // The failed server did not remove the first one's socket file.
+  t.true(fs.lstatSync(p).isSocket());
+  const [client, conn] = await connectPair(first, p, 'seqpacket');
+  await destroyAndWait(client, conn);
+  await closeServer(first);
+  await assertFdsBack(t, base);
+});
+
+test('listen on an abstract name already in use emits EADDRINUSE naming it as @name', async (t) => {
+  const base = fdCount();
+  const name = abstractName('inuse');
+  const first = createServer();
+  await listen(first, name);
+  const second = createServer();
+  second.listen(name);
+  const err = await nextError(second);
+  t.is(err.code, 'EADDRINUSE');
+  t.is(err.syscall, 'listen');
+  t.is(err.address, name);
+  t.true(err.message.includes(`@${name.slice(1)}`), err.message);
+  await closeServer(first);
+  await assertFdsBack(t, base);
+});
+
+test('the server removes its socket file when it closes', async (t) => {
+  const base = fdCount();
+  const p = tmpPath('removed.sock');
+  const server = createServer({ type: 'stream' });
+  await listen(server, p);
+  t.true(fs.lstatSync(p).isSocket());
+  const done = closeServer(server);
+  t.false(fs.existsSync(p), 'removed as soon as close() is called');
+  await done;
+  t.false(fs.existsSync(p));
+  // The path is free again.
+  const again = createServer({ type: 'stream' });
+  await listen(again, p);
+  await closeServer(again);
+  t.false(fs.existsSync(p));
+  await assertFdsBack(t, base);
+});
+
+test('listen on an existing regular file fails with EADDRINUSE and leaves the file alone', async (t) => {
+  const base = fdCount();
+  const p = tmpPath('regular');
+  fs.writeFileSync(p, 'keep me');
+  try {
+    const server = createServer();
+    server.listen(p);
+    const err = await nextError(server);
+    t.is(err.code, 'EADDRINUSE');
+    t.is(err.syscall, 'listen');
+    t.false(server.listening);
+    t.is(fs.readFileSync(p, 'utf8'), 'keep me');
+    server.close((closeErr) => t.is((closeErr as ErrnoError | undefined)?.code, 'ERR_SERVER_NOT_RUNNING'));
+    await delay(10);
+    t.is(fs.readFileSync(p, 'utf8'), 'keep me', 'close() after a failed listen deletes nothing');
+  } finally {
+    fs.rmSync(p, { force: true });
+  }
+  await assertFdsBack(t, base);
+});
+
+test('listen on a stale socket file left by someone else fails and the file survives', async (t) => {
+  const base = fdCount();
+  const p = tmpPath('stale.sock');
+  const other = createSocket({ type: 'dgram', bind: p });
+  other.destroy();
+  await settled(other);
+  const before = fs.lstatSync(p);
+  t.true(before.isSocket());
+  try {
+    const server = createServer();
+    server.listen(p);
+    const err = await nextError(server);
+    t.is(err.code, 'EADDRINUSE');
+    const after = fs.lstatSync(p);
+    t.is(after.ino, before.ino, 'the stale socket file is untouched');
+  } finally {
+    fs.rmSync(p, { force: true });
+  }
+  await assertFdsBack(t, base);
+});
+
+test('close() does not delete a regular file that replaced the socket file', async (t) => {
+  const base = fdCount();
+  const p = tmpPath('replaced');
+  const server = createServer();
+  await listen(server, p);
+  fs.unlinkSync(p);
+  fs.writeFileSync(p, 'not yours');
+  try {
+    await closeServer(server);
+    t.true(fs.existsSync(p), 'the replacement file survives close()');
+    t.is(fs.readFileSync(p, 'utf8'), 'not yours');
+  } finally {
+    fs.rmSync(p, { force: true });
+  }
+  await assertFdsBack(t, base);
+});
+
+test('close() does not delete the socket file of another server now bound at the same path', async (t) => {
+  const base = fdCount();
+  const p = tmpPath('rebound.sock');
+  const first = createServer();
+  await listen(first, p);
+  fs.unlinkSync(p);
+  const second = createServer();
+  await listen(second, p);
+  await closeServer(first);
+  t.true(fs.existsSync(p), "the second server's socket file survives the first one's close()");
+  const [client, conn] = await connectPair(second, p, 'seqpacket');
+  t.pass('the second server is still reachable');
+  await destroyAndWait(client, conn);
+  await closeServer(second);
+  t.false(fs.existsSync(p), 'the second server removes its own file');
+  await assertFdsBack(t, base);
+});
+
+const modeMacro = test.macro({
+  async exec(t, mode: number) {
+    const base = fdCount();
+    const p = tmpPath('mode.sock');
+    const server = createServer();
+    await listen(server, { path: p, mode });
+    t.is(fs.statSync(p).mode & 0o777, mode);
+    const [client, conn] = await connectPair(server, p, 'seqpacket');
+    await destroyAndWait(client, conn);
+    await closeServer(server);
+    await assertFdsBack(t, base);
+  },
+  title: (_provided, mode: number) => `listen({ mode: 0o${mode.toString(8)} }) sets the socket file mode to 0o${mode.toString(8)}`,
+});
+
+test(modeMacro, 0o600);
+test(modeMacro, 0o660);
+test(modeMacro, 0o666);
+
+test('listen() rejects a mode for an abstract name and an out-of-range mode synchronously', (t) => {
+  const base = fdCount();
+  const server = createServer();
+  const abstract = t.throws(() => server.listen({ path: abstractName('mode'), mode: 0o600 }));
+  t.is((abstract as ErrnoError).code, 'ERR_INVALID_ARG_VALUE');
+  const range = t.throws(() => server.listen({ path: tmpPath('m'), mode: 0o17777 }), { instanceOf: RangeError });
+  t.is((range as ErrnoError).code, 'ERR_OUT_OF_RANGE');
+  const both = t.throws(() => server.listen({ path: tmpPath('m'), fd: 0 }));
+  t.is((both as ErrnoError).code, 'ERR_INVALID_ARG_VALUE');
+  t.false(server.listening);
+  t.is(fdCount(), base);
+});
+
+test('listen({ fd }) adopts a bound socket, listens on it and closes the fd on close()', async (t) => {
+  const base = fdCount();
+  const p = tmpPath('adopt.sock');
+  const holder = createSocket({ type: 'seqpacket', bind: p });
+  const fd = lowlevel.dup(holder.fd);
+  holder.destroy();
+  await settled(holder);
+  try {
+    const server = createServer({ type: 'seqpacket' });
+    await listen(server, { fd });
+    t.true(server.listening);
+    t.is(server.address(), p);
+    const [client, conn] = await connectPair(server, p, 'seqpacket');
+    client.write('via adopted fd');
+    const [m] = await take(conn, 1);
+    t.is(m?.data.toString(), 'via adopted fd');
+    await destroyAndWait(client, conn);
+    await closeServer(server);
+    t.throws(() => fs.fstatSync(fd), { code: 'EBADF' }, 'the server closed the adopted fd');
+    t.true(fs.existsSync(p), 'a file the server did not bind is not removed');
+  } finally {
+    fs.rmSync(p, { force: true });
+  }
+  await assertFdsBack(t, base);
+});
+
+test('listen({ fd }) adopts a socket that is already listening', async (t) => {
+  const base = fdCount();
+  const p = tmpPath('listening.sock');
+  const [fd] = await fdsFromPython(
+    [
+      'import socket, sys',
+      's = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)',
+      's.bind(sys.argv[1])',
+      's.listen(5)',
+      'c = socket.socket(fileno=3)',
+      'socket.send_fds(c, [b"x"], [s.fileno()])',
+    ].join('\n'),
+    [p],
+  );
+  t.true(fd !== undefined);
+  try {
+    const server = createServer({ type: 'seqpacket' });
+    await listen(server, { fd: fd! });
+    t.is(server.address(), p);
+    const [client, conn] = await connectPair(server, p, 'seqpacket');
+    conn.write('hello');
+    const [m] = await take(client, 1);
+    t.is(m?.data.toString(), 'hello');
+    await destroyAndWait(client, conn);
+    await closeServer(server);
+  } finally {
+    fs.rmSync(p, { force: true });
+  }
+  await assertFdsBack(t, base);
+});
+
+test('listen({ fd }) of the wrong socket type throws ERR_INVALID_FD_TYPE and leaves the fd to the caller', async (t) => {
+  const base = fdCount();
+  const [a, b] = lowlevel.socketpair('stream');
+  const server = createServer({ type: 'seqpacket' });
+  const err = t.throws(() => server.listen({ fd: a }), { instanceOf: TypeError });
+  t.is((err as ErrnoError).code, 'ERR_INVALID_FD_TYPE');
+  t.false(server.listening);
+  t.notThrows(() => fs.fstatSync(a), 'the fd is still open');
+  lowlevel.close(a);
+  lowlevel.close(b);
+  await assertFdsBack(t, base);
+});
+
+test("'close' waits until every accepted connection has closed", async (t) => {
+  const base = fdCount();
+  const p = tmpPath('wait.sock');
+  const server = createServer();
+  await listen(server, p);
+  const [client, conn] = await connectPair(server, p, 'seqpacket');
+  let closeEvents = 0;
+  server.on('close', () => closeEvents++);
+  let callbackCalled = false;
+  server.close(() => {
+    callbackCalled = true;
+  });
+  t.false(server.listening);
+  t.is(server.connections, 1);
+  t.false(fs.existsSync(p), 'no new connections: the file is gone');
+  await delay(50);
+  t.is(closeEvents, 0, "no 'close' while a connection is open");
+  t.false(callbackCalled);
+  // The open connection still works.
+  client.write('still here');
+  const [m] = await take(conn, 1);
+  t.is(m?.data.toString(), 'still here');
+  // The peer hangs up; the accepted socket reads EOF and closes.
+  conn.resume();
+  client.destroy();
+  t.true(await until(() => callbackCalled), "'close' follows the last connection's close");
+  t.is(closeEvents, 1);
+  t.is(server.connections, 0);
+  await assertFdsBack(t, base);
+});
+
+test("closeAllConnections() destroys accepted sockets and lets 'close' follow", async (t) => {
+  const base = fdCount();
+  const name = abstractName('closeall');
+  const server = createServer({ type: 'stream' });
+  await listen(server, name);
+  const pairs = [await connectPair(server, name, 'stream'), await connectPair(server, name, 'stream')];
+  t.is(server.connections, 2);
+  const serverClosed = once(server, 'close');
+  server.close();
+  server.closeAllConnections();
+  await serverClosed;
+  t.is(server.connections, 0);
+  for (const [, conn] of pairs) t.true(conn.destroyed);
+  await destroyAndWait(...pairs.map(([client]) => client));
+  await assertFdsBack(t, base);
+});
+
+test('close() on a server that is not listening calls back with ERR_SERVER_NOT_RUNNING', async (t) => {
+  const base = fdCount();
+  const never = createServer();
+  const [err1] = (await new Promise<[Error | undefined]>((resolve) => never.close((err) => resolve([err])))) as [ErrnoError | undefined];
+  t.is(err1?.code, 'ERR_SERVER_NOT_RUNNING');
+
+  const server = createServer();
+  await listen(server, abstractName('twice'));
+  await closeServer(server);
+  const [err2] = (await new Promise<[Error | undefined]>((resolve) => server.close((err) => resolve([err])))) as [ErrnoError | undefined];
+  t.is(err2?.code, 'ERR_SERVER_NOT_RUNNING', 'a second close() is also an error');
+  await assertFdsBack(t, base);
+});
+
+test('listen() twice without closing throws ERR_SERVER_ALREADY_LISTEN', async (t) => {
+  const base = fdCount();
+  const server = createServer();
+  await listen(server, abstractName('again'));
+  const err = t.throws(() => server.listen(abstractName('again2')));
+  t.is((err as ErrnoError).code, 'ERR_SERVER_ALREADY_LISTEN');
+  await closeServer(server);
+  await assertFdsBack(t, base);
+});
+
+// A child process listens, then unrefs (or not); it must exit on its own only
+// when unref'd.
+const CHILD_SCRIPT = `
+const lib = require(${JSON.stringify(path.resolve(__dirname, '..', 'src', 'index.ts'))});
+const [mode, address] = process.argv.slice(2); // abstract name without its NUL
+const server = lib.createServer();
+if (mode === 'unref-before') server.unref();
+server.listen('\\0' + address, () => console.log('listening'));
+if (mode === 'unref-after') server.unref();
+if (mode === 'unref-then-ref') server.unref().ref();
+`;
+
+async function runChild(mode: string, waitMs: number): Promise<{ exited: boolean; code: number | null; stdout: string }> {
+  const script = tmpPath('child.ts');
+  fs.writeFileSync(script, CHILD_SCRIPT);
+  try {
+    const child = spawn(process.execPath, ['--import', 'tsx', script, mode, abstractName('child').slice(1)], {
+      cwd: path.resolve(__dirname, '..'),
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    const exit = once(child, 'exit') as Promise<[number | null, string | null]>;
+    const result = await Promise.race([exit.then(([code]) => ({ exited: true, code })), delay(waitMs).then(() => ({ exited: false, code: null }))]);
+    if (!result.exited) {
+      // Wait until it has listened before judging, then stop it.
+      await until(() => stdout.includes('listening'), 5000);
+      child.kill('SIGKILL');
+      await exit;
+    }
+    return { ...result, stdout };
+  } finally {
+    fs.rmSync(script, { force: true });
+  }
+}
+
+test('an unref()ed listening server lets the process exit', async (t) => {
+  const base = fdCount();
+  const r = await runChild('unref-after', 15000);
+  t.true(r.exited, 'the child exited on its own');
+  t.is(r.code, 0);
+  t.true(r.stdout.includes('listening'), "'listening' was emitted before exit");
+  await assertFdsBack(t, base);
+});
+
+test('unref() before listen() also lets the process exit', async (t) => {
+  const base = fdCount();
+  const r = await runChild('unref-before', 15000);
+  t.true(r.exited);
+  t.is(r.code, 0);
+  t.true(r.stdout.includes('listening'));
+  await assertFdsBack(t, base);
+});
+
+test('a listening server that is referenced (or re-ref()ed) keeps the process alive', async (t) => {
+  const base = fdCount();
+  for (const mode of ['ref', 'unref-then-ref']) {
+    const r = await runChild(mode, 2500);
+    t.false(r.exited, `${mode}: the child is still running after 2.5 s`);
+    t.true(r.stdout.includes('listening'), `${mode}: it did listen`);
+  }
+  await assertFdsBack(t, base);
+});
+
+test('peerCredentials() on an accepted connection are this process’s pid, uid and gid', async (t) => {
+  const base = fdCount();
+  const name = abstractName('creds');
+  const server = createServer();
+  await listen(server, name);
+  const [client, conn] = await connectPair(server, name, 'seqpacket');
+  const me = { pid: process.pid, uid: process.getuid!(), gid: process.getgid!() };
+  t.deepEqual(conn.peerCredentials(), me);
+  t.deepEqual(client.peerCredentials(), me, 'and the client sees the listener’s credentials');
+  await destroyAndWait(client, conn);
+  await closeServer(server);
+  await assertFdsBack(t, base);
+});
+
+test('peerCredentials() on a connection from a child process report the child’s pid', async (t) => {
+  const base = fdCount();
+  const p = tmpPath('childcreds.sock');
+  const server = createServer({ type: 'stream' });
+  await listen(server, p);
+  const accepted = once(server, 'connection') as Promise<[UnixMessageSocket]>;
+  const child = spawn('python3', ['-c', [
+    'import socket, sys',
+    's = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)',
+    's.connect(sys.argv[1])',
+    's.recv(1)',
+  ].join('\n'), p], { stdio: 'ignore' });
+  const [conn] = await accepted;
+  t.deepEqual(conn.peerCredentials(), { pid: child.pid!, uid: process.getuid!(), gid: process.getgid!() });
+  const exit = once(child, 'exit');
+  conn.end('x');
+  await exit;
+  conn.destroy();
+  await closeServer(server);
+  await assertFdsBack(t, base);
+});
+
+test('100 connections are accepted, each carries a message, and all close without leaking an fd', async (t) => {
+  const base = fdCount();
+  const p = tmpPath('many.sock');
+  const accepted: UnixMessageSocket[] = [];
+  const server = createServer({ type: 'seqpacket' }, (conn) => {
+    accepted.push(conn);
+    conn.on('data', (m: { data: Buffer }) => conn.write(Buffer.concat([Buffer.from('echo:'), m.data])));
+  });
+  await listen(server, p);
+  const clients = Array.from({ length: 100 }, () => connect({ path: p, type: 'seqpacket' }));
+  await Promise.all(clients.map((c) => once(c, 'connect')));
+  t.true(await until(() => accepted.length === 100));
+  t.is(server.connections, 100);
+  clients.forEach((c, i) => c.write(`m${i}`));
+  const replies = await Promise.all(clients.map((c) => take(c, 1)));
+  t.deepEqual(replies.map(([m]) => m?.data.toString()), clients.map((_c, i) => `echo:m${i}`));
+  await destroyAndWait(...clients);
+  t.true(await until(() => server.connections === 0), 'every accepted socket closed after its peer hung up');
+  t.true(accepted.every((c) => c.destroyed));
+  await closeServer(server);
+  t.false(fs.existsSync(p));
+  await assertFdsBack(t, base);
+});
