@@ -72,6 +72,8 @@ export function recvmsg(fd: number, options: RecvmsgOptions = {}): ReceivedMessa
   }
   const r = native.recvmsg(fd, maxSize, cmsgSize, flags);
   if (typeof r === 'number') throw errnoError(r, 'recvmsg');
+  // The kernel echoes the MSG_CMSG_CLOEXEC we always add; the caller did not ask.
+  r.flags &= ~constants.MSG_CMSG_CLOEXEC;
   return r;
 }
 

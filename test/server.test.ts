@@ -573,3 +573,28 @@ test('100 connections are accepted, each carries a message, and all close withou
   t.false(fs.existsSync(p));
   await assertFdsBack(t, base);
 });
+
+test('a connected client with no reader keeps its process alive until the server ends the connection, like net.Socket', async (t) => {
+  const where = tmpPath('alive');
+  let endedAt = 0;
+  const server = createServer((socket) => {
+    socket.resume();
+    setTimeout(() => {
+      endedAt = Date.now();
+      socket.end();
+    }, 400);
+  });
+  server.listen(where);
+  await once(server, 'listening');
+  const script = `require('./src/index').connect({ path: ${JSON.stringify(where)} }, () => console.log('connected'));`;
+  const child = spawn(process.execPath, ['--import', 'tsx', '-e', script], { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const [code] = (await once(child, 'exit')) as [number];
+  t.is(code, 0);
+  t.is(out.trim(), 'connected');
+  t.true(endedAt > 0 && Date.now() >= endedAt, 'the child exited only after the server ended the connection');
+  const closing = settled(server);
+  server.close();
+  await closing;
+});

@@ -2,7 +2,7 @@
 // a peer that closes with unread data (POLLERR must not lose messages).
 import test from 'ava';
 import { once } from 'node:events';
-import { socketPair, type SocketType, type UnixMessage } from '../src/index';
+import { lowlevel, rights, socketPair, UnixMessageSocket, type SocketType, type UnixMessage } from '../src/index';
 import { assertFdsBack, assertProbeClosed, fdCount, probe, readToEnd, settled, take } from './helpers';
 
 const TYPES: SocketType[] = ['stream', 'seqpacket', 'dgram'];
@@ -136,15 +136,15 @@ for (const type of ['stream', 'seqpacket'] as const) {
 
   test(`${type}: every queued message arrives when the peer closes with unread data`, async (t) => {
     const base = fdCount();
-    const [a, b] = socketPair(type);
-    // b leaves a's message unread, so closing b resets a (POLLERR).
-    b.pause();
-    a.write('unread-by-b');
+    // Raw peer y never reads what x sent it, so closing y resets x (POLLERR)
+    // while y's messages still sit in x's queue. x is adopted only then, so
+    // the first thing its poll sees is the error.
+    const [x, y] = lowlevel.socketpair(type);
+    lowlevel.sendmsg(x, [Buffer.from('unread-by-y')]);
     const messages = Array.from({ length: 20 }, (_, i) => `m${i};`);
-    for (const m of messages) b.write(m);
-    await new Promise((r) => setTimeout(r, 50));
-    b.destroy();
-    await settled(b);
+    for (const m of messages) lowlevel.sendmsg(y, [Buffer.from(m)]);
+    lowlevel.close(y);
+    const a = UnixMessageSocket.fromFd(x);
     const got: UnixMessage[] = [];
     const error = await new Promise<Error | undefined>((resolve) => {
       a.on('data', (m: UnixMessage) => got.push(m));
@@ -152,22 +152,21 @@ for (const type of ['stream', 'seqpacket'] as const) {
       a.on('end', () => resolve(undefined));
     });
     t.is(text(got), messages.join(''), 'nothing queued before the reset is lost');
-    if (error) t.is((error as NodeJS.ErrnoException).code, 'ECONNRESET', 'the reset is reported after the data');
-    a.destroy();
+    t.is((error as NodeJS.ErrnoException | undefined)?.code, 'ECONNRESET', 'the reset is reported, after the data');
+    await settled(a);
     await assertFdsBack(t, base);
   });
 }
 
 test('seqpacket: a message with fds queued before a reset still delivers its fds', async (t) => {
   const base = fdCount();
-  const [a, b] = socketPair('seqpacket');
+  const [x, y] = lowlevel.socketpair('seqpacket');
   const p = probe();
-  b.pause();
-  a.write('unread');
-  b.write({ data: 'with-fd', fds: [p.fd] });
-  (await import('node:fs')).closeSync(p.fd);
-  await new Promise((r) => setTimeout(r, 20));
-  b.destroy();
+  lowlevel.sendmsg(x, [Buffer.from('unread')]);
+  lowlevel.sendmsg(y, [Buffer.from('with-fd')], [rights([p.fd])]);
+  lowlevel.close(p.fd);
+  lowlevel.close(y);
+  const a = UnixMessageSocket.fromFd(x);
   const got: UnixMessage[] = [];
   a.on('data', (m: UnixMessage) => got.push(m));
   const errors: Error[] = [];
@@ -175,9 +174,10 @@ test('seqpacket: a message with fds queued before a reset still delivers its fds
   await settled(a);
   t.deepEqual(errors.map((e) => (e as NodeJS.ErrnoException).code), ['ECONNRESET'], 'the reset comes after the message');
   t.is(got.length, 1);
+  t.is(got[0]!.data.toString(), 'with-fd');
   t.is(got[0]!.fds.length, 1, 'the fd arrived with its message');
   t.false(p.isClosed(), 'the consumer now holds the only copy');
-  (await import('node:fs')).closeSync(got[0]!.fds[0]!);
+  lowlevel.close(got[0]!.fds[0]!);
   await assertProbeClosed(t, p);
   await assertFdsBack(t, base);
 });

@@ -189,7 +189,21 @@ export class UnixMessageSocket extends Duplex {
       this.#connectTo = options.connectTo;
       this.#connecting = true;
       process.nextTick(() => this.#connect());
+    } else {
+      this.#startReading();
     }
+  }
+
+  // Like net.Socket: a socket reads from the start (into its bounded buffer),
+  // so a connection keeps the process alive until it ends or is unref()ed.
+  // An unnamed, unconnected dgram socket can receive nothing and does not,
+  // like an unbound dgram.Socket.
+  #startReading(): void {
+    const fd = this.#handle?.fd ?? -1;
+    if (this.type === 'dgram' && typeof native.getsockname(fd) !== 'string' && typeof native.getpeername(fd) !== 'string') {
+      return;
+    }
+    this.read(0);
   }
 
   /**
@@ -237,6 +251,7 @@ export class UnixMessageSocket extends Duplex {
     const name = address === undefined ? null : validateAddress(address);
     const r = native.bind(this.#liveFd('bind'), name);
     if (r < 0) throw errnoError(r, 'bind', name ?? undefined);
+    this.#startReading();
     return this;
   }
 
@@ -515,6 +530,7 @@ export class UnixMessageSocket extends Duplex {
     this.emit('connect');
     this.emit('ready');
     this.#flush();
+    this.#startReading();
     this.#updateReading();
     const final = this.#finalCallback;
     if (final !== null && this.#pending === null) {
