@@ -14,26 +14,11 @@ import {
   type UnixMessage,
   type UnixMessageSocket,
 } from '../src/index';
-import { assertFdsBack, assertProbeClosed, closeAll, contentOf, fdCount, fileWithContent, inodeOf, openFds, probe, settled } from './helpers';
+import { assertFdsBack, assertProbeClosed, closeAll, contentOf, fdCount, fileWithContent, inodeOf, openFds, probe, readable, settled, take } from './helpers';
 
 const TYPES: readonly SocketType[] = ['seqpacket', 'stream', 'dgram'];
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Resolves on the next 'readable', 'end' or 'close', and leaves no listener behind. */
-function readable(socket: UnixMessageSocket): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      socket.off('readable', done);
-      socket.off('end', done);
-      socket.off('close', done);
-      resolve();
-    };
-    socket.on('readable', done);
-    socket.on('end', done);
-    socket.on('close', done);
-  });
-}
 
 interface Read {
   /** Stream offset of this read's first byte. */
@@ -54,21 +39,6 @@ interface Collected {
  * Reads (paused mode) until `bytes` bytes and `nfds` fds have arrived. With
  * `pauseEvery`, sleeps 1 ms after every that many reads: a slow reader.
  */
-/** Reads n messages in paused mode, without piling up listeners. */
-async function takeN(socket: UnixMessageSocket, n: number): Promise<UnixMessage[]> {
-  const out: UnixMessage[] = [];
-  while (out.length < n) {
-    const m = socket.read() as UnixMessage | null;
-    if (m !== null) {
-      out.push(m);
-      continue;
-    }
-    if (socket.readableEnded || socket.destroyed) break;
-    await readable(socket);
-  }
-  return out;
-}
-
 async function collect(socket: UnixMessageSocket, bytes: number, nfds: number, pauseEvery = 0): Promise<Collected> {
   const chunks: Buffer[] = [];
   const fds: number[] = [];
@@ -93,7 +63,7 @@ async function collect(socket: UnixMessageSocket, bytes: number, nfds: number, p
 /** Receives one logical message: one datagram/packet, or `bytes` bytes and `nfds` fds of a stream. */
 async function receiveOne(socket: UnixMessageSocket, bytes: number, nfds: number): Promise<{ data: Buffer; fds: number[] }> {
   if (socket.type === 'stream') return collect(socket, bytes, nfds);
-  const [m] = await takeN(socket, 1);
+  const [m] = await take(socket, 1);
   if (m === undefined) throw new Error('socket ended before a message arrived');
   return m;
 }
@@ -223,7 +193,7 @@ for (const type of ['seqpacket', 'dgram'] as const) {
     a.write({ fds: [p.fd] });
     fs.closeSync(p.fd);
     a.write('second');
-    const [m1, m2] = await takeN(b, 2);
+    const [m1, m2] = await take(b, 2);
     t.is(m1?.data.length, 0);
     t.deepEqual(m1?.fds.map(inodeOf), [ino]);
     t.is(m2?.data.toString(), 'second');
@@ -408,7 +378,7 @@ for (const type of TYPES) {
       t.is(got.data.subarray(fillers * fillerSize).toString(), 'with-fd');
       fd = got.fds;
     } else {
-      const msgs = await takeN(b, fillers + 1);
+      const msgs = await take(b, fillers + 1);
       t.is(msgs.length, fillers + 1);
       for (let i = 0; i < fillers; i++) t.deepEqual(msgs[i]?.fds, []);
       const last = msgs[fillers]!;
@@ -485,7 +455,7 @@ for (const type of TYPES) {
       t.is(got.data.toString(), 'beforeafter');
       t.deepEqual(got.fds, []);
     } else {
-      const msgs = await takeN(b, 2);
+      const msgs = await take(b, 2);
       t.deepEqual(msgs.map((m) => m.data.toString()), ['before', 'after']);
       t.deepEqual(msgs.map((m) => m.fds.length), [0, 0]);
     }

@@ -5,22 +5,8 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import net from 'node:net';
-import { fdsOf, lowlevel, UnixMessageSocket, type CodedError, type ErrnoError, type SocketType } from '../src/index';
-import { assertFdsBack, contentOf, fdCount, fileWithContent, settled, take, tmpPath } from './helpers';
-
-/** Runs python3 code with one end of a stream socketpair as fd 3; returns the fds it sent back. */
-async function fdsFromPython(code: string, args: string[] = []): Promise<number[]> {
-  const [mine, theirs] = lowlevel.socketpair('stream');
-  try {
-    const child = spawn('python3', ['-c', code, ...args], { stdio: ['ignore', 'inherit', 'inherit', theirs] });
-    lowlevel.close(theirs);
-    const [exitCode] = (await once(child, 'exit')) as [number | null];
-    if (exitCode !== 0) throw new Error(`python3 exited with ${String(exitCode)}`);
-    return fdsOf(lowlevel.recvmsg(mine).ancillary);
-  } finally {
-    lowlevel.close(mine);
-  }
-}
+import { lowlevel, UnixMessageSocket, type CodedError, type ErrnoError, type SocketType } from '../src/index';
+import { assertFdsBack, contentOf, fdCount, fdsFromPython, fileWithContent, settled, take, tmpPath } from './helpers';
 
 function isOpen(fd: number): boolean {
   try {

@@ -3,10 +3,12 @@
 //  - probe-socketpair EOF: pass one end of a socketpair, close every copy, and
 //    the other end must read EOF (Twisted test_avoidLeakingFileDescriptors).
 import type { ExecutionContext } from 'ava';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { lowlevel, type UnixMessage, type UnixMessageSocket } from '../src/index';
+import { fdsOf, lowlevel, type UnixMessage, type UnixMessageSocket } from '../src/index';
 
 export function fdCount(): number {
   // readdirSync opens one fd of its own while listing; it is in the list.
@@ -105,7 +107,7 @@ export function closeAll(fds: readonly number[]): void {
 }
 
 /** Resolves on the first of the events, and removes every listener it added. */
-function nextEvent(emitter: NodeJS.EventEmitter, events: readonly string[]): Promise<void> {
+export function nextEvent(emitter: NodeJS.EventEmitter, events: readonly string[]): Promise<void> {
   return new Promise((resolve) => {
     const done = (): void => {
       for (const e of events) emitter.off(e, done);
@@ -125,9 +127,28 @@ export async function take(socket: UnixMessageSocket, n: number): Promise<UnixMe
       continue;
     }
     if (socket.readableEnded || socket.destroyed) break;
-    await nextEvent(socket, ['readable', 'end', 'close', 'error']);
+    await readable(socket);
   }
   return out;
+}
+
+/** Resolves on the next 'readable', 'end', 'close' or 'error', leaving no listener behind. */
+export function readable(socket: UnixMessageSocket): Promise<void> {
+  return nextEvent(socket, ['readable', 'end', 'close', 'error']);
+}
+
+/** Runs a Python snippet with a stream socket at fd 3 and returns the fds it sent there. */
+export async function fdsFromPython(code: string, args: string[] = []): Promise<number[]> {
+  const [mine, theirs] = lowlevel.socketpair('stream');
+  try {
+    const child = spawn('python3', ['-c', code, ...args], { stdio: ['ignore', 'inherit', 'inherit', theirs] });
+    lowlevel.close(theirs);
+    const [exitCode] = (await once(child, 'exit')) as [number | null];
+    if (exitCode !== 0) throw new Error(`python3 exited with ${String(exitCode)}`);
+    return fdsOf(lowlevel.recvmsg(mine).ancillary);
+  } finally {
+    lowlevel.close(mine);
+  }
 }
 
 /**

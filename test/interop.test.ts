@@ -9,27 +9,12 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { lowlevel, UnixMessageSocket, type SocketType, type UnixMessage } from '../src/index';
-import { assertFdsBack, assertProbeClosed, closeAll, contentOf, fdCount, fileWithContent, probe, settled } from './helpers';
+import { assertFdsBack, assertProbeClosed, closeAll, contentOf, fdCount, fileWithContent, probe, readable, settled } from './helpers';
 
 const FIXTURES = path.join(__dirname, 'fixtures');
 const TYPES = ['seqpacket', 'stream'] as const satisfies readonly SocketType[];
 
 
-
-/** Resolves on the next 'readable', 'end' or 'close', and leaves no listener behind. */
-function readable(socket: UnixMessageSocket): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      socket.off('readable', done);
-      socket.off('end', done);
-      socket.off('close', done);
-      resolve();
-    };
-    socket.on('readable', done);
-    socket.on('end', done);
-    socket.on('close', done);
-  });
-}
 
 /** Reads messages (paused mode) until `bytes` bytes and `nfds` fds have arrived. */
 async function readUntil(socket: UnixMessageSocket, bytes: number, nfds: number): Promise<UnixMessage[]> {

@@ -9,14 +9,13 @@ import {
   connect,
   createServer,
   createSocket,
-  fdsOf,
   lowlevel,
   UnixMessageSocket,
   type ErrnoError,
   type ListenOptions,
   type UnixMessageServer,
 } from '../src/index';
-import { assertFdsBack, fdCount, settled, take, tmpPath } from './helpers';
+import { assertFdsBack, fdCount, fdsFromPython, settled, take, tmpPath } from './helpers';
 
 type ServerType = 'stream' | 'seqpacket';
 
@@ -74,20 +73,6 @@ async function destroyAndWait(...sockets: UnixMessageSocket[]): Promise<void> {
     s.destroy();
     return p;
   }));
-}
-
-/** Runs python3 code with one end of a stream socketpair as fd 3; returns the fds it sent back. */
-async function fdsFromPython(code: string, args: string[] = []): Promise<number[]> {
-  const [mine, theirs] = lowlevel.socketpair('stream');
-  try {
-    const child = spawn('python3', ['-c', code, ...args], { stdio: ['ignore', 'inherit', 'inherit', theirs] });
-    lowlevel.close(theirs);
-    const [exitCode] = (await once(child, 'exit')) as [number | null];
-    if (exitCode !== 0) throw new Error(`python3 exited with ${String(exitCode)}`);
-    return fdsOf(lowlevel.recvmsg(mine).ancillary);
-  } finally {
-    lowlevel.close(mine);
-  }
 }
 
 const roundTrip = test.macro({
