@@ -94,7 +94,7 @@ Napi::Value Setup(const Napi::CallbackInfo& info) {
 Napi::Value Socket(const Napi::CallbackInfo& info) {
   int type;
   if (!ArgInt(info, 0, &type)) return info.Env().Undefined();
-  return Int(info.Env(), NegErrno(socket(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)));
+  return Int(info.Env(), NegErrno(RETRY_EINTR(socket(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0))));
 }
 
 // socketpair(type, out[2]) -> 0 | -errno
@@ -103,7 +103,7 @@ Napi::Value SocketPair(const Napi::CallbackInfo& info) {
   Napi::Int32Array out;
   if (!ArgInt(info, 0, &type) || !ArgInt32Array(info, 1, 2, &out)) return info.Env().Undefined();
   int sv[2];
-  if (socketpair(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) {
+  if (RETRY_EINTR(socketpair(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv)) < 0) {
     return Int(info.Env(), -errno);
   }
   out[0] = sv[0];
@@ -147,7 +147,7 @@ Napi::Value Bind(const Napi::CallbackInfo& info) {
     return info.Env().Undefined();
   }
   if (err < 0) return Int(info.Env(), err);
-  return Int(info.Env(), NegErrno(bind(fd, reinterpret_cast<sockaddr*>(&addr), len)));
+  return Int(info.Env(), NegErrno(RETRY_EINTR(bind(fd, reinterpret_cast<sockaddr*>(&addr), len))));
 }
 
 Napi::Value Connect(const Napi::CallbackInfo& info) {
@@ -167,7 +167,7 @@ Napi::Value Connect(const Napi::CallbackInfo& info) {
 Napi::Value Listen(const Napi::CallbackInfo& info) {
   int fd, backlog;
   if (!ArgInt(info, 0, &fd) || !ArgInt(info, 1, &backlog)) return info.Env().Undefined();
-  return Int(info.Env(), NegErrno(listen(fd, backlog)));
+  return Int(info.Env(), NegErrno(RETRY_EINTR(listen(fd, backlog))));
 }
 
 Napi::Value Accept(const Napi::CallbackInfo& info) {
@@ -180,7 +180,7 @@ Napi::Value Accept(const Napi::CallbackInfo& info) {
 Napi::Value Shutdown(const Napi::CallbackInfo& info) {
   int fd, how;
   if (!ArgInt(info, 0, &fd) || !ArgInt(info, 1, &how)) return info.Env().Undefined();
-  return Int(info.Env(), NegErrno(shutdown(fd, how)));
+  return Int(info.Env(), NegErrno(RETRY_EINTR(shutdown(fd, how))));
 }
 
 // getsockopt(fd, level, name, out[1]) -> 0 | -errno, for integer options.
@@ -193,7 +193,7 @@ Napi::Value GetSockOpt(const Napi::CallbackInfo& info) {
   }
   int value = 0;
   socklen_t len = sizeof(value);
-  if (getsockopt(fd, level, name, &value, &len) < 0) return Int(info.Env(), -errno);
+  if (RETRY_EINTR(getsockopt(fd, level, name, &value, &len)) < 0) return Int(info.Env(), -errno);
   out[0] = value;
   return Int(info.Env(), 0);
 }
@@ -204,7 +204,7 @@ Napi::Value SetSockOpt(const Napi::CallbackInfo& info) {
       !ArgInt(info, 3, &value)) {
     return info.Env().Undefined();
   }
-  return Int(info.Env(), NegErrno(setsockopt(fd, level, name, &value, sizeof(value))));
+  return Int(info.Env(), NegErrno(RETRY_EINTR(setsockopt(fd, level, name, &value, sizeof(value)))));
 }
 
 Napi::Value GetSockName(const Napi::CallbackInfo& info) {
@@ -212,7 +212,7 @@ Napi::Value GetSockName(const Napi::CallbackInfo& info) {
   if (!ArgInt(info, 0, &fd)) return info.Env().Undefined();
   sockaddr_un addr;
   socklen_t len = sizeof(addr);
-  const int r = getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  const int r = RETRY_EINTR(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len));
   return Address(info.Env(), r, addr, len);
 }
 
@@ -221,7 +221,7 @@ Napi::Value GetPeerName(const Napi::CallbackInfo& info) {
   if (!ArgInt(info, 0, &fd)) return info.Env().Undefined();
   sockaddr_un addr;
   socklen_t len = sizeof(addr);
-  const int r = getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  const int r = RETRY_EINTR(getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len));
   return Address(info.Env(), r, addr, len);
 }
 
@@ -232,7 +232,7 @@ Napi::Value PeerCred(const Napi::CallbackInfo& info) {
   if (!ArgInt(info, 0, &fd) || !ArgInt32Array(info, 1, 3, &out)) return info.Env().Undefined();
   struct ucred uc;
   socklen_t len = sizeof(uc);
-  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) < 0) return Int(info.Env(), -errno);
+  if (RETRY_EINTR(getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len)) < 0) return Int(info.Env(), -errno);
   out[0] = uc.pid;
   out[1] = static_cast<int32_t>(uc.uid);
   out[2] = static_cast<int32_t>(uc.gid);
@@ -503,7 +503,7 @@ void OnEnvTeardown(napi_async_cleanup_hook_handle hook, void* arg) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   AddonData* d = new AddonData();
   napi_get_uv_event_loop(env, &d->loop);  // this env's loop, never uv_default_loop()
-  d->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  d->reserve_fd = RETRY_EINTR(open("/dev/null", O_RDONLY | O_CLOEXEC));
   env.SetInstanceData<AddonData, FreeAddonData>(d);
   // An async hook, so that the worker's loop is not closed while our poll
   // handles' uv_close callbacks are still pending.

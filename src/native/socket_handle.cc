@@ -464,7 +464,7 @@ void SocketHandle::DoAccept(napi_env env) {
       while ((dropped = RETRY_EINTR(accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC))) >= 0) {
         CloseFd(dropped);
       }
-      data_->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+      data_->reserve_fd = RETRY_EINTR(open("/dev/null", O_RDONLY | O_CLOEXEC));
     }
     break;
   }
