@@ -60,35 +60,42 @@ bool ArgInt32Array(const Napi::CallbackInfo& info, size_t i, size_t min, Napi::I
   return true;
 }
 
-// setup({ meta, fds, onread, onwritable, onconnection }): called once per env
-// by src/native/binding.ts.
+// setup({ meta, fds, onread, onwritable, onconnection }) -> { meta, fds }.
+// The first call per env wins; later ones (a second copy of binding.ts, as
+// with jest module registries or src/ and dist/ loaded together) get the
+// arrays already in use, so every copy reads the same batch records.
 Napi::Value Setup(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   AddonData* d = env.GetInstanceData<AddonData>();
-  if (!Require(env, info.Length() > 0 && info[0].IsObject(), "setup expects an object")) {
-    return env.Undefined();
+  if (d->meta == nullptr) {
+    if (!Require(env, info.Length() > 0 && info[0].IsObject(), "setup expects an object")) {
+      return env.Undefined();
+    }
+    Napi::Object o = info[0].As<Napi::Object>();
+    Napi::Value meta = o.Get("meta"), fds = o.Get("fds");
+    Napi::Value onread = o.Get("onread"), onwritable = o.Get("onwritable"),
+                onconnection = o.Get("onconnection");
+    const bool ok = meta.IsTypedArray() && fds.IsTypedArray() &&
+                    meta.As<Napi::TypedArray>().TypedArrayType() == napi_int32_array &&
+                    fds.As<Napi::TypedArray>().TypedArrayType() == napi_int32_array &&
+                    meta.As<Napi::TypedArray>().ElementLength() >= kMaxBatch * kMetaStride &&
+                    fds.As<Napi::TypedArray>().ElementLength() >= kMaxBatch * kMaxFdsPerMessage &&
+                    onread.IsFunction() && onwritable.IsFunction() && onconnection.IsFunction();
+    if (!Require(env, ok, "setup: bad arguments")) return env.Undefined();
+    d->meta_ref = Napi::Persistent(meta.As<Napi::Int32Array>());
+    d->fds_ref = Napi::Persistent(fds.As<Napi::Int32Array>());
+    d->meta = meta.As<Napi::Int32Array>().Data();
+    d->meta_len = meta.As<Napi::Int32Array>().ElementLength();
+    d->fds = fds.As<Napi::Int32Array>().Data();
+    d->fds_len = fds.As<Napi::Int32Array>().ElementLength();
+    d->onread = Napi::Persistent(onread.As<Napi::Function>());
+    d->onwritable = Napi::Persistent(onwritable.As<Napi::Function>());
+    d->onconnection = Napi::Persistent(onconnection.As<Napi::Function>());
   }
-  Napi::Object o = info[0].As<Napi::Object>();
-  Napi::Value meta = o.Get("meta"), fds = o.Get("fds");
-  Napi::Value onread = o.Get("onread"), onwritable = o.Get("onwritable"),
-              onconnection = o.Get("onconnection");
-  const bool ok = meta.IsTypedArray() && fds.IsTypedArray() &&
-                  meta.As<Napi::TypedArray>().TypedArrayType() == napi_int32_array &&
-                  fds.As<Napi::TypedArray>().TypedArrayType() == napi_int32_array &&
-                  meta.As<Napi::TypedArray>().ElementLength() >= kMaxBatch * kMetaStride &&
-                  fds.As<Napi::TypedArray>().ElementLength() >= kMaxBatch * kMaxFdsPerMessage &&
-                  onread.IsFunction() && onwritable.IsFunction() && onconnection.IsFunction();
-  if (!Require(env, ok, "setup: bad arguments")) return env.Undefined();
-  d->meta_ref = Napi::Persistent(meta.As<Napi::Int32Array>());
-  d->fds_ref = Napi::Persistent(fds.As<Napi::Int32Array>());
-  d->meta = meta.As<Napi::Int32Array>().Data();
-  d->meta_len = meta.As<Napi::Int32Array>().ElementLength();
-  d->fds = fds.As<Napi::Int32Array>().Data();
-  d->fds_len = fds.As<Napi::Int32Array>().ElementLength();
-  d->onread = Napi::Persistent(onread.As<Napi::Function>());
-  d->onwritable = Napi::Persistent(onwritable.As<Napi::Function>());
-  d->onconnection = Napi::Persistent(onconnection.As<Napi::Function>());
-  return env.Undefined();
+  Napi::Object shared = Napi::Object::New(env);
+  shared.Set("meta", d->meta_ref.Value());
+  shared.Set("fds", d->fds_ref.Value());
+  return shared;
 }
 
 Napi::Value Socket(const Napi::CallbackInfo& info) {

@@ -101,7 +101,8 @@ export interface NativeSocketHandle {
 export interface NativeBinding {
   readonly constants: NativeConstants;
   readonly SocketHandle: new () => NativeSocketHandle;
-  setup(callbacks: NativeCallbacks): void;
+  /** Once per env; every call returns the shared arrays actually in use. */
+  setup(callbacks: NativeCallbacks): { meta: Int32Array; fds: Int32Array };
   socket(type: number): Errno;
   socketpair(type: number, out: Int32Array): Errno;
   /** F_DUPFD_CLOEXEC; `owned` records the copy as the library's until close() or disown(). */
@@ -137,13 +138,11 @@ export const native = nodeGypBuild(root) as NativeBinding;
 export const constants = native.constants;
 
 // Shared out-arrays: the native side writes a batch's per-message records and
-// fds here, and the owner's onRead reads them before returning.
-export const recvMeta = new Int32Array(constants.BATCH_MESSAGES * constants.META_STRIDE);
-export const recvFds = new Int32Array(constants.BATCH_MESSAGES * constants.SCM_MAX_FD);
-
-native.setup({
-  meta: recvMeta,
-  fds: recvFds,
+// fds here, and the owner's onRead reads them before returning. If another
+// copy of this module got here first in this env, its arrays are the ones.
+const shared = native.setup({
+  meta: new Int32Array(constants.BATCH_MESSAGES * constants.META_STRIDE),
+  fds: new Int32Array(constants.BATCH_MESSAGES * constants.SCM_MAX_FD),
   onread(count, data, status, addresses) {
     this.owner?.onRead(count, data, status, addresses);
   },
@@ -154,3 +153,5 @@ native.setup({
     this.owner?.onConnection(status, fds);
   },
 });
+export const recvMeta = shared.meta;
+export const recvFds = shared.fds;

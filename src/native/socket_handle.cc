@@ -24,6 +24,8 @@ namespace {
 // recvmmsg slots per call. Slots are max_message_ bytes each; only the bytes
 // the kernel writes are touched, so a large slot costs address space, not RSS.
 constexpr int kSlots = 64;
+// Address space one recvmmsg call may reserve (slots x maxMessageSize).
+constexpr size_t kArenaBudget = 64u << 20;
 constexpr int kAcceptPerWakeup = 128;
 constexpr int kStatusEof = UV_EOF;
 
@@ -32,6 +34,7 @@ constexpr int kStatusEof = UV_EOF;
 struct Arena {
   char* data = nullptr;
   size_t cap = 0;
+  ~Arena() { free(data); }  // at thread exit: each worker has its own
   bool Ensure(size_t n) {
     if (n <= cap) return true;
     size_t next = std::max(n, cap * 2);
@@ -274,6 +277,9 @@ void SocketHandle::DoRead(napi_env env) {
       break;
     }
   }
+  // A datagram socket has no EOF: a reset (its connected peer is gone) is
+  // final once the queue is drained.
+  if (status == kStatusOk && reset_seen_ && type_ == SOCK_DGRAM) status = -ECONNRESET;
   if (count == 0 && status == kStatusOk) return;  // spurious wakeup (poll.rst)
   if (status == kStatusEof && reset_seen_) status = -ECONNRESET;
   if (status != kStatusOk) {
@@ -368,7 +374,8 @@ int SocketHandle::ReadStream(int* count, size_t* used, int* fds_used) {
 
 int SocketHandle::ReadDatagrams(int* count, size_t* used, int* fds_used) {
   const int fd_slots = std::max(1, (fd_budget_ - *fds_used) / kMaxFdsPerMessage);
-  const int slots = std::min({kSlots, kMaxBatch - *count, fd_slots});
+  const int size_slots = static_cast<int>(std::max<size_t>(1, kArenaBudget / max_message_));
+  const int slots = std::min({kSlots, kMaxBatch - *count, fd_slots, size_slots});
   const size_t base = *used;
   if (!arena.Ensure(base + slots * max_message_)) return -ENOMEM;
   const bool named = type_ == SOCK_DGRAM;

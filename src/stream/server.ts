@@ -159,29 +159,37 @@ export class UnixMessageServer extends EventEmitter {
   }
 
   #onConnection(status: number, fds: number[]): void {
-    for (const fd of fds) {
-      if (this.#handle === null) {
-        native.close(fd);
-        continue;
-      }
-      let socket: UnixMessageSocket;
-      try {
-        socket = new UnixMessageSocket({ ...this.#options, fd, type: this.type });
-      } catch (err) {
-        native.close(fd);
-        this.emit('error', err);
-        continue;
-      }
-      this.#connections.add(socket);
-      socket.once('close', () => {
-        this.#connections.delete(socket);
-        this.#maybeEmitClose();
-      });
-      this.emit('connection', socket);
+    let i = 0;
+    try {
+      for (; i < fds.length; i++) this.#adoptConnection(fds[i]!);
+    } finally {
+      // A 'connection' listener threw: the rest were never adopted.
+      for (let j = i + 1; j < fds.length; j++) native.close(fds[j]!);
     }
     // Like net.Server: accept errors (EMFILE...) are reported, the server
     // keeps listening. Pending connections were dropped (emfile trick).
     if (status < 0) this.emit('error', errnoError(status, 'accept', this.#address ?? undefined));
+  }
+
+  #adoptConnection(fd: number): void {
+    if (this.#handle === null) {
+      native.close(fd);
+      return;
+    }
+    let socket: UnixMessageSocket;
+    try {
+      socket = new UnixMessageSocket({ ...this.#options, fd, type: this.type });
+    } catch (err) {
+      native.close(fd);
+      this.emit('error', err);
+      return;
+    }
+    this.#connections.add(socket);
+    socket.once('close', () => {
+      this.#connections.delete(socket);
+      this.#maybeEmitClose();
+    });
+    this.emit('connection', socket);
   }
 
   /**

@@ -4,7 +4,7 @@
 // backpressure in both directions, fd ownership, retries, and errors.
 import { Duplex } from 'node:stream';
 import { constants, native, recvFds, recvMeta, type NativeSocketHandle, type Gather } from '../native/binding';
-import { errno, errnoError, invalidArgType, invalidFdType, outOfRange, streamDestroyed } from './errors';
+import { errno, errnoError, invalidArgType, invalidArgValue, invalidFdType, outOfRange, streamDestroyed } from './errors';
 import { closeFds, dupFds } from './fds';
 import { normalizeMessage, validateAddress, validateFd, type NormalizedMessage } from './validate';
 import type { Credentials, SocketType, UnixMessage, WriteCallback } from './types';
@@ -85,22 +85,26 @@ class QueuedMessage {
     }
   }
 
-  /** Drops the first n bytes after a partial stream write. */
-  advance(n: number): void {
-    const parts = Array.isArray(this.data) ? (this.data as readonly ArrayBufferView[]) : [this.data as ArrayBufferView];
+  /** Drops the first n bytes after a partial stream write; false if the buffers were detached. */
+  advance(n: number): boolean {
+    const parts = Array.isArray(this.data) ? (this.data as readonly Uint8Array[]) : [this.data as Uint8Array];
     const rest: Uint8Array[] = [];
     let skip = n;
-    for (const part of parts) {
-      const bytes = new Uint8Array(part.buffer, part.byteOffset, part.byteLength);
-      if (skip >= bytes.byteLength) {
-        skip -= bytes.byteLength;
-      } else {
-        rest.push(skip > 0 ? bytes.subarray(skip) : bytes);
-        skip = 0;
+    try {
+      for (const part of parts) {
+        if (skip >= part.byteLength) {
+          skip -= part.byteLength;
+        } else {
+          rest.push(skip > 0 ? part.subarray(skip) : part);
+          skip = 0;
+        }
       }
+    } catch {
+      return false;
     }
     this.data = rest;
     this.byteLength -= n;
+    return true;
   }
 }
 
@@ -134,6 +138,7 @@ export class UnixMessageSocket extends Duplex {
   #wantRead = false;
   #polling = false;
   #fdPaused = false;
+  #deferredError: Error | null = null;
   #maxPendingFds: number;
   #acceptFds: boolean;
   // Messages pushed into the readable buffer and not yet read out of it, in
@@ -171,6 +176,15 @@ export class UnixMessageSocket extends Duplex {
     if (!Number.isInteger(this.#maxPendingFds) || this.#maxPendingFds < 1) {
       throw outOfRange(`The "maxPendingFds" option must be a positive integer. Received ${String(this.#maxPendingFds)}`);
     }
+    // Options first: if one fails, the caller still owns (and closes) the fd.
+    if (options.passCredentials) {
+      const s = native.setsockopt(options.fd, constants.SOL_SOCKET, constants.SO_PASSCRED, 1);
+      if (s < 0) throw errnoError(s, 'setsockopt');
+    }
+    if (!this.#acceptFds) {
+      const s = native.setsockopt(options.fd, constants.SOL_SOCKET, constants.SO_PASSRIGHTS, 0);
+      if (s < 0 && s !== ENOPROTOOPT) throw errnoError(s, 'setsockopt');
+    }
     const handle = new native.SocketHandle();
     const r = handle.open(options.fd, TYPE_NUMBERS[type], maxMessageSize);
     if (r < 0) throw errnoError(r, 'uv_poll_init');
@@ -180,11 +194,6 @@ export class UnixMessageSocket extends Duplex {
       onConnection: () => undefined,
     };
     this.#handle = handle;
-    if (options.passCredentials) this.setOption(constants.SOL_SOCKET, constants.SO_PASSCRED, 1);
-    if (!this.#acceptFds) {
-      const s = native.setsockopt(handle.fd, constants.SOL_SOCKET, constants.SO_PASSRIGHTS, 0);
-      if (s < 0 && s !== ENOPROTOOPT) throw errnoError(s, 'setsockopt');
-    }
     if (options.connectTo !== undefined) {
       this.#connectTo = options.connectTo;
       this.#connecting = true;
@@ -392,9 +401,11 @@ export class UnixMessageSocket extends Duplex {
           // The fds went with the first byte; a retry of the rest must not
           // carry them again (libuv c560cf931, kernel-semantics.md §1.3).
           q.releaseDups();
-          if (r < q.byteLength) {
-            q.advance(r);
-          } else {
+          if (r === 0 || (r < q.byteLength && !q.advance(r))) {
+            // Only if the caller detached or emptied its buffers after write().
+            q.error = invalidArgValue('The data of a queued write was detached or emptied after write()');
+            p.index++;
+          } else if (r === q.byteLength) {
             p.index++;
           }
           this.#retryDelay = 1;
@@ -553,38 +564,44 @@ export class UnixMessageSocket extends Duplex {
     callback(r < 0 && r !== ENOTCONN ? errnoError(r, 'shutdown', this.#remote) : null);
   }
 
-  // Readable calls _read() once and waits for a push. A pause for the fd
-  // budget pushes nothing, so resume from here, when the consumer has taken
-  // messages (and their fds) out of the buffer. read() is also where delivery
-  // happens ('data' in flowing mode, async iteration, pipe), so it is where
-  // ownership of the fds passes to the consumer, even if a listener throws.
-  override read(size?: number): UnixMessage | null {
-    const before = this.readableLength;
-    try {
-      return super.read(size) as UnixMessage | null;
-    } finally {
-      this.#delivered(before - this.readableLength);
-      if (this.#fdPaused) this.#updateReading();
-    }
+  // Every delivery (read() in paused mode, flowing mode, push() straight to a
+  // 'data' listener, async iteration, pipe) goes through emit('data'). Record
+  // it there, before any listener runs: from then on the fds are the
+  // consumer's, even if the listener destroys the socket or throws.
+  override emit(event: string | symbol, ...args: unknown[]): boolean {
+    if (event === 'data') this.#delivering(args[0] as UnixMessage);
+    return super.emit(event, ...args);
   }
 
-  /** The n oldest buffered messages have been delivered. */
-  #delivered(n: number): void {
-    for (; n > 0 && this.#unreadHead < this.#unread.length; n--) {
-      const message = this.#unread[this.#unreadHead]!;
+  #delivering(message: UnixMessage): void {
+    if (this.#unread[this.#unreadHead] === message) {
       this.#unread[this.#unreadHead++] = undefined;
-      if (message.fds.length > 0) {
-        this.#unreadFds -= message.fds.length;
-        native.disown(message.fds);
+      this.#unreadFds -= message.fds.length;
+      if (this.#unreadHead === this.#unread.length) {
+        this.#unread = [];
+        this.#unreadHead = 0;
+      } else if (this.#unreadHead > 1024 && this.#unreadHead * 2 > this.#unread.length) {
+        this.#unread = this.#unread.slice(this.#unreadHead);
+        this.#unreadHead = 0;
       }
     }
-    if (this.#unreadHead === this.#unread.length) {
-      this.#unread = [];
-      this.#unreadHead = 0;
-    } else if (this.#unreadHead > 1024 && this.#unreadHead * 2 > this.#unread.length) {
-      this.#unread = this.#unread.slice(this.#unreadHead);
-      this.#unreadHead = 0;
+    if (message.fds.length > 0) native.disown(message.fds);
+  }
+
+  // Readable calls _read() once and waits for a push. A pause for the fd
+  // budget pushes nothing, so resume from here, once the consumer has taken
+  // messages (and their fds) out of the buffer. An error that arrived behind
+  // buffered messages is raised once they have all been read.
+  override read(size?: number): UnixMessage | null {
+    const message = super.read(size) as UnixMessage | null;
+    if (this.#deferredError !== null && this.readableLength === 0) {
+      const err = this.#deferredError;
+      this.#deferredError = null;
+      this.destroy(err);
+    } else if (this.#fdPaused) {
+      this.#updateReading();
     }
+    return message;
   }
 
   override _read(): void {
@@ -649,7 +666,12 @@ export class UnixMessageSocket extends Duplex {
       this.push(null);
     } else if (status < 0) {
       this.#eof = true;
-      this.destroy(errnoError(status, 'recvmsg', this.#remote));
+      const err = errnoError(status, 'recvmsg', this.#remote);
+      // The messages read before the error (kernel-semantics.md §1.9: after a
+      // reset, SEQPACKET still delivers what was queued) reach the consumer
+      // first; read() raises the error when the buffer is empty.
+      if (this.readableLength === 0) this.destroy(err);
+      else this.#deferredError = err;
       return;
     }
     this.#updateReading();
@@ -666,17 +688,10 @@ export class UnixMessageSocket extends Duplex {
       return;
     }
     const before = this.readableLength;
-    let more = false;
-    try {
-      more = this.push(message);
-    } finally {
-      if (this.readableLength > before) {
-        this.#unread.push(message);
-        this.#unreadFds += message.fds.length;
-      } else if (message.fds.length > 0) {
-        // Flowing with an empty buffer: push() handed it straight to 'data'.
-        native.disown(message.fds);
-      }
+    const more = this.push(message);
+    if (this.readableLength > before) {
+      this.#unread.push(message);
+      this.#unreadFds += message.fds.length;
     }
     if (!more) this.#wantRead = false;
   }

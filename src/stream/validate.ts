@@ -38,7 +38,8 @@ function normalizeData(data: MessageData | undefined): { data: NormalizedMessage
       }
       byteLength += part.byteLength;
     }
-    return { data: parts as Array<Buffer | Uint8Array>, byteLength };
+    // A copy: the caller may reuse its array once write() has returned.
+    return { data: parts.slice() as Array<Buffer | Uint8Array>, byteLength };
   }
   throw invalidArgType(
     `The "data" property must be a Buffer, Uint8Array, string or an array of Buffers. Received ${describe(data)}`);

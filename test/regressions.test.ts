@@ -1,0 +1,113 @@
+// Defects found in review, each pinned by the behaviour it broke.
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import { lowlevel, rights, socketPair, UnixMessageSocket, type UnixMessage } from '../src/index';
+import { assertFdsBack, assertProbeClosed, fdCount, probe, settled, tmpPath } from './helpers';
+
+test("a 'data' listener that destroys the socket keeps the fds it was handed", async (t) => {
+  const base = fdCount();
+  const [a, b] = socketPair('seqpacket');
+  const p = probe();
+  a.write({ data: 'x', fds: [p.fd] });
+  lowlevel.close(p.fd);
+  // Let the message land in b's buffer before anyone listens.
+  await new Promise((r) => setTimeout(r, 30));
+  const fds = await new Promise<number[]>((resolve) => b.on('data', (m: UnixMessage) => {
+    b.destroy();
+    resolve(m.fds);
+  }));
+  await settled(b);
+  t.notThrows(() => fs.fstatSync(fds[0]!), 'the delivered fd is still open after destroy()');
+  lowlevel.close(fds[0]!);
+  a.destroy();
+  await settled(a);
+  await assertProbeClosed(t, p);
+  await assertFdsBack(t, base);
+});
+
+test("messages read before a reset reach a for-await consumer, then the ECONNRESET", async (t) => {
+  const base = fdCount();
+  const [x, y] = lowlevel.socketpair('seqpacket');
+  const p = probe();
+  lowlevel.sendmsg(x, [Buffer.from('unread')]);
+  lowlevel.sendmsg(y, [Buffer.from('m1')]);
+  lowlevel.sendmsg(y, [Buffer.from('m2')], [rights([p.fd])]);
+  lowlevel.close(p.fd);
+  lowlevel.close(y);
+  const a = UnixMessageSocket.fromFd(x);
+  await new Promise((r) => setTimeout(r, 30)); // both messages are in a's buffer now
+  const seen: string[] = [];
+  try {
+    for await (const m of a) {
+      const message = m as UnixMessage;
+      seen.push(`${message.data.toString()}+${message.fds.length}`);
+      for (const fd of message.fds) lowlevel.close(fd);
+    }
+  } catch (err) {
+    seen.push((err as NodeJS.ErrnoException).code ?? 'error');
+  }
+  t.deepEqual(seen, ['m1+0', 'm2+1', 'ECONNRESET']);
+  await assertProbeClosed(t, p);
+  await assertFdsBack(t, base);
+});
+
+test("a throwing 'connection' listener does not leak the other connections accepted with it", async (t) => {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'test/fixtures/throwing-connection.ts', tmpPath('throwing')], { cwd: process.cwd(), encoding: 'utf8', timeout: 20_000 });
+  t.is(r.status, 0, r.stderr);
+  t.is(r.stdout.trim(), '0', 'no accepted fd is left open');
+});
+
+test('a second copy of the module in one process shares the receive arrays', async (t) => {
+  const base = fdCount();
+  // dist/ and src/ are two copies of the JS layer over one addon instance.
+  const dist = require('../dist/index.js') as typeof import('../src/index');
+  const [a, b] = dist.socketPair('seqpacket');
+  const [c, d] = socketPair('seqpacket');
+  const p = probe();
+  a.write({ data: 'from dist', fds: [p.fd] });
+  c.write('from src');
+  lowlevel.close(p.fd);
+  const [m1, m2] = await Promise.all([
+    new Promise<UnixMessage>((r) => b.once('data', r)),
+    new Promise<UnixMessage>((r) => d.once('data', r)),
+  ]);
+  t.is(m1.data.toString(), 'from dist');
+  t.is(m1.fds.length, 1);
+  t.is(m2.data.toString(), 'from src');
+  lowlevel.close(m1.fds[0]!);
+  for (const s of [a, b, c, d]) s.destroy();
+  await Promise.all([a, b, c, d].map((s) => settled(s)));
+  await assertProbeClosed(t, p);
+  await assertFdsBack(t, base);
+});
+
+test('a stream write is not affected by the caller reusing its data array after write()', async (t) => {
+  const base = fdCount();
+  const [a, b] = socketPair('stream');
+  const done = Promise.all([settled(a.resume()), settled(b)]);
+  const parts = [Buffer.from('ab'), Buffer.from('cd')];
+  a.cork();
+  a.write({ data: parts });
+  parts.length = 0;
+  a.uncork();
+  a.end();
+  const chunks: Buffer[] = [];
+  b.on('data', (m: UnixMessage) => chunks.push(m.data));
+  await done;
+  t.is(Buffer.concat(chunks).toString(), 'abcd');
+  await assertFdsBack(t, base);
+});
+
+test('a huge maxMessageSize still receives small messages', async (t) => {
+  const base = fdCount();
+  const [a, b] = socketPair('seqpacket', { maxMessageSize: 0x7fffffff });
+  a.write('hi');
+  const m = await new Promise<UnixMessage>((r) => b.once('data', r));
+  t.is(m.data.toString(), 'hi');
+  a.destroy();
+  b.destroy();
+  await Promise.all([settled(a), settled(b)]);
+  await assertFdsBack(t, base);
+});
+
