@@ -85,9 +85,7 @@ Napi::Value Setup(const Napi::CallbackInfo& info) {
     d->meta_ref = Napi::Persistent(meta.As<Napi::Int32Array>());
     d->fds_ref = Napi::Persistent(fds.As<Napi::Int32Array>());
     d->meta = meta.As<Napi::Int32Array>().Data();
-    d->meta_len = meta.As<Napi::Int32Array>().ElementLength();
     d->fds = fds.As<Napi::Int32Array>().Data();
-    d->fds_len = fds.As<Napi::Int32Array>().ElementLength();
     d->onread = Napi::Persistent(onread.As<Napi::Function>());
     d->onwritable = Napi::Persistent(onwritable.As<Napi::Function>());
     d->onconnection = Napi::Persistent(onconnection.As<Napi::Function>());

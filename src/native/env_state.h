@@ -42,9 +42,7 @@ struct AddonData {
   Napi::Reference<Napi::Int32Array> meta_ref;
   Napi::Reference<Napi::Int32Array> fds_ref;
   int32_t* meta = nullptr;
-  size_t meta_len = 0;
   int32_t* fds = nullptr;
-  size_t fds_len = 0;
   // Reserve fd for the EMFILE-on-accept trick (libuv uv__emfile_trick).
   int reserve_fd = -1;
 };

@@ -235,7 +235,6 @@ void SocketHandle::HandleEvents(int status, int events) {
     // that is an ordinary peer close with unread data, and queued messages
     // (SEQPACKET: after the ECONNRESET) are still readable: drain them before
     // reporting anything (kernel-semantics.md §2, checklist item 14).
-    poll_error_ = true;
     events = (reading_ ? UV_READABLE : 0) | (writing_ ? UV_WRITABLE : 0);
   }
   if ((events & UV_READABLE) && reading_) {

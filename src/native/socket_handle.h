@@ -93,7 +93,6 @@ class SocketHandle : public Napi::ObjectWrap<SocketHandle> {
   bool writing_ = false;
   bool listening_ = false;
   bool refed_ = true;
-  bool poll_error_ = false;  // POLLERR seen: drain when reading resumes
   bool reset_seen_ = false;  // ECONNRESET came before the data (E16)
   bool eof_ = false;
 };
