@@ -56,10 +56,16 @@ function start(code: string, workerData: Record<string, unknown>): { worker: Wor
   return { worker, first, exit };
 }
 
-/** A file the workers pass around; the test removes it. */
+const createdFiles: string[] = [];
+test.after.always(() => {
+  for (const p of createdFiles) fs.rmSync(p, { force: true });
+});
+
+/** A file the workers pass around; removed after the last test. */
 function withFile(content: string): string {
   const p = tmpPath('worker-file');
   fs.writeFileSync(p, content);
+  createdFiles.push(p);
   return p;
 }
 
