@@ -15,12 +15,7 @@ import {
   type UnixMessageServer,
   type UnixMessageSocket,
 } from '../src/index';
-import { assertFdsBack, fdCount, fileWithContent, settled, take, tmpPath } from './helpers';
-
-let abstractCounter = 0;
-function abstractName(label: string): string {
-  return `\0ums-test-${process.pid}-${Date.now()}-${abstractCounter++}-${label}`;
-}
+import { abstractName, assertFdsBack, fdCount, fileWithContent, settled, take, tmpPath } from './helpers';
 
 const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -80,6 +80,11 @@ export function tmpPath(name = 'sock'): string {
   return path.join(os.tmpdir(), `ums-${process.pid}-${Date.now()}-${tmpCounter++}-${name}`);
 }
 
+/** A unique abstract-namespace name ('\0…': no file, nothing to clean up). */
+export function abstractName(label: string): string {
+  return `\0ums-test-${process.pid}-${Date.now()}-${tmpCounter++}-${label}`;
+}
+
 /** A temp file holding `content`, opened read-only; the file itself is unlinked. */
 export function fileWithContent(content: string): number {
   const p = tmpPath('file');

@@ -13,12 +13,7 @@ import {
   type CodedError,
   type ErrnoError,
 } from '../src/index';
-import { assertFdsBack, assertProbeClosed, contentOf, fdCount, fileWithContent, inodeOf, probe, settled, tmpPath } from './helpers';
-
-let abstractCounter = 0;
-function abstractName(label: string): string {
-  return `\0ums-test-${process.pid}-${Date.now()}-${abstractCounter++}-${label}`;
-}
+import { abstractName, assertFdsBack, assertProbeClosed, contentOf, fdCount, fileWithContent, inodeOf, probe, settled, tmpPath } from './helpers';
 
 function expectEagain(t: ExecutionContext, fd: number, message?: string): void {
   const err = t.throws(() => recvmsg(fd), undefined, message) as ErrnoError;

@@ -15,14 +15,9 @@ import {
   type ListenOptions,
   type UnixMessageServer,
 } from '../src/index';
-import { assertFdsBack, fdCount, fdsFromPython, settled, take, tmpPath } from './helpers';
+import { abstractName, assertFdsBack, fdCount, fdsFromPython, settled, take, tmpPath } from './helpers';
 
 type ServerType = 'stream' | 'seqpacket';
-
-let abstractCounter = 0;
-function abstractName(label: string): string {
-  return `\0ums-test-${process.pid}-${Date.now()}-${abstractCounter++}-${label}`;
-}
 
 const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -59,7 +59,6 @@ export type ErrorCode =
   | 'ERR_OUT_OF_RANGE'
   | 'ERR_INVALID_FD_TYPE'
   | 'ERR_STREAM_DESTROYED'
-  | 'ERR_SOCKET_CLOSED'
   | 'ERR_SERVER_ALREADY_LISTEN'
   | 'ERR_SERVER_NOT_RUNNING';
 
@@ -82,7 +81,6 @@ export const outOfRange = (message: string): CodedError => coded(RangeError, 'ER
 export const invalidFdType = (message: string): CodedError => coded(TypeError, 'ERR_INVALID_FD_TYPE', message);
 export const streamDestroyed = (method: string): CodedError =>
   coded(Error, 'ERR_STREAM_DESTROYED', `Cannot call ${method} after a stream was destroyed`);
-export const socketClosed = (): CodedError => coded(Error, 'ERR_SOCKET_CLOSED', 'Socket is closed');
 export const serverAlreadyListen = (): CodedError =>
   coded(Error, 'ERR_SERVER_ALREADY_LISTEN', 'Listen method has been called more than once without closing.');
 export const serverNotRunning = (): CodedError => coded(Error, 'ERR_SERVER_NOT_RUNNING', 'Server is not running.');
