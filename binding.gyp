@@ -8,6 +8,7 @@
           "sources": [
             "src/native/addon.cc",
             "src/native/cmsg.cc",
+        "src/native/inet.cc",
             "src/native/js_values.cc",
             "src/native/socket_handle.cc",
             "src/native/sockaddr.cc"

@@ -12,6 +12,7 @@
 
 #include "cmsg.h"
 #include "env_state.h"
+#include "inet.h"
 #include "js_values.h"
 #include "napi.h"
 #include "socket_handle.h"
@@ -538,6 +539,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   UMS_FUNCTION("sendBatch", SendBatch);
   UMS_FUNCTION("sendmsg", SendMsg);
   UMS_FUNCTION("recvmsg", RecvMsg);
+  UMS_FUNCTION("listenInet", ListenInet);
+  UMS_FUNCTION("inetPort", InetPort);
 #undef UMS_FUNCTION
   return exports;
 }

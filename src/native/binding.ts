@@ -118,6 +118,10 @@ export interface NativeBinding {
   connect(fd: number, address: string): Errno;
   listen(fd: number, backlog: number): Errno;
   accept(fd: number): Errno;
+  /** A listening TCP socket on an IP literal (SO_REUSEADDR); port 0 picks one. */
+  listenInet(host: string, port: number, backlog: number): Errno;
+  /** The port an AF_INET/AF_INET6 socket is bound to. */
+  inetPort(fd: number): Errno;
   shutdown(fd: number, how: number): Errno;
   getsockopt(fd: number, level: number, name: number, out: Int32Array): Errno;
   setsockopt(fd: number, level: number, name: number, value: number): Errno;

@@ -60,7 +60,12 @@ export type ErrorCode =
   | 'ERR_INVALID_FD_TYPE'
   | 'ERR_STREAM_DESTROYED'
   | 'ERR_SERVER_ALREADY_LISTEN'
-  | 'ERR_SERVER_NOT_RUNNING';
+  | 'ERR_SERVER_NOT_RUNNING'
+  | 'ERR_POOL_CLOSED'
+  | 'ERR_POOL_WORKER_EXITED'
+  | 'ERR_POOL_REQUEST_TIMEOUT'
+  | 'ERR_POOL_REMOTE_ERROR'
+  | 'ERR_POOL_NOT_A_WORKER';
 
 export interface CodedError extends Error {
   code: ErrorCode;
@@ -68,7 +73,7 @@ export interface CodedError extends Error {
 
 type ErrorClass = new (message: string) => Error;
 
-function coded(Base: ErrorClass, code: ErrorCode, message: string): CodedError {
+export function coded(Base: ErrorClass, code: ErrorCode, message: string): CodedError {
   const err = new Base(message) as CodedError;
   err.code = code;
   Error.captureStackTrace(err, coded);

@@ -1,0 +1,120 @@
+// Accepts TCP connections for the pool without building a net.Socket per
+// connection: the same native accept4 loop as UnixMessageServer, on a TCP
+// listening fd, hands batches of raw fds (up to 128 per wakeup) to the pool.
+import dns from 'node:dns/promises';
+import type net from 'node:net';
+import { native, type NativeSocketHandle } from '../native/binding';
+import { errnoError, invalidArgType, invalidArgValue, outOfRange } from '../stream/errors';
+import { TYPE_NUMBERS } from '../stream/socket';
+
+export interface ServeOptions {
+  /** Default 0: a free port. */
+  port?: number;
+  /** An IP address or a name to resolve; default '127.0.0.1'. */
+  host?: string;
+  /** listen(2) backlog; default 511 like net.Server. */
+  backlog?: number;
+}
+
+export interface ServeAddress {
+  host: string;
+  port: number;
+}
+
+/** The listening fd of a net.Server. Node exposes it only on the handle. */
+function serverFd(server: net.Server): number {
+  const handle: unknown = Reflect.get(server, '_handle');
+  const fd: unknown = handle !== null && typeof handle === 'object' ? Reflect.get(handle, 'fd') : undefined;
+  if (!server.listening || typeof fd !== 'number' || fd < 0) {
+    throw invalidArgValue('serve() needs a net.Server that is already listening');
+  }
+  return fd;
+}
+
+export class Acceptor {
+  readonly address: ServeAddress;
+  #handle: NativeSocketHandle;
+  #paused = false;
+
+  private constructor(fd: number, host: string, onConnections: (fds: number[]) => void, onError: (err: Error) => void) {
+    const port = native.inetPort(fd);
+    const handle = new native.SocketHandle();
+    const r = port < 0 ? port : handle.open(fd, TYPE_NUMBERS.stream, 1);
+    if (r < 0) {
+      native.close(fd);
+      throw errnoError(r, port < 0 ? 'getsockname' : 'uv_poll_init');
+    }
+    this.address = { host, port };
+    handle.owner = {
+      onRead: () => undefined,
+      onWritable: () => undefined,
+      onConnection: (status, fds) => {
+        if (fds.length > 0) onConnections(fds);
+        // EMFILE and friends: the pending connections were dropped (emfile
+        // trick) and accepting goes on, as net.Server does.
+        if (status < 0) onError(errnoError(status, 'accept', `${host}:${port}`));
+      },
+    };
+    handle.setListening(true);
+    handle.readStart(0);
+    this.#handle = handle;
+  }
+
+  static async listen(options: ServeOptions, onConnections: (fds: number[]) => void, onError: (err: Error) => void): Promise<Acceptor> {
+    const port = options.port ?? 0;
+    const backlog = options.backlog ?? 511;
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      throw outOfRange(`The "port" option must be an integer from 0 to 65535. Received ${String(port)}`);
+    }
+    if (!Number.isInteger(backlog) || backlog < 0) {
+      throw outOfRange(`The "backlog" option must be a non-negative integer. Received ${String(backlog)}`);
+    }
+    const name = options.host ?? '127.0.0.1';
+    if (typeof name !== 'string') throw invalidArgType(`The "host" option must be a string. Received ${typeof name}`);
+    const { address } = await dns.lookup(name);
+    const fd = native.listenInet(address, port, backlog);
+    if (fd < 0) throw errnoError(fd, 'listen', `${address}:${port}`);
+    return new Acceptor(fd, address, onConnections, onError);
+  }
+
+  /**
+   * Takes over a listening net.Server: its socket is duplicated and the
+   * server closed, so only the pool accepts from the kernel's queue (two
+   * pollers on one queue would split the connections between them).
+   */
+  static adopt(server: net.Server, onConnections: (fds: number[]) => void, onError: (err: Error) => void): Acceptor {
+    const info = server.address();
+    const fd = native.dup(serverFd(server));
+    if (fd < 0) throw errnoError(fd, 'dup');
+    const host = info !== null && typeof info === 'object' ? info.address : '';
+    const acceptor = new Acceptor(fd, host, onConnections, onError);
+    server.close();
+    return acceptor;
+  }
+
+  /** Stops accepting while every worker's channel is full (see WorkerPool). */
+  pause(): void {
+    if (this.#paused) return;
+    this.#paused = true;
+    this.#handle.readStop();
+  }
+
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#handle.readStart(0);
+  }
+
+  unref(): void {
+    this.#handle.unref();
+  }
+
+  ref(): void {
+    this.#handle.ref();
+  }
+
+  /** Closes the listening socket; connections already accepted are not affected. */
+  close(): void {
+    this.#handle.close();
+  }
+}

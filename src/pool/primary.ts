@@ -1,0 +1,688 @@
+// The primary side of a pool: N Node child processes, each with its own
+// SEQPACKET socketpair end as fd 3, and a dispatcher that hands them
+// messages, requests and accepted connections, many fds per sendmsg(2).
+//
+// fd ownership (README "Worker pools"): a job owns its fds from send() or
+// accept until its frame is in the kernel; then the primary closes its copies.
+// A job that never reached the kernel because its worker died is re-routed,
+// so it is delivered once or failed explicitly, never dropped.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import type net from 'node:net';
+import os from 'node:os';
+import { constants, native } from '../native/binding';
+import { coded, errnoError, invalidArgType, invalidArgValue, outOfRange, type CodedError } from '../stream/errors';
+import { closeFds, dupFds } from '../stream/fds';
+import { TYPE_NUMBERS, UnixMessageSocket } from '../stream/socket';
+import type { OutgoingMessage, UnixMessage, WriteCallback } from '../stream/types';
+import { normalizeMessage, validateFd } from '../stream/validate';
+import { Acceptor, type ServeAddress, type ServeOptions } from './acceptor';
+import { ENV_FD, ENV_ID, Kind, header, parse } from './protocol';
+
+export type Strategy = 'round-robin' | 'least-outstanding';
+
+export interface PoolOptions {
+  /** The worker script; it must call connectToPrimary(). */
+  script: string;
+  /** Number of worker processes; default os.availableParallelism(). */
+  size?: number;
+  /** Default 'round-robin'. */
+  strategy?: Strategy;
+  args?: readonly string[];
+  /** Node flags for the workers; default process.execArgv, as fork() does. */
+  execArgv?: readonly string[];
+  env?: NodeJS.ProcessEnv;
+  /** The workers' stdin/stdout/stderr; default 'inherit'. */
+  stdio?: 'inherit' | 'ignore' | 'pipe';
+  /** Replace a worker that exits while the pool is open; default true. */
+  respawn?: boolean;
+  /** close(): ms to wait for workers to exit before SIGKILL; default 10000. */
+  closeTimeout?: number;
+}
+
+export interface SendOptions {
+  /** A worker id (0..size-1) instead of the strategy's choice. */
+  worker?: number;
+  /**
+   * true: the pool takes the caller's fds and closes them once sent (a
+   * hand-off). false (default): they are duplicated and the caller keeps its own.
+   */
+  transfer?: boolean;
+}
+
+export interface RequestOptions extends SendOptions {
+  /** ms; rejects with ERR_POOL_REQUEST_TIMEOUT. Default: none. */
+  timeout?: number;
+}
+
+type WorkerState = 'starting' | 'online' | 'disconnected' | 'dead';
+
+/** A live view of one worker slot's current process. */
+export class PoolWorker {
+  readonly id: number;
+  readonly process: ChildProcess;
+  /** @internal */ readonly channel: UnixMessageSocket;
+  /** @internal */ state: WorkerState = 'starting';
+  /** @internal */ jobs = 0;
+
+  /** @internal */
+  constructor(id: number, child: ChildProcess, channel: UnixMessageSocket) {
+    this.id = id;
+    this.process = child;
+    this.channel = channel;
+  }
+
+  get pid(): number | undefined {
+    return this.process.pid;
+  }
+
+  get online(): boolean {
+    return this.state === 'online';
+  }
+
+  /**
+   * Jobs sent to this worker and not yet finished: requests without a reply,
+   * messages whose listeners have not run, connections not yet closed.
+   */
+  get outstanding(): number {
+    return this.jobs;
+  }
+}
+
+interface Job {
+  kind: Kind.Message | Kind.Request | Kind.Connections;
+  value: number;
+  payload: ReadonlyArray<Buffer | Uint8Array>;
+  /** Owned by the job until its frame is in the kernel. */
+  fds: number[];
+  target: number | null;
+  callback: WriteCallback | null;
+  request: PendingRequest | null;
+}
+
+interface PendingRequest {
+  resolve: (m: UnixMessage) => void;
+  reject: (err: Error) => void;
+  /** The worker whose kernel queue holds the request; null while unsent. */
+  worker: PoolWorker | null;
+  timer: NodeJS.Timeout | null;
+}
+
+export interface PoolEvents {
+  online: [worker: PoolWorker];
+  /** `unfinished`: jobs the worker had not finished; the kernel closed their fds. */
+  exit: [worker: PoolWorker, code: number | null, signal: NodeJS.Signals | null, unfinished: number];
+  message: [message: UnixMessage, worker: PoolWorker];
+  error: [err: Error, worker?: PoolWorker];
+  close: [];
+}
+
+const EMPTY: readonly Buffer[] = [];
+const MAX_EARLY_DEATHS = 5;
+const isDisconnect = (err: Error): boolean => {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'EPIPE' || code === 'ECONNRESET' || code === 'ERR_STREAM_DESTROYED' || code === 'ERR_STREAM_WRITE_AFTER_END';
+};
+const poolClosed = (): CodedError => coded(Error, 'ERR_POOL_CLOSED', 'The worker pool is closed');
+const workerExited = (w: PoolWorker, what: string): CodedError =>
+  coded(Error, 'ERR_POOL_WORKER_EXITED', `Worker ${w.id} (pid ${w.pid ?? '-'}) exited ${what}`);
+const jobCount = (job: Job): number => (job.kind === Kind.Connections ? job.fds.length : 1);
+
+export class WorkerPool extends EventEmitter<PoolEvents> {
+  readonly size: number;
+  readonly strategy: Strategy;
+  readonly #options: Required<Omit<PoolOptions, 'size' | 'strategy' | 'env'>> & { env: NodeJS.ProcessEnv };
+  readonly #slots: Array<PoolWorker | null>;
+  readonly #earlyDeaths: number[];
+  readonly #live = new Set<PoolWorker>();
+  #waiting: Job[] = [];
+  readonly #requests = new Map<number, PendingRequest>();
+  #nextRequest = 1;
+  #next = 0;
+  #acceptors: Acceptor[] = [];
+  #acceptPaused = false;
+  #closing = false;
+  #destroyed = false;
+  #closed = false;
+  #refed = true;
+  #closeWaiters: Array<() => void> = [];
+  #closeTimer: NodeJS.Timeout | null = null;
+
+  constructor(options: PoolOptions) {
+    super();
+    if (options === null || typeof options !== 'object') throw invalidArgType('createPool() takes an options object');
+    if (typeof options.script !== 'string' || options.script === '') {
+      throw invalidArgType('The "script" option must be a non-empty string (the worker script)');
+    }
+    const size = options.size ?? os.availableParallelism();
+    if (!Number.isInteger(size) || size < 1 || size > 1024) {
+      throw outOfRange(`The "size" option must be an integer from 1 to 1024. Received ${String(size)}`);
+    }
+    const strategy = options.strategy ?? 'round-robin';
+    if (strategy !== 'round-robin' && strategy !== 'least-outstanding') {
+      throw invalidArgValue(`The "strategy" option must be 'round-robin' or 'least-outstanding'. Received ${String(strategy)}`);
+    }
+    const closeTimeout = options.closeTimeout ?? 10_000;
+    if (!Number.isFinite(closeTimeout) || closeTimeout < 0) {
+      throw outOfRange(`The "closeTimeout" option must be a non-negative number. Received ${String(closeTimeout)}`);
+    }
+    this.size = size;
+    this.strategy = strategy;
+    this.#options = {
+      script: options.script,
+      args: options.args ?? [],
+      execArgv: options.execArgv ?? process.execArgv,
+      env: options.env ?? process.env,
+      stdio: options.stdio ?? 'inherit',
+      respawn: options.respawn ?? true,
+      closeTimeout,
+    };
+    this.#slots = new Array<PoolWorker | null>(size).fill(null);
+    this.#earlyDeaths = new Array<number>(size).fill(0);
+    for (let id = 0; id < size; id++) this.#spawn(id);
+  }
+
+  /** The current worker of each slot (null while a slot respawns or after close). */
+  get workers(): ReadonlyArray<PoolWorker | null> {
+    return this.#slots;
+  }
+
+  /** Resolves once every slot has an online worker. */
+  ready(): Promise<this> {
+    return new Promise((resolve, reject) => {
+      const check = (): boolean => {
+        if (this.#closing) {
+          cleanup();
+          reject(poolClosed());
+          return true;
+        }
+        if (this.#slots.every((w) => w?.online === true)) {
+          cleanup();
+          resolve(this);
+          return true;
+        }
+        return false;
+      };
+      const onEvent = (): void => void check();
+      const onError = (err: Error): void => {
+        if ((err as CodedError).code === 'ERR_POOL_WORKER_EXITED') {
+          cleanup();
+          reject(err);
+        }
+      };
+      const cleanup = (): void => {
+        this.off('online', onEvent);
+        this.off('close', onEvent);
+        this.off('error', onError);
+      };
+      this.on('online', onEvent);
+      this.on('close', onEvent);
+      this.on('error', onError);
+      check();
+    });
+  }
+
+  /** A fire-and-forget message; callback(err) once it is in a worker's socket, or failed. */
+  send(message: OutgoingMessage | Buffer | string, options: SendOptions = {}, callback?: WriteCallback): void {
+    this.#dispatch(this.#job(Kind.Message, 0, message, options, callback ?? null, null));
+  }
+
+  /** Sends a request; resolves with the worker's reply, whose fds the caller owns. */
+  request(message: OutgoingMessage | Buffer | string, options: RequestOptions = {}): Promise<UnixMessage> {
+    const timeout = options.timeout;
+    if (timeout !== undefined && (!Number.isFinite(timeout) || timeout < 0)) {
+      throw outOfRange(`The "timeout" option must be a non-negative number. Received ${String(timeout)}`);
+    }
+    return new Promise((resolve, reject) => {
+      const id = this.#nextRequest;
+      this.#nextRequest = this.#nextRequest >= 0xffffffff ? 1 : this.#nextRequest + 1;
+      const pending: PendingRequest = { resolve, reject, worker: null, timer: null };
+      const job = this.#job(Kind.Request, id, message, options, null, pending);
+      this.#requests.set(id, pending);
+      if (timeout !== undefined) {
+        pending.timer = setTimeout(() => {
+          this.#settle(id, coded(Error, 'ERR_POOL_REQUEST_TIMEOUT', `Request ${id} got no reply within ${timeout} ms`));
+        }, timeout);
+        if (!this.#refed) pending.timer.unref();
+      }
+      this.#dispatch(job);
+    });
+  }
+
+  /**
+   * Hands connections (or any fds) to the workers, which see each as a
+   * net.Socket on 'connection'. The pool owns `fds` from now on.
+   */
+  handOff(fds: readonly number[], options: Omit<SendOptions, 'transfer'> = {}): void {
+    if (!Array.isArray(fds)) throw invalidArgType('handOff() takes an array of fds');
+    fds.forEach((fd, i) => validateFd(fd, `fds[${i}]`));
+    const target = this.#target(options);
+    if (target !== null) this.#dispatch({ kind: Kind.Connections, value: 0, payload: EMPTY, fds: [...fds], target, callback: null, request: null });
+    else this.#spread(fds);
+  }
+
+  /**
+   * Accepts TCP connections and hands them to the workers: on { port, host },
+   * or by taking over a listening net.Server (which is closed; the pool keeps
+   * its socket). Connections are accepted natively, no net.Socket each.
+   */
+  async serve(target: ServeOptions | net.Server = {}): Promise<ServeAddress> {
+    if (this.#closing) throw poolClosed();
+    const onConnections = (fds: number[]): void => this.#spread(fds);
+    const onError = (err: Error): void => void this.emit('error', err);
+    const acceptor = typeof (target as net.Server).address === 'function'
+      ? Acceptor.adopt(target as net.Server, onConnections, onError)
+      : await Acceptor.listen(target as ServeOptions, onConnections, onError);
+    if (this.#closing) {
+      acceptor.close();
+      throw poolClosed();
+    }
+    if (!this.#refed) acceptor.unref();
+    this.#acceptors.push(acceptor);
+    return acceptor.address;
+  }
+
+  /**
+   * Stops accepting and drains: waits until every job is finished (requests
+   * answered, messages handled, handed-off connections closed), then ends
+   * every channel; workers see 'disconnect' and should exit. Workers still
+   * running after `closeTimeout` ms are killed (SIGKILL).
+   */
+  close(): Promise<void> {
+    const done = new Promise<void>((resolve) => {
+      if (this.#closed) resolve();
+      else this.#closeWaiters.push(resolve);
+    });
+    if (this.#closing) return done;
+    this.#closing = true;
+    this.#stopAccepting();
+    this.#closeTimer = setTimeout(() => this.destroy(), this.#options.closeTimeout);
+    if (!this.#refed) this.#closeTimer.unref();
+    this.#drainThenEnd();
+    return done;
+  }
+
+  /** Kills every worker (SIGKILL) and fails what is not yet sent. 'close' follows. */
+  destroy(): void {
+    if (this.#destroyed) return;
+    this.#destroyed = true;
+    this.#closing = true;
+    this.#stopAccepting();
+    this.#failWaiting();
+    for (const [id] of this.#requests) this.#settle(id, poolClosed());
+    for (const w of this.#live) {
+      w.process.kill('SIGKILL');
+      w.channel.destroy();
+    }
+    this.#maybeClosed();
+  }
+
+  ref(): this {
+    this.#refed = true;
+    for (const w of this.#live) {
+      w.process.ref();
+      w.channel.ref();
+    }
+    for (const a of this.#acceptors) a.ref();
+    for (const p of this.#requests.values()) p.timer?.ref();
+    this.#closeTimer?.ref();
+    return this;
+  }
+
+  unref(): this {
+    this.#refed = false;
+    for (const w of this.#live) {
+      w.process.unref();
+      w.channel.unref();
+    }
+    for (const a of this.#acceptors) a.unref();
+    for (const p of this.#requests.values()) p.timer?.unref();
+    this.#closeTimer?.unref();
+    return this;
+  }
+
+  #job(kind: Job['kind'], value: number, message: OutgoingMessage | Buffer | string, options: SendOptions, callback: WriteCallback | null, request: PendingRequest | null): Job {
+    const target = this.#target(options);
+    const msg = normalizeMessage(message, 'seqpacket');
+    let fds: number[];
+    if (options.transfer) {
+      fds = [...msg.fds];
+    } else {
+      const dups = dupFds(msg.fds);
+      if (dups instanceof Error) throw dups;
+      fds = dups;
+    }
+    const payload = Array.isArray(msg.data) ? msg.data : msg.data.byteLength > 0 ? [msg.data] : EMPTY;
+    return { kind, value, payload, fds, target, callback, request };
+  }
+
+  #target(options: SendOptions): number | null {
+    if (this.#closing) throw poolClosed();
+    if (options === null || typeof options !== 'object') throw invalidArgType('The "options" argument must be an object');
+    const target = options.worker ?? null;
+    if (target !== null && (!Number.isInteger(target) || target < 0 || target >= this.size)) {
+      throw outOfRange(`The "worker" option must be an integer from 0 to ${this.size - 1}. Received ${String(target)}`);
+    }
+    return target;
+  }
+
+  #pick(): PoolWorker | null {
+    let best: PoolWorker | null = null;
+    for (let i = 0; i < this.size; i++) {
+      const w = this.#slots[(this.#next + i) % this.size];
+      if (w?.state !== 'online') continue;
+      if (this.strategy === 'round-robin') {
+        this.#next = (w.id + 1) % this.size;
+        return w;
+      }
+      if (best === null || w.jobs < best.jobs) best = w;
+    }
+    if (best !== null) this.#next = (best.id + 1) % this.size;
+    return best;
+  }
+
+  #dispatch(job: Job): void {
+    if (this.#destroyed) {
+      this.#fail(job, poolClosed());
+      return;
+    }
+    const w = job.target !== null ? this.#slots[job.target] ?? null : this.#pick();
+    if (w?.state === 'online') this.#send(w, job);
+    else if (job.target !== null && this.#gaveUp(job.target)) this.#fail(job, coded(Error, 'ERR_POOL_WORKER_EXITED', `Worker ${job.target} has exited and is not respawned`));
+    else this.#waiting.push(job);
+  }
+
+  // Connections are spread one by one over the workers, then each worker's
+  // share goes in frames of up to SCM_MAX_FD fds: one sendmsg per 253.
+  #spread(fds: readonly number[]): void {
+    if (this.#destroyed) {
+      closeFds(fds);
+      return;
+    }
+    const shares = new Map<PoolWorker, number[]>();
+    let orphans: number[] | null = null;
+    for (const fd of fds) {
+      const w = this.#pick();
+      if (w === null) {
+        (orphans ??= []).push(fd);
+        continue;
+      }
+      w.jobs++;
+      let share = shares.get(w);
+      if (share === undefined) shares.set(w, (share = []));
+      share.push(fd);
+    }
+    for (const [w, share] of shares) {
+      w.jobs -= share.length;
+      for (let i = 0; i < share.length; i += constants.SCM_MAX_FD) {
+        const chunk = share.slice(i, i + constants.SCM_MAX_FD);
+        this.#send(w, { kind: Kind.Connections, value: 0, payload: EMPTY, fds: chunk, target: null, callback: null, request: null });
+      }
+    }
+    if (orphans !== null) {
+      this.#waiting.push({ kind: Kind.Connections, value: 0, payload: EMPTY, fds: orphans, target: null, callback: null, request: null });
+    }
+  }
+
+  #send(w: PoolWorker, job: Job): void {
+    if (job.kind === Kind.Connections && job.fds.length > constants.SCM_MAX_FD) {
+      for (let i = 0; i < job.fds.length; i += constants.SCM_MAX_FD) {
+        this.#send(w, { ...job, fds: job.fds.slice(i, i + constants.SCM_MAX_FD) });
+      }
+      return;
+    }
+    w.jobs += jobCount(job);
+    const ok = w.channel.write(
+      { data: [header(job.kind, job.value), ...job.payload], fds: job.fds },
+      (err) => this.#written(w, job, err ?? null),
+    );
+    if (!ok && job.kind === Kind.Connections) this.#maybePauseAccepting();
+  }
+
+  #written(w: PoolWorker, job: Job, err: Error | null): void {
+    if (err === null) {
+      closeFds(job.fds);
+      job.fds = [];
+      if (w.state === 'dead') {
+        // In the dead worker's queue, which the kernel has already dropped.
+        if (job.request !== null) this.#fail(job, workerExited(w, 'before replying'));
+        return;
+      }
+      if (job.request !== null) job.request.worker = w;
+      job.callback?.(null);
+      return;
+    }
+    w.jobs -= jobCount(job);
+    if (isDisconnect(err) || w.state !== 'online') {
+      // Never reached the worker: it can go to another one.
+      if (job.target !== null && this.#gaveUp(job.target)) this.#fail(job, workerExited(w, 'before the message was sent'));
+      else if (job.kind === Kind.Connections && job.target === null) this.#spread(job.fds);
+      else this.#dispatch(job);
+      return;
+    }
+    this.#fail(job, err);
+  }
+
+  #fail(job: Job, err: Error): void {
+    closeFds(job.fds);
+    job.fds = [];
+    if (job.request !== null) {
+      for (const [id, p] of this.#requests) {
+        if (p === job.request) this.#settle(id, err);
+      }
+    } else if (job.callback !== null) {
+      job.callback(err);
+    } else {
+      this.emit('error', err);
+    }
+  }
+
+  #settle(id: number, result: UnixMessage | Error): void {
+    const p = this.#requests.get(id);
+    if (p === undefined) {
+      if (!(result instanceof Error)) closeFds(result.fds);
+      return;
+    }
+    this.#requests.delete(id);
+    if (p.timer !== null) clearTimeout(p.timer);
+    if (p.worker !== null) p.worker.jobs--;
+    if (result instanceof Error) p.reject(result);
+    else p.resolve(result);
+    if (this.#closing) this.#drainThenEnd();
+  }
+
+  #gaveUp(id: number): boolean {
+    return this.#slots[id] === null && (this.#closing || !this.#options.respawn || this.#earlyDeaths[id]! >= MAX_EARLY_DEATHS);
+  }
+
+  #spawn(id: number): void {
+    const pair = new Int32Array(2);
+    const r = native.socketpair(TYPE_NUMBERS.seqpacket, pair);
+    if (r < 0) {
+      this.emit('error', errnoError(r, 'socketpair'));
+      return;
+    }
+    const [mine, theirs] = [pair[0]!, pair[1]!];
+    let channel: UnixMessageSocket;
+    try {
+      channel = UnixMessageSocket.fromFd(mine);
+    } catch (err) {
+      native.close(mine);
+      native.close(theirs);
+      this.emit('error', err as Error);
+      return;
+    }
+    const o = this.#options;
+    let child: ChildProcess;
+    try {
+      // The child's end becomes its fd 3; spawn dup2()s it there, so our copy
+      // (close-on-exec, like every fd of ours) is closed right after.
+      child = spawn(process.execPath, [...o.execArgv, o.script, ...o.args], {
+        stdio: [o.stdio, o.stdio, o.stdio, theirs],
+        env: { ...o.env, [ENV_FD]: '3', [ENV_ID]: String(id) },
+      });
+    } catch (err) {
+      channel.destroy();
+      native.close(theirs);
+      throw err;
+    }
+    native.close(theirs);
+    const w = new PoolWorker(id, child, channel);
+    this.#slots[id] = w;
+    this.#live.add(w);
+    if (!this.#refed) {
+      child.unref();
+      channel.unref();
+    }
+    channel.on('data', (m: UnixMessage) => this.#onFrame(w, m));
+    channel.on('error', (err) => {
+      if (!isDisconnect(err)) this.emit('error', err, w);
+    });
+    channel.on('close', () => {
+      if (w.state === 'online' || w.state === 'starting') w.state = 'disconnected';
+    });
+    channel.on('drain', () => this.#resumeAccepting());
+    child.on('error', (err) => {
+      this.emit('error', err, w);
+      // A spawn that failed never emits 'exit'.
+      if (child.pid === undefined) this.#onExit(w, null, null);
+    });
+    child.on('exit', (code, signal) => this.#onExit(w, code, signal));
+  }
+
+  #onFrame(w: PoolWorker, m: UnixMessage): void {
+    const frame = parse(m.data);
+    if (frame === null) {
+      closeFds(m.fds);
+      return;
+    }
+    const message: UnixMessage = { ...m, data: frame.payload };
+    switch (frame.kind) {
+      case Kind.Ready:
+        if (w.state !== 'starting') return;
+        w.state = 'online';
+        this.emit('online', w);
+        this.#flushWaiting();
+        if (this.#closing) this.#drainThenEnd();
+        return;
+      case Kind.Done:
+        w.jobs = Math.max(0, w.jobs - frame.value);
+        if (this.#closing) this.#drainThenEnd();
+        return;
+      case Kind.Reply:
+      case Kind.ReplyError: {
+        const p = this.#requests.get(frame.value);
+        if (p?.worker !== w) {
+          closeFds(message.fds);
+          return;
+        }
+        if (frame.kind === Kind.Reply) {
+          this.#settle(frame.value, message);
+        } else {
+          closeFds(message.fds);
+          const err = coded(Error, 'ERR_POOL_REMOTE_ERROR', `Worker ${w.id}: ${frame.payload.toString('utf8')}`);
+          this.#settle(frame.value, err);
+        }
+        return;
+      }
+      case Kind.Message:
+        if (!this.emit('message', message, w)) closeFds(message.fds);
+        return;
+      default:
+        closeFds(m.fds);
+    }
+  }
+
+  #onExit(w: PoolWorker, code: number | null, signal: NodeJS.Signals | null): void {
+    if (w.state === 'dead') return;
+    const wasOnline = w.state !== 'starting';
+    const unfinished = w.jobs;
+    w.state = 'dead';
+    w.jobs = 0;
+    this.#live.delete(w);
+    if (this.#slots[w.id] === w) this.#slots[w.id] = null;
+    // Frames still in our queue fail in their write callbacks and are re-routed.
+    w.channel.destroy();
+    for (const [id, p] of this.#requests) {
+      if (p.worker === w) {
+        p.worker = null;
+        this.#settle(id, workerExited(w, 'before replying'));
+      }
+    }
+    this.#earlyDeaths[w.id] = wasOnline ? 0 : this.#earlyDeaths[w.id]! + 1;
+    this.emit('exit', w, code, signal, unfinished);
+    if (!this.#closing && this.#options.respawn) {
+      if (this.#earlyDeaths[w.id]! < MAX_EARLY_DEATHS) {
+        this.#spawn(w.id);
+      } else {
+        this.emit('error', workerExited(w, `${MAX_EARLY_DEATHS} times before coming online; not respawned`), w);
+      }
+    }
+    if (this.#slots.every((s) => s === null)) this.#failWaiting();
+    else if (this.#closing) this.#flushWaiting();
+    this.#maybeClosed();
+  }
+
+  #flushWaiting(): void {
+    const waiting = this.#waiting;
+    this.#waiting = [];
+    for (const job of waiting) {
+      if (job.kind === Kind.Connections && job.target === null) this.#spread(job.fds);
+      else this.#dispatch(job);
+    }
+  }
+
+  #failWaiting(): void {
+    const waiting = this.#waiting;
+    this.#waiting = [];
+    for (const job of waiting) this.#fail(job, this.#closing ? poolClosed() : coded(Error, 'ERR_POOL_WORKER_EXITED', 'No worker is left to take the message'));
+  }
+
+  #maybePauseAccepting(): void {
+    for (const w of this.#live) {
+      if (w.online && !w.channel.writableNeedDrain) return;
+    }
+    this.#acceptPaused = true;
+    for (const a of this.#acceptors) a.pause();
+  }
+
+  #resumeAccepting(): void {
+    if (!this.#acceptPaused) return;
+    this.#acceptPaused = false;
+    for (const a of this.#acceptors) a.resume();
+  }
+
+  #stopAccepting(): void {
+    for (const a of this.#acceptors) a.close();
+    this.#acceptors = [];
+  }
+
+  // close(): once every job is finished (requests answered, messages handled,
+  // connections closed) and nothing waits for a worker, end the channels;
+  // workers exit on 'disconnect'.
+  #drainThenEnd(): void {
+    if (this.#destroyed || this.#requests.size > 0 || this.#waiting.length > 0) return;
+    for (const w of this.#live) {
+      if (w.online && w.jobs > 0) return;
+    }
+    for (const w of this.#live) {
+      if (!w.channel.writableEnded) w.channel.end();
+    }
+    this.#maybeClosed();
+  }
+
+  #maybeClosed(): void {
+    if (!this.#closing || this.#live.size > 0 || this.#closed) return;
+    this.#closed = true;
+    if (this.#closeTimer !== null) clearTimeout(this.#closeTimer);
+    this.#closeTimer = null;
+    for (const resolve of this.#closeWaiters) resolve();
+    this.#closeWaiters = [];
+    process.nextTick(() => this.emit('close'));
+  }
+}
+
+/** Starts a pool of `size` worker processes running `script`. */
+export function createPool(options: PoolOptions): WorkerPool {
+  return new WorkerPool(options);
+}
