@@ -1,0 +1,163 @@
+'use strict';
+// unix-message-socket (this repository, from ../../dist): every workload.
+const fs = require('node:fs');
+const { LIB, out, Counter, ready, pump, Pinger, fdCount, closeSync } = require('../common');
+const { UnixMessageSocket } = require(LIB);
+
+const END = Buffer.from('E');
+
+function recv(p) {
+  const c = new Counter(p);
+  const s = UnixMessageSocket.fromFd(3);
+  const message = p.type !== 'stream';
+  const end = () => {
+    c.done();
+    s.destroy();
+    process.exit(0);
+  };
+  s.on('data', (m) => {
+    const fds = m.fds;
+    if (fds.length > 0) {
+      for (let i = 0; i < fds.length; i++) closeSync(fds[i]);
+      c.fds += fds.length;
+    }
+    const n = m.data.length;
+    if (message && n === 1) return end();
+    c.msgs++;
+    c.bytes += n;
+    if (!c.started) c.start();
+  });
+  s.on('end', end);
+  s.on('error', (err) => {
+    c.done({ error: err.code });
+    process.exit(0);
+  });
+  ready();
+}
+
+function send(p) {
+  const s = UnixMessageSocket.fromFd(3);
+  const payload = Buffer.alloc(p.size, 'x');
+  const fd = p.fds > 0 ? fs.openSync('/dev/null', 'r') : -1;
+  const msg = fd >= 0 ? { data: payload, fds: [fd] } : payload;
+  s.on('error', (err) => {
+    out({ role: 'send', event: 'error', error: err.code, message: err.message });
+    process.exit(1);
+  });
+  pump(() => s.write(msg), (resume) => s.once('drain', resume), (sent) => {
+    out({ role: 'send', event: 'done', msgs: sent, fds: fd >= 0 ? sent : 0 });
+    const exit = () => {
+      s.destroy();
+      process.exit(0);
+    };
+    if (p.type === 'stream') s.end(exit);
+    else s.write(END, exit);
+  });
+}
+
+function echo(p) {
+  const s = UnixMessageSocket.fromFd(3);
+  const message = p.type !== 'stream';
+  s.on('data', (m) => {
+    if (message && m.data.length === 1) process.exit(0);
+    s.write(m.data);
+  });
+  s.on('end', () => process.exit(0));
+  s.on('error', () => process.exit(0));
+  ready('echo');
+}
+
+function ping(p) {
+  const s = UnixMessageSocket.fromFd(3);
+  const payload = Buffer.alloc(p.size, 'p');
+  let got = 0;
+  const pinger = new Pinger(p, () => s.write(payload), () => {
+    if (p.type === 'stream') s.end(() => process.exit(0));
+    else s.write(END, () => process.exit(0));
+  });
+  s.on('data', (m) => {
+    got += m.data.length;
+    if (got >= p.size) {
+      got -= p.size;
+      pinger.reply();
+    }
+  });
+  pinger.start();
+}
+
+// The long run: a fixed number of messages (p.count) with p.fds fds each,
+// RSS sampled every tenth of the run in both processes, and the fd table
+// compared before the socket is adopted and after it is destroyed.
+function rssSampler(count) {
+  const every = Math.max(1, Math.floor(count / 10));
+  const samples = [];
+  return { every, samples, take: () => samples.push(process.memoryUsage.rss()) };
+}
+
+function soakRecv(p) {
+  const fdsBefore = fdCount([3]);
+  const s = UnixMessageSocket.fromFd(3);
+  const rss = rssSampler(p.count);
+  let msgs = 0;
+  let fds = 0;
+  let next = rss.every;
+  const t0 = process.hrtime.bigint();
+  const end = (error) => {
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    s.destroy();
+    setImmediate(() => {
+      out({ role: 'recv', event: 'soak', msgs, fds, seconds, rss: rss.samples, fdsBefore, fdsAfter: fdCount([3]), error });
+      process.exit(0);
+    });
+  };
+  s.on('data', (m) => {
+    const list = m.fds;
+    for (let i = 0; i < list.length; i++) closeSync(list[i]);
+    fds += list.length;
+    if (m.data.length === 1) return end();
+    if (++msgs === next) {
+      rss.take();
+      next += rss.every;
+    }
+  });
+  s.on('error', (err) => end(err.code));
+  ready();
+}
+
+function soakSend(p) {
+  const fdsBefore = fdCount([3]);
+  const s = UnixMessageSocket.fromFd(3);
+  const payload = Buffer.alloc(p.size, 'x');
+  const fd = p.fds > 0 ? fs.openSync('/dev/null', 'r') : -1;
+  const msg = fd >= 0 ? { data: payload, fds: [fd] } : payload;
+  const rss = rssSampler(p.count);
+  let sent = 0;
+  let next = rss.every;
+  s.on('error', (err) => {
+    out({ role: 'send', event: 'error', error: err.code, message: err.message });
+    process.exit(1);
+  });
+  const loop = () => {
+    let k = 0;
+    while (sent < p.count) {
+      sent++;
+      if (sent === next) {
+        rss.take();
+        next += rss.every;
+      }
+      if (!s.write(msg)) return void s.once('drain', loop);
+      if (++k === 1024) return void setImmediate(loop);
+    }
+    s.write(END, () => {
+      s.destroy();
+      if (fd >= 0) fs.closeSync(fd);
+      setImmediate(() => {
+        out({ role: 'send', event: 'soak', msgs: sent, fds: fd >= 0 ? sent : 0, rss: rss.samples, fdsBefore, fdsAfter: fdCount([3]) });
+        process.exit(0);
+      });
+    });
+  };
+  loop();
+}
+
+module.exports = { recv, send, echo, ping, soakRecv, soakSend };
