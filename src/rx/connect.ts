@@ -1,0 +1,32 @@
+// connect$(): a client socket whose lifetime is the subscription's.
+import { Observable } from 'rxjs';
+import { connect, type ConnectOptions, type UnixMessageSocket } from '../stream/index';
+
+/**
+ * A cold observable of one connection: each subscription connects a new
+ * socket and emits it once 'connect' has fired. It errors when the connect
+ * fails or the socket errors later, and completes when the socket closes.
+ *
+ * The subscription owns the socket: teardown destroys it (its undelivered
+ * fds are closed). Keep the subscription for as long as the socket is used,
+ * e.g. `connect$(o).pipe(switchMap((socket) => ...))`; `firstValueFrom()`
+ * would hand over a socket that is already destroyed. For a socket that
+ * outlives any subscription, use connect().
+ */
+export function connect$(options: ConnectOptions): Observable<UnixMessageSocket> {
+  return new Observable<UnixMessageSocket>((subscriber) => {
+    const socket = connect(options);
+    const onConnect = (): void => subscriber.next(socket);
+    const onError = (err: Error): void => subscriber.error(err);
+    const onClose = (): void => subscriber.complete();
+    socket.once('connect', onConnect);
+    socket.once('error', onError);
+    socket.once('close', onClose);
+    return () => {
+      socket.off('connect', onConnect);
+      socket.off('error', onError);
+      socket.off('close', onClose);
+      socket.destroy();
+    };
+  });
+}

@@ -1,0 +1,74 @@
+// Servers as observables of accepted connections: connections() for a server
+// you created, listen$() for one the subscription creates and owns.
+import { Observable } from 'rxjs';
+import {
+  createServer,
+  type ListenOptions,
+  type ServerOptions,
+  type UnixMessageServer,
+  type UnixMessageSocket,
+} from '../stream/index';
+
+export interface ConnectionsOptions {
+  /**
+   * Teardown also destroys every connection the server accepted and that is
+   * still open (default `true`), so that unsubscribing leaves nothing open.
+   * `false` leaves them to whoever holds them.
+   */
+  closeConnections?: boolean;
+  /**
+   * Receives the errors the server reports while it keeps listening (accept
+   * failures such as EMFILE, whose pending connections were dropped). Without
+   * it they error the observable, which closes the server.
+   */
+  onAcceptError?: (err: Error) => void;
+}
+
+export interface Listen$Options extends ServerOptions, ListenOptions, ConnectionsOptions {}
+
+/**
+ * The connections `server` accepts from now on, one `next` each. The server
+ * does not have to be listening yet. A listen() failure (EADDRINUSE...)
+ * errors; see `onAcceptError` for errors after that. Completes on the
+ * server's 'close'.
+ *
+ * Teardown closes the server (which stops accepting and removes the socket
+ * file it created) and, unless `closeConnections` is false, destroys its
+ * open connections.
+ */
+export function connections(server: UnixMessageServer, options: ConnectionsOptions = {}): Observable<UnixMessageSocket> {
+  return new Observable<UnixMessageSocket>((subscriber) => {
+    const onConnection = (socket: UnixMessageSocket): void => subscriber.next(socket);
+    const onError = (err: Error): void => {
+      if (server.listening && options.onAcceptError) options.onAcceptError(err);
+      else subscriber.error(err);
+    };
+    const onClose = (): void => subscriber.complete();
+    server.on('connection', onConnection);
+    server.on('error', onError);
+    server.once('close', onClose);
+    return () => {
+      server.off('connection', onConnection);
+      server.off('error', onError);
+      server.off('close', onClose);
+      if (server.listening) server.close();
+      if (options.closeConnections ?? true) server.closeAllConnections();
+    };
+  });
+}
+
+/**
+ * A server that exists for the subscription: subscribing creates it and
+ * listens on `options.path` (or adopts `options.fd`), and it emits every
+ * accepted connection. Teardown is that of connections(), so unsubscribing
+ * closes the server and, by default, its connections.
+ */
+export function listen$(options: Listen$Options): Observable<UnixMessageSocket> {
+  const { path, fd, backlog, mode, closeConnections, onAcceptError, ...serverOptions } = options;
+  return new Observable<UnixMessageSocket>((subscriber) => {
+    const server = createServer(serverOptions);
+    const subscription = connections(server, { closeConnections, onAcceptError }).subscribe(subscriber);
+    server.listen({ path, fd, backlog, mode });
+    return subscription;
+  });
+}
