@@ -133,8 +133,10 @@ Napi::Value SocketHandle::Open(const Napi::CallbackInfo& info) {
 int SocketHandle::UpdatePoll() {
   if (box_ == nullptr) return UV_EBADF;
   const int events = (reading_ ? UV_READABLE : 0) | (writing_ ? UV_WRITABLE : 0);
-  if (events == 0) return uv_poll_stop(&box_->poll);
-  return uv_poll_start(&box_->poll, events, OnPoll);
+  if (events == polled_events_) return 0;
+  const int r = events == 0 ? uv_poll_stop(&box_->poll) : uv_poll_start(&box_->poll, events, OnPoll);
+  polled_events_ = r == 0 ? events : -1;
+  return r;
 }
 
 // readStart(fdBudget): the most received fds this wakeup may add to what JS
@@ -231,6 +233,7 @@ void SocketHandle::HandleEvents(int status, int events) {
   HandleScopeC scope(env);
   if (!scope.ok()) return;
   if (status < 0) {
+    polled_events_ = 0;
     // libuv reports POLLERR as UV_EBADF and stops the handle. On a Unix socket
     // that is an ordinary peer close with unread data, and queued messages
     // (SEQPACKET: after the ECONNRESET) are still readable: drain them before

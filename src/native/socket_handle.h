@@ -89,6 +89,10 @@ class SocketHandle : public Napi::ObjectWrap<SocketHandle> {
   int type_ = 0;
   size_t max_message_ = 0;
   int fd_budget_ = 0;
+  // The events the poll handle is started with (0: stopped, -1: unknown).
+  // uv_poll_start() always re-registers the fd with epoll (a DEL and an ADD
+  // per call), so it is called only when the set changes.
+  int polled_events_ = 0;
   bool reading_ = false;
   bool writing_ = false;
   bool listening_ = false;
