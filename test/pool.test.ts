@@ -288,3 +288,32 @@ test('destroy() kills every worker at once, fails what is pending, and leaves no
   for (const pid of pids) t.false(isAlive(pid), `worker ${pid} is gone`);
   await assertFdsBack(t, baseline);
 });
+
+test('an ESM worker script works the same: HTTP hand-off and a file fd hashed through the pool', async (t) => {
+  await withPool(t, { script: path.join(__dirname, '..', 'examples', 'pool', 'worker.mjs') }, async (pool) => {
+    const { port } = await pool.serve({ port: 0 });
+    const answers = await Promise.all(Array.from({ length: 20 }, () => get(port)));
+    t.true(answers.every((a) => (a as { esm?: boolean }).esm === true));
+    t.deepEqual([...new Set(answers.map((a) => a.worker))].sort(), [0, 1]);
+    const fd = fileWithContent('esm');
+    const reply = await pool.request({ data: op('hash'), fds: [fd] });
+    closeAll([fd]);
+    t.is((JSON.parse(reply.data.toString()) as { hash: string }).hash, crypto.createHash('sha256').update('esm').digest('hex'));
+  });
+});
+
+test("a worker listening for 'handoff' gets the raw connection fds and owns them", async (t) => {
+  await withPool(t, { script: path.join(__dirname, 'fixtures', 'pool-raw-worker.js') }, async (pool) => {
+    const { port } = await pool.serve({ port: 0 });
+    const replies = await Promise.all(Array.from({ length: 50 }, () => new Promise<string>((resolve, reject) => {
+      const s = net.connect(port, '127.0.0.1');
+      let got = '';
+      s.setEncoding('utf8');
+      s.on('data', (d: string) => (got += d));
+      s.on('end', () => resolve(got));
+      s.on('error', reject);
+    })));
+    t.is(replies.length, 50);
+    t.true(replies.every((r) => /^raw fd \d+ from worker [01]\n$/.test(r)), replies[0]);
+  });
+});

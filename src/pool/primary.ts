@@ -13,7 +13,7 @@ import os from 'node:os';
 import { constants, native } from '../native/binding';
 import { coded, errnoError, invalidArgType, invalidArgValue, outOfRange, type CodedError } from '../stream/errors';
 import { closeFds, dupFds } from '../stream/fds';
-import { TYPE_NUMBERS, UnixMessageSocket } from '../stream/socket';
+import { TYPE_NUMBERS, UnixMessageSocket, kWriteLent } from '../stream/socket';
 import type { OutgoingMessage, UnixMessage, WriteCallback } from '../stream/types';
 import { normalizeMessage, validateFd } from '../stream/validate';
 import { Acceptor, type ServeAddress, type ServeOptions } from './acceptor';
@@ -432,7 +432,8 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       return;
     }
     w.jobs += jobCount(job);
-    const ok = w.channel.write(
+    // Lent, not duplicated: the job keeps its fds open until #written.
+    const ok = w.channel[kWriteLent](
       { data: [header(job.kind, job.value), ...job.payload], fds: job.fds },
       (err) => this.#written(w, job, err ?? null),
     );

@@ -19,6 +19,12 @@ export interface PrimaryChannelEvents {
   message: [message: UnixMessage];
   request: [message: UnixMessage, reply: Reply];
   connection: [socket: net.Socket];
+  /**
+   * Handed-off connections as raw fds, for a worker that makes its own
+   * net.Socket (or hands them on). With a listener here, 'connection' is
+   * not emitted, and the connections count as finished on receipt.
+   */
+  handoff: [fds: number[]];
   /** The primary closed the channel (pool close(), or the primary died). */
   disconnect: [];
   error: [err: Error];
@@ -120,6 +126,11 @@ export class PrimaryChannel extends EventEmitter<PrimaryChannelEvents> {
   }
 
   #onConnections(fds: number[]): void {
+    if (this.listenerCount('handoff') > 0) {
+      this.#finished(fds.length);
+      this.emit('handoff', fds);
+      return;
+    }
     const listening = this.listenerCount('connection') > 0;
     for (let i = 0; i < fds.length; i++) {
       const fd = fds[i]!;
