@@ -1,8 +1,8 @@
 'use strict';
-// npm run demo: hands thousands of open file descriptors to two worker
+// Hands thousands of open file descriptors to two worker
 // processes and shows that none of them leak.
 //
-//   node examples/demo.js [--count=2000]
+//   node examples/fd-handoff.js [--count=2000]
 //
 // The primary spawns two workers (this file with --worker), each with one end
 // of a seqpacket socketPair as stdio fd 3. It then opens N descriptors, most
@@ -26,7 +26,7 @@ const BATCH = constants.SCM_MAX_FD; // 253: the most fds one message can carry
 const countArg = process.argv.find((a) => a.startsWith('--count='));
 const COUNT = countArg ? Number(countArg.slice('--count='.length)) : 2000;
 if (!Number.isInteger(COUNT) || COUNT < 1) {
-  console.error('usage: node examples/demo.js [--count=N] (N a positive integer)');
+  console.error('usage: node examples/fd-handoff.js [--count=N] (N a positive integer)');
   process.exit(2);
 }
 
