@@ -1,0 +1,189 @@
+// sendTo(): pull-based backpressure for iterables, push for observables,
+// end and errors, fd hand-over with closeFds, and teardown.
+import test from 'ava';
+import fs from 'node:fs';
+import { firstValueFrom, from, lastValueFrom, NEVER, Subject, toArray } from 'rxjs';
+import { socketPair } from '../src/index';
+import { fromSocket, processMessages, sendTo, type Sendable } from '../src/rx/index';
+import { assertFdsBack, assertProbeClosed, closeAll, fdCount, probe, settled, take } from './helpers';
+
+const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+test('sendTo pulls a generator of 1e5 messages only as fast as a slow reader takes them: queue and lead stay bounded', async (t) => {
+  const base = fdCount();
+  const [a, b] = socketPair('seqpacket', { writableHighWaterMark: 16, readableHighWaterMark: 16 });
+  const N = 100_000;
+  let produced = 0;
+  let consumed = 0;
+  let maxLead = 0;
+  let maxQueued = 0;
+  function* messages(): Generator<Sendable> {
+    for (let i = 0; i < N; i++) {
+      produced++;
+      maxLead = Math.max(maxLead, produced - consumed);
+      maxQueued = Math.max(maxQueued, a.writableLength);
+      const data = Buffer.alloc(8);
+      data.writeUInt32BE(i, 0);
+      yield data;
+    }
+  }
+  const heapBefore = process.memoryUsage().heapUsed;
+  let maxHeapGrowth = 0;
+  const sent = lastValueFrom(sendTo(a)(messages()));
+  let ordered = true;
+  await lastValueFrom(processMessages(b, async (m) => {
+    ordered &&= m.data.readUInt32BE(0) === consumed;
+    consumed++;
+    if (consumed % 1000 === 0) {
+      maxHeapGrowth = Math.max(maxHeapGrowth, process.memoryUsage().heapUsed - heapBefore);
+      await delay(2);
+    }
+  }));
+  t.is(await sent, N, 'sendTo emits the number of messages written');
+  t.is(consumed, N);
+  t.true(ordered, 'every message arrived, in order');
+  t.true(maxQueued <= 16, `the socket's writable queue never passed its high-water mark (max ${maxQueued})`);
+  // The lead is what sits in the writable queue, the kernel (max_dgram_qlen)
+  // and the reader's buffer: a few hundred. An eager source would lead by N.
+  t.true(maxLead < 2000, `the generator was never far ahead of the reader (max lead ${maxLead})`);
+  t.log(`max lead ${maxLead}, max queued ${maxQueued}, max heap growth ${(maxHeapGrowth / 2 ** 20).toFixed(1)} MiB`);
+  await Promise.all([settled(a.resume()), settled(b)]);
+  await assertFdsBack(t, base);
+});
+
+test('sendTo writes an Observable\'s messages in order, ends the socket when it completes, and emits the count', async (t) => {
+  const base = fdCount();
+  const [a, b] = socketPair('seqpacket');
+  const received = lastValueFrom(fromSocket(b).pipe(toArray()));
+  const count = await lastValueFrom(from(['one', Buffer.from('two'), { data: 'three' }]).pipe(sendTo(a)));
+  t.is(count, 3);
+  t.true(a.writableFinished, 'the socket was ended');
+  t.deepEqual((await received).map((m) => m.data.toString()), ['one', 'two', 'three']);
+  await Promise.all([settled(a.resume()), settled(b)]);
+  await assertFdsBack(t, base);
+});
+
+test('sendTo with end: false completes once every write has called back and leaves the socket writable', async (t) => {
+  const base = fdCount();
+  const [a, b] = socketPair('seqpacket');
+  t.is(await lastValueFrom(sendTo(a, { end: false })(['x', 'y'])), 2);
+  t.false(a.writableEnded);
+  a.end('z');
+  const got = await lastValueFrom(fromSocket(b).pipe(toArray()));
+  t.deepEqual(got.map((m) => m.data.toString()), ['x', 'y', 'z']);
+  await Promise.all([settled(a.resume()), settled(b)]);
+  await assertFdsBack(t, base);
+});
+
+test('sendTo pulls an async iterable too, and waits for each value', async (t) => {
+  const base = fdCount();
+  const [a, b] = socketPair('seqpacket');
+  async function* slow(): AsyncGenerator<string> {
+    for (let i = 0; i < 5; i++) {
+      await delay(2);
+      yield `m${i}`;
+    }
+  }
+  const received = lastValueFrom(fromSocket(b).pipe(toArray()));
+  t.is(await lastValueFrom(sendTo(a)(slow())), 5);
+  t.deepEqual((await received).map((m) => m.data.toString()), ['m0', 'm1', 'm2', 'm3', 'm4']);
+  await Promise.all([settled(a.resume()), settled(b)]);
+  await assertFdsBack(t, base);
+});
+
+test('sendTo errors with EBADF for a message whose fd is closed, and the socket stays usable', async (t) => {
+  const base = fdCount();
+  const [a, b] = socketPair('seqpacket');
+  const fd = fs.openSync('/dev/null', 'r');
+  fs.closeSync(fd);
+  const err = await lastValueFrom(sendTo(a, { end: false })([{ data: 'bad', fds: [fd] }])).catch((e: NodeJS.ErrnoException) => e);
+  t.is((err as NodeJS.ErrnoException).code, 'EBADF');
+  t.false(a.destroyed);
+  a.end('after');
+  const got = await lastValueFrom(fromSocket(b).pipe(toArray()));
+  t.deepEqual(got.map((m) => m.data.toString()), ['after']);
+  await Promise.all([settled(a.resume()), settled(b)]);
+  await assertFdsBack(t, base);
+});
+
+test('sendTo errors when the source errors, having written what came before, and leaves the socket open', async (t) => {
+  const base = fdCount();
+  const [a, b] = socketPair('seqpacket');
+  const source = new Subject<string>();
+  const result = lastValueFrom(source.pipe(sendTo(a))).catch((e: Error) => e.message);
+  source.next('before');
+  source.error(new Error('source failed'));
+  t.is(await result, 'source failed');
+  t.false(a.writableEnded || a.destroyed, 'an erroring source neither ends nor destroys the socket');
+  const [m] = await take(b, 1);
+  t.is(m?.data.toString(), 'before');
+  a.destroy();
+  b.destroy();
+  await Promise.all([settled(a), settled(b)]);
+  await assertFdsBack(t, base);
+});
+
+test('sendTo with closeFds forwards received fds and closes its own copies: no copy survives the hop', async (t) => {
+  const base = fdCount();
+  const [a, b] = socketPair('seqpacket');
+  const [c, d] = socketPair('seqpacket');
+  const p = probe();
+  for (let i = 0; i < 5; i++) a.write({ data: `m${i}`, fds: [p.fd] });
+  a.end();
+  fs.closeSync(p.fd);
+  const forwarded = await lastValueFrom(fromSocket(b).pipe(sendTo(c, { closeFds: true })));
+  t.is(forwarded, 5);
+  const arrived = await lastValueFrom(fromSocket(d).pipe(toArray()));
+  t.deepEqual(arrived.map((m) => m.fds.length), [1, 1, 1, 1, 1]);
+  t.false(p.isClosed(), 'the forwarded copies are open on the far side');
+  closeAll(arrived.flatMap((m) => m.fds));
+  await assertProbeClosed(t, p);
+  await Promise.all([settled(a.resume()), settled(b), settled(c.resume()), settled(d)]);
+  await assertFdsBack(t, base);
+});
+
+test('unsubscribing from sendTo stops pulling and returns the iterator; the socket is neither ended nor destroyed', async (t) => {
+  const base = fdCount();
+  const [a, b] = socketPair('seqpacket', { writableHighWaterMark: 4 });
+  let produced = 0;
+  let returned = false;
+  function* endless(): Generator<string> {
+    try {
+      for (;;) {
+        produced++;
+        yield `m${produced}`;
+      }
+    } finally {
+      returned = true;
+    }
+  }
+  // b does not read: the kernel fills, then the writable queue, then sendTo waits for 'drain'.
+  b.pause();
+  const subscription = sendTo(a)(endless()).subscribe();
+  await delay(50);
+  const before = produced;
+  t.true(before > 4, 'it did write');
+  subscription.unsubscribe();
+  t.true(returned, 'the generator was returned (its finally ran)');
+  b.resume();
+  await delay(50);
+  t.is(produced, before, 'nothing more was pulled, also after drain');
+  t.false(a.writableEnded || a.destroyed);
+  a.destroy();
+  b.destroy();
+  await Promise.all([settled(a), settled(b)]);
+  await assertFdsBack(t, base);
+});
+
+test('sendTo errors with ERR_STREAM_PREMATURE_CLOSE when the socket is destroyed while the source is idle', async (t) => {
+  const base = fdCount();
+  const [a, b] = socketPair('seqpacket');
+  const result = firstValueFrom(NEVER.pipe(sendTo(a))).catch((e: NodeJS.ErrnoException) => e.code);
+  a.destroy();
+  t.is(await result, 'ERR_STREAM_PREMATURE_CLOSE');
+  const late = await firstValueFrom(NEVER.pipe(sendTo(a))).catch((e: NodeJS.ErrnoException) => e.code);
+  t.is(late, 'ERR_STREAM_DESTROYED', 'a socket already destroyed is refused at once');
+  b.destroy();
+  await Promise.all([settled(a), settled(b)]);
+  await assertFdsBack(t, base);
+});
