@@ -15,7 +15,7 @@ export interface FromSocketOptions {
    * When the subscription ends before the socket does (unsubscribe, or an
    * error raised downstream), destroy the socket (default `true`). `false`
    * leaves it open and paused: messages stay in its bounded buffer and in the
-   * kernel for the next reader.
+   * kernel for the next reader, and its 'error' events are yours to handle.
    */
   destroyOnUnsubscribe?: boolean;
 }
