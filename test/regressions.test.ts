@@ -111,3 +111,47 @@ test('a huge maxMessageSize still receives small messages', async (t) => {
   await assertFdsBack(t, base);
 });
 
+
+test('no message is delivered after destroy(): neither the rest of a flowing batch nor read()', async (t) => {
+  const base = fdCount();
+  const [a, b] = socketPair('seqpacket');
+  b.pause();
+  const probes = Array.from({ length: 5 }, () => probe());
+  for (const [i, p] of probes.entries()) a.write({ data: `m${i}`, fds: [p.fd] });
+  for (const p of probes) lowlevel.close(p.fd);
+  await new Promise((r) => setTimeout(r, 30));
+  const delivered: UnixMessage[] = [];
+  b.on('data', (m: UnixMessage) => {
+    delivered.push(m);
+    if (delivered.length === 2) b.destroy();
+  });
+  b.resume();
+  await settled(b);
+  t.deepEqual(delivered.map((m) => m.data.toString()), ['m0', 'm1'], 'messages 3-5 died with the socket');
+  t.is(b.read(), null, 'read() after destroy() hands out nothing');
+  for (const m of delivered) {
+    t.notThrows(() => fs.fstatSync(m.fds[0]!), 'delivered fds stay open');
+    lowlevel.close(m.fds[0]!);
+  }
+  a.destroy();
+  await settled(a);
+  for (const p of probes) await assertProbeClosed(t, p);
+  await assertFdsBack(t, base);
+});
+
+test('read() after destroy() returns null instead of a message whose fds were closed', async (t) => {
+  const base = fdCount();
+  const [a, b] = socketPair('seqpacket');
+  b.pause();
+  const p = probe();
+  a.write({ data: 'x', fds: [p.fd] });
+  lowlevel.close(p.fd);
+  await new Promise((r) => setTimeout(r, 30));
+  b.destroy();
+  t.is(b.read(), null);
+  await settled(b);
+  a.destroy();
+  await settled(a);
+  await assertProbeClosed(t, p);
+  await assertFdsBack(t, base);
+});

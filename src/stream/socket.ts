@@ -589,7 +589,14 @@ export class UnixMessageSocket extends Duplex {
   // it there, before any listener runs: from then on the fds are the
   // consumer's, even if the listener destroys the socket or throws.
   override emit(event: string | symbol, ...args: unknown[]): boolean {
-    if (event === 'data') this.#delivering(args[0] as UnixMessage);
+    if (event === 'data') {
+      // Readable keeps handing out its buffer after destroy() (a listener
+      // that destroys mid-flow, read() after destroy), but _destroy has
+      // closed those messages' fds: delivering them would hand out dead or
+      // reused fd numbers.
+      if (this.destroyed) return false;
+      this.#delivering(args[0] as UnixMessage);
+    }
     return super.emit(event, ...args);
   }
 
@@ -613,6 +620,7 @@ export class UnixMessageSocket extends Duplex {
   // messages (and their fds) out of the buffer. An error that arrived behind
   // buffered messages is raised once they have all been read.
   override read(size?: number): UnixMessage | null {
+    if (this.destroyed) return null; // see emit()
     const message = super.read(size) as UnixMessage | null;
     if (this.#deferredError !== null && this.readableLength === 0) {
       const err = this.#deferredError;
