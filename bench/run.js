@@ -6,13 +6,17 @@
 //   node bench/run.js [options] [filter]
 //
 //   --quick        short windows, one run each, a small long-run (smoke test)
-//   --long         the memory run with 10 million messages (default 2 million)
+//   --long         the memory run with 50 million messages (default 10 million)
 //   --runs=N       runs per measurement; the median is reported (default 3)
 //   --warm=MS      warm-up per run (default 250)
 //   --measure=MS   measured window per run (default 750)
 //   --soak=N       messages in the memory run (0 skips it)
 //   --out=DIR      where latest.md, latest.json and ratios.svg go
 //                  (default bench/results; with --quick bench/build/quick)
+//   --impl=A,B     only these implementations (keys: c-naive, c-batched, ums,
+//                  net, ipc, usocket, unix-dgram, nus)
+//   --no-pin       do not pin the receiver to CPU 1 and the sender to CPU 0
+//                  (taskset); unpinned numbers vary by 2x run to run here
 //   --no-install   do not run npm in bench/ even if bench/node_modules is missing
 //   filter         a regular expression on the workload ids (e.g. 'seqpacket-64B',
 //                  '^ping', 'soak'); the ids are listed by --list
@@ -36,7 +40,7 @@ const PEER = path.join(BENCH, 'node', 'peer.js');
 // ------------------------------------------------------------------ options
 
 function parseArgs(argv) {
-  const o = { quick: false, long: false, runs: null, warm: null, measure: null, soak: null, out: null, install: true, filter: null, list: false };
+  const o = { quick: false, long: false, runs: null, warm: null, measure: null, soak: null, out: null, install: true, filter: null, list: false, impls: null, pin: true };
   for (const a of argv) {
     const [k, v] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
     if (k === '--quick') o.quick = true;
@@ -47,9 +51,11 @@ function parseArgs(argv) {
     else if (k === '--soak') o.soak = Number(v);
     else if (k === '--out') o.out = path.resolve(v);
     else if (k === '--no-install') o.install = false;
+    else if (k === '--no-pin') o.pin = false;
+    else if (k === '--impl') o.impls = v.split(',');
     else if (k === '--list') o.list = true;
     else if (k === '--help' || k === '-h') {
-      console.log(fs.readFileSync(__filename, 'utf8').split('\n').slice(3, 26).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
+      console.log(fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 28).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
       process.exit(0);
     } else if (!a.startsWith('--')) o.filter = new RegExp(a);
     else {
@@ -60,7 +66,7 @@ function parseArgs(argv) {
   o.runs ??= o.quick ? 1 : 3;
   o.warm ??= o.quick ? 50 : 250;
   o.measure ??= o.quick ? 150 : 750;
-  o.soak ??= o.quick ? 100_000 : o.long ? 10_000_000 : 2_000_000;
+  o.soak ??= o.quick ? 100_000 : o.long ? 50_000_000 : 10_000_000;
   o.out ??= o.quick ? path.join(BUILD, 'quick') : path.join(BENCH, 'results');
   for (const k of ['runs', 'warm', 'measure', 'soak']) {
     if (!Number.isInteger(o[k]) || o[k] < 0 || (k !== 'soak' && o[k] < 1)) {
@@ -187,7 +193,13 @@ function workloads(o) {
       }
     }
   }
-  for (const type of ['seqpacket', 'stream', 'dgram']) list.push({ id: `ping-${type}-64B`, kind: 'pingpong', type, size: 64, fds: 0 });
+  // Ping-pong twice: on two CPUs (each wakeup crosses CPUs, which costs tens
+  // of µs in this VM) and both processes on one CPU (the software cost).
+  for (const placement of ['cross', 'same']) {
+    for (const type of ['seqpacket', 'stream', 'dgram']) {
+      list.push({ id: `ping-${type}-64B${placement === 'same' ? '-1cpu' : ''}`, kind: 'pingpong', type, size: 64, fds: 0, placement });
+    }
+  }
   if (o.soak > 0) list.push({ id: 'soak-seqpacket-64B-1fd', kind: 'soak', type: 'seqpacket', size: 64, fds: 1, count: o.soak });
   return list;
 }
@@ -197,8 +209,9 @@ function workloads(o) {
 const words = (s) => (s ? s.split(/\s+/).filter(Boolean) : []);
 
 /** Starts one side. Lines on its stdout are JSON events, passed to onEvent. */
-function startSide(side, cmd, fd, onEvent) {
+function startSide(side, cmd, fd, onEvent, cpu) {
   let [file, args] = cmd;
+  if (cpu !== undefined && cpu !== null) [file, args] = ['taskset', ['-c', String(cpu), file, ...args]];
   const nodeArgs = words(process.env[`BENCH_${side}_NODE_ARGS`]);
   if (file === process.execPath && nodeArgs.length) args = [...nodeArgs, ...args];
   const prefix = words(process.env[`BENCH_${side}_PREFIX`]);
@@ -226,6 +239,9 @@ function startSide(side, cmd, fd, onEvent) {
 
 async function runOnce(lib, impl, w, o) {
   const p = { type: w.type, size: w.size, fds: w.fds, warmMs: o.warm, measMs: o.measure, count: w.count };
+  // CPUs: receiver (or echo) and sender (or pinger). 'same' puts both on one.
+  const cpus = o.pin ? (w.placement === 'same' ? [0, 0] : [1, 0]) : [null, null];
+  p.recvCpu = cpus[0];
   const wiring = typeof impl.wiring === 'function' ? impl.wiring(w) : impl.wiring;
   const roles = w.kind === 'pingpong' ? ['echo', 'ping'] : w.kind === 'soak' ? ['soakRecv', 'soakSend'] : ['recv', 'send'];
   const events = {};
@@ -256,22 +272,22 @@ async function runOnce(lib, impl, w, o) {
       dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ums-bench-'));
       p.path = dir;
     }
-    const limit = w.kind === 'soak' ? 600_000 : o.warm + o.measure + 20_000;
+    const limit = w.kind === 'soak' ? 1_800_000 : o.warm + o.measure + 20_000;
     const timeout = new Promise((resolve) => {
       timer = setTimeout(() => resolve('timeout'), limit);
     });
     if (wiring === 'fork') {
       // The sender forks its receiver (which writes to the same stdout).
-      const s = startSide('SEND', impl.cmd(roles[1], p), undefined, onEvent);
+      const s = startSide('SEND', impl.cmd(roles[1], p), undefined, onEvent, cpus[1]);
       senderPid = s.child.pid;
       sides.push(s);
     } else {
-      const r = startSide('RECV', impl.cmd(roles[0], p), pair?.[0], onEvent);
+      const r = startSide('RECV', impl.cmd(roles[0], p), pair?.[0], onEvent, cpus[0]);
       sides.push(r);
       if ((await Promise.race([ready, r.exited.then(() => 'exited'), timeout])) !== undefined) {
         throw new Error(`receiver did not start: ${r.stderr().trim()}`);
       }
-      const s = startSide('SEND', impl.cmd(roles[1], p), pair?.[1], onEvent);
+      const s = startSide('SEND', impl.cmd(roles[1], p), pair?.[1], onEvent, cpus[1]);
       senderPid = s.child.pid;
       sides.push(s);
     }
@@ -443,7 +459,7 @@ function renderMarkdown(report, o) {
   const L = [];
   L.push('# unix-message-socket benchmark', '');
   L.push(`${machine.date} · ${machine.cpu}, ${machine.cores} cores, ${machine.memory} · ${machine.kernel} · Node ${machine.node} (libuv ${machine.libuv}) · ${machine.cc} · commit ${machine.commit}`);
-  L.push('', `Peers: ${machine.peers}. Method: sender and receiver in separate processes; ${o.warm} ms warm-up, then a ${o.measure} ms window timed by the receiver; median of ${o.runs} run(s). msgs/s for stream sockets = bytes / message size. "C naive" is one sendmsg/recvmsg per message, "C batched" sendmmsg/recvmmsg with 64 per call, both blocking. Command: \`node bench/run.js${process.argv.slice(2).length ? ' ' + process.argv.slice(2).join(' ') : ''}\`.`, '');
+  L.push('', `Peers: ${machine.peers}. Method: sender and receiver in separate processes; ${o.warm} ms warm-up, then a ${o.measure} ms window timed by the receiver; median of ${o.runs} run(s); ${o.pin ? 'receiver (or echo) pinned to CPU 1 and sender (or pinger) to CPU 0 with taskset, both to CPU 0 for the ping-pong rows marked 1cpu' : 'not pinned to CPUs'}. msgs/s for stream sockets = bytes / message size. "C naive" is one sendmsg/recvmsg per message, "C batched" sendmmsg/recvmmsg with 64 per call, both blocking. Command: \`node bench/run.js${process.argv.slice(2).length ? ' ' + process.argv.slice(2).join(' ') : ''}\`.`, '');
 
   const tp = results.filter((x) => x.w.kind === 'throughput');
   if (tp.length) {
@@ -622,6 +638,10 @@ async function main() {
     console.error('no workload matches the filter (see --list)');
     process.exit(2);
   }
+  if (o.pin && (os.availableParallelism() < 2 || spawnSync('taskset', ['-c', '1', 'true']).status !== 0)) {
+    console.error('bench: taskset or a second CPU is missing; running unpinned');
+    o.pin = false;
+  }
   const lib = ensureLibrary();
   const peers = ensurePeers(o.install);
   const ccVersion = compileC();
@@ -631,7 +651,8 @@ async function main() {
   const results = [];
   for (const w of list) {
     const res = {};
-    const impls = w.kind === 'soak' ? IMPLS.filter((i) => i.key === 'ums') : IMPLS;
+    let impls = w.kind === 'soak' ? IMPLS.filter((i) => i.key === 'ums') : IMPLS;
+    if (o.impls) impls = impls.filter((i) => o.impls.includes(i.key));
     for (const impl of impls) {
       const can = impl.can(w);
       if (can !== true) {

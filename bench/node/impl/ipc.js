@@ -10,8 +10,19 @@ const { LIB, out, Counter, pump, Pinger } = require('../common');
 
 const PEER = require.resolve('../peer.js');
 
+// The harness pins the process it starts; the forked side goes to its own
+// CPU the same way (taskset keeps the IPC channel fd and NODE_CHANNEL_FD).
+function forkChild(p, role) {
+  const options = { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] };
+  if (p.recvCpu !== null && p.recvCpu !== undefined) {
+    options.execPath = 'taskset';
+    options.execArgv = ['-c', String(p.recvCpu), process.execPath];
+  }
+  return fork(PEER, ['ipc', 'child', JSON.stringify({ ...p, childRole: role })], options);
+}
+
 function send(p) {
-  const child = fork(PEER, ['ipc', 'child', JSON.stringify({ ...p, childRole: 'recv' })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = forkChild(p, 'recv');
   const msg = { d: 'x'.repeat(p.size) };
   let handle = null;
   if (p.fds > 0) {
@@ -85,7 +96,7 @@ function child(p) {
 }
 
 function ping(p) {
-  const c = fork(PEER, ['ipc', 'child', JSON.stringify({ ...p, childRole: 'echo' })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const c = forkChild(p, 'echo');
   const msg = { d: 'p'.repeat(p.size) };
   const pinger = new Pinger(p, () => c.send(msg), () => {
     c.send({ end: true });
