@@ -315,5 +315,9 @@ test("a worker listening for 'handoff' gets the raw connection fds and owns them
     })));
     t.is(replies.length, 50);
     t.true(replies.every((r) => /^raw fd \d+ from worker [01]\n$/.test(r)), replies[0]);
+    // The idle workers still report completion (an unref'd immediate would
+    // leave the DONE frame waiting for an unrelated wakeup).
+    for (let i = 0; i < 200 && pool.workers.some((w) => w!.outstanding > 0); i++) await new Promise((r) => setTimeout(r, 10));
+    t.deepEqual(pool.workers.map((w) => w!.outstanding), [0, 0]);
   });
 });

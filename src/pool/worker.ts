@@ -160,6 +160,8 @@ export class PrimaryChannel extends EventEmitter<PrimaryChannelEvents> {
 
   // Completions go back in one DONE frame per turn of the loop, so that
   // least-outstanding dispatch costs the primary one message per batch.
+  // Not unref()'d: an unref'd immediate does not stop the loop from blocking
+  // in epoll, so the frame could wait for an unrelated wakeup.
   #finished(n: number): void {
     this.#done += n;
     if (this.#doneScheduled) return;
@@ -171,7 +173,7 @@ export class PrimaryChannel extends EventEmitter<PrimaryChannelEvents> {
       if (count > 0 && !this.socket.destroyed && this.socket.writable) {
         this.socket.write({ data: header(Kind.Done, count) });
       }
-    }).unref();
+    });
   }
 
   #emitError(err: Error): void {

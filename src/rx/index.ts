@@ -6,3 +6,4 @@ export { fromSocket, processMessages, type FromSocketOptions, type ProcessMessag
 export { fds, withFds, type FdCount } from './operators';
 export { sendTo, type Sendable, type SendSource, type SendToOptions } from './send-to';
 export type { RxCodedError } from './errors';
+export { fromPrimary, type PrimaryEvent, type PrimaryRequest } from './pool';
