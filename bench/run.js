@@ -14,7 +14,7 @@
 //   --out=DIR      where latest.md, latest.json and ratios.svg go
 //                  (default bench/results; with --quick bench/build/quick)
 //   --impl=A,B     only these implementations (keys: c-naive, c-batched, ums,
-//                  net, ipc, usocket, unix-dgram, nus)
+//                  ums-recv, ums-send, net, ipc, usocket, unix-dgram, nus)
 //   --no-pin       do not pin the receiver to CPU 1 and the sender to CPU 0
 //                  (taskset); unpinned numbers vary by 2x run to run here
 //   --no-install   do not run npm in bench/ even if bench/node_modules is missing
@@ -157,6 +157,17 @@ const IMPLS = [
     key: 'ums', label: 'unix-message-socket', wiring: 'pair',
     can: () => true, cmd: nodeCmd('ums'),
   },
+  // Diagnostics: one side ours, the other the naive C loop, to show which side limits.
+  {
+    key: 'ums-recv', label: 'ours receiving from C naive', wiring: 'pair', diagnostic: true,
+    can: (w) => (w.kind === 'throughput' && w.size === 64) || 'diagnostic: 64 B throughput only',
+    cmd: (role, p) => (role === 'recv' ? nodeCmd('ums')(role, p) : IMPLS[0].cmd(role, p)),
+  },
+  {
+    key: 'ums-send', label: 'C naive receiving from ours', wiring: 'pair', diagnostic: true,
+    can: (w) => (w.kind === 'throughput' && w.size === 64) || 'diagnostic: 64 B throughput only',
+    cmd: (role, p) => (role === 'send' ? nodeCmd('ums')(role, p) : IMPLS[0].cmd(role, p)),
+  },
   {
     key: 'net', label: 'Node net (bytes)', wiring: 'pair',
     can: (w) => (w.type === 'stream' ? (w.fds === 0 || 'cannot send fds') : 'stream only'),
@@ -211,9 +222,9 @@ const words = (s) => (s ? s.split(/\s+/).filter(Boolean) : []);
 /** Starts one side. Lines on its stdout are JSON events, passed to onEvent. */
 function startSide(side, cmd, fd, onEvent, cpu) {
   let [file, args] = cmd;
-  if (cpu !== undefined && cpu !== null) [file, args] = ['taskset', ['-c', String(cpu), file, ...args]];
   const nodeArgs = words(process.env[`BENCH_${side}_NODE_ARGS`]);
   if (file === process.execPath && nodeArgs.length) args = [...nodeArgs, ...args];
+  if (cpu !== undefined && cpu !== null) [file, args] = ['taskset', ['-c', String(cpu), file, ...args]];
   const prefix = words(process.env[`BENCH_${side}_PREFIX`]);
   if (prefix.length) [file, args] = [prefix[0], [...prefix.slice(1), file, ...args]];
   const stdio = ['ignore', 'pipe', 'pipe'];
@@ -237,6 +248,19 @@ function startSide(side, cmd, fd, onEvent, cpu) {
   return { child, exited, stderr: () => stderr };
 }
 
+// CPU time of a process (all its threads) in clock ticks, from /proc/PID/stat.
+const TICKS = 100; // sysconf(_SC_CLK_TCK) on Linux
+function cpuTicks(pid) {
+  if (!pid) return null;
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(f[11]) + Number(f[12]); // utime, stime
+  } catch {
+    return null;
+  }
+}
+
 async function runOnce(lib, impl, w, o) {
   const p = { type: w.type, size: w.size, fds: w.fds, warmMs: o.warm, measMs: o.measure, count: w.count };
   // CPUs: receiver (or echo) and sender (or pinger). 'same' puts both on one.
@@ -250,6 +274,9 @@ async function runOnce(lib, impl, w, o) {
   let pair = null;
   let timer = null;
   let senderPid = null;
+  let recvPid = null;
+  let cpuStart = null;
+  let cpu = null;
   let resolveReady;
   const ready = new Promise((r) => {
     resolveReady = r;
@@ -258,6 +285,15 @@ async function runOnce(lib, impl, w, o) {
     events[`${ev.role}.${ev.event}`] = ev;
     if (ev.event === 'ready' && (ev.role === 'recv' || ev.role === 'echo')) resolveReady();
     if (ev.event === 'ready' && ev.role === 'send' && ev.pid) senderPid = ev.pid;
+    if (ev.role === 'recv' && ev.event === 'window') {
+      recvPid = ev.pid;
+      cpuStart = [cpuTicks(recvPid), cpuTicks(senderPid), process.hrtime.bigint()];
+    }
+    if (ev.role === 'recv' && ev.event === 'measured' && cpuStart) {
+      const secs = Number(process.hrtime.bigint() - cpuStart[2]) / 1e9;
+      const use = (now, before) => (now !== null && before !== null ? (now - before) / TICKS / secs : null);
+      cpu = { recv: use(cpuTicks(recvPid), cpuStart[0]), send: use(cpuTicks(senderPid), cpuStart[1]) };
+    }
     if (ev.role === 'recv' && ev.event === 'measured') {
       // Only the sender gets the stop signal: in the fork wiring the sender is
       // the process we started, and the receiver its child.
@@ -319,7 +355,7 @@ async function runOnce(lib, impl, w, o) {
       const err = sides.map((s) => s.stderr().trim()).filter(Boolean).join(' | ').split('\n').filter((l) => !/^\s+(\d+:|at )/.test(l)).slice(0, 3).join(' ');
       throw new Error(`${who} ${why}: ${err}`);
     }
-    return summarize(w, events);
+    return { ...summarize(w, events), cpu };
   } finally {
     clearTimeout(timer);
     if (pair) {
@@ -417,6 +453,8 @@ function fmtRate(v) {
 const fmtMB = (v) => (v >= 1e9 ? `${(v / 1e9).toFixed(2)} GB/s` : `${(v / 1e6).toFixed(v >= 1e8 ? 0 : 1)} MB/s`);
 const fmtX = (r) => (r === undefined || !Number.isFinite(r) ? '–' : `${r >= 10 ? r.toFixed(1) : r.toFixed(2)}×`);
 const fmtUs = (v) => (v === undefined ? '–' : `${v.toFixed(1)} µs`);
+const pct = (x) => (x === null || x === undefined ? '?' : `${Math.round(x * 100)} %`);
+const fmtCpu = (c) => (c ? `${pct(c.recv)} / ${pct(c.send)}` : '');
 const fmtMiB = (b) => `${(b / 1048576).toFixed(1)} MiB`;
 
 function lossText(r, w) {
@@ -450,25 +488,28 @@ function machineInfo(ccVersion, peers) {
     libuv: process.versions.uv,
     cc: ccVersion,
     commit,
+    load: os.loadavg().map((x) => x.toFixed(2)).join(' '),
     peers: Object.entries(peers).map(([k, v]) => `${k}@${v.version ?? '?'}${v.ok ? '' : ' (not loadable)'}`).join(', '),
   };
 }
+
+const MAIN = IMPLS.filter((i) => !i.diagnostic);
 
 function renderMarkdown(report, o) {
   const { machine, results } = report;
   const L = [];
   L.push('# unix-message-socket benchmark', '');
-  L.push(`${machine.date} · ${machine.cpu}, ${machine.cores} cores, ${machine.memory} · ${machine.kernel} · Node ${machine.node} (libuv ${machine.libuv}) · ${machine.cc} · commit ${machine.commit}`);
+  L.push(`${machine.date} · ${machine.cpu}, ${machine.cores} cores, ${machine.memory} · ${machine.kernel} · Node ${machine.node} (libuv ${machine.libuv}) · ${machine.cc} · commit ${machine.commit} · load average at start ${machine.load}`);
   L.push('', `Peers: ${machine.peers}. Method: sender and receiver in separate processes; ${o.warm} ms warm-up, then a ${o.measure} ms window timed by the receiver; median of ${o.runs} run(s); ${o.pin ? 'receiver (or echo) pinned to CPU 1 and sender (or pinger) to CPU 0 with taskset, both to CPU 0 for the ping-pong rows marked 1cpu' : 'not pinned to CPUs'}. msgs/s for stream sockets = bytes / message size. "C naive" is one sendmsg/recvmsg per message, "C batched" sendmmsg/recvmmsg with 64 per call, both blocking. Command: \`node bench/run.js${process.argv.slice(2).length ? ' ' + process.argv.slice(2).join(' ') : ''}\`.`, '');
 
   const tp = results.filter((x) => x.w.kind === 'throughput');
   if (tp.length) {
     L.push('## Throughput (messages per second)', '');
-    const cols = IMPLS.map((i) => i.key);
-    L.push(`| workload | ${IMPLS.map((i) => i.label).join(' | ')} |`);
+    const cols = MAIN.map((i) => i.key);
+    L.push(`| workload | ${MAIN.map((i) => i.label).join(' | ')} |`);
     L.push(`|---|${cols.map(() => '---:').join('|')}|`);
     for (const x of tp) {
-      const cells = IMPLS.map((i) => {
+      const cells = MAIN.map((i) => {
         const r = x.results[i.key];
         if (r === undefined) return '';
         if (r.na) return 'n/a';
@@ -479,34 +520,45 @@ function renderMarkdown(report, o) {
       L.push(`| ${x.w.id} | ${cells.join(' | ')} |`);
     }
     L.push('', '### Every Node row against C', '');
-    L.push('| workload | implementation | msgs/s | MB/s | × C naive | × C batched | delivered | target | met |');
-    L.push('|---|---|---:|---:|---:|---:|---|---|---|');
+    L.push('| workload | implementation | msgs/s | MB/s | CPU recv / send | × C naive | × C batched | delivered | target | met |');
+    L.push('|---|---|---:|---:|---:|---:|---:|---|---|---|');
     for (const x of tp) {
       const c = x.results['c-naive']?.value;
       const cb = x.results['c-batched']?.value;
-      for (const i of IMPLS) {
+      for (const i of MAIN) {
         const r = x.results[i.key];
         if (!r || r.na || i.c) continue;
         if (r.value === undefined) {
-          L.push(`| ${x.w.id} | ${i.label} | failed | | | | ${r.error ?? ''} | | |`);
+          L.push(`| ${x.w.id} | ${i.label} | failed | | | | | ${r.error ?? ''} | | |`);
           continue;
         }
         const ts = i.key === 'ums' ? x.targets : [];
         const target = ts.map((t) => t.what).join('<br>');
         const met = ts.map((t) => (t.met ? '✅' : '❌') + (t.ratio !== undefined ? ` ${fmtX(t.ratio)}` : t.lost !== undefined ? ` ${t.lost} lost` : '')).join('<br>');
-        L.push(`| ${x.w.id} | ${i.label} | ${fmtRate(r.value)} | ${fmtMB(r.bytesPerSec)} | ${fmtX(r.value / c)} | ${fmtX(r.value / cb)} | ${lossText(r, x.w)} | ${target} | ${met} |`);
+        L.push(`| ${x.w.id} | ${i.label} | ${fmtRate(r.value)} | ${fmtMB(r.bytesPerSec)} | ${fmtCpu(r.cpu)} | ${fmtX(r.value / c)} | ${fmtX(r.value / cb)} | ${lossText(r, x.w)} | ${target} | ${met} |`);
       }
     }
     L.push('', 'C rows for reference:', '');
-    L.push('| workload | C naive | C batched | C naive MB/s |');
-    L.push('|---|---:|---:|---:|');
+    L.push('| workload | C naive | CPU recv / send | C batched | CPU recv / send | C naive MB/s |');
+    L.push('|---|---:|---:|---:|---:|---:|');
     for (const x of tp) {
       const c = x.results['c-naive'];
       const cb = x.results['c-batched'];
-      L.push(`| ${x.w.id} | ${fmtRate(c?.value)} | ${fmtRate(cb?.value)} | ${c?.bytesPerSec ? fmtMB(c.bytesPerSec) : '–'} |`);
+      L.push(`| ${x.w.id} | ${fmtRate(c?.value)} | ${fmtCpu(c?.cpu)} | ${fmtRate(cb?.value)} | ${fmtCpu(cb?.cpu)} | ${c?.bytesPerSec ? fmtMB(c.bytesPerSec) : '–'} |`);
+    }
+    const diag = tp.filter((x) => x.results['ums-recv']?.value || x.results['ums-send']?.value);
+    if (diag.length) {
+      L.push('', '### Which side limits: ours against the naive C loop on the other end', '');
+      L.push('| workload | C → C | ours → ours | C sender → ours receiver | ours sender → C receiver |');
+      L.push('|---|---:|---:|---:|---:|');
+      for (const x of diag) {
+        const c = x.results['c-naive']?.value;
+        const cell = (k) => (x.results[k]?.value ? `${fmtRate(x.results[k].value)} (${fmtX(x.results[k].value / c)})` : '–');
+        L.push(`| ${x.w.id} | ${fmtRate(c)} | ${cell('ums')} | ${cell('ums-recv')} | ${cell('ums-send')} |`);
+      }
     }
     const na = [];
-    for (const x of tp) for (const i of IMPLS) if (x.results[i.key]?.na) na.push(`${i.label} on ${x.w.id}: ${x.results[i.key].na}`);
+    for (const x of tp) for (const i of MAIN) if (x.results[i.key]?.na) na.push(`${i.label} on ${x.w.id}: ${x.results[i.key].na}`);
     if (na.length) L.push('', `<details><summary>n/a: why</summary>\n\n${[...new Set(na)].map((s) => `- ${s}`).join('\n')}\n</details>`);
   }
 
@@ -517,7 +569,7 @@ function renderMarkdown(report, o) {
     L.push('|---|---|---:|---:|---:|---:|---|---|');
     for (const x of pp) {
       const c = x.results['c-naive']?.value;
-      for (const i of IMPLS) {
+      for (const i of MAIN) {
         const r = x.results[i.key];
         if (!r || r.na) continue;
         if (r.value === undefined) {
@@ -547,7 +599,7 @@ function renderMarkdown(report, o) {
       const fdsOk = s.fdsBefore === s.fdsAfter;
       L.push(`| ${name} | ${fmtMiB(first)} | ${fmtMiB(last)} | ${(growth * 100).toFixed(1)} % | ${fmtMiB(Math.max(...s.rss))} | ${s.fdsBefore} → ${s.fdsAfter} | RSS within 10 %, fds back | ${growth <= 0.1 && fdsOk ? '✅' : '❌'} |`);
     }
-    L.push('', `${r.recv.msgs.toLocaleString('en-US')} messages and ${r.recv.fds.toLocaleString('en-US')} fds received of ${r.send.msgs.toLocaleString('en-US')} / ${r.send.fds.toLocaleString('en-US')} sent, in ${r.recv.seconds.toFixed(1)} s (${fmtRate(r.value)} msgs/s). RSS samples (MiB, every tenth): receiver ${r.recv.rss.map((b) => (b / 1048576).toFixed(0)).join(' ')}; sender ${r.send.rss.map((b) => (b / 1048576).toFixed(0)).join(' ')}. fd counts exclude the socket's own fd 3.`);
+    L.push('', `${r.recv.msgs.toLocaleString('en-US')} messages and ${r.recv.fds.toLocaleString('en-US')} fds received of ${r.send.msgs.toLocaleString('en-US')} / ${r.send.fds.toLocaleString('en-US')} sent, in ${r.recv.seconds.toFixed(1)} s (${fmtRate(r.value)} msgs/s). RSS samples (MiB, every tenth): receiver ${r.recv.rss.map((b) => (b / 1048576).toFixed(0)).join(' ')}; sender ${r.send.rss.map((b) => (b / 1048576).toFixed(0)).join(' ')}. fd counts: before adopting the socket (not counting it) and after destroying it.`);
   }
 
   const targets = results.flatMap((x) => x.targets.map((t) => ({ ...t, id: x.w.id })));
@@ -568,7 +620,7 @@ function renderSvg(report) {
     const c = x.results['c-naive']?.value;
     if (!c) continue;
     const bars = [];
-    for (const i of IMPLS) {
+    for (const i of MAIN) {
       const r = x.results[i.key];
       if (i.c || !r || r.na || r.value === undefined) continue;
       // Ping-pong: C latency / latency, so that higher is better everywhere.
@@ -647,6 +699,7 @@ async function main() {
   const ccVersion = compileC();
   const machine = machineInfo(ccVersion, peers);
   console.log(`bench: ${machine.cpu}, ${machine.cores} cores, ${machine.kernel}, Node ${machine.node}; ${o.runs} run(s) of ${o.warm}+${o.measure} ms`);
+  if (os.loadavg()[0] > 0.5) console.log(`bench: warning: load average ${machine.load}; other work on this machine skews the numbers`);
   const started = Date.now();
   const results = [];
   for (const w of list) {
@@ -669,7 +722,7 @@ async function main() {
       const shown = r.value === undefined ? `FAILED ${r.error}`
         : w.kind === 'pingpong' ? `${fmtUs(r.mean_us)} mean, p99 ${fmtUs(r.p99_us)}`
           : w.kind === 'soak' ? `${fmtRate(r.value)} msgs/s, RSS recv ${fmtMiB(r.recv.rss[0])}→${fmtMiB(r.recv.rss.at(-1))}, send ${fmtMiB(r.send.rss[0])}→${fmtMiB(r.send.rss.at(-1))}, fds ${r.recv.fdsBefore}→${r.recv.fdsAfter} / ${r.send.fdsBefore}→${r.send.fdsAfter}`
-            : `${fmtRate(r.value)} msgs/s ${lossText(r, w)}${r.failedRuns ? ` (${r.failedRuns} failed run(s): ${r.error})` : ''}`;
+            : `${fmtRate(r.value)} msgs/s ${fmtCpu(r.cpu)} ${lossText(r, w)}${r.failedRuns ? ` (${r.failedRuns} failed run(s): ${r.error})` : ''}`;
       console.log(`  ${w.id.padEnd(24)} ${impl.key.padEnd(10)} ${shown}  [${((Date.now() - t0) / 1000).toFixed(1)} s]`);
     }
     results.push({ w, results: res, targets: targetsFor(w, res) });

@@ -105,6 +105,9 @@ static int do_recv(double warm, double meas) {
         m0 = msgs;
         b0 = bytes;
         phase = 2;
+        char line[128];
+        snprintf(line, sizeof line, "{\"role\":\"recv\",\"event\":\"window\",\"pid\":%d}", (int)getpid());
+        out(line);
       } else if (phase == 2 && t - t0 >= meas) {
         char line[256];
         snprintf(line, sizeof line,
@@ -160,6 +163,9 @@ static int send_rest(const char *p, size_t len) {
 
 static int do_send(void) {
   install_stop_handler();
+  char ready[128];
+  snprintf(ready, sizeof ready, "{\"role\":\"send\",\"event\":\"ready\",\"pid\":%d}", (int)getpid());
+  out(ready);
   char *payload = malloc(size);
   memset(payload, 'x', size);
   int fd = nfds > 0 ? open("/dev/null", O_RDONLY | O_CLOEXEC) : -1;

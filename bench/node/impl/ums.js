@@ -94,8 +94,10 @@ function rssSampler(count) {
   return { every, samples, take: () => samples.push(process.memoryUsage.rss()) };
 }
 
+// fd counts: before = every fd but the socket (fd 3, about to be adopted);
+// after = every fd once the socket is destroyed.
 function soakRecv(p) {
-  const fdsBefore = fdCount([3]);
+  const fdsBefore = fdCount() - 1;
   const s = UnixMessageSocket.fromFd(3);
   const rss = rssSampler(p.count);
   let msgs = 0;
@@ -106,7 +108,7 @@ function soakRecv(p) {
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     s.destroy();
     setImmediate(() => {
-      out({ role: 'recv', event: 'soak', msgs, fds, seconds, rss: rss.samples, fdsBefore, fdsAfter: fdCount([3]), error });
+      out({ role: 'recv', event: 'soak', msgs, fds, seconds, rss: rss.samples, fdsBefore, fdsAfter: fdCount(), error });
       process.exit(0);
     });
   };
@@ -125,7 +127,7 @@ function soakRecv(p) {
 }
 
 function soakSend(p) {
-  const fdsBefore = fdCount([3]);
+  const fdsBefore = fdCount() - 1;
   const s = UnixMessageSocket.fromFd(3);
   const payload = Buffer.alloc(p.size, 'x');
   const fd = p.fds > 0 ? fs.openSync('/dev/null', 'r') : -1;
@@ -152,7 +154,7 @@ function soakSend(p) {
       s.destroy();
       if (fd >= 0) fs.closeSync(fd);
       setImmediate(() => {
-        out({ role: 'send', event: 'soak', msgs: sent, fds: fd >= 0 ? sent : 0, rss: rss.samples, fdsBefore, fdsAfter: fdCount([3]) });
+        out({ role: 'send', event: 'soak', msgs: sent, fds: fd >= 0 ? sent : 0, rss: rss.samples, fdsBefore, fdsAfter: fdCount() });
         process.exit(0);
       });
     });
