@@ -138,7 +138,7 @@ function compileC() {
 
 const C_TP = () => path.join(BUILD, 'throughput');
 const C_PP = () => path.join(BUILD, 'pingpong');
-const nodeCmd = (impl) => (role, p) => [process.execPath, [PEER, impl, role, JSON.stringify(p)]];
+const nodeCmd = (impl) => (role, p) => [process.execPath, [...(role.startsWith('soak') ? ['--expose-gc'] : []), PEER, impl, role, JSON.stringify(p)]];
 
 const IMPLS = [
   {
@@ -283,16 +283,26 @@ async function runOnce(lib, impl, w, o) {
   });
   const onEvent = (ev, child) => {
     events[`${ev.role}.${ev.event}`] = ev;
-    if (ev.event === 'ready' && (ev.role === 'recv' || ev.role === 'echo')) resolveReady();
-    if (ev.event === 'ready' && ev.role === 'send' && ev.pid) senderPid = ev.pid;
-    if (ev.role === 'recv' && ev.event === 'window') {
-      recvPid = ev.pid;
-      cpuStart = [cpuTicks(recvPid), cpuTicks(senderPid), process.hrtime.bigint()];
+    if (ev.event === 'ready' && (ev.role === 'recv' || ev.role === 'echo')) {
+      resolveReady();
+      recvPid ??= child.pid;
     }
-    if (ev.role === 'recv' && ev.event === 'measured' && cpuStart) {
+    if (ev.event === 'ready' && ev.role === 'send' && ev.pid) senderPid = ev.pid;
+    if (ev.event === 'window' && (ev.role === 'recv' || ev.role === 'ping')) {
+      if (ev.role === 'recv') recvPid = ev.pid;
+      else senderPid = ev.pid;
+      cpuStart = [cpuTicks(recvPid), cpuTicks(senderPid), process.hrtime.bigint(), cpuTimes(), process.cpuUsage()];
+    }
+    if (ev.event === 'measured' && (ev.role === 'recv' || ev.role === 'ping') && cpuStart) {
       const secs = Number(process.hrtime.bigint() - cpuStart[2]) / 1e9;
       const use = (now, before) => (now !== null && before !== null ? (now - before) / TICKS / secs : null);
       cpu = { recv: use(cpuTicks(recvPid), cpuStart[0]), send: use(cpuTicks(senderPid), cpuStart[1]) };
+      // Everything else that ran meanwhile (in CPUs): the machine's busy time
+      // less the two sides and this harness.
+      const t = cpuTimes();
+      const busy = ((t.total - cpuStart[3].total) - (t.idle - cpuStart[3].idle)) / TICKS / secs;
+      const own = process.cpuUsage(cpuStart[4]);
+      cpu.others = Math.max(0, busy - (cpu.recv ?? 0) - (cpu.send ?? 0) - (own.user + own.system) / 1e6 / secs);
     }
     if (ev.role === 'recv' && ev.event === 'measured') {
       // Only the sender gets the stop signal: in the fork wiring the sender is
@@ -392,13 +402,27 @@ function summarize(w, ev) {
   };
 }
 
+const CONTENDED = 0.15;
+const RETRIES = 4;
+
 async function measure(lib, impl, w, o) {
   const runs = [];
   const errors = [];
   const n = w.kind === 'soak' ? 1 : o.runs;
+  // A run during which other processes used more than CONTENDED of a CPU is
+  // done again (up to RETRIES times in all); the table counts the ones dropped.
+  let retries = w.kind === 'soak' ? 0 : RETRIES;
+  let contended = 0;
   for (let i = 0; i < n; i++) {
     try {
-      runs.push(await runOnce(lib, impl, w, o));
+      const r = await runOnce(lib, impl, w, o);
+      if ((r.cpu?.others ?? 0) > CONTENDED && retries > 0) {
+        retries--;
+        contended++;
+        i--;
+        continue;
+      }
+      runs.push(r);
     } catch (err) {
       errors.push(err.message);
     }
@@ -412,6 +436,7 @@ async function measure(lib, impl, w, o) {
     values: runs.map((r) => r.value),
     sent: sum('sent'), received: sum('received'), sentFds: sum('sentFds'), receivedFds: sum('receivedFds'),
     failedRuns: errors.length, error: errors[0],
+    contendedRuns: contended, contendedKept: runs.filter((r) => (r.cpu?.others ?? 0) > CONTENDED).length,
   };
 }
 
@@ -454,7 +479,7 @@ const fmtMB = (v) => (v >= 1e9 ? `${(v / 1e9).toFixed(2)} GB/s` : `${(v / 1e6).t
 const fmtX = (r) => (r === undefined || !Number.isFinite(r) ? '–' : `${r >= 10 ? r.toFixed(1) : r.toFixed(2)}×`);
 const fmtUs = (v) => (v === undefined ? '–' : `${v.toFixed(1)} µs`);
 const pct = (x) => (x === null || x === undefined ? '?' : `${Math.round(x * 100)} %`);
-const fmtCpu = (c) => (c ? `${pct(c.recv)} / ${pct(c.send)}` : '');
+const fmtCpu = (c) => (c ? `${pct(c.recv)} / ${pct(c.send)}${c.others > CONTENDED ? ` (others ${pct(c.others)})` : ''}` : '');
 const fmtMiB = (b) => `${(b / 1048576).toFixed(1)} MiB`;
 
 function lossText(r, w) {
@@ -468,6 +493,23 @@ function lossText(r, w) {
     parts.push(lost === 0 ? `${r.receivedFds} fds, 0 lost` : `**${lost} of ${r.sentFds} fds lost (${((lost / r.sentFds) * 100).toFixed(2)} %)**`);
   }
   return parts.join('; ');
+}
+
+// How busy the machine was (all CPUs, every process) over the second before the run.
+let busyAtStart = null;
+function cpuTimes() {
+  const line = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const idle = line[3] + (line[4] ?? 0);
+  return { idle, total: line.reduce((a, b) => a + b, 0) };
+}
+async function measureBusy() {
+  try {
+    const a = cpuTimes();
+    await new Promise((r) => setTimeout(r, 1000));
+    const b = cpuTimes();
+    busyAtStart = 1 - (b.idle - a.idle) / (b.total - a.total);
+  } catch {}
+  return busyAtStart;
 }
 
 function machineInfo(ccVersion, peers) {
@@ -489,6 +531,7 @@ function machineInfo(ccVersion, peers) {
     cc: ccVersion,
     commit,
     load: os.loadavg().map((x) => x.toFixed(2)).join(' '),
+    busy: busyAtStart,
     peers: Object.entries(peers).map(([k, v]) => `${k}@${v.version ?? '?'}${v.ok ? '' : ' (not loadable)'}`).join(', '),
   };
 }
@@ -499,7 +542,7 @@ function renderMarkdown(report, o) {
   const { machine, results } = report;
   const L = [];
   L.push('# unix-message-socket benchmark', '');
-  L.push(`${machine.date} · ${machine.cpu}, ${machine.cores} cores, ${machine.memory} · ${machine.kernel} · Node ${machine.node} (libuv ${machine.libuv}) · ${machine.cc} · commit ${machine.commit} · load average at start ${machine.load}`);
+  L.push(`${machine.date} · ${machine.cpu}, ${machine.cores} cores, ${machine.memory} · ${machine.kernel} · Node ${machine.node} (libuv ${machine.libuv}) · ${machine.cc} · commit ${machine.commit} · CPUs ${machine.busy === null ? '?' : Math.round(machine.busy * 100)} % busy in the second before the run (load average ${machine.load})`);
   L.push('', `Peers: ${machine.peers}. Method: sender and receiver in separate processes; ${o.warm} ms warm-up, then a ${o.measure} ms window timed by the receiver; median of ${o.runs} run(s); ${o.pin ? 'receiver (or echo) pinned to CPU 1 and sender (or pinger) to CPU 0 with taskset, both to CPU 0 for the ping-pong rows marked 1cpu' : 'not pinned to CPUs'}. msgs/s for stream sockets = bytes / message size. "C naive" is one sendmsg/recvmsg per message, "C batched" sendmmsg/recvmmsg with 64 per call, both blocking. Command: \`node bench/run.js${process.argv.slice(2).length ? ' ' + process.argv.slice(2).join(' ') : ''}\`.`, '');
 
   const tp = results.filter((x) => x.w.kind === 'throughput');
@@ -590,18 +633,23 @@ function renderMarkdown(report, o) {
       L.push(`failed: ${r?.error ?? 'not run'}`);
       continue;
     }
-    L.push('| process | RSS at 10 % | RSS at 100 % | growth | max | fds before → after | target | met |');
-    L.push('|---|---:|---:|---:|---:|---|---|---|');
+    L.push('| process | RSS at 10 % | RSS at 100 % | growth | max | heap + external after GC, 10 % → 100 % | fds before → after | target | met |');
+    L.push('|---|---:|---:|---:|---:|---:|---|---|---|');
     for (const [name, s] of [['receiver', r.recv], ['sender', r.send]]) {
       const first = s.rss[0];
       const last = s.rss[s.rss.length - 1];
       const growth = (last - first) / first;
       const fdsOk = s.fdsBefore === s.fdsAfter;
-      L.push(`| ${name} | ${fmtMiB(first)} | ${fmtMiB(last)} | ${(growth * 100).toFixed(1)} % | ${fmtMiB(Math.max(...s.rss))} | ${s.fdsBefore} → ${s.fdsAfter} | RSS within 10 %, fds back | ${growth <= 0.1 && fdsOk ? '✅' : '❌'} |`);
+      const heap = s.heap?.length ? `${fmtMiB(s.heap[0])} → ${fmtMiB(s.heap[s.heap.length - 1])}` : '–';
+      L.push(`| ${name} | ${fmtMiB(first)} | ${fmtMiB(last)} | ${(growth * 100).toFixed(1)} % | ${fmtMiB(Math.max(...s.rss))} | ${heap} | ${s.fdsBefore} → ${s.fdsAfter} | RSS within 10 %, fds back | ${growth <= 0.1 && fdsOk ? '✅' : '❌'} |`);
     }
-    L.push('', `${r.recv.msgs.toLocaleString('en-US')} messages and ${r.recv.fds.toLocaleString('en-US')} fds received of ${r.send.msgs.toLocaleString('en-US')} / ${r.send.fds.toLocaleString('en-US')} sent, in ${r.recv.seconds.toFixed(1)} s (${fmtRate(r.value)} msgs/s). RSS samples (MiB, every tenth): receiver ${r.recv.rss.map((b) => (b / 1048576).toFixed(0)).join(' ')}; sender ${r.send.rss.map((b) => (b / 1048576).toFixed(0)).join(' ')}. fd counts: before adopting the socket (not counting it) and after destroying it.`);
+    L.push('', `${r.recv.msgs.toLocaleString('en-US')} messages and ${r.recv.fds.toLocaleString('en-US')} fds received of ${r.send.msgs.toLocaleString('en-US')} / ${r.send.fds.toLocaleString('en-US')} sent, in ${r.recv.seconds.toFixed(1)} s (${fmtRate(r.value)} msgs/s). RSS samples (MiB, every tenth; each is followed by a full GC): receiver ${r.recv.rss.map((b) => (b / 1048576).toFixed(0)).join(' ')}; sender ${r.send.rss.map((b) => (b / 1048576).toFixed(0)).join(' ')}. fd counts: before adopting the socket (not counting it) and after destroying it.`);
   }
 
+  const all = results.flatMap((x) => Object.values(x.results));
+  const redone = all.reduce((t, r) => t + (r.contendedRuns ?? 0), 0);
+  const kept = all.reduce((t, r) => t + (r.contendedKept ?? 0), 0);
+  L.push('', `Contention: a run during which other processes used more than ${CONTENDED * 100} % of a CPU is done again (at most ${RETRIES} times per measurement); ${redone} run(s) were redone${kept ? `, and ${kept} contended run(s) had to be kept (marked "others" in the CPU column)` : ''}.`);
   const targets = results.flatMap((x) => x.targets.map((t) => ({ ...t, id: x.w.id })));
   if (targets.length) {
     const met = targets.filter((t) => t.met).length;
@@ -697,9 +745,12 @@ async function main() {
   const lib = ensureLibrary();
   const peers = ensurePeers(o.install);
   const ccVersion = compileC();
+  await measureBusy();
   const machine = machineInfo(ccVersion, peers);
   console.log(`bench: ${machine.cpu}, ${machine.cores} cores, ${machine.kernel}, Node ${machine.node}; ${o.runs} run(s) of ${o.warm}+${o.measure} ms`);
-  if (os.loadavg()[0] > 0.5) console.log(`bench: warning: load average ${machine.load}; other work on this machine skews the numbers`);
+  if (machine.busy !== null && machine.busy > 0.1) {
+    console.log(`bench: warning: the CPUs were ${Math.round(machine.busy * 100)} % busy before the run; other work on this machine skews the numbers`);
+  }
   const started = Date.now();
   const results = [];
   for (const w of list) {
@@ -723,7 +774,8 @@ async function main() {
         : w.kind === 'pingpong' ? `${fmtUs(r.mean_us)} mean, p99 ${fmtUs(r.p99_us)}`
           : w.kind === 'soak' ? `${fmtRate(r.value)} msgs/s, RSS recv ${fmtMiB(r.recv.rss[0])}→${fmtMiB(r.recv.rss.at(-1))}, send ${fmtMiB(r.send.rss[0])}→${fmtMiB(r.send.rss.at(-1))}, fds ${r.recv.fdsBefore}→${r.recv.fdsAfter} / ${r.send.fdsBefore}→${r.send.fdsAfter}`
             : `${fmtRate(r.value)} msgs/s ${fmtCpu(r.cpu)} ${lossText(r, w)}${r.failedRuns ? ` (${r.failedRuns} failed run(s): ${r.error})` : ''}`;
-      console.log(`  ${w.id.padEnd(24)} ${impl.key.padEnd(10)} ${shown}  [${((Date.now() - t0) / 1000).toFixed(1)} s]`);
+      const redone = r.contendedRuns ? ` (${r.contendedRuns} run(s) redone: other processes were busy)` : '';
+      console.log(`  ${w.id.padEnd(24)} ${impl.key.padEnd(10)} ${shown}  [${((Date.now() - t0) / 1000).toFixed(1)} s]${redone}`);
     }
     results.push({ w, results: res, targets: targetsFor(w, res) });
   }

@@ -45,6 +45,9 @@ static int do_ping(double warm, double meas) {
     } else if (t - start >= warm) {
       measuring = 1;
       t0 = t;
+      char line[128];
+      snprintf(line, sizeof line, "{\"role\":\"ping\",\"event\":\"window\",\"pid\":%d}", (int)getpid());
+      out(line);
     }
     prev = t;
   }

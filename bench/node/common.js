@@ -128,6 +128,7 @@ class Pinger {
     } else if (t - this.begin >= this.warmMs) {
       this.measuring = true;
       this.t0 = t;
+      out({ role: 'ping', event: 'window', pid: process.pid });
     }
     this.prev = t;
     this.sendOne();

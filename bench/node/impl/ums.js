@@ -88,15 +88,30 @@ function ping(p) {
 // The long run: a fixed number of messages (p.count) with p.fds fds each,
 // RSS sampled every tenth of the run in both processes, and the fd table
 // compared before the socket is adopted and after it is destroyed.
+// Each sample: RSS as it is, then (with --expose-gc, which the harness gives
+// the long run) the V8 heap and external memory after a full GC, which tells
+// a leak from a heap that has merely grown.
 function rssSampler(count) {
   const every = Math.max(1, Math.floor(count / 10));
   const samples = [];
-  return { every, samples, take: () => samples.push(process.memoryUsage.rss()) };
+  const heap = [];
+  return {
+    every, samples, heap,
+    take: () => {
+      samples.push(process.memoryUsage.rss());
+      if (typeof global.gc === 'function') {
+        global.gc();
+        const m = process.memoryUsage();
+        heap.push(m.heapUsed + m.external);
+      }
+    },
+  };
 }
 
 // fd counts: before = every fd but the socket (fd 3, about to be adopted);
 // after = every fd once the socket is destroyed.
 function soakRecv(p) {
+  ready(); // first: the first write to a stdout pipe opens an fd of Node's own
   const fdsBefore = fdCount() - 1;
   const s = UnixMessageSocket.fromFd(3);
   const rss = rssSampler(p.count);
@@ -108,7 +123,7 @@ function soakRecv(p) {
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     s.destroy();
     setImmediate(() => {
-      out({ role: 'recv', event: 'soak', msgs, fds, seconds, rss: rss.samples, fdsBefore, fdsAfter: fdCount(), error });
+      out({ role: 'recv', event: 'soak', msgs, fds, seconds, rss: rss.samples, heap: rss.heap, fdsBefore, fdsAfter: fdCount(), error });
       process.exit(0);
     });
   };
@@ -123,10 +138,10 @@ function soakRecv(p) {
     }
   });
   s.on('error', (err) => end(err.code));
-  ready();
 }
 
 function soakSend(p) {
+  out({ role: 'send', event: 'ready', pid: process.pid }); // before counting fds, as above
   const fdsBefore = fdCount() - 1;
   const s = UnixMessageSocket.fromFd(3);
   const payload = Buffer.alloc(p.size, 'x');
@@ -154,7 +169,7 @@ function soakSend(p) {
       s.destroy();
       if (fd >= 0) fs.closeSync(fd);
       setImmediate(() => {
-        out({ role: 'send', event: 'soak', msgs: sent, fds: fd >= 0 ? sent : 0, rss: rss.samples, fdsBefore, fdsAfter: fdCount() });
+        out({ role: 'send', event: 'soak', msgs: sent, fds: fd >= 0 ? sent : 0, rss: rss.samples, heap: rss.heap, fdsBefore, fdsAfter: fdCount() });
         process.exit(0);
       });
     });
