@@ -64,6 +64,8 @@ export class PoolWorker {
   /** @internal */ readonly channel: UnixMessageSocket;
   /** @internal */ state: WorkerState = 'starting';
   /** @internal */ jobs = 0;
+  /** @internal It sent Ready once: a death after that is not a failed start. */
+  cameOnline = false;
 
   /** @internal */
   constructor(id: number, child: ChildProcess, channel: UnixMessageSocket) {
@@ -101,11 +103,13 @@ interface Job {
 }
 
 interface PendingRequest {
+  id: number;
   resolve: (m: UnixMessage) => void;
   reject: (err: Error) => void;
-  /** The worker whose kernel queue holds the request; null while unsent. */
+  /** The worker it was written to (its reply may come before the write callback); null while unsent. */
   worker: PoolWorker | null;
   timer: NodeJS.Timeout | null;
+  job: Job | null;
 }
 
 export interface PoolEvents {
@@ -119,6 +123,9 @@ export interface PoolEvents {
 
 const EMPTY: readonly Buffer[] = [];
 const MAX_EARLY_DEATHS = 5;
+const MAX_TIMER_MS = 0x7fffffff;
+/** After a worker's exit, how long its channel may take to deliver what the worker sent last. */
+const EXIT_DRAIN_MS = 1000;
 const isDisconnect = (err: Error): boolean => {
   const code = (err as NodeJS.ErrnoException).code;
   return code === 'EPIPE' || code === 'ECONNRESET' || code === 'ERR_STREAM_DESTROYED' || code === 'ERR_STREAM_WRITE_AFTER_END';
@@ -127,6 +134,45 @@ const poolClosed = (): CodedError => coded(Error, 'ERR_POOL_CLOSED', 'The worker
 const workerExited = (w: PoolWorker, what: string): CodedError =>
   coded(Error, 'ERR_POOL_WORKER_EXITED', `Worker ${w.id} (pid ${w.pid ?? '-'}) exited ${what}`);
 const jobCount = (job: Job): number => (job.kind === Kind.Connections ? job.fds.length : 1);
+
+function validateTimeout(value: unknown, name: string): void {
+  if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > MAX_TIMER_MS)) {
+    throw outOfRange(`The "${name}" option must be a number of ms from 0 to ${MAX_TIMER_MS}. Received ${String(value)}`);
+  }
+}
+
+function validateCallback(callback: unknown): void {
+  if (callback !== undefined && typeof callback !== 'function') {
+    throw invalidArgType(`The "callback" argument must be a function. Received ${typeof callback}`);
+  }
+}
+
+function validateOptions(options: unknown): void {
+  if (options === null || typeof options !== 'object') throw invalidArgType('The "options" argument must be an object');
+}
+
+// What fork() does: a primary started with -e/-p must not hand its code to
+// the workers (they would run it instead of the script).
+function workerExecArgv(): string[] {
+  const out: string[] = [];
+  const argv = process.execArgv;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '-e' || a === '--eval' || a === '-p' || a === '--print' || a === '-pe') {
+      i++;
+      continue;
+    }
+    if (a.startsWith('--eval=') || a.startsWith('--print=')) continue;
+    out.push(a);
+  }
+  return out;
+}
+
+function noDuplicates(fds: readonly number[]): void {
+  if (new Set(fds).size !== fds.length) {
+    throw invalidArgValue('The "fds" of a hand-off must be distinct: the pool closes each one once it is sent');
+  }
+}
 
 export class WorkerPool extends EventEmitter<PoolEvents> {
   readonly size: number;
@@ -162,16 +208,14 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     if (strategy !== 'round-robin' && strategy !== 'least-outstanding') {
       throw invalidArgValue(`The "strategy" option must be 'round-robin' or 'least-outstanding'. Received ${String(strategy)}`);
     }
+    validateTimeout(options.closeTimeout, 'closeTimeout');
     const closeTimeout = options.closeTimeout ?? 10_000;
-    if (!Number.isFinite(closeTimeout) || closeTimeout < 0) {
-      throw outOfRange(`The "closeTimeout" option must be a non-negative number. Received ${String(closeTimeout)}`);
-    }
     this.size = size;
     this.strategy = strategy;
     this.#options = {
       script: options.script,
       args: options.args ?? [],
-      execArgv: options.execArgv ?? process.execArgv,
+      execArgv: options.execArgv ?? workerExecArgv(),
       env: options.env ?? process.env,
       stdio: options.stdio ?? 'inherit',
       respawn: options.respawn ?? true,
@@ -196,6 +240,12 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
           reject(poolClosed());
           return true;
         }
+        const lost = this.#slots.findIndex((w, id) => w === null && this.#gaveUp(id));
+        if (lost >= 0) {
+          cleanup();
+          reject(coded(Error, 'ERR_POOL_WORKER_EXITED', `Worker ${lost} exited before coming online and is not respawned`));
+          return true;
+        }
         if (this.#slots.every((w) => w?.online === true)) {
           cleanup();
           resolve(this);
@@ -212,10 +262,12 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       };
       const cleanup = (): void => {
         this.off('online', onEvent);
+        this.off('exit', onEvent);
         this.off('close', onEvent);
         this.off('error', onError);
       };
       this.on('online', onEvent);
+      this.on('exit', onEvent);
       this.on('close', onEvent);
       this.on('error', onError);
       check();
@@ -224,20 +276,21 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
 
   /** A fire-and-forget message; callback(err) once it is in a worker's socket, or failed. */
   send(message: OutgoingMessage | Buffer | string, options: SendOptions = {}, callback?: WriteCallback): void {
+    validateCallback(callback);
     this.#dispatch(this.#job(Kind.Message, 0, message, options, callback ?? null, null));
   }
 
   /** Sends a request; resolves with the worker's reply, whose fds the caller owns. */
   request(message: OutgoingMessage | Buffer | string, options: RequestOptions = {}): Promise<UnixMessage> {
+    validateOptions(options);
     const timeout = options.timeout;
-    if (timeout !== undefined && (!Number.isFinite(timeout) || timeout < 0)) {
-      throw outOfRange(`The "timeout" option must be a non-negative number. Received ${String(timeout)}`);
-    }
+    validateTimeout(timeout, 'timeout');
     return new Promise((resolve, reject) => {
       const id = this.#nextRequest;
       this.#nextRequest = this.#nextRequest >= 0xffffffff ? 1 : this.#nextRequest + 1;
-      const pending: PendingRequest = { resolve, reject, worker: null, timer: null };
+      const pending: PendingRequest = { id, resolve, reject, worker: null, timer: null, job: null };
       const job = this.#job(Kind.Request, id, message, options, null, pending);
+      pending.job = job;
       this.#requests.set(id, pending);
       if (timeout !== undefined) {
         pending.timer = setTimeout(() => {
@@ -256,6 +309,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   handOff(fds: readonly number[], options: Omit<SendOptions, 'transfer'> = {}): void {
     if (!Array.isArray(fds)) throw invalidArgType('handOff() takes an array of fds');
     fds.forEach((fd, i) => validateFd(fd, `fds[${i}]`));
+    noDuplicates(fds);
     const target = this.#target(options);
     if (target !== null) this.#dispatch({ kind: Kind.Connections, value: 0, payload: EMPTY, fds: [...fds], target, callback: null, request: null });
     else this.#spread(fds);
@@ -268,6 +322,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
    */
   async serve(target: ServeOptions | net.Server = {}): Promise<ServeAddress> {
     if (this.#closing) throw poolClosed();
+    validateOptions(target);
     const onConnections = (fds: number[]): void => this.#spread(fds);
     const onError = (err: Error): void => void this.emit('error', err);
     const acceptor = typeof (target as net.Server).address === 'function'
@@ -278,6 +333,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       throw poolClosed();
     }
     if (!this.#refed) acceptor.unref();
+    if (this.#acceptPaused) acceptor.pause();
     this.#acceptors.push(acceptor);
     return acceptor.address;
   }
@@ -346,6 +402,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     const msg = normalizeMessage(message, 'seqpacket');
     let fds: number[];
     if (options.transfer) {
+      noDuplicates(msg.fds);
       fds = [...msg.fds];
     } else {
       const dups = dupFds(msg.fds);
@@ -358,7 +415,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
 
   #target(options: SendOptions): number | null {
     if (this.#closing) throw poolClosed();
-    if (options === null || typeof options !== 'object') throw invalidArgType('The "options" argument must be an object');
+    validateOptions(options);
     const target = options.worker ?? null;
     if (target !== null && (!Number.isInteger(target) || target < 0 || target >= this.size)) {
       throw outOfRange(`The "worker" option must be an integer from 0 to ${this.size - 1}. Received ${String(target)}`);
@@ -388,7 +445,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     }
     const w = job.target !== null ? this.#slots[job.target] ?? null : this.#pick();
     if (w?.state === 'online') this.#send(w, job);
-    else if (job.target !== null && this.#gaveUp(job.target)) this.#fail(job, coded(Error, 'ERR_POOL_WORKER_EXITED', `Worker ${job.target} has exited and is not respawned`));
+    else if (job.target !== null ? this.#gaveUp(job.target) : this.#noWorkerLeft()) this.#fail(job, this.#lostError(job.target));
     else this.#waiting.push(job);
   }
 
@@ -397,6 +454,11 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   #spread(fds: readonly number[]): void {
     if (this.#destroyed) {
       closeFds(fds);
+      return;
+    }
+    if (this.#noWorkerLeft()) {
+      closeFds(fds);
+      this.emit('error', this.#lostError(null));
       return;
     }
     const shares = new Map<PoolWorker, number[]>();
@@ -432,32 +494,45 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       return;
     }
     w.jobs += jobCount(job);
+    // Set now, not in the write callback: with batched writes the reply can
+    // come back before the callback runs.
+    if (job.request !== null) job.request.worker = w;
+    // A Connections frame carries its fd count, so that fds the kernel had
+    // to drop at the worker (EMFILE: MSG_CTRUNC) are still accounted for.
+    const value = job.kind === Kind.Connections ? job.fds.length : job.value;
     // Lent, not duplicated: the job keeps its fds open until #written.
     const ok = w.channel[kWriteLent](
-      { data: [header(job.kind, job.value), ...job.payload], fds: job.fds },
+      { data: [header(job.kind, value), ...job.payload], fds: job.fds },
       (err) => this.#written(w, job, err ?? null),
     );
     if (!ok && job.kind === Kind.Connections) this.#maybePauseAccepting();
   }
 
+  // The socket reports success for every frame the kernel took, even when a
+  // later frame of the same batch failed; so a failure here means the frame
+  // never reached the worker and can go to another one.
   #written(w: PoolWorker, job: Job, err: Error | null): void {
     if (err === null) {
       closeFds(job.fds);
       job.fds = [];
-      if (w.state === 'dead') {
-        // In the dead worker's queue, which the kernel has already dropped.
-        if (job.request !== null) this.#fail(job, workerExited(w, 'before replying'));
-        return;
-      }
-      if (job.request !== null) job.request.worker = w;
       job.callback?.(null);
       return;
     }
     w.jobs -= jobCount(job);
+    const request = job.request;
+    if (request !== null) {
+      request.worker = null;
+      if (!this.#requests.has(request.id)) {
+        // Timed out meanwhile: nobody waits for it any more.
+        closeFds(job.fds);
+        job.fds = [];
+        return;
+      }
+    }
     if (isDisconnect(err) || w.state !== 'online') {
-      // Never reached the worker: it can go to another one.
-      if (job.target !== null && this.#gaveUp(job.target)) this.#fail(job, workerExited(w, 'before the message was sent'));
-      else if (job.kind === Kind.Connections && job.target === null) this.#spread(job.fds);
+      // Before re-routing, or the job would go straight back to this channel.
+      if (w.state === 'online' || w.state === 'starting') w.state = 'disconnected';
+      if (job.kind === Kind.Connections && job.target === null) this.#spread(job.fds);
       else this.#dispatch(job);
       return;
     }
@@ -467,15 +542,10 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   #fail(job: Job, err: Error): void {
     closeFds(job.fds);
     job.fds = [];
-    if (job.request !== null) {
-      for (const [id, p] of this.#requests) {
-        if (p === job.request) this.#settle(id, err);
-      }
-    } else if (job.callback !== null) {
-      job.callback(err);
-    } else {
-      this.emit('error', err);
-    }
+    if (job.request !== null) this.#settle(job.request.id, err);
+    else if (job.callback !== null) job.callback(err);
+    // After close()/destroy() the caller asked for it; anything else is news.
+    else if ((err as CodedError).code !== 'ERR_POOL_CLOSED') this.emit('error', err);
   }
 
   #settle(id: number, result: UnixMessage | Error): void {
@@ -486,10 +556,28 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     }
     this.#requests.delete(id);
     if (p.timer !== null) clearTimeout(p.timer);
-    if (p.worker !== null) p.worker.jobs--;
+    if (p.worker !== null) {
+      p.worker.jobs--;
+    } else if (p.job !== null) {
+      // Still waiting for a worker: it will never be sent.
+      const i = this.#waiting.indexOf(p.job);
+      if (i >= 0) this.#waiting.splice(i, 1);
+      closeFds(p.job.fds);
+      p.job.fds = [];
+    }
     if (result instanceof Error) p.reject(result);
     else p.resolve(result);
     if (this.#closing) this.#drainThenEnd();
+  }
+
+  #noWorkerLeft(): boolean {
+    return this.#slots.every((_, id) => this.#gaveUp(id));
+  }
+
+  #lostError(target: number | null): CodedError {
+    return coded(Error, 'ERR_POOL_WORKER_EXITED', target !== null
+      ? `Worker ${target} has exited and is not respawned`
+      : 'No worker is left to take the message (every worker exited and none is respawned)');
   }
 
   #gaveUp(id: number): boolean {
@@ -500,7 +588,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     const pair = new Int32Array(2);
     const r = native.socketpair(TYPE_NUMBERS.seqpacket, pair);
     if (r < 0) {
-      this.emit('error', errnoError(r, 'socketpair'));
+      this.#spawnFailed(id, errnoError(r, 'socketpair'));
       return;
     }
     const [mine, theirs] = [pair[0]!, pair[1]!];
@@ -510,7 +598,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     } catch (err) {
       native.close(mine);
       native.close(theirs);
-      this.emit('error', err as Error);
+      this.#spawnFailed(id, err as Error);
       return;
     }
     const o = this.#options;
@@ -525,7 +613,8 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     } catch (err) {
       channel.destroy();
       native.close(theirs);
-      throw err;
+      this.#spawnFailed(id, err as Error);
+      return;
     }
     native.close(theirs);
     const w = new PoolWorker(id, child, channel);
@@ -551,6 +640,20 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     child.on('exit', (code, signal) => this.#onExit(w, code, signal));
   }
 
+  // EMFILE and the like: counted as a failed start, retried with a delay.
+  #spawnFailed(id: number, err: Error): void {
+    this.emit('error', err);
+    const deaths = ++this.#earlyDeaths[id]!;
+    if (this.#closing) return;
+    if (deaths < MAX_EARLY_DEATHS) {
+      const t = setTimeout(() => !this.#closing && this.#spawn(id), 100 * deaths);
+      if (!this.#refed) t.unref();
+    } else {
+      this.emit('error', coded(Error, 'ERR_POOL_WORKER_EXITED', `Worker ${id} could not be started ${deaths} times; not retried`));
+      if (this.#noWorkerLeft()) this.#failWaiting();
+    }
+  }
+
   #onFrame(w: PoolWorker, m: UnixMessage): void {
     const frame = parse(m.data);
     if (frame === null) {
@@ -562,8 +665,10 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       case Kind.Ready:
         if (w.state !== 'starting') return;
         w.state = 'online';
+        w.cameOnline = true;
         this.emit('online', w);
         this.#flushWaiting();
+        this.#resumeAccepting();
         if (this.#closing) this.#drainThenEnd();
         return;
       case Kind.Done:
@@ -596,22 +701,19 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
 
   #onExit(w: PoolWorker, code: number | null, signal: NodeJS.Signals | null): void {
     if (w.state === 'dead') return;
-    const wasOnline = w.state !== 'starting';
-    const unfinished = w.jobs;
     w.state = 'dead';
-    w.jobs = 0;
-    this.#live.delete(w);
     if (this.#slots[w.id] === w) this.#slots[w.id] = null;
-    // Frames still in our queue fail in their write callbacks and are re-routed.
-    w.channel.destroy();
-    for (const [id, p] of this.#requests) {
-      if (p.worker === w) {
-        p.worker = null;
-        this.#settle(id, workerExited(w, 'before replying'));
-      }
-    }
-    this.#earlyDeaths[w.id] = wasOnline ? 0 : this.#earlyDeaths[w.id]! + 1;
-    this.emit('exit', w, code, signal, unfinished);
+    this.#earlyDeaths[w.id] = w.cameOnline ? 0 : this.#earlyDeaths[w.id]! + 1;
+    // What the worker wrote before dying (replies, messages, DONE frames) is
+    // still in the channel: read it to EOF before settling the accounts. A
+    // grandchild holding the channel open would delay EOF, hence the timer.
+    const timer = setTimeout(() => w.channel.destroy(), EXIT_DRAIN_MS);
+    const finish = (): void => {
+      clearTimeout(timer);
+      this.#finishExit(w, code, signal);
+    };
+    if (w.channel.closed) finish();
+    else w.channel.once('close', finish);
     if (!this.#closing && this.#options.respawn) {
       if (this.#earlyDeaths[w.id]! < MAX_EARLY_DEATHS) {
         this.#spawn(w.id);
@@ -619,8 +721,19 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
         this.emit('error', workerExited(w, `${MAX_EARLY_DEATHS} times before coming online; not respawned`), w);
       }
     }
-    if (this.#slots.every((s) => s === null)) this.#failWaiting();
+  }
+
+  #finishExit(w: PoolWorker, code: number | null, signal: NodeJS.Signals | null): void {
+    const unfinished = w.jobs;
+    for (const p of [...this.#requests.values()]) {
+      if (p.worker === w) this.#settle(p.id, workerExited(w, 'before replying'));
+    }
+    w.jobs = 0;
+    this.#live.delete(w);
+    this.emit('exit', w, code, signal, unfinished);
+    if (this.#noWorkerLeft()) this.#failWaiting();
     else if (this.#closing) this.#flushWaiting();
+    this.#resumeAccepting();
     this.#maybeClosed();
   }
 
@@ -636,7 +749,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   #failWaiting(): void {
     const waiting = this.#waiting;
     this.#waiting = [];
-    for (const job of waiting) this.#fail(job, this.#closing ? poolClosed() : coded(Error, 'ERR_POOL_WORKER_EXITED', 'No worker is left to take the message'));
+    for (const job of waiting) this.#fail(job, this.#closing ? poolClosed() : this.#lostError(job.target));
   }
 
   #maybePauseAccepting(): void {

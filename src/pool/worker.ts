@@ -99,6 +99,9 @@ export class PrimaryChannel extends EventEmitter<PrimaryChannelEvents> {
         this.#onRequest(frame.value, message);
         return;
       case Kind.Connections:
+        // Sent with its fd count: those the kernel could not install here
+        // (EMFILE, MSG_CTRUNC) are gone, and finished as far as the pool goes.
+        if (frame.value > message.fds.length) this.#finished(frame.value - message.fds.length);
         this.#onConnections(message.fds);
         return;
       default:

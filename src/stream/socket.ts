@@ -78,6 +78,8 @@ class QueuedMessage {
   byteLength: number;
   readonly address: string | null;
   readonly lent: boolean;
+  /** Wholly in the kernel. A later error of the same flush is not this message's. */
+  sent = false;
 
   constructor(msg: NormalizedMessage, dups: number[], lent = false) {
     this.data = msg.data;
@@ -355,6 +357,10 @@ export class UnixMessageSocket extends Duplex {
 
   #afterWrite(queued: QueuedMessage, err: Error | null | undefined, cb: WriteCallback | undefined): void {
     queued.releaseDups();
+    // Writable gives one error to every message of a _writev batch, but the
+    // ones the kernel already took were sent: their callbacks say so, so a
+    // caller that re-sends failed messages never sends one twice.
+    if (queued.sent) err = null;
     if (!err && queued.error !== null) {
       this.#reportMessageError(queued.error, cb);
     } else if (cb) {
@@ -426,6 +432,7 @@ export class UnixMessageSocket extends Duplex {
             q.error = invalidArgValue('The data of a queued write was detached or emptied after write()');
             p.index++;
           } else if (r === q.byteLength) {
+            q.sent = true;
             p.index++;
           }
           this.#retryDelay = 1;
@@ -434,7 +441,11 @@ export class UnixMessageSocket extends Duplex {
       } else {
         r = this.#sendBatch(fd, p);
         if (r > 0) {
-          for (let i = p.index; i < p.index + r; i++) p.messages[i]!.releaseDups();
+          for (let i = p.index; i < p.index + r; i++) {
+            const m = p.messages[i]!;
+            m.releaseDups();
+            m.sent = true;
+          }
           p.index += r;
           this.#retryDelay = 1;
           continue;
