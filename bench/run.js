@@ -86,7 +86,11 @@ function ensureLibrary() {
     const r = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
     if (r.status !== 0) throw new Error('npm run build failed; run `npm install` at the repository root first');
   }
-  return require(path.join(ROOT, 'dist'));
+  try {
+    return require(path.join(ROOT, 'dist'));
+  } catch (err) {
+    throw new Error(`cannot load the library from dist/ (${err.message.split('\n')[0]}); build it at the repository root with npm install (the addon) and npm run build (dist/)`);
+  }
 }
 
 /** Installs bench/'s peers when bench/node_modules is missing. Returns which load. */
@@ -810,6 +814,6 @@ async function main() {
 }
 
 main().catch((err) => {
-  console.error(err);
+  console.error(`bench: ${err.message}`);
   process.exit(1);
 });
