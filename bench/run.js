@@ -21,6 +21,7 @@
 //   filter         a regular expression on the workload ids (e.g. 'seqpacket-64B',
 //                  '^ping', 'soak'); the ids are listed by --list
 //   --list         print the workload ids and exit
+//   --render=FILE  write latest.md and ratios.svg again from a latest.json
 //
 // Environment, for profiling one side: BENCH_RECV_PREFIX / BENCH_SEND_PREFIX
 // (a command prefix, e.g. 'perf record -g -o /tmp/r.data --') and
@@ -40,7 +41,7 @@ const PEER = path.join(BENCH, 'node', 'peer.js');
 // ------------------------------------------------------------------ options
 
 function parseArgs(argv) {
-  const o = { quick: false, long: false, runs: null, warm: null, measure: null, soak: null, out: null, install: true, filter: null, list: false, impls: null, pin: true };
+  const o = { quick: false, long: false, runs: null, warm: null, measure: null, soak: null, out: null, install: true, filter: null, list: false, impls: null, pin: true, render: null };
   for (const a of argv) {
     const [k, v] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
     if (k === '--quick') o.quick = true;
@@ -52,10 +53,11 @@ function parseArgs(argv) {
     else if (k === '--out') o.out = path.resolve(v);
     else if (k === '--no-install') o.install = false;
     else if (k === '--no-pin') o.pin = false;
+    else if (k === '--render') o.render = path.resolve(v);
     else if (k === '--impl') o.impls = v.split(',');
     else if (k === '--list') o.list = true;
     else if (k === '--help' || k === '-h') {
-      console.log(fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 28).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
+      console.log(fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 29).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
       process.exit(0);
     } else if (!a.startsWith('--')) o.filter = new RegExp(a);
     else {
@@ -478,7 +480,15 @@ function targetsFor(w, results) {
     if (w.fds === 1) t.push({ what: 'zero fds lost', lost: ums.sentFds - ums.receivedFds, goal: 0 });
   }
   if (w.kind === 'pingpong' && c) t.push({ what: 'ours ≤ 1.2× C round trip', ratio: ums.value / c, goal: 1.2, lowerIsBetter: true });
+  if (w.kind === 'soak') {
+    for (const [name, p] of [['receiver', ums.recv], ['sender', ums.send]]) {
+      const growth = (p.rss.at(-1) - p.rss[0]) / p.rss[0];
+      t.push({ what: `${name} RSS flat within 10 %`, text: `${(growth * 100).toFixed(1)} %`, met: growth <= 0.1 });
+      t.push({ what: `${name} fd count back to baseline`, text: `${p.fdsBefore} → ${p.fdsAfter}`, met: p.fdsAfter === p.fdsBefore });
+    }
+  }
   for (const x of t) {
+    if (x.met !== undefined) continue;
     if (x.lost !== undefined) x.met = x.lost === 0;
     else x.met = x.lowerIsBetter ? x.ratio <= x.goal : x.ratio >= x.goal;
   }
@@ -557,12 +567,13 @@ function machineInfo(ccVersion, peers) {
 
 const MAIN = IMPLS.filter((i) => !i.diagnostic);
 
-function renderMarkdown(report, o) {
+function renderMarkdown(report) {
   const { machine, results } = report;
+  const o = { warm: report.options.warmMs, measure: report.options.measureMs, runs: report.options.runs, pin: report.options.pin };
   const L = [];
   L.push('# unix-message-socket benchmark', '');
   L.push(`${machine.date} · ${machine.cpu}, ${machine.cores} cores, ${machine.memory} · ${machine.kernel} · Node ${machine.node} (libuv ${machine.libuv}) · ${machine.cc} · commit ${machine.commit} · CPUs ${machine.busy === null ? '?' : Math.round(machine.busy * 100)} % busy in the second before the run (load average ${machine.load})`);
-  L.push('', `Peers: ${machine.peers}. Method: sender and receiver in separate processes; ${o.warm} ms warm-up, then a ${o.measure} ms window timed by the receiver; median of ${o.runs} run(s); ${o.pin ? 'receiver (or echo) pinned to CPU 1 and sender (or pinger) to CPU 0 with taskset, both to CPU 0 for the ping-pong rows marked 1cpu' : 'not pinned to CPUs'}. msgs/s for stream sockets = bytes / message size. "C naive" is one sendmsg/recvmsg per message, "C batched" sendmmsg/recvmmsg with 64 per call, both blocking. Command: \`node bench/run.js${process.argv.slice(2).length ? ' ' + process.argv.slice(2).join(' ') : ''}\`.`, '');
+  L.push('', `Peers: ${machine.peers}. Method: sender and receiver in separate processes; ${o.warm} ms warm-up, then a ${o.measure} ms window timed by the receiver; median of ${o.runs} run(s); ${o.pin ? 'receiver (or echo) pinned to CPU 1 and sender (or pinger) to CPU 0 with taskset, both to CPU 0 for the ping-pong rows marked 1cpu' : 'not pinned to CPUs'}. msgs/s for stream sockets = bytes / message size. "C naive" is one sendmsg/recvmsg per message, "C batched" sendmmsg/recvmmsg with 64 per call, both blocking. Command: \`${report.options.command}\`.`, '');
 
   const tp = results.filter((x) => x.w.kind === 'throughput');
   if (tp.length) {
@@ -678,7 +689,7 @@ function renderMarkdown(report, o) {
   if (targets.length) {
     const met = targets.filter((t) => t.met).length;
     L.push('', `## Targets: ${met} of ${targets.length} met`, '');
-    for (const t of targets) L.push(`- ${t.met ? '✅' : '❌'} ${t.id}: ${t.what}: ${t.ratio !== undefined ? fmtX(t.ratio) : `${t.lost} lost`}`);
+    for (const t of targets) L.push(`- ${t.met ? '✅' : '❌'} ${t.id}: ${t.what}: ${t.text ?? (t.ratio !== undefined ? fmtX(t.ratio) : `${t.lost} lost`)}`);
   }
   L.push('', '![ratios](ratios.svg)', '');
   return L.join('\n');
@@ -752,6 +763,18 @@ ${legend.join('\n')}
 
 async function main() {
   const o = parseArgs(process.argv.slice(2));
+  if (o.render) {
+    const report = JSON.parse(fs.readFileSync(o.render, 'utf8'));
+    report.options.pin ??= true;
+    report.options.command ??= 'node bench/run.js';
+    for (const x of report.results) x.targets = targetsFor(x.w, x.results);
+    const dir = path.dirname(o.render);
+    fs.writeFileSync(path.join(dir, 'latest.md'), renderMarkdown(report));
+    fs.writeFileSync(path.join(dir, 'ratios.svg'), renderSvg(report));
+    fs.writeFileSync(o.render, JSON.stringify(report, null, 1));
+    console.log(`bench: wrote ${path.join(dir, 'latest.md')} and ratios.svg from ${o.render}`);
+    return;
+  }
   let list = workloads(o);
   if (o.list) {
     for (const w of list) console.log(w.id);
@@ -803,8 +826,9 @@ async function main() {
     }
     results.push({ w, results: res, targets: targetsFor(w, res) });
   }
-  const report = { machine, options: { runs: o.runs, warmMs: o.warm, measureMs: o.measure, soak: o.soak, quick: o.quick }, results };
-  const md = renderMarkdown(report, o);
+  const command = ['node bench/run.js', ...process.argv.slice(2)].join(' ');
+  const report = { machine, options: { runs: o.runs, warmMs: o.warm, measureMs: o.measure, soak: o.soak, quick: o.quick, pin: o.pin, command }, results };
+  const md = renderMarkdown(report);
   fs.mkdirSync(o.out, { recursive: true });
   fs.writeFileSync(path.join(o.out, 'latest.md'), md);
   fs.writeFileSync(path.join(o.out, 'latest.json'), JSON.stringify(report, null, 1));
