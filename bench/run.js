@@ -98,9 +98,11 @@ function ensureLibrary() {
 /** Installs bench/'s peers when bench/node_modules is missing. Returns which load. */
 function ensurePeers(install) {
   if (!fs.existsSync(path.join(BENCH, 'node_modules')) && install) {
-    const ci = fs.existsSync(path.join(BENCH, 'package-lock.json'));
-    console.error(`bench: installing the peers (npm ${ci ? 'ci' : 'install'} in bench/) ...`);
-    const r = spawnSync('npm', [ci ? 'ci' : 'install', '--no-audit', '--no-fund'], { cwd: BENCH, stdio: ['ignore', 'inherit', 'inherit'] });
+    // npm install, not npm ci: the lock cannot list node-unix-socket's prebuilt
+    // packages for other platforms when the registry in use does not have them,
+    // and npm ci then refuses to install anything.
+    console.error('bench: installing the peers (npm install in bench/) ...');
+    const r = spawnSync('npm', ['install', '--no-audit', '--no-fund'], { cwd: BENCH, stdio: ['ignore', 'inherit', 'inherit'] });
     if (r.status !== 0) console.error('bench: npm failed; the peers that did not install are marked "not installed"');
   }
   const peers = {};
