@@ -17,7 +17,7 @@ import { TYPE_NUMBERS, UnixMessageSocket, kWriteLent } from '../stream/socket';
 import type { OutgoingMessage, UnixMessage, WriteCallback } from '../stream/types';
 import { normalizeMessage, validateFd } from '../stream/validate';
 import { Acceptor, type ServeAddress, type ServeOptions } from './acceptor';
-import { ENV_FD, ENV_ID, Kind, header, parse } from './protocol';
+import { ENV_FD, ENV_ID, Kind, header, readFrame } from './protocol';
 
 export type Strategy = 'round-robin' | 'least-outstanding';
 
@@ -655,12 +655,9 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   }
 
   #onFrame(w: PoolWorker, m: UnixMessage): void {
-    const frame = parse(m.data);
-    if (frame === null) {
-      closeFds(m.fds);
-      return;
-    }
-    const message: UnixMessage = { ...m, data: frame.payload };
+    const frame = readFrame(m);
+    if (frame === null) return;
+    const { message } = frame;
     switch (frame.kind) {
       case Kind.Ready:
         if (w.state !== 'starting') return;
@@ -686,7 +683,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
           this.#settle(frame.value, message);
         } else {
           closeFds(message.fds);
-          const err = coded(Error, 'ERR_POOL_REMOTE_ERROR', `Worker ${w.id}: ${frame.payload.toString('utf8')}`);
+          const err = coded(Error, 'ERR_POOL_REMOTE_ERROR', `Worker ${w.id}: ${message.data.toString('utf8')}`);
           this.#settle(frame.value, err);
         }
         return;

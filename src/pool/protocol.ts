@@ -4,7 +4,10 @@
 //
 //   byte 0     kind
 //   bytes 1-3  zero
-//   bytes 4-7  u32 LE: request id (REQUEST, REPLY, REPLY_ERROR) or a count (DONE)
+//   bytes 4-7  u32 LE: request id (REQUEST, REPLY, REPLY_ERROR) or a count
+//              (DONE; CONNECTIONS: the fds sent, so dropped ones are counted)
+import { closeFds } from '../stream/fds';
+import type { UnixMessage } from '../stream/types';
 
 export enum Kind {
   /** Fire-and-forget {data, fds}, either direction. */
@@ -31,16 +34,17 @@ export function header(kind: Kind, value = 0): Buffer {
   return h;
 }
 
-export interface Frame {
-  kind: number;
-  value: number;
-  payload: Buffer;
-}
-
-/** null for a frame too short to carry a header (a peer not speaking the protocol). */
-export function parse(data: Buffer): Frame | null {
-  if (data.length < HEADER_BYTES) return null;
-  return { kind: data[0]!, value: data.readUInt32LE(4), payload: data.subarray(HEADER_BYTES) };
+/**
+ * The frame in a received message, and the message with the header cut off.
+ * A message too short to carry a header (a peer not speaking the protocol)
+ * gives null, and its fds are closed.
+ */
+export function readFrame(m: UnixMessage): { kind: number; value: number; message: UnixMessage } | null {
+  if (m.data.length < HEADER_BYTES) {
+    closeFds(m.fds);
+    return null;
+  }
+  return { kind: m.data[0]!, value: m.data.readUInt32LE(4), message: { ...m, data: m.data.subarray(HEADER_BYTES) } };
 }
 
 /** The env vars that tell a worker process where its channel is. */

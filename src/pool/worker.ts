@@ -11,7 +11,7 @@ import { closeFds } from '../stream/fds';
 import { UnixMessageSocket, type SocketOptions } from '../stream/socket';
 import type { OutgoingMessage, UnixMessage, WriteCallback } from '../stream/types';
 import { normalizeMessage } from '../stream/validate';
-import { ENV_FD, ENV_ID, Kind, header, parse } from './protocol';
+import { ENV_FD, ENV_ID, Kind, header, readFrame } from './protocol';
 
 export type Reply = (message: OutgoingMessage | Error) => void;
 
@@ -84,12 +84,9 @@ export class PrimaryChannel extends EventEmitter<PrimaryChannelEvents> {
   }
 
   #onFrame(m: UnixMessage): void {
-    const frame = parse(m.data);
-    if (frame === null) {
-      closeFds(m.fds);
-      return;
-    }
-    const message: UnixMessage = { ...m, data: frame.payload };
+    const frame = readFrame(m);
+    if (frame === null) return;
+    const { message } = frame;
     switch (frame.kind) {
       case Kind.Message:
         if (!this.emit('message', message)) closeFds(message.fds);
