@@ -6,16 +6,7 @@ import { once } from 'node:events';
 import fs from 'node:fs';
 import net from 'node:net';
 import { lowlevel, UnixMessageSocket, type CodedError, type ErrnoError, type SocketType } from '../src/index';
-import { assertFdsBack, contentOf, fdCount, fdsFromPython, fileWithContent, settled, take, tmpPath } from './helpers';
-
-function isOpen(fd: number): boolean {
-  try {
-    fs.fstatSync(fd);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { assertFdsBack, contentOf, fdCount, fdsFromPython, fileWithContent, isOpen, settled, take, tmpPath } from './helpers';
 
 const adoptPair = test.macro({
   async exec(t, type: SocketType) {

@@ -107,6 +107,16 @@ export function inodeOf(fd: number): string {
   return `${st.dev}:${st.ino}`;
 }
 
+/** fstat(2) succeeds: the fd number is open in this process. */
+export function isOpen(fd: number): boolean {
+  try {
+    fs.fstatSync(fd);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function closeAll(fds: readonly number[]): void {
   for (const fd of fds) fs.closeSync(fd);
 }

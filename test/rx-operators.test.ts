@@ -6,7 +6,7 @@ import { lastValueFrom, take, toArray } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { socketPair, type UnixMessage } from '../src/index';
 import { fds, fromSocket, withFds } from '../src/rx/index';
-import { assertFdsBack, assertProbeClosed, closeAll, fdCount, fileWithContent, probe, settled } from './helpers';
+import { assertFdsBack, assertProbeClosed, closeAll, fdCount, isOpen, fileWithContent, probe, settled } from './helpers';
 
 function scheduler(t: ExecutionContext): TestScheduler {
   return new TestScheduler((actual, expected) => t.deepEqual(actual, expected));
@@ -14,15 +14,6 @@ function scheduler(t: ExecutionContext): TestScheduler {
 
 function message(data: string, fdList: number[]): UnixMessage {
   return { data: Buffer.from(data), fds: fdList, truncated: false, fdsTruncated: false };
-}
-
-function isOpen(fd: number): boolean {
-  try {
-    fs.fstatSync(fd);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** n real, open fds (unlinked temp files). */
