@@ -15,7 +15,7 @@ import {
   type UnixMessageServer,
   type UnixMessageSocket,
 } from '../src/index';
-import { abstractName, assertFdsBack, fdCount, fileWithContent, settled, take, tmpPath } from './helpers';
+import { abstractName, assertFdsBack, assertProbeClosed, fdCount, fileWithContent, probe, readToEnd, settled, take, tmpPath } from './helpers';
 
 const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -330,6 +330,22 @@ test('a write pending when the socket is destroyed calls back with ERR_STREAM_DE
   t.true(failed.length > 0);
   t.true(failed.every((e) => e?.code === 'ERR_STREAM_DESTROYED'), failed.map((e) => e?.code).join(','));
   await destroyAll(a, b);
+  await assertFdsBack(t, base);
+});
+
+test('destroy() in the tick of a write: the message is not sent, its fd dups are closed, the callback says ERR_STREAM_DESTROYED', async (t) => {
+  // A lone write goes to the kernel on the next tick (socket.ts _write), so
+  // this destroy() lands while it is queued with its dups.
+  const base = fdCount();
+  const [a, b] = socketPair('seqpacket');
+  const p = probe();
+  const result = writeResult(a, { data: 'never', fds: [p.fd] });
+  fs.closeSync(p.fd);
+  a.destroy();
+  t.is((await result)?.code, 'ERR_STREAM_DESTROYED');
+  await assertProbeClosed(t, p);
+  t.deepEqual(await readToEnd(b), [], 'the peer reads EOF and no message');
+  await destroyAll(b);
   await assertFdsBack(t, base);
 });
 

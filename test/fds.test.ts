@@ -14,7 +14,7 @@ import {
   type UnixMessage,
   type UnixMessageSocket,
 } from '../src/index';
-import { assertFdsBack, assertProbeClosed, closeAll, contentOf, fdCount, fileWithContent, inodeOf, openFds, probe, readable, settled, take } from './helpers';
+import { assertFdsBack, assertProbeClosed, closeAll, contentOf, fdCount, fileWithContent, inodeOf, openFds, probe, readable, settled, take, writeDone } from './helpers';
 
 const TYPES: readonly SocketType[] = ['seqpacket', 'stream', 'dgram'];
 
@@ -72,10 +72,6 @@ async function destroyAll(...sockets: UnixMessageSocket[]): Promise<void> {
   const waits = sockets.filter((s) => !s.closed).map((s) => settled(s));
   for (const s of sockets) s.destroy();
   await Promise.all(waits);
-}
-
-function writeDone(socket: UnixMessageSocket, chunk: unknown): Promise<Error | null | undefined> {
-  return new Promise((resolve) => socket.write(chunk, (err) => resolve(err)));
 }
 
 /**
@@ -406,12 +402,15 @@ for (const type of TYPES) {
     const base = fdCount();
     const [a, b] = socketPair(type);
     const probes = [probe(), probe(), probe()];
+    const sent: Array<Promise<unknown>> = [];
     for (const [i, p] of probes.entries()) {
       const file = fileWithContent(`buffered-${i}`);
-      a.write({ data: `buffered-${i}`, fds: [p.fd, file] });
+      sent.push(writeDone(a, { data: `buffered-${i}`, fds: [p.fd, file] }));
       fs.closeSync(file);
       fs.closeSync(p.fd);
     }
+    // Sent: the only copies are in the kernel, in flight to b.
+    t.deepEqual(await Promise.all(sent), [null, null, null]);
     const before = fdCount();
     // Start reading without consuming: messages land in the readable buffer.
     b.read(0);

@@ -3,7 +3,7 @@
 import test from 'ava';
 import { once } from 'node:events';
 import { lowlevel, rights, socketPair, UnixMessageSocket, type SocketType, type UnixMessage } from '../src/index';
-import { assertFdsBack, assertProbeClosed, fdCount, probe, readToEnd, settled, take } from './helpers';
+import { assertFdsBack, assertProbeClosed, fdCount, probe, readToEnd, settled, take, writeDone } from './helpers';
 
 const TYPES: SocketType[] = ['stream', 'seqpacket', 'dgram'];
 
@@ -67,7 +67,7 @@ for (const type of ['seqpacket', 'dgram'] as const) {
     const base = fdCount();
     const [a, b] = socketPair(type);
     const p = probe();
-    a.write({ fds: [p.fd] });
+    t.is(await writeDone(a, { fds: [p.fd] }), null);
     t.is(fdCount(), base + 4, 'two sockets and the probe pair: the dup was closed once the kernel took it');
     const [m] = await take(b, 1);
     t.is(m!.data.length, 0);

@@ -380,15 +380,22 @@ export class UnixMessageSocket extends Duplex {
     }
   }
 
+  // A lone message waits for the end of the current tick before it goes to
+  // the kernel: Writable buffers the writes made meanwhile and hands them to
+  // _writev as one batch, one sendmmsg(2) instead of a sendmsg(2) each. A
+  // sender loop then costs one syscall per batch (bench/README.md, profile);
+  // a lone request/reply waits one nextTick, which the ping-pong bench shows
+  // costs nothing measurable. A batch from _writev goes at once: waiting
+  // would gain nothing, since Writable only calls _writev after a callback.
   override _write(chunk: unknown, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.#startWrite([chunk], callback);
+    this.#startWrite([chunk], callback, true);
   }
 
   override _writev(chunks: Array<{ chunk: unknown }>, callback: (error?: Error | null) => void): void {
-    this.#startWrite(chunks.map((c) => c.chunk), callback);
+    this.#startWrite(chunks.map((c) => c.chunk), callback, false);
   }
 
-  #startWrite(chunks: unknown[], callback: (error?: Error | null) => void): void {
+  #startWrite(chunks: unknown[], callback: (error?: Error | null) => void, defer: boolean): void {
     const messages: QueuedMessage[] = [];
     for (const chunk of chunks) {
       // end(chunk) reaches _write without passing through write().
@@ -406,8 +413,14 @@ export class UnixMessageSocket extends Duplex {
       messages.push(q);
     }
     this.#pending = { messages, index: 0, callback };
-    if (!this.#connecting) this.#flush();
+    if (this.#connecting) return;
+    if (defer) process.nextTick(this.#flushSoon);
+    else this.#flush();
   }
+
+  // One bound function, not a closure per write. A flush that finds the
+  // write already finished (destroy() in between) does nothing.
+  readonly #flushSoon = (): void => this.#flush();
 
   #flush(): void {
     const p = this.#pending;
