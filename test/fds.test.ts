@@ -427,6 +427,57 @@ for (const type of TYPES) {
 }
 
 // ---------------------------------------------------------------------------
+// Lent fds (OutgoingMessage.lend): sent as they are, never closed by the socket.
+
+for (const type of TYPES) {
+  test(`${type}: lend: the caller's fds are sent without a copy and are still the caller's after the callback`, async (t) => {
+    const base = fdCount();
+    const [a, b] = socketPair(type);
+    const p = probe();
+    const file = fileWithContent('lent');
+    const before = fdCount();
+    const done = writeDone(a, { data: 'lent', fds: [p.fd, file], lend: true });
+    t.is(fdCount(), before, 'no dup was made');
+    t.is(await done, null);
+    const [m] = await take(b, 1);
+    t.is(m!.fds.length, 2);
+    t.is(inodeOf(m!.fds[1]!), inodeOf(file), 'the file itself arrived');
+    t.is(contentOf(file), 'lent', 'the caller still holds its fd');
+    closeAll([p.fd, file, ...m!.fds]);
+    await assertProbeClosed(t, p);
+    await destroyAll(a, b);
+    await assertFdsBack(t, base);
+  });
+
+  test(`${type}: lend: a write that fails or is cut off by destroy() leaves the caller's fds open`, async (t) => {
+    const base = fdCount();
+    const [a, b] = socketPair(type);
+    const file = fileWithContent('kept');
+    // Cut off: destroy() in the tick of the write, before it reached the kernel.
+    const cut = writeDone(a, { data: 'x', fds: [file], lend: true });
+    a.destroy();
+    t.is((await cut)?.code, 'ERR_STREAM_DESTROYED');
+    t.is(contentOf(file), 'kept', 'destroy() did not close a lent fd');
+    // Failed: a bad fd next to the lent one makes sendmsg fail with EBADF.
+    const [c, d] = socketPair(type);
+    const failed = (await writeDone(c, { data: 'y', fds: [file, closedFdNumber()], lend: true })) as ErrnoError | null;
+    t.is(failed?.code, 'EBADF');
+    t.is(contentOf(file), 'kept', 'a failed send did not close a lent fd');
+    fs.closeSync(file);
+    await destroyAll(b, c, d);
+    await assertFdsBack(t, base);
+  });
+}
+
+test('lend must be a boolean', (t) => {
+  const [a, b] = socketPair('seqpacket');
+  const err = t.throws(() => a.write({ data: 'x', fds: [0], lend: 'yes' } as unknown as { lend: boolean }), { instanceOf: TypeError });
+  t.is((err as ErrnoError).code, 'ERR_INVALID_ARG_TYPE');
+  a.destroy();
+  b.destroy();
+});
+
+// ---------------------------------------------------------------------------
 // Bad fds.
 
 for (const type of TYPES) {

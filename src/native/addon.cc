@@ -295,7 +295,7 @@ Napi::Value Send(const Napi::CallbackInfo& info) {
   return Int(env, NegErrno(RETRY_EINTR(sendmsg(fd, &msg, flags | kSendFlags))));
 }
 
-// sendBatch(fd, datas[], fds[], addresses[] | null, start, end) -> count | -errno.
+// sendBatch(fd, datas[], fds[] | null, addresses[] | null, start, end) -> count | -errno.
 // One sendmmsg for messages [start, end), at most kSendBatch of them. A short
 // count means message start+count failed; its error comes from the next call
 // (sendmmsg(2): "An error is returned only if no datagrams could be sent").
@@ -305,10 +305,10 @@ Napi::Value SendBatch(const Napi::CallbackInfo& info) {
   if (!ArgInt(info, 0, &fd) || !ArgInt(info, 4, &start) || !ArgInt(info, 5, &end)) {
     return env.Undefined();
   }
-  if (!Require(env, info[1].IsArray() && info[2].IsArray(), "sendBatch expects arrays")) {
-    return env.Undefined();
-  }
-  Napi::Array datas = info[1].As<Napi::Array>(), fdss = info[2].As<Napi::Array>();
+  if (!Require(env, info[1].IsArray(), "sendBatch expects an array of data")) return env.Undefined();
+  Napi::Array datas = info[1].As<Napi::Array>();
+  const bool has_fds = info[2].IsArray();
+  Napi::Array fdss = has_fds ? info[2].As<Napi::Array>() : Napi::Array();
   const bool has_addresses = info[3].IsArray();
   Napi::Array addresses = has_addresses ? info[3].As<Napi::Array>() : Napi::Array();
   const int count = std::min(end - start, kSendBatch);
@@ -322,7 +322,7 @@ Napi::Value SendBatch(const Napi::CallbackInfo& info) {
     iovs[i].clear();
     int err;
     const uint32_t k = static_cast<uint32_t>(start + i);
-    if (!PrepareMessage(env, datas.Get(k), fdss.Get(k),
+    if (!PrepareMessage(env, datas.Get(k), has_fds ? fdss.Get(k) : env.Null(),
                         has_addresses ? addresses.Get(k) : env.Null(), &iovs[i], &controls[i],
                         &names[i], &hdrs[i].msg_hdr, &err)) {
       return env.Undefined();

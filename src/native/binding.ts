@@ -130,7 +130,7 @@ export interface NativeBinding {
   getpeername(fd: number): string | null | Errno;
   peercred(fd: number, out: Int32Array): Errno;
   send(fd: number, data: Gather, fds: FdList, address: string | null, flags: number): Errno;
-  sendBatch(fd: number, datas: readonly Gather[], fds: readonly FdList[],
+  sendBatch(fd: number, datas: readonly Gather[], fds: readonly FdList[] | null,
     addresses: ReadonlyArray<string | null> | null, start: number, end: number): Errno;
   sendmsg(fd: number, buffers: Gather, ancillary: ReadonlyArray<readonly [number, number, ByteView]> | null,
     flags: number, address: string | null): Errno;

@@ -13,7 +13,7 @@ import os from 'node:os';
 import { constants, native } from '../native/binding';
 import { coded, errnoError, invalidArgType, invalidArgValue, outOfRange, type CodedError } from '../stream/errors';
 import { closeFds, dupFds } from '../stream/fds';
-import { TYPE_NUMBERS, UnixMessageSocket, kWriteLent } from '../stream/socket';
+import { TYPE_NUMBERS, UnixMessageSocket } from '../stream/socket';
 import type { OutgoingMessage, UnixMessage, WriteCallback } from '../stream/types';
 import { normalizeMessage, validateFd } from '../stream/validate';
 import { Acceptor, type ServeAddress, type ServeOptions } from './acceptor';
@@ -501,8 +501,8 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     // to drop at the worker (EMFILE: MSG_CTRUNC) are still accounted for.
     const value = job.kind === Kind.Connections ? job.fds.length : job.value;
     // Lent, not duplicated: the job keeps its fds open until #written.
-    const ok = w.channel[kWriteLent](
-      { data: [header(job.kind, value), ...job.payload], fds: job.fds },
+    const ok = w.channel.write(
+      { data: [header(job.kind, value), ...job.payload], fds: job.fds, lend: true },
       (err) => this.#written(w, job, err ?? null),
     );
     if (!ok && job.kind === Kind.Connections) this.#maybePauseAccepting();

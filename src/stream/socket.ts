@@ -7,7 +7,7 @@ import { constants, native, recvFds, recvMeta, type NativeSocketHandle, type Gat
 import { errno, errnoError, invalidArgType, invalidArgValue, invalidFdType, outOfRange, streamDestroyed } from './errors';
 import { closeFds, dupFds } from './fds';
 import { normalizeMessage, validateAddress, validateFd, type NormalizedMessage } from './validate';
-import type { Credentials, OutgoingMessage, SocketType, UnixMessage, WriteCallback } from './types';
+import type { Credentials, SocketType, UnixMessage, WriteCallback } from './types';
 
 const UV_EOF = -4095;
 const EACCES = errno('EACCES'), EAGAIN = errno('EAGAIN'), EBADF = errno('EBADF'), ECONNREFUSED = errno('ECONNREFUSED'), ECONNRESET = errno('ECONNRESET'), EINPROGRESS = errno('EINPROGRESS'), EINTR = errno('EINTR'), EINVAL = errno('EINVAL'), EISCONN = errno('EISCONN'), EMSGSIZE = errno('EMSGSIZE'), ENOBUFS = errno('ENOBUFS'), ENOENT = errno('ENOENT'), ENOMEM = errno('ENOMEM'), ENOPROTOOPT = errno('ENOPROTOOPT'), ENOTCONN = errno('ENOTCONN'), ENOTDIR = errno('ENOTDIR'), ENOTSOCK = errno('ENOTSOCK'), EPERM = errno('EPERM'), EPROTOTYPE = errno('EPROTOTYPE'), ETOOMANYREFS = errno('ETOOMANYREFS');
@@ -16,8 +16,6 @@ const FLAG_TRUNC = 1;
 const FLAG_CTRUNC = 2;
 const FLAG_CREDS = 4;
 
-/** @internal See UnixMessageSocket[kWriteLent]. */
-export const kWriteLent = Symbol('unix-message-socket.writeLent');
 
 export const TYPE_NUMBERS: Readonly<Record<SocketType, number>> = {
   stream: constants.SOCK_STREAM,
@@ -68,7 +66,7 @@ interface InternalOptions extends SocketOptions {
 
 /**
  * A message between write() and the kernel. It owns `dups` until they are
- * sent, unless they are `lent` (kWriteLent): then their owner keeps them open
+ * sent, unless they are `lent` (OutgoingMessage.lend): then their owner keeps them open
  * until the write callback and closes them itself.
  */
 class QueuedMessage {
@@ -140,6 +138,9 @@ export class UnixMessageSocket extends Duplex {
   /** 'stream', 'seqpacket' or 'dgram'. */
   readonly type: SocketType;
   #handle: NativeSocketHandle | null = null;
+  // The handle's fd, read once: the getter is an N-API call, and #flush runs
+  // per batch. Valid while #handle is not null.
+  #fd = -1;
   #connectTo: string | undefined;
   #connecting = false;
   #remote: string | undefined;
@@ -157,6 +158,8 @@ export class UnixMessageSocket extends Duplex {
   #unread: Array<UnixMessage | undefined> = [];
   #unreadHead = 0;
   #unreadFds = 0;
+  // fds of messages delivered since the last #disownDelivered().
+  #delivered: number[] = [];
   // Write side.
   #pending: PendingWrite | null = null;
   #watchingWritable = false;
@@ -205,6 +208,7 @@ export class UnixMessageSocket extends Duplex {
       onConnection: () => undefined,
     };
     this.#handle = handle;
+    this.#fd = options.fd;
     if (options.connectTo !== undefined) {
       this.#connectTo = options.connectTo;
       this.#connecting = true;
@@ -320,7 +324,8 @@ export class UnixMessageSocket extends Duplex {
   /**
    * Takes an OutgoingMessage, a Buffer or a string. Throws TypeError or
    * RangeError (ERR_*) for malformed input; nothing is queued then. The fds
-   * are duplicated now, so the caller may close its own copies at once.
+   * are duplicated now, so the caller may close its own copies at once,
+   * unless the message says `lend: true`.
    */
   override write(chunk: unknown, callback?: WriteCallback): boolean;
   override write(chunk: unknown, encoding: BufferEncoding | undefined, callback?: WriteCallback): boolean;
@@ -338,20 +343,11 @@ export class UnixMessageSocket extends Duplex {
     return super.write(queued, (err?: Error | null) => this.#afterWrite(queued, err, cb));
   }
 
-  /**
-   * @internal write() without the dup: the fds are lent, and the caller keeps
-   * them open until `callback` (the worker pool, whose jobs hold their fds
-   * until sent anyway). Saves a dup(2) and a close(2) per fd.
-   */
-  [kWriteLent](chunk: OutgoingMessage, callback: WriteCallback): boolean {
-    const msg = normalizeMessage(chunk, this.type);
-    const queued = new QueuedMessage(msg, [...msg.fds], true);
-    return super.write(queued, (err?: Error | null) => this.#afterWrite(queued, err, callback));
-  }
-
   #queue(chunk: unknown): QueuedMessage | Error {
     const msg = normalizeMessage(chunk, this.type);
-    const dups = msg.fds.length > 0 ? dupFds(msg.fds) : [];
+    if (msg.fds.length === 0) return new QueuedMessage(msg, []);
+    if (msg.lend) return new QueuedMessage(msg, msg.fds.slice(), true);
+    const dups = dupFds(msg.fds);
     return dups instanceof Error ? dups : new QueuedMessage(msg, dups);
   }
 
@@ -424,9 +420,8 @@ export class UnixMessageSocket extends Duplex {
 
   #flush(): void {
     const p = this.#pending;
-    const h = this.#handle;
-    if (p === null || h === null) return;
-    const fd = h.fd;
+    if (p === null || this.#handle === null) return;
+    const fd = this.#fd;
     while (p.index < p.messages.length) {
       const q = p.messages[p.index]!;
       let r: number;
@@ -495,14 +490,17 @@ export class UnixMessageSocket extends Duplex {
       return r >= 0 ? 1 : r;
     }
     const datas: Gather[] = [];
-    const fds: Array<number[] | null> = [];
+    let fds: Array<number[] | null> | null = null;
     let addresses: Array<string | null> | null = null;
     for (let i = p.index; i < end; i++) {
       const m = p.messages[i]!;
       datas.push(m.data);
-      fds.push(m.dups);
+      if (m.dups !== null) fds ??= [];
       if (m.address !== null) addresses ??= [];
     }
+    // Lists only when some message has fds or an address: the native side
+    // reads each element with an N-API call.
+    if (fds !== null) for (let i = p.index; i < end; i++) fds.push(p.messages[i]!.dups);
     if (addresses !== null) for (let i = p.index; i < end; i++) addresses.push(p.messages[i]!.address);
     return native.sendBatch(fd, datas, fds, addresses, 0, datas.length);
   }
@@ -636,7 +634,18 @@ export class UnixMessageSocket extends Duplex {
         this.#unreadHead = 0;
       }
     }
-    if (message.fds.length > 0) native.disown(message.fds);
+    const fds = message.fds;
+    for (let i = 0; i < fds.length; i++) this.#delivered.push(fds[i]!);
+  }
+
+  // Delivered fds leave the addon's teardown list (env_state.h) in one call
+  // per read batch or read(), not one per message: every delivery happens
+  // inside #onRead's push() or inside read() (see emit()), and both end here.
+  #disownDelivered(): void {
+    if (this.#delivered.length > 0) {
+      native.disown(this.#delivered);
+      this.#delivered = [];
+    }
   }
 
   // Readable calls _read() once and waits for a push. A pause for the fd
@@ -645,7 +654,12 @@ export class UnixMessageSocket extends Duplex {
   // buffered messages is raised once they have all been read.
   override read(size?: number): UnixMessage | null {
     if (this.destroyed) return null; // see emit()
-    const message = super.read(size) as UnixMessage | null;
+    let message: UnixMessage | null;
+    try {
+      message = super.read(size) as UnixMessage | null;
+    } finally {
+      this.#disownDelivered();
+    }
     if (this.#deferredError !== null && this.readableLength === 0) {
       const err = this.#deferredError;
       this.#deferredError = null;
@@ -708,6 +722,7 @@ export class UnixMessageSocket extends Duplex {
         for (let k = 0; k < nfds; k++) native.close(recvFds[fdOffset + k]!);
         fdOffset += nfds;
       }
+      this.#disownDelivered();
       this.#afterRead(status);
     }
   }

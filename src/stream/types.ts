@@ -31,6 +31,15 @@ export interface OutgoingMessage {
   fds?: readonly number[];
   /** dgram only: the destination of an unconnected send. */
   address?: string;
+  /**
+   * Lend the fds instead of having them duplicated: the socket sends these
+   * fd numbers as they are, and you keep every one of them open (and
+   * pointing at the same file) until this write's callback has been called.
+   * Saves a dup(2) and a close(2) per fd, for a sender that passes the same
+   * long-lived fds again and again. Default false: write() duplicates the
+   * fds, so you may close yours as soon as it returns.
+   */
+  lend?: boolean;
 }
 
 export type WriteCallback = (error?: Error | null) => void;

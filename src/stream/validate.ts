@@ -9,6 +9,8 @@ export interface NormalizedMessage {
   byteLength: number;
   fds: readonly number[];
   address: string | null;
+  /** OutgoingMessage.lend */
+  lend: boolean;
 }
 
 const EMPTY: readonly number[] = Object.freeze([]);
@@ -83,7 +85,7 @@ export function normalizeMessage(chunk: unknown, type: SocketType): NormalizedMe
   } else if (typeof chunk === 'object' && chunk !== null && !Array.isArray(chunk)) {
     message = chunk as OutgoingMessage;
   } else {
-    throw invalidArgType(`The message must be a Buffer, a string or an object { data, fds, address }. Received ${describe(chunk)}`);
+    throw invalidArgType(`The message must be a Buffer, a string or an object { data, fds, address, lend }. Received ${describe(chunk)}`);
   }
   const { data, byteLength } = normalizeData(message.data);
   const fds = normalizeFds(message.fds);
@@ -92,12 +94,14 @@ export function normalizeMessage(chunk: unknown, type: SocketType): NormalizedMe
     if (type !== 'dgram') throw invalidArgValue(`The "address" property is only valid on dgram sockets; this one is ${type}`);
     address = validateAddress(message.address);
   }
+  const lend = message.lend ?? false;
+  if (typeof lend !== 'boolean') throw invalidArgType(`The "lend" property must be of type boolean. Received ${describe(lend)}`);
   if (type === 'stream' && fds.length > 0 && byteLength === 0) {
     // The kernel silently drops fds sent with zero bytes on a stream socket
     // (unix(7) NOTES; kernel-semantics.md E8).
     throw invalidArgValue('A stream socket cannot send fds with empty data: the kernel would drop them. Send at least one byte');
   }
-  return { data, byteLength, fds, address };
+  return { data, byteLength, fds, address, lend };
 }
 
 function describe(value: unknown): string {
