@@ -165,6 +165,14 @@ const IMPLS = [
     key: 'ums', label: 'unix-message-socket', wiring: 'pair',
     can: () => true, cmd: nodeCmd('ums'),
   },
+  {
+    // The C loops pass the same open fd every time, without a copy; so does
+    // this sender, with write({ lend: true }). Plain 'ums' duplicates each fd
+    // at write() (the default, safe when the caller closes its fd at once).
+    key: 'ums-lend', label: 'unix-message-socket, fds lent', wiring: 'pair',
+    can: (w) => (w.kind === 'throughput' && w.fds > 0) || 'lending only matters with fds',
+    cmd: (role, p) => nodeCmd('ums')(role, { ...p, lend: true }),
+  },
   // Diagnostics: one side ours, the other the naive C loop, to show which side limits.
   {
     key: 'ums-recv', label: 'ours receiving from C naive', wiring: 'pair', diagnostic: true,
@@ -471,6 +479,12 @@ function targetsFor(w, results) {
   const ums = results.ums;
   if (!ums || ums.value === undefined) return t;
   const c = results['c-naive']?.value;
+  const lent = results['ums-lend'];
+  if (w.kind === 'throughput' && lent?.value !== undefined) {
+    if (w.size === 64 && w.fds === 1) t.push({ impl: 'ums-lend', what: 'ours ≥ 0.75× C naive with one fd', ratio: lent.value / c, goal: 0.75 });
+    if (w.size === 65536) t.push({ impl: 'ums-lend', what: 'ours ≥ 0.6× C', ratio: lent.value / c, goal: 0.6 });
+    t.push({ impl: 'ums-lend', what: 'zero fds lost', lost: lent.sentFds - lent.receivedFds, goal: 0 });
+  }
   if (w.kind === 'throughput') {
     if (w.size === 64 && w.fds === 0 && w.type === 'seqpacket') {
       t.push({ what: 'ours ≥ 1.0× C naive', ratio: ums.value / c, goal: 1.0 });
@@ -491,6 +505,7 @@ function targetsFor(w, results) {
     }
   }
   for (const x of t) {
+    x.impl ??= 'ums';
     if (x.met !== undefined) continue;
     if (x.lost !== undefined) x.met = x.lost === 0;
     else x.met = x.lowerIsBetter ? x.ratio <= x.goal : x.ratio >= x.goal;
@@ -608,7 +623,7 @@ function renderMarkdown(report) {
           L.push(`| ${x.w.id} | ${i.label} | failed | | | | | ${r.error ?? ''} | | |`);
           continue;
         }
-        const ts = i.key === 'ums' ? x.targets : [];
+        const ts = x.targets.filter((t) => t.impl === i.key);
         const target = ts.map((t) => t.what).join('<br>');
         const met = ts.map((t) => (t.met ? '✅' : '❌') + (t.ratio !== undefined ? ` ${fmtX(t.ratio)}` : t.lost !== undefined ? ` ${t.lost} lost` : '')).join('<br>');
         L.push(`| ${x.w.id} | ${i.label} | ${fmtRate(r.value)} | ${fmtMB(r.bytesPerSec)} | ${fmtCpu(r.cpu)} | ${fmtX(r.value / c)} | ${fmtX(r.value / cb)} | ${lossText(r, x.w)} | ${target} | ${met} |`);
@@ -655,7 +670,7 @@ function renderMarkdown(report) {
           L.push(`| ${x.w.id} | ${i.label} | failed: ${r.error ?? ''} | | | | | |`);
           continue;
         }
-        const ts = i.key === 'ums' ? x.targets : [];
+        const ts = x.targets.filter((t) => t.impl === i.key);
         L.push(`| ${x.w.id} | ${i.label} | ${fmtUs(r.mean_us)} | ${fmtUs(r.p50_us)} | ${fmtUs(r.p99_us)} | ${i.c ? '' : fmtX(r.value / c)} | ${ts.map((t) => t.what).join('<br>')} | ${ts.map((t) => `${t.met ? '✅' : '❌'} ${fmtX(t.ratio)}`).join('<br>')} |`);
       }
     }
@@ -692,7 +707,7 @@ function renderMarkdown(report) {
   if (targets.length) {
     const met = targets.filter((t) => t.met).length;
     L.push('', `## Targets: ${met} of ${targets.length} met`, '');
-    for (const t of targets) L.push(`- ${t.met ? '✅' : '❌'} ${t.id}: ${t.what}: ${t.text ?? (t.ratio !== undefined ? fmtX(t.ratio) : `${t.lost} lost`)}`);
+    for (const t of targets) L.push(`- ${t.met ? '✅' : '❌'} ${t.id}${t.impl === 'ums' ? '' : ` (${t.impl})`}: ${t.what}: ${t.text ?? (t.ratio !== undefined ? fmtX(t.ratio) : `${t.lost} lost`)}`);
   }
   L.push('', '![ratios](ratios.svg)', '');
   return L.join('\n');
@@ -713,11 +728,11 @@ function renderSvg(report) {
       bars.push({ impl: i, ratio: x.w.kind === 'pingpong' ? c / r.value : r.value / c });
     }
     if (bars.length) {
-      const goal = x.w.kind === 'pingpong' ? 1 / 1.2 : x.targets.find((t) => t.what.includes('C'))?.goal;
+      const goal = x.w.kind === 'pingpong' ? 1 / 1.2 : x.targets.find((t) => t.impl === 'ums' && t.what.includes('C'))?.goal;
       rows.push({ label: x.w.id, bars, goal });
     }
   }
-  const colors = { ums: '#1f6feb', net: '#8b949e', ipc: '#d29922', usocket: '#a371f7', 'unix-dgram': '#3fb950', nus: '#f85149' };
+  const colors = { ums: '#1f6feb', 'ums-lend': '#0a3069', net: '#8b949e', ipc: '#d29922', usocket: '#a371f7', 'unix-dgram': '#3fb950', nus: '#f85149' };
   const barH = 11;
   const gap = 10;
   const left = 170;
@@ -746,8 +761,8 @@ function renderSvg(report) {
   }
   const legend = Object.entries(colors).map(([k, col], n) => {
     const impl = IMPLS.find((i) => i.key === k);
-    const lx = left + n * 105;
-    return `<rect x="${lx}" y="${height - 18}" width="10" height="10" fill="${col}"/><text x="${lx + 14}" y="${height - 9}" class="v">${impl.key === 'ums' ? 'ours' : impl.label.split(' (')[0]}</text>`;
+    const lx = 10 + n * 115;
+    return `<rect x="${lx}" y="${height - 18}" width="10" height="10" fill="${col}"/><text x="${lx + 14}" y="${height - 9}" class="v">${impl.key === 'ums' ? 'ours' : impl.key === 'ums-lend' ? 'ours, fds lent' : impl.label.split(' (')[0]}</text>`;
   });
   const m = report.machine;
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif">

@@ -456,7 +456,7 @@ for (const type of TYPES) {
     // Cut off: destroy() in the tick of the write, before it reached the kernel.
     const cut = writeDone(a, { data: 'x', fds: [file], lend: true });
     a.destroy();
-    t.is((await cut)?.code, 'ERR_STREAM_DESTROYED');
+    t.is(((await cut) as ErrnoError | null)?.code, 'ERR_STREAM_DESTROYED');
     t.is(contentOf(file), 'kept', 'destroy() did not close a lent fd');
     // Failed: a bad fd next to the lent one makes sendmsg fail with EBADF.
     const [c, d] = socketPair(type);

@@ -7,6 +7,18 @@ import { assertFdsBack, assertProbeClosed, fdCount, probe, readToEnd, settled, t
 
 const TYPES: SocketType[] = ['stream', 'seqpacket', 'dgram'];
 
+/** Reads chunks until `bytes` bytes have arrived (stream sockets keep no boundaries). */
+async function takeBytes(socket: UnixMessageSocket, bytes: number): Promise<UnixMessage[]> {
+  const got: UnixMessage[] = [];
+  let n = 0;
+  while (n < bytes) {
+    const [m] = await take(socket, 1);
+    got.push(m!);
+    n += m!.data.length;
+  }
+  return got;
+}
+
 function text(messages: UnixMessage[]): string {
   return messages.map((m) => m.data.toString()).join('');
 }
@@ -44,6 +56,35 @@ for (const type of TYPES) {
     a.write({ data: 'héllo' });
     const [m] = await take(b, 1);
     t.is(m!.data.toString('utf8'), 'héllo');
+    a.destroy();
+    b.destroy();
+    await assertFdsBack(t, base);
+  });
+
+  test(`${type}: a read batch of more than 64 KiB (a Buffer per message) keeps every message's bytes, boundaries and fds`, async (t) => {
+    const base = fdCount();
+    const [a, b] = socketPair(type);
+    b.pause();
+    // Queued in the kernel before b reads, so that one wakeup reads them all:
+    // 8 messages, 1 B to 18 KiB, each byte naming its message.
+    const sizes = [18_000, 1, 17_000, 0, 16_500, 18_432, 3, 17_999];
+    if (type === 'stream') sizes[3] = 2; // a stream cannot send fds with no bytes
+    const probes = sizes.map(() => probe());
+    const sent = sizes.map((n, i) => writeDone(a, { data: Buffer.alloc(n, 0x41 + i), fds: i % 2 === 0 ? [probes[i]!.fd] : [] }));
+    t.true((await Promise.all(sent)).every((e) => e === null));
+    for (const p of probes) (await import('node:fs')).closeSync(p.fd);
+    const total = sizes.reduce((x, y) => x + y, 0);
+    const got = type === 'stream' ? await takeBytes(b, total) : await take(b, sizes.length);
+    const bytes = Buffer.concat(got.map((m) => m.data));
+    t.true(bytes.equals(Buffer.concat(sizes.map((n, i) => Buffer.alloc(n, 0x41 + i)))), 'every byte, in order');
+    if (type !== 'stream') t.deepEqual(got.map((m) => m.data.length), sizes, 'message boundaries');
+    const fds = got.flatMap((m) => m.fds);
+    t.is(fds.length, 4);
+    for (const fd of fds) (await import('node:fs')).closeSync(fd);
+    for (const [i, p] of probes.entries()) {
+      if (i % 2 === 0) await assertProbeClosed(t, p);
+      else p.dispose(); // never sent
+    }
     a.destroy();
     b.destroy();
     await assertFdsBack(t, base);

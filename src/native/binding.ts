@@ -65,7 +65,7 @@ export interface NativeRecvResult {
 export interface NativeCallbacks {
   meta: Int32Array;
   fds: Int32Array;
-  onread(this: NativeSocketHandle, count: number, data: Buffer, status: number,
+  onread(this: NativeSocketHandle, count: number, data: Buffer | Buffer[], status: number,
     addresses: Array<string | undefined> | undefined): void;
   onwritable(this: NativeSocketHandle): void;
   onconnection(this: NativeSocketHandle, status: number, fds: number[]): void;
@@ -73,7 +73,7 @@ export interface NativeCallbacks {
 
 /** The receiver of a handle's events (a socket or a server). */
 export interface HandleOwner {
-  onRead(count: number, data: Buffer, status: number, addresses: Array<string | undefined> | undefined): void;
+  onRead(count: number, data: Buffer | Buffer[], status: number, addresses: Array<string | undefined> | undefined): void;
   onWritable(): void;
   onConnection(status: number, fds: number[]): void;
 }

@@ -263,6 +263,28 @@ void SocketHandle::OwnFds(const int* fds, int count) {
   for (int i = 0; i < count; i++) data_->teardown->owned_fds.insert(fds[i]);
 }
 
+// The batch's bytes for JS: one Buffer of them all, or, past kCopyChunk, one
+// Buffer per message. A copy goes into memory malloc serves from its heap and
+// reuses; a megabyte copy per batch is mmap'd, page-faulted and unmapped
+// again each time, which cost half the receiver's time at 64 KiB
+// (bench/README.md, profile).
+bool SocketHandle::MessageBytes(napi_env env, int count, size_t used, napi_value* out) {
+  void* copy;
+  if (used <= kCopyChunk) return napi_create_buffer_copy(env, used, arena.data, &copy, out) == napi_ok;
+  if (napi_create_array_with_length(env, count, out) != napi_ok) return false;
+  size_t offset = 0;
+  for (int i = 0; i < count; i++) {
+    const size_t len = static_cast<size_t>(data_->meta[i * kMetaStride + kMetaLength]);
+    napi_value one;
+    if (napi_create_buffer_copy(env, len, arena.data + offset, &copy, &one) != napi_ok ||
+        napi_set_element(env, *out, i, one) != napi_ok) {
+      return false;
+    }
+    offset += len;
+  }
+  return true;
+}
+
 void SocketHandle::DoRead(napi_env env) {
   int count = 0;
   size_t used = 0;
@@ -297,9 +319,8 @@ void SocketHandle::DoRead(napi_env env) {
   // Until JS takes them, the received fds are the library's (see Teardown).
   OwnFds(data_->fds, fds_used);
   napi_value argv[4];
-  void* copy;
   bool ok = napi_create_uint32(env, count, &argv[0]) == napi_ok &&
-            napi_create_buffer_copy(env, used, arena.data, &copy, &argv[1]) == napi_ok &&
+            MessageBytes(env, count, used, &argv[1]) &&
             napi_create_int32(env, status, &argv[2]) == napi_ok;
   if (ok && batch_names.empty()) {
     ok = napi_get_undefined(env, &argv[3]) == napi_ok;
@@ -423,7 +444,8 @@ int SocketHandle::ReadDatagrams(int* count, size_t* used, int* fds_used) {
     Credentials creds;
     ParseControl(&h, &fd_scratch, &creds);
     const int nfds = StoreFds(data_, fds_used);
-    memmove(arena.data + *used, arena.data + base + i * max_message_, len);
+    char* from = arena.data + base + i * max_message_;
+    if (from != arena.data + *used) memmove(arena.data + *used, from, len);
     RecordMessage(data_, *count, len, h.msg_flags, nfds, creds);
     std::string name;
     if (named && DecodeAddress(recv_names[i], h.msg_namelen, &name)) {

@@ -38,6 +38,9 @@ constexpr int kMaxBatch = 256;
 // Cap on bytes per JS call, so one busy socket cannot starve the loop
 // (libuv uv__read "count = 32").
 constexpr size_t kMaxBatchBytes = 1 << 20;
+// A batch up to this size reaches JS as one Buffer, a larger one as a Buffer
+// per message (SocketHandle::MessageBytes).
+constexpr size_t kCopyChunk = 64 << 10;
 // Read status reported after the batch: UV_EOF, or a negative errno.
 constexpr int kStatusOk = 0;
 
@@ -77,6 +80,7 @@ class SocketHandle : public Napi::ObjectWrap<SocketHandle> {
   void DoRead(napi_env env);
   void DoAccept(napi_env env);
   void OwnFds(const int* fds, int count);
+  bool MessageBytes(napi_env env, int count, size_t used, napi_value* out);
   // Each returns messages read (> 0), 0 for EAGAIN, or a final status.
   int ReadStream(int* count, size_t* used, int* fds_used);
   int ReadDatagrams(int* count, size_t* used, int* fds_used);

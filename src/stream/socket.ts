@@ -688,7 +688,10 @@ export class UnixMessageSocket extends Duplex {
     if (r < 0) this.destroy(errnoError(r, 'uv_poll_start'));
   }
 
-  #onRead(count: number, data: Buffer, status: number, addresses: Array<string | undefined> | undefined): void {
+  // data: the batch's bytes in one Buffer, or one Buffer per message for a
+  // large batch (socket_handle.cc MessageBytes).
+  #onRead(count: number, data: Buffer | Buffer[], status: number, addresses: Array<string | undefined> | undefined): void {
+    const perMessage = Array.isArray(data);
     let offset = 0;
     let fdOffset = 0;
     let i = 0;
@@ -701,7 +704,7 @@ export class UnixMessageSocket extends Duplex {
         const fds: number[] = [];
         for (let k = 0; k < nfds; k++) fds.push(recvFds[fdOffset + k]!);
         const message: UnixMessage = {
-          data: data.subarray(offset, offset + length),
+          data: perMessage ? data[i]! : data.subarray(offset, offset + length),
           fds,
           truncated: (flags & FLAG_TRUNC) !== 0,
           fdsTruncated: (flags & FLAG_CTRUNC) !== 0,

@@ -39,7 +39,8 @@ function send(p) {
   const s = UnixMessageSocket.fromFd(3);
   const payload = Buffer.alloc(p.size, 'x');
   const fd = p.fds > 0 ? fs.openSync('/dev/null', 'r') : -1;
-  const msg = fd >= 0 ? { data: payload, fds: [fd] } : payload;
+  // p.lend (impl ums-lend): the fd stays open for the whole run, so it can be lent.
+  const msg = fd >= 0 ? { data: payload, fds: [fd], lend: p.lend === true } : payload;
   s.on('error', (err) => {
     out({ role: 'send', event: 'error', error: err.code, message: err.message });
     process.exit(1);
