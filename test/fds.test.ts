@@ -259,6 +259,29 @@ function smallBuffers(writer: UnixMessageSocket, reader: UnixMessageSocket): voi
 
 const sha256 = (buf: Buffer): string => createHash('sha256').update(buf).digest('hex');
 
+test('stream: messages written in one tick leave gathered, and each fd still arrives with its own message\'s bytes', async (t) => {
+  const base = fdCount();
+  // 4-byte reads: a read can then not hold both a message's first byte and
+  // the bytes before it, so the read that brings an fd shows where it was attached.
+  const [a, b] = socketPair('stream', { maxMessageSize: 4 });
+  const files = [fileWithContent('first'), fileWithContent('second')];
+  const inodes = files.map(inodeOf);
+  // Offsets 0, 4, 8, 12, 16: fds on the second and the fourth message.
+  const parts = ['aaaa', 'bbbb', 'cccc', 'dddd', 'eeee'];
+  const done = parts.map((data, i) => writeDone(a, { data, fds: i === 1 ? [files[0]!] : i === 3 ? [files[1]!] : [] }));
+  closeAll(files);
+  t.true((await Promise.all(done)).every((e) => e === null));
+  const got = await collect(b, 20, 2);
+  t.is(got.data.toString(), parts.join(''));
+  t.deepEqual(got.fds.map(inodeOf), inodes, 'both fds, in order');
+  const withFds = got.reads.filter((r) => r.fds.length > 0);
+  t.deepEqual(withFds.map((r) => r.offset), [4, 12], 'each fd arrives with its own message\'s first byte');
+  t.deepEqual(withFds.map((r) => inodeOf(r.fds[0]!)), inodes);
+  closeAll(got.fds);
+  await destroyAll(a, b);
+  await assertFdsBack(t, base);
+});
+
 test('stream: a 4 MiB write with fds through a slow reader delivers each fd exactly once and every byte intact', async (t) => {
   const base = fdCount();
   const [a, b] = socketPair('stream');

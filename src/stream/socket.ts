@@ -131,6 +131,27 @@ const DESTINATION_ERRORS = new Set([
 ]);
 const MAX_RETRY_MS = 64;
 const SEND_BATCH = 64;
+// Messages per gathering stream sendmsg; their buffers stay under IOV_MAX.
+const STREAM_GATHER = 64;
+
+/** Appends m's buffers to parts; false if they no longer hold m.byteLength bytes. */
+function appendParts(parts: Uint8Array[], m: QueuedMessage): boolean {
+  const from = parts.length;
+  let n = 0;
+  if (Array.isArray(m.data)) {
+    for (const part of m.data as readonly Uint8Array[]) {
+      parts.push(part);
+      n += part.byteLength;
+    }
+  } else {
+    parts.push(m.data as Uint8Array);
+    n = (m.data as Uint8Array).byteLength;
+  }
+  if (n === m.byteLength && parts.length <= constants.IOV_MAX) return true;
+  parts.length = from;
+  return false;
+}
+
 
 const scratch = new Int32Array(3);
 
@@ -426,23 +447,8 @@ export class UnixMessageSocket extends Duplex {
       const q = p.messages[p.index]!;
       let r: number;
       if (this.type === 'stream') {
-        if (q.byteLength === 0) {
-          p.index++;
-          continue;
-        }
-        r = native.send(fd, q.data, q.dups, null, 0);
+        r = this.#sendStream(fd, p);
         if (r >= 0) {
-          // The fds went with the first byte; a retry of the rest must not
-          // carry them again (libuv c560cf931, kernel-semantics.md §1.3).
-          q.releaseDups();
-          if (r === 0 || (r < q.byteLength && !q.advance(r))) {
-            // Only if the caller detached or emptied its buffers after write().
-            q.error = invalidArgValue('The data of a queued write was detached or emptied after write()');
-            p.index++;
-          } else if (r === q.byteLength) {
-            q.sent = true;
-            p.index++;
-          }
           this.#retryDelay = 1;
           continue;
         }
@@ -479,6 +485,63 @@ export class UnixMessageSocket extends Duplex {
       return;
     }
     this.#finishWrite(null);
+  }
+
+  // Stream: consecutive messages leave in one gathering sendmsg, as Node's
+  // writev does. Only the first may carry fds: the kernel attaches them to
+  // the sendmsg's first byte, which must be that message's first byte
+  // (kernel-semantics.md §1.2). Returns bytes sent or -errno, and moves
+  // p.index past what the kernel took.
+  #sendStream(fd: number, p: PendingWrite): number {
+    const q = p.messages[p.index]!;
+    if (q.byteLength === 0) {
+      p.index++;
+      return 0;
+    }
+    let end = p.index + 1;
+    let data: Gather = q.data;
+    if (end < p.messages.length && p.messages[end]!.dups === null) {
+      const parts: Uint8Array[] = [];
+      let k = p.index;
+      for (; k < p.messages.length && k - p.index < STREAM_GATHER; k++) {
+        const m = p.messages[k]!;
+        if (k > p.index && m.dups !== null) break;
+        // A buffer the caller detached or emptied after write() would shift
+        // the byte count onto the next message: such a one goes alone.
+        if (!appendParts(parts, m)) break;
+      }
+      if (k > p.index + 1) {
+        data = parts;
+        end = k;
+      }
+    }
+    const r = native.send(fd, data, q.dups, null, 0);
+    if (r < 0) return r;
+    // The fds went with the first byte; a retry of the rest must not carry
+    // them again (libuv c560cf931, kernel-semantics.md §1.3).
+    q.releaseDups();
+    if (r === 0) {
+      // Only if the caller detached or emptied its buffers after write().
+      q.error = invalidArgValue('The data of a queued write was detached or emptied after write()');
+      p.index++;
+      return 0;
+    }
+    let left = r;
+    while (left > 0 && p.index < end) {
+      const m = p.messages[p.index]!;
+      if (left >= m.byteLength) {
+        left -= m.byteLength;
+        m.sent = true;
+        p.index++;
+      } else {
+        if (!m.advance(left)) {
+          m.error = invalidArgValue('The data of a queued write was detached or emptied after write()');
+          p.index++;
+        }
+        left = 0;
+      }
+    }
+    return r;
   }
 
   #sendBatch(fd: number, p: PendingWrite): number {
