@@ -6,7 +6,7 @@ import { Duplex } from 'node:stream';
 import { constants, native, recvFds, recvMeta, type NativeSocketHandle, type Gather } from '../native/binding';
 import { errno, errnoError, invalidArgType, invalidArgValue, invalidFdType, outOfRange, streamDestroyed } from './errors';
 import { closeFds, dupFds } from './fds';
-import { normalizeMessage, validateAddress, validateFd, type NormalizedMessage } from './validate';
+import { normalizeMessage, validateAddress, validateFd } from './validate';
 import type { Credentials, SocketType, UnixMessage, WriteCallback } from './types';
 
 const UV_EOF = -4095;
@@ -79,11 +79,11 @@ class QueuedMessage {
   /** Wholly in the kernel. A later error of the same flush is not this message's. */
   sent = false;
 
-  constructor(msg: NormalizedMessage, dups: number[], lent = false) {
-    this.data = msg.data;
-    this.byteLength = msg.byteLength;
-    this.address = msg.address;
-    this.dups = dups.length > 0 ? dups : null;
+  constructor(data: Gather, byteLength: number, address: string | null, dups: number[] | null, lent: boolean) {
+    this.data = data;
+    this.byteLength = byteLength;
+    this.address = address;
+    this.dups = dups !== null && dups.length > 0 ? dups : null;
     this.lent = lent;
   }
 
@@ -365,11 +365,13 @@ export class UnixMessageSocket extends Duplex {
   }
 
   #queue(chunk: unknown): QueuedMessage | Error {
+    // A bare Buffer, the common case, needs no normalizing.
+    if (chunk instanceof Uint8Array) return new QueuedMessage(chunk, chunk.byteLength, null, null, false);
     const msg = normalizeMessage(chunk, this.type);
-    if (msg.fds.length === 0) return new QueuedMessage(msg, []);
-    if (msg.lend) return new QueuedMessage(msg, msg.fds.slice(), true);
+    if (msg.fds.length === 0) return new QueuedMessage(msg.data, msg.byteLength, msg.address, null, false);
+    if (msg.lend) return new QueuedMessage(msg.data, msg.byteLength, msg.address, msg.fds.slice(), true);
     const dups = dupFds(msg.fds);
-    return dups instanceof Error ? dups : new QueuedMessage(msg, dups);
+    return dups instanceof Error ? dups : new QueuedMessage(msg.data, msg.byteLength, msg.address, dups, false);
   }
 
   #afterWrite(queued: QueuedMessage, err: Error | null | undefined, cb: WriteCallback | undefined): void {
