@@ -16,7 +16,6 @@ const FLAG_TRUNC = 1;
 const FLAG_CTRUNC = 2;
 const FLAG_CREDS = 4;
 
-
 export const TYPE_NUMBERS: Readonly<Record<SocketType, number>> = {
   stream: constants.SOCK_STREAM,
   seqpacket: constants.SOCK_SEQPACKET,
@@ -66,8 +65,8 @@ interface InternalOptions extends SocketOptions {
 
 /**
  * A message between write() and the kernel. It owns `dups` until they are
- * sent, unless they are `lent` (OutgoingMessage.lend): then their owner keeps them open
- * until the write callback and closes them itself.
+ * sent, unless they are `lent` (OutgoingMessage.lend): then their owner
+ * keeps them open until the write callback and closes them itself.
  */
 class QueuedMessage {
   dups: number[] | null;
@@ -151,7 +150,6 @@ function appendParts(parts: Uint8Array[], m: QueuedMessage): boolean {
   parts.length = from;
   return false;
 }
-
 
 const scratch = new Int32Array(3);
 
