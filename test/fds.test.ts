@@ -264,7 +264,8 @@ test('stream: messages written in one tick leave gathered, and each fd still arr
   // 4-byte reads: a read can then not hold both a message's first byte and
   // the bytes before it, so the read that brings an fd shows where it was attached.
   const [a, b] = socketPair('stream', { maxMessageSize: 4 });
-  const files = [fileWithContent('first'), fileWithContent('second')];
+  const p = probe();
+  const files = [fileWithContent('first'), p.fd];
   const inodes = files.map(inodeOf);
   // Offsets 0, 4, 8, 12, 16: fds on the second and the fourth message.
   const parts = ['aaaa', 'bbbb', 'cccc', 'dddd', 'eeee'];
@@ -279,6 +280,7 @@ test('stream: messages written in one tick leave gathered, and each fd still arr
   t.deepEqual(withFds.map((r) => inodeOf(r.fds[0]!)), inodes);
   closeAll(got.fds);
   await destroyAll(a, b);
+  await assertProbeClosed(t, p);
   await assertFdsBack(t, base);
 });
 
