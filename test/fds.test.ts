@@ -14,6 +14,7 @@ import {
   type UnixMessage,
   type UnixMessageSocket,
 } from '../src/index';
+import { closeFds } from '../src/stream/fds';
 import { assertFdsBack, assertProbeClosed, closeAll, contentOf, fdCount, fileWithContent, inodeOf, openFds, probe, readable, settled, take, writeDone } from './helpers';
 
 const TYPES: readonly SocketType[] = ['seqpacket', 'stream', 'dgram'];
@@ -553,3 +554,18 @@ for (const type of TYPES) {
     await assertFdsBack(t, base);
   });
 }
+
+// ---------------------------------------------------------------------------
+// The library's own close of fd lists (closeFds: one fd, or many in one native call).
+
+test('closeFds closes a single fd and a list of many, so every probe peer reads EOF', async (t) => {
+  const base = fdCount();
+  const one = probe();
+  closeFds([one.fd]);
+  await assertProbeClosed(t, one);
+  const many = Array.from({ length: 300 }, () => probe());
+  closeFds(many.map((p) => p.fd));
+  for (const p of many) await assertProbeClosed(t, p);
+  closeFds([]);
+  await assertFdsBack(t, base);
+});

@@ -109,6 +109,8 @@ export interface NativeBinding {
   dup(fd: number, owned?: boolean): Errno;
   /** close(2); also forgets the fd as the library's. */
   close(fd: number): Errno;
+  /** close(2) for each fd of the list, in one call; errors are not reported (close is never retried). */
+  closeAll(fds: readonly number[]): void;
   /**
    * The library no longer owns these fds (a message was delivered). Owned fds
    * are closed by the env teardown hook, when JS can no longer run.

@@ -1,6 +1,6 @@
 // Accepts TCP connections for the pool without building a net.Socket per
 // connection: the same native accept4 loop as UnixMessageServer, on a TCP
-// listening fd, hands batches of raw fds (up to 128 per wakeup) to the pool.
+// listening fd, hands batches of raw fds (up to 512 per wakeup) to the pool.
 import dns from 'node:dns/promises';
 import type net from 'node:net';
 import { native, type NativeSocketHandle } from '../native/binding';

@@ -5,7 +5,8 @@ import { errnoError } from './errors';
 
 /** Closes every fd of a list the library owns. close(2) is never retried. */
 export function closeFds(fds: readonly number[]): void {
-  for (const fd of fds) native.close(fd);
+  if (fds.length === 1) native.close(fds[0]!);
+  else if (fds.length > 1) native.closeAll(fds);
 }
 
 /**
