@@ -35,7 +35,7 @@ const readline = require('node:readline');
 
 const BENCH = __dirname;
 const ROOT = path.join(BENCH, '..');
-const BUILD = path.join(BENCH, 'build');
+const { BUILD, compileC } = require('./c/compile');
 const PEER = path.join(BENCH, 'node', 'peer.js');
 
 // ------------------------------------------------------------------ options
@@ -115,26 +115,6 @@ function ensurePeers(install) {
     peers[name] = { ok: r.status === 0, version, error: r.status === 0 ? null : r.stderr.trim().split('\n').slice(-1)[0] };
   }
   return peers;
-}
-
-/** Compiles the C programs into bench/build (gitignored) when their sources changed. */
-function compileC() {
-  fs.mkdirSync(BUILD, { recursive: true });
-  const cc = process.env.CC || 'cc';
-  const header = path.join(BENCH, 'c', 'common.h');
-  for (const prog of ['throughput', 'pingpong']) {
-    const src = path.join(BENCH, 'c', `${prog}.c`);
-    const bin = path.join(BUILD, prog);
-    const stale = !fs.existsSync(bin) || [src, header].some((f) => fs.statSync(f).mtimeMs > fs.statSync(bin).mtimeMs);
-    if (!stale) continue;
-    const r = spawnSync(cc, ['-O2', '-Wall', '-o', bin, src], { stdio: 'inherit' });
-    if (r.status !== 0) throw new Error(`${cc} failed to compile ${src}`);
-  }
-  let version = '';
-  try {
-    version = execFileSync(cc, ['--version'], { encoding: 'utf8' }).split('\n')[0];
-  } catch {}
-  return version;
 }
 
 // ------------------------------------------------------------------ implementations
@@ -809,7 +789,7 @@ async function main() {
   }
   const lib = ensureLibrary();
   const peers = ensurePeers(o.install);
-  const ccVersion = compileC();
+  const ccVersion = compileC(['throughput', 'pingpong']);
   await measureBusy();
   const machine = machineInfo(ccVersion, peers);
   console.log(`bench: ${machine.cpu}, ${machine.cores} cores, ${machine.kernel}, Node ${machine.node}; ${o.runs} run(s) of ${o.warm}+${o.measure} ms`);

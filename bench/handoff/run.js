@@ -4,7 +4,7 @@
 // second, and HTTP requests per second through them, for the pool against
 // Node's cluster (round-robin), side by side in one run.
 //
-//   node bench/handoff/run.js [--quick] [--rounds=5] [--connections=2000] [--http-ms=3000]
+//   node bench/handoff/run.js [--quick] [--warmup=5] [--rounds=11] [--connections=2000] [--http-ms=3000]
 //
 // Hand-off rate: the primary is stopped (SIGSTOP), N clients connect (the
 // kernel completes the handshakes into the accept queue), the primary is
@@ -23,10 +23,15 @@ const arg = (name, fallback) => {
   return a ? Number(a.slice(name.length + 3)) : fallback;
 };
 const QUICK = process.argv.includes('--quick');
-const ROUNDS = arg('rounds', QUICK ? 2 : 7);
+// The hand-off runs a few large batches per round, so the JIT needs several
+// rounds before the code stops changing (rates climb over the first ~10
+// rounds, measured); every implementation gets the same warm-up.
+const WARMUP = arg('warmup', QUICK ? 1 : 5);
+const ROUNDS = arg('rounds', QUICK ? 2 : 11);
 const CONNECTIONS = arg('connections', QUICK ? 500 : 2000);
 const HTTP_MS = arg('http-ms', QUICK ? 500 : 3000);
 const OUT = path.join(__dirname, '..', 'results');
+const { BUILD, compileC } = require('../c/compile');
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -40,10 +45,14 @@ function freePort() {
   });
 }
 
-// Starts `node <impl>.js <mode> <port>` and follows its workers' reports.
+// Starts `node <impl>.js <mode> <port>` (or the C reference, bench/c/handoff.c)
+// and follows its workers' reports.
 async function start(impl, mode) {
   const port = await freePort();
-  const child = spawn(process.execPath, [path.join(__dirname, `${impl}.js`), mode, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [cmd, args] = impl === 'c'
+    ? [path.join(BUILD, 'handoff'), [String(port)]]
+    : [process.execPath, [path.join(__dirname, `${impl}.js`), mode, String(port)]];
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const counts = new Map(); // worker pid -> { count, at }
   let onLine = () => undefined;
   readline.createInterface({ input: child.stdout }).on('line', (line) => {
@@ -90,7 +99,7 @@ async function handoffRate(impl, mode) {
   const app = await start(impl, mode);
   const rates = [];
   try {
-    for (let round = 0; round <= ROUNDS; round++) {
+    for (let round = 0; round < WARMUP + ROUNDS; round++) {
       const before = app.total();
       app.child.kill('SIGSTOP');
       const sockets = await connectAll(app.port, CONNECTIONS);
@@ -98,7 +107,7 @@ async function handoffRate(impl, mode) {
       app.child.kill('SIGCONT');
       await app.waitFor(before + CONNECTIONS);
       const endedAt = [...app.counts.values()].reduce((m, c) => (c.at > m ? c.at : m), 0n);
-      if (round > 0) rates.push(CONNECTIONS / (Number(endedAt - startedAt) / 1e9)); // round 0 warms up
+      if (round >= WARMUP) rates.push(CONNECTIONS / (Number(endedAt - startedAt) / 1e9));
       for (const s of sockets) s.destroy();
       await sleep(50);
     }
@@ -129,21 +138,24 @@ async function httpRate(impl) {
 async function main() {
   const fmt = (n) => Math.round(n).toLocaleString('en-US');
   const rows = [];
+  compileC(['handoff']);
   const handoff = {
+    c: await handoffRate('c', 'fds'),
     fds: await handoffRate('pool', 'fds'),
     socket: await handoffRate('pool', 'socket'),
     cluster: await handoffRate('cluster', 'socket'),
   };
   const httpResult = {};
   for (const impl of ['pool', 'cluster']) httpResult[impl] = await httpRate(impl);
-  rows.push(['connections handed to 2 workers /s (fd in the worker)', fmt(handoff.fds), fmt(handoff.cluster), `${(handoff.fds / handoff.cluster).toFixed(1)}×`, '≥ 20×']);
-  rows.push(['… and made into a net.Socket by the worker', fmt(handoff.socket), fmt(handoff.cluster), `${(handoff.socket / handoff.cluster).toFixed(1)}×`, '']);
-  rows.push(['HTTP requests /s (keep-alive off, 2 clients × 32)', fmt(httpResult.pool.rps), fmt(httpResult.cluster.rps), `${(httpResult.pool.rps / httpResult.cluster.rps).toFixed(2)}×`, '']);
+  const vsC = (n) => `${((100 * n) / handoff.c).toFixed(0)} %`;
+  rows.push(['connections handed to 2 workers /s (fd in the worker)', fmt(handoff.fds), fmt(handoff.cluster), `${(handoff.fds / handoff.cluster).toFixed(1)}×`, '≥ 20×', fmt(handoff.c), `${(handoff.c / handoff.cluster).toFixed(1)}×`, vsC(handoff.fds)]);
+  rows.push(['… and made into a net.Socket by the worker', fmt(handoff.socket), fmt(handoff.cluster), `${(handoff.socket / handoff.cluster).toFixed(1)}×`, '', '', '', '']);
+  rows.push(['HTTP requests /s (keep-alive off, 2 clients × 32)', fmt(httpResult.pool.rps), fmt(httpResult.cluster.rps), `${(httpResult.pool.rps / httpResult.cluster.rps).toFixed(2)}×`, '', '', '', '']);
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-  const header = `Node ${process.version}, ${os.cpus().length} × ${cpu}, Linux ${os.release()}; ${CONNECTIONS} connections × ${ROUNDS} rounds (median), HTTP ${HTTP_MS} ms`;
+  const header = `Node ${process.version}, ${os.cpus().length} × ${cpu}, Linux ${os.release()}; ${CONNECTIONS} connections × ${ROUNDS} rounds (median) after ${WARMUP} warm-up rounds, HTTP ${HTTP_MS} ms`;
   const table = [
-    '| workload | unix-message-socket/pool | cluster (round-robin) | ratio | goal |',
-    '|---|---:|---:|---:|---|',
+    '| workload | unix-message-socket/pool | cluster (round-robin) | ratio | goal | C reference | C / cluster | pool / C |',
+    '|---|---:|---:|---:|---|---:|---:|---:|',
     ...rows.map((r) => `| ${r.join(' | ')} |`),
   ].join('\n');
   console.log(`\nbench/handoff: ${header}\n\n${table}\n`);
