@@ -1,7 +1,7 @@
 // EMFILE at the receiver (kernel-semantics.md §1.4, §5 fault case 2): recvmsg
 // still returns the data, installs the fds that fit, closes the rest and sets
 // MSG_CTRUNC. The receiver is a child process under `ulimit -n 64`
-// (test/fixtures/emfile-child.ts) that reports each step as a JSON line.
+// (test/fixtures/emfile-child.js) that reports each step as a JSON line.
 import test from 'ava';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -33,7 +33,7 @@ for (const type of ['seqpacket', 'stream'] as const satisfies readonly SocketTyp
     const socket = UnixMessageSocket.fromFd(mine);
     const child = spawn(
       'sh',
-      ['-c', 'ulimit -n 64 && exec "$0" --import tsx test/fixtures/emfile-child.ts', process.execPath],
+      ['-c', 'ulimit -n 64 && exec "$0" test/fixtures/emfile-child.js', process.execPath],
       { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit', theirs] },
     );
     lowlevel.close(theirs);

@@ -53,7 +53,7 @@ test("messages read before a reset reach a for-await consumer, then the ECONNRES
 });
 
 test("a throwing 'connection' listener does not leak the other connections accepted with it", async (t) => {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'test/fixtures/throwing-connection.ts', tmpPath('throwing')], { cwd: process.cwd(), encoding: 'utf8', timeout: 20_000 });
+  const r = spawnSync(process.execPath, ['test/fixtures/throwing-connection.js', tmpPath('throwing')], { cwd: process.cwd(), encoding: 'utf8', timeout: 20_000 });
   t.is(r.status, 0, r.stderr);
   t.is(r.stdout.trim(), '0', 'no accepted fd is left open');
 });

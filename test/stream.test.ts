@@ -296,7 +296,7 @@ test('getOption/setOption read and write integer socket options', async (t) => {
 
 test("an exception thrown by a 'data' listener is an uncaught exception, and the rest of its batch's fds are closed", async (t) => {
   const { spawnSync } = await import('node:child_process');
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'test/fixtures/throwing-listener.ts'], { cwd: process.cwd(), timeout: 20_000, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, ['test/fixtures/throwing-listener.js'], { cwd: process.cwd(), timeout: 20_000, encoding: 'utf8' });
   t.is(r.status, 0, r.stderr);
   const out = JSON.parse(r.stdout.trim()) as { message: string; delta: number };
   t.is(out.message, 'listener failed on m0', "the listener's error reached 'uncaughtException'");
