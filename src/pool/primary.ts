@@ -450,7 +450,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   }
 
   // Connections are spread one by one over the workers, then each worker's
-  // share goes in frames of up to SCM_MAX_FD fds: one sendmsg per 253.
+  // share goes in frames of up to SCM_MAX_FD fds (#send): one sendmsg per 253.
   #spread(fds: readonly number[]): void {
     if (this.#destroyed) {
       closeFds(fds);
@@ -461,7 +461,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       this.emit('error', this.#lostError(null));
       return;
     }
-    const shares = new Map<PoolWorker, number[]>();
+    const shares: Array<{ w: PoolWorker; fds: number[] } | undefined> = []; // by worker id
     let orphans: number[] | null = null;
     for (const fd of fds) {
       const w = this.#pick();
@@ -470,16 +470,12 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
         continue;
       }
       w.jobs++;
-      let share = shares.get(w);
-      if (share === undefined) shares.set(w, (share = []));
-      share.push(fd);
+      (shares[w.id] ??= { w, fds: [] }).fds.push(fd);
     }
-    for (const [w, share] of shares) {
-      w.jobs -= share.length;
-      for (let i = 0; i < share.length; i += constants.SCM_MAX_FD) {
-        const chunk = share.slice(i, i + constants.SCM_MAX_FD);
-        this.#send(w, { kind: Kind.Connections, value: 0, payload: EMPTY, fds: chunk, target: null, callback: null, request: null });
-      }
+    for (const share of shares) {
+      if (share === undefined) continue;
+      share.w.jobs -= share.fds.length;
+      this.#send(share.w, { kind: Kind.Connections, value: 0, payload: EMPTY, fds: share.fds, target: null, callback: null, request: null });
     }
     if (orphans !== null) {
       this.#waiting.push({ kind: Kind.Connections, value: 0, payload: EMPTY, fds: orphans, target: null, callback: null, request: null });
