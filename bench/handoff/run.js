@@ -4,7 +4,7 @@
 // second, and HTTP requests per second through them, for the pool against
 // Node's cluster (round-robin), side by side in one run.
 //
-//   node bench/handoff/run.js [--quick] [--warmup=5] [--rounds=11] [--connections=2000] [--http-ms=3000]
+//   node bench/handoff/run.js [--quick] [--warmup=10] [--rounds=11] [--connections=2000] [--http-ms=3000]
 //
 // Hand-off rate: the primary is stopped (SIGSTOP), N clients connect (the
 // kernel completes the handshakes into the accept queue), the primary is
@@ -26,7 +26,7 @@ const QUICK = process.argv.includes('--quick');
 // The hand-off runs a few large batches per round, so the JIT needs several
 // rounds before the code stops changing (rates climb over the first ~10
 // rounds, measured); every implementation gets the same warm-up.
-const WARMUP = arg('warmup', QUICK ? 1 : 5);
+const WARMUP = arg('warmup', QUICK ? 1 : 10);
 const ROUNDS = arg('rounds', QUICK ? 2 : 11);
 const CONNECTIONS = arg('connections', QUICK ? 500 : 2000);
 const HTTP_MS = arg('http-ms', QUICK ? 500 : 3000);
