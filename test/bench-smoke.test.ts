@@ -47,3 +47,25 @@ test('bench/run.js --quick measures ours and C on seqpacket 64 B and a ping-pong
     fs.rmSync(out, { recursive: true, force: true });
   }
 });
+
+test('bench/handoff/run.js --quick measures the pool, cluster and the C reference, and every rate is positive', (t) => {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'ums-handoff-smoke-'));
+  try {
+    const r = spawnSync(process.execPath, [
+      path.join('bench', 'handoff', 'run.js'), '--quick', '--connections=200', '--http-ms=300', `--out=${out}`,
+    ], { cwd: process.cwd(), encoding: 'utf8', timeout: 60_000 });
+    t.is(r.status, 0, `${r.stdout}\n${r.stderr}`);
+    const report = JSON.parse(fs.readFileSync(path.join(out, 'handoff.json'), 'utf8')) as {
+      handoff: Record<'c' | 'fds' | 'socket' | 'cluster', number>;
+      http: Record<'pool' | 'cluster', { rps: number; failed: number }>;
+    };
+    for (const key of ['c', 'fds', 'socket', 'cluster'] as const) {
+      t.true(report.handoff[key] > 0, `hand-off rate of ${key}: ${report.handoff[key]}`);
+    }
+    t.true(report.http.pool.rps > 0);
+    t.true(report.http.cluster.rps > 0);
+    t.regex(fs.readFileSync(path.join(out, 'handoff.md'), 'utf8'), /C reference/);
+  } finally {
+    fs.rmSync(out, { recursive: true, force: true });
+  }
+});

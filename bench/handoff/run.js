@@ -4,7 +4,7 @@
 // second, and HTTP requests per second through them, for the pool against
 // Node's cluster (round-robin), side by side in one run.
 //
-//   node bench/handoff/run.js [--quick] [--warmup=10] [--rounds=11] [--connections=2000] [--http-ms=3000]
+//   node bench/handoff/run.js [--quick] [--warmup=10] [--rounds=11] [--connections=2000] [--http-ms=3000] [--out=DIR]
 //
 // Hand-off rate: the primary is stopped (SIGSTOP), N clients connect (the
 // kernel completes the handshakes into the accept queue), the primary is
@@ -30,7 +30,9 @@ const WARMUP = arg('warmup', QUICK ? 1 : 10);
 const ROUNDS = arg('rounds', QUICK ? 2 : 11);
 const CONNECTIONS = arg('connections', QUICK ? 500 : 2000);
 const HTTP_MS = arg('http-ms', QUICK ? 500 : 3000);
-const OUT = path.join(__dirname, '..', 'results');
+// Results go to bench/results, except for --quick runs, which write only with --out=DIR.
+const outArg = process.argv.find((x) => x.startsWith('--out='))?.slice(6);
+const OUT = outArg ?? (QUICK ? null : path.join(__dirname, '..', 'results'));
 const { BUILD, compileC } = require('../c/compile');
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -162,7 +164,7 @@ async function main() {
   if (httpResult.pool.failed + httpResult.cluster.failed > 0) {
     console.log(`failed HTTP requests: pool ${httpResult.pool.failed}, cluster ${httpResult.cluster.failed}`);
   }
-  if (!QUICK) {
+  if (OUT !== null) {
     fs.mkdirSync(OUT, { recursive: true });
     fs.writeFileSync(path.join(OUT, 'handoff.md'), `# bench/handoff\n\n${header}\n\n${table}\n`);
     fs.writeFileSync(path.join(OUT, 'handoff.json'), `${JSON.stringify({ header, handoff, http: httpResult }, null, 2)}\n`);
