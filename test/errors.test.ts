@@ -335,13 +335,16 @@ test('a write pending when the socket is destroyed calls back with ERR_STREAM_DE
 
 test('destroy() in the tick of a write: the message is not sent, its fd dups are closed, the callback says ERR_STREAM_DESTROYED', async (t) => {
   // A lone write goes to the kernel on the next tick (socket.ts _write), so
-  // this destroy() lands while it is queued with its dups.
+  // the message with fds waits behind it with its dups (an idle socket would
+  // have sent it from write() itself), and this destroy() lands meanwhile.
   const base = fdCount();
   const [a, b] = socketPair('seqpacket');
   const p = probe();
+  const first = writeResult(a, 'first');
   const result = writeResult(a, { data: 'never', fds: [p.fd] });
   fs.closeSync(p.fd);
   a.destroy();
+  t.is((await first)?.code, 'ERR_STREAM_DESTROYED');
   t.is((await result)?.code, 'ERR_STREAM_DESTROYED');
   await assertProbeClosed(t, p);
   t.deepEqual(await readToEnd(b), [], 'the peer reads EOF and no message');

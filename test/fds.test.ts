@@ -8,6 +8,7 @@ import { once } from 'node:events';
 import fs from 'node:fs';
 import {
   constants,
+  lowlevel,
   socketPair,
   type ErrnoError,
   type SocketType,
@@ -421,6 +422,90 @@ for (const type of TYPES) {
 }
 
 // ---------------------------------------------------------------------------
+// An idle socket sends a message with fds from write() itself: no dup.
+
+for (const type of TYPES) {
+  test(`${type}: on an idle socket write() sends the fds at once, makes no dup, and the caller may close its copies`, async (t) => {
+    const base = fdCount();
+    const [a, b] = socketPair(type);
+    const p = probe();
+    const file = fileWithContent('sent-now');
+    const ino = inodeOf(file);
+    const before = fdCount();
+    const done = writeDone(a, { data: 'now', fds: [p.fd, file] });
+    t.is(fdCount(), before, 'no dup was made: the kernel holds the only other references');
+    fs.closeSync(file);
+    fs.closeSync(p.fd);
+    t.is(await done, null);
+    const fds = type === 'stream' ? (await collect(b, 3, 2)).fds : (await take(b, 1))[0]!.fds;
+    t.is(fds.length, 2);
+    t.is(inodeOf(fds[1]!), ino);
+    t.is(contentOf(fds[1]!), 'sent-now');
+    closeAll(fds);
+    await destroyAll(a, b);
+    await assertProbeClosed(t, p);
+    await assertFdsBack(t, base);
+  });
+}
+
+for (const type of ['seqpacket', 'dgram'] as const) {
+  test(`${type}: write() on a socket whose kernel queue is full falls back to a dup, and the message still sends the original file`, async (t) => {
+    const base = fdCount();
+    const [a, b] = socketPair(type);
+    // Fill the kernel queue behind the library's back: its own queue stays empty.
+    const raw = lowlevel.dup(a.fd);
+    const filler = Buffer.alloc(1024);
+    let queued = 0;
+    for (;;) {
+      try {
+        lowlevel.sendmsg(raw, filler);
+        queued++;
+      } catch (err) {
+        t.is((err as ErrnoError).code, 'EAGAIN');
+        break;
+      }
+    }
+    lowlevel.close(raw);
+    const p = probe();
+    const file = fileWithContent('after-eagain');
+    const before = fdCount();
+    const done = writeDone(a, { data: 'late', fds: [p.fd, file] });
+    t.is(fdCount(), before + 2, 'EAGAIN: the message waits with dups of its fds');
+    fs.closeSync(file);
+    fs.closeSync(p.fd);
+    const msgs = await take(b, queued + 1);
+    const last = msgs[queued]!;
+    t.is(last.data.toString(), 'late');
+    t.is(contentOf(last.fds[1]!), 'after-eagain');
+    t.is(await done, null);
+    closeAll(last.fds);
+    await destroyAll(a, b);
+    await assertProbeClosed(t, p);
+    await assertFdsBack(t, base);
+  });
+}
+
+test('stream: a large write with fds on an idle socket sends the fds with the first byte at once and the rest of the bytes later, without a dup', async (t) => {
+  const base = fdCount();
+  const [a, b] = socketPair('stream');
+  const p = probe();
+  const payload = randomBytes(4 * 1024 * 1024);
+  const before = fdCount();
+  const done = writeDone(a, { data: payload, fds: [p.fd] });
+  t.is(fdCount(), before, 'no dup: the fd went with the first byte');
+  t.true(a.writableLength > 0, 'the rest of the bytes wait in the queue');
+  fs.closeSync(p.fd);
+  const got = await collect(b, payload.length, 1);
+  t.true(got.data.equals(payload), 'every byte arrived, in order');
+  t.deepEqual(got.reads.filter((r) => r.fds.length > 0).map((r) => r.offset), [0], 'the fd arrived with the first byte');
+  t.is(await done, null);
+  closeAll(got.fds);
+  await destroyAll(a, b);
+  await assertProbeClosed(t, p);
+  await assertFdsBack(t, base);
+});
+
+// ---------------------------------------------------------------------------
 // destroy() with buffered, undelivered messages.
 
 for (const type of TYPES) {
@@ -541,18 +626,24 @@ for (const type of TYPES) {
     await assertFdsBack(t, base);
   });
 
-  test(`${type}: an fd closed at write() time without a callback makes the socket emit 'error' with EBADF`, async (t) => {
-    const base = fdCount();
-    const [a, b] = socketPair(type);
-    const bad = closedFdNumber();
-    const errored = once(a, 'error');
-    a.write({ data: 'bad', fds: [bad] });
-    const [err] = (await errored) as [ErrnoError];
-    t.is(err.code, 'EBADF');
-    t.is(err.syscall, 'dup');
-    await destroyAll(a, b);
-    await assertFdsBack(t, base);
-  });
+  for (const busy of [false, true]) {
+    // Idle, write() sends at once and sendmsg(2) finds the bad fd; behind
+    // another write, the message waits with dups and dup(2) finds it.
+    const syscall = busy ? 'dup' : 'sendmsg';
+    test(`${type}: an fd closed at write() time without a callback makes the socket emit 'error' with EBADF (${busy ? 'queued' : 'idle'} socket: ${syscall})`, async (t) => {
+      const base = fdCount();
+      const [a, b] = socketPair(type);
+      const bad = closedFdNumber();
+      const errored = once(a, 'error');
+      if (busy) a.write('first');
+      a.write({ data: 'bad', fds: [bad] });
+      const [err] = (await errored) as [ErrnoError];
+      t.is(err.code, 'EBADF');
+      t.is(err.syscall, syscall);
+      await destroyAll(a, b);
+      await assertFdsBack(t, base);
+    });
+  }
 }
 
 // ---------------------------------------------------------------------------
