@@ -9,11 +9,12 @@ import {
   constants,
   createServer,
   createSocket,
+  lowlevel,
   socketPair,
+  UnixMessageSocket,
   type CodedError,
   type ErrnoError,
   type UnixMessageServer,
-  type UnixMessageSocket,
 } from '../src/index';
 import { abstractName, assertFdsBack, assertProbeClosed, fdCount, fileWithContent, probe, readToEnd, settled, take, tmpPath } from './helpers';
 
@@ -368,6 +369,32 @@ test('writing to a seqpacket socket whose peer was destroyed emits EPIPE (or ECO
   t.true(a.closed);
   await assertFdsBack(t, base);
 });
+
+// The kernel reports these once: the first sendmsg() consumes them (a
+// seqpacket reset is sk_err; a dead dgram peer is disconnected), and a
+// retry would see EPIPE or ENOTCONN instead. (A stream send reports EPIPE
+// itself, unix_stream_sendmsg.)
+for (const [type, code] of [['seqpacket', 'ECONNRESET'], ['dgram', 'ECONNREFUSED']] as const) {
+  test(`${type}: a write with fds to a peer that closed (with our message unread) fails with ${code}, the error the kernel reports once`, async (t) => {
+    const base = fdCount();
+    const [mine, theirs] = lowlevel.socketpair(type);
+    lowlevel.sendmsg(mine, Buffer.from('unread'));
+    lowlevel.close(theirs);
+    const a = UnixMessageSocket.fromFd(mine);
+    const errorEvent = once(a, 'error') as Promise<[ErrnoError]>;
+    const p = probe();
+    const cbErr = await writeResult(a, { data: 'reply', fds: [p.fd] });
+    const [err] = await errorEvent;
+    t.is(err.code, code);
+    t.is(err.syscall, 'sendmsg');
+    t.is(cbErr?.code, code, 'the write callback gets the same error');
+    await settled(a);
+    t.true(a.destroyed);
+    fs.closeSync(p.fd);
+    await assertProbeClosed(t, p);
+    await assertFdsBack(t, base);
+  });
+}
 
 test('writing to a stream socket whose peer was destroyed emits EPIPE (or ECONNRESET) without crashing', async (t) => {
   const base = fdCount();

@@ -77,6 +77,8 @@ class QueuedMessage {
   readonly lent: boolean;
   /** Wholly in the kernel. A later error of the same flush is not this message's. */
   sent = false;
+  /** `error` ends the socket, not only this message (#sendNow). */
+  fatal = false;
 
   constructor(data: Gather, byteLength: number, address: string | null, dups: number[] | null, lent: boolean) {
     this.data = data;
@@ -392,9 +394,11 @@ export class UnixMessageSocket extends Duplex {
   // An idle socket sends a message with fds from write() itself: the kernel
   // takes its own references, so the fds need no dup(2) and close(2) of ours
   // (0.5 us of the 1.5 us a message with one fd costs, bench/README.md).
-  // Returns the message, done (sent, or failed with its own error) or with
-  // the rest of a partial stream write, whose fds went with the first byte;
-  // null when it has to wait (EAGAIN and the like) and so needs its dups.
+  // Returns the message, done (sent, or failed with its own error or one
+  // that ends the socket) or with the rest of a partial stream write, whose
+  // fds went with the first byte; null when it has to wait (EAGAIN and the
+  // like) and so needs its dups. A fatal error is kept, not retried: the
+  // kernel reports a reset once (sk_err), and a retry would see EPIPE.
   #sendNow(msg: NormalizedMessage): QueuedMessage | null {
     const r = native.send(this.#fd, msg.data, msg.fds, msg.address, 0);
     const q = new QueuedMessage(msg.data, msg.byteLength, msg.address, null, false);
@@ -406,11 +410,11 @@ export class UnixMessageSocket extends Duplex {
       }
       return q;
     }
-    if (MESSAGE_ERRORS.has(r) || (msg.address !== null && DESTINATION_ERRORS.has(r))) {
-      q.error = errnoError(r, 'sendmsg', msg.address ?? this.#remote);
-      return q;
-    }
-    return null;
+    if (r === EAGAIN || r === ENOBUFS || r === ETOOMANYREFS) return null;
+    const own = MESSAGE_ERRORS.has(r) || (msg.address !== null && DESTINATION_ERRORS.has(r));
+    q.error = errnoError(r, 'sendmsg', own ? msg.address ?? this.#remote : this.#remote);
+    q.fatal = !own;
+    return q;
   }
 
   #afterWrite(queued: QueuedMessage, err: Error | null | undefined, cb: WriteCallback | undefined): void {
@@ -470,7 +474,14 @@ export class UnixMessageSocket extends Duplex {
       }
       messages.push(q);
     }
-    // Sent from write() already (#sendNow): nothing for the kernel.
+    // Sent from write() already (#sendNow): nothing for the kernel, or an
+    // error that ends the socket, as it would from #flush.
+    const fatal = messages.find((m) => m.fatal);
+    if (fatal !== undefined) {
+      for (const m of messages) m.releaseDups();
+      callback(fatal.error);
+      return;
+    }
     if (messages.every(isDone)) {
       callback(null);
       return;
@@ -555,7 +566,7 @@ export class UnixMessageSocket extends Duplex {
       let k = p.index;
       for (; k < p.messages.length && k - p.index < STREAM_GATHER; k++) {
         const m = p.messages[k]!;
-        if (k > p.index && m.dups !== null) break;
+        if (k > p.index && (m.dups !== null || isDone(m))) break;
         // A buffer the caller detached or emptied after write() would shift
         // the byte count onto the next message: such a one goes alone.
         if (!appendParts(parts, m)) break;
