@@ -135,6 +135,10 @@ const MESSAGE_ERRORS = new Set([EMSGSIZE, EINVAL, EPERM, EBADF, ENOMEM]);
 const DESTINATION_ERRORS = new Set([
   ECONNREFUSED, ENOENT, EPROTOTYPE, EACCES, ENOTDIR, EISCONN, ECONNRESET, ENOTCONN,
 ]);
+/** A sendmsg error that fails this message and leaves the socket usable. */
+function failsOnlyTheMessage(r: number, address: string | null): boolean {
+  return MESSAGE_ERRORS.has(r) || (address !== null && DESTINATION_ERRORS.has(r));
+}
 const MAX_RETRY_MS = 64;
 const SEND_BATCH = 64;
 // Messages per gathering stream sendmsg; their buffers stay under IOV_MAX.
@@ -411,7 +415,7 @@ export class UnixMessageSocket extends Duplex {
       return q;
     }
     if (r === EAGAIN || r === ENOBUFS || r === ETOOMANYREFS) return null;
-    const own = MESSAGE_ERRORS.has(r) || (msg.address !== null && DESTINATION_ERRORS.has(r));
+    const own = failsOnlyTheMessage(r, msg.address);
     q.error = errnoError(r, 'sendmsg', own ? msg.address ?? this.#remote : this.#remote);
     q.fatal = !own;
     return q;
@@ -536,7 +540,7 @@ export class UnixMessageSocket extends Duplex {
         this.#retryLater();
         return;
       }
-      if (MESSAGE_ERRORS.has(r) || (q.address !== null && DESTINATION_ERRORS.has(r))) {
+      if (failsOnlyTheMessage(r, q.address)) {
         q.error = errnoError(r, 'sendmsg', q.address ?? this.#remote);
         q.releaseDups();
         p.index++;
