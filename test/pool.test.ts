@@ -1,6 +1,7 @@
 // Worker pools (issue 4): dispatch, batched fd hand-off, crashes, HTTP
 // connection hand-off, and close/destroy leaving no process or fd behind.
 import test, { type ExecutionContext } from 'ava';
+import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
@@ -299,6 +300,22 @@ test('an ESM worker script works the same: HTTP hand-off and a file fd hashed th
     const reply = await pool.request({ data: op('hash'), fds: [fd] });
     closeAll([fd]);
     t.is((JSON.parse(reply.data.toString()) as { hash: string }).hash, crypto.createHash('sha256').update('esm').digest('hex'));
+  });
+});
+
+test('one wakeup of the acceptor sends each worker one full frame of SCM_MAX_FD connections, not 253 and a runt', async (t) => {
+  await withPool(t, { script: path.join(__dirname, 'fixtures', 'pool-raw-worker.js') }, async (pool) => {
+    const frames: number[] = [];
+    pool.on('message', (m) => frames.push(Number(/^frame (\d+)$/.exec(m.data.toString())![1])));
+    const { port } = await pool.serve({ port: 0, backlog: 1024 });
+    // This process is blocked while the child connects, so all 4 × 253
+    // connections wait in the accept queue: two wakeups of 2 × 253. (With a
+    // fixed 512 per wakeup they went as 253 + 3 per worker, then 250.)
+    // The child exits at once; accept4 still returns its connections.
+    const connect = `let n = 0; for (let i = 0; i < 1012; i++) require('net').connect(${port}, '127.0.0.1', () => ++n === 1012 && process.exit(0));`;
+    execFileSync(process.execPath, ['-e', connect], { timeout: 20_000 });
+    for (let i = 0; i < 500 && frames.reduce((a, b) => a + b, 0) < 1012; i++) await new Promise((r) => setTimeout(r, 10));
+    t.deepEqual(frames, [253, 253, 253, 253]);
   });
 });
 

@@ -146,6 +146,8 @@ int SocketHandle::UpdatePoll() {
 // readStart(fdBudget): the most received fds this wakeup may add to what JS
 // already buffers. Reads stop before a message could exceed it, so unclaimed
 // fds never pass max(budget, SCM_MAX_FD) (kernel-semantics.md §6.4).
+// On a listening handle it is the most connections one wakeup accepts
+// (0: kAcceptPerWakeup).
 Napi::Value SocketHandle::ReadStart(const Napi::CallbackInfo& info) {
   fd_budget_ = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value()
                                                         : kMaxBatch * kMaxFdsPerMessage;
@@ -481,7 +483,8 @@ void SocketHandle::DoAccept(napi_env env) {
   std::vector<int>& accepted = fd_scratch;
   accepted.clear();
   int status = kStatusOk;
-  for (int i = 0; i < kAcceptPerWakeup; i++) {
+  const int limit = fd_budget_ > 0 ? fd_budget_ : kAcceptPerWakeup;
+  for (int i = 0; i < limit; i++) {
     const int c = RETRY_EINTR(accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
     if (c >= 0) {
       accepted.push_back(c);

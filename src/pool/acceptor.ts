@@ -1,6 +1,6 @@
 // Accepts TCP connections for the pool without building a net.Socket per
 // connection: the same native accept4 loop as UnixMessageServer, on a TCP
-// listening fd, hands batches of raw fds (up to 512 per wakeup) to the pool.
+// listening fd, hands batches of raw fds (up to `perWakeup` per wakeup) to the pool.
 import dns from 'node:dns/promises';
 import type net from 'node:net';
 import { native, type NativeSocketHandle } from '../native/binding';
@@ -35,8 +35,9 @@ export class Acceptor {
   readonly address: ServeAddress;
   #handle: NativeSocketHandle;
   #paused = false;
+  readonly #perWakeup: number;
 
-  private constructor(fd: number, host: string, onConnections: (fds: number[]) => void, onError: (err: Error) => void) {
+  private constructor(fd: number, host: string, perWakeup: number, onConnections: (fds: number[]) => void, onError: (err: Error) => void) {
     const port = native.inetPort(fd);
     const handle = new native.SocketHandle();
     const r = port < 0 ? port : handle.open(fd, TYPE_NUMBERS.stream, 1);
@@ -56,11 +57,12 @@ export class Acceptor {
       },
     };
     handle.setListening(true);
-    handle.readStart(0);
+    this.#perWakeup = perWakeup;
+    handle.readStart(this.#perWakeup);
     this.#handle = handle;
   }
 
-  static async listen(options: ServeOptions, onConnections: (fds: number[]) => void, onError: (err: Error) => void): Promise<Acceptor> {
+  static async listen(options: ServeOptions, perWakeup: number, onConnections: (fds: number[]) => void, onError: (err: Error) => void): Promise<Acceptor> {
     const port = options.port ?? 0;
     const backlog = options.backlog ?? 511;
     if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -74,7 +76,7 @@ export class Acceptor {
     const { address } = await dns.lookup(name);
     const fd = native.listenInet(address, port, backlog);
     if (fd < 0) throw errnoError(fd, 'listen', `${address}:${port}`);
-    return new Acceptor(fd, address, onConnections, onError);
+    return new Acceptor(fd, address, perWakeup, onConnections, onError);
   }
 
   /**
@@ -82,12 +84,12 @@ export class Acceptor {
    * server closed, so only the pool accepts from the kernel's queue (two
    * pollers on one queue would split the connections between them).
    */
-  static adopt(server: net.Server, onConnections: (fds: number[]) => void, onError: (err: Error) => void): Acceptor {
+  static adopt(server: net.Server, perWakeup: number, onConnections: (fds: number[]) => void, onError: (err: Error) => void): Acceptor {
     const info = server.address();
     const fd = native.dup(serverFd(server));
     if (fd < 0) throw errnoError(fd, 'dup');
     const host = info !== null && typeof info === 'object' ? info.address : '';
-    const acceptor = new Acceptor(fd, host, onConnections, onError);
+    const acceptor = new Acceptor(fd, host, perWakeup, onConnections, onError);
     server.close();
     return acceptor;
   }
@@ -102,7 +104,7 @@ export class Acceptor {
   resume(): void {
     if (!this.#paused) return;
     this.#paused = false;
-    this.#handle.readStart(0);
+    this.#handle.readStart(this.#perWakeup);
   }
 
   unref(): void {

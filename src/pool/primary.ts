@@ -325,9 +325,12 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     validateOptions(target);
     const onConnections = (fds: number[]): void => this.#spread(fds);
     const onError = (err: Error): void => void this.emit('error', err);
+    // One wakeup's connections make one full frame per worker: 512 over 2
+    // workers was 253 + 3 each, twice the sendmsg/recvmsg for the same fds.
+    const perWakeup = this.#slots.length * constants.SCM_MAX_FD;
     const acceptor = typeof (target as net.Server).address === 'function'
-      ? Acceptor.adopt(target as net.Server, onConnections, onError)
-      : await Acceptor.listen(target as ServeOptions, onConnections, onError);
+      ? Acceptor.adopt(target as net.Server, perWakeup, onConnections, onError)
+      : await Acceptor.listen(target as ServeOptions, perWakeup, onConnections, onError);
     if (this.#closing) {
       acceptor.close();
       throw poolClosed();
