@@ -85,7 +85,10 @@ export interface NativeSocketHandle {
   owner?: HandleOwner;
   /** Takes ownership of fd on success (0); on -errno the caller keeps it. */
   open(fd: number, type: number, maxMessageSize: number): Errno;
-  /** Polls for reads; a wakeup adds at most max(fdBudget, SCM_MAX_FD) received fds. */
+  /**
+   * Polls for reads; a wakeup adds at most max(fdBudget, SCM_MAX_FD) received
+   * fds. On a listening handle: at most fdBudget connections per wakeup (0: 512).
+   */
   readStart(fdBudget: number): Errno;
   readStop(): Errno;
   writeStart(): Errno;
