@@ -136,6 +136,30 @@ for (const type of ['seqpacket', 'dgram'] as const) {
   });
 }
 
+test('stream: a read after a full one goes into a Buffer of its own; each chunk has exactly the bytes read', async (t) => {
+  const base = fdCount();
+  const [a, b] = socketPair('stream', { maxMessageSize: 1024 });
+  const bytes = (n: number, first: number): Buffer => Buffer.from(Array.from({ length: n }, (_, i) => (first + i) % 251));
+  // Both chunks wait in the kernel, so one wakeup reads 1024 (full: the next
+  // read is direct) and then 700: more than half of its 1024-byte Buffer, so
+  // JS gets that Buffer, trimmed to 700.
+  b.pause();
+  t.is(await writeDone(a, Buffer.concat([bytes(1024, 0), bytes(700, 1)])), null);
+  const first = await take(b, 2);
+  t.deepEqual(first.map((m) => m.data.length), [1024, 700]);
+  t.true(first[0]!.data.equals(bytes(1024, 0)) && first[1]!.data.equals(bytes(700, 1)));
+  // A direct read of 100 bytes is under half full: copied out, not pinned.
+  b.pause();
+  t.is(await writeDone(a, Buffer.concat([bytes(1024, 2), bytes(100, 3)])), null);
+  const second = await take(b, 2);
+  t.deepEqual(second.map((m) => m.data.length), [1024, 100]);
+  t.true(second[0]!.data.equals(bytes(1024, 2)) && second[1]!.data.equals(bytes(100, 3)));
+  t.true(second[1]!.data.buffer.byteLength < 1024 || second[1]!.data.byteOffset > 0, 'the 100 bytes are not a view of a 1024-byte read Buffer');
+  a.destroy();
+  b.destroy();
+  await assertFdsBack(t, base);
+});
+
 test('stream: bytes arrive in order though chunk boundaries are not kept', async (t) => {
   const base = fdCount();
   const [a, b] = socketPair('stream');

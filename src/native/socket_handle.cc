@@ -26,9 +26,9 @@ namespace {
 constexpr int kSlots = 64;
 // Address space one recvmmsg call may reserve (slots x maxMessageSize).
 constexpr size_t kArenaBudget = 64u << 20;
-// Connections accepted per wakeup before JS sees them. libuv's own server
-// loop accepts until EAGAIN; 512 keeps a loop turn under ~2 ms while giving
-// the pool's hand-off two full 253-fd frames per wakeup (bench/handoff:
+// Connections accepted per wakeup before JS sees them, unless readStart()
+// says otherwise (the pool asks for workers x SCM_MAX_FD). libuv's own server
+// loop accepts until EAGAIN; 512 keeps a loop turn under ~2 ms (bench/handoff:
 // +15 % over 128).
 constexpr int kAcceptPerWakeup = 512;
 constexpr int kStatusEof = UV_EOF;
@@ -57,6 +57,11 @@ thread_local struct sockaddr_un recv_names[kSlots];
 thread_local std::vector<int> fd_scratch;
 // Sender addresses of the current dgram batch: (message index, name).
 thread_local std::vector<std::pair<int, std::string>> batch_names;
+// Stream: the JS Buffer each message of the current batch was read into, or
+// nullptr for bytes in the arena. Valid in HandleEvents' handle scope.
+thread_local std::vector<napi_value> direct_bufs;
+// Bytes of the current batch that are in direct_bufs, not in the arena.
+thread_local size_t direct_bytes = 0;
 
 }  // namespace
 
@@ -265,24 +270,26 @@ void SocketHandle::OwnFds(const int* fds, int count) {
   for (int i = 0; i < count; i++) data_->teardown->owned_fds.insert(fds[i]);
 }
 
-// The batch's bytes for JS: one Buffer of them all, or, past kCopyChunk, one
-// Buffer per message. A copy goes into memory malloc serves from its heap and
-// reuses; a megabyte copy per batch is mmap'd, page-faulted and unmapped
-// again each time, which cost half the receiver's time at 64 KiB
-// (bench/README.md, profile).
+// The batch's bytes for JS: one Buffer of them all, or, past kCopyChunk or
+// when a stream read went straight into a Buffer of its own, one Buffer per
+// message (JS trims a direct one to its length). A copy goes into memory
+// malloc serves from its heap and reuses; a megabyte copy per batch is
+// mmap'd, page-faulted and unmapped again each time, which cost half the
+// receiver's time at 64 KiB (bench/README.md, profile).
 bool SocketHandle::MessageBytes(napi_env env, int count, size_t used, napi_value* out) {
   void* copy;
-  if (used <= kCopyChunk) return napi_create_buffer_copy(env, used, arena.data, &copy, out) == napi_ok;
+  const bool direct = std::any_of(direct_bufs.begin(), direct_bufs.end(), [](napi_value v) { return v != nullptr; });
+  if (!direct && used <= kCopyChunk) return napi_create_buffer_copy(env, used, arena.data, &copy, out) == napi_ok;
   if (napi_create_array_with_length(env, count, out) != napi_ok) return false;
   size_t offset = 0;
   for (int i = 0; i < count; i++) {
-    const size_t len = static_cast<size_t>(data_->meta[i * kMetaStride + kMetaLength]);
-    napi_value one;
-    if (napi_create_buffer_copy(env, len, arena.data + offset, &copy, &one) != napi_ok ||
-        napi_set_element(env, *out, i, one) != napi_ok) {
-      return false;
+    napi_value one = i < static_cast<int>(direct_bufs.size()) ? direct_bufs[i] : nullptr;
+    if (one == nullptr) {
+      const size_t len = static_cast<size_t>(data_->meta[i * kMetaStride + kMetaLength]);
+      if (napi_create_buffer_copy(env, len, arena.data + offset, &copy, &one) != napi_ok) return false;
+      offset += len;
     }
-    offset += len;
+    if (napi_set_element(env, *out, i, one) != napi_ok) return false;
   }
   return true;
 }
@@ -293,13 +300,15 @@ void SocketHandle::DoRead(napi_env env) {
   int fds_used = 0;
   int status = kStatusOk;
   batch_names.clear();
+  direct_bufs.clear();
+  direct_bytes = 0;
   // Bounded loop: ECONNRESET is reported once, so it cannot spin.
   for (int rounds = 0; count < kMaxBatch && used < kMaxBatchBytes && rounds < 2 * kMaxBatch;
        rounds++) {
     // One more message may bring SCM_MAX_FD fds; only the first read of a
     // wakeup may go past the budget (which then bounds the overshoot).
     if (count > 0 && fds_used + kMaxFdsPerMessage > fd_budget_) break;
-    const int r = type_ == SOCK_STREAM ? ReadStream(&count, &used, &fds_used)
+    const int r = type_ == SOCK_STREAM ? ReadStream(env, &count, &used, &fds_used)
                                        : ReadDatagrams(&count, &used, &fds_used);
     if (r == 0) break;
     if (r < 0) {
@@ -372,9 +381,28 @@ int StoreFds(AddonData* d, int* fds_used) {
 
 }  // namespace
 
-int SocketHandle::ReadStream(int* count, size_t* used, int* fds_used) {
-  if (!arena.Ensure(*used + max_message_)) return -ENOMEM;
-  struct iovec iov = {arena.data + *used, max_message_};
+// A stream read that fills max_message_ is likely followed by another: that
+// one goes straight into a new JS Buffer, as Node's net reads, and skips the
+// copy out of the arena (stream 64 KiB, bench/README.md). A direct read that
+// comes back under half full is copied to the arena after all, so a small
+// message never pins a max_message_ Buffer.
+int SocketHandle::ReadStream(napi_env env, int* count, size_t* used, int* fds_used) {
+  const size_t arena_used = *used - direct_bytes;
+  napi_value direct = nullptr;
+  char* dst = nullptr;
+  if (read_direct_) {
+    void* data;
+    if (napi_create_buffer(env, max_message_, &data, &direct) == napi_ok) {
+      dst = static_cast<char*>(data);
+    } else {
+      direct = nullptr;
+    }
+  }
+  if (direct == nullptr) {
+    if (!arena.Ensure(arena_used + max_message_)) return -ENOMEM;
+    dst = arena.data + arena_used;
+  }
+  struct iovec iov = {dst, max_message_};
   RecvControl& control = recv_controls[0];
   struct msghdr msg;
   memset(&msg, 0, sizeof(msg));
@@ -384,6 +412,7 @@ int SocketHandle::ReadStream(int* count, size_t* used, int* fds_used) {
   msg.msg_controllen = sizeof(control.buf);
   const ssize_t n = RETRY_EINTR(recvmsg(fd_, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT));
   if (n < 0) {
+    read_direct_ = false;
     if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
     if (errno == ECONNRESET) {
       reset_seen_ = true;
@@ -394,9 +423,24 @@ int SocketHandle::ReadStream(int* count, size_t* used, int* fds_used) {
   Credentials creds;
   ParseControl(&msg, &fd_scratch, &creds);
   if (n == 0 && fd_scratch.empty()) return kStatusEof;
+  const size_t len = static_cast<size_t>(n);
+  read_direct_ = len == max_message_;
+  if (direct != nullptr && len < max_message_ / 2) {
+    if (!arena.Ensure(arena_used + len)) {
+      // The bytes are read: hand them over in the Buffer they are in.
+      direct_bytes += len;
+    } else {
+      memcpy(arena.data + arena_used, dst, len);
+      direct = nullptr;
+    }
+  } else if (direct != nullptr) {
+    direct_bytes += len;
+  }
+  direct_bufs.resize(*count + 1, nullptr);
+  direct_bufs[*count] = direct;
   const int nfds = StoreFds(data_, fds_used);
-  RecordMessage(data_, *count, n, msg.msg_flags, nfds, creds);
-  *used += n;
+  RecordMessage(data_, *count, len, msg.msg_flags, nfds, creds);
+  *used += len;
   (*count)++;
   return 1;
 }

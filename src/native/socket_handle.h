@@ -82,7 +82,7 @@ class SocketHandle : public Napi::ObjectWrap<SocketHandle> {
   void OwnFds(const int* fds, int count);
   bool MessageBytes(napi_env env, int count, size_t used, napi_value* out);
   // Each returns messages read (> 0), 0 for EAGAIN, or a final status.
-  int ReadStream(int* count, size_t* used, int* fds_used);
+  int ReadStream(napi_env env, int* count, size_t* used, int* fds_used);
   int ReadDatagrams(int* count, size_t* used, int* fds_used);
   bool SeqpacketEof();
 
@@ -102,6 +102,9 @@ class SocketHandle : public Napi::ObjectWrap<SocketHandle> {
   bool listening_ = false;
   bool refed_ = true;
   bool reset_seen_ = false;  // ECONNRESET came before the data (E16)
+  // Stream: the last read filled max_message_, so the next one goes straight
+  // into a new JS Buffer instead of the arena (ReadStream).
+  bool read_direct_ = false;
   bool eof_ = false;
 };
 

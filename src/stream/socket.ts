@@ -832,7 +832,7 @@ export class UnixMessageSocket extends Duplex {
         const fds: number[] = [];
         for (let k = 0; k < nfds; k++) fds.push(recvFds[fdOffset + k]!);
         const message: UnixMessage = {
-          data: perMessage ? data[i]! : data.subarray(offset, offset + length),
+          data: perMessage ? trimmed(data[i]!, length) : data.subarray(offset, offset + length),
           fds,
           truncated: (flags & FLAG_TRUNC) !== 0,
           fdsTruncated: (flags & FLAG_CTRUNC) !== 0,
@@ -931,6 +931,12 @@ export class UnixMessageSocket extends Duplex {
 }
 
 function noop(): void {}
+
+// A stream read that went straight into a Buffer of its own (maxMessageSize
+// bytes, SocketHandle::ReadStream) may hold fewer bytes than it has room for.
+function trimmed(buf: Buffer, length: number): Buffer {
+  return buf.length === length ? buf : buf.subarray(0, length);
+}
 
 /** Checks that fd is an AF_UNIX socket and returns its type. */
 export function inspectFd(fd: number): SocketType {
