@@ -12,7 +12,8 @@
 //   --measure=MS   measured window per run (default 750)
 //   --soak=N       messages in the memory run (0 skips it)
 //   --out=DIR      where latest.md, latest.json and ratios.svg go
-//                  (default bench/results; with --quick bench/build/quick)
+//                  (default bench/results; with --quick bench/build/quick; with
+//                  a filter or --impl bench/build/partial)
 //   --impl=A,B     only these implementations (keys: c-naive, c-batched, ums,
 //                  ums-recv, ums-send, net, ipc, usocket, unix-dgram, nus)
 //   --no-pin       do not pin the receiver to CPU 1 and the sender to CPU 0
@@ -69,7 +70,9 @@ function parseArgs(argv) {
   o.warm ??= o.quick ? 50 : 250;
   o.measure ??= o.quick ? 150 : 750;
   o.soak ??= o.quick ? 100_000 : o.long ? 50_000_000 : 10_000_000;
-  o.out ??= o.quick ? path.join(BUILD, 'quick') : path.join(BENCH, 'results');
+  // A partial run (--quick, a filter, --impl) must not replace the committed
+  // full results: it goes to bench/build unless --out says otherwise.
+  o.out ??= o.quick ? path.join(BUILD, 'quick') : o.filter || o.impls ? path.join(BUILD, 'partial') : path.join(BENCH, 'results');
   for (const k of ['runs', 'warm', 'measure', 'soak']) {
     if (!Number.isInteger(o[k]) || o[k] < 0 || (k !== 'soak' && o[k] < 1)) {
       console.error(`--${k} must be a positive integer`);
