@@ -374,6 +374,24 @@ export class UnixMessageSocket extends Duplex {
     return super.write(queued, (err?: Error | null) => this.#afterWrite(queued, err, cb));
   }
 
+  /**
+   * As Writable's end(), and a final chunk takes the same path as write():
+   * its fds are sent or duplicated before end() returns, so the caller may
+   * close its copies at once even while earlier writes are still queued.
+   */
+  override end(callback?: () => void): this;
+  override end(chunk: unknown, callback?: () => void): this;
+  override end(chunk: unknown, encoding: BufferEncoding | undefined, callback?: () => void): this;
+  override end(chunk?: unknown, encoding?: BufferEncoding | (() => void), callback?: () => void): this {
+    if (typeof chunk === 'function') return super.end(chunk as () => void);
+    const cb = typeof encoding === 'function' ? encoding : callback;
+    if (chunk !== undefined && chunk !== null && !this.destroyed && !this.writableEnded) {
+      this.write(chunk);
+      return super.end(cb);
+    }
+    return super.end(chunk, cb);
+  }
+
   #queue(chunk: unknown, fromWrite = false): QueuedMessage | Error {
     // A bare Buffer, the common case, needs no normalizing.
     if (chunk instanceof Uint8Array) return new QueuedMessage(chunk, chunk.byteLength, null, null, false);
@@ -464,7 +482,8 @@ export class UnixMessageSocket extends Duplex {
   #startWrite(chunks: unknown[], callback: (error?: Error | null) => void, defer: boolean): void {
     const messages: QueuedMessage[] = [];
     for (const chunk of chunks) {
-      // end(chunk) reaches _write without passing through write().
+      // A chunk that reached _write without passing through write() (end() hands
+      // its chunk to write(), so only a caller of Writable.prototype directly).
       let q: QueuedMessage | Error;
       try {
         q = chunk instanceof QueuedMessage ? chunk : this.#queue(chunk);
