@@ -608,75 +608,45 @@ for (const type of TYPES) {
 }
 
 // ---------------------------------------------------------------------------
-// end(message): Writable.end() hands its chunk to _write without write(), so
-// the message takes the dup path; the caller may close its copies at once.
+// end(message): its chunk goes through write(), so the fds are sent or
+// duplicated before end() returns and the caller may close its copies at
+// once. (Writable.end(chunk) alone hands the chunk to _write: behind a write
+// in flight it buffered the raw chunk and the fds were duplicated at flush
+// time, after the caller closed them, so the peer got whatever reused the
+// numbers.)
 
 for (const type of TYPES) {
   const eof = type !== 'dgram';
-  test(`${type}: end() with fds sends the original files although the caller closes its copies right after end()${eof ? ', then the peer reads EOF' : ''}`, async (t) => {
-    const base = fdCount();
-    const [a, b] = socketPair(type);
-    const p = probe();
-    const file = fileWithContent('final');
-    const inodes = [inodeOf(p.fd), inodeOf(file)];
-    const finished = once(a, 'finish');
-    a.end({ data: 'last', fds: [p.fd, file] });
-    fs.closeSync(file);
-    fs.closeSync(p.fd);
-    // Very likely reuse the numbers just closed.
-    const impostors = [fileWithContent('impostor'), fileWithContent('impostor-2')];
-    let fds: number[];
-    if (eof) {
-      // Everything the peer reads before 'end': the last message, then EOF.
-      const msgs = await readToEnd(b);
-      t.is(Buffer.concat(msgs.map((m) => m.data)).toString(), 'last');
-      fds = msgs.flatMap((m) => m.fds);
+  for (const busy of [false, true]) {
+    test(`${type}: end() with fds${busy ? ' behind a write still in flight' : ''} sends the original files although the caller closes its copies right after end()${eof ? ', then the peer reads EOF' : ''}`, async (t) => {
+      const base = fdCount();
+      const [a, b] = socketPair(type);
+      const p = probe();
+      const file = fileWithContent('final');
+      const inodes = [inodeOf(p.fd), inodeOf(file)];
+      // Queued for the end of the tick: the stream is busy when end() runs.
+      const first = busy ? writeDone(a, 'first') : Promise.resolve(null);
+      const ended = new Promise<Error | null | undefined>((resolve) => a.end({ data: 'last', fds: [p.fd, file] }, (err?: Error | null) => resolve(err)));
+      fs.closeSync(file);
+      fs.closeSync(p.fd);
+      // Very likely reuse the numbers just closed.
+      const impostors = [fileWithContent('impostor'), fileWithContent('impostor-2')];
+      // Stream and seqpacket: everything the peer reads before 'end'.
+      const msgs = eof ? await readToEnd(b) : await take(b, busy ? 2 : 1);
+      t.is(Buffer.concat(msgs.map((m) => m.data)).toString(), busy ? 'firstlast' : 'last');
       t.is(msgs.filter((m) => m.fds.length > 0).length, 1, 'the fds came once');
-    } else {
-      const [m] = await take(b, 1);
-      t.is(m?.data.toString(), 'last');
-      fds = m?.fds ?? [];
-    }
-    await finished;
-    t.deepEqual(fds.map(inodeOf), inodes, 'the original files, not what reused their numbers');
-    t.is(contentOf(fds[1]!), 'final');
-    closeAll(fds);
-    closeAll(impostors);
-    await destroyAll(a, b);
-    await assertProbeClosed(t, p);
-    await assertFdsBack(t, base);
-  });
-
-  // Writable.end(chunk) hands its chunk to _write, not to write(): behind a
-  // write still in flight, Writable would buffer the raw chunk and the fds
-  // would be duplicated only when it is flushed, after the caller closed
-  // them (the message then carried whatever reused the numbers). end()
-  // passes its chunk through write().
-  test(`${type}: end() with fds behind a write still in flight sends the original files although the caller closes its copies right after end()`, async (t) => {
-    const base = fdCount();
-    const [a, b] = socketPair(type);
-    const p = probe();
-    const file = fileWithContent('final');
-    const inodes = [inodeOf(p.fd), inodeOf(file)];
-    // Queued for the end of the tick: the stream is busy when end() runs.
-    const first = writeDone(a, 'first');
-    const ended = new Promise<Error | null | undefined>((resolve) => a.end({ data: 'last', fds: [p.fd, file] }, (err?: Error | null) => resolve(err)));
-    fs.closeSync(file);
-    fs.closeSync(p.fd);
-    const impostors = [fileWithContent('impostor'), fileWithContent('impostor-2')];
-    const fds = type === 'stream'
-      ? (await collect(b, 9, 2)).fds
-      : (await take(b, 2)).flatMap((m) => m.fds);
-    t.is(await first, null);
-    t.falsy(await ended);
-    t.deepEqual(fds.map(inodeOf), inodes, 'the original files, not what reused their numbers');
-    t.is(contentOf(fds[1]!), 'final');
-    closeAll(fds);
-    closeAll(impostors);
-    await destroyAll(a, b);
-    await assertProbeClosed(t, p);
-    await assertFdsBack(t, base);
-  });
+      const fds = msgs.flatMap((m) => m.fds);
+      t.is(await first, null);
+      t.falsy(await ended);
+      t.deepEqual(fds.map(inodeOf), inodes, 'the original files, not what reused their numbers');
+      t.is(contentOf(fds[1]!), 'final');
+      closeAll(fds);
+      closeAll(impostors);
+      await destroyAll(a, b);
+      await assertProbeClosed(t, p);
+      await assertFdsBack(t, base);
+    });
+  }
 }
 
 // ---------------------------------------------------------------------------
