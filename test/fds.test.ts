@@ -1,7 +1,7 @@
 // fd passing through UnixMessageSocket: counts, identity, limits, close-on-exec,
 // partial stream writes, dup-at-write, destroy with buffered fds, bad fds.
 // Oracles: fd-table delta (fdCount/assertFdsBack) and probe-socketpair EOF.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { spawnSync, type StdioOptions } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -448,24 +448,30 @@ for (const type of TYPES) {
   });
 }
 
+/**
+ * Sends `filler` on a dup of the socket's fd until EAGAIN, behind the
+ * library's back, so that its own queue stays empty. Returns the bytes queued.
+ */
+function fillKernelQueue(t: ExecutionContext, socket: UnixMessageSocket, filler: Buffer): number {
+  const raw = lowlevel.dup(socket.fd);
+  let bytes = 0;
+  for (;;) {
+    try {
+      bytes += lowlevel.sendmsg(raw, filler);
+    } catch (err) {
+      t.is((err as ErrnoError).code, 'EAGAIN');
+      break;
+    }
+  }
+  lowlevel.close(raw);
+  return bytes;
+}
+
 for (const type of ['seqpacket', 'dgram'] as const) {
   test(`${type}: write() on a socket whose kernel queue is full falls back to a dup, and the message still sends the original file`, async (t) => {
     const base = fdCount();
     const [a, b] = socketPair(type);
-    // Fill the kernel queue behind the library's back: its own queue stays empty.
-    const raw = lowlevel.dup(a.fd);
-    const filler = Buffer.alloc(1024);
-    let queued = 0;
-    for (;;) {
-      try {
-        lowlevel.sendmsg(raw, filler);
-        queued++;
-      } catch (err) {
-        t.is((err as ErrnoError).code, 'EAGAIN');
-        break;
-      }
-    }
-    lowlevel.close(raw);
+    const queued = fillKernelQueue(t, a, Buffer.alloc(1024)) / 1024;
     const p = probe();
     const file = fileWithContent('after-eagain');
     const before = fdCount();
@@ -491,19 +497,7 @@ for (const type of ['seqpacket', 'dgram'] as const) {
 test('stream: write() on a socket whose kernel send buffer is full falls back to a dup, and the fds arrive once, as the original files, with the message\'s first byte', async (t) => {
   const base = fdCount();
   const [a, b] = socketPair('stream');
-  // Fill the send buffer behind the library's back: its own queue stays empty.
-  const raw = lowlevel.dup(a.fd);
-  const filler = Buffer.alloc(1024, 'f');
-  let queuedBytes = 0;
-  for (;;) {
-    try {
-      queuedBytes += lowlevel.sendmsg(raw, filler);
-    } catch (err) {
-      t.is((err as ErrnoError).code, 'EAGAIN');
-      break;
-    }
-  }
-  lowlevel.close(raw);
+  const queuedBytes = fillKernelQueue(t, a, Buffer.alloc(1024, 'f'));
   t.true(queuedBytes > 0);
   const p = probe();
   const file = fileWithContent('after-eagain');
