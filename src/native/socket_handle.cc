@@ -442,6 +442,13 @@ int SocketHandle::ReadStream(napi_env env, int* count, size_t* used, int* fds_us
   RecordMessage(data_, *count, len, msg.msg_flags, nfds, creds);
   *used += len;
   (*count)++;
+  // A short read that brought no fds or credentials emptied the queue, as
+  // libuv's uv__read assumes: skip the recvmsg that would only say EAGAIN
+  // (one of a ping-pong hop's three socket syscalls, bench/README.md). The kernel
+  // also ends a read early at an skb that carries fds or other credentials
+  // (unix_stream_read_generic), so keep reading then; if the queue is not
+  // empty after all, the level-triggered poll wakes us again.
+  if (len < max_message_ && nfds == 0 && !creds.present) return 0;
   return 1;
 }
 
