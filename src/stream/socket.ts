@@ -178,7 +178,8 @@ export class UnixMessageSocket extends Duplex {
   #eof = false;
   // Read side.
   #wantRead = false;
-  #polling = false;
+  // The fd budget the handle reads with (readStart), or -1 while it does not read.
+  #pollBudget = -1;
   #fdPaused = false;
   #deferredError: Error | null = null;
   #maxPendingFds: number;
@@ -828,8 +829,10 @@ export class UnixMessageSocket extends Duplex {
     const budget = this.#maxPendingFds - this.#unreadFds;
     this.#fdPaused = this.#wantRead && budget <= 0;
     const want = this.#wantRead && !this.#eof && !this.#connecting && budget > 0;
-    if (!want && !this.#polling) return;
-    this.#polling = want;
+    // Nothing to tell the handle: the common case after every read batch,
+    // where a call would cost an N-API round trip per wakeup.
+    if (want ? budget === this.#pollBudget : this.#pollBudget < 0) return;
+    this.#pollBudget = want ? budget : -1;
     // Restarting an active poll only updates the budget (poll.rst).
     const r = want ? h.readStart(budget) : h.readStop();
     if (r < 0) this.destroy(errnoError(r, 'uv_poll_start'));
