@@ -2,6 +2,7 @@
 // a peer that closes with unread data (POLLERR must not lose messages).
 import test from 'ava';
 import { once } from 'node:events';
+import v8 from 'node:v8';
 import { lowlevel, rights, socketPair, UnixMessageSocket, type SocketType, type UnixMessage } from '../src/index';
 import { assertFdsBack, assertProbeClosed, fdCount, probe, readToEnd, settled, take, writeDone } from './helpers';
 
@@ -90,6 +91,84 @@ for (const type of TYPES) {
     await assertFdsBack(t, base);
   });
 }
+
+// A small read batch is copied into a shared 8 KiB slab, as Buffer.allocUnsafe()
+// uses Buffer.poolSize (socket_handle.cc SlabCopy).
+const detach = ((): ((buffer: ArrayBufferLike) => void) => {
+  v8.setFlagsFromString('--allow-natives-syntax');
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval -- V8 natives syntax only parses at run time
+  return new Function('buffer', '%ArrayBufferDetach(buffer)') as (buffer: ArrayBufferLike) => void;
+})();
+
+/** One message per batch: each is read before the next is written. */
+async function oneByOne(a: UnixMessageSocket, b: UnixMessageSocket, payloads: Buffer[], each?: (m: UnixMessage) => void): Promise<UnixMessage[]> {
+  const got: UnixMessage[] = [];
+  for (const p of payloads) {
+    a.write(p);
+    const [m] = await take(b, 1);
+    each?.(m!);
+    got.push(m!);
+  }
+  return got;
+}
+
+for (const type of TYPES) {
+  test(`${type}: small batches share a slab; every message keeps its bytes while later batches fill that slab and the next`, async (t) => {
+    const base = fdCount();
+    const [a, b] = socketPair(type);
+    // 200 batches of 100 bytes (104 with alignment): about three slabs.
+    const payloads = Array.from({ length: 200 }, (_, i) => Buffer.alloc(100, i));
+    const got = await oneByOne(a, b, payloads);
+    t.true(got.every((m, i) => m.data.equals(payloads[i]!)), 'no later batch overwrote an earlier message');
+    t.true(got.every((m) => m.data.byteOffset % 8 === 0), '8-byte aligned, like the Buffer pool');
+    const slabs = new Set(got.map((m) => m.data.buffer));
+    t.true(slabs.size >= 3 && slabs.size < 100, `${slabs.size} slabs for 200 messages: shared, and a full one is replaced`);
+    a.destroy();
+    b.destroy();
+    await assertFdsBack(t, base);
+  });
+}
+
+test("transferring a small message's ArrayBuffer copies it: it is marked untransferable, like Buffer.allocUnsafe()'s pool", async (t) => {
+  const [a, b] = socketPair('seqpacket');
+  const payloads = [Buffer.from('first'), Buffer.from('second')];
+  const [first, second] = await oneByOne(a, b, payloads);
+  t.is(first!.data.buffer, second!.data.buffer, 'one slab');
+  const { port1, port2 } = new MessageChannel();
+  try {
+    const slab = first!.data.buffer as ArrayBuffer; // not shared memory
+    port1.postMessage(slab, [slab]);
+  } catch (err) {
+    t.is((err as Error).name, 'DataCloneError'); // newer Node refuses instead of copying
+  }
+  port1.close();
+  port2.close();
+  t.is(first!.data.toString(), 'first');
+  t.is(second!.data.toString(), 'second');
+  a.destroy();
+  b.destroy();
+});
+
+// Serial: the slab is shared by every socket of this process, and detaching
+// it takes the bytes of any other test's messages in it.
+test.serial('a slab that is detached anyway (ArrayBuffer.prototype.transfer() on Node 22+) is never written again: later messages get a new one', async (t) => {
+  const base = fdCount();
+  const [a, b] = socketPair('seqpacket');
+  const payloads = Array.from({ length: 6 }, (_, i) => Buffer.from(`message ${i}`));
+  let detached: ArrayBufferLike | null = null;
+  const got = await oneByOne(a, b, payloads, (m) => {
+    if (detached === null) {
+      detached = m.data.buffer;
+      detach(detached);
+    }
+  });
+  t.is(got[0]!.data.length, 0, 'the first message went with its slab');
+  t.deepEqual(got.slice(1).map((m) => m.data.toString()), payloads.slice(1).map(String));
+  t.true(got.slice(1).every((m) => m.data.buffer !== detached));
+  a.destroy();
+  b.destroy();
+  await assertFdsBack(t, base);
+});
 
 for (const type of ['seqpacket', 'dgram'] as const) {
   test(`${type}: message boundaries are kept, including empty messages`, async (t) => {

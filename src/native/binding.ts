@@ -3,6 +3,7 @@
 // the rest of the package imports `native` from this file only.
 import nodeGypBuild from 'node-gyp-build';
 import path from 'node:path';
+import { markAsUntransferable } from 'node:worker_threads';
 
 /** Native return convention: a result, or a negative errno. */
 export type Errno = number;
@@ -66,14 +67,19 @@ export interface NativeCallbacks {
   meta: Int32Array;
   fds: Int32Array;
   onread(this: NativeSocketHandle, count: number, data: Buffer | Buffer[], status: number,
-    addresses: Array<string | undefined> | undefined): void;
+    addresses: Array<string | undefined> | undefined, base: number | undefined): void;
   onwritable(this: NativeSocketHandle): void;
   onconnection(this: NativeSocketHandle, status: number, fds: number[]): void;
 }
 
 /** The receiver of a handle's events (a socket or a server). */
 export interface HandleOwner {
-  onRead(count: number, data: Buffer | Buffer[], status: number, addresses: Array<string | undefined> | undefined): void;
+  /**
+   * data: the batch's bytes, from `base` when it is the shared slab for small
+   * batches (undefined: from 0), or a Buffer per message.
+   */
+  onRead(count: number, data: Buffer | Buffer[], status: number, addresses: Array<string | undefined> | undefined,
+    base: number | undefined): void;
   onWritable(): void;
   onConnection(status: number, fds: number[]): void;
 }
@@ -152,8 +158,12 @@ export const constants = native.constants;
 const shared = native.setup({
   meta: new Int32Array(constants.BATCH_MESSAGES * constants.META_STRIDE),
   fds: new Int32Array(constants.BATCH_MESSAGES * constants.SCM_MAX_FD),
-  onread(count, data, status, addresses) {
-    this.owner?.onRead(count, data, status, addresses);
+  onread(count, data, status, addresses, base) {
+    // A new slab (SocketHandle::SlabCopy). Like Buffer.allocUnsafe()'s pool,
+    // it holds many messages: transferring one message's ArrayBuffer to a
+    // worker must copy it, not detach every other message's bytes.
+    if (base === 0) markAsUntransferable((data as Buffer).buffer);
+    this.owner?.onRead(count, data, status, addresses, base);
   },
   onwritable() {
     this.owner?.onWritable();

@@ -45,6 +45,13 @@ struct AddonData {
   int32_t* fds = nullptr;
   // Reserve fd for the EMFILE-on-accept trick (libuv uv__emfile_trick).
   int reserve_fd = -1;
+  // A small read batch is copied into this shared Buffer, not into a new one,
+  // as Buffer.allocUnsafe() carves small Buffers out of Buffer.poolSize
+  // (SocketHandle::MessageBytes). JS keeps a full slab alive only through
+  // the message views it still holds.
+  Napi::Reference<Napi::Buffer<char>> slab_ref;
+  char* slab = nullptr;
+  size_t slab_used = 0;
 };
 
 }  // namespace ums

@@ -270,15 +270,18 @@ void SocketHandle::OwnFds(const int* fds, int count) {
   for (int i = 0; i < count; i++) data_->teardown->owned_fds.insert(fds[i]);
 }
 
-// The batch's bytes for JS: one Buffer of them all, or, past kCopyChunk or
-// when a stream read went straight into a Buffer of its own, one Buffer per
-// message (JS trims a direct one to its length). A copy goes into memory
+// The batch's bytes for JS: one Buffer of them all (the shared slab, from
+// *base; otherwise *base is -1 and the bytes start at 0), or, past kCopyChunk
+// or when a stream read went straight into a Buffer of its own, one Buffer
+// per message (JS trims a direct one to its length). A copy goes into memory
 // malloc serves from its heap and reuses; a megabyte copy per batch is
 // mmap'd, page-faulted and unmapped again each time, which cost half the
 // receiver's time at 64 KiB (bench/README.md, profile).
-bool SocketHandle::MessageBytes(napi_env env, int count, size_t used, napi_value* out) {
+bool SocketHandle::MessageBytes(napi_env env, int count, size_t used, napi_value* out, int64_t* base) {
   void* copy;
+  *base = -1;
   const bool direct = std::any_of(direct_bufs.begin(), direct_bufs.end(), [](napi_value v) { return v != nullptr; });
+  if (!direct && used <= kSlabBatch) return SlabCopy(env, used, out, base);
   if (!direct && used <= kCopyChunk) return napi_create_buffer_copy(env, used, arena.data, &copy, out) == napi_ok;
   if (napi_create_array_with_length(env, count, out) != napi_ok) return false;
   size_t offset = 0;
@@ -291,6 +294,39 @@ bool SocketHandle::MessageBytes(napi_env env, int count, size_t used, napi_value
     }
     if (napi_set_element(env, *out, i, one) != napi_ok) return false;
   }
+  return true;
+}
+
+// A Buffer of its own per batch costs four mallocs and an ArrayBuffer, about
+// a fifth of a small message's user time in a ping-pong (bench/README.md);
+// a slab is one per kSlabSize bytes. Offsets stay 8-byte aligned, as in
+// Node's Buffer pool, so a view can be reinterpreted as wider typed arrays.
+bool SocketHandle::SlabCopy(napi_env env, size_t used, napi_value* out, int64_t* base) {
+  AddonData* d = data_;
+  bool fresh = d->slab == nullptr || d->slab_used + used > kSlabSize;
+  if (!fresh) {
+    // JS marks each slab untransferable (binding.ts), but a slab that was
+    // detached anyway (ArrayBuffer.prototype.transfer) no longer owns the
+    // memory we hold a pointer to: never write there again.
+    void* mem;
+    size_t len;
+    fresh = napi_get_reference_value(env, d->slab_ref, out) != napi_ok || *out == nullptr ||
+            napi_get_buffer_info(env, *out, &mem, &len) != napi_ok || mem != d->slab ||
+            len != kSlabSize;
+  }
+  if (fresh) {
+    void* mem;
+    if (napi_create_buffer(env, kSlabSize, &mem, out) != napi_ok) return false;
+    napi_ref ref;
+    if (napi_create_reference(env, *out, 1, &ref) != napi_ok) return false;
+    d->slab_ref.Reset();
+    d->slab_ref = Napi::Reference<Napi::Buffer<char>>(env, ref);
+    d->slab = static_cast<char*>(mem);
+    d->slab_used = 0;
+  }
+  memcpy(d->slab + d->slab_used, arena.data, used);
+  *base = static_cast<int64_t>(d->slab_used);
+  d->slab_used = (d->slab_used + used + 7) & ~static_cast<size_t>(7);
   return true;
 }
 
@@ -329,10 +365,13 @@ void SocketHandle::DoRead(napi_env env) {
   }
   // Until JS takes them, the received fds are the library's (see Teardown).
   OwnFds(data_->fds, fds_used);
-  napi_value argv[4];
+  napi_value argv[5];
+  int64_t base;
   bool ok = napi_create_uint32(env, count, &argv[0]) == napi_ok &&
-            MessageBytes(env, count, used, &argv[1]) &&
-            napi_create_int32(env, status, &argv[2]) == napi_ok;
+            MessageBytes(env, count, used, &argv[1], &base) &&
+            napi_create_int32(env, status, &argv[2]) == napi_ok &&
+            (base < 0 ? napi_get_undefined(env, &argv[4])
+                      : napi_create_uint32(env, static_cast<uint32_t>(base), &argv[4])) == napi_ok;
   if (ok && batch_names.empty()) {
     ok = napi_get_undefined(env, &argv[3]) == napi_ok;
   } else if (ok) {
@@ -352,7 +391,7 @@ void SocketHandle::DoRead(napi_env env) {
     }
     return;
   }
-  CallJs(env, *this, data_->onread, *context_, 4, argv);
+  CallJs(env, *this, data_->onread, *context_, 5, argv);
 }
 
 namespace {

@@ -41,6 +41,10 @@ constexpr size_t kMaxBatchBytes = 1 << 20;
 // A batch up to this size reaches JS as one Buffer, a larger one as a Buffer
 // per message (SocketHandle::MessageBytes).
 constexpr size_t kCopyChunk = 64 << 10;
+// The shared slab for small batches, and the largest batch copied into it:
+// Node's Buffer.poolSize and its allocUnsafe() limit (poolSize >>> 1).
+constexpr size_t kSlabSize = 8 << 10;
+constexpr size_t kSlabBatch = kSlabSize / 2;
 // Read status reported after the batch: UV_EOF, or a negative errno.
 constexpr int kStatusOk = 0;
 
@@ -80,7 +84,8 @@ class SocketHandle : public Napi::ObjectWrap<SocketHandle> {
   void DoRead(napi_env env);
   void DoAccept(napi_env env);
   void OwnFds(const int* fds, int count);
-  bool MessageBytes(napi_env env, int count, size_t used, napi_value* out);
+  bool MessageBytes(napi_env env, int count, size_t used, napi_value* out, int64_t* base);
+  bool SlabCopy(napi_env env, size_t used, napi_value* out, int64_t* base);
   // Each returns messages read (> 0), 0 for EAGAIN, or a final status.
   int ReadStream(napi_env env, int* count, size_t* used, int* fds_used);
   int ReadDatagrams(int* count, size_t* used, int* fds_used);

@@ -234,7 +234,7 @@ export class UnixMessageSocket extends Duplex {
     const r = handle.open(options.fd, TYPE_NUMBERS[type], maxMessageSize);
     if (r < 0) throw errnoError(r, 'uv_poll_init');
     handle.owner = {
-      onRead: (count, data, status, addresses) => this.#onRead(count, data, status, addresses),
+      onRead: (count, data, status, addresses, base) => this.#onRead(count, data, status, addresses, base),
       onWritable: () => this.#onWritable(),
       onConnection: () => undefined,
     };
@@ -838,11 +838,12 @@ export class UnixMessageSocket extends Duplex {
     if (r < 0) this.destroy(errnoError(r, 'uv_poll_start'));
   }
 
-  // data: the batch's bytes in one Buffer, or one Buffer per message for a
-  // large batch (socket_handle.cc MessageBytes).
-  #onRead(count: number, data: Buffer | Buffer[], status: number, addresses: Array<string | undefined> | undefined): void {
+  // data: the batch's bytes in one Buffer (from `base` in the shared slab),
+  // or one Buffer per message for a large batch (socket_handle.cc MessageBytes).
+  #onRead(count: number, data: Buffer | Buffer[], status: number, addresses: Array<string | undefined> | undefined,
+    base: number | undefined): void {
     const perMessage = Array.isArray(data);
-    let offset = 0;
+    let offset = base ?? 0;
     let fdOffset = 0;
     let i = 0;
     try {
