@@ -448,6 +448,49 @@ for (const type of TYPES) {
   });
 }
 
+for (const type of TYPES) {
+  test(`${type}: a write sent from write() itself calls back asynchronously, in order with the writes around it, and end() still comes after it`, async (t) => {
+    const base = fdCount();
+    const [a, b] = socketPair(type, { allowHalfOpen: true });
+    const p = probe();
+    const calls: string[] = [];
+    let sync = true;
+    const record = (name: string) => (err?: Error | null): void => {
+      calls.push(`${name}: ${err === null ? 'ok' : String(err)}${sync ? ' (sync)' : ''}`);
+    };
+    // Idle: sent from write() itself, with no dup. Then a plain write, which
+    // waits for the end of the tick, and behind it a write with fds (a dup).
+    t.true(a.write({ data: 'first', fds: [p.fd] }, record('first')));
+    t.is(a.writableLength, 0, 'nothing of the first write is left to Writable');
+    a.write('second', record('second'));
+    a.write({ data: 'third', fds: [p.fd] }, record('third'));
+    fs.closeSync(p.fd);
+    if (type !== 'dgram') a.end();
+    sync = false;
+    const got = type === 'stream' ? await collect(b, 16, 2) : null;
+    const messages = type === 'stream' ? [] : await take(b, 3);
+    t.deepEqual(calls, ['first: ok', 'second: ok', 'third: ok']);
+    if (got !== null) {
+      t.is(got.data.toString(), 'firstsecondthird');
+      // Each fd comes with the read holding its message's first byte (0 and 11).
+      const holding = (offset: number): number => got.reads.find((r) => r.offset <= offset && offset < r.offset + r.length)!.fds.length;
+      t.deepEqual([holding(0), holding(11)], [1, 1]);
+      t.is(got.fds.length, 2);
+      closeAll(got.fds);
+    } else {
+      t.deepEqual(messages.map((m) => [m.data.toString(), m.fds.length]), [['first', 1], ['second', 0], ['third', 1]]);
+      closeAll(messages.flatMap((m) => m.fds));
+    }
+    if (type !== 'dgram') {
+      b.resume();
+      await once(b, 'end'); // the shutdown came after every message
+    }
+    await destroyAll(a, b);
+    await assertProbeClosed(t, p);
+    await assertFdsBack(t, base);
+  });
+}
+
 /**
  * Sends `filler` on a dup of the socket's fd until EAGAIN, behind the
  * library's back, so that its own queue stays empty. Returns the bytes queued.

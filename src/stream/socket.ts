@@ -372,6 +372,15 @@ export class UnixMessageSocket extends Duplex {
       process.nextTick(() => this.#reportMessageError(queued, cb));
       return !this.writableNeedDrain;
     }
+    if (queued.sent) {
+      // Sent from write() itself (#sendNow), with nothing queued before it:
+      // Writable has nothing to order, buffer or count, and its per-write
+      // callback and nextTick were most of the JS a message with fds costs
+      // (bench/README.md). The callback still comes asynchronously, after
+      // those of earlier writes (both are nextTicks).
+      if (cb !== undefined) process.nextTick(cb, null);
+      return true;
+    }
     return super.write(queued, (err?: Error | null) => this.#afterWrite(queued, err, cb));
   }
 
