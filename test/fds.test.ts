@@ -329,7 +329,8 @@ test('stream: a 4 MiB write with fds through a slow reader delivers each fd exac
 
 test('stream: many messages with fds under backpressure deliver each inode exactly once, in order, with its first byte', async (t) => {
   const base = fdCount();
-  const [a, b] = socketPair('stream');
+  // A high-water mark below the 24 writes, so that write() reports backpressure.
+  const [a, b] = socketPair('stream', { writableHighWaterMark: 16 });
   smallBuffers(a, b);
   const p = probe();
   const count = 24;

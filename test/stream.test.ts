@@ -339,6 +339,30 @@ test('stream: write() callbacks fire in order once the data is in the kernel', a
   await assertFdsBack(t, base);
 });
 
+for (const type of TYPES) {
+  test(`${type}: cork() holds back only the writes after it, a write made before it in the same tick still leaves, and writableCorked counts only the caller's corks`, async (t) => {
+    const base = fdCount();
+    const [a, b] = socketPair(type);
+    a.write('before');
+    t.is(a.writableCorked, 0, 'the end-of-tick batching is not a cork of the caller');
+    a.cork();
+    t.is(a.writableCorked, 1);
+    a.write('after');
+    const [first] = await take(b, 1);
+    t.is(first!.data.toString(), 'before');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    t.is(b.readableLength, 0, "'after' waits for uncork()");
+    t.is(a.writableLength, 1);
+    a.uncork();
+    t.is(a.writableCorked, 0);
+    const [second] = await take(b, 1);
+    t.is(second!.data.toString(), 'after');
+    a.destroy();
+    b.destroy();
+    await assertFdsBack(t, base);
+  });
+}
+
 test('ref() and unref() return the socket and hasRef follows them', async (t) => {
   const base = fdCount();
   const [a, b] = socketPair();

@@ -34,7 +34,10 @@ export interface SocketOptions {
   allowHalfOpen?: boolean;
   /** Received messages buffered before reading pauses (default 16). */
   readableHighWaterMark?: number;
-  /** Queued outgoing messages before write() returns false (default 16). */
+  /**
+   * Queued outgoing messages before write() returns false (default 64: a
+   * sender that waits for 'drain' then sends up to 64 per sendmmsg).
+   */
   writableHighWaterMark?: number;
   /**
    * Reading pauses before the received fds sitting unclaimed in the readable
@@ -196,6 +199,8 @@ export class UnixMessageSocket extends Duplex {
   #watchingWritable = false;
   #retryTimer: NodeJS.Timeout | null = null;
   #retryDelay = 1;
+  // cork()ed by write() until the end of the tick (#uncorkTick).
+  #tickCorked = false;
   #finalCallback: ((error?: Error | null) => void) | null = null;
 
   /**
@@ -208,7 +213,7 @@ export class UnixMessageSocket extends Duplex {
       objectMode: true,
       allowHalfOpen: options.allowHalfOpen ?? false,
       readableHighWaterMark: options.readableHighWaterMark,
-      writableHighWaterMark: options.writableHighWaterMark,
+      writableHighWaterMark: options.writableHighWaterMark ?? SEND_BATCH,
       decodeStrings: false,
     });
     this.type = type;
@@ -381,7 +386,46 @@ export class UnixMessageSocket extends Duplex {
       if (cb !== undefined) process.nextTick(cb, null);
       return true;
     }
+    if (!this.#tickCorked && this.writableCorked === 0) {
+      // The writes of this tick go to the kernel together at its end
+      // (_writev: one sendmmsg), not the first one alone and the rest after it.
+      this.#tickCorked = true;
+      super.cork();
+      process.nextTick(this.#uncorkTick);
+    }
     return super.write(queued, (err?: Error | null) => this.#afterWrite(queued, err, cb));
+  }
+
+  readonly #uncorkTick = (): void => this.#releaseTickCork();
+
+  // A caller's stray uncork() may have taken our cork already; Writable's
+  // uncork() does nothing at zero.
+  #releaseTickCork(): void {
+    if (this.#tickCorked) {
+      this.#tickCorked = false;
+      super.uncork();
+    }
+  }
+
+  /**
+   * As Writable's cork(). The writes made before it in this tick go to the
+   * kernel now: a cork holds back only the writes that follow it.
+   */
+  override cork(): void {
+    this.#releaseTickCork();
+    super.cork();
+  }
+
+  // writableCorked counts the caller's cork() calls, as on any Writable; the
+  // end-of-tick cork of write() is the library's own.
+  static {
+    Object.defineProperty(UnixMessageSocket.prototype, 'writableCorked', {
+      configurable: true,
+      get(this: UnixMessageSocket): number {
+        const all = Reflect.get(Duplex.prototype, 'writableCorked', this) as number;
+        return this.#tickCorked ? Math.max(0, all - 1) : all;
+      },
+    });
   }
 
   /**
@@ -420,7 +464,7 @@ export class UnixMessageSocket extends Duplex {
   // overtake another.
   #idle(): boolean {
     return this.#handle !== null && this.#pending === null && !this.#connecting &&
-      this.writableLength === 0 && this.writableCorked === 0;
+      this.writableLength === 0 && this.writableCorked === 0 && !this.#tickCorked;
   }
 
   // An idle socket sends a message with fds from write() itself: the kernel
@@ -474,22 +518,20 @@ export class UnixMessageSocket extends Duplex {
     }
   }
 
-  // A lone message waits for the end of the current tick before it goes to
-  // the kernel: Writable buffers the writes made meanwhile and hands them to
-  // _writev as one batch, one sendmmsg(2) instead of a sendmsg(2) each. A
-  // sender loop then costs one syscall per batch (bench/README.md, profile);
-  // a lone request/reply waits one nextTick, which the ping-pong bench shows
-  // costs nothing measurable. A batch from _writev goes at once: waiting
-  // would gain nothing, since Writable only calls _writev after a callback.
+  // write() corks the socket until the end of the tick (#uncorkTick), so the
+  // writes made in one tick reach _writev as one batch: one sendmmsg(2), not a
+  // sendmsg(2) each, and not the first alone and the rest after it
+  // (bench/README.md, profile). A lone request/reply waits one nextTick,
+  // which the ping-pong bench shows costs nothing measurable.
   override _write(chunk: unknown, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.#startWrite([chunk], callback, true);
+    this.#startWrite([chunk], callback);
   }
 
   override _writev(chunks: Array<{ chunk: unknown }>, callback: (error?: Error | null) => void): void {
-    this.#startWrite(chunks.map((c) => c.chunk), callback, false);
+    this.#startWrite(chunks.map((c) => c.chunk), callback);
   }
 
-  #startWrite(chunks: unknown[], callback: (error?: Error | null) => void, defer: boolean): void {
+  #startWrite(chunks: unknown[], callback: (error?: Error | null) => void): void {
     const messages: QueuedMessage[] = [];
     for (const chunk of chunks) {
       // A chunk that reached _write without passing through write() (end() hands
@@ -520,14 +562,8 @@ export class UnixMessageSocket extends Duplex {
       return;
     }
     this.#pending = { messages, index: 0, callback };
-    if (this.#connecting) return;
-    if (defer) process.nextTick(this.#flushSoon);
-    else this.#flush();
+    if (!this.#connecting) this.#flush();
   }
-
-  // One bound function, not a closure per write. A flush that finds the
-  // write already finished (destroy() in between) does nothing.
-  readonly #flushSoon = (): void => this.#flush();
 
   #flush(): void {
     const p = this.#pending;
