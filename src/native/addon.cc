@@ -339,8 +339,8 @@ Napi::Value SendBatch(const Napi::CallbackInfo& info) {
     iovs[i].clear();
     int err;
     const uint32_t k = static_cast<uint32_t>(start + i);
-    if (!PrepareMessage(env, datas.Get(k), has_fds ? fdss.Get(k) : env.Null(),
-                        has_addresses ? addresses.Get(k) : env.Null(), &iovs[i], &controls[i],
+    if (!PrepareMessage(env, datas.Get(k), has_fds ? fdss.Get(k) : Napi::Value(),
+                        has_addresses ? addresses.Get(k) : Napi::Value(), &iovs[i], &controls[i],
                         &names[i], &hdrs[i].msg_hdr, &err)) {
       return env.Undefined();
     }

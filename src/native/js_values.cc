@@ -15,31 +15,71 @@ bool ArgInt(const Napi::CallbackInfo& info, size_t i, int* out) {
   return true;
 }
 
-bool AppendBytes(Napi::Env env, Napi::Value value, std::vector<struct iovec>* iov) {
-  void* data = nullptr;
-  size_t length = 0;
-  napi_status s;
-  if (value.IsTypedArray()) {
-    napi_typedarray_type type;
-    size_t count;
-    napi_value ab;
-    size_t offset;
-    s = napi_get_typedarray_info(env, value, &type, &count, &data, &ab, &offset);
-    if (s == napi_ok) length = count * value.As<Napi::TypedArray>().ElementSize();
-  } else if (value.IsDataView()) {
-    napi_value ab;
-    size_t offset;
-    s = napi_get_dataview_info(env, value, &length, &data, &ab, &offset);
-  } else {
-    return Require(env, false, "data must be a Buffer, TypedArray or DataView");
+namespace {
+
+size_t ElementSize(napi_typedarray_type type) {
+  switch (type) {
+    case napi_int16_array:
+    case napi_uint16_array:
+      return 2;
+    case napi_int32_array:
+    case napi_uint32_array:
+    case napi_float32_array:
+      return 4;
+    case napi_float64_array:
+    case napi_bigint64_array:
+    case napi_biguint64_array:
+      return 8;
+    default:
+      return 1;
   }
-  if (!Require(env, s == napi_ok, "could not read the data buffer")) return false;
-  iov->push_back({data, length});
+}
+
+// Whether value is null, undefined or empty (not passed): one napi_typeof.
+bool IsNothing(napi_env env, Napi::Value value) {
+  if (value.IsEmpty()) return true;
+  napi_valuetype t;
+  return napi_typeof(env, value, &t) == napi_ok && (t == napi_null || t == napi_undefined);
+}
+
+// The send paths call these per message: one N-API call per byte view, not
+// an IsTypedArray, an info and an ElementSize call (bench/README.md, profile).
+bool ViewBytes(napi_env env, napi_value value, struct iovec* out) {
+  napi_typedarray_type type;
+  size_t count;
+  void* data;
+  napi_value ab;
+  size_t offset;
+  if (napi_get_typedarray_info(env, value, &type, &count, &data, &ab, &offset) == napi_ok) {
+    *out = {data, count * ElementSize(type)};
+    return true;
+  }
+  size_t length;
+  if (napi_get_dataview_info(env, value, &length, &data, &ab, &offset) == napi_ok) {
+    *out = {data, length};
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool AppendBytes(Napi::Env env, Napi::Value value, std::vector<struct iovec>* iov) {
+  struct iovec one;
+  if (!Require(env, ViewBytes(env, value, &one), "data must be a Buffer, TypedArray or DataView")) {
+    return false;
+  }
+  iov->push_back(one);
   return true;
 }
 
 bool GatherBytes(Napi::Env env, Napi::Value value, std::vector<struct iovec>* iov) {
-  if (!value.IsArray()) return AppendBytes(env, value, iov);
+  struct iovec one;
+  if (ViewBytes(env, value, &one)) {
+    iov->push_back(one);
+    return true;
+  }
+  if (!value.IsArray()) return AppendBytes(env, value, iov);  // throws the TypeError
   Napi::Array arr = value.As<Napi::Array>();
   const uint32_t n = arr.Length();
   for (uint32_t i = 0; i < n; i++) {
@@ -49,7 +89,7 @@ bool GatherBytes(Napi::Env env, Napi::Value value, std::vector<struct iovec>* io
 }
 
 bool GetFds(Napi::Env env, Napi::Value value, std::vector<int>* fds) {
-  if (value.IsNull() || value.IsUndefined()) return true;
+  if (IsNothing(env, value)) return true;
   if (value.IsTypedArray() &&
       value.As<Napi::TypedArray>().TypedArrayType() == napi_int32_array) {
     Napi::Int32Array a = value.As<Napi::Int32Array>();
@@ -69,7 +109,7 @@ bool GetFds(Napi::Env env, Napi::Value value, std::vector<int>* fds) {
 
 bool GetAddress(Napi::Env env, Napi::Value value, std::string* out, bool* present) {
   *present = false;
-  if (value.IsNull() || value.IsUndefined()) return true;
+  if (IsNothing(env, value)) return true;
   if (!Require(env, value.IsString(), "address must be a string")) return false;
   *out = value.As<Napi::String>().Utf8Value();
   *present = true;
