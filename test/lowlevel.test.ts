@@ -55,6 +55,24 @@ test('sendmsg() accepts a single Buffer and a subarray view with an offset', (t)
   t.is(fdCount(), base);
 });
 
+test('sendmsg() sends every byte of wider typed arrays and DataViews, alone and gathered', (t) => {
+  const base = fdCount();
+  const [a, b] = lowlevel.socketpair('seqpacket');
+  const f64 = new Float64Array([1.5, -2.25]);
+  const u16 = new Uint16Array([0x0102, 0x0304, 0x0506]).subarray(1);
+  const view = new DataView(new Uint8Array([9, 8, 7, 6, 5]).buffer, 1, 3);
+  const bytesOf = (v: ArrayBufferView): Buffer => Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+  for (const parts of [f64, u16, view, [f64, view, u16]]) {
+    const list = Array.isArray(parts) ? parts : [parts];
+    const expected = Buffer.concat(list.map(bytesOf));
+    t.is(sendmsg(a, parts), expected.length, 'byteLength, not the element count');
+    t.true(recvmsg(b).data.equals(expected));
+  }
+  lowlevel.close(a);
+  lowlevel.close(b);
+  t.is(fdCount(), base);
+});
+
 test('rights() and fdsOf() pass fds that refer to the same open files, close-on-exec', async (t) => {
   const base = fdCount();
   const [a, b] = lowlevel.socketpair('seqpacket');
