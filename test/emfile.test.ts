@@ -3,16 +3,9 @@
 // MSG_CTRUNC. The receiver is a child process under `ulimit -n 64`
 // (test/fixtures/emfile-child.js) that reports each step as a JSON line.
 import test from 'ava';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import fs from 'node:fs';
-import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { lowlevel, UnixMessageSocket, type SocketType } from '../src/index';
-import { assertFdsBack, assertProbeClosed, closeAll, fdCount, fileWithContent, probe, settled } from './helpers';
-
-const ROOT = path.join(__dirname, '..');
-
+import { assertFdsBack, assertProbeClosed, closeAll, fdCount, fileWithContent, probe, settled, stepChild } from './helpers';
 
 interface ChildReport {
   step: 'filled' | 'truncated' | 'freed' | 'message' | 'end' | 'error';
@@ -25,30 +18,12 @@ interface ChildReport {
   message?: string;
 }
 
-
 for (const type of ['seqpacket', 'stream'] as const satisfies readonly SocketType[]) {
   test(`${type}: a receiver at EMFILE gets the data with fdsTruncated, the fds that did not fit are closed, and later messages arrive intact`, async (t) => {
     const base = fdCount();
     const [mine, theirs] = lowlevel.socketpair(type);
     const socket = UnixMessageSocket.fromFd(mine);
-    const child = spawn(
-      'sh',
-      ['-c', 'ulimit -n 64 && exec "$0" test/fixtures/emfile-child.js', process.execPath],
-      { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit', theirs] },
-    );
-    lowlevel.close(theirs);
-    const exited = once(child, 'close') as Promise<[number | null, NodeJS.Signals | null]>;
-    t.teardown(() => {
-      if (child.exitCode === null && child.signalCode === null) child.kill();
-    });
-    const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
-    const next = async (): Promise<ChildReport> => {
-      const r = await lines.next();
-      if (r.done === true) throw new Error('the child exited early');
-      const report = JSON.parse(r.value as string) as ChildReport;
-      if (report.step === 'error') throw new Error(`child: ${report.message ?? ''}`);
-      return report;
-    };
+    const { next, exited } = stepChild<ChildReport>(t, 'sh', ['-c', 'ulimit -n 64 && exec "$0" test/fixtures/emfile-child.js', process.execPath], theirs);
 
     const filled = await next();
     t.is(filled.step, 'filled');

@@ -8,6 +8,7 @@ import { once } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
 import { fdsOf, lowlevel, type UnixMessage, type UnixMessageSocket } from '../src/index';
 
 export function fdCount(): number {
@@ -188,4 +189,34 @@ export function readToEnd(socket: UnixMessageSocket): Promise<UnixMessage[]> {
     socket.once('end', () => resolve(out));
     socket.once('error', reject);
   });
+}
+
+/** One JSON line of a fixture child; `step: 'error'` carries `message`. */
+export interface ChildStep {
+  step: string;
+  message?: string;
+}
+
+/**
+ * Runs `command` in the repository root with `socketFd` as the child's fd 3
+ * (closed here once passed), killed at the end of the test if still running.
+ * next() resolves with the child's next JSON line and throws on an 'error'
+ * step or an early exit.
+ */
+export function stepChild<R extends ChildStep>(t: ExecutionContext, command: string, args: string[], socketFd: number): { next: () => Promise<R>; exited: Promise<[number | null, NodeJS.Signals | null]> } {
+  const child = spawn(command, args, { cwd: path.join(__dirname, '..'), stdio: ['ignore', 'pipe', 'inherit', socketFd] });
+  lowlevel.close(socketFd);
+  const exited = once(child, 'close') as Promise<[number | null, NodeJS.Signals | null]>;
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill();
+  });
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  const next = async (): Promise<R> => {
+    const r = await lines.next();
+    if (r.done === true) throw new Error('the child exited early');
+    const report = JSON.parse(r.value as string) as R;
+    if (report.step === 'error') throw new Error(`child: ${report.message ?? ''}`);
+    return report;
+  };
+  return { next, exited };
 }

@@ -4,15 +4,10 @@
 // run without CAP_SYS_RESOURCE under `ulimit -n 64`. Its writes must wait, not
 // fail, and go out once this side reads.
 import test from 'ava';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import fs from 'node:fs';
-import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { lowlevel, UnixMessageSocket, type UnixMessage } from '../src/index';
-import { assertFdsBack, closeAll, fdCount, inodeOf, take } from './helpers';
+import { assertFdsBack, closeAll, fdCount, inodeOf, stepChild, take } from './helpers';
 
-const ROOT = path.join(__dirname, '..');
 const COUNT = 100; // past 64 in flight, and few enough that the child's dups stay under its 64 fds
 
 /**
@@ -42,23 +37,8 @@ for (const type of ['seqpacket', 'stream'] as const) {
     // Not adopted until the child is held: a socket reads a batch into its
     // buffer at once, which would take the fds out of flight.
     const [mine, theirs] = lowlevel.socketpair(type);
-    const child = spawn(
-      ...unprivileged('sh', ['-c', 'ulimit -n 64 && exec "$0" test/fixtures/toomanyrefs-child.js "$1"', process.execPath, String(COUNT)]),
-      { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit', theirs] },
-    );
-    lowlevel.close(theirs);
-    const exited = once(child, 'close') as Promise<[number | null, NodeJS.Signals | null]>;
-    t.teardown(() => {
-      if (child.exitCode === null && child.signalCode === null) child.kill();
-    });
-    const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
-    const next = async (): Promise<ChildReport> => {
-      const r = await lines.next();
-      if (r.done === true) throw new Error('the child exited early');
-      const report = JSON.parse(r.value as string) as ChildReport;
-      if (report.step === 'error') throw new Error(`child: ${report.message ?? ''}`);
-      return report;
-    };
+    const { next, exited } = stepChild<ChildReport>(t,
+      ...unprivileged('sh', ['-c', 'ulimit -n 64 && exec "$0" test/fixtures/toomanyrefs-child.js "$1"', process.execPath, String(COUNT)]), theirs);
 
     t.is((await next()).step, 'start');
     const held = await next();
