@@ -335,9 +335,10 @@ test('a write pending when the socket is destroyed calls back with ERR_STREAM_DE
 });
 
 test('destroy() in the tick of a write: the message is not sent, its fd dups are closed, the callback says ERR_STREAM_DESTROYED', async (t) => {
-  // A lone write goes to the kernel on the next tick (socket.ts _write), so
-  // the message with fds waits behind it with its dups (an idle socket would
-  // have sent it from write() itself), and this destroy() lands meanwhile.
+  // The writes of a tick go to the kernel at its end (write() corks until
+  // then), so the message with fds waits behind the first with its dups (an
+  // idle socket would have sent it from write() itself), and this destroy()
+  // lands meanwhile.
   const base = fdCount();
   const [a, b] = socketPair('seqpacket');
   const p = probe();
