@@ -1,11 +1,17 @@
 // The syscall layer for power users, shaped like Twisted's
 // twisted.python.sendmsg that this project grew from. Every call is
 // non-blocking: EAGAIN is thrown as an errno error like any other.
-import { constants, native, type AncillaryItem } from './native/binding';
-import { check, errnoError, invalidArgType, invalidArgValue, outOfRange } from './stream/errors';
+//
+// As everywhere in the package, every user value is read once and what
+// reaches the addon is a snapshot made here: our own arrays, validated byte
+// views and numbers. fds the addon creates or receives are handed to the
+// caller (disowned) only as the call returns.
+import { constants, disowned, native, type AncillaryItem } from './native/binding';
+import { check, describe, errnoError, invalidArgType, invalidArgValue, outOfRange } from './stream/errors';
 import { TYPE_NUMBERS } from './stream/socket';
 import type { SocketType } from './stream/types';
-import { validateAddress, validateFd } from './stream/validate';
+import { snapshotFds, validateAddress, validateFd } from './stream/validate';
+import { isByteView } from './stream/views';
 
 export type { AncillaryItem };
 export { constants };
@@ -20,14 +26,63 @@ export interface ReceivedMessage {
 }
 
 export interface RecvmsgOptions {
-  /** Data buffer size (default 8192). */
+  /** Data buffer size (default 8192, at most 1 GiB). Only what arrives is copied. */
   maxSize?: number;
-  /** Ancillary payload room in bytes, as CMSG_SPACE(cmsgSize) (default 4096). */
+  /** Ancillary payload room in bytes, as CMSG_SPACE(cmsgSize) (default 4096, at most 1 MiB). */
   cmsgSize?: number;
   flags?: number;
 }
 
 type Bytes = ArrayBufferView;
+type ControlItem = readonly [level: number, type: number, data: Bytes];
+
+const MAX_RECV_SIZE = 0x40000000;
+const MAX_CMSG_SIZE = 1 << 20;
+
+function int32(value: unknown, name: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < -0x80000000 || value > 0x7fffffff) {
+    throw invalidArgType(`The "${name}" argument must be a 32-bit integer. Received ${describe(value)}`);
+  }
+  return value;
+}
+
+/** A user array read once (length, then each element) into one of ours. */
+function arrayOf(value: unknown, name: string): unknown[] {
+  if (!Array.isArray(value)) throw invalidArgType(`The "${name}" argument must be an array. Received ${describe(value)}`);
+  const length = (value as { length: unknown }).length;
+  if (typeof length !== 'number' || !Number.isInteger(length) || length < 0 || length > 0xffff) {
+    throw outOfRange(`The "${name}" array has an invalid length. Received ${describe(length)}`);
+  }
+  const out = new Array<unknown>(length);
+  for (let i = 0; i < length; i++) out[i] = (value as Record<number, unknown>)[i];
+  return out;
+}
+
+function snapshotBuffers(buffers: unknown): Bytes[] {
+  const list = Array.isArray(buffers) ? arrayOf(buffers, 'buffers') : [buffers];
+  if (list.length > constants.IOV_MAX) {
+    throw outOfRange(`The "buffers" array has ${list.length} entries; at most ${constants.IOV_MAX} (IOV_MAX)`);
+  }
+  list.forEach((b, i) => {
+    if (!isByteView(b)) throw invalidArgType(`The "buffers[${i}]" element must be a Buffer, TypedArray or DataView. Received ${describe(b)}`);
+  });
+  return list as Bytes[];
+}
+
+function snapshotAncillary(ancillary: unknown): ControlItem[] {
+  return arrayOf(ancillary, 'ancillary').map((item, i) => {
+    if (!Array.isArray(item)) {
+      throw invalidArgType(`The "ancillary[${i}]" item must be [level, type, data]. Received ${describe(item)}`);
+    }
+    const parts = arrayOf(item, `ancillary[${i}]`);
+    if (parts.length !== 3) throw invalidArgValue(`The "ancillary[${i}]" item must be [level, type, data], 3 elements; it has ${parts.length}`);
+    const [level, type, data] = parts;
+    if (!isByteView(data)) {
+      throw invalidArgType(`The "ancillary[${i}][2]" data must be a Buffer, TypedArray or DataView. Received ${describe(data)}`);
+    }
+    return [int32(level, `ancillary[${i}][0]`), int32(type, `ancillary[${i}][1]`), data] as const;
+  });
+}
 
 /**
  * sendmsg(2) with any number of iovecs and control messages. Returns the bytes
@@ -36,22 +91,16 @@ type Bytes = ArrayBufferView;
 export function sendmsg(
   fd: number,
   buffers: Bytes | readonly Bytes[],
-  ancillary: ReadonlyArray<readonly [level: number, type: number, data: Bytes]> = [],
+  ancillary: ReadonlyArray<ControlItem> = [],
   flags = 0,
   address?: string,
 ): number {
   validateFd(fd, 'fd');
-  const list = Array.isArray(buffers) ? buffers : [buffers];
-  for (const b of list) if (!ArrayBuffer.isView(b)) throw invalidArgType('buffers must be ArrayBufferViews (Buffer, Uint8Array...)');
-  if (!Array.isArray(ancillary)) throw invalidArgType('ancillary must be an array of [level, type, data]');
-  for (const item of ancillary) {
-    if (!Array.isArray(item) || item.length !== 3 || !Number.isInteger(item[0]) || !Number.isInteger(item[1]) || !ArrayBuffer.isView(item[2])) {
-      throw invalidArgType('each ancillary item must be [level: number, type: number, data: Buffer]');
-    }
-  }
-  if (!Number.isInteger(flags)) throw invalidArgType('flags must be an integer');
+  const list = snapshotBuffers(buffers);
+  const control = snapshotAncillary(ancillary ?? []);
+  int32(flags, 'flags');
   const addr = address === undefined ? null : validateAddress(address);
-  return check(native.sendmsg(fd, list, ancillary, flags, addr), 'sendmsg', address);
+  return check(native.sendmsg(fd, list, control, flags, addr), 'sendmsg', addr ?? undefined);
 }
 
 /**
@@ -60,48 +109,63 @@ export function sendmsg(
  */
 export function recvmsg(fd: number, options: RecvmsgOptions = {}): ReceivedMessage {
   validateFd(fd, 'fd');
-  const { maxSize = 8192, cmsgSize = 4096, flags = 0 } = options;
-  for (const [k, v] of [['maxSize', maxSize], ['cmsgSize', cmsgSize]] as const) {
-    if (!Number.isInteger(v) || v < 0 || v > 0x40000000) throw outOfRange(`The "${k}" option must be a non-negative integer. Received ${String(v)}`);
+  if (options === null || typeof options !== 'object') {
+    throw invalidArgType(`The "options" argument must be an object. Received ${describe(options)}`);
   }
-  if (!Number.isInteger(flags)) throw invalidArgType('flags must be an integer');
+  const { maxSize = 8192, cmsgSize = 4096, flags = 0 } = options;
+  for (const [k, v, max] of [['maxSize', maxSize, MAX_RECV_SIZE], ['cmsgSize', cmsgSize, MAX_CMSG_SIZE]] as const) {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) {
+      throw outOfRange(`The "${k}" option must be an integer from 0 to ${max}. Received ${describe(v)}`);
+    }
+  }
+  int32(flags, 'flags');
   if ((flags & constants.MSG_PEEK) !== 0 && cmsgSize > 0) {
     // Each peek with a control buffer installs fresh duplicates of the queued
-    // fds (af_unix.c unix_peek_fds; kernel-semantics.md E11).
+    // fds (af_unix.c unix_peek_fds).
     throw invalidArgValue('MSG_PEEK with a control buffer installs duplicate fds on every call; peek with cmsgSize: 0');
   }
   const r = native.recvmsg(fd, maxSize, cmsgSize, flags);
   if (typeof r === 'number') throw errnoError(r, 'recvmsg');
+  disowned(r.fds);
   // The kernel echoes the MSG_CMSG_CLOEXEC we always add; the caller did not ask.
-  r.flags &= ~constants.MSG_CMSG_CLOEXEC;
-  return r;
+  const result: ReceivedMessage = { data: r.data, ancillary: r.ancillary, flags: r.flags & ~constants.MSG_CMSG_CLOEXEC };
+  if (r.address !== undefined) result.address = r.address;
+  return result;
 }
 
 /** The [SOL_SOCKET, SCM_RIGHTS, data] item that sends these fds. */
 export function rights(fds: readonly number[]): [number, number, Buffer] {
-  if (fds.length > constants.SCM_MAX_FD) throw outOfRange(`at most ${constants.SCM_MAX_FD} fds fit one message`);
-  const data = Buffer.alloc(fds.length * 4);
-  fds.forEach((fd, i) => data.writeInt32LE(validateFd(fd, `fds[${i}]`), i * 4));
+  if (!Array.isArray(fds)) throw invalidArgType(`The "fds" argument must be an array of fds. Received ${describe(fds)}`);
+  const list = snapshotFds(fds);
+  const data = Buffer.alloc(list.length * 4);
+  list.forEach((fd, i) => data.writeInt32LE(fd, i * 4));
   return [constants.SOL_SOCKET, constants.SCM_RIGHTS, data];
 }
 
 /** Every fd carried by SCM_RIGHTS items of a received ancillary list. */
 export function fdsOf(ancillary: readonly AncillaryItem[]): number[] {
   const fds: number[] = [];
-  for (const [level, type, data] of ancillary) {
-    if (level !== constants.SOL_SOCKET || type !== constants.SCM_RIGHTS) continue;
-    for (let i = 0; i + 4 <= data.length; i += 4) fds.push(data.readInt32LE(i));
-  }
+  arrayOf(ancillary, 'ancillary').forEach((item, i) => {
+    if (!Array.isArray(item)) throw invalidArgType(`The "ancillary[${i}]" item must be [level, type, data]. Received ${describe(item)}`);
+    const [level, type, data] = arrayOf(item, `ancillary[${i}]`);
+    if (level !== constants.SOL_SOCKET || type !== constants.SCM_RIGHTS) return;
+    if (!Buffer.isBuffer(data)) throw invalidArgType(`The "ancillary[${i}][2]" data must be a Buffer. Received ${describe(data)}`);
+    for (let k = 0; k + 4 <= data.length; k += 4) fds.push(data.readInt32LE(k));
+  });
   return fds;
 }
 
 /** socketpair(2): two raw fds, non-blocking and close-on-exec. */
 export function socketpair(type: SocketType = 'seqpacket'): [number, number] {
-  const n = TYPE_NUMBERS[type];
-  if (n === undefined) throw invalidArgType(`unknown socket type ${String(type)}`);
+  const n = typeof type === 'string' && Object.hasOwn(TYPE_NUMBERS, type) ? TYPE_NUMBERS[type] : undefined;
+  if (n === undefined) {
+    throw invalidArgValue(`The "type" argument must be 'stream', 'seqpacket' or 'dgram'. Received ${describe(type)}`);
+  }
   const out = new Int32Array(2);
   check(native.socketpair(n, out), 'socketpair');
-  return [out[0]!, out[1]!];
+  const pair: [number, number] = [out[0]!, out[1]!];
+  disowned(pair);
+  return pair;
 }
 
 /** close(2). Not retried on EINTR: the fd is gone either way on Linux. */
@@ -111,5 +175,7 @@ export function close(fd: number): void {
 
 /** fcntl(F_DUPFD_CLOEXEC). */
 export function dup(fd: number): number {
-  return check(native.dup(validateFd(fd, 'fd')), 'dup');
+  const copy = check(native.dup(validateFd(fd, 'fd')), 'dup');
+  disowned([copy]);
+  return copy;
 }

@@ -1,25 +1,30 @@
-// EMFILE at the receiver (kernel-semantics.md §1.4, §5 fault case 2): recvmsg
-// still returns the data, installs the fds that fit, closes the rest and sets
-// MSG_CTRUNC. The receiver is a child process under `ulimit -n 64`
-// (test/fixtures/emfile-child.js) that reports each step as a JSON line.
+// A receiver short of fds. A read that brings more fds than the process can
+// install loses them: the kernel installs what fits, closes the rest and
+// sets MSG_CTRUNC, with no error. So a socket reads only while the process
+// has room for the most fds a message may bring, and otherwise waits (and
+// resumes on its own once fds are freed). A message that brings more fds
+// than the socket makes room for (maxFdsPerMessage) arrives fdsTruncated,
+// with the fds that did fit.
 import test from 'ava';
 import fs from 'node:fs';
-import { lowlevel, UnixMessageSocket, type SocketType } from '../src/index';
-import { assertFdsBack, assertProbeClosed, closeAll, fdCount, fileWithContent, probe, settled, stepChild } from './helpers';
+import { lowlevel, socketPair, UnixMessageSocket, type SocketType } from '../src/index';
+import { assertFdsBack, assertProbeClosed, closeAll, fdCount, fileWithContent, probe, settled, stepChild, take } from './helpers';
 
 interface ChildReport {
-  step: 'filled' | 'truncated' | 'freed' | 'message' | 'end' | 'error';
+  step: 'filled' | 'waiting' | 'freed' | 'message' | 'end' | 'error';
   fillers?: number;
+  waiting?: boolean;
+  received?: number;
+  pendingFds?: number;
   data?: string;
   truncated?: boolean;
   fdsTruncated?: boolean;
-  nfds?: number;
   fds?: string[];
   message?: string;
 }
 
 for (const type of ['seqpacket', 'stream'] as const satisfies readonly SocketType[]) {
-  test(`${type}: a receiver at EMFILE gets the data with fdsTruncated, the fds that did not fit are closed, and later messages arrive intact`, async (t) => {
+  test(`${type}: a receiver whose process has too few free fds waits instead of reading, then gets every message whole once fds are freed`, async (t) => {
     const base = fdCount();
     const [mine, theirs] = lowlevel.socketpair(type);
     const socket = UnixMessageSocket.fromFd(mine);
@@ -30,34 +35,24 @@ for (const type of ['seqpacket', 'stream'] as const satisfies readonly SocketTyp
     t.true((filled.fillers ?? 0) > 0, 'the child filled its fd table');
 
     const probes = [probe(), probe(), probe(), probe()];
-    socket.write({ data: 'four fds', fds: probes.map((p) => p.fd) });
-    for (const p of probes) fs.closeSync(p.fd);
-
-    const truncated = await next();
-    t.is(truncated.step, 'truncated');
-    t.is(truncated.data, 'four fds', 'the data is intact');
-    t.false(truncated.truncated);
-    t.true(truncated.fdsTruncated, 'the message is flagged fdsTruncated');
-    t.true((truncated.nfds ?? Infinity) <= 1, `at most one fd installed (got ${String(truncated.nfds)})`);
-
-    t.is((await next()).step, 'freed');
-    // The child closed what it got; the kernel closed the rest.
-    for (const p of probes) await assertProbeClosed(t, p);
-
-    const later = probe();
     const files = [fileWithContent('emfile-a'), fileWithContent('emfile-b'), fileWithContent('emfile-c')];
-    socket.write({ data: 'after-1', fds: [...files, later.fd] });
-    closeAll([...files, later.fd]);
-    const m1 = await next();
-    t.like(m1, { step: 'message', data: 'after-1', truncated: false, fdsTruncated: false });
-    t.deepEqual(m1.fds, ['emfile-a', 'emfile-b', 'emfile-c', 'socket']);
+    socket.write({ data: 'four fds', fds: [...files, probes[0]!.fd] });
+    socket.write({ data: 'three more', fds: probes.slice(1).map((p) => p.fd) });
+    closeAll([...files, ...probes.map((p) => p.fd)]);
 
-    const last = fileWithContent('emfile-d');
-    socket.write({ data: 'after-2', fds: [last] });
-    fs.closeSync(last);
+    const waiting = await next();
+    t.like(waiting, { step: 'waiting', waiting: true, received: 0, pendingFds: 0 },
+      'nothing was read while the process had one free fd: no fd was lost to MSG_CTRUNC');
+    t.is((await next()).step, 'freed');
+
+    const m1 = await next();
+    t.like(m1, { step: 'message', data: 'four fds', truncated: false, fdsTruncated: false });
+    t.deepEqual(m1.fds, ['emfile-a', 'emfile-b', 'emfile-c', 'socket']);
     const m2 = await next();
-    t.like(m2, { step: 'message', data: 'after-2', truncated: false, fdsTruncated: false });
-    t.deepEqual(m2.fds, ['emfile-d']);
+    t.like(m2, { step: 'message', data: 'three more', truncated: false, fdsTruncated: false });
+    t.deepEqual(m2.fds, ['socket', 'socket', 'socket']);
+    // The child closed every fd it got: no copy is left anywhere.
+    for (const p of probes) await assertProbeClosed(t, p);
 
     socket.end();
     t.is((await next()).step, 'end');
@@ -66,7 +61,46 @@ for (const type of ['seqpacket', 'stream'] as const satisfies readonly SocketTyp
     t.is(signal, null);
     socket.destroy();
     if (!socket.closed) await settled(socket);
-    await assertProbeClosed(t, later);
     await assertFdsBack(t, base);
   });
 }
+
+for (const type of ['seqpacket', 'stream', 'dgram'] as const satisfies readonly SocketType[]) {
+  test(`${type}: a message with more fds than maxFdsPerMessage arrives fdsTruncated with the fds that fit; the kernel closed the rest`, async (t) => {
+    const base = fdCount();
+    const [a, b] = socketPair(type, { maxFdsPerMessage: 3 });
+    const probes = Array.from({ length: 5 }, () => probe());
+    a.write({ data: 'five', fds: probes.map((p) => p.fd) });
+    const file = fileWithContent('after');
+    a.write({ data: 'one', fds: [file] });
+    closeAll([file, ...probes.map((p) => p.fd)]);
+    const [m1, m2] = await take(b, 2);
+    t.like(m1, { truncated: false, fdsTruncated: true }, 'flagged');
+    t.is(m1!.data.toString(), 'five', 'the data is intact');
+    t.is(m1!.fds.length, 3, 'exactly maxFdsPerMessage fds were installed');
+    closeAll(m1!.fds);
+    for (const p of probes) await assertProbeClosed(t, p);
+    t.like(m2, { truncated: false, fdsTruncated: false });
+    t.is(m2!.fds.length, 1, 'the next message is whole');
+    closeAll(m2!.fds);
+    a.destroy();
+    b.destroy();
+    await Promise.all([settled(a), settled(b)]);
+    await assertFdsBack(t, base);
+  });
+}
+
+test('maxFdsPerMessage: 0 installs no fd at all: a message with fds arrives fdsTruncated and empty-handed', async (t) => {
+  const base = fdCount();
+  const [a, b] = socketPair('seqpacket', { maxFdsPerMessage: 0 });
+  const p = probe();
+  a.write({ data: 'x', fds: [p.fd] });
+  fs.closeSync(p.fd);
+  const [m] = await take(b, 1);
+  t.like(m, { fdsTruncated: true, fds: [] });
+  await assertProbeClosed(t, p);
+  a.destroy();
+  b.destroy();
+  await Promise.all([settled(a), settled(b)]);
+  await assertFdsBack(t, base);
+});

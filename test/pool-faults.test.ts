@@ -310,8 +310,11 @@ test('a hand-off truncated by the worker fd limit is still accounted', async (t)
   await pool.ready();
   const pid = pool.workers[0]!.pid!;
   const open = fs.readdirSync(`/proc/${pid}/fd`).length;
-  execFileSync('prlimit', ['--pid', String(pid), `--nofile=${open + 20}:${open + 20}`]);
-  pool.handOff(Array.from({ length: 100 }, () => fs.openSync('/dev/null', 'r')), { worker: 0 });
+  // Room for 200 more: under so low a limit a worker reads once half the
+  // limit is free (a whole 253-fd frame can never fit), and the kernel
+  // installs 200 of the 253 fds and drops the rest.
+  execFileSync('prlimit', ['--pid', String(pid), `--nofile=${open + 200}:${open + 200}`]);
+  pool.handOff(Array.from({ length: 253 }, () => fs.openSync('/dev/null', 'r')), { worker: 0 });
   await sleep(500);
   const outstanding = pool.workers[0]!.outstanding;
   const started = Date.now();

@@ -44,8 +44,24 @@ export interface NativeConstants {
   readonly IOV_MAX: number;
   readonly ETOOMANYREFS: number;
   readonly SCM_MAX_FD: number;
+  /** The shape of what the addon shares with this file (socket_handle.h). */
   readonly BATCH_MESSAGES: number;
   readonly META_STRIDE: number;
+  readonly META_LENGTH: number;
+  readonly META_FLAGS: number;
+  readonly META_FD_COUNT: number;
+  readonly META_PID: number;
+  readonly META_UID: number;
+  readonly META_GID: number;
+  readonly FLAG_TRUNCATED: number;
+  readonly FLAG_FDS_TRUNCATED: number;
+  readonly FLAG_CREDENTIALS: number;
+  /** onread status: nothing was read, the process has too few free fds. */
+  readonly STATUS_NO_FD_ROOM: number;
+  /** fds a read always leaves free for the rest of the process. */
+  readonly FD_RESERVE: number;
+  /** Capacity of the disown ring. */
+  readonly DISOWN_RING: number;
 }
 
 export type ByteView = ArrayBufferView;
@@ -60,12 +76,16 @@ export interface NativeRecvResult {
   ancillary: AncillaryItem[];
   flags: number;
   address?: string;
+  /** The fds that arrived (SCM_RIGHTS, SCM_PIDFD): the library's until handed over. */
+  fds: number[];
 }
 
 /** `this` of the callbacks below is the SocketHandle that polled. */
 export interface NativeCallbacks {
   meta: Int32Array;
   fds: Int32Array;
+  /** The disown ring: [0] entries, then delivered fds (src/native/env_state.h). */
+  ring: Int32Array;
   onread(this: NativeSocketHandle, count: number, data: Buffer | Buffer[], status: number,
     addresses: Array<string | undefined> | undefined, base: number | undefined): void;
   onwritable(this: NativeSocketHandle): void;
@@ -92,43 +112,56 @@ export interface NativeSocketHandle {
   /** Takes ownership of fd on success (0); on -errno the caller keeps it. */
   open(fd: number, type: number, maxMessageSize: number): Errno;
   /**
-   * Polls for reads; a wakeup adds at most max(fdBudget, SCM_MAX_FD) received
-   * fds. On a listening handle: at most fdBudget connections per wakeup (0: 512).
+   * How many fds one received message may bring (the control buffer holds
+   * exactly that many; more arrive fdsTruncated), and whether credentials
+   * come first (SO_PASSCRED).
+   */
+  setMaxFds(maxFdsPerMessage: number, passCredentials: boolean): Errno;
+  /**
+   * Polls for reads; a wakeup adds at most fdBudget received fds: a read is
+   * made only while maxFdsPerMessage more still fit, in the budget and in
+   * the process's fd room. On a listening handle: at most fdBudget
+   * connections per wakeup (0: 512).
    */
   readStart(fdBudget: number): Errno;
   readStop(): Errno;
   writeStart(): Errno;
   writeStop(): Errno;
-  setListening(listening: boolean): void;
-  ref(): void;
-  unref(): void;
+  setListening(listening: boolean): Errno;
+  ref(): Errno;
+  unref(): Errno;
   hasRef(): boolean;
   /** Stops polling and closes the fd now; idempotent. */
-  close(): void;
+  close(): Errno;
 }
 
 export interface NativeBinding {
   readonly constants: NativeConstants;
   readonly SocketHandle: new () => NativeSocketHandle;
   /** Once per env; every call returns the shared arrays actually in use. */
-  setup(callbacks: NativeCallbacks): { meta: Int32Array; fds: Int32Array };
+  setup(callbacks: NativeCallbacks): { meta: Int32Array; fds: Int32Array; ring: Int32Array };
+  /**
+   * Every fd these create (socket, socketpair, dup, listenInet, received
+   * fds) is the library's until a SocketHandle adopts it, JS closes it, or
+   * JS records it in the disown ring (handed to the user); the env teardown
+   * hook closes the library's fds when JS can no longer run.
+   */
   socket(type: number): Errno;
   socketpair(type: number, out: Int32Array): Errno;
-  /** F_DUPFD_CLOEXEC; `owned` records the copy as the library's until close() or disown(). */
-  dup(fd: number, owned?: boolean): Errno;
+  /** F_DUPFD_CLOEXEC. */
+  dup(fd: number): Errno;
+  /** The soft RLIMIT_NOFILE (getrlimit(2)). */
+  fdLimit(): number;
   /** close(2); also forgets the fd as the library's. */
   close(fd: number): Errno;
   /** close(2) for each fd of the list, in one call; errors are not reported (close is never retried). */
-  closeAll(fds: readonly number[]): void;
-  /**
-   * The library no longer owns these fds (a message was delivered). Owned fds
-   * are closed by the env teardown hook, when JS can no longer run.
-   */
-  disown(fds: readonly number[]): void;
-  bind(fd: number, address: string | null): Errno;
+  closeAll(fds: readonly number[]): Errno;
+  /** Applies the deliveries recorded in the disown ring (when it is full). */
+  disown(): Errno;
+  /** address null: autobind. mode: the socket file is created with exactly this mode. */
+  bind(fd: number, address: string | null, mode?: number): Errno;
   connect(fd: number, address: string): Errno;
   listen(fd: number, backlog: number): Errno;
-  accept(fd: number): Errno;
   /** A listening TCP socket on an IP literal (SO_REUSEADDR); port 0 picks one. */
   listenInet(host: string, port: number, backlog: number): Errno;
   /** The port an AF_INET/AF_INET6 socket is bound to. */
@@ -140,9 +173,10 @@ export interface NativeBinding {
   getsockname(fd: number): string | null | Errno;
   getpeername(fd: number): string | null | Errno;
   peercred(fd: number, out: Int32Array): Errno;
+  /** What these read is the caller's own snapshot: its arrays, validated views and numbers. */
   send(fd: number, data: Gather, fds: FdList, address: string | null, flags: number): Errno;
-  sendBatch(fd: number, datas: readonly Gather[], fds: readonly FdList[] | null,
-    addresses: ReadonlyArray<string | null> | null, start: number, end: number): Errno;
+  sendBatch(fd: number, datas: readonly Gather[], fds: readonly FdList[] | undefined,
+    addresses: ReadonlyArray<string | null> | undefined, start: number, end: number): Errno;
   sendmsg(fd: number, buffers: Gather, ancillary: ReadonlyArray<readonly [number, number, ByteView]> | null,
     flags: number, address: string | null): Errno;
   recvmsg(fd: number, maxSize: number, cmsgSize: number, flags: number): NativeRecvResult | Errno;
@@ -152,12 +186,14 @@ const root = path.join(__dirname, '..', '..');
 export const native = nodeGypBuild(root) as NativeBinding;
 export const constants = native.constants;
 
-// Shared out-arrays: the native side writes a batch's per-message records and
-// fds here, and the owner's onRead reads them before returning. If another
-// copy of this module got here first in this env, its arrays are the ones.
+// Shared arrays: the native side writes a batch's per-message records and
+// fds here, and the owner's onRead reads them before returning; JS records
+// delivered fds in the ring (disowned()). If another copy of this module got
+// here first in this env, its arrays are the ones.
 const shared = native.setup({
   meta: new Int32Array(constants.BATCH_MESSAGES * constants.META_STRIDE),
   fds: new Int32Array(constants.BATCH_MESSAGES * constants.SCM_MAX_FD),
+  ring: new Int32Array(constants.DISOWN_RING + 1),
   onread(count, data, status, addresses, base) {
     // A new slab (SocketHandle::SlabCopy). Like Buffer.allocUnsafe()'s pool,
     // it holds many messages: transferring one message's ArrayBuffer to a
@@ -174,3 +210,23 @@ const shared = native.setup({
 });
 export const recvMeta = shared.meta;
 export const recvFds = shared.fds;
+const ring = shared.ring;
+const RING_CAPACITY = constants.DISOWN_RING;
+
+/**
+ * These fds are no longer the library's: they were handed to the user. Called
+ * before a message is emitted, so that if the env is torn down while a
+ * listener runs, the teardown hook leaves them alone. A store per fd; the
+ * addon applies the ring on its next use of the ledger.
+ */
+export function disowned(fds: readonly number[]): void {
+  for (let i = 0; i < fds.length; i++) {
+    let n = ring[0]!;
+    if (n === RING_CAPACITY) {
+      native.disown();
+      n = 0;
+    }
+    ring[n + 1] = fds[i]!;
+    ring[0] = n + 1;
+  }
+}

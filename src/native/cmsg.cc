@@ -1,10 +1,36 @@
 #include "cmsg.h"
 
+#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "syscall.h"
 
 namespace ums {
+
+namespace {
+
+// The ids the kernel reports for a message that was sent with no
+// credentials attached (/proc/sys/kernel/overflowuid, overflowgid).
+int ReadOverflowId(const char* path) {
+  const int fd = RETRY_EINTR(open(path, O_RDONLY | O_CLOEXEC));
+  if (fd < 0) return 65534;
+  char buf[16] = {};
+  const ssize_t n = RETRY_EINTR(read(fd, buf, sizeof(buf) - 1));
+  CloseFd(fd);
+  return n > 0 ? atoi(buf) : 65534;
+}
+
+// A message sent while neither socket had SO_PASSCRED carries no sender:
+// the kernel still adds SCM_CREDENTIALS once the receiver has turned it on,
+// with pid 0 and the overflow ids. That is not a sender to report.
+bool NoSender(const struct ucred& uc) {
+  static const int overflow_uid = ReadOverflowId("/proc/sys/kernel/overflowuid");
+  static const int overflow_gid = ReadOverflowId("/proc/sys/kernel/overflowgid");
+  return uc.pid == 0 && static_cast<int>(uc.uid) == overflow_uid && static_cast<int>(uc.gid) == overflow_gid;
+}
+
+}  // namespace
 
 void ParseControl(struct msghdr* msg, std::vector<int>* fds, Credentials* creds) {
   if (msg->msg_controllen == 0) return;
@@ -26,6 +52,7 @@ void ParseControl(struct msghdr* msg, std::vector<int>* fds, Credentials* creds)
     } else if (c->cmsg_type == SCM_CREDENTIALS && payload >= sizeof(struct ucred)) {
       struct ucred uc;
       memcpy(&uc, CMSG_DATA(c), sizeof(uc));
+      if (NoSender(uc)) continue;
       creds->present = true;
       creds->pid = uc.pid;
       creds->uid = static_cast<int>(uc.uid);
@@ -48,7 +75,7 @@ size_t BuildRights(const int* fds, int count, SendControl* control) {
   // CMSG_LEN, not CMSG_SPACE: the padding must not count as a (garbage) fd
   // (mozilla/audioipc#9 leaked fd 0 that way).
   c->cmsg_len = CMSG_LEN(sizeof(int) * count);
-  memcpy(CMSG_DATA(c), fds, sizeof(int) * count);
+  memcpy(CMSG_DATA(c), fds, sizeof(int) * count);  // count > 0: fds is not null
   return space;
 }
 

@@ -18,7 +18,7 @@ constexpr int kMaxFdsPerMessage = 253;
 
 // The receive control buffer is sized for the worst case, so that on Linux a
 // MSG_CTRUNC can only mean EMFILE, an LSM denial or a peer bug, never "our
-// buffer was too small" (kernel-semantics.md §1.4, checklist item 2):
+// buffer was too small" (docs/kernel.md, "Receive control buffer"):
 // 253 fds, then credentials, then an SCM_PIDFD if SO_PASSPIDFD is on.
 constexpr size_t kRecvControlSize =
     CMSG_SPACE(sizeof(int) * kMaxFdsPerMessage) + CMSG_SPACE(sizeof(struct ucred)) +

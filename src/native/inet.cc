@@ -1,5 +1,6 @@
-#include "inet.h"
-
+// TCP listening sockets for the worker pool's connection hand-off: the
+// primary accepts with the same SocketHandle accept loop as Unix servers, so
+// no net.Socket is built per connection just to reach its fd.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <string.h>
@@ -7,6 +8,8 @@
 
 #include <string>
 
+#include "env_state.h"
+#include "functions.h"
 #include "js_values.h"
 #include "syscall.h"
 
@@ -34,22 +37,24 @@ bool EncodeInet(const std::string& host, int port, sockaddr_storage* addr, sockl
 
 }  // namespace
 
-Napi::Value ListenInet(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
+// listenInet(host, port, backlog) -> fd | -errno. host is an IPv4 or IPv6
+// literal (the TypeScript layer resolves names first); port 0 picks a free one.
+napi_value ListenInet(napi_env env, napi_callback_info info) {
+  Args args(env, info);
+  if (!args.ok) return nullptr;
   std::string host;
   bool present = false;
   int port, backlog;
-  if (!GetAddress(env, info[0], &host, &present) || !ArgInt(info, 1, &port) ||
-      !ArgInt(info, 2, &backlog)) {
-    return env.Undefined();
-  }
+  UMS_READ(env, GetAddress(env, args[0], &host, &present));
+  UMS_READ(env, GetInt(env, args[1], &port));
+  UMS_READ(env, GetInt(env, args[2], &backlog));
   sockaddr_storage addr;
   socklen_t len;
   if (!present || port < 0 || port > 65535 || !EncodeInet(host, port, &addr, &len)) {
-    return Napi::Number::New(env, -EINVAL);
+    return Int(env, -EINVAL);
   }
   const int fd = RETRY_EINTR(socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (fd < 0) return Napi::Number::New(env, -errno);
+  if (fd < 0) return Int(env, -errno);
   // As net.Server does: a restarted primary can rebind while old
   // connections sit in TIME_WAIT.
   const int one = 1;
@@ -59,23 +64,30 @@ Napi::Value ListenInet(const Napi::CallbackInfo& info) {
   if (r < 0) {
     const int err = errno;
     CloseFd(fd);
-    return Napi::Number::New(env, -err);
+    return Int(env, -err);
   }
-  return Napi::Number::New(env, fd);
+  AddonData* d = GetAddonData(env);
+  if (d != nullptr) d->ledger->Own(fd);
+  napi_value out = Int(env, fd);
+  if (out == nullptr && d != nullptr) d->ledger->Close(fd);
+  return out;
 }
 
-Napi::Value InetPort(const Napi::CallbackInfo& info) {
+// inetPort(fd) -> the bound port | -errno.
+napi_value InetPort(napi_env env, napi_callback_info info) {
+  Args args(env, info);
+  if (!args.ok) return nullptr;
   int fd;
-  if (!ArgInt(info, 0, &fd)) return info.Env().Undefined();
+  UMS_READ(env, GetInt(env, args[0], &fd));
   sockaddr_storage addr;
   socklen_t len = sizeof(addr);
   if (RETRY_EINTR(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len)) < 0) {
-    return Napi::Number::New(info.Env(), -errno);
+    return Int(env, -errno);
   }
   int port = -EAFNOSUPPORT;
   if (addr.ss_family == AF_INET) port = ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
   if (addr.ss_family == AF_INET6) port = ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port);
-  return Napi::Number::New(info.Env(), port);
+  return Int(env, port);
 }
 
 }  // namespace ums

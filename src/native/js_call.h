@@ -1,9 +1,7 @@
 // Calling JS from a libuv callback, with every step checked.
 //
-// While a worker is being terminated JS cannot run, and node-addon-api's
-// wrappers turn any failed napi call into Napi::Error::Fatal when C++
-// exceptions are off (the whole process aborts). So the poll callbacks use the
-// C API and give up quietly instead.
+// While a worker is being terminated JS cannot run and every call that could
+// run it fails; the poll callbacks then give up quietly (js_values.h).
 #ifndef UMS_JS_CALL_H_
 #define UMS_JS_CALL_H_
 

@@ -1,18 +1,77 @@
 #include "js_values.h"
 
+#include <errno.h>
+
 namespace ums {
 
-bool Require(Napi::Env env, bool ok, const char* message) {
-  if (!ok) Napi::TypeError::New(env, message).ThrowAsJavaScriptException();
-  return ok;
+Args::Args(napi_env env, napi_callback_info info) {
+  ok = napi_get_cb_info(env, info, &argc, argv, &self, nullptr) == napi_ok;
 }
 
-bool ArgInt(const Napi::CallbackInfo& info, size_t i, int* out) {
-  if (!Require(info.Env(), info.Length() > i && info[i].IsNumber(), "expected an integer argument")) {
-    return false;
+Read Classify(napi_status status) {
+  switch (status) {
+    case napi_ok:
+      return Read::kOk;
+    case napi_invalid_arg:
+    case napi_object_expected:
+    case napi_string_expected:
+    case napi_number_expected:
+    case napi_boolean_expected:
+    case napi_array_expected:
+    case napi_arraybuffer_expected:
+    case napi_detachable_arraybuffer_expected:
+      return Read::kBad;
+    default:
+      // napi_pending_exception (a caller's getter threw, or the env is being
+      // torn down), napi_generic_failure...: give up without another call.
+      return Read::kFailed;
   }
-  *out = info[i].As<Napi::Number>().Int32Value();
-  return true;
+}
+
+napi_value Failure(napi_env env, Read read) {
+  return read == Read::kBad ? Int(env, -EINVAL) : nullptr;
+}
+
+napi_value Int(napi_env env, int64_t v) {
+  napi_value out;
+  const napi_status s = v >= INT32_MIN && v <= INT32_MAX
+                            ? napi_create_int32(env, static_cast<int32_t>(v), &out)
+                            : napi_create_double(env, static_cast<double>(v), &out);
+  return s == napi_ok ? out : nullptr;
+}
+
+napi_value Bool(napi_env env, bool v) {
+  napi_value out;
+  return napi_get_boolean(env, v, &out) == napi_ok ? out : nullptr;
+}
+
+napi_value Undefined(napi_env env) {
+  napi_value out;
+  return napi_get_undefined(env, &out) == napi_ok ? out : nullptr;
+}
+
+napi_value Null(napi_env env) {
+  napi_value out;
+  return napi_get_null(env, &out) == napi_ok ? out : nullptr;
+}
+
+Read GetInt(napi_env env, napi_value value, int* out) {
+  if (value == nullptr) return Read::kBad;
+  int32_t v;
+  const Read r = Classify(napi_get_value_int32(env, value, &v));
+  if (r == Read::kOk) *out = v;
+  return r;
+}
+
+Read GetBool(napi_env env, napi_value value, bool* out) {
+  if (value == nullptr) return Read::kBad;
+  return Classify(napi_get_value_bool(env, value, out));
+}
+
+bool IsNothing(napi_env env, napi_value value) {
+  if (value == nullptr) return true;
+  napi_valuetype t;
+  return napi_typeof(env, value, &t) == napi_ok && (t == napi_null || t == napi_undefined);
 }
 
 namespace {
@@ -35,16 +94,12 @@ size_t ElementSize(napi_typedarray_type type) {
   }
 }
 
-// Whether value is null, undefined or empty (not passed): one napi_typeof.
-bool IsNothing(napi_env env, Napi::Value value) {
-  if (value.IsEmpty()) return true;
-  napi_valuetype t;
-  return napi_typeof(env, value, &t) == napi_ok && (t == napi_null || t == napi_undefined);
-}
+}  // namespace
 
-// The send paths call these per message: one N-API call per byte view, not
-// an IsTypedArray, an info and an ElementSize call (bench/README.md, profile).
-bool ViewBytes(napi_env env, napi_value value, struct iovec* out) {
+// One napi_get_typedarray_info per view on the send paths, not an
+// IsTypedArray, an info and an element-size call (bench/README.md, profile).
+Read ViewBytes(napi_env env, napi_value value, struct iovec* out) {
+  if (value == nullptr) return Read::kBad;
   napi_typedarray_type type;
   size_t count;
   void* data;
@@ -52,68 +107,86 @@ bool ViewBytes(napi_env env, napi_value value, struct iovec* out) {
   size_t offset;
   if (napi_get_typedarray_info(env, value, &type, &count, &data, &ab, &offset) == napi_ok) {
     *out = {data, count * ElementSize(type)};
-    return true;
+    return Read::kOk;
   }
   size_t length;
   if (napi_get_dataview_info(env, value, &length, &data, &ab, &offset) == napi_ok) {
     *out = {data, length};
-    return true;
+    return Read::kOk;
   }
-  return false;
+  return Read::kBad;
 }
 
-}  // namespace
-
-bool AppendBytes(Napi::Env env, Napi::Value value, std::vector<struct iovec>* iov) {
+Read GatherBytes(napi_env env, napi_value value, std::vector<struct iovec>* iov) {
   struct iovec one;
-  if (!Require(env, ViewBytes(env, value, &one), "data must be a Buffer, TypedArray or DataView")) {
-    return false;
-  }
-  iov->push_back(one);
-  return true;
-}
-
-bool GatherBytes(Napi::Env env, Napi::Value value, std::vector<struct iovec>* iov) {
-  struct iovec one;
-  if (ViewBytes(env, value, &one)) {
+  if (ViewBytes(env, value, &one) == Read::kOk) {
     iov->push_back(one);
-    return true;
+    return Read::kOk;
   }
-  if (!value.IsArray()) return AppendBytes(env, value, iov);  // throws the TypeError
-  Napi::Array arr = value.As<Napi::Array>();
-  const uint32_t n = arr.Length();
-  for (uint32_t i = 0; i < n; i++) {
-    if (!AppendBytes(env, arr.Get(i), iov)) return false;
+  bool is_array = false;
+  if (value == nullptr || napi_is_array(env, value, &is_array) != napi_ok || !is_array) return Read::kBad;
+  uint32_t n;
+  Read r = Classify(napi_get_array_length(env, value, &n));
+  for (uint32_t i = 0; r == Read::kOk && i < n; i++) {
+    napi_value part;
+    r = Classify(napi_get_element(env, value, i, &part));
+    if (r == Read::kOk) r = ViewBytes(env, part, &one);
+    if (r == Read::kOk) iov->push_back(one);
   }
-  return true;
+  return r;
 }
 
-bool GetFds(Napi::Env env, Napi::Value value, std::vector<int>* fds) {
-  if (IsNothing(env, value)) return true;
-  if (value.IsTypedArray() &&
-      value.As<Napi::TypedArray>().TypedArrayType() == napi_int32_array) {
-    Napi::Int32Array a = value.As<Napi::Int32Array>();
-    fds->insert(fds->end(), a.Data(), a.Data() + a.ElementLength());
-    return true;
+Read GetFds(napi_env env, napi_value value, std::vector<int>* fds) {
+  if (IsNothing(env, value)) return Read::kOk;
+  bool is_typed = false;
+  if (napi_is_typedarray(env, value, &is_typed) == napi_ok && is_typed) {
+    napi_typedarray_type type;
+    size_t count;
+    void* data;
+    napi_value ab;
+    size_t offset;
+    const Read r = Classify(napi_get_typedarray_info(env, value, &type, &count, &data, &ab, &offset));
+    if (r != Read::kOk) return r;
+    if (type != napi_int32_array) return Read::kBad;
+    const int* p = static_cast<const int*>(data);
+    if (count > 0) fds->insert(fds->end(), p, p + count);
+    return Read::kOk;
   }
-  if (!Require(env, value.IsArray(), "fds must be an array of integers")) return false;
-  Napi::Array arr = value.As<Napi::Array>();
-  const uint32_t n = arr.Length();
-  for (uint32_t i = 0; i < n; i++) {
-    Napi::Value v = arr.Get(i);
-    if (!Require(env, v.IsNumber(), "fds must be an array of integers")) return false;
-    fds->push_back(v.As<Napi::Number>().Int32Value());
+  bool is_array = false;
+  if (napi_is_array(env, value, &is_array) != napi_ok || !is_array) return Read::kBad;
+  uint32_t n;
+  Read r = Classify(napi_get_array_length(env, value, &n));
+  for (uint32_t i = 0; r == Read::kOk && i < n; i++) {
+    napi_value v;
+    int fd;
+    r = Classify(napi_get_element(env, value, i, &v));
+    if (r == Read::kOk) r = GetInt(env, v, &fd);
+    if (r == Read::kOk) fds->push_back(fd);
   }
-  return true;
+  return r;
 }
 
-bool GetAddress(Napi::Env env, Napi::Value value, std::string* out, bool* present) {
+Read GetAddress(napi_env env, napi_value value, std::string* out, bool* present) {
   *present = false;
-  if (IsNothing(env, value)) return true;
-  if (!Require(env, value.IsString(), "address must be a string")) return false;
-  *out = value.As<Napi::String>().Utf8Value();
-  *present = true;
-  return true;
+  if (IsNothing(env, value)) return Read::kOk;
+  size_t len;
+  Read r = Classify(napi_get_value_string_utf8(env, value, nullptr, 0, &len));
+  if (r != Read::kOk) return r;
+  // Longer than any sun_path: refused by the caller without copying it all.
+  if (len > 4096) return Read::kBad;
+  out->resize(len + 1);
+  r = Classify(napi_get_value_string_utf8(env, value, &(*out)[0], len + 1, &len));
+  out->resize(len);
+  *present = r == Read::kOk;
+  return r;
+}
+
+bool SetElement(napi_env env, napi_value array, uint32_t i, napi_value v) {
+  return v != nullptr && napi_set_element(env, array, i, v) == napi_ok;
+}
+
+bool SetNamed(napi_env env, napi_value object, const char* name, napi_value v) {
+  return v != nullptr && napi_set_named_property(env, object, name, v) == napi_ok;
 }
 
 }  // namespace ums

@@ -1,7 +1,7 @@
 // Conversion between JS address strings and struct sockaddr_un.
 // A leading '\0' names the abstract namespace, and the name is length-exact:
 // no trailing NUL is added, because "\0name" and "\0name\0" are different
-// sockets (unix(7) "abstract"; kernel-semantics.md §1.8, E22).
+// sockets (unix(7) "abstract"; docs/kernel.md, "Addresses").
 #ifndef UMS_SOCKADDR_H_
 #define UMS_SOCKADDR_H_
 

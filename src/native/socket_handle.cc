@@ -9,17 +9,22 @@
 
 #include <algorithm>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cmsg.h"
-#include "sockaddr.h"
+#include "fd_room.h"
 #include "js_call.h"
 #include "js_values.h"
+#include "sockaddr.h"
 #include "syscall.h"
 
 namespace ums {
 
 namespace {
+
+// Marks the objects SocketHandle::New made (napi_type_tag_object).
+const napi_type_tag kTag = {0x9c1f5a2e4b7d4e61ULL, 0xa3d8e0f27c6b1945ULL};
 
 // recvmmsg slots per call. Slots are max_message_ bytes each; only the bytes
 // the kernel writes are touched, so a large slot costs address space, not RSS.
@@ -63,80 +68,125 @@ thread_local std::vector<napi_value> direct_bufs;
 // Bytes of the current batch that are in direct_bufs, not in the arena.
 thread_local size_t direct_bytes = 0;
 
+// The receiver of a method call, checked, or a -EINVAL/nullptr result.
+#define UMS_METHOD(env, info, self)                           \
+  Args args(env, info);                                       \
+  if (!args.ok) return nullptr;                               \
+  SocketHandle* self = From(env, args.self);                  \
+  if (self == nullptr) return Int(env, -EINVAL)
+
 }  // namespace
 
-void Teardown::CloseOwnedFds() {
-  for (int fd : owned_fds) CloseFd(fd);
-  owned_fds.clear();
+napi_status SocketHandle::Define(napi_env env, napi_value* out) {
+  const napi_property_descriptor props[] = {
+      {"open", nullptr, Open, nullptr, nullptr, nullptr, napi_default_method, nullptr},
+      {"readStart", nullptr, ReadStart, nullptr, nullptr, nullptr, napi_default_method, nullptr},
+      {"readStop", nullptr, ReadStop, nullptr, nullptr, nullptr, napi_default_method, nullptr},
+      {"writeStart", nullptr, WriteStart, nullptr, nullptr, nullptr, napi_default_method, nullptr},
+      {"writeStop", nullptr, WriteStop, nullptr, nullptr, nullptr, napi_default_method, nullptr},
+      {"setListening", nullptr, SetListening, nullptr, nullptr, nullptr, napi_default_method, nullptr},
+      {"setMaxFds", nullptr, SetMaxFds, nullptr, nullptr, nullptr, napi_default_method, nullptr},
+      {"ref", nullptr, Ref, nullptr, nullptr, nullptr, napi_default_method, nullptr},
+      {"unref", nullptr, Unref, nullptr, nullptr, nullptr, napi_default_method, nullptr},
+      {"hasRef", nullptr, HasRef, nullptr, nullptr, nullptr, napi_default_method, nullptr},
+      {"close", nullptr, Close, nullptr, nullptr, nullptr, napi_default_method, nullptr},
+      {"fd", nullptr, nullptr, GetFd, nullptr, nullptr, napi_default, nullptr},
+  };
+  return napi_define_class(env, "SocketHandle", NAPI_AUTO_LENGTH, New, nullptr,
+                           sizeof(props) / sizeof(props[0]), props, out);
 }
 
-void Teardown::MaybeFinish() {
-  if (started && closing == 0 && hook != nullptr) {
-    napi_async_cleanup_hook_handle h = hook;
-    hook = nullptr;
-    napi_remove_async_cleanup_hook(h);
+napi_value SocketHandle::New(napi_env env, napi_callback_info info) {
+  Args args(env, info);
+  napi_value target = nullptr;
+  AddonData* d = GetAddonData(env);
+  if (!args.ok || d == nullptr || napi_get_new_target(env, info, &target) != napi_ok ||
+      target == nullptr) {
+    return nullptr;  // called without new: nothing to construct
   }
+  auto* h = new SocketHandle(d);
+  h->env_ = env;
+  if (napi_wrap(env, args.self, h, Finalize, nullptr, &h->wrapper_) != napi_ok) {
+    delete h;
+    return nullptr;
+  }
+  // Without the tag (the env going away), every method returns -EINVAL.
+  napi_type_tag_object(env, args.self, &kTag);
+  return args.self;
 }
 
-Napi::Function SocketHandle::Init(Napi::Env env) {
-  return DefineClass(env, "SocketHandle",
-                     {
-                         InstanceMethod<&SocketHandle::Open>("open"),
-                         InstanceMethod<&SocketHandle::ReadStart>("readStart"),
-                         InstanceMethod<&SocketHandle::ReadStop>("readStop"),
-                         InstanceMethod<&SocketHandle::WriteStart>("writeStart"),
-                         InstanceMethod<&SocketHandle::WriteStop>("writeStop"),
-                         InstanceMethod<&SocketHandle::SetListening>("setListening"),
-                         InstanceMethod<&SocketHandle::Ref>("ref"),
-                         InstanceMethod<&SocketHandle::Unref>("unref"),
-                         InstanceMethod<&SocketHandle::HasRef>("hasRef"),
-                         InstanceMethod<&SocketHandle::Close>("close"),
-                         InstanceAccessor<&SocketHandle::GetFd>("fd"),
-                     });
+SocketHandle* SocketHandle::From(napi_env env, napi_value self) {
+  bool tagged = false;
+  void* p = nullptr;
+  if (self == nullptr || napi_check_object_type_tag(env, self, &kTag, &tagged) != napi_ok || !tagged ||
+      napi_unwrap(env, self, &p) != napi_ok) {
+    return nullptr;
+  }
+  return static_cast<SocketHandle*>(p);
 }
 
-SocketHandle::SocketHandle(const Napi::CallbackInfo& info)
-    : Napi::ObjectWrap<SocketHandle>(info) {
-  data_ = info.Env().GetInstanceData<AddonData>();
+// Runs when the object is collected (only possible once closed: an open
+// handle holds a strong reference) or when the env goes away.
+void SocketHandle::Finalize(napi_env env, void* data, void*) {
+  auto* h = static_cast<SocketHandle*>(data);
+  h->CloseNow();
+  if (h->context_ != nullptr) napi_async_destroy(env, h->context_);
+  h->context_ = nullptr;
+  napi_delete_reference(env, h->wrapper_);
+  delete h;
 }
 
-SocketHandle::~SocketHandle() {
-  CloseNow();
-  // Only reached from GC or env teardown, where calling napi_async_destroy is
-  // not allowed; Close() has already released the context otherwise.
-  (void)context_.release();
-}
+SocketHandle::~SocketHandle() { CloseNow(); }
 
 // open(fd, type, maxMessageSize) -> 0 | -errno. Takes ownership of fd only on
 // success; on failure the caller still owns it.
-Napi::Value SocketHandle::Open(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
+napi_value SocketHandle::Open(napi_env env, napi_callback_info info) {
+  UMS_METHOD(env, info, self);
   int fd, type, max_message;
-  if (!ArgInt(info, 0, &fd) || !ArgInt(info, 1, &type) || !ArgInt(info, 2, &max_message)) {
-    return env.Undefined();
+  UMS_READ(env, GetInt(env, args[0], &fd));
+  UMS_READ(env, GetInt(env, args[1], &type));
+  UMS_READ(env, GetInt(env, args[2], &max_message));
+  if (self->box_ != nullptr || fd < 0 || max_message <= 0) return Int(env, -EINVAL);
+  napi_async_context context = nullptr;
+  napi_value name;
+  napi_value recv;
+  if (napi_get_reference_value(env, self->wrapper_, &recv) != napi_ok || recv == nullptr ||
+      napi_create_string_utf8(env, "UnixMessageSocket", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_async_init(env, recv, name, &context) != napi_ok) {
+    return nullptr;
   }
-  if (box_ != nullptr || fd < 0 || max_message <= 0) return Napi::Number::New(env, -EINVAL);
   PollBox* box = new PollBox();
   // uv_poll_init sets O_NONBLOCK on the open file description and fails with
   // EEXIST when another handle (ours or Node's) already polls this fd.
-  int r = uv_poll_init(data_->loop, &box->poll, fd);
-  if (r != 0) {
-    delete box;
-    return Napi::Number::New(env, r);
+  const int r = uv_poll_init(self->data_->loop, &box->poll, fd);
+  uint32_t refs = 0;
+  // An open handle must not be collected: the poll callback needs its object.
+  if (r != 0 || napi_reference_ref(env, self->wrapper_, &refs) != napi_ok) {
+    if (r == 0) {
+      // Initialized but unusable (the env is going away): close it unpolled.
+      box->poll.data = box;
+      box->owner = nullptr;
+      box->ledger = self->data_->ledger;
+      box->ledger->HandleClosing();
+      uv_close(reinterpret_cast<uv_handle_t*>(&box->poll), OnClosed);
+    } else {
+      delete box;
+    }
+    napi_async_destroy(env, context);
+    return r != 0 ? Int(env, r) : nullptr;
   }
   box->poll.data = box;
-  box->owner = this;
-  box->teardown = data_->teardown;
-  box_ = box;
-  fd_ = fd;
-  type_ = type;
-  max_message_ = static_cast<size_t>(max_message);
-  data_->teardown->open.insert(this);
-  data_->teardown->owned_fds.erase(fd);  // an accepted fd, now owned by this handle
-  context_ = std::make_unique<Napi::AsyncContext>(env, "UnixMessageSocket", Value());
-  // An open handle must not be collected: the poll callback needs its object.
-  Napi::ObjectWrap<SocketHandle>::Ref();
-  return Napi::Number::New(env, 0);
+  box->owner = self;
+  box->ledger = self->data_->ledger;
+  self->box_ = box;
+  self->context_ = context;
+  self->fd_ = fd;
+  self->type_ = type;
+  self->max_message_ = static_cast<size_t>(max_message);
+  self->data_->ledger->HandleOpened(self);
+  self->data_->ledger->Forget(fd);  // created for JS, now this handle's
+  if (!self->refed_) uv_unref(reinterpret_cast<uv_handle_t*>(&box->poll));
+  return Int(env, 0);
 }
 
 int SocketHandle::UpdatePoll() {
@@ -149,65 +199,90 @@ int SocketHandle::UpdatePoll() {
 }
 
 // readStart(fdBudget): the most received fds this wakeup may add to what JS
-// already buffers. Reads stop before a message could exceed it, so unclaimed
-// fds never pass max(budget, SCM_MAX_FD) (kernel-semantics.md §6.4).
-// On a listening handle it is the most connections one wakeup accepts
-// (0: kAcceptPerWakeup).
-Napi::Value SocketHandle::ReadStart(const Napi::CallbackInfo& info) {
-  fd_budget_ = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value()
-                                                        : kMaxBatch * kMaxFdsPerMessage;
-  reading_ = !eof_;
-  return Napi::Number::New(info.Env(), UpdatePoll());
+// already buffers. No read may bring more: each read is made only if the
+// most fds it can bring (max_fds_ per message) still fit, so unclaimed fds
+// never pass what JS asked for. On a listening handle it is the most
+// connections one wakeup accepts (0: kAcceptPerWakeup).
+napi_value SocketHandle::ReadStart(napi_env env, napi_callback_info info) {
+  UMS_METHOD(env, info, self);
+  int budget;
+  UMS_READ(env, GetInt(env, args[0], &budget));
+  self->fd_budget_ = budget;
+  self->reading_ = !self->eof_;
+  return Int(env, self->UpdatePoll());
 }
 
-Napi::Value SocketHandle::ReadStop(const Napi::CallbackInfo& info) {
-  reading_ = false;
-  return Napi::Number::New(info.Env(), box_ == nullptr ? 0 : UpdatePoll());
+napi_value SocketHandle::ReadStop(napi_env env, napi_callback_info info) {
+  UMS_METHOD(env, info, self);
+  self->reading_ = false;
+  return Int(env, self->box_ == nullptr ? 0 : self->UpdatePoll());
 }
 
-Napi::Value SocketHandle::WriteStart(const Napi::CallbackInfo& info) {
-  writing_ = true;
-  return Napi::Number::New(info.Env(), UpdatePoll());
+napi_value SocketHandle::WriteStart(napi_env env, napi_callback_info info) {
+  UMS_METHOD(env, info, self);
+  self->writing_ = true;
+  return Int(env, self->UpdatePoll());
 }
 
-Napi::Value SocketHandle::WriteStop(const Napi::CallbackInfo& info) {
-  writing_ = false;
-  return Napi::Number::New(info.Env(), box_ == nullptr ? 0 : UpdatePoll());
+napi_value SocketHandle::WriteStop(napi_env env, napi_callback_info info) {
+  UMS_METHOD(env, info, self);
+  self->writing_ = false;
+  return Int(env, self->box_ == nullptr ? 0 : self->UpdatePoll());
 }
 
-Napi::Value SocketHandle::SetListening(const Napi::CallbackInfo& info) {
-  listening_ = info.Length() > 0 && info[0].ToBoolean().Value();
-  return info.Env().Undefined();
+napi_value SocketHandle::SetListening(napi_env env, napi_callback_info info) {
+  UMS_METHOD(env, info, self);
+  UMS_READ(env, GetBool(env, args[0], &self->listening_));
+  return Int(env, 0);
 }
 
-Napi::Value SocketHandle::Ref(const Napi::CallbackInfo& info) {
-  refed_ = true;
-  if (box_ != nullptr) uv_ref(reinterpret_cast<uv_handle_t*>(&box_->poll));
-  return info.Env().Undefined();
+// setMaxFds(maxFdsPerMessage, passCredentials): how the control buffer is
+// sized (ControlLength).
+napi_value SocketHandle::SetMaxFds(napi_env env, napi_callback_info info) {
+  UMS_METHOD(env, info, self);
+  int max_fds;
+  bool creds;
+  UMS_READ(env, GetInt(env, args[0], &max_fds));
+  UMS_READ(env, GetBool(env, args[1], &creds));
+  if (max_fds < 0 || max_fds > kMaxFdsPerMessage) return Int(env, -EINVAL);
+  self->max_fds_ = max_fds;
+  self->pass_credentials_ = creds;
+  return Int(env, 0);
 }
 
-Napi::Value SocketHandle::Unref(const Napi::CallbackInfo& info) {
-  refed_ = false;
-  if (box_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(&box_->poll));
-  return info.Env().Undefined();
+napi_value SocketHandle::Ref(napi_env env, napi_callback_info info) {
+  UMS_METHOD(env, info, self);
+  self->refed_ = true;
+  if (self->box_ != nullptr) uv_ref(reinterpret_cast<uv_handle_t*>(&self->box_->poll));
+  return Int(env, 0);
 }
 
-Napi::Value SocketHandle::HasRef(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), refed_);
+napi_value SocketHandle::Unref(napi_env env, napi_callback_info info) {
+  UMS_METHOD(env, info, self);
+  self->refed_ = false;
+  if (self->box_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(&self->box_->poll));
+  return Int(env, 0);
 }
 
-Napi::Value SocketHandle::GetFd(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), fd_);
+napi_value SocketHandle::HasRef(napi_env env, napi_callback_info info) {
+  UMS_METHOD(env, info, self);
+  return Bool(env, self->refed_);
 }
 
-Napi::Value SocketHandle::Close(const Napi::CallbackInfo& info) {
-  const bool was_open = box_ != nullptr;
-  CloseNow();
-  if (was_open) {
-    context_.reset();
-    Napi::ObjectWrap<SocketHandle>::Unref();
-  }
-  return info.Env().Undefined();
+napi_value SocketHandle::GetFd(napi_env env, napi_callback_info info) {
+  UMS_METHOD(env, info, self);
+  return Int(env, self->fd_);
+}
+
+napi_value SocketHandle::Close(napi_env env, napi_callback_info info) {
+  UMS_METHOD(env, info, self);
+  if (self->box_ == nullptr) return Int(env, 0);
+  self->CloseNow();
+  if (self->context_ != nullptr) napi_async_destroy(env, self->context_);
+  self->context_ = nullptr;
+  uint32_t refs;
+  napi_reference_unref(env, self->wrapper_, &refs);
+  return Int(env, 0);
 }
 
 void SocketHandle::CloseNow() {
@@ -218,20 +293,19 @@ void SocketHandle::CloseNow() {
   uv_poll_stop(&box->poll);
   // Safe right after uv_poll_stop (libuv poll.rst), and doing it now rather
   // than in the close callback makes the fd count exact when close() returns.
-  CloseFd(fd_);
+  if (close(fd_) == 0) fd_room::Closed(1);
   fd_ = -1;
   box->owner = nullptr;
-  box->teardown->open.erase(this);
-  box->teardown->closing++;
+  box->ledger->HandleClosed(this);
+  box->ledger->HandleClosing();
   uv_close(reinterpret_cast<uv_handle_t*>(&box->poll), OnClosed);
 }
 
 void SocketHandle::OnClosed(uv_handle_t* handle) {
   PollBox* box = static_cast<PollBox*>(handle->data);
-  std::shared_ptr<Teardown> teardown = std::move(box->teardown);
+  std::shared_ptr<FdLedger> ledger = std::move(box->ledger);
   delete box;
-  teardown->closing--;
-  teardown->MaybeFinish();
+  ledger->CloseCallbackDone();
 }
 
 void SocketHandle::OnPoll(uv_poll_t* poll, int status, int events) {
@@ -240,7 +314,7 @@ void SocketHandle::OnPoll(uv_poll_t* poll, int status, int events) {
 }
 
 void SocketHandle::HandleEvents(int status, int events) {
-  napi_env env = Env();
+  napi_env env = env_;
   HandleScopeC scope(env);
   if (!scope.ok()) return;
   if (status < 0) {
@@ -248,7 +322,7 @@ void SocketHandle::HandleEvents(int status, int events) {
     // libuv reports POLLERR as UV_EBADF and stops the handle. On a Unix socket
     // that is an ordinary peer close with unread data, and queued messages
     // (SEQPACKET: after the ECONNRESET) are still readable: drain them before
-    // reporting anything (kernel-semantics.md §2, checklist item 14).
+    // reporting anything (docs/kernel.md, "Peer gone with unread data").
     events = (reading_ ? UV_READABLE : 0) | (writing_ ? UV_WRITABLE : 0);
   }
   if ((events & UV_READABLE) && reading_) {
@@ -260,14 +334,10 @@ void SocketHandle::HandleEvents(int status, int events) {
   }
   if (box_ == nullptr) return;
   if ((events & UV_WRITABLE) && writing_) {
-    CallJs(env, *this, data_->onwritable, *context_, 0, nullptr);
+    CallJs(env, wrapper_, data_->onwritable, context_, 0, nullptr);
   }
   if (box_ == nullptr) return;
   if (status < 0) UpdatePoll();
-}
-
-void SocketHandle::OwnFds(const int* fds, int count) {
-  for (int i = 0; i < count; i++) data_->teardown->owned_fds.insert(fds[i]);
 }
 
 // The batch's bytes for JS: one Buffer of them all (the shared slab, from
@@ -303,7 +373,7 @@ bool SocketHandle::MessageBytes(napi_env env, int count, size_t used, napi_value
 // Node's Buffer pool, so a view can be reinterpreted as wider typed arrays.
 bool SocketHandle::SlabCopy(napi_env env, size_t used, napi_value* out, int64_t* base) {
   AddonData* d = data_;
-  bool fresh = d->slab == nullptr || d->slab_used + used > kSlabSize;
+  bool fresh = d->slab == nullptr || d->slab_ref == nullptr || d->slab_used + used > kSlabSize;
   if (!fresh) {
     // JS marks each slab untransferable (binding.ts), but a slab that was
     // detached anyway (ArrayBuffer.prototype.transfer) no longer owns the
@@ -316,18 +386,25 @@ bool SocketHandle::SlabCopy(napi_env env, size_t used, napi_value* out, int64_t*
   }
   if (fresh) {
     void* mem;
-    if (napi_create_buffer(env, kSlabSize, &mem, out) != napi_ok) return false;
     napi_ref ref;
-    if (napi_create_reference(env, *out, 1, &ref) != napi_ok) return false;
-    d->slab_ref.Reset();
-    d->slab_ref = Napi::Reference<Napi::Buffer<char>>(env, ref);
+    if (napi_create_buffer(env, kSlabSize, &mem, out) != napi_ok ||
+        napi_create_reference(env, *out, 1, &ref) != napi_ok) {
+      return false;
+    }
+    if (d->slab_ref != nullptr) napi_delete_reference(env, d->slab_ref);
+    d->slab_ref = ref;
     d->slab = static_cast<char*>(mem);
     d->slab_used = 0;
   }
-  memcpy(d->slab + d->slab_used, arena.data, used);
+  if (used > 0) memcpy(d->slab + d->slab_used, arena.data, used);
   *base = static_cast<int64_t>(d->slab_used);
   d->slab_used = (d->slab_used + used + 7) & ~static_cast<size_t>(7);
   return true;
+}
+
+// Closes the fds of a batch JS will never see.
+void SocketHandle::CloseReceived(int count) {
+  for (int i = 0; i < count; i++) data_->ledger->Close(data_->fds[i]);
 }
 
 void SocketHandle::DoRead(napi_env env) {
@@ -338,14 +415,29 @@ void SocketHandle::DoRead(napi_env env) {
   batch_names.clear();
   direct_bufs.clear();
   direct_bytes = 0;
+  // Every read may bring max_fds_ fds (SCM_RIGHTS cannot be refused
+  // halfway), so a read is made only while that many still fit JS's budget
+  // and the process's room, the reserve kept (fd_room.h). Under a limit too
+  // low for a whole message ever to fit, half the limit is asked for: a
+  // larger message then arrives fdsTruncated, as it must.
+  int room = INT32_MAX;
+  int per_read = 1;
+  if (max_fds_ > 0) {
+    const fd_room::Room r = fd_room::Free(max_fds_ + kFdReserve);
+    const int reserve = std::min(kFdReserve, r.limit / 8);
+    per_read = std::max(1, std::min(max_fds_, r.limit / 2));
+    room = r.free - reserve;
+  }
+  const int limit = std::min(fd_budget_, room);
   // Bounded loop: ECONNRESET is reported once, so it cannot spin.
   for (int rounds = 0; count < kMaxBatch && used < kMaxBatchBytes && rounds < 2 * kMaxBatch;
        rounds++) {
-    // One more message may bring SCM_MAX_FD fds; only the first read of a
-    // wakeup may go past the budget (which then bounds the overshoot).
-    if (count > 0 && fds_used + kMaxFdsPerMessage > fd_budget_) break;
+    if (max_fds_ > 0 && fds_used + per_read > limit) {
+      if (count == 0 && room < fd_budget_) status = kStatusNoFdRoom;
+      break;
+    }
     const int r = type_ == SOCK_STREAM ? ReadStream(env, &count, &used, &fds_used)
-                                       : ReadDatagrams(&count, &used, &fds_used);
+                                       : ReadDatagrams(limit, per_read, &count, &used, &fds_used);
     if (r == 0) break;
     if (r < 0) {
       status = r;
@@ -357,14 +449,12 @@ void SocketHandle::DoRead(napi_env env) {
   if (status == kStatusOk && reset_seen_ && type_ == SOCK_DGRAM) status = -ECONNRESET;
   if (count == 0 && status == kStatusOk) return;  // spurious wakeup (poll.rst)
   if (status == kStatusEof && reset_seen_) status = -ECONNRESET;
-  if (status != kStatusOk) {
+  if (status < 0) {
     // Final: no more reads, so a level-triggered POLLERR/POLLHUP cannot spin.
     eof_ = true;
     reading_ = false;
     UpdatePoll();
   }
-  // Until JS takes them, the received fds are the library's (see Teardown).
-  OwnFds(data_->fds, fds_used);
   napi_value argv[5];
   int64_t base;
   bool ok = napi_create_uint32(env, count, &argv[0]) == napi_ok &&
@@ -384,14 +474,10 @@ void SocketHandle::DoRead(napi_env env) {
     }
   }
   if (!ok) {
-    // JS never saw this batch.
-    for (int i = 0; i < fds_used; i++) {
-      data_->teardown->owned_fds.erase(data_->fds[i]);
-      CloseFd(data_->fds[i]);
-    }
+    CloseReceived(fds_used);  // JS never saw this batch
     return;
   }
-  CallJs(env, *this, data_->onread, *context_, 5, argv);
+  CallJs(env, wrapper_, data_->onread, context_, 5, argv);
 }
 
 namespace {
@@ -409,16 +495,31 @@ void RecordMessage(AddonData* d, int index, size_t length, int msg_flags, int fd
   m[kMetaGid] = creds.gid;
 }
 
-// Copies the fds parsed from one message into the shared fds array.
+// Moves the fds parsed from one message into the shared fds array; until JS
+// delivers them, they are the library's (FdLedger).
 int StoreFds(AddonData* d, int* fds_used) {
   const int n = static_cast<int>(fd_scratch.size());
-  memcpy(d->fds + *fds_used, fd_scratch.data(), n * sizeof(int));
+  if (n > 0) {
+    memcpy(d->fds + *fds_used, fd_scratch.data(), n * sizeof(int));
+    d->ledger->Own(fd_scratch.data(), n);
+  }
   *fds_used += n;
   fd_scratch.clear();
   return n;
 }
 
 }  // namespace
+
+// Room for exactly max_fds_ fds (and the credentials first, when they come:
+// the kernel writes SCM_CREDENTIALS before SCM_RIGHTS and sizes the fds from
+// what is left). The last cmsg is measured with CMSG_LEN, not CMSG_SPACE: the
+// padding of an odd count would fit one more fd. With the full SCM_MAX_FD
+// the whole buffer is offered: no sender can pass more.
+size_t SocketHandle::ControlLength() const {
+  if (max_fds_ >= kMaxFdsPerMessage) return sizeof(RecvControl::buf);
+  const size_t creds = pass_credentials_ ? CMSG_SPACE(sizeof(struct ucred)) : 0;
+  return creds + (max_fds_ > 0 ? CMSG_LEN(sizeof(int) * max_fds_) : 0);
+}
 
 // A stream read that fills max_message_ is likely followed by another: that
 // one goes straight into a new JS Buffer, as Node's net reads, and skips the
@@ -447,8 +548,8 @@ int SocketHandle::ReadStream(napi_env env, int* count, size_t* used, int* fds_us
   memset(&msg, 0, sizeof(msg));
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  msg.msg_control = control.buf;
-  msg.msg_controllen = sizeof(control.buf);
+  msg.msg_controllen = ControlLength();
+  msg.msg_control = msg.msg_controllen > 0 ? control.buf : nullptr;
   const ssize_t n = RETRY_EINTR(recvmsg(fd_, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT));
   if (n < 0) {
     read_direct_ = false;
@@ -491,21 +592,25 @@ int SocketHandle::ReadStream(napi_env env, int* count, size_t* used, int* fds_us
   return 1;
 }
 
-int SocketHandle::ReadDatagrams(int* count, size_t* used, int* fds_used) {
-  const int fd_slots = std::max(1, (fd_budget_ - *fds_used) / kMaxFdsPerMessage);
+// limit: the fds this wakeup may still add (DoRead); each slot may bring
+// per_read of them.
+int SocketHandle::ReadDatagrams(int limit, int per_read, int* count, size_t* used, int* fds_used) {
+  const int fd_slots = max_fds_ == 0 ? kSlots : (limit - *fds_used) / per_read;
   const int size_slots = static_cast<int>(std::max<size_t>(1, kArenaBudget / max_message_));
   const int slots = std::min({kSlots, kMaxBatch - *count, fd_slots, size_slots});
+  if (slots <= 0) return 0;
   const size_t base = *used;
   if (!arena.Ensure(base + slots * max_message_)) return -ENOMEM;
   const bool named = type_ == SOCK_DGRAM;
+  const size_t control_len = ControlLength();
   for (int i = 0; i < slots; i++) {
     recv_iovs[i] = {arena.data + base + i * max_message_, max_message_};
     struct msghdr& h = recv_hdrs[i].msg_hdr;
     memset(&h, 0, sizeof(h));
     h.msg_iov = &recv_iovs[i];
     h.msg_iovlen = 1;
-    h.msg_control = recv_controls[i].buf;
-    h.msg_controllen = sizeof(recv_controls[i].buf);
+    h.msg_control = control_len > 0 ? recv_controls[i].buf : nullptr;
+    h.msg_controllen = control_len;
     if (named) {
       h.msg_name = &recv_names[i];
       h.msg_namelen = sizeof(recv_names[i]);
@@ -524,14 +629,17 @@ int SocketHandle::ReadDatagrams(int* count, size_t* used, int* fds_used) {
     struct msghdr& h = recv_hdrs[i].msg_hdr;
     const size_t len = recv_hdrs[i].msg_len;
     if (type_ == SOCK_SEQPACKET && len == 0 && h.msg_controllen == 0) {
-      // A zero-length message and EOF both read as 0 (E8b). After EOF every
-      // read returns 0, so a later non-empty slot proves this one was a
-      // message; otherwise ask the kernel (SeqpacketEof).
+      // A zero-length message and EOF both read as 0. After EOF every read
+      // returns 0, so a later non-empty slot proves this one was a message;
+      // otherwise ask the kernel (SeqpacketEof).
       bool later = false;
       for (int j = i + 1; j < n && !later; j++) {
         later = recv_hdrs[j].msg_len > 0 || recv_hdrs[j].msg_hdr.msg_controllen > 0;
       }
-      if (!later && SeqpacketEof()) return kStatusEof;
+      if (!later && SeqpacketEof()) {
+        // Slots after this one read 0 too: EOF. Nothing in them to close.
+        return kStatusEof;
+      }
     }
     Credentials creds;
     ParseControl(&h, &fd_scratch, &creds);
@@ -554,7 +662,7 @@ bool SocketHandle::SeqpacketEof() {
   if (RETRY_EINTR(poll(&p, 1, 0)) < 0) return true;
   if ((p.revents & (POLLRDHUP | POLLHUP)) == 0) return false;
   // The peer has shut down. A peek without a control buffer installs no fds
-  // (E32) and tells whether anything is still queued behind the 0 we read.
+  // and tells whether anything is still queued behind the 0 we read.
   // Zero-length, fd-less messages sent right before the peer's shutdown are
   // indistinguishable from EOF; the README documents this.
   char c;
@@ -598,7 +706,7 @@ void SocketHandle::DoAccept(napi_env env) {
   }
   if (accepted.empty() && status == kStatusOk) return;
   // Owned until a SocketHandle adopts them (Open) or JS closes them.
-  OwnFds(accepted.data(), static_cast<int>(accepted.size()));
+  data_->ledger->Own(accepted.data(), static_cast<int>(accepted.size()));
   napi_value argv[2];
   bool ok = napi_create_int32(env, status, &argv[0]) == napi_ok &&
             napi_create_array_with_length(env, accepted.size(), &argv[1]) == napi_ok;
@@ -608,15 +716,12 @@ void SocketHandle::DoAccept(napi_env env) {
          napi_set_element(env, argv[1], static_cast<uint32_t>(i), fd) == napi_ok;
   }
   if (!ok) {
-    for (int fd : accepted) {
-      data_->teardown->owned_fds.erase(fd);
-      CloseFd(fd);
-    }
+    for (int fd : accepted) data_->ledger->Close(fd);
     accepted.clear();
     return;
   }
   accepted.clear();
-  CallJs(env, *this, data_->onconnection, *context_, 2, argv);
+  CallJs(env, wrapper_, data_->onconnection, context_, 2, argv);
 }
 
 }  // namespace ums

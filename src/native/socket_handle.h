@@ -1,23 +1,27 @@
 // SocketHandle: the one owner of a socket fd and of its uv_poll_t.
 //
 // The handle is deliberately thin: it polls, reads whole batches of messages
-// and hands them to JS in one call, and reports writability. Sending, and all
-// policy (backpressure, retries, fd ownership, errors), is in TypeScript.
+// (or accepts batches of connections) and hands them to JS in one call, and
+// reports writability. Sending, and all policy (backpressure, retries, fd
+// ownership, errors), is in TypeScript.
+//
+// It is a JS class made with napi_define_class, its native part attached
+// with napi_wrap and type-tagged, so that a method called on a foreign
+// object returns -EINVAL instead of touching the wrong memory.
 #ifndef UMS_SOCKET_HANDLE_H_
 #define UMS_SOCKET_HANDLE_H_
 
+#include <node_api.h>
+#include <uv.h>
+
 #include <memory>
-#include <string>
-#include <utility>
-#include <vector>
 
 #include "env_state.h"
-#include "napi.h"
-#include "uv.h"
 
 namespace ums {
 
-// Layout of one message's record in the shared meta Int32Array.
+// Layout of one message's record in the shared meta Int32Array (JS reads it
+// by these names: they are exported as constants).
 enum MetaField {
   kMetaLength = 0,  // bytes of data
   kMetaFlags,       // kFlag* bits below
@@ -28,8 +32,8 @@ enum MetaField {
   kMetaStride = 8,
 };
 enum MetaFlag {
-  kFlagTruncated = 1,    // MSG_TRUNC
-  kFlagFdsTruncated = 2, // MSG_CTRUNC
+  kFlagTruncated = 1,     // MSG_TRUNC
+  kFlagFdsTruncated = 2,  // MSG_CTRUNC
   kFlagCredentials = 4,
 };
 
@@ -45,37 +49,52 @@ constexpr size_t kCopyChunk = 64 << 10;
 // Node's Buffer.poolSize and its allocUnsafe() limit (poolSize >>> 1).
 constexpr size_t kSlabSize = 8 << 10;
 constexpr size_t kSlabBatch = kSlabSize / 2;
-// Read status reported after the batch: UV_EOF, or a negative errno.
+// fds left free for the rest of the process: a read never takes the
+// process's room below this, or below an eighth of RLIMIT_NOFILE when that
+// is smaller (fd_room.h).
+constexpr int kFdReserve = 32;
+// Read status reported after the batch: 0, UV_EOF, a negative errno, or
+// kStatusNoFdRoom: nothing was read because the process has too few free
+// fds for another message; JS stops reading and retries on a timer.
 constexpr int kStatusOk = 0;
+constexpr int kStatusNoFdRoom = 1;
 
 struct PollBox {
   uv_poll_t poll;
-  std::shared_ptr<Teardown> teardown;
+  std::shared_ptr<FdLedger> ledger;
   SocketHandle* owner;
 };
 
-class SocketHandle : public Napi::ObjectWrap<SocketHandle> {
+class SocketHandle {
  public:
-  static Napi::Function Init(Napi::Env env);
-  explicit SocketHandle(const Napi::CallbackInfo& info);
-  ~SocketHandle() override;
+  // The JS class; its constructor takes no arguments.
+  static napi_status Define(napi_env env, napi_value* out);
 
   // Stops polling and closes the fd at once; idempotent. Safe without JS
   // (used by the env teardown hook).
   void CloseNow();
 
  private:
-  Napi::Value Open(const Napi::CallbackInfo& info);
-  Napi::Value ReadStart(const Napi::CallbackInfo& info);
-  Napi::Value ReadStop(const Napi::CallbackInfo& info);
-  Napi::Value WriteStart(const Napi::CallbackInfo& info);
-  Napi::Value WriteStop(const Napi::CallbackInfo& info);
-  Napi::Value SetListening(const Napi::CallbackInfo& info);
-  Napi::Value Ref(const Napi::CallbackInfo& info);
-  Napi::Value Unref(const Napi::CallbackInfo& info);
-  Napi::Value HasRef(const Napi::CallbackInfo& info);
-  Napi::Value Close(const Napi::CallbackInfo& info);
-  Napi::Value GetFd(const Napi::CallbackInfo& info);
+  explicit SocketHandle(AddonData* data) : data_(data) {}
+  ~SocketHandle();
+
+  static napi_value New(napi_env env, napi_callback_info info);
+  static void Finalize(napi_env env, void* data, void* hint);
+  // `this` of a method call, or nullptr (the call then returns -EINVAL).
+  static SocketHandle* From(napi_env env, napi_value self);
+
+  static napi_value Open(napi_env env, napi_callback_info info);
+  static napi_value ReadStart(napi_env env, napi_callback_info info);
+  static napi_value ReadStop(napi_env env, napi_callback_info info);
+  static napi_value WriteStart(napi_env env, napi_callback_info info);
+  static napi_value WriteStop(napi_env env, napi_callback_info info);
+  static napi_value SetListening(napi_env env, napi_callback_info info);
+  static napi_value SetMaxFds(napi_env env, napi_callback_info info);
+  static napi_value Ref(napi_env env, napi_callback_info info);
+  static napi_value Unref(napi_env env, napi_callback_info info);
+  static napi_value HasRef(napi_env env, napi_callback_info info);
+  static napi_value Close(napi_env env, napi_callback_info info);
+  static napi_value GetFd(napi_env env, napi_callback_info info);
 
   int UpdatePoll();
   static void OnPoll(uv_poll_t* poll, int status, int events);
@@ -83,20 +102,30 @@ class SocketHandle : public Napi::ObjectWrap<SocketHandle> {
   void HandleEvents(int status, int events);
   void DoRead(napi_env env);
   void DoAccept(napi_env env);
-  void OwnFds(const int* fds, int count);
+  void CloseReceived(int count);
   bool MessageBytes(napi_env env, int count, size_t used, napi_value* out, int64_t* base);
   bool SlabCopy(napi_env env, size_t used, napi_value* out, int64_t* base);
   // Each returns messages read (> 0), 0 for EAGAIN, or a final status.
   int ReadStream(napi_env env, int* count, size_t* used, int* fds_used);
-  int ReadDatagrams(int* count, size_t* used, int* fds_used);
+  int ReadDatagrams(int limit, int per_read, int* count, size_t* used, int* fds_used);
   bool SeqpacketEof();
+  size_t ControlLength() const;
 
-  AddonData* data_ = nullptr;
+  AddonData* data_;
+  napi_env env_ = nullptr;
+  // The JS object: weak while closed, strong while open (the poll callback
+  // needs it).
+  napi_ref wrapper_ = nullptr;
+  napi_async_context context_ = nullptr;
   PollBox* box_ = nullptr;
-  std::unique_ptr<Napi::AsyncContext> context_;
   int fd_ = -1;
   int type_ = 0;
   size_t max_message_ = 0;
+  // The most fds one message may bring: SCM_MAX_FD, or maxFdsPerMessage. The
+  // control buffer holds exactly that many, so more arrive fdsTruncated.
+  int max_fds_ = 253;
+  bool pass_credentials_ = false;
+  // The fds one wakeup may add (readStart), or, listening, the connections.
   int fd_budget_ = 0;
   // The events the poll handle is started with (0: stopped, -1: unknown).
   // uv_poll_start() always re-registers the fd with epoll (a DEL and an ADD
@@ -106,7 +135,7 @@ class SocketHandle : public Napi::ObjectWrap<SocketHandle> {
   bool writing_ = false;
   bool listening_ = false;
   bool refed_ = true;
-  bool reset_seen_ = false;  // ECONNRESET came before the data (E16)
+  bool reset_seen_ = false;  // ECONNRESET came before the data
   // Stream: the last read filled max_message_, so the next one goes straight
   // into a new JS Buffer instead of the arena (ReadStream).
   bool read_direct_ = false;

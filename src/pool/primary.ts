@@ -94,7 +94,7 @@ export class PoolWorker {
 interface Job {
   kind: Kind.Message | Kind.Request | Kind.Connections;
   value: number;
-  payload: ReadonlyArray<Buffer | Uint8Array>;
+  payload: readonly ArrayBufferView[];
   /** Owned by the job until its frame is in the kernel. */
   fds: number[];
   target: number | null;
@@ -412,7 +412,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       if (dups instanceof Error) throw dups;
       fds = dups;
     }
-    const payload = Array.isArray(msg.data) ? msg.data : msg.data.byteLength > 0 ? [msg.data] : EMPTY;
+    const payload = Array.isArray(msg.data) ? msg.data : msg.byteLength > 0 ? [msg.data] : EMPTY;
     return { kind, value, payload, fds, target, callback, request };
   }
 

@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { native } from '../native/binding';
-import { coded, errnoError } from '../stream/errors';
+import { coded } from '../stream/errors';
 import { closeFds } from '../stream/fds';
 import { UnixMessageSocket, type SocketOptions } from '../stream/socket';
 import type { OutgoingMessage, UnixMessage, WriteCallback } from '../stream/types';
@@ -202,18 +202,10 @@ export function connectToPrimary(options: SocketOptions = {}): PrimaryChannel {
   if (!Number.isInteger(fd) || fd < 0) {
     throw coded(Error, 'ERR_POOL_NOT_A_WORKER', `connectToPrimary(): this process was not started by a WorkerPool (no ${ENV_FD} in its environment)`);
   }
-  // The inherited fd is not close-on-exec (spawn's stdio dup2 cleared it).
-  const own = native.dup(fd, true);
-  if (own < 0) throw errnoError(own, 'dup');
-  native.close(fd);
+  // fromFd() works on a close-on-exec duplicate and closes the inherited fd,
+  // which is not close-on-exec (spawn's stdio dup2 cleared the flag).
+  const socket = UnixMessageSocket.fromFd(fd, options);
   delete process.env[ENV_FD];
-  let socket: UnixMessageSocket;
-  try {
-    socket = UnixMessageSocket.fromFd(own, options);
-  } catch (err) {
-    native.close(own);
-    throw err;
-  }
   channel = new PrimaryChannel(socket, Number(process.env[ENV_ID] ?? 0));
   return channel;
 }

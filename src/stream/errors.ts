@@ -58,6 +58,7 @@ export type ErrorCode =
   | 'ERR_INVALID_ARG_VALUE'
   | 'ERR_OUT_OF_RANGE'
   | 'ERR_INVALID_FD_TYPE'
+  | 'ERR_INVALID_STATE'
   | 'ERR_STREAM_DESTROYED'
   | 'ERR_SERVER_ALREADY_LISTEN'
   | 'ERR_SERVER_NOT_RUNNING'
@@ -84,6 +85,7 @@ export const invalidArgType = (message: string): CodedError => coded(TypeError, 
 export const invalidArgValue = (message: string): CodedError => coded(TypeError, 'ERR_INVALID_ARG_VALUE', message);
 export const outOfRange = (message: string): CodedError => coded(RangeError, 'ERR_OUT_OF_RANGE', message);
 export const invalidFdType = (message: string): CodedError => coded(TypeError, 'ERR_INVALID_FD_TYPE', message);
+export const invalidState = (message: string): CodedError => coded(Error, 'ERR_INVALID_STATE', `Invalid state: ${message}`);
 export const streamDestroyed = (method: string): CodedError =>
   coded(Error, 'ERR_STREAM_DESTROYED', `Cannot call ${method} after a stream was destroyed`);
 export const serverAlreadyListen = (): CodedError =>
@@ -94,4 +96,41 @@ export const serverNotRunning = (): CodedError => coded(Error, 'ERR_SERVER_NOT_R
 export function check(result: number, syscall: string, address?: string): number {
   if (result < 0) throw errnoError(result, syscall, address);
   return result;
+}
+
+/**
+ * How a value is shown in an error message, as Node's own "Received ..."
+ * suffixes do. It never throws and runs no user code: no String(), no
+ * property read (a value may be a Proxy, a revoked one, an object without a
+ * prototype, or have getters that throw).
+ */
+export function describe(value: unknown): string {
+  try {
+    if (value === null) return 'null';
+    if (value === undefined) return 'undefined';
+    switch (typeof value) {
+      case 'string':
+        return `type string (${JSON.stringify(value.length > 28 ? `${value.slice(0, 25)}...` : value)})`;
+      case 'number':
+      case 'boolean':
+      case 'bigint':
+        return `type ${typeof value} (${value.toString()})`;
+      case 'symbol':
+        return 'type symbol';
+      case 'function':
+        return 'function';
+      default:
+        break;
+    }
+    if (util.types.isProxy(value)) return 'a Proxy';
+    if (Array.isArray(value)) return 'an instance of Array';
+    // The constructor's own name, read from the descriptor, not through a getter.
+    const proto: unknown = Object.getPrototypeOf(value);
+    if (proto === null) return 'an object with a null prototype';
+    const ctor = Object.getOwnPropertyDescriptor(proto, 'constructor')?.value as unknown;
+    const name = typeof ctor === 'function' ? Object.getOwnPropertyDescriptor(ctor, 'name')?.value : undefined;
+    return typeof name === 'string' && name !== '' ? `an instance of ${name}` : 'an object';
+  } catch {
+    return 'a value that cannot be inspected';
+  }
 }

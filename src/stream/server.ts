@@ -1,9 +1,16 @@
 // UnixMessageServer: shaped like net.Server, for stream and seqpacket sockets.
+//
+// Security (README "Security"): the socket file is created with the asked
+// mode from the start (bind with a private umask, never a chmod by path),
+// the options that connections inherit from the listening socket
+// (SO_PASSCRED, SO_PASSRIGHTS) are set on it before listen(), so a client
+// that sends before it is accepted meets them already, and the file is
+// removed on close only if it is still the one we bound.
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import { constants, native, type NativeSocketHandle } from '../native/binding';
-import { errnoError, invalidArgType, invalidArgValue, invalidFdType, outOfRange, serverAlreadyListen, serverNotRunning } from './errors';
-import { inspectFd, TYPE_NUMBERS, UnixMessageSocket, type SocketOptions } from './socket';
+import { describe, errno, errnoError, invalidArgType, invalidArgValue, invalidFdType, outOfRange, serverAlreadyListen, serverNotRunning } from './errors';
+import { inspectFd, socketOptions, TYPE_NUMBERS, UnixMessageSocket, type SocketOptions } from './socket';
 import { validateAddress, validateFd } from './validate';
 
 export interface ServerOptions extends SocketOptions {
@@ -23,6 +30,7 @@ export interface ListenOptions {
 }
 
 const scratch = new Int32Array(1);
+const ENOPROTOOPT = errno('ENOPROTOOPT');
 
 export class UnixMessageServer extends EventEmitter {
   readonly type: 'stream' | 'seqpacket';
@@ -35,15 +43,20 @@ export class UnixMessageServer extends EventEmitter {
   #closing = false;
   #refed = true;
 
-  constructor(options: ServerOptions = {}, onConnection?: (socket: UnixMessageSocket) => void) {
+  constructor(options: ServerOptions | null = {}, onConnection?: (socket: UnixMessageSocket) => void) {
     super();
-    const type = options.type ?? 'seqpacket';
+    const { type = 'seqpacket', ...rest } = socketOptions(options);
     if (type !== 'stream' && type !== 'seqpacket') {
-      throw invalidArgValue(`The "type" option of a server must be 'stream' or 'seqpacket'. Received ${String(type)}`);
+      throw invalidArgValue(`The "type" option of a server must be 'stream' or 'seqpacket'. Received ${describe(type)}`);
+    }
+    if (onConnection !== undefined && typeof onConnection !== 'function') {
+      throw invalidArgType(`The "onConnection" argument must be a function. Received ${describe(onConnection)}`);
     }
     this.type = type;
-    const { type: _ignored, ...socketOptions } = options;
-    this.#options = socketOptions;
+    // Checked now (a connection would fail at accept time otherwise): an
+    // adopted throwaway fd is not needed, the socket constructor's own
+    // checks run on each accepted connection with the same values.
+    this.#options = rest;
     if (onConnection) this.on('connection', onConnection);
   }
 
@@ -62,27 +75,37 @@ export class UnixMessageServer extends EventEmitter {
    */
   listen(target: string | ListenOptions, callback?: () => void): this {
     if (this.#handle !== null) throw serverAlreadyListen();
-    const options: ListenOptions = typeof target === 'string' ? { path: target } : target;
-    if (typeof options !== 'object' || options === null) {
-      throw invalidArgType('listen() takes a path or an options object { path, backlog, mode, fd }');
+    if (typeof target !== 'string' && (typeof target !== 'object' || target === null || Array.isArray(target))) {
+      throw invalidArgType(`listen() takes a path or an options object { path, backlog, mode, fd }. Received ${describe(target)}`);
     }
+    if (callback !== undefined && typeof callback !== 'function') {
+      throw invalidArgType(`The "callback" argument must be a function. Received ${describe(callback)}`);
+    }
+    // Each option read once.
+    const options: ListenOptions = typeof target === 'string' ? { path: target } : { ...target };
     const backlog = options.backlog ?? 511;
-    if (!Number.isInteger(backlog) || backlog < 0) throw outOfRange(`The "backlog" option must be a non-negative integer. Received ${String(backlog)}`);
-    if (options.mode !== undefined && (!Number.isInteger(options.mode) || options.mode < 0 || options.mode > 0o7777)) {
-      throw outOfRange(`The "mode" option must be a file mode such as 0o660. Received ${String(options.mode)}`);
+    if (typeof backlog !== 'number' || !Number.isInteger(backlog) || backlog < 0 || backlog > 0x7fffffff) {
+      throw outOfRange(`The "backlog" option must be a non-negative integer. Received ${describe(backlog)}`);
+    }
+    const mode = options.mode;
+    if (mode !== undefined && (typeof mode !== 'number' || !Number.isInteger(mode) || mode < 0 || mode > 0o7777)) {
+      throw outOfRange(`The "mode" option must be a file mode such as 0o660. Received ${describe(mode)}`);
     }
     if ((options.path === undefined) === (options.fd === undefined)) {
       throw invalidArgValue('listen() needs exactly one of "path" and "fd"');
     }
     let fd: number;
+    let adopted = -1;
     if (options.fd !== undefined) {
-      fd = this.#adopt(validateFd(options.fd, 'fd'), backlog);
+      if (mode !== undefined) throw invalidArgValue('The "mode" option applies to a socket file listen() creates, not to an adopted fd');
+      adopted = validateFd(options.fd, 'fd');
+      fd = this.#adopt(adopted, backlog);
     } else {
       const path = validateAddress(options.path, 'path');
-      if (options.mode !== undefined && path.startsWith('\0')) {
+      if (mode !== undefined && path.startsWith('\0')) {
         throw invalidArgValue('The "mode" option applies to pathname sockets; an abstract name has no file');
       }
-      const r = this.#bindAndListen(path, backlog, options.mode);
+      const r = this.#bindAndListen(path, backlog, mode);
       if (r instanceof Error) {
         process.nextTick(() => this.emit('error', r));
         return this;
@@ -97,6 +120,8 @@ export class UnixMessageServer extends EventEmitter {
       process.nextTick(() => this.emit('error', errnoError(r, 'uv_poll_init', this.#address ?? undefined)));
       return this;
     }
+    // The caller's fd, now that our duplicate polls (see #adopt).
+    if (adopted >= 0) native.close(adopted);
     handle.owner = {
       onRead: () => undefined,
       onWritable: () => undefined,
@@ -117,45 +142,67 @@ export class UnixMessageServer extends EventEmitter {
   #bindAndListen(path: string, backlog: number, mode: number | undefined): number | Error {
     const fd = native.socket(TYPE_NUMBERS[this.type]);
     if (fd < 0) return errnoError(fd, 'socket');
-    let r = native.bind(fd, path);
-    if (r < 0) {
-      native.close(fd);
-      return errnoError(r, 'listen', path);
-    }
-    this.#address = path;
-    try {
-      if (!path.startsWith('\0')) {
-        const st = fs.lstatSync(path);
-        this.#ownFile = { dev: st.dev, ino: st.ino };
-        // Before listen(), so nobody connects while the mode is still umask's.
-        if (mode !== undefined) fs.chmodSync(path, mode);
-      }
-    } catch (err) {
+    const fail = (err: Error): Error => {
       native.close(fd);
       this.#removeOwnFile();
-      return err as Error;
+      return err;
+    };
+    let r = this.#inheritedOptions(fd);
+    if (r < 0) return fail(errnoError(r, 'setsockopt'));
+    // With a mode, the file is born with it (native bind: fchmod on the
+    // unbound socket, then bind(2) in a thread with its own umask of 0).
+    r = native.bind(fd, path, mode);
+    if (r < 0) return fail(errnoError(r, 'listen', path));
+    this.#address = path;
+    if (!path.startsWith('\0')) {
+      try {
+        const st = fs.lstatSync(path);
+        // Someone who can write to the directory may have replaced the file
+        // already; a file that is not a socket is surely not ours.
+        if (st.isSocket()) this.#ownFile = { dev: st.dev, ino: st.ino };
+      } catch {
+        // Removed already: there is nothing of ours to remove on close.
+      }
     }
     r = native.listen(fd, backlog);
-    if (r < 0) {
-      native.close(fd);
-      this.#removeOwnFile();
-      return errnoError(r, 'listen', path);
-    }
+    if (r < 0) return fail(errnoError(r, 'listen', path));
     return fd;
   }
 
+  // Set on the listening socket before listen(): the kernel copies them into
+  // each connection it makes, so messages a client sends before accept()
+  // already meet them (credentials attached, fds refused). The accepted
+  // socket sets them again (UnixMessageSocket's constructor).
+  #inheritedOptions(fd: number): number {
+    if (this.#options.passCredentials === true) {
+      const r = native.setsockopt(fd, constants.SOL_SOCKET, constants.SO_PASSCRED, 1);
+      if (r < 0) return r;
+    }
+    if (this.#options.acceptFds === false) {
+      const r = native.setsockopt(fd, constants.SOL_SOCKET, constants.SO_PASSRIGHTS, 0);
+      if (r < 0 && r !== ENOPROTOOPT) return r;
+    }
+    return 0;
+  }
+
+  // listen({ fd }) works on a duplicate of its own, as fromFd() does; the
+  // caller's fd is closed once the server is set up (listen()).
   #adopt(fd: number, backlog: number): number {
     const type = inspectFd(fd);
     if (type !== this.type) throw invalidFdType(`fd ${fd} is a ${type} socket; this server is ${this.type}`);
     const r = native.getsockopt(fd, constants.SOL_SOCKET, constants.SO_ACCEPTCONN, scratch);
     if (r < 0) throw errnoError(r, 'getsockopt');
-    if (scratch[0] !== 1) {
-      const l = native.listen(fd, backlog);
-      if (l < 0) throw errnoError(l, 'listen');
+    const own = native.dup(fd);
+    if (own < 0) throw errnoError(own, 'dup');
+    const o = this.#inheritedOptions(own);
+    const l = o < 0 || scratch[0] === 1 ? 0 : native.listen(own, backlog);
+    if (o < 0 || l < 0) {
+      native.close(own);
+      throw errnoError(o < 0 ? o : l, o < 0 ? 'setsockopt' : 'listen');
     }
-    const name = native.getsockname(fd);
+    const name = native.getsockname(own);
     this.#address = typeof name === 'string' ? name : null;
-    return fd;
+    return own;
   }
 
   #onConnection(status: number, fds: number[]): void {

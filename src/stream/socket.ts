@@ -3,18 +3,18 @@
 // The handle polls and reads batches; everything else is decided here:
 // backpressure in both directions, fd ownership, retries, and errors.
 import { Duplex } from 'node:stream';
-import { constants, native, recvFds, recvMeta, type NativeSocketHandle, type Gather } from '../native/binding';
-import { errno, errnoError, invalidArgType, invalidArgValue, invalidFdType, outOfRange, streamDestroyed } from './errors';
-import { closeFds, dupFds } from './fds';
-import { normalizeMessage, validateAddress, validateFd, type NormalizedMessage } from './validate';
+import { constants, disowned, native, recvFds, recvMeta, type NativeSocketHandle, type Gather } from '../native/binding';
+import { describe, errno, errnoError, invalidArgType, invalidFdType, invalidState, outOfRange, streamDestroyed } from './errors';
+import { closeFds, defaultFdBound, dupFds } from './fds';
+import { dataLength, normalizeMessage, validateAddress, validateFd, type NormalizedMessage } from './validate';
+import { byteLengthOf, bytesAfter, isByteView } from './views';
 import type { Credentials, SocketType, UnixMessage, WriteCallback } from './types';
 
 const UV_EOF = -4095;
 const EACCES = errno('EACCES'), EAGAIN = errno('EAGAIN'), EBADF = errno('EBADF'), ECONNREFUSED = errno('ECONNREFUSED'), ECONNRESET = errno('ECONNRESET'), EINPROGRESS = errno('EINPROGRESS'), EINTR = errno('EINTR'), EINVAL = errno('EINVAL'), EISCONN = errno('EISCONN'), EMSGSIZE = errno('EMSGSIZE'), ENOBUFS = errno('ENOBUFS'), ENOENT = errno('ENOENT'), ENOMEM = errno('ENOMEM'), ENOPROTOOPT = errno('ENOPROTOOPT'), ENOTCONN = errno('ENOTCONN'), ENOTDIR = errno('ENOTDIR'), ENOTSOCK = errno('ENOTSOCK'), EPERM = errno('EPERM'), EPROTOTYPE = errno('EPROTOTYPE'), ETOOMANYREFS = errno('ETOOMANYREFS');
 const META = constants.META_STRIDE;
-const FLAG_TRUNC = 1;
-const FLAG_CTRUNC = 2;
-const FLAG_CREDS = 4;
+const { META_LENGTH, META_FLAGS, META_FD_COUNT, META_PID, META_UID, META_GID } = constants;
+const { FLAG_TRUNCATED, FLAG_FDS_TRUNCATED, FLAG_CREDENTIALS, SCM_MAX_FD } = constants;
 
 export const TYPE_NUMBERS: Readonly<Record<SocketType, number>> = {
   stream: constants.SOCK_STREAM,
@@ -41,10 +41,24 @@ export interface SocketOptions {
   writableHighWaterMark?: number;
   /**
    * Reading pauses before the received fds sitting unclaimed in the readable
-   * buffer could exceed max(maxPendingFds, 253), so the library never causes
-   * its own EMFILE (default 4096).
+   * buffer could exceed max(maxPendingFds, maxFdsPerMessage). Default: a
+   * quarter of RLIMIT_NOFILE, at most 4096 and at least 253.
    */
   maxPendingFds?: number;
+  /**
+   * write() returns false once the duplicated fds this socket holds for
+   * queued messages reach max(maxQueuedFds, 253), and 'drain' follows when
+   * they fall below. Default as for maxPendingFds.
+   */
+  maxQueuedFds?: number;
+  /**
+   * The most fds one received message may bring (default 253, SCM_MAX_FD).
+   * The receive buffer holds exactly that many: a message with more arrives
+   * with `fdsTruncated` and the kernel closes the rest. A read is made only
+   * while that many more fds fit the budgets, so a small value lets a
+   * socket read more messages per wakeup under a low fd limit.
+   */
+  maxFdsPerMessage?: number;
   /**
    * Largest message received whole (seqpacket, dgram; default 256 KiB; larger
    * ones arrive with `truncated: true`), or the read size (stream; default 64 KiB).
@@ -91,35 +105,45 @@ class QueuedMessage {
     this.lent = lent;
   }
 
-  releaseDups(): void {
-    if (this.dups !== null) {
-      if (!this.lent) closeFds(this.dups);
-      this.dups = null;
-    }
+  /** Closes the dups (unless lent); returns how many of ours were closed. */
+  releaseDups(): number {
+    const dups = this.dups;
+    if (dups === null) return 0;
+    this.dups = null;
+    if (this.lent) return 0;
+    closeFds(dups);
+    return dups.length;
   }
 
-  /** Drops the first n bytes after a partial stream write; false if the buffers were detached. */
-  advance(n: number): boolean {
-    const parts = Array.isArray(this.data) ? (this.data as readonly Uint8Array[]) : [this.data as Uint8Array];
-    const rest: Uint8Array[] = [];
+  /**
+   * The views no longer hold what they held when write() returned: a buffer
+   * was detached or resized meanwhile. Such a message fails with its own
+   * error; it is never sent short or empty.
+   */
+  changed(): boolean {
+    return dataLength(this.data) !== this.byteLength;
+  }
+
+  /** Drops the first n bytes after a partial stream write. */
+  advance(n: number): void {
+    const parts: readonly ArrayBufferView[] = Array.isArray(this.data) ? this.data : [this.data as ArrayBufferView];
+    const rest: ArrayBufferView[] = [];
     let skip = n;
-    try {
-      for (const part of parts) {
-        if (skip >= part.byteLength) {
-          skip -= part.byteLength;
-        } else {
-          rest.push(skip > 0 ? part.subarray(skip) : part);
-          skip = 0;
-        }
+    for (const part of parts) {
+      const length = byteLengthOf(part);
+      if (skip >= length) {
+        skip -= length;
+      } else {
+        rest.push(skip > 0 ? bytesAfter(part, skip) : part);
+        skip = 0;
       }
-    } catch {
-      return false;
     }
     this.data = rest;
     this.byteLength -= n;
-    return true;
   }
 }
+
+const changedError = (): Error => invalidState('the data of a write was detached or resized after write() returned; nothing of it was sent');
 
 /** Sent, or failed with its own error, before it reached a flush. */
 function isDone(q: QueuedMessage): boolean {
@@ -143,22 +167,23 @@ function failsOnlyTheMessage(r: number, address: string | null): boolean {
   return MESSAGE_ERRORS.has(r) || (address !== null && DESTINATION_ERRORS.has(r));
 }
 const MAX_RETRY_MS = 64;
+const MAX_ROOM_MS = 100;
 const SEND_BATCH = 64;
 // Messages per gathering stream sendmsg; their buffers stay under IOV_MAX.
 const STREAM_GATHER = 64;
 
 /** Appends m's buffers to parts; false if they no longer hold m.byteLength bytes. */
-function appendParts(parts: Uint8Array[], m: QueuedMessage): boolean {
+function appendParts(parts: ArrayBufferView[], m: QueuedMessage): boolean {
   const from = parts.length;
   let n = 0;
   if (Array.isArray(m.data)) {
-    for (const part of m.data as readonly Uint8Array[]) {
+    for (const part of m.data as readonly ArrayBufferView[]) {
       parts.push(part);
-      n += part.byteLength;
+      n += byteLengthOf(part);
     }
   } else {
-    parts.push(m.data as Uint8Array);
-    n = (m.data as Uint8Array).byteLength;
+    parts.push(m.data as ArrayBufferView);
+    n = byteLengthOf(m.data as ArrayBufferView);
   }
   if (n === m.byteLength && parts.length <= constants.IOV_MAX) return true;
   parts.length = from;
@@ -184,17 +209,26 @@ export class UnixMessageSocket extends Duplex {
   // The fd budget the handle reads with (readStart), or -1 while it does not read.
   #pollBudget = -1;
   #fdPaused = false;
+  // Set while reading waits for the process to have fds free (the addon
+  // reported STATUS_NO_FD_ROOM): the retry timer.
+  #roomTimer: NodeJS.Timeout | null = null;
+  #roomDelay = 1;
   #deferredError: Error | null = null;
   #maxPendingFds: number;
+  #maxFdsPerMessage: number;
+  #passCredentials: boolean;
   #acceptFds: boolean;
   // Messages pushed into the readable buffer and not yet read out of it, in
   // order, with their fd total. Their fds are still ours (README ownership).
   #unread: Array<UnixMessage | undefined> = [];
   #unreadHead = 0;
   #unreadFds = 0;
-  // fds of messages delivered since the last #disownDelivered().
-  #delivered: number[] = [];
   // Write side.
+  #maxQueuedFds: number;
+  // Duplicated fds held by queued messages, and whether write() returned
+  // false because of them ('drain' is then owed once they fall below).
+  #queuedFds = 0;
+  #fdNeedDrain = false;
   #pending: PendingWrite | null = null;
   #watchingWritable = false;
   #retryTimer: NodeJS.Timeout | null = null;
@@ -217,17 +251,26 @@ export class UnixMessageSocket extends Duplex {
       decodeStrings: false,
     });
     this.type = type;
-    this.#maxPendingFds = options.maxPendingFds ?? 4096;
     this.#acceptFds = options.acceptFds ?? true;
+    this.#passCredentials = options.passCredentials ?? false;
     const maxMessageSize = options.maxMessageSize ?? (type === 'stream' ? 65536 : 262144);
     if (!Number.isInteger(maxMessageSize) || maxMessageSize < 1 || maxMessageSize > 0x7fffffff) {
-      throw outOfRange(`The "maxMessageSize" option must be a positive integer. Received ${String(maxMessageSize)}`);
+      throw outOfRange(`The "maxMessageSize" option must be a positive integer. Received ${describe(maxMessageSize)}`);
     }
-    if (!Number.isInteger(this.#maxPendingFds) || this.#maxPendingFds < 1) {
-      throw outOfRange(`The "maxPendingFds" option must be a positive integer. Received ${String(this.#maxPendingFds)}`);
+    this.#maxPendingFds = fdOption(options.maxPendingFds, 'maxPendingFds');
+    this.#maxQueuedFds = Math.max(fdOption(options.maxQueuedFds, 'maxQueuedFds'), SCM_MAX_FD);
+    const maxFds = options.maxFdsPerMessage ?? SCM_MAX_FD;
+    if (!Number.isInteger(maxFds) || maxFds < 0 || maxFds > SCM_MAX_FD) {
+      throw outOfRange(`The "maxFdsPerMessage" option must be an integer from 0 to ${SCM_MAX_FD}. Received ${describe(maxFds)}`);
     }
+    // A socket that refuses fds never lets the kernel install one: it reads
+    // with no room for them (older kernels, without SO_PASSRIGHTS, drop them
+    // there and flag the message fdsTruncated).
+    this.#maxFdsPerMessage = this.#acceptFds ? maxFds : 0;
     // Options first: if one fails, the caller still owns (and closes) the fd.
-    if (options.passCredentials) {
+    // A server sets both on its listening socket too, which accepted
+    // connections inherit (UnixMessageServer.listen).
+    if (this.#passCredentials) {
       const s = native.setsockopt(options.fd, constants.SOL_SOCKET, constants.SO_PASSCRED, 1);
       if (s < 0) throw errnoError(s, 'setsockopt');
     }
@@ -236,6 +279,7 @@ export class UnixMessageSocket extends Duplex {
       if (s < 0 && s !== ENOPROTOOPT) throw errnoError(s, 'setsockopt');
     }
     const handle = new native.SocketHandle();
+    handle.setMaxFds(this.#maxFdsPerMessage, this.#passCredentials);
     const r = handle.open(options.fd, TYPE_NUMBERS[type], maxMessageSize);
     if (r < 0) throw errnoError(r, 'uv_poll_init');
     handle.owner = {
@@ -268,16 +312,32 @@ export class UnixMessageSocket extends Duplex {
 
   /**
    * Adopts an existing AF_UNIX socket fd; the socket takes ownership of it.
-   * The type is read from SO_TYPE. Note that polling sets O_NONBLOCK on the
-   * open file description, which other processes sharing it also see.
+   * The type is read from SO_TYPE. The socket works on a duplicate of its
+   * own and closes `fd` at once: libuv aborts the process if a polled fd is
+   * closed before the loop registers it, so nothing else may be able to
+   * close the fd we poll (a former owner's stray close(fd) now fails with
+   * EBADF instead). On an error `fd` is left open, still the caller's. Note
+   * that polling sets O_NONBLOCK on the open file description, which other
+   * processes sharing it also see.
    */
   static fromFd(fd: number, options: SocketOptions = {}): UnixMessageSocket {
     validateFd(fd, 'fd');
+    const opts = socketOptions(options);
     const type = inspectFd(fd);
     if (native.getsockopt(fd, constants.SOL_SOCKET, constants.SO_ACCEPTCONN, scratch) === 0 && scratch[0] === 1) {
       throw invalidFdType(`fd ${fd} is a listening socket; adopt it with createServer().listen({ fd })`);
     }
-    return new UnixMessageSocket({ ...options, fd, type });
+    const own = native.dup(fd);
+    if (own < 0) throw errnoError(own, 'dup');
+    let socket: UnixMessageSocket;
+    try {
+      socket = new UnixMessageSocket({ ...opts, fd: own, type });
+    } catch (err) {
+      native.close(own);
+      throw err;
+    }
+    native.close(fd);
+    return socket;
   }
 
   /** The socket's fd, or -1 once destroyed. Owned by the socket: do not close it. */
@@ -326,17 +386,22 @@ export class UnixMessageSocket extends Duplex {
   /** setsockopt(2) for integer options. */
   setOption(level: number, name: number, value: number): this {
     for (const [k, v] of [['level', level], ['name', name], ['value', value]] as const) {
-      if (!Number.isInteger(v)) throw invalidArgType(`The "${k}" argument must be an integer. Received ${String(v)}`);
+      if (!isInt32(v)) throw invalidArgType(`The "${k}" argument must be a 32-bit integer. Received ${describe(v)}`);
     }
     const r = native.setsockopt(this.#liveFd('setOption'), level, name, value);
     if (r < 0) throw errnoError(r, 'setsockopt');
+    if (level === constants.SOL_SOCKET && name === constants.SO_PASSCRED) {
+      // Credentials come before the fds in the receive buffer (setMaxFds).
+      this.#passCredentials = value !== 0;
+      this.#handle?.setMaxFds(this.#maxFdsPerMessage, this.#passCredentials);
+    }
     return this;
   }
 
   /** getsockopt(2) for integer options. */
   getOption(level: number, name: number): number {
-    if (!Number.isInteger(level) || !Number.isInteger(name)) {
-      throw invalidArgType('The "level" and "name" arguments must be integers');
+    if (!isInt32(level) || !isInt32(name)) {
+      throw invalidArgType('The "level" and "name" arguments must be 32-bit integers');
     }
     const r = native.getsockopt(this.#liveFd('getOption'), level, name, scratch);
     if (r < 0) throw errnoError(r, 'getsockopt');
@@ -347,6 +412,7 @@ export class UnixMessageSocket extends Duplex {
     this.#refed = true;
     this.#handle?.ref();
     this.#retryTimer?.ref();
+    this.#roomTimer?.ref();
     return this;
   }
 
@@ -354,7 +420,27 @@ export class UnixMessageSocket extends Duplex {
     this.#refed = false;
     this.#handle?.unref();
     this.#retryTimer?.unref();
+    this.#roomTimer?.unref();
     return this;
+  }
+
+  /** Received fds in the readable buffer, not yet delivered (they count against maxPendingFds). */
+  get pendingFds(): number {
+    return this.#unreadFds;
+  }
+
+  /** Duplicated fds held for queued messages (they count against maxQueuedFds). */
+  get queuedFds(): number {
+    return this.#queuedFds;
+  }
+
+  /**
+   * True while reading waits because the process has too few free fds for
+   * another message (RLIMIT_NOFILE): it retries on a timer, and resumes as
+   * fds are freed.
+   */
+  get waitingForFdRoom(): boolean {
+    return this.#roomTimer !== null;
   }
 
   /**
@@ -368,6 +454,9 @@ export class UnixMessageSocket extends Duplex {
   override write(chunk: unknown, encoding: BufferEncoding | undefined, callback?: WriteCallback): boolean;
   override write(chunk: unknown, encoding?: BufferEncoding | WriteCallback, callback?: WriteCallback): boolean {
     const cb = typeof encoding === 'function' ? encoding : callback;
+    if (cb !== undefined && typeof cb !== 'function') {
+      throw invalidArgType(`The "callback" argument must be a function. Received ${describe(cb)}`);
+    }
     if (this.destroyed || this.writableEnded) {
       // Let Writable report ERR_STREAM_DESTROYED / ERR_STREAM_WRITE_AFTER_END.
       return super.write(chunk, cb ?? noop);
@@ -393,7 +482,36 @@ export class UnixMessageSocket extends Duplex {
       super.cork();
       process.nextTick(this.#uncorkTick);
     }
-    return super.write(queued, (err?: Error | null) => this.#afterWrite(queued, err, cb));
+    const room = super.write(queued, (err?: Error | null) => this.#afterWrite(queued, err, cb));
+    if (this.#queuedFds >= this.#maxQueuedFds) {
+      this.#fdNeedDrain = true;
+      return false;
+    }
+    return room;
+  }
+
+  // Every dup the socket holds for a queued message is counted from #queue
+  // to its release (sent, failed, or destroyed).
+  #release(m: QueuedMessage): void {
+    const n = m.releaseDups();
+    if (n === 0) return;
+    this.#queuedFds -= n;
+    if (this.#fdNeedDrain && this.#queuedFds < this.#maxQueuedFds) {
+      this.#fdNeedDrain = false;
+      // Writable emits 'drain' itself once its own buffer empties, if it
+      // told the writer to wait too; otherwise this is the 'drain' owed.
+      // After the current flush, as Writable's own 'drain' comes.
+      if (!this.#writableBufferFull()) process.nextTick(this.#emitDrain);
+    }
+  }
+
+  readonly #emitDrain = (): void => {
+    if (!this.destroyed && !this.#fdNeedDrain && !this.#writableBufferFull()) this.emit('drain');
+  };
+
+  // Writable's own writableNeedDrain (the message count), without ours.
+  #writableBufferFull(): boolean {
+    return Reflect.get(Duplex.prototype, 'writableNeedDrain', this) as boolean;
   }
 
   readonly #uncorkTick = (): void => this.#releaseTickCork();
@@ -417,13 +535,20 @@ export class UnixMessageSocket extends Duplex {
   }
 
   // writableCorked counts the caller's cork() calls, as on any Writable; the
-  // end-of-tick cork of write() is the library's own.
+  // end-of-tick cork of write() is the library's own. writableNeedDrain is
+  // also true while write() returned false for the fds held (maxQueuedFds).
   static {
     Object.defineProperty(UnixMessageSocket.prototype, 'writableCorked', {
       configurable: true,
       get(this: UnixMessageSocket): number {
         const all = Reflect.get(Duplex.prototype, 'writableCorked', this) as number;
         return this.#tickCorked ? Math.max(0, all - 1) : all;
+      },
+    });
+    Object.defineProperty(UnixMessageSocket.prototype, 'writableNeedDrain', {
+      configurable: true,
+      get(this: UnixMessageSocket): boolean {
+        return this.#fdNeedDrain || (Reflect.get(Duplex.prototype, 'writableNeedDrain', this) as boolean);
       },
     });
   }
@@ -448,16 +573,19 @@ export class UnixMessageSocket extends Duplex {
 
   #queue(chunk: unknown, fromWrite = false): QueuedMessage | Error {
     // A bare Buffer, the common case, needs no normalizing.
-    if (chunk instanceof Uint8Array) return new QueuedMessage(chunk, chunk.byteLength, null, null, false);
+    if (isByteView(chunk)) return new QueuedMessage(chunk, byteLengthOf(chunk), null, null, false);
     const msg = normalizeMessage(chunk, this.type);
     if (msg.fds.length === 0) return new QueuedMessage(msg.data, msg.byteLength, msg.address, null, false);
-    if (msg.lend) return new QueuedMessage(msg.data, msg.byteLength, msg.address, msg.fds.slice(), true);
+    // normalizeMessage's copy: nobody else holds it.
+    if (msg.lend) return new QueuedMessage(msg.data, msg.byteLength, msg.address, msg.fds as number[], true);
     if (fromWrite && this.#idle()) {
       const now = this.#sendNow(msg);
       if (now !== null) return now;
     }
     const dups = dupFds(msg.fds);
-    return dups instanceof Error ? dups : new QueuedMessage(msg.data, msg.byteLength, msg.address, dups, false);
+    if (dups instanceof Error) return dups;
+    this.#queuedFds += dups.length;
+    return new QueuedMessage(msg.data, msg.byteLength, msg.address, dups, false);
   }
 
   // Nothing queued anywhere and the socket ready: a message sent now cannot
@@ -479,11 +607,10 @@ export class UnixMessageSocket extends Duplex {
     const r = native.send(this.#fd, msg.data, msg.fds, msg.address, 0);
     const q = new QueuedMessage(msg.data, msg.byteLength, msg.address, null, false);
     if (r >= 0) {
-      if (this.type !== 'stream' || r >= msg.byteLength) {
-        q.sent = true;
-      } else if (r === 0 || !q.advance(r)) {
-        q.error = invalidArgValue('The data of a queued write was detached or emptied after write()');
-      }
+      // The rest of a partial stream write goes without the fds, which went
+      // with the first byte (unix_stream_sendmsg).
+      if (this.type !== 'stream' || r >= msg.byteLength) q.sent = true;
+      else q.advance(r);
       return q;
     }
     if (r === EAGAIN || r === ENOBUFS || r === ETOOMANYREFS) return null;
@@ -494,7 +621,7 @@ export class UnixMessageSocket extends Duplex {
   }
 
   #afterWrite(queued: QueuedMessage, err: Error | null | undefined, cb: WriteCallback | undefined): void {
-    queued.releaseDups();
+    this.#release(queued);
     // Writable gives one error to every message of a _writev batch, but the
     // ones the kernel already took were sent: their callbacks say so, so a
     // caller that re-sends failed messages never sends one twice.
@@ -543,7 +670,7 @@ export class UnixMessageSocket extends Duplex {
         q = err as Error;
       }
       if (q instanceof Error) {
-        for (const m of messages) m.releaseDups();
+        for (const m of messages) this.#release(m);
         callback(q);
         return;
       }
@@ -553,7 +680,7 @@ export class UnixMessageSocket extends Duplex {
     // error that ends the socket, as it would from #flush.
     const fatal = messages.find((m) => m.fatal);
     if (fatal !== undefined) {
-      for (const m of messages) m.releaseDups();
+      for (const m of messages) this.#release(m);
       callback(fatal.error);
       return;
     }
@@ -575,6 +702,12 @@ export class UnixMessageSocket extends Duplex {
         p.index++;
         continue;
       }
+      if (q.changed()) {
+        q.error = changedError();
+        this.#release(q);
+        p.index++;
+        continue;
+      }
       let r: number;
       if (this.type === 'stream') {
         r = this.#sendStream(fd, p);
@@ -587,7 +720,7 @@ export class UnixMessageSocket extends Duplex {
         if (r > 0) {
           for (let i = p.index; i < p.index + r; i++) {
             const m = p.messages[i]!;
-            m.releaseDups();
+            this.#release(m);
             m.sent = true;
           }
           p.index += r;
@@ -607,7 +740,7 @@ export class UnixMessageSocket extends Duplex {
       }
       if (failsOnlyTheMessage(r, q.address)) {
         q.error = errnoError(r, 'sendmsg', q.address ?? this.#remote);
-        q.releaseDups();
+        this.#release(q);
         p.index++;
         continue;
       }
@@ -625,13 +758,14 @@ export class UnixMessageSocket extends Duplex {
   #sendStream(fd: number, p: PendingWrite): number {
     const q = p.messages[p.index]!;
     if (q.byteLength === 0) {
+      q.sent = true;
       p.index++;
       return 0;
     }
     let end = p.index + 1;
     let data: Gather = q.data;
     if (end < p.messages.length && p.messages[end]!.dups === null) {
-      const parts: Uint8Array[] = [];
+      const parts: ArrayBufferView[] = [];
       let k = p.index;
       for (; k < p.messages.length && k - p.index < STREAM_GATHER; k++) {
         const m = p.messages[k]!;
@@ -648,14 +782,8 @@ export class UnixMessageSocket extends Duplex {
     const r = native.send(fd, data, q.dups, null, 0);
     if (r < 0) return r;
     // The fds went with the first byte; a retry of the rest must not carry
-    // them again (libuv c560cf931, kernel-semantics.md §1.3).
-    q.releaseDups();
-    if (r === 0) {
-      // Only if the caller detached or emptied its buffers after write().
-      q.error = invalidArgValue('The data of a queued write was detached or emptied after write()');
-      p.index++;
-      return 0;
-    }
+    // them again (libuv c560cf931; docs/kernel.md, "Partial writes").
+    this.#release(q);
     let left = r;
     while (left > 0 && p.index < end) {
       const m = p.messages[p.index]!;
@@ -664,18 +792,18 @@ export class UnixMessageSocket extends Duplex {
         m.sent = true;
         p.index++;
       } else {
-        if (!m.advance(left)) {
-          m.error = invalidArgValue('The data of a queued write was detached or emptied after write()');
-          p.index++;
-        }
+        m.advance(left);
         left = 0;
       }
     }
     return r;
   }
 
+  // seqpacket/dgram: up to SEND_BATCH messages in one sendmmsg. The batch
+  // stops before a message whose buffers changed since write() (the caller
+  // checks p.messages[p.index] itself), so that one fails on its own.
   #sendBatch(fd: number, p: PendingWrite): number {
-    const end = Math.min(p.messages.length, p.index + SEND_BATCH);
+    let end = Math.min(p.messages.length, p.index + SEND_BATCH);
     const q = p.messages[p.index]!;
     if (end - p.index === 1) {
       // One message: plain sendmsg, which returns bytes, not a count.
@@ -683,18 +811,22 @@ export class UnixMessageSocket extends Duplex {
       return r >= 0 ? 1 : r;
     }
     const datas: Gather[] = [];
-    let fds: Array<number[] | null> | null = null;
-    let addresses: Array<string | null> | null = null;
+    let fds: Array<number[] | null> | undefined;
+    let addresses: Array<string | null> | undefined;
     for (let i = p.index; i < end; i++) {
       const m = p.messages[i]!;
+      if (i > p.index && (isDone(m) || m.changed())) {
+        end = i;
+        break;
+      }
       datas.push(m.data);
       if (m.dups !== null) fds ??= [];
       if (m.address !== null) addresses ??= [];
     }
     // Lists only when some message has fds or an address: the native side
     // reads each element with an N-API call.
-    if (fds !== null) for (let i = p.index; i < end; i++) fds.push(p.messages[i]!.dups);
-    if (addresses !== null) for (let i = p.index; i < end; i++) addresses.push(p.messages[i]!.address);
+    if (fds !== undefined) for (let i = p.index; i < end; i++) fds.push(p.messages[i]!.dups);
+    if (addresses !== undefined) for (let i = p.index; i < end; i++) addresses.push(p.messages[i]!.address);
     return native.sendBatch(fd, datas, fds, addresses, 0, datas.length);
   }
 
@@ -703,7 +835,7 @@ export class UnixMessageSocket extends Duplex {
     this.#pending = null;
     this.#stopWatchingWritable();
     if (p === null) return;
-    if (err !== null) for (let i = p.index; i < p.messages.length; i++) p.messages[i]!.releaseDups();
+    if (err !== null) for (let i = p.index; i < p.messages.length; i++) this.#release(p.messages[i]!);
     p.callback(err);
   }
 
@@ -827,18 +959,10 @@ export class UnixMessageSocket extends Duplex {
         this.#unreadHead = 0;
       }
     }
-    const fds = message.fds;
-    for (let i = 0; i < fds.length; i++) this.#delivered.push(fds[i]!);
-  }
-
-  // Delivered fds leave the addon's teardown list (env_state.h) in one call
-  // per read batch or read(), not one per message: every delivery happens
-  // inside #onRead's push() or inside read() (see emit()), and both end here.
-  #disownDelivered(): void {
-    if (this.#delivered.length > 0) {
-      native.disown(this.#delivered);
-      this.#delivered = [];
-    }
+    // From here the fds are the consumer's, also if the env is torn down
+    // while a listener runs: the addon's teardown closes only what is still
+    // the library's (env_state.h).
+    if (message.fds.length > 0) disowned(message.fds);
   }
 
   // Readable calls _read() once and waits for a push. A pause for the fd
@@ -847,12 +971,7 @@ export class UnixMessageSocket extends Duplex {
   // buffered messages is raised once they have all been read.
   override read(size?: number): UnixMessage | null {
     if (this.destroyed) return null; // see emit()
-    let message: UnixMessage | null;
-    try {
-      message = super.read(size) as UnixMessage | null;
-    } finally {
-      this.#disownDelivered();
-    }
+    const message = super.read(size) as UnixMessage | null;
     if (this.#deferredError !== null && this.readableLength === 0) {
       const err = this.#deferredError;
       this.#deferredError = null;
@@ -868,12 +987,16 @@ export class UnixMessageSocket extends Duplex {
     this.#updateReading();
   }
 
+  // The handle reads only while maxFdsPerMessage more fds fit the budget
+  // max(maxPendingFds, maxFdsPerMessage) - pendingFds (and the process's fd
+  // room, which the addon checks), so unclaimed fds never pass the bound.
   #updateReading(): void {
     const h = this.#handle;
     if (h === null) return;
-    const budget = this.#maxPendingFds - this.#unreadFds;
-    this.#fdPaused = this.#wantRead && budget <= 0;
-    const want = this.#wantRead && !this.#eof && !this.#connecting && budget > 0;
+    const perMessage = this.#maxFdsPerMessage;
+    const budget = perMessage === 0 ? 0 : Math.max(this.#maxPendingFds, perMessage) - this.#unreadFds;
+    this.#fdPaused = this.#wantRead && budget < perMessage;
+    const want = this.#wantRead && !this.#eof && !this.#connecting && !this.#fdPaused && this.#roomTimer === null;
     // Nothing to tell the handle: the common case after every read batch,
     // where a call would cost an N-API round trip per wakeup.
     if (want ? budget === this.#pollBudget : this.#pollBudget < 0) return;
@@ -894,21 +1017,21 @@ export class UnixMessageSocket extends Duplex {
     try {
       for (; i < count; i++) {
         const m = i * META;
-        const length = recvMeta[m]!;
-        const flags = recvMeta[m + 1]!;
-        const nfds = recvMeta[m + 2]!;
+        const length = recvMeta[m + META_LENGTH]!;
+        const flags = recvMeta[m + META_FLAGS]!;
+        const nfds = recvMeta[m + META_FD_COUNT]!;
         const fds: number[] = [];
         for (let k = 0; k < nfds; k++) fds.push(recvFds[fdOffset + k]!);
         const message: UnixMessage = {
           data: perMessage ? trimmed(data[i]!, length) : data.subarray(offset, offset + length),
           fds,
-          truncated: (flags & FLAG_TRUNC) !== 0,
-          fdsTruncated: (flags & FLAG_CTRUNC) !== 0,
+          truncated: (flags & FLAG_TRUNCATED) !== 0,
+          fdsTruncated: (flags & FLAG_FDS_TRUNCATED) !== 0,
         };
         const address = addresses?.[i];
         if (address !== undefined) message.address = address;
-        if ((flags & FLAG_CREDS) !== 0) {
-          message.credentials = { pid: recvMeta[m + 3]!, uid: recvMeta[m + 4]!, gid: recvMeta[m + 5]! };
+        if ((flags & FLAG_CREDENTIALS) !== 0) {
+          message.credentials = { pid: recvMeta[m + META_PID]!, uid: recvMeta[m + META_UID]!, gid: recvMeta[m + META_GID]! };
         }
         offset += length;
         fdOffset += nfds;
@@ -917,16 +1040,20 @@ export class UnixMessageSocket extends Duplex {
     } finally {
       // A 'data' listener threw: the messages after it were never delivered.
       for (let j = i + 1; j < count; j++) {
-        const nfds = recvMeta[j * META + 2]!;
+        const nfds = recvMeta[j * META + META_FD_COUNT]!;
         for (let k = 0; k < nfds; k++) native.close(recvFds[fdOffset + k]!);
         fdOffset += nfds;
       }
-      this.#disownDelivered();
-      this.#afterRead(status);
+      this.#afterRead(status, count);
     }
   }
 
-  #afterRead(status: number): void {
+  #afterRead(status: number, count: number): void {
+    if (count > 0) this.#roomDelay = 1;
+    if (status === constants.STATUS_NO_FD_ROOM) {
+      this.#waitForFdRoom();
+      return;
+    }
     if (status === UV_EOF) {
       this.#eof = true;
       this.push(null);
@@ -940,6 +1067,21 @@ export class UnixMessageSocket extends Duplex {
       else this.#deferredError = err;
       return;
     }
+    this.#updateReading();
+  }
+
+  // The addon read nothing: the process has fewer free fds than one more
+  // message may bring (RLIMIT_NOFILE). Stop reading, so that a level-triggered
+  // poll does not spin, and look again later, backing off as libuv does for
+  // EMFILE on accept; fds freed meanwhile by anyone let it resume.
+  #waitForFdRoom(): void {
+    if (this.#roomTimer !== null) return;
+    this.#roomTimer = setTimeout(() => {
+      this.#roomTimer = null;
+      this.#updateReading();
+    }, this.#roomDelay);
+    if (!this.#refed) this.#roomTimer.unref();
+    this.#roomDelay = Math.min(this.#roomDelay * 2, MAX_ROOM_MS);
     this.#updateReading();
   }
 
@@ -967,6 +1109,10 @@ export class UnixMessageSocket extends Duplex {
       clearTimeout(this.#retryTimer);
       this.#retryTimer = null;
     }
+    if (this.#roomTimer !== null) {
+      clearTimeout(this.#roomTimer);
+      this.#roomTimer = null;
+    }
     const h = this.#handle;
     this.#handle = null;
     this.#connecting = false;
@@ -982,7 +1128,7 @@ export class UnixMessageSocket extends Duplex {
     const p = this.#pending;
     this.#pending = null;
     if (p !== null) {
-      for (const m of p.messages) m.releaseDups();
+      for (const m of p.messages) this.#release(m);
       p.callback(err ?? streamDestroyed('write'));
     }
     const final = this.#finalCallback;
@@ -999,6 +1145,32 @@ export class UnixMessageSocket extends Duplex {
 }
 
 function noop(): void {}
+
+function isInt32(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= -0x80000000 && v <= 0x7fffffff;
+}
+
+/** maxPendingFds / maxQueuedFds: a positive integer, or the default bound. */
+function fdOption(value: unknown, name: string): number {
+  if (value === undefined) return defaultFdBound();
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw outOfRange(`The "${name}" option must be a positive integer. Received ${describe(value)}`);
+  }
+  return value;
+}
+
+/**
+ * An options argument read once into an object of ours (each property read
+ * once; null and undefined mean none), so that later reads see what was
+ * validated.
+ */
+export function socketOptions<T extends object>(options: T | null | undefined, name = 'options'): Partial<T> {
+  if (options === undefined || options === null) return {};
+  if (typeof options !== 'object' || Array.isArray(options)) {
+    throw invalidArgType(`The "${name}" argument must be an object. Received ${describe(options)}`);
+  }
+  return { ...options };
+}
 
 // A stream read that went straight into a Buffer of its own (maxMessageSize
 // bytes, SocketHandle::ReadStream) may hold fewer bytes than it has room for.

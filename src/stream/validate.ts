@@ -1,50 +1,61 @@
 // Synchronous validation of what write() accepts. Everything here throws a
 // TypeError or RangeError with an ERR_* code before anything is queued or sent.
+//
+// Every user value is read exactly once: each property of the message, the
+// length and each element of an array. What comes out is a snapshot (arrays
+// of our own, byte views checked by their internal slots), and the native
+// side reads only that, so a getter that changes its answer, or a Proxy,
+// cannot make the addon see something other than what was validated.
 import { constants } from '../native/binding';
-import { invalidArgType, invalidArgValue, outOfRange } from './errors';
-import type { MessageData, OutgoingMessage, SocketType } from './types';
+import { describe, invalidArgType, invalidArgValue, outOfRange } from './errors';
+import type { SocketType } from './types';
+import { byteLengthOf, isByteView } from './views';
 
 export interface NormalizedMessage {
-  data: Buffer | Uint8Array | Array<Buffer | Uint8Array>;
+  /** One view, or our own array of them. */
+  data: ArrayBufferView | ArrayBufferView[];
+  /** What the views held once every user value had been read. */
   byteLength: number;
+  /** Our own copy. */
   fds: readonly number[];
   address: string | null;
   /** OutgoingMessage.lend */
   lend: boolean;
 }
 
-const EMPTY: readonly number[] = Object.freeze([]);
+const EMPTY_FDS: readonly number[] = Object.freeze([]);
+const EMPTY_DATA = new Uint8Array(0);
 const MAX_NAME = 107;
 
-function isBytes(value: unknown): value is Buffer | Uint8Array {
-  return value instanceof Uint8Array;
+/** Reads a user array once: its length, then each element, into an array of ours. */
+function snapshotArray(value: unknown, name: string, max: number, what: string): unknown[] {
+  const length = (value as { length: unknown }).length;
+  if (typeof length !== 'number' || !Number.isInteger(length) || length < 0) {
+    throw invalidArgType(`The "${name}" array has no valid length. Received ${describe(length)}`);
+  }
+  if (length > max) {
+    throw outOfRange(`The "${name}" array has ${length} entries; at most ${max} ${what}`);
+  }
+  const out = new Array<unknown>(length);
+  for (let i = 0; i < length; i++) out[i] = (value as Record<number, unknown>)[i];
+  return out;
 }
 
-function normalizeData(data: MessageData | undefined): { data: NormalizedMessage['data']; byteLength: number } {
-  if (data === undefined) return { data: Buffer.alloc(0), byteLength: 0 };
-  if (typeof data === 'string') {
-    const buf = Buffer.from(data, 'utf8');
-    return { data: buf, byteLength: buf.length };
-  }
-  if (isBytes(data)) return { data, byteLength: data.byteLength };
+function snapshotData(data: unknown): ArrayBufferView | ArrayBufferView[] {
+  if (data === undefined) return EMPTY_DATA;
+  if (typeof data === 'string') return Buffer.from(data, 'utf8');
+  if (isByteView(data)) return data;
   if (Array.isArray(data)) {
-    const parts = data as ReadonlyArray<unknown>;
-    if (parts.length > constants.IOV_MAX) {
-      throw outOfRange(`The "data" array has ${parts.length} buffers; at most ${constants.IOV_MAX} (IOV_MAX) fit one message`);
-    }
-    let byteLength = 0;
+    const parts = snapshotArray(data, 'data', constants.IOV_MAX, '(IOV_MAX) buffers fit one message');
     for (let i = 0; i < parts.length; i++) {
-      const part = parts[i];
-      if (!isBytes(part)) {
-        throw invalidArgType(`The "data[${i}]" element must be a Buffer or Uint8Array. Received ${describe(part)}`);
+      if (!isByteView(parts[i])) {
+        throw invalidArgType(`The "data[${i}]" element must be a Buffer, TypedArray or DataView. Received ${describe(parts[i])}`);
       }
-      byteLength += part.byteLength;
     }
-    // A copy: the caller may reuse its array once write() has returned.
-    return { data: parts.slice() as Array<Buffer | Uint8Array>, byteLength };
+    return parts as ArrayBufferView[];
   }
   throw invalidArgType(
-    `The "data" property must be a Buffer, Uint8Array, string or an array of Buffers. Received ${describe(data)}`);
+    `The "data" property must be a Buffer, TypedArray, DataView, string or an array of them. Received ${describe(data)}`);
 }
 
 function isFd(fd: unknown): fd is number {
@@ -54,21 +65,20 @@ function isFd(fd: unknown): fd is number {
 export function validateFd(fd: unknown, name: string): number {
   if (isFd(fd)) return fd;
   if (typeof fd !== 'number') throw invalidArgType(`The "${name}" argument must be of type number. Received ${describe(fd)}`);
-  throw outOfRange(`The "${name}" argument must be a non-negative integer file descriptor. Received ${String(fd)}`);
+  throw outOfRange(`The "${name}" argument must be a non-negative integer file descriptor. Received ${describe(fd)}`);
 }
 
-function normalizeFds(fds: unknown): readonly number[] {
-  if (fds === undefined || fds === null) return EMPTY;
-  if (!Array.isArray(fds)) throw invalidArgType(`The "fds" property must be an array of integers. Received ${describe(fds)}`);
-  if (fds.length > constants.SCM_MAX_FD) {
-    throw outOfRange(`The "fds" array has ${fds.length} entries; the kernel passes at most ${constants.SCM_MAX_FD} (SCM_MAX_FD) per message`);
-  }
-  for (let i = 0; i < fds.length; i++) {
+/** A list of fds, read once into an array of ours and validated. */
+export function snapshotFds(fds: unknown, name = 'fds'): readonly number[] {
+  if (fds === undefined || fds === null) return EMPTY_FDS;
+  if (!Array.isArray(fds)) throw invalidArgType(`The "${name}" property must be an array of integers. Received ${describe(fds)}`);
+  const copy = snapshotArray(fds, name, constants.SCM_MAX_FD, '(SCM_MAX_FD) fds pass in one message');
+  for (let i = 0; i < copy.length; i++) {
     // The argument's name is built only for the error: a string per fd per
     // write showed in the hand-off profile (bench/README.md).
-    if (!isFd(fds[i])) validateFd(fds[i], `fds[${i}]`);
+    if (!isFd(copy[i])) validateFd(copy[i], `${name}[${i}]`);
   }
-  return fds as number[];
+  return copy as number[];
 }
 
 export function validateAddress(address: unknown, name = 'address'): string {
@@ -83,37 +93,49 @@ export function validateAddress(address: unknown, name = 'address'): string {
   return address;
 }
 
+/** The bytes of one view or of our array of them, as the views hold them now. */
+export function dataLength(data: ArrayBufferView | readonly ArrayBufferView[]): number {
+  if (!Array.isArray(data)) return byteLengthOf(data as ArrayBufferView);
+  let n = 0;
+  for (let i = 0; i < data.length; i++) n += byteLengthOf(data[i]!);
+  return n;
+}
+
 /** Turns what write() was given into one message, or throws. */
 export function normalizeMessage(chunk: unknown, type: SocketType): NormalizedMessage {
-  let message: OutgoingMessage;
-  if (isBytes(chunk) || typeof chunk === 'string') {
-    message = { data: chunk };
+  let rawData: unknown;
+  let rawFds: unknown;
+  let rawAddress: unknown;
+  let rawLend: unknown;
+  if (isByteView(chunk) || typeof chunk === 'string') {
+    rawData = chunk;
   } else if (typeof chunk === 'object' && chunk !== null && !Array.isArray(chunk)) {
-    message = chunk as OutgoingMessage;
+    // Each property once, before any is validated.
+    const message = chunk as Record<string, unknown>;
+    rawData = message.data;
+    rawFds = message.fds;
+    rawAddress = message.address;
+    rawLend = message.lend;
   } else {
     throw invalidArgType(`The message must be a Buffer, a string or an object { data, fds, address, lend }. Received ${describe(chunk)}`);
   }
-  const { data, byteLength } = normalizeData(message.data);
-  const fds = normalizeFds(message.fds);
+  const data = snapshotData(rawData);
+  const fds = snapshotFds(rawFds);
   let address: string | null = null;
-  if (message.address !== undefined) {
+  if (rawAddress !== undefined) {
     if (type !== 'dgram') throw invalidArgValue(`The "address" property is only valid on dgram sockets; this one is ${type}`);
-    address = validateAddress(message.address);
+    address = validateAddress(rawAddress);
   }
-  const lend = message.lend ?? false;
+  const lend = rawLend ?? false;
   if (typeof lend !== 'boolean') throw invalidArgType(`The "lend" property must be of type boolean. Received ${describe(lend)}`);
+  // Measured last: no user code runs between this and the send (or the
+  // check before each send, UnixMessageSocket's #changed()), so a buffer detached
+  // meanwhile is caught, never sent as an empty message.
+  const byteLength = dataLength(data);
   if (type === 'stream' && fds.length > 0 && byteLength === 0) {
     // The kernel silently drops fds sent with zero bytes on a stream socket
-    // (unix(7) NOTES; kernel-semantics.md E8).
+    // (unix(7) NOTES).
     throw invalidArgValue('A stream socket cannot send fds with empty data: the kernel would drop them. Send at least one byte');
   }
   return { data, byteLength, fds, address, lend };
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an instance of Array';
-  if (typeof value === 'object') return `an instance of ${(value as object).constructor?.name ?? 'Object'}`;
-  if (typeof value === 'string') return `type string ('${value.length > 28 ? value.slice(0, 25) + '...' : value}')`;
-  return `type ${typeof value} (${String(value)})`;
 }

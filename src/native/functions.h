@@ -1,0 +1,42 @@
+// The native module's functions, one group per file. Each is a Node-API
+// callback that returns a result or -errno and never throws (js_values.h).
+#ifndef UMS_FUNCTIONS_H_
+#define UMS_FUNCTIONS_H_
+
+#include <node_api.h>
+
+namespace ums {
+
+// fd_calls.cc: fd-level syscalls.
+napi_value Socket(napi_env env, napi_callback_info info);
+napi_value SocketPair(napi_env env, napi_callback_info info);
+napi_value Dup(napi_env env, napi_callback_info info);
+napi_value FdLimit(napi_env env, napi_callback_info info);
+napi_value Close(napi_env env, napi_callback_info info);
+napi_value CloseAll(napi_env env, napi_callback_info info);
+napi_value Disown(napi_env env, napi_callback_info info);
+napi_value Bind(napi_env env, napi_callback_info info);
+napi_value Connect(napi_env env, napi_callback_info info);
+napi_value Listen(napi_env env, napi_callback_info info);
+napi_value Shutdown(napi_env env, napi_callback_info info);
+napi_value GetSockOpt(napi_env env, napi_callback_info info);
+napi_value SetSockOpt(napi_env env, napi_callback_info info);
+napi_value GetSockName(napi_env env, napi_callback_info info);
+napi_value GetPeerName(napi_env env, napi_callback_info info);
+napi_value PeerCred(napi_env env, napi_callback_info info);
+
+// send.cc: the socket layer's send paths.
+napi_value Send(napi_env env, napi_callback_info info);
+napi_value SendBatch(napi_env env, napi_callback_info info);
+
+// lowlevel.cc: the general sendmsg/recvmsg of the low-level API.
+napi_value SendMsg(napi_env env, napi_callback_info info);
+napi_value RecvMsg(napi_env env, napi_callback_info info);
+
+// inet.cc: TCP listening sockets for the worker pool's hand-off.
+napi_value ListenInet(napi_env env, napi_callback_info info);
+napi_value InetPort(napi_env env, napi_callback_info info);
+
+}  // namespace ums
+
+#endif  // UMS_FUNCTIONS_H_

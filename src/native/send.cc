@@ -1,0 +1,132 @@
+// The send paths of the socket layer: send() for one message, sendBatch()
+// for a sendmmsg(2) of many. What they read is a snapshot the TypeScript
+// layer made and validated (socket.ts): its own arrays of byte views and fd
+// numbers, so reading them runs no user code.
+#include <limits.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "cmsg.h"
+#include "functions.h"
+#include "js_values.h"
+#include "sockaddr.h"
+#include "syscall.h"
+
+namespace ums {
+
+namespace {
+
+// Every send is non-blocking and never raises SIGPIPE.
+constexpr int kSendFlags = MSG_NOSIGNAL | MSG_DONTWAIT;
+// sendmmsg batch size per call; the JS side loops.
+constexpr int kSendBatch = 64;
+
+// Fills one msghdr. iov, control and name must outlive it. *err is 0, or the
+// -errno the message fails with before any syscall.
+Read PrepareMessage(napi_env env, napi_value data, napi_value fds_value, napi_value address,
+                    std::vector<struct iovec>* iov, SendControl* control, sockaddr_un* name,
+                    struct msghdr* msg, int* err) {
+  // Reused: a vector of its own cost a malloc and a free per message with fds.
+  // BuildRights copies the fds out before the next message is prepared.
+  thread_local std::vector<int> fds;
+  fds.clear();
+  std::string addr;
+  bool has_addr;
+  Read r = GatherBytes(env, data, iov);
+  if (r == Read::kOk) r = GetFds(env, fds_value, &fds);
+  if (r == Read::kOk) r = GetAddress(env, address, &addr, &has_addr);
+  if (r != Read::kOk) return r;
+  *err = 0;
+  if (iov->size() > IOV_MAX) *err = -EMSGSIZE;
+  if (fds.size() > static_cast<size_t>(kMaxFdsPerMessage)) *err = -EINVAL;
+  memset(msg, 0, sizeof(*msg));
+  if (has_addr) {
+    socklen_t len;
+    const int e = EncodeAddress(addr, name, &len);
+    if (e < 0) *err = e;
+    msg->msg_name = name;
+    msg->msg_namelen = len;
+  }
+  if (*err != 0) return Read::kOk;
+  msg->msg_iov = iov->data();
+  msg->msg_iovlen = iov->size();
+  const size_t clen = BuildRights(fds.data(), static_cast<int>(fds.size()), control);
+  msg->msg_control = clen > 0 ? control->buf : nullptr;
+  msg->msg_controllen = clen;
+  return Read::kOk;
+}
+
+}  // namespace
+
+// send(fd, data, fds, address, flags) -> bytes | -errno. data is one byte view
+// or an array of them (gathered into one sendmsg).
+napi_value Send(napi_env env, napi_callback_info info) {
+  Args args(env, info);
+  if (!args.ok) return nullptr;
+  int fd, flags;
+  UMS_READ(env, GetInt(env, args[0], &fd));
+  UMS_READ(env, GetInt(env, args[4], &flags));
+  thread_local std::vector<struct iovec> iov;
+  thread_local SendControl control;
+  iov.clear();
+  sockaddr_un name;
+  struct msghdr msg;
+  int err;
+  UMS_READ(env, PrepareMessage(env, args[1], args[2], args[3], &iov, &control, &name, &msg, &err));
+  if (err < 0) return Int(env, err);
+  return Int(env, NegErrno(RETRY_EINTR(sendmsg(fd, &msg, flags | kSendFlags))));
+}
+
+// sendBatch(fd, datas[], fds[] | undefined, addresses[] | undefined, start, end)
+// -> count | -errno. One sendmmsg for messages [start, end), at most
+// kSendBatch of them. A short count means message start+count failed; its
+// error comes from the next call (sendmmsg(2): "An error is returned only if
+// no datagrams could be sent").
+napi_value SendBatch(napi_env env, napi_callback_info info) {
+  Args args(env, info);
+  if (!args.ok) return nullptr;
+  int fd, start, end;
+  UMS_READ(env, GetInt(env, args[0], &fd));
+  UMS_READ(env, GetInt(env, args[4], &start));
+  UMS_READ(env, GetInt(env, args[5], &end));
+  bool is_array = false;
+  uint32_t length = 0;
+  if (napi_is_array(env, args[1], &is_array) != napi_ok) return nullptr;
+  if (!is_array) return Int(env, -EINVAL);
+  UMS_READ(env, Classify(napi_get_array_length(env, args[1], &length)));
+  const bool has_fds = !IsNothing(env, args[2]);
+  const bool has_addresses = !IsNothing(env, args[3]);
+  const int count = std::min(end - start, kSendBatch);
+  if (start < 0 || count <= 0 || static_cast<int64_t>(start) + count > length) return Int(env, -EINVAL);
+  thread_local std::vector<struct iovec> iovs[kSendBatch];
+  thread_local SendControl controls[kSendBatch];
+  thread_local sockaddr_un names[kSendBatch];
+  thread_local struct mmsghdr hdrs[kSendBatch];
+  int prepared = 0;
+  for (int i = 0; i < count; i++) {
+    iovs[i].clear();
+    const uint32_t k = static_cast<uint32_t>(start + i);
+    napi_value data, fds = nullptr, address = nullptr;
+    UMS_READ(env, Classify(napi_get_element(env, args[1], k, &data)));
+    if (has_fds) UMS_READ(env, Classify(napi_get_element(env, args[2], k, &fds)));
+    if (has_addresses) UMS_READ(env, Classify(napi_get_element(env, args[3], k, &address)));
+    int err;
+    UMS_READ(env, PrepareMessage(env, data, fds, address, &iovs[i], &controls[i], &names[i],
+                                 &hdrs[i].msg_hdr, &err));
+    if (err < 0) {
+      // Send what precedes the bad message; it fails on its own next call.
+      if (i == 0) return Int(env, err);
+      break;
+    }
+    hdrs[i].msg_len = 0;
+    prepared++;
+  }
+  return Int(env, NegErrno(RETRY_EINTR(sendmmsg(fd, hdrs, prepared, kSendFlags))));
+}
+
+}  // namespace ums

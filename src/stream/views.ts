@@ -1,0 +1,52 @@
+// Byte views (TypedArrays and DataViews) read without running user code.
+//
+// A view's `byteLength`, `buffer` and `subarray` can be shadowed by own
+// properties or reached through a Proxy, and `instanceof Uint8Array` is true
+// for `Object.create(Uint8Array.prototype)`, which holds no bytes. So the
+// checks and lengths here use the engine's own getters, captured when this
+// module loads: ArrayBuffer.isView() tests the internal slot, and the
+// %TypedArray% and DataView getters read it. None of them can be redirected
+// by the value itself, and none throws.
+import { types } from 'node:util';
+
+const typedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype) as object;
+const getter = (proto: object, name: string): ((this: unknown) => unknown) => {
+  const get = Object.getOwnPropertyDescriptor(proto, name)?.get;
+  if (get === undefined) throw new Error(`no ${name} getter`);
+  return get;
+};
+const typedByteLength = getter(typedArrayPrototype, 'byteLength');
+const typedByteOffset = getter(typedArrayPrototype, 'byteOffset');
+const typedBuffer = getter(typedArrayPrototype, 'buffer');
+const viewByteLength = getter(DataView.prototype, 'byteLength');
+const viewByteOffset = getter(DataView.prototype, 'byteOffset');
+const viewBuffer = getter(DataView.prototype, 'buffer');
+const apply = Reflect.apply;
+const isView = ArrayBuffer.isView;
+const isDataView = types.isDataView;
+
+/** A real TypedArray or DataView (not an object that only inherits from one). */
+export function isByteView(value: unknown): value is ArrayBufferView {
+  return isView(value);
+}
+
+/**
+ * The bytes `view` holds now: 0 once its buffer is detached, or when a
+ * resizable buffer shrank below it. Never throws, never runs user code.
+ */
+export function byteLengthOf(view: ArrayBufferView): number {
+  try {
+    return apply(isDataView(view) ? viewByteLength : typedByteLength, view, []) as number;
+  } catch {
+    // A DataView over a detached or shrunk buffer throws instead of saying 0.
+    return 0;
+  }
+}
+
+/** A new Uint8Array over `view`'s bytes from `skip` on (skip <= byteLengthOf(view)). */
+export function bytesAfter(view: ArrayBufferView, skip: number): Uint8Array {
+  const dv = isDataView(view);
+  const buffer = apply(dv ? viewBuffer : typedBuffer, view, []) as ArrayBufferLike;
+  const offset = apply(dv ? viewByteOffset : typedByteOffset, view, []) as number;
+  return new Uint8Array(buffer, offset + skip, byteLengthOf(view) - skip);
+}
