@@ -2,12 +2,11 @@
 // end and errors, fd hand-over with closeFds, teardown, and a socket that
 // fails under it without crashing the process.
 import test, { type ExecutionContext } from 'ava';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { firstValueFrom, from, lastValueFrom, NEVER, Subject, toArray } from 'rxjs';
 import { socketPair } from '../src/index';
 import { fromSocket, processMessages, sendTo, type Sendable } from '../src/rx/index';
-import { assertFdsBack, assertProbeClosed, closeAll, fdCount, probe, settled, take } from './helpers';
+import { assertFdsBack, assertProbeClosed, closeAll, fdCount, probe, runFixture, settled, take } from './helpers';
 
 const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -210,11 +209,9 @@ type SocketKind = 'seqpacket' | 'stream';
 type SourceKind = 'observable' | 'iterable';
 
 function peerGone(t: ExecutionContext, type: SocketKind, cause: string, source: SourceKind): PeerGoneReport | undefined {
-  const r = spawnSync(process.execPath, ['test/fixtures/rx-send-to-peer-gone.js', type, cause, source], { cwd: process.cwd(), encoding: 'utf8', timeout: 20_000 });
-  t.is(r.status, 0, `the child exited with ${String(r.status ?? r.signal)}:\n${r.stderr}`);
-  const line = r.stdout.trim();
-  if (line === '') return undefined;
-  return JSON.parse(line) as PeerGoneReport;
+  const run = runFixture<PeerGoneReport>('rx-send-to-peer-gone.js', [type, cause, source]);
+  t.is(run.status, 0, `the child exited with ${String(run.status ?? run.signal)}:\n${run.stderr}`);
+  return run.report;
 }
 
 const failures: Array<{ cause: string; code: string; when: string }> = [
