@@ -1,14 +1,15 @@
 // markHandled(): an error that an observable has given its subscriber stays
 // handled when the stream it came from emits it as 'error' later.
 //
-// Node's Writable calls a failed write's callback before it destroys the
-// stream, and the stream emits 'error', with the same error object, on a
-// later tick (lib/internal/streams/writable.js: onwriteError() calls the
-// callback, then errorOrDestroy(); _write() does the same for a write after
-// end; destroy.js emitErrorCloseNT() emits). An observable that errors its
-// subscriber from the callback has unsubscribed, and taken its 'error'
-// listener off, by then: without this, an error the subscriber handled would
-// crash the process as an unhandled 'error'.
+// Node's Writable calls a failed write's callback first and emits the same
+// error object as 'error' on a later tick (lib/internal/streams/writable.js:
+// onwriteError() calls the callback, then errorOrDestroy(); _write() queues
+// the callback of a write after end; destroy(err) calls the pending writes
+// back, in _destroy or errorBuffer(), before destroy.js emitErrorCloseNT()
+// emits). An observable that errors its subscriber from such a callback has
+// unsubscribed, and taken its 'error' listener off, by then: without this,
+// an error the subscriber handled would crash the process as an unhandled
+// 'error'.
 import type { EventEmitter } from 'node:events';
 
 /** A stream, as far as this needs one: 'error', then 'close' once destroyed. */
@@ -33,11 +34,11 @@ const guards = new WeakMap<Destroyable, Guard>();
  * is thrown as EventEmitter throws an unhandled 'error'.
  *
  * Nothing stays on the stream: the guard goes at 'close', or at once if the
- * stream is not destroyed by the next microtask. Writable destroys a stream
- * right after the callback that reported its error (onwriteError, callFinal,
- * _write), so a stream still alive then was failed one message only (EBADF,
- * EMSGSIZE: UnixMessageSocket reports those to the callback alone) and will
- * not emit `err`.
+ * stream is not destroyed by the next microtask. A stream that will emit the
+ * error is destroyed by then (before the callback, or by onwriteError() and
+ * callFinal() right after it), so one still alive failed a message only
+ * (EBADF, EMSGSIZE: UnixMessageSocket reports those to the callback alone)
+ * and will not emit `err`.
  */
 export function markHandled(stream: Destroyable, err: unknown): void {
   let guard = guards.get(stream);
