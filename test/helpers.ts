@@ -3,7 +3,7 @@
 //  - probe-socketpair EOF: pass one end of a socketpair, close every copy, and
 //    the other end must read EOF (Twisted test_avoidLeakingFileDescriptors).
 import type { ExecutionContext } from 'ava';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -219,4 +219,23 @@ export function stepChild<R extends ChildStep>(t: ExecutionContext, command: str
     return report;
   };
   return { next, exited };
+}
+
+/** How a fixture child ended, and the last line it printed, parsed as JSON. */
+export interface FixtureRun<R> {
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  stderr: string;
+  report: R | undefined;
+}
+
+/**
+ * Runs test/fixtures/<name> in a node child of its own, so that a crash (an
+ * unhandled 'error', an abort) shows as its exit status instead of killing
+ * the test runner. Fixtures are plain JS against the built package.
+ */
+export function runFixture<R>(name: string, args: readonly string[]): FixtureRun<R> {
+  const r = spawnSync(process.execPath, [path.join(__dirname, 'fixtures', name), ...args], { cwd: path.join(__dirname, '..'), encoding: 'utf8', timeout: 20_000 });
+  const last = r.stdout.trim().split('\n').pop() ?? '';
+  return { status: r.status, signal: r.signal, stderr: r.stderr, report: last === '' ? undefined : JSON.parse(last) as R };
 }

@@ -390,3 +390,27 @@ const { createPool } = require(POOL);
   t.regex(out, /threw ERR_INVALID_ARG_TYPE/);
   t.regex(out, /still alive/);
 });
+
+// A channel that fails with an error other than a disconnect (EPIPE,
+// ECONNRESET) used to fail the jobs it had not sent with that error, and then
+// its 'error' listener emitted the same error as the pool's 'error': told to
+// the callers first, it crashed a primary without an 'error' listener after
+// them. The jobs never reached the worker, so they are re-routed as for a
+// disconnect, and the channel's failure is reported once. The failure is
+// injected by destroying the channel, since no errno a socketpair returns in
+// a test is both fatal and not a disconnect.
+test('a channel that fails with an error other than a disconnect re-routes the jobs it had not sent and reports the failure once, as the pool\'s \'error\'', async (t) => {
+  const pool = createPool({ script: WORKER, size: 1, execArgv: [] });
+  const errors: string[] = [];
+  pool.on('error', (err: NodeJS.ErrnoException) => errors.push(String(err.code)));
+  try {
+    await pool.ready();
+    const sent = new Promise<string>((resolve) => pool.send('m', {}, (err) => resolve(err === null ? 'sent' : String((err as NodeJS.ErrnoException).code))));
+    const replied = pool.request(op('echo'), { timeout: 5000 }).then((m) => m.data.toString(), (err: NodeJS.ErrnoException) => String(err.code));
+    pool.workers[0]!.channel.destroy(Object.assign(new Error('injected channel failure'), { code: 'E_INJECTED' }));
+    t.deepEqual({ sent: await sent, replied: await replied }, { sent: 'sent', replied: op('echo') }, 'both jobs reached the respawned worker');
+    t.deepEqual(errors, ['E_INJECTED'], "the channel's failure, once");
+  } finally {
+    pool.destroy();
+  }
+});

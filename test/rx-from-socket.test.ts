@@ -1,11 +1,12 @@
 // fromSocket() and processMessages() over real sockets: completion, errors,
-// teardown, fd ownership (fd-count and probe oracles) and backpressure.
+// teardown, fd ownership (fd-count and probe oracles), backpressure, and a
+// subscription that ends between its socket's failure and its 'error'.
 import test from 'ava';
 import fs from 'node:fs';
 import { firstValueFrom, lastValueFrom, map, mergeMap, take, toArray, type Subscription } from 'rxjs';
 import { lowlevel, socketPair, UnixMessageSocket, type UnixMessage } from '../src/index';
 import { fromSocket, processMessages } from '../src/rx/index';
-import { assertFdsBack, assertProbeClosed, closeAll, fdCount, probe, settled, type Probe } from './helpers';
+import { assertFdsBack, assertProbeClosed, closeAll, fdCount, probe, runFixture, settled, type Probe } from './helpers';
 
 const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -263,3 +264,30 @@ test('without processMessages a slow async consumer behind fromSocket gets every
   await Promise.all([settled(a.resume()), settled(b)]);
   await assertFdsBack(t, base);
 });
+
+// A socket destroyed by a reset calls its pending write callbacks with the
+// error at once and emits 'error' a tick later (Node's destroy(): errorBuffer,
+// then emitErrorCloseNT). A pipeline that reports its writes through those
+// callbacks errors, and tears the reader down, in between. Each case runs in
+// a child (fixtures/rx-teardown-errors.js), so that a crash fails the test.
+
+interface TeardownReport {
+  seen: string[];
+  errorListeners: number;
+  closeListeners: number;
+  fdDelta: number;
+}
+
+for (const reader of ['fromSocket', 'processMessages'] as const) {
+  for (const type of ['seqpacket', 'stream'] as const) {
+    test(`${reader} on ${type}: a reset reported first to write callbacks ends the subscription with ECONNRESET, and the socket's 'error' after it does not crash the process`, (t) => {
+      const run = runFixture<TeardownReport>('rx-teardown-errors.js', [reader, type]);
+      t.is(run.status, 0, `the child exited with ${String(run.status ?? run.signal)}:\n${run.stderr}`);
+      if (run.report === undefined) return;
+      t.deepEqual(run.report.seen, ['error ECONNRESET']);
+      t.is(run.report.errorListeners, 0, "no 'error' listener left on the closed socket");
+      t.is(run.report.closeListeners, 0, "no 'close' listener left on the closed socket");
+      t.is(run.report.fdDelta, 0, 'fd count back to baseline');
+    });
+  }
+}

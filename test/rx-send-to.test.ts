@@ -1,11 +1,12 @@
 // sendTo(): pull-based backpressure for iterables, push for observables,
-// end and errors, fd hand-over with closeFds, and teardown.
-import test from 'ava';
+// end and errors, fd hand-over with closeFds, teardown, and a socket that
+// fails under it without crashing the process.
+import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import { firstValueFrom, from, lastValueFrom, NEVER, Subject, toArray } from 'rxjs';
 import { socketPair } from '../src/index';
 import { fromSocket, processMessages, sendTo, type Sendable } from '../src/rx/index';
-import { assertFdsBack, assertProbeClosed, closeAll, fdCount, probe, settled, take } from './helpers';
+import { assertFdsBack, assertProbeClosed, closeAll, fdCount, probe, runFixture, settled, take } from './helpers';
 
 const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -183,6 +184,86 @@ test('sendTo errors with ERR_STREAM_PREMATURE_CLOSE when the socket is destroyed
   t.is(await result, 'ERR_STREAM_PREMATURE_CLOSE');
   const late = await firstValueFrom(NEVER.pipe(sendTo(a))).catch((e: NodeJS.ErrnoException) => e.code);
   t.is(late, 'ERR_STREAM_DESTROYED', 'a socket already destroyed is refused at once');
+  b.destroy();
+  await Promise.all([settled(a), settled(b)]);
+  await assertFdsBack(t, base);
+});
+
+// A socket whose write fails for good (the peer went away, or the caller
+// ended it) calls the write's callback first and emits the same error as
+// 'error' a tick later (Node's writable.js onwriteError, and _write() for a
+// write after end). sendTo has errored its subscriber and unsubscribed by
+// then; that 'error' must not crash the process. Each case runs in a child
+// (fixtures/rx-send-to-peer-gone.js), so that a crash fails the test.
+
+interface PeerGoneReport {
+  seen: string[];
+  errored: boolean;
+  uncaught: string | null;
+  errorListeners: number;
+  closeListeners: number;
+  fdDelta: number;
+}
+
+type SocketKind = 'seqpacket' | 'stream';
+type SourceKind = 'observable' | 'iterable';
+
+function peerGone(t: ExecutionContext, type: SocketKind, cause: string, source: SourceKind): PeerGoneReport | undefined {
+  const run = runFixture<PeerGoneReport>('rx-send-to-peer-gone.js', [type, cause, source]);
+  t.is(run.status, 0, `the child exited with ${String(run.status ?? run.signal)}:\n${run.stderr}`);
+  return run.report;
+}
+
+const failures: Array<{ cause: string; code: string; when: string }> = [
+  { cause: 'reset', code: 'ECONNRESET', when: 'the peer closes with our messages unread' },
+  { cause: 'pipe', code: 'EPIPE', when: 'the peer has closed before a write' },
+  { cause: 'after-end', code: 'ERR_STREAM_WRITE_AFTER_END', when: 'the caller ended the socket before the source emitted' },
+];
+
+for (const { cause, code, when } of failures) {
+  for (const type of ['seqpacket', 'stream'] as const) {
+    for (const source of ['observable', 'iterable'] as const) {
+      test(`sendTo from an ${source} on ${type}: when ${when}, the subscriber gets ${code} once and the socket's 'error' after it does not crash the process`, (t) => {
+        const report = peerGone(t, type, cause, source);
+        if (report === undefined) return;
+        t.deepEqual(report.seen, [`error ${code}`], 'one error, nothing else');
+        t.true(report.errored, "the subscriber's error is the socket's own (socket.errored)");
+        t.is(report.uncaught, null);
+        t.is(report.errorListeners, 0, "no 'error' listener left on the closed socket");
+        t.is(report.closeListeners, 0, "no 'close' listener left on the closed socket");
+        t.is(report.fdDelta, 0, 'fd count back to baseline');
+      });
+    }
+  }
+}
+
+for (const [type, source] of [['seqpacket', 'observable'], ['stream', 'iterable']] as const) {
+  test(`sendTo from an ${source} on ${type} swallows only the error its subscriber got: a different 'error' that nobody handles still reaches 'uncaughtException'`, (t) => {
+    // The subscriber gets EPIPE from the write's callback and destroys the
+    // socket with E_OTHER before Writable destroys it with EPIPE: the socket
+    // emits E_OTHER, which nobody was given.
+    const report = peerGone(t, type, 'other', source);
+    if (report === undefined) return;
+    t.deepEqual(report.seen, ['error EPIPE']);
+    t.is(report.uncaught, 'E_OTHER');
+    t.is(report.fdDelta, 0, 'fd count back to baseline');
+  });
+}
+
+test("sendTo leaves no listener on a socket that stays open after a message's own error (EBADF)", async (t) => {
+  const base = fdCount();
+  const [a, b] = socketPair('seqpacket');
+  const errorListeners = a.listenerCount('error');
+  const closeListeners = a.listenerCount('close');
+  const fd = fs.openSync('/dev/null', 'r');
+  fs.closeSync(fd);
+  const err = await lastValueFrom(sendTo(a, { end: false })([{ data: 'bad', fds: [fd] }])).catch((e: NodeJS.ErrnoException) => e);
+  t.is((err as NodeJS.ErrnoException).code, 'EBADF');
+  await new Promise((resolve) => setImmediate(resolve));
+  t.false(a.destroyed);
+  t.is(a.listenerCount('error'), errorListeners, "no 'error' listener left behind");
+  t.is(a.listenerCount('close'), closeListeners, "no 'close' listener left behind");
+  a.destroy();
   b.destroy();
   await Promise.all([settled(a), settled(b)]);
   await assertFdsBack(t, base);

@@ -1,12 +1,13 @@
 // connect$(), listen$() and connections(): cold connects, accepted
-// connections, and teardown that leaves nothing open.
-import test from 'ava';
+// connections, teardown that leaves nothing open, and errors emitted after
+// teardown that must not crash the process.
+import test, { type ExecutionContext } from 'ava';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import { firstValueFrom, lastValueFrom, switchMap, take, toArray, type Subscription } from 'rxjs';
 import { connect, createServer, type UnixMessage, type UnixMessageServer, type UnixMessageSocket } from '../src/index';
 import { connect$, connections, fromSocket, listen$ } from '../src/rx/index';
-import { abstractName, assertFdsBack, fdCount, settled, tmpPath } from './helpers';
+import { abstractName, assertFdsBack, fdCount, runFixture, settled, tmpPath } from './helpers';
 
 const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -186,4 +187,41 @@ test('listen$ + take(3): the fourth client is refused and the three accepted one
   t.is(err.code, 'ECONNREFUSED');
   await Promise.all([...clients, late].map((c) => settled(c)));
   await assertFdsBack(t, base);
+});
+
+// Each case runs in a child (fixtures/rx-teardown-errors.js), so that a crash
+// fails the test instead of killing the runner.
+
+interface TeardownReport {
+  seen: string[];
+  errorListeners: number;
+  closeListeners: number;
+  fdDelta: number;
+}
+
+function teardownCase(t: ExecutionContext, name: string, type: string): TeardownReport | undefined {
+  const run = runFixture<TeardownReport>('rx-teardown-errors.js', [name, type]);
+  t.is(run.status, 0, `the child exited with ${String(run.status ?? run.signal)}:\n${run.stderr}`);
+  return run.report;
+}
+
+for (const type of ['seqpacket', 'stream'] as const) {
+  test(`connect$ on ${type}: a reset reported first to write callbacks ends the subscription with ECONNRESET, and the socket's 'error' after it does not crash the process`, (t) => {
+    // The socket is destroyed with ECONNRESET, calls the pending write
+    // callbacks with it, which error the pipeline and tear connect$ down,
+    // and emits 'error' a tick later.
+    const report = teardownCase(t, 'connect$', type);
+    if (report === undefined) return;
+    t.deepEqual(report.seen, ['error ECONNRESET']);
+    t.is(report.errorListeners, 0, "no 'error' listener left on the closed socket");
+    t.is(report.closeListeners, 0, "no 'close' listener left on the closed socket");
+    t.is(report.fdDelta, 0, 'fd count back to baseline');
+  });
+}
+
+test("listen$ unsubscribed in the tick of its subscription: the failed listen() reported on the next tick does not crash the process", (t) => {
+  const report = teardownCase(t, 'listen$', 'seqpacket');
+  if (report === undefined) return;
+  t.deepEqual(report.seen, [], 'the subscriber, gone, is told nothing');
+  t.is(report.fdDelta, 0, 'fd count back to baseline');
 });

@@ -528,7 +528,12 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
         return;
       }
     }
-    if (isDisconnect(err) || w.state !== 'online') {
+    // The channel itself failed (errored: its 'error' listener reports that
+    // once, as the pool's 'error'), or the worker is going: either way the
+    // frame never reached a worker, and its caller is not the one to tell.
+    // Failing the job with the channel's error as well would report it twice,
+    // and crash a pool without an 'error' listener after the caller had it.
+    if (isDisconnect(err) || w.state !== 'online' || w.channel.errored !== null) {
       // Before re-routing, or the job would go straight back to this channel.
       if (w.state === 'online' || w.state === 'starting') w.state = 'disconnected';
       if (job.kind === Kind.Connections && job.target === null) this.#spread(job.fds);

@@ -1,6 +1,7 @@
 // connect$(): a client socket whose lifetime is the subscription's.
 import { Observable } from 'rxjs';
 import { connect, type ConnectOptions, type UnixMessageSocket } from '../stream/index';
+import { markHandled } from './handled-errors';
 
 /**
  * A cold observable of one connection: each subscription connects a new
@@ -16,9 +17,16 @@ import { connect, type ConnectOptions, type UnixMessageSocket } from '../stream/
 export function connect$(options: ConnectOptions): Observable<UnixMessageSocket> {
   return new Observable<UnixMessageSocket>((subscriber) => {
     const socket = connect(options);
+    let settled = false;
     const onConnect = (): void => subscriber.next(socket);
-    const onError = (err: Error): void => subscriber.error(err);
-    const onClose = (): void => subscriber.complete();
+    const onError = (err: Error): void => {
+      settled = true;
+      subscriber.error(err);
+    };
+    const onClose = (): void => {
+      settled = true;
+      subscriber.complete();
+    };
     socket.once('connect', onConnect);
     socket.once('error', onError);
     socket.once('close', onClose);
@@ -26,6 +34,10 @@ export function connect$(options: ConnectOptions): Observable<UnixMessageSocket>
       socket.off('connect', onConnect);
       socket.off('error', onError);
       socket.off('close', onClose);
+      // As in fromSocket()'s readMessages(): the socket failed while we
+      // listened and has not emitted 'error' yet; its write callbacks, which
+      // Writable calls first, may be why this subscription ends.
+      if (!settled && socket.errored !== null) markHandled(socket, socket.errored);
       socket.destroy();
     };
   });

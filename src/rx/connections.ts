@@ -69,6 +69,15 @@ export function listen$(options: Listen$Options): Observable<UnixMessageSocket> 
     const server = createServer(serverOptions);
     const subscription = connections(server, { closeConnections, onAcceptError }).subscribe(subscriber);
     server.listen({ path, fd, backlog, mode });
-    return subscription;
+    return () => {
+      subscription.unsubscribe();
+      // listen() reports a failure as 'error' on the next tick, as net.Server
+      // does: a subscription that ended first has taken its listener off, and
+      // nobody else can see this server to listen for it.
+      server.on('error', dropAfterTeardown);
+    };
   });
 }
+
+/** What listen$'s server still emits once its subscription has ended: a failed listen() nobody waits for. */
+function dropAfterTeardown(): void {}

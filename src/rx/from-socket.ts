@@ -9,13 +9,16 @@ import { from, Observable, type ObservableInput, type Subscriber } from 'rxjs';
 import { outOfRange } from '../stream/errors';
 import type { UnixMessage, UnixMessageSocket } from '../stream/index';
 import { alreadyReading } from './errors';
+import { markHandled } from './handled-errors';
 
 export interface FromSocketOptions {
   /**
    * When the subscription ends before the socket does (unsubscribe, or an
    * error raised downstream), destroy the socket (default `true`). `false`
    * leaves it open and paused: messages stay in its bounded buffer and in the
-   * kernel for the next reader, and its 'error' events are yours to handle.
+   * kernel for the next reader, and its 'error' events are yours to handle
+   * (except the error it had already failed with while subscribed: that one
+   * was the subscription's).
    */
   destroyOnUnsubscribe?: boolean;
 }
@@ -57,6 +60,11 @@ function readMessages(
   return () => {
     reading.delete(socket);
     stopWatching();
+    // The socket failed while we watched it and has not emitted 'error' yet
+    // (settled would say so): Writable gives the error to the pending write
+    // callbacks first, and one of them may be why this subscription ends.
+    // The error was ours to report, so it must not become an unhandled one.
+    if (!settled && socket.errored !== null) markHandled(socket, socket.errored);
     socket.off('data', onMessage);
     // Pause even before destroy(): when this runs inside a 'data' listener,
     // Node's flow loop would go on emitting the buffered messages of a

@@ -4,6 +4,7 @@ import { closeFds } from '../stream/fds';
 import { streamDestroyed } from '../stream/errors';
 import type { OutgoingMessage, UnixMessageSocket } from '../stream/index';
 import { prematureClose } from './errors';
+import { markHandled } from './handled-errors';
 
 /** What UnixMessageSocket.write() takes. */
 export type Sendable = OutgoingMessage | Buffer | Uint8Array | string;
@@ -58,6 +59,13 @@ export function sendTo(socket: UnixMessageSocket, options: SendToOptions = {}): 
     let sourceDone = false;
     let ending = false;
     let wake: (() => void) | null = null;
+    // An error from a write's or end()'s callback: the socket may emit it as
+    // 'error' after this subscription has gone (handled-errors.ts).
+    const fail = (err: Error): void => {
+      if (subscriber.closed) return;
+      markHandled(socket, err);
+      subscriber.error(err);
+    };
     const finish = (): void => {
       subscriber.next(written);
       subscriber.complete();
@@ -70,14 +78,14 @@ export function sendTo(socket: UnixMessageSocket, options: SendToOptions = {}): 
       }
       ending = true;
       if (socket.writableFinished) finish();
-      else socket.end((err?: Error | null) => (err ? subscriber.error(err) : finish()));
+      else socket.end((err?: Error | null) => (err ? fail(err) : finish()));
     };
     const write = (message: Sendable): boolean => {
       issued++;
       try {
         return socket.write(message, (err?: Error | null) => {
           if (err) {
-            subscriber.error(err);
+            fail(err);
           } else {
             written++;
             maybeDone();
