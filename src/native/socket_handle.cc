@@ -322,7 +322,7 @@ void SocketHandle::HandleEvents(int status, int events) {
     // libuv reports POLLERR as UV_EBADF and stops the handle. On a Unix socket
     // that is an ordinary peer close with unread data, and queued messages
     // (SEQPACKET: after the ECONNRESET) are still readable: drain them before
-    // reporting anything (docs/kernel.md, "Peer gone with unread data").
+    // reporting anything (docs/kernel.md, "Errors and readiness with uv_poll").
     events = (reading_ ? UV_READABLE : 0) | (writing_ ? UV_WRITABLE : 0);
   }
   if ((events & UV_READABLE) && reading_) {
