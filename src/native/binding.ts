@@ -222,10 +222,12 @@ const RING_CAPACITY = constants.DISOWN_RING;
 export function disowned(fds: readonly number[]): void {
   for (let i = 0; i < fds.length; i++) {
     let n = ring[0]!;
-    if (n === RING_CAPACITY) {
-      native.disown();
-      n = 0;
+    if (n >= RING_CAPACITY) {
+      native.disown(); // empties the ring (it only fails while the env is torn down)
+      n = ring[0]!;
+      if (n >= RING_CAPACITY) return;
     }
+    // The fd first, then the count: an fd is disowned once it is counted.
     ring[n + 1] = fds[i]!;
     ring[0] = n + 1;
   }
