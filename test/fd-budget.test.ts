@@ -84,6 +84,9 @@ async function flood(t: ExecutionContext, type: SocketType, config: FloodConfig,
   return report;
 }
 
+/** The fds a read asks for under a limit too low for a whole message ever to fit (DoRead): half the limit. */
+const lowLimitRead = (limit: number): number => Math.min(PER_MESSAGE, Math.floor(limit / 2));
+
 /** What every flood must show: every message whole, in order, and no EMFILE. */
 function assertWhole(t: ExecutionContext, r: FloodReport, limit: number | null = LIMIT): void {
   if (limit !== null) t.is(r.limit, limit, 'the child ran under the lowered limit');
@@ -146,6 +149,37 @@ for (const type of ['seqpacket', 'stream', 'dgram'] as const satisfies readonly 
     t.true(short.sawWaiting, 'reading waited for fd room');
     t.is(short.maxPending, 2 * PER_MESSAGE, 'two messages were held, not three');
     t.true(short.maxFds < LIMIT - RESERVE, `fds in use stayed under the limit minus the reserve (max ${short.maxFds})`);
+  });
+}
+
+for (const type of ['seqpacket', 'stream', 'dgram'] as const satisfies readonly SocketType[]) {
+  test(`${type}: under ulimit -n 256, too low for a whole 253-fd message, a read asks the kernel for half the limit and no more: each message arrives fdsTruncated with that many fds, and the process never runs out of fds`, async (t) => {
+    const limit = 256;
+    const reserve = Math.min(lowlevel.constants.FD_RESERVE, Math.floor(limit / 8));
+    const r = await flood(t, type, { mode: 'flowing' }, limit);
+    t.is(r.limit, limit);
+    t.is(r.messages, COUNT, 'every message arrived');
+    t.is(r.fdsTruncated, COUNT, 'each flagged fdsTruncated');
+    t.is(r.fdsDelivered, COUNT * lowLimitRead(limit), 'each with exactly half the limit of fds');
+    t.deepEqual(r.wrong, [], 'in order, the fds that came all the file sent');
+    t.is(r.emfile, 0, "the process's own open() never failed with EMFILE");
+    t.true(r.maxFds <= limit - reserve, `fds in use stayed under the limit minus the reserve (max ${r.maxFds})`);
+  });
+
+  test(`${type}: under ulimit -n 400, a 253-fd message arrives whole while it fits, and with fewer free fds than it brings the read asks for half the limit instead of filling the fd table`, async (t) => {
+    const limit = 400;
+    const reserve = Math.min(lowlevel.constants.FD_RESERVE, Math.floor(limit / 8));
+    const whole = await flood(t, type, { mode: 'flowing' }, limit);
+    assertWhole(t, whole, limit);
+    // The child holds enough fds that 253 more never fit, but half the limit does.
+    const free = PER_MESSAGE - 3;
+    const short = await flood(t, type, { mode: 'flowing', free }, limit);
+    t.is(short.messages, COUNT, 'every message arrived');
+    t.is(short.fdsTruncated, COUNT, 'each flagged fdsTruncated');
+    t.is(short.fdsDelivered, COUNT * lowLimitRead(limit), 'each with half the limit of fds, not all that would have fit');
+    t.deepEqual(short.wrong, []);
+    t.is(short.emfile, 0, "the process's own open() never failed with EMFILE");
+    t.true(short.maxFds <= limit - reserve, `fds in use stayed under the limit minus the reserve (max ${short.maxFds})`);
   });
 }
 
