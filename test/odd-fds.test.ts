@@ -125,11 +125,22 @@ for (const type of ['seqpacket', 'stream', 'dgram'] as const satisfies readonly 
     await new Promise((r) => setTimeout(r, 20));
     t.false(p.isClosed(), 'the probe sits in flight in b\'s queue, beside b itself');
     t.is(b.pendingFds, 253, 'b did not read it');
-    // b's queue now holds b's own socket: destroying b drops the last fd
-    // but not the last reference (a cycle).
-    a.destroy();
+    // b's queue now holds b's own socket: destroying b drops its last fd
+    // but not its last reference (a cycle), so b is never released. The
+    // kernel collects such cycles when another Unix socket is released while
+    // fds are in flight (unix_release_sock calls unix_gc, which runs in a
+    // workqueue): a is destroyed after b for that. A run that started before
+    // the cycle was complete misses it, so release throwaway sockets until
+    // one catches it. None of this frees b while anything holds an fd to it.
     b.destroy();
+    a.destroy();
     await Promise.all([settled(a), settled(b)]);
+    for (let i = 0; i < 100 && !p.isClosed(); i++) {
+      const [x, y] = lowlevel.socketpair('stream');
+      lowlevel.close(x);
+      lowlevel.close(y);
+      await new Promise((r) => setTimeout(r, 10));
+    }
     await assertProbeClosed(t, p);
     await assertFdsBack(t, base);
   });
