@@ -418,8 +418,11 @@ void SocketHandle::DoRead(napi_env env) {
   // Every read may bring max_fds_ fds (SCM_RIGHTS cannot be refused
   // halfway), so a read is made only while that many still fit JS's budget
   // and the process's room, the reserve kept (fd_room.h). Under a limit too
-  // low for a whole message ever to fit, half the limit is asked for: a
-  // larger message then arrives fdsTruncated, as it must.
+  // low for a whole message ever to fit, half the limit is asked for when a
+  // whole one does not fit now: a larger message then arrives fdsTruncated,
+  // as it must. The control buffer holds exactly the fds asked for (the
+  // kernel installs what it has room for and closes the rest, unix(7)), so
+  // no read installs more than the room it was checked against.
   int room = INT32_MAX;
   int per_read = 1;
   if (max_fds_ > 0) {
@@ -432,12 +435,13 @@ void SocketHandle::DoRead(napi_env env) {
   // Bounded loop: ECONNRESET is reported once, so it cannot spin.
   for (int rounds = 0; count < kMaxBatch && used < kMaxBatchBytes && rounds < 2 * kMaxBatch;
        rounds++) {
-    if (max_fds_ > 0 && fds_used + per_read > limit) {
+    const int ask = max_fds_ == 0 || fds_used + max_fds_ <= limit ? max_fds_ : per_read;
+    if (max_fds_ > 0 && fds_used + ask > limit) {
       if (count == 0 && room < fd_budget_) status = kStatusNoFdRoom;
       break;
     }
-    const int r = type_ == SOCK_STREAM ? ReadStream(env, &count, &used, &fds_used)
-                                       : ReadDatagrams(limit, per_read, &count, &used, &fds_used);
+    const int r = type_ == SOCK_STREAM ? ReadStream(env, ask, &count, &used, &fds_used)
+                                       : ReadDatagrams(limit, ask, &count, &used, &fds_used);
     if (r == 0) break;
     if (r < 0) {
       status = r;
@@ -510,15 +514,15 @@ int StoreFds(AddonData* d, int* fds_used) {
 
 }  // namespace
 
-// Room for exactly max_fds_ fds (and the credentials first, when they come:
+// Room for exactly `fds` fds (and the credentials first, when they come:
 // the kernel writes SCM_CREDENTIALS before SCM_RIGHTS and sizes the fds from
 // what is left). The last cmsg is measured with CMSG_LEN, not CMSG_SPACE: the
 // padding of an odd count would fit one more fd. With the full SCM_MAX_FD
 // the whole buffer is offered: no sender can pass more.
-size_t SocketHandle::ControlLength() const {
-  if (max_fds_ >= kMaxFdsPerMessage) return sizeof(RecvControl::buf);
+size_t SocketHandle::ControlLength(int fds) const {
+  if (fds >= kMaxFdsPerMessage) return sizeof(RecvControl::buf);
   const size_t creds = pass_credentials_ ? CMSG_SPACE(sizeof(struct ucred)) : 0;
-  return creds + (max_fds_ > 0 ? CMSG_LEN(sizeof(int) * max_fds_) : 0);
+  return creds + (fds > 0 ? CMSG_LEN(sizeof(int) * fds) : 0);
 }
 
 // A stream read that fills max_message_ is likely followed by another: that
@@ -526,7 +530,7 @@ size_t SocketHandle::ControlLength() const {
 // copy out of the arena (stream 64 KiB, bench/README.md). A direct read that
 // comes back under half full is copied to the arena after all, so a small
 // message never pins a max_message_ Buffer.
-int SocketHandle::ReadStream(napi_env env, int* count, size_t* used, int* fds_used) {
+int SocketHandle::ReadStream(napi_env env, int ask, int* count, size_t* used, int* fds_used) {
   const size_t arena_used = *used - direct_bytes;
   napi_value direct = nullptr;
   char* dst = nullptr;
@@ -548,7 +552,7 @@ int SocketHandle::ReadStream(napi_env env, int* count, size_t* used, int* fds_us
   memset(&msg, 0, sizeof(msg));
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  msg.msg_controllen = ControlLength();
+  msg.msg_controllen = ControlLength(ask);
   msg.msg_control = msg.msg_controllen > 0 ? control.buf : nullptr;
   const ssize_t n = RETRY_EINTR(recvmsg(fd_, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT));
   if (n < 0) {
@@ -592,17 +596,17 @@ int SocketHandle::ReadStream(napi_env env, int* count, size_t* used, int* fds_us
   return 1;
 }
 
-// limit: the fds this wakeup may still add (DoRead); each slot may bring
-// per_read of them.
-int SocketHandle::ReadDatagrams(int limit, int per_read, int* count, size_t* used, int* fds_used) {
-  const int fd_slots = max_fds_ == 0 ? kSlots : (limit - *fds_used) / per_read;
+// limit: the fds this wakeup may still add (DoRead); each slot asks for
+// `ask` of them.
+int SocketHandle::ReadDatagrams(int limit, int ask, int* count, size_t* used, int* fds_used) {
+  const int fd_slots = max_fds_ == 0 ? kSlots : (limit - *fds_used) / ask;
   const int size_slots = static_cast<int>(std::max<size_t>(1, kArenaBudget / max_message_));
   const int slots = std::min({kSlots, kMaxBatch - *count, fd_slots, size_slots});
   if (slots <= 0) return 0;
   const size_t base = *used;
   if (!arena.Ensure(base + slots * max_message_)) return -ENOMEM;
   const bool named = type_ == SOCK_DGRAM;
-  const size_t control_len = ControlLength();
+  const size_t control_len = ControlLength(ask);
   for (int i = 0; i < slots; i++) {
     recv_iovs[i] = {arena.data + base + i * max_message_, max_message_};
     struct msghdr& h = recv_hdrs[i].msg_hdr;

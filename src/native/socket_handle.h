@@ -106,10 +106,11 @@ class SocketHandle {
   bool MessageBytes(napi_env env, int count, size_t used, napi_value* out, int64_t* base);
   bool SlabCopy(napi_env env, size_t used, napi_value* out, int64_t* base);
   // Each returns messages read (> 0), 0 for EAGAIN, or a final status.
-  int ReadStream(napi_env env, int* count, size_t* used, int* fds_used);
-  int ReadDatagrams(int limit, int per_read, int* count, size_t* used, int* fds_used);
+  // `ask`: the fds one message may bring (ControlLength).
+  int ReadStream(napi_env env, int ask, int* count, size_t* used, int* fds_used);
+  int ReadDatagrams(int limit, int ask, int* count, size_t* used, int* fds_used);
   bool SeqpacketEof();
-  size_t ControlLength() const;
+  size_t ControlLength(int fds) const;
 
   AddonData* data_;
   napi_env env_ = nullptr;
