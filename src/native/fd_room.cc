@@ -21,6 +21,7 @@ namespace {
 // most this often (a paused socket retries on a timer; each retry would
 // otherwise count again).
 constexpr long kRecountMs = 50;
+constexpr long kBusyRecountMs = 1;
 constexpr long kShortRecountMs = 2;
 
 // Guards the exact count. in_use alone changes on every dup and close, so it
@@ -76,11 +77,12 @@ void Recount(long now) {
 
 }  // namespace
 
-Room Free(int need) {
+Room Free(int need, bool busy) {
   std::lock_guard<std::mutex> lock(mutex);
   const long now = NowMs();
   const long age = now - counted_at_ms;
-  if (age >= kRecountMs || (limit - in_use.load(std::memory_order_relaxed) < need && age >= kShortRecountMs)) {
+  if (age >= (busy ? kBusyRecountMs : kRecountMs) ||
+      (limit - in_use.load(std::memory_order_relaxed) < need && age >= kShortRecountMs)) {
     Recount(now);
   }
   const long free = limit - in_use.load(std::memory_order_relaxed);

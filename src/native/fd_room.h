@@ -13,8 +13,8 @@
 // created since, minus those it has closed. fds that other code opens are
 // not seen until the next exact count, and fds that our users close are not
 // seen either (the estimate errs towards less room). An exact count is taken
-// when the last one is 50 ms old, or when the estimate says the room is
-// short (then at most every 2 ms).
+// when the last one is 50 ms old (1 ms while fds are flowing in), or when
+// the estimate says the room is short (then at most every 2 ms).
 //
 // RLIMIT_NOFILE bounds fd numbers, not the count: fds numbered above a
 // limit lowered after they were opened make the room smaller than this
@@ -32,8 +32,10 @@ struct Room {
 };
 
 // `need` is what the caller is about to ask for: an estimate short of it
-// triggers an exact count.
-Room Free(int need);
+// triggers an exact count. `busy`: fds are flowing in (the caller's last
+// read brought some), so user code is likely opening and closing fds too:
+// the count is then refreshed every millisecond.
+Room Free(int need, bool busy = false);
 
 // The addon installed or created n fds, or closed n of them.
 void Opened(int n);

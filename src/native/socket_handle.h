@@ -126,6 +126,8 @@ class SocketHandle {
   // control buffer holds exactly that many, so more arrive fdsTruncated.
   int max_fds_ = 253;
   bool pass_credentials_ = false;
+  // The last batch brought fds: count the process's fds more often (fd_room.h).
+  bool fds_flowing_ = false;
   // The fds one wakeup may add (readStart), or, listening, the connections.
   int fd_budget_ = 0;
   // The events the poll handle is started with (0: stopped, -1: unknown).
