@@ -13,8 +13,8 @@
 // and its fd count and pendingFds must stay under their bounds.
 import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
-import { lowlevel, UnixMessageSocket, type SocketType } from '../src/index';
-import { assertFdsBack, fdCount, fileWithContent, settled, stepChild, type ChildStep } from './helpers';
+import { connect, lowlevel, UnixMessageSocket, type SocketType } from '../src/index';
+import { abstractName, assertFdsBack, fdCount, fileWithContent, settled, stepChild, type ChildStep } from './helpers';
 
 const COUNT = 60;
 const PER_MESSAGE = 253;
@@ -38,6 +38,14 @@ interface FloodReport extends ChildStep {
   roomWaits: number;
   sawWaiting: boolean;
   ms: number;
+}
+
+interface AcceptReport extends ChildStep {
+  accepted: number;
+  emfile: number;
+  maxFds: number;
+  sawWaiting: boolean;
+  limit: number;
 }
 
 interface FloodConfig {
@@ -190,4 +198,31 @@ test('seqpacket: maxPendingFds is exact: 759 (three full messages) lets three me
   const two = await flood(t, 'seqpacket', { mode: 'paused', options: { maxPendingFds: 758, readableHighWaterMark: 1000 } }, null);
   assertWhole(t, two, null);
   t.is(two.maxPending, 506);
+});
+
+test('a server under ulimit -n 128 that 300 clients connect to accepts only while the process has room, waits for fd room, and accepts them all as connections close; it never runs out of fds', async (t) => {
+  const limit = 128;
+  const reserve = Math.min(lowlevel.constants.FD_RESERVE, Math.floor(limit / 8));
+  const expected = 300;
+  const name = abstractName('accept-room');
+  const [mine, theirs] = lowlevel.socketpair('stream');
+  lowlevel.close(mine);
+  const { next, exited } = stepChild<AcceptReport>(t, 'sh',
+    ['-c', `ulimit -n ${limit} && exec "$0" test/fixtures/accept-room-child.js "$1"`, process.execPath,
+      JSON.stringify({ name, expected, holdMs: 20 })],
+    theirs);
+  t.is((await next()).step, 'start');
+  t.is((await next()).step, 'listening');
+  const clients: UnixMessageSocket[] = [];
+  for (let i = 0; i < expected; i++) {
+    const c = connect({ path: name });
+    c.on('error', () => undefined); // the child lets go of them
+    clients.push(c);
+  }
+  const r = await next();
+  t.like(r, { step: 'done', accepted: expected, emfile: 0, limit, sawWaiting: true });
+  t.true(r.maxFds <= limit - reserve, `fds in use stayed under the limit minus the reserve (max ${r.maxFds})`);
+  t.deepEqual(await exited, [0, null]);
+  for (const c of clients) c.destroy();
+  await Promise.all(clients.map((c) => settled(c)));
 });

@@ -384,6 +384,21 @@ test('ref() and unref() return the socket and hasRef follows them', async (t) =>
   await assertFdsBack(t, base);
 });
 
+for (const type of TYPES) {
+  test(`${type}: a socketPair end reads into its buffer from the start, before anyone asks, as a net.Socket does`, async (t) => {
+    const base = fdCount();
+    const [a, b] = socketPair(type);
+    a.write('early');
+    // No read(), no listener: the message reaches b's own buffer anyway.
+    while (b.readableLength === 0) await new Promise((resolve) => setImmediate(resolve));
+    t.is((b.read() as UnixMessage).data.toString(), 'early');
+    a.destroy();
+    b.destroy();
+    await Promise.all([settled(a), settled(b)]);
+    await assertFdsBack(t, base);
+  });
+}
+
 test('an unref()ed socket that is reading does not keep the process alive', async (t) => {
   const { spawnSync } = await import('node:child_process');
   const script = `

@@ -426,7 +426,7 @@ void SocketHandle::DoRead(napi_env env) {
   int room = INT32_MAX;
   int per_read = 1;
   if (max_fds_ > 0) {
-    const fd_room::Room r = fd_room::Free(max_fds_ + kFdReserve);
+    const fd_room::Room r = fd_room::Free(max_fds_ + kFdReserve, fds_flowing_);
     const int reserve = std::min(kFdReserve, r.limit / 8);
     per_read = std::max(1, std::min(max_fds_, r.limit / 2));
     room = r.free - reserve;
@@ -452,6 +452,7 @@ void SocketHandle::DoRead(napi_env env) {
   // final once the queue is drained.
   if (status == kStatusOk && reset_seen_ && type_ == SOCK_DGRAM) status = -ECONNRESET;
   if (count == 0 && status == kStatusOk) return;  // spurious wakeup (poll.rst)
+  fds_flowing_ = fds_used > 0;
   if (status == kStatusEof && reset_seen_) status = -ECONNRESET;
   if (status < 0) {
     // Final: no more reads, so a level-triggered POLLERR/POLLHUP cannot spin.
@@ -685,7 +686,13 @@ void SocketHandle::DoAccept(napi_env env) {
   std::vector<int>& accepted = fd_scratch;
   accepted.clear();
   int status = kStatusOk;
-  const int limit = fd_budget_ > 0 ? fd_budget_ : kAcceptPerWakeup;
+  // Each connection takes an fd: accept no more than the process's room,
+  // the reserve kept, so that a crowd of clients cannot push it into EMFILE
+  // (the rest wait in the backlog; JS looks again on a timer).
+  const fd_room::Room room = fd_room::Free(kFdReserve + 1);
+  const int free = room.free - std::min(kFdReserve, room.limit / 8);
+  const int limit = std::min(fd_budget_ > 0 ? fd_budget_ : kAcceptPerWakeup, free);
+  if (limit <= 0) status = kStatusNoFdRoom;
   for (int i = 0; i < limit; i++) {
     const int c = RETRY_EINTR(accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
     if (c >= 0) {

@@ -3,8 +3,9 @@
 // listening fd, hands batches of raw fds (up to `perWakeup` per wakeup) to the pool.
 import dns from 'node:dns/promises';
 import type net from 'node:net';
-import { native, type NativeSocketHandle } from '../native/binding';
+import { constants, native, type NativeSocketHandle } from '../native/binding';
 import { errnoError, invalidArgType, invalidArgValue, outOfRange } from '../stream/errors';
+import { FdRoomWait } from '../stream/fd-room-wait';
 import { TYPE_NUMBERS } from '../stream/socket';
 
 export interface ServeOptions {
@@ -36,6 +37,11 @@ export class Acceptor {
   #handle: NativeSocketHandle;
   #paused = false;
   readonly #perWakeup: number;
+  // Accepting waits for the process to have fds free (STATUS_NO_FD_ROOM).
+  readonly #room = new FdRoomWait();
+  readonly #retry = (): void => {
+    if (!this.#paused) this.#handle.readStart(this.#perWakeup);
+  };
 
   private constructor(fd: number, host: string, perWakeup: number, onConnections: (fds: number[]) => void, onError: (err: Error) => void) {
     const port = native.inetPort(fd);
@@ -50,7 +56,15 @@ export class Acceptor {
       onRead: () => undefined,
       onWritable: () => undefined,
       onConnection: (status, fds) => {
-        if (fds.length > 0) onConnections(fds);
+        if (status === constants.STATUS_NO_FD_ROOM) {
+          handle.readStop();
+          this.#room.wait(this.#retry);
+          return;
+        }
+        if (fds.length > 0) {
+          this.#room.progressed();
+          onConnections(fds);
+        }
         // EMFILE and friends: the pending connections were dropped (emfile
         // trick) and accepting goes on, as net.Server does.
         if (status < 0) onError(errnoError(status, 'accept', `${host}:${port}`));
@@ -104,19 +118,22 @@ export class Acceptor {
   resume(): void {
     if (!this.#paused) return;
     this.#paused = false;
-    this.#handle.readStart(this.#perWakeup);
+    if (!this.#room.waiting) this.#handle.readStart(this.#perWakeup);
   }
 
   unref(): void {
     this.#handle.unref();
+    this.#room.unref();
   }
 
   ref(): void {
     this.#handle.ref();
+    this.#room.ref();
   }
 
   /** Closes the listening socket; connections already accepted are not affected. */
   close(): void {
+    this.#room.cancel();
     this.#handle.close();
   }
 }

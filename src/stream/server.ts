@@ -10,6 +10,7 @@ import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import { constants, native, type NativeSocketHandle } from '../native/binding';
 import { describe, errno, errnoError, invalidArgType, invalidArgValue, invalidFdType, outOfRange, serverAlreadyListen, serverNotRunning } from './errors';
+import { FdRoomWait } from './fd-room-wait';
 import { inspectFd, socketOptions, TYPE_NUMBERS, UnixMessageSocket, type SocketOptions } from './socket';
 import { validateAddress, validateFd } from './validate';
 
@@ -42,6 +43,8 @@ export class UnixMessageServer extends EventEmitter {
   #connections = new Set<UnixMessageSocket>();
   #closing = false;
   #refed = true;
+  // Accepting waits for the process to have fds free (STATUS_NO_FD_ROOM).
+  readonly #room = new FdRoomWait();
 
   constructor(options: ServerOptions | null = {}, onConnection?: (socket: UnixMessageSocket) => void) {
     super();
@@ -205,7 +208,26 @@ export class UnixMessageServer extends EventEmitter {
     return own;
   }
 
+  /**
+   * True while accepting waits because the process has too few free fds
+   * (RLIMIT_NOFILE): pending connections stay in the backlog, and accepting
+   * resumes on its own as fds are freed.
+   */
+  get waitingForFdRoom(): boolean {
+    return this.#room.waiting;
+  }
+
+  readonly #resumeAccepting = (): void => {
+    this.#handle?.readStart(0);
+  };
+
   #onConnection(status: number, fds: number[]): void {
+    if (status === constants.STATUS_NO_FD_ROOM) {
+      this.#handle?.readStop();
+      this.#room.wait(this.#resumeAccepting);
+      return;
+    }
+    if (fds.length > 0) this.#room.progressed();
     let i = 0;
     try {
       for (; i < fds.length; i++) this.#adoptConnection(fds[i]!);
@@ -250,6 +272,7 @@ export class UnixMessageServer extends EventEmitter {
       return this;
     }
     this.#handle = null;
+    this.#room.cancel();
     h.owner = undefined;
     h.close();
     this.#removeOwnFile();
@@ -272,12 +295,14 @@ export class UnixMessageServer extends EventEmitter {
   ref(): this {
     this.#refed = true;
     this.#handle?.ref();
+    this.#room.ref();
     return this;
   }
 
   unref(): this {
     this.#refed = false;
     this.#handle?.unref();
+    this.#room.unref();
     return this;
   }
 

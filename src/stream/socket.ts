@@ -5,6 +5,7 @@
 import { Duplex } from 'node:stream';
 import { constants, disowned, native, recvFds, recvMeta, type NativeSocketHandle, type Gather } from '../native/binding';
 import { describe, errno, errnoError, invalidArgType, invalidFdType, invalidState, outOfRange, streamDestroyed } from './errors';
+import { FdRoomWait } from './fd-room-wait';
 import { closeFds, defaultFdBound, dupFds } from './fds';
 import { dataLength, normalizeMessage, validateAddress, validateFd, type NormalizedMessage } from './validate';
 import { byteLengthOf, bytesAfter, isByteView } from './views';
@@ -167,7 +168,6 @@ function failsOnlyTheMessage(r: number, address: string | null): boolean {
   return MESSAGE_ERRORS.has(r) || (address !== null && DESTINATION_ERRORS.has(r));
 }
 const MAX_RETRY_MS = 64;
-const MAX_ROOM_MS = 100;
 const SEND_BATCH = 64;
 // Messages per gathering stream sendmsg; their buffers stay under IOV_MAX.
 const STREAM_GATHER = 64;
@@ -209,10 +209,9 @@ export class UnixMessageSocket extends Duplex {
   // The fd budget the handle reads with (readStart), or -1 while it does not read.
   #pollBudget = -1;
   #fdPaused = false;
-  // Set while reading waits for the process to have fds free (the addon
-  // reported STATUS_NO_FD_ROOM): the retry timer.
-  #roomTimer: NodeJS.Timeout | null = null;
-  #roomDelay = 1;
+  // Reading waits for the process to have fds free (the addon reported
+  // STATUS_NO_FD_ROOM).
+  readonly #room = new FdRoomWait();
   #deferredError: Error | null = null;
   #maxPendingFds: number;
   #maxFdsPerMessage: number;
@@ -301,10 +300,11 @@ export class UnixMessageSocket extends Duplex {
   // Like net.Socket: a socket reads from the start (into its bounded buffer),
   // so a connection keeps the process alive until it ends or is unref()ed.
   // An unnamed, unconnected dgram socket can receive nothing and does not,
-  // like an unbound dgram.Socket.
+  // like an unbound dgram.Socket. (A socketpair end has no name either, but
+  // is connected: getpeername succeeds, with an unnamed peer.)
   #startReading(): void {
     const fd = this.#handle?.fd ?? -1;
-    if (this.type === 'dgram' && typeof native.getsockname(fd) !== 'string' && typeof native.getpeername(fd) !== 'string') {
+    if (this.type === 'dgram' && typeof native.getsockname(fd) !== 'string' && typeof native.getpeername(fd) === 'number') {
       return;
     }
     this.read(0);
@@ -412,7 +412,7 @@ export class UnixMessageSocket extends Duplex {
     this.#refed = true;
     this.#handle?.ref();
     this.#retryTimer?.ref();
-    this.#roomTimer?.ref();
+    this.#room.ref();
     return this;
   }
 
@@ -420,7 +420,7 @@ export class UnixMessageSocket extends Duplex {
     this.#refed = false;
     this.#handle?.unref();
     this.#retryTimer?.unref();
-    this.#roomTimer?.unref();
+    this.#room.unref();
     return this;
   }
 
@@ -440,7 +440,7 @@ export class UnixMessageSocket extends Duplex {
    * fds are freed.
    */
   get waitingForFdRoom(): boolean {
-    return this.#roomTimer !== null;
+    return this.#room.waiting;
   }
 
   /**
@@ -996,7 +996,7 @@ export class UnixMessageSocket extends Duplex {
     const perMessage = this.#maxFdsPerMessage;
     const budget = perMessage === 0 ? 0 : Math.max(this.#maxPendingFds, perMessage) - this.#unreadFds;
     this.#fdPaused = this.#wantRead && budget < perMessage;
-    const want = this.#wantRead && !this.#eof && !this.#connecting && !this.#fdPaused && this.#roomTimer === null;
+    const want = this.#wantRead && !this.#eof && !this.#connecting && !this.#fdPaused && !this.#room.waiting;
     // Nothing to tell the handle: the common case after every read batch,
     // where a call would cost an N-API round trip per wakeup.
     if (want ? budget === this.#pollBudget : this.#pollBudget < 0) return;
@@ -1049,9 +1049,11 @@ export class UnixMessageSocket extends Duplex {
   }
 
   #afterRead(status: number, count: number): void {
-    if (count > 0) this.#roomDelay = 1;
+    if (count > 0) this.#room.progressed();
     if (status === constants.STATUS_NO_FD_ROOM) {
-      this.#waitForFdRoom();
+      // Stop polling (the next #updateReading sees the wait) until the retry.
+      this.#room.wait(this.#retryRead);
+      this.#updateReading();
       return;
     }
     if (status === UV_EOF) {
@@ -1070,20 +1072,7 @@ export class UnixMessageSocket extends Duplex {
     this.#updateReading();
   }
 
-  // The addon read nothing: the process has fewer free fds than one more
-  // message may bring (RLIMIT_NOFILE). Stop reading, so that a level-triggered
-  // poll does not spin, and look again later, backing off as libuv does for
-  // EMFILE on accept; fds freed meanwhile by anyone let it resume.
-  #waitForFdRoom(): void {
-    if (this.#roomTimer !== null) return;
-    this.#roomTimer = setTimeout(() => {
-      this.#roomTimer = null;
-      this.#updateReading();
-    }, this.#roomDelay);
-    if (!this.#refed) this.#roomTimer.unref();
-    this.#roomDelay = Math.min(this.#roomDelay * 2, MAX_ROOM_MS);
-    this.#updateReading();
-  }
+  readonly #retryRead = (): void => this.#updateReading();
 
   #deliver(message: UnixMessage): void {
     if (!this.#acceptFds && message.fds.length > 0) {
@@ -1109,10 +1098,7 @@ export class UnixMessageSocket extends Duplex {
       clearTimeout(this.#retryTimer);
       this.#retryTimer = null;
     }
-    if (this.#roomTimer !== null) {
-      clearTimeout(this.#roomTimer);
-      this.#roomTimer = null;
-    }
+    this.#room.cancel();
     const h = this.#handle;
     this.#handle = null;
     this.#connecting = false;
