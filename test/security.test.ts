@@ -476,7 +476,11 @@ test('where sock_diag cannot answer, the server falls back to the file the path 
   const log = tmpPath('strace.log');
   // The addon's sock_diag request is the only sendto(2) a server makes;
   // strace makes it fail as on a kernel without unix_diag.
-  const run = (action: string): ReturnType<typeof ownFileChild> => ownFileChild('strace', ['-f', '-qq', '-o', log, '-e', 'trace=sendto', '-e', 'inject=sendto:error=ENOENT', process.execPath, child, tmpPath('fallback.sock'), action]);
+  const files: string[] = [];
+  const run = (action: string): ReturnType<typeof ownFileChild> => {
+    files.push(tmpPath('fallback.sock'));
+    return ownFileChild('strace', ['-f', '-qq', '-o', log, '-e', 'trace=sendto', '-e', 'inject=sendto:error=ENOENT', process.execPath, child, files.at(-1)!, action]);
+  };
   try {
     const plain = run('plain');
     t.is(plain.status, 0, plain.stderr);
@@ -486,7 +490,7 @@ test('where sock_diag cannot answer, the server falls back to the file the path 
     t.is(replaced.status, 0, replaced.stderr);
     t.true(replaced.report?.exists && replaced.report.sameFile, 'a socket file that replaced ours after listen() survives close()');
   } finally {
-    fs.rmSync(log, { force: true });
+    for (const f of [log, ...files, ...files.map((x) => `${x}.ours`)]) fs.rmSync(f, { force: true });
   }
 });
 
