@@ -7,6 +7,7 @@
         ["OS=='linux'", {
           "sources": [
             "src/native/addon.cc",
+            "src/native/bound_file.cc",
             "src/native/cmsg.cc",
             "src/native/env_state.cc",
             "src/native/fd_calls.cc",

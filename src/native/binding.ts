@@ -173,6 +173,14 @@ export interface NativeBinding {
   getsockname(fd: number): string | null | Errno;
   getpeername(fd: number): string | null | Errno;
   peercred(fd: number, out: Int32Array): Errno;
+  /**
+   * [major, minor, low 32 bits of the inode number] of the file a socket is
+   * bound to, from sock_diag, whatever its path names now; -errno when
+   * sock_diag cannot answer (no unix_diag, another network namespace).
+   */
+  boundFile(fd: number): [number, number, number] | Errno;
+  /** The same identity for the file a path names (a final symlink is not followed). */
+  fileAtPath(path: string): [number, number, number] | Errno;
   /** What these read is the caller's own snapshot: its arrays, validated views and numbers. */
   send(fd: number, data: Gather, fds: FdList, address: string | null, flags: number): Errno;
   sendBatch(fd: number, datas: readonly Gather[], fds: readonly FdList[] | undefined,

@@ -25,6 +25,10 @@ napi_value GetSockName(napi_env env, napi_callback_info info);
 napi_value GetPeerName(napi_env env, napi_callback_info info);
 napi_value PeerCred(napi_env env, napi_callback_info info);
 
+// bound_file.cc: the inode a socket is bound to, and the one a path names.
+napi_value BoundFile(napi_env env, napi_callback_info info);
+napi_value FileAtPath(napi_env env, napi_callback_info info);
+
 // send.cc: the socket layer's send paths.
 napi_value Send(napi_env env, napi_callback_info info);
 napi_value SendBatch(napi_env env, napi_callback_info info);

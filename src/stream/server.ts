@@ -5,7 +5,8 @@
 // the options that connections inherit from the listening socket
 // (SO_PASSCRED, SO_PASSRIGHTS) are set on it before listen(), so a client
 // that sends before it is accepted meets them already, and the file is
-// removed on close only if it is still the one we bound.
+// removed on close only if its path still names the inode the socket is
+// bound to (recordOwnFile).
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import { constants, native, type NativeSocketHandle } from '../native/binding';
@@ -33,13 +34,35 @@ export interface ListenOptions {
 const scratch = new Int32Array(1);
 const ENOPROTOOPT = errno('ENOPROTOOPT');
 
+/**
+ * The socket file a server created. From sock_diag (`kernel`): the device of
+ * the inode's superblock and the low 32 bits of its inode number, which is
+ * all unix_diag reports. From lstat (the fallback): st_dev and st_ino.
+ */
+interface OwnFile {
+  kernel: boolean;
+  dev: bigint;
+  ino: bigint;
+}
+
+/** userspace's dev_t for a major and minor number (glibc's makedev(3)). */
+function makedev(major: number, minor: number): bigint {
+  const ma = BigInt(major);
+  const mi = BigInt(minor);
+  return ((ma & 0xfffff000n) << 32n) | ((ma & 0xfffn) << 8n) | ((mi & 0xffffff00n) << 12n) | (mi & 0xffn);
+}
+
+function kernelFile(id: [number, number, number] | number): OwnFile | null {
+  return typeof id === 'number' ? null : { kernel: true, dev: makedev(id[0], id[1]), ino: BigInt(id[2]) };
+}
+
 export class UnixMessageServer extends EventEmitter {
   readonly type: 'stream' | 'seqpacket';
   #options: SocketOptions;
   #handle: NativeSocketHandle | null = null;
   #address: string | null = null;
-  // The socket file we created (dev, ino): the only file close() may remove.
-  #ownFile: { dev: number; ino: number } | null = null;
+  // The socket file we created: the only file close() may remove.
+  #ownFile: OwnFile | null = null;
   #connections = new Set<UnixMessageSocket>();
   #closing = false;
   #refed = true;
@@ -157,16 +180,7 @@ export class UnixMessageServer extends EventEmitter {
     r = native.bind(fd, path, mode);
     if (r < 0) return fail(errnoError(r, 'listen', path));
     this.#address = path;
-    if (!path.startsWith('\0')) {
-      try {
-        const st = fs.lstatSync(path);
-        // Someone who can write to the directory may have replaced the file
-        // already; a file that is not a socket is surely not ours.
-        if (st.isSocket()) this.#ownFile = { dev: st.dev, ino: st.ino };
-      } catch {
-        // Removed already: there is nothing of ours to remove on close.
-      }
-    }
+    if (!path.startsWith('\0')) this.#ownFile = recordOwnFile(fd, path);
     r = native.listen(fd, backlog);
     if (r < 0) return fail(errnoError(r, 'listen', path));
     return fd;
@@ -319,11 +333,47 @@ export class UnixMessageServer extends EventEmitter {
     this.#ownFile = null;
     if (own === null || path === null) return;
     try {
-      // Never delete a file someone else put there since we bound.
-      const st = fs.lstatSync(path);
-      if (st.isSocket() && st.dev === own.dev && st.ino === own.ino) fs.unlinkSync(path);
+      // Never delete a file someone else put there since we bound. (Between
+      // this check and unlink(2) the path can still change: no call unlinks
+      // a name only if it is a given inode.)
+      if (isOwnFile(path, own)) fs.unlinkSync(path);
     } catch {
       // Already gone.
     }
   }
+}
+
+/**
+ * The identity of the file the socket's bind(2) created. sock_diag names the
+ * inode the socket is bound to, so a file that someone who can write to the
+ * directory put at the path after bind is never taken for ours. Where
+ * sock_diag cannot answer (a kernel without unix_diag, a socket of another
+ * network namespace, no fd free for the netlink socket), the file the path
+ * names right after bind stands in for it, if it is a socket: that one could
+ * already have been replaced.
+ */
+function recordOwnFile(fd: number, path: string): OwnFile | null {
+  const own = kernelFile(native.boundFile(fd));
+  if (own !== null) return own;
+  try {
+    const st = fs.lstatSync(path, { bigint: true });
+    return st.isSocket() ? { kernel: false, dev: st.dev, ino: st.ino } : null;
+  } catch {
+    return null; // removed already: nothing of ours to remove on close
+  }
+}
+
+/** Whether `path` names the file recorded in `own` (a final symlink is not followed). */
+function isOwnFile(path: string, own: OwnFile): boolean {
+  const st = fs.lstatSync(path, { bigint: true, throwIfNoEntry: false });
+  if (st === undefined || !st.isSocket()) return false;
+  if (!own.kernel) return st.dev === own.dev && st.ino === own.ino;
+  if (BigInt.asUintN(32, st.ino) !== own.ino) return false;
+  if (st.dev === own.dev) return true;
+  // btrfs and overlayfs report a st_dev other than the superblock's device
+  // that sock_diag gives: ask for the device of the file's mount. If that
+  // fails too (before Linux 5.8, or without /proc), the file stays: better
+  // left behind than someone else's removed.
+  const at = kernelFile(native.fileAtPath(path));
+  return at !== null && at.dev === own.dev && at.ino === own.ino;
 }
