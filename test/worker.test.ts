@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { socketPair } from '../src/index';
+import { createSocket, socketPair } from '../src/index';
 import { assertFdsBack, fdCount, settled, take, tmpPath } from './helpers';
 
 const DIST = path.join(__dirname, '..', 'dist', 'index.js');
@@ -348,5 +348,39 @@ test('several workers and the main thread use the addon at the same time', async
   } finally {
     fs.rmSync(file, { force: true });
   }
+  await assertFdsBack(t, base);
+});
+
+// A server listening on a path when its worker is terminated: its file goes
+// with it, as net.Server's does (libuv unlinks a pipe's path on close), but
+// only while the path still names the file the socket is bound to.
+const LISTEN_ON_PATH = `${PRELUDE}
+const server = lib.createServer({ type: 'seqpacket' });
+server.listen(workerData.path, () => report({ kind: 'listening' }));
+`;
+
+test('a server on a path in a terminated worker takes its socket file with it, and leaves alone a file that replaced it', async (t) => {
+  const base = fdCount();
+  const ours = tmpPath('worker-server');
+  const first = start(LISTEN_ON_PATH, { path: ours });
+  t.deepEqual(await first.first, { kind: 'listening' });
+  t.true(fs.lstatSync(ours).isSocket());
+  await first.worker.terminate();
+  t.false(fs.existsSync(ours), 'the socket file was removed with the worker');
+
+  // Someone moves our file away and puts another socket file at the path.
+  const replaced = tmpPath('worker-server');
+  const second = start(LISTEN_ON_PATH, { path: replaced });
+  t.deepEqual(await second.first, { kind: 'listening' });
+  const moved = `${replaced}.moved`;
+  fs.renameSync(replaced, moved);
+  const theirs = createSocket({ type: 'dgram', bind: replaced });
+  const theirIno = fs.lstatSync(replaced).ino;
+  await second.worker.terminate();
+  t.is(fs.lstatSync(replaced).ino, theirIno, 'the file that replaced ours is still there');
+  theirs.destroy();
+  await settled(theirs);
+  fs.rmSync(replaced, { force: true });
+  fs.rmSync(moved, { force: true });
   await assertFdsBack(t, base);
 });

@@ -128,6 +128,12 @@ export interface NativeSocketHandle {
   writeStart(): Errno;
   writeStop(): Errno;
   setListening(listening: boolean): Errno;
+  /**
+   * A listening socket's file: removed if the env is torn down while it is
+   * open (a terminated worker), when the path still names the file the
+   * socket is bound to (sock_diag). null: none.
+   */
+  setTeardownUnlink(path: string | null): Errno;
   ref(): Errno;
   unref(): Errno;
   hasRef(): boolean;

@@ -31,6 +31,7 @@
 
 #include <string>
 
+#include "bound_file.h"
 #include "functions.h"
 #include "js_values.h"
 #include "syscall.h"
@@ -173,6 +174,12 @@ napi_value Identity(napi_env env, const FileId& id) {
 }
 
 }  // namespace
+
+bool PathNamesBoundFile(int fd, const std::string& path) {
+  FileId bound, at;
+  return BoundFileOf(fd, &bound) == 0 && FileAtPathOf(path, &at) == 0 && bound.major == at.major &&
+         bound.minor == at.minor && bound.ino == at.ino;
+}
 
 // boundFile(fd) -> [major, minor, ino (low 32 bits)] of the file the socket
 // is bound to | -errno (-ENOENT: not bound to a file, or sock_diag cannot

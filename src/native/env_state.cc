@@ -57,7 +57,7 @@ void FdLedger::Teardown(napi_async_cleanup_hook_handle hook) {
   torn_down_ = true;
   // A copy: CloseNow() removes each handle from open_.
   std::vector<SocketHandle*> open(open_.begin(), open_.end());
-  for (SocketHandle* h : open) h->CloseNow();
+  for (SocketHandle* h : open) h->TeardownClose();
   // JS can no longer run: what it delivered is in the ring, the rest is ours.
   DrainDisowned();
   ring_ = nullptr;

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "bound_file.h"
 #include "cmsg.h"
 #include "fd_room.h"
 #include "js_call.h"
@@ -86,6 +87,7 @@ napi_status SocketHandle::Define(napi_env env, napi_value* out) {
       {"writeStop", nullptr, WriteStop, nullptr, nullptr, nullptr, napi_default_method, nullptr},
       {"setListening", nullptr, SetListening, nullptr, nullptr, nullptr, napi_default_method, nullptr},
       {"setMaxFds", nullptr, SetMaxFds, nullptr, nullptr, nullptr, napi_default_method, nullptr},
+      {"setTeardownUnlink", nullptr, SetTeardownUnlink, nullptr, nullptr, nullptr, napi_default_method, nullptr},
       {"ref", nullptr, Ref, nullptr, nullptr, nullptr, napi_default_method, nullptr},
       {"unref", nullptr, Unref, nullptr, nullptr, nullptr, napi_default_method, nullptr},
       {"hasRef", nullptr, HasRef, nullptr, nullptr, nullptr, napi_default_method, nullptr},
@@ -250,6 +252,16 @@ napi_value SocketHandle::SetMaxFds(napi_env env, napi_callback_info info) {
   return Int(env, 0);
 }
 
+// setTeardownUnlink(path): a server's socket file, to remove if the env is
+// torn down while it listens (a terminated worker), as net.Server's is.
+napi_value SocketHandle::SetTeardownUnlink(napi_env env, napi_callback_info info) {
+  UMS_METHOD(env, info, self);
+  bool present;
+  UMS_READ(env, GetAddress(env, args[0], &self->teardown_unlink_, &present));
+  if (!present) self->teardown_unlink_.clear();
+  return Int(env, 0);
+}
+
 napi_value SocketHandle::Ref(napi_env env, napi_callback_info info) {
   UMS_METHOD(env, info, self);
   self->refed_ = true;
@@ -283,6 +295,15 @@ napi_value SocketHandle::Close(napi_env env, napi_callback_info info) {
   uint32_t refs;
   napi_reference_unref(env, self->wrapper_, &refs);
   return Int(env, 0);
+}
+
+void SocketHandle::TeardownClose() {
+  // Checked through the socket itself (sock_diag): the path may name
+  // another file by now, and that one is not ours to remove.
+  if (box_ != nullptr && !teardown_unlink_.empty() && PathNamesBoundFile(fd_, teardown_unlink_)) {
+    unlink(teardown_unlink_.c_str());
+  }
+  CloseNow();
 }
 
 void SocketHandle::CloseNow() {

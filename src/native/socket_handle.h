@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include <memory>
+#include <string>
 
 #include "env_state.h"
 
@@ -73,6 +74,10 @@ class SocketHandle {
   // Stops polling and closes the fd at once; idempotent. Safe without JS
   // (used by the env teardown hook).
   void CloseNow();
+  // The env teardown hook's close: CloseNow(), after removing the socket
+  // file a server asked for (setTeardownUnlink), as closing the server
+  // from JS would have.
+  void TeardownClose();
 
  private:
   explicit SocketHandle(AddonData* data) : data_(data) {}
@@ -90,6 +95,7 @@ class SocketHandle {
   static napi_value WriteStop(napi_env env, napi_callback_info info);
   static napi_value SetListening(napi_env env, napi_callback_info info);
   static napi_value SetMaxFds(napi_env env, napi_callback_info info);
+  static napi_value SetTeardownUnlink(napi_env env, napi_callback_info info);
   static napi_value Ref(napi_env env, napi_callback_info info);
   static napi_value Unref(napi_env env, napi_callback_info info);
   static napi_value HasRef(napi_env env, napi_callback_info info);
@@ -126,6 +132,9 @@ class SocketHandle {
   // control buffer holds exactly that many, so more arrive fdsTruncated.
   int max_fds_ = 253;
   bool pass_credentials_ = false;
+  // A listening socket's file, removed by TeardownClose() if the path still
+  // names the file the socket is bound to.
+  std::string teardown_unlink_;
   // The last batch brought fds: count the process's fds more often (fd_room.h).
   bool fds_flowing_ = false;
   // The fds one wakeup may add (readStart), or, listening, the connections.

@@ -154,6 +154,9 @@ export class UnixMessageServer extends EventEmitter {
       onConnection: (status, fds) => this.#onConnection(status, fds),
     };
     handle.setListening(true);
+    // If this env is torn down (a terminated worker) while the server
+    // listens, the addon removes the file, as close() would.
+    if (this.#ownFile !== null && this.#address !== null) handle.setTeardownUnlink(this.#address);
     if (!this.#refed) handle.unref();
     handle.readStart(0);
     this.#handle = handle;
