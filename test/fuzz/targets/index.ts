@@ -1,0 +1,6 @@
+// Every fuzz target, by area. The runner draws each case's target by weight.
+import { socketCreate } from './socket-create';
+import { socketMethods } from './socket-methods';
+import type { Target } from './target';
+
+export const targets: readonly Target[] = [socketMethods, socketCreate];
