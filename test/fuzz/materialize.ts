@@ -109,7 +109,7 @@ export class Materializer {
       case 'fn': return this.#fn(v, label, forbid);
       case 'obj': return this.#obj(v, label, forbid);
       case 'arr': return this.#arr(v, label, forbid);
-      case 'view': return this.#view(v, label);
+      case 'view': return this.#view(v, label, forbid);
       case 'fake': {
         const proto = v.ctor === 'DataView' ? DataView.prototype : v.ctor === 'Buffer' ? Buffer.prototype : CTORS[v.ctor].prototype;
         const value: object = Object.create(proto) as object;
@@ -123,6 +123,13 @@ export class Materializer {
       case 'fd': {
         const fd = this.c.fd(v.ref);
         return { value: fd, model: fd };
+      }
+      case 'fdBytes': {
+        const fds = v.fds.map((ref) => this.c.fd(ref));
+        const bytes = Buffer.alloc(fds.length * 4);
+        fds.forEach((fd, i) => bytes.writeInt32LE(fd, i * 4));
+        const value = v.ctor === 'Buffer' ? bytes : v.ctor === 'Int32Array' ? new Int32Array(bytes.buffer, bytes.byteOffset, fds.length) : new Uint8Array(bytes);
+        return { value, model: new MView(Buffer.from(bytes), v.ctor) };
       }
       case 'misc': return this.#misc(v.what, label, forbid);
     }
@@ -164,7 +171,8 @@ export class Materializer {
       Object.defineProperty(target, key, { value: b.value, enumerable: true, configurable: true, writable: true });
       return b.model;
     }
-    const reads = this.c.counter(label, false);
+    // Where RxJS may inspect a value as it likes (forbid off), reads are not counted.
+    const reads = forbid ? this.c.counter(label, false) : { reads: 0 };
     if ('throws' in slot) {
       Object.defineProperty(target, key, {
         enumerable: true,
@@ -243,7 +251,7 @@ export class Materializer {
           get(t, key, receiver) {
             let n = counts.get(key);
             if (n === undefined) {
-              n = c.counter(`${label}<get ${String(key)}>`, false);
+              n = forbid ? c.counter(`${label}<get ${String(key)}>`, false) : { reads: 0 };
               counts.set(key, n);
             }
             n.reads++;
@@ -258,7 +266,7 @@ export class Materializer {
     }
   }
 
-  #view(v: Extract<V, { t: 'view' }>, label: string): Built {
+  #view(v: Extract<V, { t: 'view' }>, label: string, forbid: boolean): Built {
     const size = elementSize(v.ctor);
     const padBytes = v.pad * size;
     const bytes = v.n * size;
@@ -302,7 +310,7 @@ export class Materializer {
       (buffer as ResizableBuffer).resize(Math.max(0, padBytes + bytes - 1));
       if (bytes > 0) held = Buffer.alloc(0);
     }
-    if (v.shadow === true) this.#forbid(value, FORBIDDEN_ON_VIEWS, label);
+    if (v.shadow === true && forbid) this.#forbid(value, FORBIDDEN_ON_VIEWS, label);
     const after = v.after ?? 'none';
     if (after !== 'none') {
       this.c.afterCall.push(() => {

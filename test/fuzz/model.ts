@@ -12,6 +12,12 @@ export const SCM_MAX_FD = 253;
 /** Thrown by the checks below: the model says the call must throw. */
 export class Reject extends Error {}
 
+/**
+ * The model cannot say: an object whose prototype has getters of its own
+ * that may answer to an option's name (RegExp's flags, Map's size...).
+ */
+export const LENIENT = 'the model cannot tell';
+
 const reject = (why: string): never => {
   throw new Reject(why);
 };
@@ -39,7 +45,11 @@ export function objectArg(v: unknown, what: string, { nullish = true, arrays = f
     if (x.real && !arrays) reject(`${what} is an array`);
     return new MObj(new Map(), 'object', x.proxy);
   }
-  if ((x instanceof MOther && x.what !== 'function') || x instanceof MView) return new MObj(new Map(), 'object', false);
+  if (x instanceof MView) return new MObj(new Map(), 'object', false);
+  if (x instanceof MOther && x.what !== 'function') {
+    if (x.what === 'ArrayBuffer' || x.what.startsWith('fake ') || x.what === 'promise' || x.what === 'weakref') return new MObj(new Map(), 'object', false);
+    reject(LENIENT);
+  }
   return reject(`${what} is not an object`);
 }
 
@@ -115,6 +125,8 @@ export function message(v: unknown, type: 'stream' | 'seqpacket' | 'dgram'): Mes
   if (typeof m === 'string') return { bytes: Buffer.from(m, 'utf8'), fds: [], address: null, lend: false };
   if (m instanceof MOther && (m.what === 'ArrayBuffer' || m.what.startsWith('fake '))) reject(`the message is ${m.what}, which holds no bytes of its own`);
   if (m instanceof MObj && m.proto === 'uint8array' && !m.proxy) reject('the message inherits from Uint8Array without being one');
+  // A Date, a Map, an Error...: an object without data or fds, an empty message.
+  if (m instanceof MOther && m.what !== 'function') return { bytes: Buffer.alloc(0), fds: [], address: null, lend: false };
   const o = objectArg(m, 'the message', { nullish: false });
   const data = prop(o, 'data');
   const rawFds = prop(o, 'fds');

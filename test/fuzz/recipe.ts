@@ -71,6 +71,8 @@ export type V =
   /** An ArrayBuffer or SharedArrayBuffer itself (not a view). */
   | { t: 'ab'; n: number; shared: boolean }
   | { t: 'fd'; ref: FdRef }
+  /** The int32 fd numbers of refs, as the payload of an SCM_RIGHTS item (a view of ctor). */
+  | { t: 'fdBytes'; fds: FdRef[]; ctor: 'Buffer' | 'Uint8Array' | 'Int32Array' }
   | { t: 'misc'; what: 'date' | 'regexp' | 'map' | 'promise' | 'error' | 'boxedString' | 'boxedNumber' | 'weakref' };
 
 /** One case: a target (targets/*.ts) and its arguments, as that target's arbitrary made them. */

@@ -168,7 +168,7 @@ async function main(): Promise<void> {
     console.log(`\nFAIL case ${f.index} (seed ${o.seed}), target ${f.recipe.target}`);
     for (const v of f.violations) console.log(`  - ${v}`);
     console.log(`  recipe: ${JSON.stringify(f.recipe.args)}`);
-    console.log(`  replay: node --import tsx test/fuzz/run.ts --seed ${o.seed} --only ${f.index}`);
+    console.log(`  replay: node --import tsx test/fuzz/run.ts --seed ${o.seed} --only ${f.index}${o.targets === null ? "" : ` --targets ${o.targets.join(",")}`}`);
   }
   const seconds = ((Date.now() - t0) / 1000).toFixed(1);
   const split = [...perTarget].sort((a, b) => b[1] - a[1]).map(([t, n]) => `${t} ${n}`).join(', ');

@@ -6,7 +6,7 @@
 // listen({ fd }) is closed once adopted and left alone when refused.
 import fc from 'fast-check';
 import { connect, createServer, createSocket, socketPair, UnixMessageSocket, type UnixMessageServer } from '../../../src/index';
-import { addressV, anyFdV, boolV, hostileV, intV, maybe, objV, openFdV } from '../arbitraries';
+import { addressV, anyFdV, boolV, consumableV, hostileV, intV, maybe, objV, openFdV } from '../arbitraries';
 import type { FuzzCase } from '../case';
 import { MOther } from '../materialize';
 import * as model from '../model';
@@ -66,7 +66,7 @@ const args: fc.Arbitrary<Args> = fc.oneof(
     serverType: fc.constantFrom('seqpacket', 'stream'),
   }),
   fc.record({ fn: fc.constant('createSocket' as const), options: fc.option(objV({ ...SOCKET_OPTIONS, type: typeV, bind: maybe(fc.oneof(addressV, fc.constant<V>({ t: 'str', v: '' }))) }), { nil: null }) }),
-  fc.record({ fn: fc.constant('fromFd' as const), fd: fc.oneof({ weight: 4, arbitrary: anyFdV }, { weight: 1, arbitrary: hostileV(0) }), options: fc.option(socketOptionsV, { nil: null }) }),
+  fc.record({ fn: fc.constant('fromFd' as const), fd: fc.oneof({ weight: 4, arbitrary: anyFdV }, { weight: 1, arbitrary: consumableV() }), options: fc.option(socketOptionsV, { nil: null }) }),
   fc.record({
     fn: fc.constant('createServer' as const),
     options: fc.option(fc.oneof({ weight: 5, arbitrary: objV({ ...SOCKET_OPTIONS, type: typeV }) }, { weight: 1, arbitrary: fnV }), { nil: null }),
