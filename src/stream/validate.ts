@@ -167,11 +167,17 @@ export function validateFd(fd: unknown, name: string): number {
   throw outOfRange(`The "${name}" argument must be a non-negative integer file descriptor. Received ${describe(fd)}`);
 }
 
+/** A user array read once into one of ours (any element), or throws. */
+export function snapshotList(value: unknown, name: string, max: number): unknown[] {
+  if (!isArray(value, name)) throw invalidArgType(`The "${name}" option must be an array. Received ${describe(value)}`);
+  return snapshotArray(value, name, max, 'are taken');
+}
+
 /** A list of fds, read once into an array of ours and validated. */
-export function snapshotFds(fds: unknown, name = 'fds'): readonly number[] {
+export function snapshotFds(fds: unknown, name = 'fds', max = constants.SCM_MAX_FD): readonly number[] {
   if (fds === undefined || fds === null) return EMPTY_FDS;
   if (!isArray(fds, name)) throw invalidArgType(`The "${name}" property must be an array of integers. Received ${describe(fds)}`);
-  const copy = snapshotArray(fds, name, constants.SCM_MAX_FD, '(SCM_MAX_FD) fds pass in one message');
+  const copy = snapshotArray(fds, name, max, max === constants.SCM_MAX_FD ? '(SCM_MAX_FD) fds pass in one message' : 'are taken');
   for (let i = 0; i < copy.length; i++) {
     // The argument's name is built only for the error: a string per fd per
     // write showed in the hand-off profile (bench/README.md).
