@@ -168,7 +168,8 @@ export function socketOptions(o: MObj | null): void {
 
 export function socketType(v: unknown, what: string, allowed: readonly string[]): string | undefined {
   const x = readable(v, what);
-  if (x === undefined) return undefined;
+  // The library reads these with ??: null means the default.
+  if (x === undefined || x === null) return undefined;
   if (typeof x !== 'string' || !allowed.includes(x)) reject(`${what} is not one of ${allowed.join(', ')}`);
   return x as string;
 }

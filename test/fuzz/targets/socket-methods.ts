@@ -129,9 +129,12 @@ export const socketMethods = target<Args>({
             if (cb !== null) model.callback(callback, 'callback');
           });
           const s: Sent = { label: `${where}`, bytes: m.valid ? m.value.bytes : Buffer.alloc(0), ids: m.valid ? m.value.fds.map(identity) : [], status: 'pending' };
+          // Unconnected: a message to another name than the peer's (the
+          // socket's own, once bound) goes there, not to the peer.
+          const elsewhere = peerName !== null && m.valid && m.value.address !== peerName;
           const record = (err?: Error | null): void => {
             if (err && !userErrors.has(err)) c.checkError(`${where} callback`, err);
-            s.status = err ? 'failed' : 'ok';
+            s.status = err ? 'failed' : elsewhere ? 'unknown' : 'ok';
           };
           const out = c.call(where, () => {
             switch (op.form) {
