@@ -166,10 +166,11 @@ export function socketOptions(o: MObj | null): void {
   int(prop(o, 'maxMessageSize'), 'maxMessageSize', 1, 0x7fffffff);
 }
 
-export function socketType(v: unknown, what: string, allowed: readonly string[]): string | undefined {
+export function socketType(v: unknown, what: string, allowed: readonly string[], argument = false): string | undefined {
   const x = readable(v, what);
-  // The library reads these with ??: null means the default.
-  if (x === undefined || x === null) return undefined;
+  // An option the library reads with ?? takes null for the default; an
+  // argument with a default value does not (only undefined gets it).
+  if (x === undefined || (x === null && !argument)) return undefined;
   if (typeof x !== 'string' || !allowed.includes(x)) reject(`${what} is not one of ${allowed.join(', ')}`);
   return x as string;
 }

@@ -268,7 +268,7 @@ export const lowlevelTarget = target<Args>({
       }
       case 'socketpair': {
         const type = a.type === null ? null : c.build(a.type, 'type');
-        const m = model.judge(() => model.socketType(type?.model, 'type', ['seqpacket', 'stream', 'dgram']));
+        const m = model.judge(() => model.socketType(type?.model, 'type', ['seqpacket', 'stream', 'dgram'], true));
         const out = c.call('socketpair()', () => (type === null ? lowlevel.socketpair() : lowlevel.socketpair(type.value as 'stream')));
         if (!m.valid) c.expectArgumentError('socketpair()', out, m.why);
         else c.expectNoArgumentError('socketpair()', out);

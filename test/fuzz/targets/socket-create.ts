@@ -141,7 +141,7 @@ export const socketCreate = target<Args>({
       case 'socketPair': {
         const type = a.type === null ? null : c.build(a.type, 'type');
         const options = a.options === null ? null : c.build(a.options, 'options');
-        const m = judgeOptions(options?.model, () => model.socketType(type?.model, 'type', TYPES));
+        const m = judgeOptions(options?.model, () => model.socketType(type?.model, 'type', TYPES, true));
         const out = c.call('socketPair()', () => (socketPair as (...args: unknown[]) => [UnixMessageSocket, UnixMessageSocket])(...argList(type, options)));
         if (!m.valid) c.expectArgumentError('socketPair()', out, m.why);
         else c.expectNoArgumentError('socketPair()', out);
