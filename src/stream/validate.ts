@@ -1,5 +1,7 @@
-// Synchronous validation of what write() accepts. Everything here throws a
-// TypeError or RangeError with an ERR_* code before anything is queued or sent.
+// Synchronous validation of what write() accepts, and of the options
+// objects of the whole package (socket options, connect(), listen(), the rx
+// and pool entries). Everything here throws a TypeError or RangeError with
+// an ERR_* code before anything is queued, sent or created.
 //
 // Every user value is read exactly once: each property of the message, the
 // length and each element of an array. What comes out is a snapshot (arrays
