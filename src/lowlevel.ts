@@ -10,7 +10,7 @@ import { constants, disowned, native, type AncillaryItem } from './native/bindin
 import { check, describe, errnoError, invalidArgType, invalidArgValue, outOfRange } from './stream/errors';
 import { TYPE_NUMBERS } from './stream/socket';
 import type { SocketType } from './stream/types';
-import { snapshotFds, validateAddress, validateFd } from './stream/validate';
+import { isArray, snapshotFds, snapshotOptions, validateAddress, validateFd, validateInteger } from './stream/validate';
 import { isByteView } from './stream/views';
 
 export type { AncillaryItem };
@@ -48,7 +48,7 @@ function int32(value: unknown, name: string): number {
 
 /** A user array read once (length, then each element) into one of ours. */
 function arrayOf(value: unknown, name: string): unknown[] {
-  if (!Array.isArray(value)) throw invalidArgType(`The "${name}" argument must be an array. Received ${describe(value)}`);
+  if (!isArray(value, name)) throw invalidArgType(`The "${name}" argument must be an array. Received ${describe(value)}`);
   const length = (value as { length: unknown }).length;
   if (typeof length !== 'number' || !Number.isInteger(length) || length < 0 || length > 0xffff) {
     throw outOfRange(`The "${name}" array has an invalid length. Received ${describe(length)}`);
@@ -59,7 +59,7 @@ function arrayOf(value: unknown, name: string): unknown[] {
 }
 
 function snapshotBuffers(buffers: unknown): Bytes[] {
-  const list = Array.isArray(buffers) ? arrayOf(buffers, 'buffers') : [buffers];
+  const list = isArray(buffers, 'buffers') ? arrayOf(buffers, 'buffers') : [buffers];
   if (list.length > constants.IOV_MAX) {
     throw outOfRange(`The "buffers" array has ${list.length} entries; at most ${constants.IOV_MAX} (IOV_MAX)`);
   }
@@ -71,7 +71,7 @@ function snapshotBuffers(buffers: unknown): Bytes[] {
 
 function snapshotAncillary(ancillary: unknown): ControlItem[] {
   return arrayOf(ancillary, 'ancillary').map((item, i) => {
-    if (!Array.isArray(item)) {
+    if (!isArray(item, `ancillary[${i}]`)) {
       throw invalidArgType(`The "ancillary[${i}]" item must be [level, type, data]. Received ${describe(item)}`);
     }
     const parts = arrayOf(item, `ancillary[${i}]`);
@@ -109,16 +109,11 @@ export function sendmsg(
  */
 export function recvmsg(fd: number, options: RecvmsgOptions = {}): ReceivedMessage {
   validateFd(fd, 'fd');
-  if (options === null || typeof options !== 'object') {
-    throw invalidArgType(`The "options" argument must be an object. Received ${describe(options)}`);
-  }
-  const { maxSize = 8192, cmsgSize = 4096, flags = 0 } = options;
-  for (const [k, v, max] of [['maxSize', maxSize, MAX_RECV_SIZE], ['cmsgSize', cmsgSize, MAX_CMSG_SIZE]] as const) {
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) {
-      throw outOfRange(`The "${k}" option must be an integer from 0 to ${max}. Received ${describe(v)}`);
-    }
-  }
-  int32(flags, 'flags');
+  // Each option read once; null means none, as undefined does.
+  const o = snapshotOptions(options, ['maxSize', 'cmsgSize', 'flags']);
+  const maxSize = validateInteger(o.maxSize, 'maxSize', 0, MAX_RECV_SIZE) ?? 8192;
+  const cmsgSize = validateInteger(o.cmsgSize, 'cmsgSize', 0, MAX_CMSG_SIZE) ?? 4096;
+  const flags = o.flags === undefined ? 0 : int32(o.flags, 'flags');
   if ((flags & constants.MSG_PEEK) !== 0 && cmsgSize > 0) {
     // Each peek with a control buffer installs fresh duplicates of the queued
     // fds (af_unix.c unix_peek_fds).
@@ -135,7 +130,7 @@ export function recvmsg(fd: number, options: RecvmsgOptions = {}): ReceivedMessa
 
 /** The [SOL_SOCKET, SCM_RIGHTS, data] item that sends these fds. */
 export function rights(fds: readonly number[]): [number, number, Buffer] {
-  if (!Array.isArray(fds)) throw invalidArgType(`The "fds" argument must be an array of fds. Received ${describe(fds)}`);
+  if (!isArray(fds, 'fds')) throw invalidArgType(`The "fds" argument must be an array of fds. Received ${describe(fds)}`);
   const list = snapshotFds(fds);
   const data = Buffer.alloc(list.length * 4);
   list.forEach((fd, i) => data.writeInt32LE(fd, i * 4));
@@ -146,7 +141,7 @@ export function rights(fds: readonly number[]): [number, number, Buffer] {
 export function fdsOf(ancillary: readonly AncillaryItem[]): number[] {
   const fds: number[] = [];
   arrayOf(ancillary, 'ancillary').forEach((item, i) => {
-    if (!Array.isArray(item)) throw invalidArgType(`The "ancillary[${i}]" item must be [level, type, data]. Received ${describe(item)}`);
+    if (!isArray(item, `ancillary[${i}]`)) throw invalidArgType(`The "ancillary[${i}]" item must be [level, type, data]. Received ${describe(item)}`);
     const [level, type, data] = arrayOf(item, `ancillary[${i}]`);
     if (level !== constants.SOL_SOCKET || type !== constants.SCM_RIGHTS) return;
     if (!Buffer.isBuffer(data)) throw invalidArgType(`The "ancillary[${i}][2]" data must be a Buffer. Received ${describe(data)}`);

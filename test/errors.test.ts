@@ -92,6 +92,21 @@ test('{ fds: 3 } (not an array)', badWrite, { data: 'x', fds: 3 }, TypeError, 'E
 test('more than SCM_MAX_FD fds', badWrite, { data: 'x', fds: new Array<number>(constants.SCM_MAX_FD + 1).fill(0) }, RangeError, 'ERR_OUT_OF_RANGE');
 test('{ address } on a seqpacket socket', badWrite, { data: 'x', address: '/tmp/nowhere' }, TypeError, 'ERR_INVALID_ARG_VALUE');
 
+// A revoked Proxy makes Array.isArray() and every read throw an engine
+// TypeError without a code; bytes-like values that are not views would be
+// read as message objects without data and sent empty.
+const revoked = (): object => {
+  const { proxy, revoke } = Proxy.revocable({}, {});
+  revoke();
+  return proxy;
+};
+test('a revoked Proxy', badWrite, revoked(), TypeError, 'ERR_INVALID_ARG_TYPE');
+test('{ data: revoked Proxy }', badWrite, { data: revoked() }, TypeError, 'ERR_INVALID_ARG_TYPE');
+test('{ fds: revoked Proxy }', badWrite, { data: 'x', fds: revoked() }, TypeError, 'ERR_INVALID_ARG_TYPE');
+test('an ArrayBuffer', badWrite, new ArrayBuffer(4), TypeError, 'ERR_INVALID_ARG_TYPE');
+test('a SharedArrayBuffer', badWrite, new SharedArrayBuffer(4), TypeError, 'ERR_INVALID_ARG_TYPE');
+test('an object that only inherits from Uint8Array', badWrite, Object.create(Uint8Array.prototype), TypeError, 'ERR_INVALID_ARG_TYPE');
+
 test('write() with one bad fd among good ones throws and no fd is sent or leaked', async (t) => {
   const base = fdCount();
   const [a, b] = socketPair('seqpacket');
@@ -422,5 +437,97 @@ test('write() with an fd that is not open calls back with EBADF and the socket k
   const [m] = await take(b, 1);
   t.is(m?.data.toString(), 'next');
   await destroyAll(a, b);
+  await assertFdsBack(t, base);
+});
+
+test('write() and end() check the encoding as Writable does: an unknown one throws ERR_UNKNOWN_ENCODING and sends nothing', async (t) => {
+  const base = fdCount();
+  const [a, b] = socketPair('seqpacket');
+  for (const encoding of ['nope', Symbol('enc'), 42, {}]) {
+    const err = t.throws(() => a.write('x', encoding as BufferEncoding), { instanceOf: TypeError }) as CodedError;
+    t.is(err.code, 'ERR_UNKNOWN_ENCODING');
+    t.throws(() => a.end('x', encoding as BufferEncoding), { code: 'ERR_UNKNOWN_ENCODING' });
+  }
+  t.is(a.writableLength, 0);
+  t.false(a.writableEnded, 'the end() that threw did not end the socket');
+  a.write('utf8', 'utf8');
+  a.write('buffer', 'buffer' as BufferEncoding);
+  a.write('default', '' as BufferEncoding);
+  const got = await take(b, 3);
+  t.deepEqual(got.map((m) => m.data.toString()), ['utf8', 'buffer', 'default']);
+  await destroyAll(a, b);
+  await assertFdsBack(t, base);
+});
+
+test('a malformed message is refused with its ERR_* code after end() and after destroy() too, as Writable checks a chunk first', async (t) => {
+  const base = fdCount();
+  const [a, b] = socketPair('seqpacket');
+  a.on('error', () => undefined);
+  a.end();
+  t.throws(() => a.write({ data: 42 }), { code: 'ERR_INVALID_ARG_TYPE' });
+  t.throws(() => a.write({ data: 'x', address: '/tmp/x' }), { code: 'ERR_INVALID_ARG_VALUE' });
+  t.throws(() => a.end({ fds: [-1] }), { code: 'ERR_OUT_OF_RANGE' });
+  a.destroy();
+  t.throws(() => a.write({ data: 'x', fds: 'no' }), { code: 'ERR_INVALID_ARG_TYPE' });
+  t.throws(() => a.end(new ArrayBuffer(1)), { code: 'ERR_INVALID_ARG_TYPE' });
+  // A well-formed one still gets Writable's state error, through its callback.
+  const err = await new Promise<Error | null | undefined>((resolve) => a.write('x', resolve));
+  t.is((err as CodedError | undefined)?.code as string | undefined, 'ERR_STREAM_WRITE_AFTER_END');
+  await destroyAll(a, b);
+  await assertFdsBack(t, base);
+});
+
+test("read(size) refuses a size that is not a number with ERR_INVALID_ARG_TYPE, never running the value's toString()", async (t) => {
+  const base = fdCount();
+  const [a, b] = socketPair('seqpacket');
+  let ran = false;
+  const size = { toString: () => { ran = true; return '1'; }, [Symbol.toPrimitive]: () => { ran = true; return 1; } };
+  t.throws(() => a.read(size as unknown as number), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE' });
+  t.throws(() => a.read(Symbol('n') as unknown as number), { code: 'ERR_INVALID_ARG_TYPE' });
+  t.false(ran);
+  t.is(a.read(0), null);
+  await destroyAll(a, b);
+  await assertFdsBack(t, base);
+});
+
+test('socket options are read once and checked before a socket is made: both ends of socketPair() get the same values, and a flag that is not a boolean is refused', async (t) => {
+  const base = fdCount();
+  let reads = 0;
+  // A getter that answers 300 once, then an invalid value: read twice, the
+  // second socket would get (or throw on) something else than the first.
+  const options = { get maxPendingFds(): number { return ++reads === 1 ? 300 : -1; } };
+  const [a, b] = socketPair('seqpacket', options);
+  t.is(reads, 1, 'maxPendingFds read once for both sockets');
+  await destroyAll(a, b);
+  for (const [name, value] of [['passCredentials', 'no'], ['acceptFds', 0], ['allowHalfOpen', 'yes']] as const) {
+    const err = t.throws(() => socketPair('seqpacket', { [name]: value }), { instanceOf: TypeError }) as CodedError;
+    t.is(err.code, 'ERR_INVALID_ARG_TYPE', name);
+    t.throws(() => createSocket({ [name]: value }), { code: 'ERR_INVALID_ARG_TYPE' });
+  }
+  t.throws(() => socketPair('seqpacket', { maxMessageSize: 0 }), { code: 'ERR_OUT_OF_RANGE' });
+  t.throws(() => createSocket({ bind: 42 as unknown as string }), { code: 'ERR_INVALID_ARG_TYPE' });
+  await assertFdsBack(t, base);
+});
+
+test('connect() refuses an onConnect that is not a function before it makes a socket, and reads path and type once', async (t) => {
+  const base = fdCount();
+  const name = abstractName('connect-once');
+  const server = createServer();
+  await listen(server, name);
+  const during = fdCount();
+  t.throws(() => connect({ path: name }, 42 as unknown as () => void), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE' });
+  t.is(fdCount(), during, 'no socket was made for the call that threw');
+  let pathReads = 0;
+  let typeReads = 0;
+  const client = connect({
+    get path(): string { pathReads++; return name; },
+    get type(): 'seqpacket' { typeReads++; return 'seqpacket'; },
+  });
+  await once(client, 'connect');
+  t.is(pathReads, 1);
+  t.is(typeReads, 1);
+  await destroyAll(client);
+  server.closeAllConnections();
+  await closeServer(server);
   await assertFdsBack(t, base);
 });

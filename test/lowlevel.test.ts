@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import {
   constants,
   createSocket,
+  errnoError,
   fdsOf,
   lowlevel,
   recvmsg,
@@ -276,4 +277,43 @@ test('sendmsg() and recvmsg() validate their arguments with ERR_* codes', (t) =>
   lowlevel.close(a);
   lowlevel.close(b);
   t.is(fdCount(), base);
+});
+
+test('recvmsg() takes null options as none; revoked Proxies and arrays where sendmsg(), recvmsg(), rights() and fdsOf() read are refused with ERR_INVALID_ARG_TYPE and nothing is sent', (t) => {
+  const base = fdCount();
+  const [a, b] = lowlevel.socketpair('seqpacket');
+  const { proxy, revoke } = Proxy.revocable([], {});
+  revoke();
+  const calls: Array<() => unknown> = [
+    () => sendmsg(a, proxy as Buffer[]),
+    () => sendmsg(a, Buffer.from('x'), proxy as []),
+    () => sendmsg(a, Buffer.from('x'), [proxy as unknown as [number, number, Buffer]]),
+    () => recvmsg(b, proxy as object),
+    () => recvmsg(b, [] as object),
+    () => rights(proxy as number[]),
+    () => fdsOf(proxy as []),
+    () => fdsOf([proxy as unknown as [number, number, Buffer]]),
+  ];
+  for (const call of calls) {
+    const err = t.throws(call, { instanceOf: TypeError }) as CodedError;
+    t.is(err.code, 'ERR_INVALID_ARG_TYPE');
+  }
+  expectEagain(t, b, 'nothing was sent by the rejected calls');
+  sendmsg(a, Buffer.from('hi'));
+  t.is(recvmsg(b, null as unknown as object).data.toString(), 'hi');
+  lowlevel.close(a);
+  lowlevel.close(b);
+  t.is(fdCount(), base);
+});
+
+test("errnoError() refuses arguments of the wrong type with ERR_INVALID_ARG_TYPE, and gives an errno libuv does not name Node's code UNKNOWN", (t) => {
+  for (const args of [[Symbol('e'), 'read'], [-9, Symbol('s')], [-9, 'read', 42], [1.5, 'read'], [{}, 'read']] as const) {
+    const err = t.throws(() => errnoError(...(args as unknown as [number, string, string?])), { instanceOf: TypeError }) as CodedError;
+    t.is(err.code, 'ERR_INVALID_ARG_TYPE');
+  }
+  const unknown = errnoError(-4242, 'read', '\0name');
+  t.is(unknown.code, 'UNKNOWN');
+  t.is(unknown.errno, -4242);
+  t.is(unknown.message, 'read UNKNOWN: unknown error -4242 @name');
+  t.is(errnoError(-9, 'close').code, 'EBADF');
 });

@@ -8,7 +8,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { once } from 'node:events';
 import { createPool, type PoolOptions, type WorkerPool } from '../src/pool';
-import { assertFdsBack, assertProbeClosed, closeAll, fdCount, fileWithContent, probe, type Probe } from './helpers';
+import { assertFdsBack, assertProbeClosed, closeAll, fdCount, fileWithContent, isOpen, probe, type Probe } from './helpers';
 
 const WORKER = path.join(__dirname, 'fixtures', 'pool-worker.js');
 
@@ -337,4 +337,71 @@ test("a worker listening for 'handoff' gets the raw connection fds and owns them
     for (let i = 0; i < 200 && pool.workers.some((w) => w!.outstanding > 0); i++) await new Promise((r) => setTimeout(r, 10));
     t.deepEqual(pool.workers.map((w) => w!.outstanding), [0, 0]);
   });
+});
+
+test('createPool() checks every option before it spawns anything: args, execArgv, env, stdio, respawn and script, with ERR_* codes', async (t) => {
+  const base = fdCount();
+  const { proxy, revoke } = Proxy.revocable({}, {});
+  revoke();
+  const bad: Array<[Partial<PoolOptions>, string]> = [
+    [{ args: 42 as unknown as string[] }, 'ERR_INVALID_ARG_TYPE'],
+    [{ args: ['ok', 7 as unknown as string] }, 'ERR_INVALID_ARG_TYPE'],
+    [{ args: ['nul\0byte'] }, 'ERR_INVALID_ARG_VALUE'],
+    [{ execArgv: 'no' as unknown as string[] }, 'ERR_INVALID_ARG_TYPE'],
+    [{ env: { A: 1 as unknown as string } }, 'ERR_INVALID_ARG_TYPE'],
+    [{ stdio: 'nope' as 'pipe' }, 'ERR_INVALID_ARG_VALUE'],
+    [{ respawn: 'no' as unknown as boolean }, 'ERR_INVALID_ARG_TYPE'],
+    [{ size: Symbol('n') as unknown as number }, 'ERR_INVALID_ARG_TYPE'],
+    [{ closeTimeout: {} as number }, 'ERR_OUT_OF_RANGE'],
+    [{ script: 42 as unknown as string }, 'ERR_INVALID_ARG_TYPE'],
+  ];
+  for (const [options, code] of bad) {
+    const err = t.throws(() => createPool({ script: WORKER, size: 1, ...options })) as Error & { code?: string };
+    t.is(err.code, code, JSON.stringify(Object.keys(options)));
+  }
+  t.is((t.throws(() => createPool(proxy as PoolOptions)) as Error & { code?: string }).code, 'ERR_INVALID_ARG_TYPE');
+  t.is(fdCount(), base, 'nothing was spawned');
+  let reads = 0;
+  const pool = createPool({ get script(): string { reads++; return WORKER; }, size: 1, execArgv: [] });
+  t.is(reads, 1, 'script read once');
+  const closed = once(pool, 'close');
+  pool.destroy();
+  await closed;
+  await assertFdsBack(t, base);
+});
+
+test('handOff() reads its fds once and send()/request() refuse a transfer that is not a boolean, queueing nothing', async (t) => {
+  const base = fdCount();
+  const pool = createPool({ script: WORKER, size: 1, execArgv: [] });
+  await pool.ready();
+  const p = probe();
+  {
+    let lengthReads = 0;
+    // A Proxy whose length grows on a second read: read twice, it would
+    // validate [fd] and hand off [fd, 12345].
+    const fds = new Proxy([p.fd], {
+      get(target, key, receiver) {
+        if (key === 'length') return ++lengthReads === 1 ? 1 : 2;
+        if (key === '1') return 12345;
+        return Reflect.get(target, key, receiver) as unknown;
+      },
+    });
+    pool.handOff(fds);
+    t.is(lengthReads, 1);
+    const before = pool.workers[0]!.outstanding;
+    const q = probe();
+    t.throws(() => pool.send({ data: 'x', fds: [q.fd] }, { transfer: 'yes' as unknown as boolean }), { code: 'ERR_INVALID_ARG_TYPE' });
+    t.throws(() => pool.request({ data: 'x', fds: [q.fd] }, { transfer: 1 as unknown as boolean }), { code: 'ERR_INVALID_ARG_TYPE' });
+    t.is(pool.workers[0]!.outstanding, before, 'nothing was queued');
+    t.true(isOpen(q.fd), 'the fd stays the caller\'s');
+    closeAll([q.fd]);
+    await assertProbeClosed(t, q);
+  }
+  // The worker's HTTP server holds the handed-off connection open: close() would wait for it.
+  const closed = once(pool, 'close');
+  pool.destroy();
+  await closed;
+  // The handed-off end was the worker's connection: closed with it, and nowhere else open.
+  await assertProbeClosed(t, p);
+  await assertFdsBack(t, base);
 });

@@ -291,3 +291,46 @@ for (const reader of ['fromSocket', 'processMessages'] as const) {
     });
   }
 }
+
+test('fromSocket() and processMessages() refuse a socket, fn or option that is not one when called, with ERR_* codes, and read each option once', async (t) => {
+  const base = fdCount();
+  const [a, b] = socketPair('seqpacket');
+  const codeOf = (call: () => unknown): unknown => (t.throws(call) as Error & { code?: string }).code;
+  t.is(codeOf(() => fromSocket(42 as unknown as UnixMessageSocket)), 'ERR_INVALID_ARG_TYPE');
+  t.is(codeOf(() => fromSocket({} as UnixMessageSocket)), 'ERR_INVALID_ARG_TYPE');
+  t.is(codeOf(() => fromSocket(a, { destroyOnUnsubscribe: 'no' as unknown as boolean })), 'ERR_INVALID_ARG_TYPE');
+  t.is(codeOf(() => processMessages(null as unknown as UnixMessageSocket, () => [])), 'ERR_INVALID_ARG_TYPE');
+  t.is(codeOf(() => processMessages(a, 42 as unknown as () => [])), 'ERR_INVALID_ARG_TYPE');
+  t.is(codeOf(() => processMessages(a, () => [], { concurrency: 0 })), 'ERR_OUT_OF_RANGE');
+  t.is(codeOf(() => processMessages(a, () => [], { concurrency: Symbol('c') as unknown as number })), 'ERR_OUT_OF_RANGE');
+  let reads = 0;
+  const sub = fromSocket(a, { get destroyOnUnsubscribe(): boolean { reads++; return true; } }).subscribe();
+  sub.unsubscribe();
+  t.is(reads, 1, 'read when fromSocket() was called, not again at teardown');
+  t.true(a.destroyed);
+  await Promise.all([settled(a), (b.destroy(), settled(b))]);
+  await assertFdsBack(t, base);
+});
+
+test('processMessages() errors with ERR_INVALID_RETURN_VALUE when fn returns no ObservableInput (a number, a symbol, a revoked Proxy) and the socket is destroyed', async (t) => {
+  const { proxy, revoke } = Proxy.revocable({}, {});
+  revoke();
+  for (const value of [42, Symbol('s'), proxy, Object.create(Uint8Array.prototype) as object]) {
+    const base = fdCount();
+    const [a, b] = socketPair('seqpacket');
+    const p = probe();
+    b.write({ data: 'x', fds: [p.fd] });
+    fs.closeSync(p.fd);
+    const err = await lastValueFrom(processMessages(a, (m) => {
+      closeAll(m.fds);
+      return value as never;
+    })).catch((e: unknown) => e) as Error & { code?: string };
+    t.true(err instanceof TypeError);
+    t.is(err.code, 'ERR_INVALID_RETURN_VALUE');
+    await settled(a);
+    b.destroy();
+    await settled(b);
+    await assertProbeClosed(t, p);
+    await assertFdsBack(t, base);
+  }
+});

@@ -2,9 +2,9 @@
 // in the messages check that what an operator does not pass on is closed.
 import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
-import { lastValueFrom, take, toArray } from 'rxjs';
+import { lastValueFrom, of, take, toArray } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
-import { socketPair, type UnixMessage } from '../src/index';
+import { lowlevel, socketPair, type UnixMessage } from '../src/index';
 import { fds, fromSocket, withFds } from '../src/rx/index';
 import { assertFdsBack, assertProbeClosed, closeAll, fdCount, isOpen, fileWithContent, probe, settled } from './helpers';
 
@@ -108,3 +108,30 @@ test('fromSocket | fds() | take(5) over real messages: the taken fds are the sub
   await assertFdsBack(t, base);
 });
 
+
+test('withFds() refuses a count that is not one with ERR_* codes (a BigInt, null, a revoked Proxy), reading min and max once', (t) => {
+  const { proxy, revoke } = Proxy.revocable({}, {});
+  revoke();
+  for (const count of [10n, null, proxy, 'one', [1]]) {
+    const err = t.throws(() => withFds(count as number)) as Error & { code?: string };
+    t.true(err instanceof TypeError || err instanceof RangeError);
+    t.regex(String(err.code), /^ERR_(INVALID_ARG_TYPE|OUT_OF_RANGE)$/);
+  }
+  t.throws(() => withFds({ min: 2, max: 1 }), { instanceOf: RangeError, code: 'ERR_OUT_OF_RANGE' });
+  let reads = 0;
+  withFds({ get min(): number { reads++; return 1; } });
+  t.is(reads, 1);
+});
+
+test('withFds() closes the fds of the messages a synchronous source goes on emitting after its subscriber has gone', async (t) => {
+  const base = fdCount();
+  const probes = [probe(), probe(), probe()];
+  const messages = probes.map((p, i) => message(`m${i}`, [lowlevel.dup(p.fd)]));
+  for (const p of probes) fs.closeSync(p.fd);
+  // take(1) unsubscribes after the first message; of() emits the other two anyway.
+  const got = await lastValueFrom(of(...messages).pipe(withFds(1), take(1), toArray()));
+  t.is(got.length, 1);
+  closeAll(got[0]!.fds);
+  for (const p of probes) await assertProbeClosed(t, p);
+  await assertFdsBack(t, base);
+});

@@ -4,7 +4,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { createPool } from '../src/pool';
+import { createPool, type PrimaryChannel } from '../src/pool';
+import { fromPrimary } from '../src/rx/index';
 import { assertFdsBack, fdCount, probe, assertProbeClosed, closeAll } from './helpers';
 
 test('a worker built on fromPrimary() answers requests, serves connections, and completes on close()', async (t) => {
@@ -37,4 +38,13 @@ test('a worker built on fromPrimary() answers requests, serves connections, and 
   for (const pid of pids) t.is(fs.readFileSync(marker + pid, 'utf8'), 'completed', `worker ${pid}: both observables completed on disconnect`);
   fs.rmSync(path.dirname(marker), { recursive: true });
   await assertFdsBack(t, base);
+});
+
+test("fromPrimary() refuses an event or a channel that is not one with ERR_* codes, before it looks for the pool's channel", (t) => {
+  const codeOf = (call: () => unknown): unknown => (t.throws(call) as Error & { code?: string }).code;
+  t.is(codeOf(() => fromPrimary('nope' as 'message')), 'ERR_INVALID_ARG_VALUE');
+  t.is(codeOf(() => fromPrimary(Symbol('e') as unknown as 'message')), 'ERR_INVALID_ARG_VALUE');
+  t.is(codeOf(() => fromPrimary('message', {} as PrimaryChannel)), 'ERR_INVALID_ARG_TYPE');
+  // Outside a pool worker, the default channel does not exist.
+  t.is(codeOf(() => fromPrimary('message')), 'ERR_POOL_NOT_A_WORKER');
 });

@@ -4,9 +4,9 @@
 import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import { firstValueFrom, from, lastValueFrom, NEVER, Subject, toArray } from 'rxjs';
-import { socketPair } from '../src/index';
+import { socketPair, type UnixMessage, type UnixMessageSocket } from '../src/index';
 import { fromSocket, processMessages, sendTo, type Sendable } from '../src/rx/index';
-import { assertFdsBack, assertProbeClosed, closeAll, fdCount, probe, runFixture, settled, take } from './helpers';
+import { assertFdsBack, assertProbeClosed, closeAll, contentOf, fdCount, fileWithContent, isOpen, probe, runFixture, settled, take } from './helpers';
 
 const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -263,6 +263,60 @@ test("sendTo leaves no listener on a socket that stays open after a message's ow
   t.false(a.destroyed);
   t.is(a.listenerCount('error'), errorListeners, "no 'error' listener left behind");
   t.is(a.listenerCount('close'), closeListeners, "no 'close' listener left behind");
+  a.destroy();
+  b.destroy();
+  await Promise.all([settled(a), settled(b)]);
+  await assertFdsBack(t, base);
+});
+
+test('sendTo() refuses a socket, option or source that is not one, with ERR_* codes, when called or applied', (t) => {
+  const [a, b] = socketPair('seqpacket');
+  const codeOf = (call: () => unknown): unknown => (t.throws(call) as Error & { code?: string }).code;
+  t.is(codeOf(() => sendTo(42 as unknown as UnixMessageSocket)), 'ERR_INVALID_ARG_TYPE');
+  t.is(codeOf(() => sendTo(a, { closeFds: 'yes' as unknown as boolean })), 'ERR_INVALID_ARG_TYPE');
+  t.is(codeOf(() => sendTo(a, { end: 1 as unknown as boolean })), 'ERR_INVALID_ARG_TYPE');
+  for (const source of [42, null, {}, Buffer.from('one message, not a source'), Object.create(Uint8Array.prototype) as object]) {
+    t.is(codeOf(() => sendTo(a)(source as Iterable<Sendable>)), 'ERR_INVALID_ARG_TYPE');
+  }
+  a.destroy();
+  b.destroy();
+});
+
+test('sendTo() writes nothing more once a write of a synchronous source has failed', async (t) => {
+  const base = fdCount();
+  const [a, b] = socketPair('seqpacket');
+  const err = await lastValueFrom(sendTo(a, { end: false })(from(['first', { data: 42 } as unknown as Sendable, 'after the failure']))).catch((e: unknown) => e) as Error & { code?: string };
+  t.is(err.code, 'ERR_INVALID_ARG_TYPE');
+  await delay(20);
+  const got: string[] = [];
+  for (let m = b.read() as UnixMessage | null; m !== null; m = b.read() as UnixMessage | null) got.push(m.data.toString());
+  t.deepEqual(got, ['first']);
+  a.destroy();
+  b.destroy();
+  await Promise.all([settled(a), settled(b)]);
+  await assertFdsBack(t, base);
+});
+
+test('sendTo({ closeFds: true }) reads each message once, closes exactly the fds it wrote, and sends lent fds before closing them', async (t) => {
+  const base = fdCount();
+  const [a, b] = socketPair('seqpacket');
+  const written = fileWithContent('written');
+  const other = fileWithContent('other');
+  let reads = 0;
+  // A getter that names another fd on a second read: the fd closed must be the one sent.
+  const changing = { data: 'changing', get fds(): number[] { return ++reads === 1 ? [written] : [other]; } };
+  const lentFile = fileWithContent('lent');
+  const lent = { data: 'lent', fds: [lentFile], lend: true };
+  await lastValueFrom(sendTo(a, { closeFds: true, end: false })(from([changing, lent])));
+  t.is(reads, 1);
+  t.false(isOpen(written), 'the fd written was closed');
+  t.true(isOpen(other), 'an fd the message named only on a second read is left alone');
+  t.false(isOpen(lentFile));
+  const got = await take(b, 2);
+  t.deepEqual(got.map((m) => m.data.toString()), ['changing', 'lent']);
+  t.deepEqual(got.map((m) => m.fds.map(contentOf)), [['written'], ['lent']]);
+  for (const m of got) closeAll(m.fds);
+  closeAll([other]);
   a.destroy();
   b.destroy();
   await Promise.all([settled(a), settled(b)]);

@@ -225,3 +225,29 @@ test("listen$ unsubscribed in the tick of its subscription: the failed listen() 
   t.deepEqual(report.seen, [], 'the subscriber, gone, is told nothing');
   t.is(report.fdDelta, 0, 'fd count back to baseline');
 });
+
+test('connect$(), listen$() and connections() check their arguments when called, with ERR_* codes, and read each option once', async (t) => {
+  const base = fdCount();
+  const codeOf = (call: () => unknown): unknown => (t.throws(call) as Error & { code?: string }).code;
+  t.is(codeOf(() => connect$({ path: 42 as unknown as string })), 'ERR_INVALID_ARG_TYPE');
+  t.is(codeOf(() => connect$(null as unknown as { path: string })), 'ERR_INVALID_ARG_TYPE');
+  t.is(codeOf(() => connect$({ path: abstractName('x'), passCredentials: 'yes' as unknown as boolean })), 'ERR_INVALID_ARG_TYPE');
+  t.is(codeOf(() => listen$({})), 'ERR_INVALID_ARG_VALUE');
+  t.is(codeOf(() => listen$({ path: abstractName('x'), type: 'dgram' as 'stream' })), 'ERR_INVALID_ARG_VALUE');
+  t.is(codeOf(() => listen$({ path: abstractName('x'), onAcceptError: 42 as unknown as () => void })), 'ERR_INVALID_ARG_TYPE');
+  t.is(codeOf(() => connections({} as UnixMessageServer)), 'ERR_INVALID_ARG_TYPE');
+  t.is(codeOf(() => connections(createServer(), { closeConnections: 'no' as unknown as boolean })), 'ERR_INVALID_ARG_TYPE');
+  // A cold observable read its options at each subscription.
+  const name = abstractName('read-once');
+  let reads = 0;
+  const server$ = listen$({ get path(): string { reads++; return name; } });
+  const client$ = connect$({ get path(): string { reads++; return name; } });
+  const sub = server$.subscribe();
+  const socket = await firstValueFrom(client$.pipe(take(1)));
+  t.true(socket instanceof Object);
+  const again = client$.subscribe();
+  again.unsubscribe();
+  t.is(reads, 2, 'each path read once, when listen$() and connect$() were called');
+  sub.unsubscribe();
+  await assertFdsBack(t, base);
+});

@@ -578,3 +578,21 @@ test('a connected client with no reader keeps its process alive until the server
   server.close();
   await closing;
 });
+
+test('close() refuses a callback that is not a function before it closes anything, and listen() refuses a revoked Proxy with ERR_INVALID_ARG_TYPE', async (t) => {
+  const base = fdCount();
+  const server = createServer();
+  const { proxy, revoke } = Proxy.revocable({}, {});
+  revoke();
+  t.throws(() => server.listen(proxy as ListenOptions), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE' });
+  await new Promise<void>((resolve) => server.listen(abstractName('close-cb'), resolve));
+  t.throws(() => server.close(42 as unknown as () => void), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE' });
+  t.true(server.listening, 'the close() that threw left the server listening');
+  const client = connect({ path: server.address()! });
+  await once(client, 'connect');
+  client.destroy();
+  await settled(client);
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await assertFdsBack(t, base);
+});

@@ -4,8 +4,9 @@
 import dns from 'node:dns/promises';
 import type net from 'node:net';
 import { constants, native, type NativeSocketHandle } from '../native/binding';
-import { errnoError, invalidArgType, invalidArgValue, outOfRange } from '../stream/errors';
+import { describe, errnoError, invalidArgType, invalidArgValue } from '../stream/errors';
 import { FdRoomWait } from '../stream/fd-room-wait';
+import { snapshotOptions, validateInteger } from '../stream/validate';
 import { TYPE_NUMBERS } from '../stream/socket';
 
 export interface ServeOptions {
@@ -77,16 +78,12 @@ export class Acceptor {
   }
 
   static async listen(options: ServeOptions, perWakeup: number, onConnections: (fds: number[]) => void, onError: (err: Error) => void): Promise<Acceptor> {
-    const port = options.port ?? 0;
-    const backlog = options.backlog ?? 511;
-    if (!Number.isInteger(port) || port < 0 || port > 65535) {
-      throw outOfRange(`The "port" option must be an integer from 0 to 65535. Received ${String(port)}`);
-    }
-    if (!Number.isInteger(backlog) || backlog < 0) {
-      throw outOfRange(`The "backlog" option must be a non-negative integer. Received ${String(backlog)}`);
-    }
-    const name = options.host ?? '127.0.0.1';
-    if (typeof name !== 'string') throw invalidArgType(`The "host" option must be a string. Received ${typeof name}`);
+    // Each option read once.
+    const o = snapshotOptions(options, ['port', 'backlog', 'host']);
+    const port = validateInteger(o.port, 'port', 0, 65535) ?? 0;
+    const backlog = validateInteger(o.backlog, 'backlog', 0, 0x7fffffff) ?? 511;
+    const name = o.host ?? '127.0.0.1';
+    if (typeof name !== 'string') throw invalidArgType(`The "host" option must be a string. Received ${describe(name)}`);
     const { address } = await dns.lookup(name);
     const fd = native.listenInet(address, port, backlog);
     if (fd < 0) throw errnoError(fd, 'listen', `${address}:${port}`);

@@ -11,11 +11,11 @@ import { EventEmitter } from 'node:events';
 import type net from 'node:net';
 import os from 'node:os';
 import { constants, native } from '../native/binding';
-import { coded, errnoError, invalidArgType, invalidArgValue, outOfRange, type CodedError } from '../stream/errors';
+import { coded, describe, errnoError, invalidArgType, invalidArgValue, outOfRange, type CodedError } from '../stream/errors';
 import { closeFds, dupFds } from '../stream/fds';
 import { TYPE_NUMBERS, UnixMessageSocket } from '../stream/socket';
 import type { OutgoingMessage, UnixMessage, WriteCallback } from '../stream/types';
-import { normalizeMessage, validateFd } from '../stream/validate';
+import { isArray, normalizeMessage, snapshotFds, snapshotList, snapshotOptions, validateBoolean, validateInteger } from '../stream/validate';
 import { Acceptor, type ServeAddress, type ServeOptions } from './acceptor';
 import { ENV_FD, ENV_ID, Kind, header, readFrame } from './protocol';
 
@@ -137,18 +137,49 @@ const jobCount = (job: Job): number => (job.kind === Kind.Connections ? job.fds.
 
 function validateTimeout(value: unknown, name: string): void {
   if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > MAX_TIMER_MS)) {
-    throw outOfRange(`The "${name}" option must be a number of ms from 0 to ${MAX_TIMER_MS}. Received ${String(value)}`);
+    throw outOfRange(`The "${name}" option must be a number of ms from 0 to ${MAX_TIMER_MS}. Received ${describe(value)}`);
   }
 }
 
 function validateCallback(callback: unknown): void {
   if (callback !== undefined && typeof callback !== 'function') {
-    throw invalidArgType(`The "callback" argument must be a function. Received ${typeof callback}`);
+    throw invalidArgType(`The "callback" argument must be a function. Received ${describe(callback)}`);
   }
 }
 
-function validateOptions(options: unknown): void {
-  if (options === null || typeof options !== 'object') throw invalidArgType('The "options" argument must be an object');
+/** send()/request()/handOff() options, each read once. */
+function sendOptions(options: unknown, keys: ReadonlyArray<'worker' | 'transfer' | 'timeout'> = ['worker', 'transfer']): { worker?: unknown; transfer: boolean; timeout?: unknown } {
+  if (options === null || typeof options !== 'object' || isArray(options, 'options')) {
+    throw invalidArgType(`The "options" argument must be an object. Received ${describe(options)}`);
+  }
+  const o = snapshotOptions(options, keys);
+  return { ...o, transfer: validateBoolean(o.transfer, 'transfer') ?? false };
+}
+
+/** A list of strings (args, execArgv), read once into an array of ours. */
+function snapshotStrings(value: unknown, name: string): string[] {
+  const list = snapshotList(value, name, 0xffff);
+  list.forEach((item, i) => {
+    if (typeof item !== 'string') throw invalidArgType(`The "${name}[${i}]" option must be a string. Received ${describe(item)}`);
+    if (item.includes('\0')) throw invalidArgValue(`The "${name}[${i}]" option must be a string without NUL bytes (spawn would refuse it)`);
+  });
+  return list as string[];
+}
+
+/** The env option, its own enumerable keys read once into an object of ours; values must be strings. */
+function snapshotEnv(value: unknown): NodeJS.ProcessEnv {
+  if (typeof value !== 'object' || value === null || isArray(value, 'env')) {
+    throw invalidArgType(`The "env" option must be an object. Received ${describe(value)}`);
+  }
+  const env: NodeJS.ProcessEnv = {};
+  for (const key of Object.keys(value)) {
+    const v = (value as Record<string, unknown>)[key];
+    if (v === undefined) continue;
+    if (typeof v !== 'string') throw invalidArgType(`The "env.${key}" option must be a string. Received ${describe(v)}`);
+    if (v.includes('\0') || key.includes('\0')) throw invalidArgValue(`The "env" option must have no NUL bytes in its keys and values (spawn would refuse them)`);
+    env[key] = v;
+  }
+  return env;
 }
 
 // What fork() does: a primary started with -e/-p must not hand its code to
@@ -196,30 +227,34 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
 
   constructor(options: PoolOptions) {
     super();
-    if (options === null || typeof options !== 'object') throw invalidArgType('createPool() takes an options object');
-    if (typeof options.script !== 'string' || options.script === '') {
-      throw invalidArgType('The "script" option must be a non-empty string (the worker script)');
+    if (options === null || typeof options !== 'object' || isArray(options, 'options')) {
+      throw invalidArgType(`createPool() takes an options object. Received ${describe(options)}`);
     }
-    const size = options.size ?? os.availableParallelism();
-    if (!Number.isInteger(size) || size < 1 || size > 1024) {
-      throw outOfRange(`The "size" option must be an integer from 1 to 1024. Received ${String(size)}`);
+    // Each option read once, and checked before any worker is spawned.
+    const o = snapshotOptions(options, ['script', 'size', 'strategy', 'args', 'execArgv', 'env', 'stdio', 'respawn', 'closeTimeout']);
+    if (typeof o.script !== 'string' || o.script === '' || o.script.includes('\0')) {
+      throw invalidArgType(`The "script" option must be a non-empty string without NUL bytes (the worker script). Received ${describe(o.script)}`);
     }
-    const strategy = options.strategy ?? 'round-robin';
+    const size = validateInteger(o.size, 'size', 1, 1024) ?? os.availableParallelism();
+    const strategy = o.strategy ?? 'round-robin';
     if (strategy !== 'round-robin' && strategy !== 'least-outstanding') {
-      throw invalidArgValue(`The "strategy" option must be 'round-robin' or 'least-outstanding'. Received ${String(strategy)}`);
+      throw invalidArgValue(`The "strategy" option must be 'round-robin' or 'least-outstanding'. Received ${describe(strategy)}`);
     }
-    validateTimeout(options.closeTimeout, 'closeTimeout');
-    const closeTimeout = options.closeTimeout ?? 10_000;
+    const stdio = o.stdio ?? 'inherit';
+    if (stdio !== 'inherit' && stdio !== 'ignore' && stdio !== 'pipe') {
+      throw invalidArgValue(`The "stdio" option must be 'inherit', 'ignore' or 'pipe'. Received ${describe(stdio)}`);
+    }
+    validateTimeout(o.closeTimeout, 'closeTimeout');
     this.size = size;
     this.strategy = strategy;
     this.#options = {
-      script: options.script,
-      args: options.args ?? [],
-      execArgv: options.execArgv ?? workerExecArgv(),
-      env: options.env ?? process.env,
-      stdio: options.stdio ?? 'inherit',
-      respawn: options.respawn ?? true,
-      closeTimeout,
+      script: o.script,
+      args: o.args === undefined ? [] : snapshotStrings(o.args, 'args'),
+      execArgv: o.execArgv === undefined ? workerExecArgv() : snapshotStrings(o.execArgv, 'execArgv'),
+      env: o.env === undefined ? process.env : snapshotEnv(o.env),
+      stdio,
+      respawn: validateBoolean(o.respawn, 'respawn') ?? true,
+      closeTimeout: (o.closeTimeout as number | undefined) ?? 10_000,
     };
     this.#slots = new Array<PoolWorker | null>(size).fill(null);
     this.#earlyDeaths = new Array<number>(size).fill(0);
@@ -277,19 +312,19 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   /** A fire-and-forget message; callback(err) once it is in a worker's socket, or failed. */
   send(message: OutgoingMessage | Buffer | string, options: SendOptions = {}, callback?: WriteCallback): void {
     validateCallback(callback);
-    this.#dispatch(this.#job(Kind.Message, 0, message, options, callback ?? null, null));
+    this.#dispatch(this.#job(Kind.Message, 0, message, sendOptions(options), callback ?? null, null));
   }
 
   /** Sends a request; resolves with the worker's reply, whose fds the caller owns. */
   request(message: OutgoingMessage | Buffer | string, options: RequestOptions = {}): Promise<UnixMessage> {
-    validateOptions(options);
-    const timeout = options.timeout;
-    validateTimeout(timeout, 'timeout');
+    const o = sendOptions(options, ['worker', 'transfer', 'timeout']);
+    validateTimeout(o.timeout, 'timeout');
+    const timeout = o.timeout as number | undefined;
     return new Promise((resolve, reject) => {
       const id = this.#nextRequest;
       this.#nextRequest = this.#nextRequest >= 0xffffffff ? 1 : this.#nextRequest + 1;
       const pending: PendingRequest = { id, resolve, reject, worker: null, timer: null, job: null };
-      const job = this.#job(Kind.Request, id, message, options, null, pending);
+      const job = this.#job(Kind.Request, id, message, o, null, pending);
       pending.job = job;
       this.#requests.set(id, pending);
       if (timeout !== undefined) {
@@ -307,12 +342,13 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
    * net.Socket on 'connection'. The pool owns `fds` from now on.
    */
   handOff(fds: readonly number[], options: Omit<SendOptions, 'transfer'> = {}): void {
-    if (!Array.isArray(fds)) throw invalidArgType('handOff() takes an array of fds');
-    fds.forEach((fd, i) => validateFd(fd, `fds[${i}]`));
-    noDuplicates(fds);
-    const target = this.#target(options);
-    if (target !== null) this.#dispatch({ kind: Kind.Connections, value: 0, payload: EMPTY, fds: [...fds], target, callback: null, request: null });
-    else this.#spread(fds);
+    if (!isArray(fds, 'fds')) throw invalidArgType(`handOff() takes an array of fds. Received ${describe(fds)}`);
+    // Read once: the fds checked are the fds handed off (and closed).
+    const list = snapshotFds(fds, 'fds', 0x7fffffff);
+    noDuplicates(list);
+    const target = this.#target(sendOptions(options, ['worker']));
+    if (target !== null) this.#dispatch({ kind: Kind.Connections, value: 0, payload: EMPTY, fds: [...list], target, callback: null, request: null });
+    else this.#spread(list);
   }
 
   /**
@@ -322,7 +358,9 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
    */
   async serve(target: ServeOptions | net.Server = {}): Promise<ServeAddress> {
     if (this.#closing) throw poolClosed();
-    validateOptions(target);
+    if (target === null || typeof target !== 'object' || isArray(target, 'target')) {
+      throw invalidArgType(`serve() takes options { port, host, backlog } or a listening net.Server. Received ${describe(target)}`);
+    }
     const onConnections = (fds: number[]): void => this.#spread(fds);
     const onError = (err: Error): void => void this.emit('error', err);
     // One wakeup's connections make one full frame per worker: 512 over 2
@@ -400,7 +438,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     return this;
   }
 
-  #job(kind: Job['kind'], value: number, message: OutgoingMessage | Buffer | string, options: SendOptions, callback: WriteCallback | null, request: PendingRequest | null): Job {
+  #job(kind: Job['kind'], value: number, message: OutgoingMessage | Buffer | string, options: { worker?: unknown; transfer: boolean }, callback: WriteCallback | null, request: PendingRequest | null): Job {
     const target = this.#target(options);
     const msg = normalizeMessage(message, 'seqpacket');
     let fds: number[];
@@ -416,12 +454,11 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     return { kind, value, payload, fds, target, callback, request };
   }
 
-  #target(options: SendOptions): number | null {
+  #target(options: { worker?: unknown }): number | null {
     if (this.#closing) throw poolClosed();
-    validateOptions(options);
     const target = options.worker ?? null;
-    if (target !== null && (!Number.isInteger(target) || target < 0 || target >= this.size)) {
-      throw outOfRange(`The "worker" option must be an integer from 0 to ${this.size - 1}. Received ${String(target)}`);
+    if (target !== null && (typeof target !== 'number' || !Number.isInteger(target) || target < 0 || target >= this.size)) {
+      throw outOfRange(`The "worker" option must be an integer from 0 to ${this.size - 1}. Received ${describe(target)}`);
     }
     return target;
   }

@@ -1,6 +1,7 @@
 // connect$(): a client socket whose lifetime is the subscription's.
 import { Observable } from 'rxjs';
 import { connect, type ConnectOptions, type UnixMessageSocket } from '../stream/index';
+import { connectOptionsOf } from '../stream/validate';
 import { markHandled } from './handled-errors';
 
 /**
@@ -15,8 +16,10 @@ import { markHandled } from './handled-errors';
  * outlives any subscription, use connect().
  */
 export function connect$(options: ConnectOptions): Observable<UnixMessageSocket> {
+  // Read once and checked now, not at each subscription.
+  const o = connectOptionsOf(options);
   return new Observable<UnixMessageSocket>((subscriber) => {
-    const socket = connect(options);
+    const socket = connect(o);
     let settled = false;
     const onConnect = (): void => subscriber.next(socket);
     const onError = (err: Error): void => {

@@ -8,6 +8,10 @@ import {
   type UnixMessageServer,
   type UnixMessageSocket,
 } from '../stream/index';
+import { describe, invalidArgType, invalidArgValue } from '../stream/errors';
+import { listenOptionsOf } from '../stream/server';
+import { snapshotOptions, socketOptionsOf, validateBoolean } from '../stream/validate';
+import { validateCallbackOption, validateServer } from './validate';
 
 export interface ConnectionsOptions {
   /**
@@ -37,10 +41,12 @@ export interface Listen$Options extends ServerOptions, ListenOptions, Connection
  * open connections.
  */
 export function connections(server: UnixMessageServer, options: ConnectionsOptions = {}): Observable<UnixMessageSocket> {
+  validateServer(server);
+  const o = connectionsOptions(snapshotOptions(options, ['closeConnections', 'onAcceptError']));
   return new Observable<UnixMessageSocket>((subscriber) => {
     const onConnection = (socket: UnixMessageSocket): void => subscriber.next(socket);
     const onError = (err: Error): void => {
-      if (server.listening && options.onAcceptError) options.onAcceptError(err);
+      if (server.listening && o.onAcceptError) o.onAcceptError(err);
       else subscriber.error(err);
     };
     const onClose = (): void => subscriber.complete();
@@ -52,7 +58,7 @@ export function connections(server: UnixMessageServer, options: ConnectionsOptio
       server.off('error', onError);
       server.off('close', onClose);
       if (server.listening) server.close();
-      if (options.closeConnections ?? true) server.closeAllConnections();
+      if (o.closeConnections ?? true) server.closeAllConnections();
     };
   });
 }
@@ -64,11 +70,21 @@ export function connections(server: UnixMessageServer, options: ConnectionsOptio
  * closes the server and, by default, its connections.
  */
 export function listen$(options: Listen$Options): Observable<UnixMessageSocket> {
-  const { path, fd, backlog, mode, closeConnections, onAcceptError, ...serverOptions } = options;
+  if (options === undefined || options === null) {
+    throw invalidArgType(`The "options" argument must be an object { path } or { fd }. Received ${describe(options)}`);
+  }
+  // Read once and checked now, not at each subscription.
+  const { path, fd, backlog, mode, closeConnections, onAcceptError, type, ...serverOptions } =
+    socketOptionsOf(options, ['path', 'fd', 'backlog', 'mode', 'closeConnections', 'onAcceptError', 'type']);
+  if (type !== undefined && type !== 'stream' && type !== 'seqpacket') {
+    throw invalidArgValue(`The "type" option of a server must be 'stream' or 'seqpacket'. Received ${describe(type)}`);
+  }
+  const target = listenOptionsOf({ path, fd, backlog, mode });
+  const accepting = connectionsOptions({ closeConnections, onAcceptError });
   return new Observable<UnixMessageSocket>((subscriber) => {
-    const server = createServer(serverOptions);
-    const subscription = connections(server, { closeConnections, onAcceptError }).subscribe(subscriber);
-    server.listen({ path, fd, backlog, mode });
+    const server = createServer({ ...serverOptions, type });
+    const subscription = connections(server, accepting).subscribe(subscriber);
+    server.listen(target);
     return () => {
       subscription.unsubscribe();
       // listen() reports a failure as 'error' on the next tick, as net.Server
@@ -77,6 +93,12 @@ export function listen$(options: Listen$Options): Observable<UnixMessageSocket> 
       server.on('error', dropAfterTeardown);
     };
   });
+}
+
+function connectionsOptions(o: { closeConnections?: unknown; onAcceptError?: unknown }): ConnectionsOptions {
+  validateBoolean(o.closeConnections, 'closeConnections');
+  validateCallbackOption(o.onAcceptError, 'onAcceptError');
+  return o as ConnectionsOptions;
 }
 
 /** What listen$'s server still emits once its subscription has ended: a failed listen() nobody waits for. */

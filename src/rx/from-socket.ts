@@ -6,10 +6,13 @@
 // the socket, which closes the fds of every message it did not deliver).
 import { finished } from 'node:stream';
 import { from, Observable, type ObservableInput, type Subscriber } from 'rxjs';
-import { outOfRange } from '../stream/errors';
+import { coded, describe, isRevokedProxy, outOfRange } from '../stream/errors';
+import { snapshotOptions, validateBoolean } from '../stream/validate';
+import { isFakeView } from '../stream/views';
 import type { UnixMessage, UnixMessageSocket } from '../stream/index';
 import { alreadyReading } from './errors';
 import { markHandled } from './handled-errors';
+import { validateFunction, validateSocket } from './validate';
 
 export interface FromSocketOptions {
   /**
@@ -93,8 +96,44 @@ function readMessages(
  * ERR_INVALID_STATE (use share() to multicast).
  */
 export function fromSocket(socket: UnixMessageSocket, options: FromSocketOptions = {}): Observable<UnixMessage> {
+  validateSocket(socket);
+  const o = snapshotOptions(options, ['destroyOnUnsubscribe']);
+  validateBoolean(o.destroyOnUnsubscribe, 'destroyOnUnsubscribe');
   return new Observable<UnixMessage>((subscriber) =>
-    readMessages(socket, subscriber, (message) => subscriber.next(message), () => subscriber.complete(), options));
+    readMessages(socket, subscriber, (message) => subscriber.next(message), () => subscriber.complete(), o as FromSocketOptions));
+}
+
+/** processMessages()'s options, read once and checked when it is called. */
+function readOptions(options: unknown): ProcessMessagesOptions {
+  const o = snapshotOptions(options, ['destroyOnUnsubscribe', 'concurrency']);
+  validateBoolean(o.destroyOnUnsubscribe, 'destroyOnUnsubscribe');
+  const concurrency = o.concurrency;
+  if (concurrency !== undefined && concurrency !== Infinity && (typeof concurrency !== 'number' || !Number.isInteger(concurrency) || concurrency < 1)) {
+    throw outOfRange(`The "concurrency" option must be a positive integer or Infinity. Received ${describe(concurrency)}`);
+  }
+  return o as ProcessMessagesOptions;
+}
+
+/**
+ * What fn returned, as an Observable. RxJS's from() refuses a value that is
+ * no ObservableInput with a TypeError of its own, without a code: that one
+ * becomes ERR_INVALID_RETURN_VALUE, as Node names a callback's bad return
+ * value. Anything else from() throws came from the value's own code (a
+ * getter, a Proxy trap) and goes on unchanged.
+ */
+function output<R>(value: ObservableInput<R>): Observable<R> {
+  const invalid = (): Error => coded(TypeError, 'ERR_INVALID_RETURN_VALUE',
+    `The function given to processMessages() must return an ObservableInput (an Observable, a Promise, an array, an iterable...). It returned ${describe(value)}`);
+  // What from() cannot even look at without an engine error of its own.
+  const kind = typeof value;
+  if ((kind !== 'object' && kind !== 'function' && kind !== 'string') || value === null) throw invalid();
+  if (isRevokedProxy(value) || isFakeView(value as object)) throw invalid();
+  try {
+    return from(value);
+  } catch (err) {
+    if (err instanceof TypeError && (err as { code?: unknown }).code === undefined && err.message.startsWith('You provided')) throw invalid();
+    throw err;
+  }
 }
 
 /**
@@ -114,24 +153,24 @@ export function processMessages<R>(
   fn: (message: UnixMessage) => ObservableInput<R>,
   options: ProcessMessagesOptions = {},
 ): Observable<R> {
-  const concurrency = options.concurrency ?? 1;
-  if (concurrency !== Infinity && (!Number.isInteger(concurrency) || concurrency < 1)) {
-    throw outOfRange(`The "concurrency" option must be a positive integer or Infinity. Received ${String(concurrency)}`);
-  }
+  validateSocket(socket);
+  validateFunction(fn, 'fn');
+  const o = readOptions(options);
+  const concurrency = o.concurrency ?? 1;
   return new Observable<R>((subscriber) => {
     let running = 0;
     let ended = false;
     const onMessage = (message: UnixMessage): void => {
       running++;
       if (running >= concurrency) socket.pause();
-      let output: Observable<R>;
+      let results: Observable<R>;
       try {
-        output = from(fn(message));
+        results = output(fn(message));
       } catch (err) {
         subscriber.error(err);
         return;
       }
-      subscriber.add(output.subscribe({
+      subscriber.add(results.subscribe({
         next: (value) => subscriber.next(value),
         error: (err: unknown) => subscriber.error(err),
         complete: () => {
@@ -146,6 +185,6 @@ export function processMessages<R>(
       ended = true;
       if (running === 0) subscriber.complete();
     };
-    return readMessages(socket, subscriber, onMessage, onEnd, options);
+    return readMessages(socket, subscriber, onMessage, onEnd, o);
   });
 }

@@ -1,7 +1,8 @@
 // Operators on received messages that keep the fd ownership rules: an fd an
 // operator does not pass downstream is closed, never dropped.
 import { Observable, type OperatorFunction, type MonoTypeOperatorFunction } from 'rxjs';
-import { outOfRange } from '../stream/errors';
+import { describe, invalidArgType, outOfRange } from '../stream/errors';
+import { isArray, snapshotOptions } from '../stream/validate';
 import { closeFds } from '../stream/fds';
 import type { UnixMessage } from '../stream/index';
 
@@ -39,15 +40,27 @@ export type FdCount = number | { min?: number; max?: number };
  * with the fds that did arrive.
  */
 export function withFds(count: FdCount): MonoTypeOperatorFunction<UnixMessage> {
-  const min = typeof count === 'number' ? count : count.min ?? 0;
-  const max = typeof count === 'number' ? count : count.max ?? Infinity;
-  if (!Number.isInteger(min) || min < 0 || !(Number.isInteger(max) || max === Infinity) || max < min) {
-    throw outOfRange(`withFds() takes a count of fds or a range { min, max } of them. Received ${JSON.stringify(count)}`);
+  let min: unknown = count;
+  let max: unknown = count;
+  if (typeof count !== 'number') {
+    if (typeof count !== 'object' || count === null || isArray(count, 'count')) {
+      throw invalidArgType(`withFds() takes a count of fds or a range { min, max } of them. Received ${describe(count)}`);
+    }
+    // Each read once.
+    const range = snapshotOptions(count, ['min', 'max'], 'count');
+    min = range.min ?? 0;
+    max = range.max ?? Infinity;
+  }
+  if (typeof min !== 'number' || typeof max !== 'number' || !Number.isSafeInteger(min) || min < 0 ||
+    !(Number.isSafeInteger(max) || max === Infinity) || max < min) {
+    throw outOfRange(`withFds() takes a count of fds or a range { min, max } of them. Received ${describe(count)}${typeof count === 'number' ? '' : ` (min ${describe(min)}, max ${describe(max)})`}`);
   }
   return (source) => new Observable<UnixMessage>((subscriber) => source.subscribe({
     next: (message) => {
       const n = message.fds.length;
-      if (n >= min && n <= max) subscriber.next(message);
+      // A synchronous source goes on emitting after the subscriber has
+      // gone (take(1)): those messages' fds are closed, never dropped.
+      if (n >= min && n <= max && !subscriber.closed) subscriber.next(message);
       else closeFds(message.fds);
     },
     error: (err: unknown) => subscriber.error(err),

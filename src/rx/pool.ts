@@ -3,7 +3,9 @@
 // its fds are closed) instead of being dropped by a filter with its fds.
 import type net from 'node:net';
 import { Observable } from 'rxjs';
-import { connectToPrimary, type PrimaryChannel, type PrimaryChannelEvents, type Reply } from '../pool/worker';
+import { types } from 'node:util';
+import { connectToPrimary, PrimaryChannel, type PrimaryChannelEvents, type Reply } from '../pool/worker';
+import { describe, invalidArgType, invalidArgValue } from '../stream/errors';
 import type { UnixMessage } from '../stream/types';
 
 export interface PrimaryRequest {
@@ -27,7 +29,17 @@ export type PrimaryEvent = keyof PrimaryValues;
  * closed); errors on the channel's 'error'. Unsubscribing removes the
  * listener and leaves the channel open, since the process has only one.
  */
-export function fromPrimary<E extends PrimaryEvent>(event: E, channel: PrimaryChannel = connectToPrimary()): Observable<PrimaryValues[E]> {
+export function fromPrimary<E extends PrimaryEvent>(event: E, channel?: PrimaryChannel): Observable<PrimaryValues[E]> {
+  if (event !== 'message' && event !== 'request' && event !== 'connection' && event !== 'handoff') {
+    throw invalidArgValue(`The "event" argument must be 'message', 'request', 'connection' or 'handoff'. Received ${describe(event)}`);
+  }
+  if (channel !== undefined && (types.isProxy(channel) || !(channel instanceof PrimaryChannel))) {
+    throw invalidArgType(`The "channel" argument must be the PrimaryChannel of connectToPrimary(). Received ${describe(channel)}`);
+  }
+  return fromChannel(event, channel ?? connectToPrimary());
+}
+
+function fromChannel<E extends PrimaryEvent>(event: E, channel: PrimaryChannel): Observable<PrimaryValues[E]> {
   return new Observable<PrimaryValues[E]>((subscriber) => {
     const onEvent = (...args: PrimaryChannelEvents[E]): void => {
       if (event === 'request') {

@@ -41,8 +41,19 @@ export function formatAddress(address: string): string {
 }
 
 export function errnoError(errno: number, syscall: string, address?: string): ErrnoError {
-  const code = nameByErrno.get(errno) ?? `Unknown system error ${errno}`;
-  const description = systemErrors.get(errno)?.[1] ?? code;
+  if (typeof errno !== 'number' || !Number.isInteger(errno)) {
+    throw invalidArgType(`The "errno" argument must be an integer. Received ${describe(errno)}`);
+  }
+  if (typeof syscall !== 'string') {
+    throw invalidArgType(`The "syscall" argument must be of type string. Received ${describe(syscall)}`);
+  }
+  if (address !== undefined && typeof address !== 'string') {
+    throw invalidArgType(`The "address" argument must be of type string. Received ${describe(address)}`);
+  }
+  // An errno libuv does not name gets Node's code for it (uvException).
+  const name = nameByErrno.get(errno);
+  const code = name ?? 'UNKNOWN';
+  const description = systemErrors.get(errno)?.[1] ?? `unknown error ${errno}`;
   const where = address !== undefined && address !== '' ? ` ${formatAddress(address)}` : '';
   const err = new Error(`${syscall} ${code}: ${description}${where}`) as ErrnoError;
   err.code = code;
@@ -59,6 +70,8 @@ export type ErrorCode =
   | 'ERR_OUT_OF_RANGE'
   | 'ERR_INVALID_FD_TYPE'
   | 'ERR_INVALID_STATE'
+  | 'ERR_UNKNOWN_ENCODING'
+  | 'ERR_INVALID_RETURN_VALUE'
   | 'ERR_STREAM_DESTROYED'
   | 'ERR_SERVER_ALREADY_LISTEN'
   | 'ERR_SERVER_NOT_RUNNING'
@@ -92,6 +105,24 @@ export const serverAlreadyListen = (): CodedError =>
   coded(Error, 'ERR_SERVER_ALREADY_LISTEN', 'Listen method has been called more than once without closing.');
 export const serverNotRunning = (): CodedError => coded(Error, 'ERR_SERVER_NOT_RUNNING', 'Server is not running.');
 
+export const unknownEncoding = (encoding: unknown): CodedError =>
+  coded(TypeError, 'ERR_UNKNOWN_ENCODING', `Unknown encoding: ${describe(encoding)}`);
+
+/**
+ * A Proxy whose revoke() was called: every operation on it throws a
+ * TypeError of the engine's, Array.isArray() included. The check runs no
+ * trap: Array.isArray() on a live Proxy looks through it to its target.
+ */
+export function isRevokedProxy(value: unknown): boolean {
+  if (!util.types.isProxy(value)) return false;
+  try {
+    Array.isArray(value);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
 /** Throws the errno error for a negative native result; returns it otherwise. */
 export function check(result: number, syscall: string, address?: string): number {
   if (result < 0) throw errnoError(result, syscall, address);
@@ -122,7 +153,7 @@ export function describe(value: unknown): string {
       default:
         break;
     }
-    if (util.types.isProxy(value)) return 'a Proxy';
+    if (util.types.isProxy(value)) return isRevokedProxy(value) ? 'a revoked Proxy' : 'a Proxy';
     if (Array.isArray(value)) return 'an instance of Array';
     // The constructor's own name, read from the descriptor, not through a getter.
     const proto: unknown = Object.getPrototypeOf(value);

@@ -1,31 +1,33 @@
 import { constants, native } from '../native/binding';
-import { errnoError, invalidArgValue } from './errors';
+import { describe, errnoError, invalidArgType } from './errors';
 import { UnixMessageServer, type ServerOptions } from './server';
 import { TYPE_NUMBERS, UnixMessageSocket, type SocketOptions } from './socket';
 import type { SocketType } from './types';
-import { validateAddress } from './validate';
+import { connectOptionsOf, socketOptionsOf, validateAddress, validateSocketType } from './validate';
 
 export { UnixMessageServer, UnixMessageSocket };
 export type { ListenOptions, ServerOptions } from './server';
 export type { SocketOptions } from './socket';
 export * from './types';
 
-function validateType(type: unknown): SocketType {
-  if (type !== 'stream' && type !== 'seqpacket' && type !== 'dgram') {
-    throw invalidArgValue(`The "type" option must be 'stream', 'seqpacket' or 'dgram'. Received ${String(type)}`);
+function validateCallback(callback: unknown, name: string): void {
+  if (callback !== undefined && typeof callback !== 'function') {
+    throw invalidArgType(`The "${name}" argument must be a function. Received ${describe(callback)}`);
   }
-  return type;
 }
 
 /** A connected pair (socketpair(2)); default type 'seqpacket'. */
 export function socketPair(type: SocketType = 'seqpacket', options: SocketOptions = {}): [UnixMessageSocket, UnixMessageSocket] {
+  const t = validateSocketType(type);
+  // Read once: both sockets get the same values.
+  const opts = socketOptionsOf(options);
   const out = new Int32Array(2);
-  const r = native.socketpair(TYPE_NUMBERS[validateType(type)], out);
+  const r = native.socketpair(TYPE_NUMBERS[t], out);
   if (r < 0) throw errnoError(r, 'socketpair');
   let a: UnixMessageSocket | undefined;
   try {
-    a = new UnixMessageSocket({ ...options, fd: out[0]!, type });
-    return [a, new UnixMessageSocket({ ...options, fd: out[1]!, type })];
+    a = new UnixMessageSocket({ ...opts, fd: out[0]!, type: t });
+    return [a, new UnixMessageSocket({ ...opts, fd: out[1]!, type: t })];
   } catch (err) {
     if (a) a.destroy();
     else native.close(out[0]!);
@@ -43,13 +45,13 @@ export interface ConnectOptions extends SocketOptions {
 
 /** Connects to a listening (or, for dgram, bound) socket. 'connect' follows. */
 export function connect(options: ConnectOptions, onConnect?: () => void): UnixMessageSocket {
-  const path = validateAddress(options?.path, 'path');
-  const type = validateType(options.type ?? 'seqpacket');
+  const { path, type, ...opts } = connectOptionsOf(options);
+  validateCallback(onConnect, 'onConnect');
   const fd = native.socket(TYPE_NUMBERS[type]);
   if (fd < 0) throw errnoError(fd, 'socket');
   let socket: UnixMessageSocket;
   try {
-    socket = new UnixMessageSocket({ ...options, fd, type, connectTo: path });
+    socket = new UnixMessageSocket({ ...opts, fd, type, connectTo: path });
   } catch (err) {
     native.close(fd);
     throw err;
@@ -67,19 +69,21 @@ export interface CreateSocketOptions extends SocketOptions {
 
 /** An unconnected socket, typically dgram: bind() it, then write({ data, address }). */
 export function createSocket(options: CreateSocketOptions = {}): UnixMessageSocket {
-  const type = validateType(options.type ?? 'dgram');
+  const { type: rawType, bind, ...opts } = socketOptionsOf(options, ['type', 'bind']);
+  const type = validateSocketType(rawType ?? 'dgram');
+  const name = bind === undefined || bind === '' ? undefined : validateAddress(bind, 'bind');
   const fd = native.socket(TYPE_NUMBERS[type]);
   if (fd < 0) throw errnoError(fd, 'socket');
   let socket: UnixMessageSocket;
   try {
-    socket = new UnixMessageSocket({ ...options, fd, type });
+    socket = new UnixMessageSocket({ ...opts, fd, type });
   } catch (err) {
     native.close(fd);
     throw err;
   }
-  if (options.bind !== undefined) {
+  if (bind !== undefined) {
     try {
-      socket.bind(options.bind === '' ? undefined : options.bind);
+      socket.bind(name);
     } catch (err) {
       socket.destroy();
       throw err;

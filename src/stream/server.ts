@@ -12,8 +12,8 @@ import fs from 'node:fs';
 import { constants, native, type NativeSocketHandle } from '../native/binding';
 import { describe, errno, errnoError, invalidArgType, invalidArgValue, invalidFdType, outOfRange, serverAlreadyListen, serverNotRunning } from './errors';
 import { FdRoomWait } from './fd-room-wait';
-import { inspectFd, socketOptions, TYPE_NUMBERS, UnixMessageSocket, type SocketOptions } from './socket';
-import { validateAddress, validateFd } from './validate';
+import { inspectFd, TYPE_NUMBERS, UnixMessageSocket, type SocketOptions } from './socket';
+import { isArray, snapshotOptions, socketOptionsOf, validateAddress, validateFd } from './validate';
 
 export interface ServerOptions extends SocketOptions {
   /** Default 'seqpacket'. */
@@ -29,6 +29,39 @@ export interface ListenOptions {
   backlog?: number;
   /** chmod the socket file to this mode before accepting (pathname sockets only). */
   mode?: number;
+}
+
+/**
+ * listen()'s target, read once and checked: a path, or an options object
+ * with exactly one of path and fd. Also what listen$() checks when called.
+ */
+export function listenOptionsOf(target: unknown): { path?: string; fd?: number; backlog: number; mode?: number } {
+  if (typeof target === 'string') return { path: validateAddress(target, 'path'), backlog: 511 };
+  if (typeof target !== 'object' || target === null || isArray(target, 'options')) {
+    throw invalidArgType(`listen() takes a path or an options object { path, backlog, mode, fd }. Received ${describe(target)}`);
+  }
+  // Each option read once.
+  const options = snapshotOptions(target, ['path', 'fd', 'backlog', 'mode']);
+  const backlog = options.backlog ?? 511;
+  if (typeof backlog !== 'number' || !Number.isInteger(backlog) || backlog < 0 || backlog > 0x7fffffff) {
+    throw outOfRange(`The "backlog" option must be a non-negative integer. Received ${describe(backlog)}`);
+  }
+  const mode = options.mode;
+  if (mode !== undefined && (typeof mode !== 'number' || !Number.isInteger(mode) || mode < 0 || mode > 0o7777)) {
+    throw outOfRange(`The "mode" option must be a file mode such as 0o660. Received ${describe(mode)}`);
+  }
+  if ((options.path === undefined) === (options.fd === undefined)) {
+    throw invalidArgValue('listen() needs exactly one of "path" and "fd"');
+  }
+  if (options.fd !== undefined) {
+    if (mode !== undefined) throw invalidArgValue('The "mode" option applies to a socket file listen() creates, not to an adopted fd');
+    return { fd: validateFd(options.fd, 'fd'), backlog };
+  }
+  const path = validateAddress(options.path, 'path');
+  if (mode !== undefined && path.startsWith('\0')) {
+    throw invalidArgValue('The "mode" option applies to pathname sockets; an abstract name has no file');
+  }
+  return mode === undefined ? { path, backlog } : { path, backlog, mode };
 }
 
 const scratch = new Int32Array(1);
@@ -71,7 +104,7 @@ export class UnixMessageServer extends EventEmitter {
 
   constructor(options: ServerOptions | null = {}, onConnection?: (socket: UnixMessageSocket) => void) {
     super();
-    const { type = 'seqpacket', ...rest } = socketOptions(options);
+    const { type = 'seqpacket', ...rest } = socketOptionsOf(options, ['type']);
     if (type !== 'stream' && type !== 'seqpacket') {
       throw invalidArgValue(`The "type" option of a server must be 'stream' or 'seqpacket'. Received ${describe(type)}`);
     }
@@ -101,37 +134,17 @@ export class UnixMessageServer extends EventEmitter {
    */
   listen(target: string | ListenOptions, callback?: () => void): this {
     if (this.#handle !== null) throw serverAlreadyListen();
-    if (typeof target !== 'string' && (typeof target !== 'object' || target === null || Array.isArray(target))) {
-      throw invalidArgType(`listen() takes a path or an options object { path, backlog, mode, fd }. Received ${describe(target)}`);
-    }
     if (callback !== undefined && typeof callback !== 'function') {
       throw invalidArgType(`The "callback" argument must be a function. Received ${describe(callback)}`);
     }
-    // Each option read once.
-    const options: ListenOptions = typeof target === 'string' ? { path: target } : { ...target };
-    const backlog = options.backlog ?? 511;
-    if (typeof backlog !== 'number' || !Number.isInteger(backlog) || backlog < 0 || backlog > 0x7fffffff) {
-      throw outOfRange(`The "backlog" option must be a non-negative integer. Received ${describe(backlog)}`);
-    }
-    const mode = options.mode;
-    if (mode !== undefined && (typeof mode !== 'number' || !Number.isInteger(mode) || mode < 0 || mode > 0o7777)) {
-      throw outOfRange(`The "mode" option must be a file mode such as 0o660. Received ${describe(mode)}`);
-    }
-    if ((options.path === undefined) === (options.fd === undefined)) {
-      throw invalidArgValue('listen() needs exactly one of "path" and "fd"');
-    }
+    const { path, fd: given, backlog, mode } = listenOptionsOf(target);
     let fd: number;
     let adopted = -1;
-    if (options.fd !== undefined) {
-      if (mode !== undefined) throw invalidArgValue('The "mode" option applies to a socket file listen() creates, not to an adopted fd');
-      adopted = validateFd(options.fd, 'fd');
+    if (given !== undefined) {
+      adopted = given;
       fd = this.#adopt(adopted, backlog);
     } else {
-      const path = validateAddress(options.path, 'path');
-      if (mode !== undefined && path.startsWith('\0')) {
-        throw invalidArgValue('The "mode" option applies to pathname sockets; an abstract name has no file');
-      }
-      const r = this.#bindAndListen(path, backlog, mode);
+      const r = this.#bindAndListen(path!, backlog, mode);
       if (r instanceof Error) {
         process.nextTick(() => this.emit('error', r));
         return this;
@@ -283,6 +296,9 @@ export class UnixMessageServer extends EventEmitter {
    * follows once every accepted connection has closed, like net.Server.
    */
   close(callback?: (err?: Error) => void): this {
+    if (callback !== undefined && typeof callback !== 'function') {
+      throw invalidArgType(`The "callback" argument must be a function. Received ${describe(callback)}`);
+    }
     const h = this.#handle;
     if (h === null) {
       if (callback) process.nextTick(callback, serverNotRunning());

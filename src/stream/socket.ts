@@ -7,7 +7,7 @@ import { constants, disowned, native, recvFds, recvMeta, type NativeSocketHandle
 import { describe, errno, errnoError, invalidArgType, invalidFdType, invalidState, outOfRange, streamDestroyed } from './errors';
 import { FdRoomWait } from './fd-room-wait';
 import { closeFds, defaultFdBound, dupFds } from './fds';
-import { dataLength, normalizeMessage, validateAddress, validateFd, type NormalizedMessage } from './validate';
+import { dataLength, normalizeMessage, socketOptionsOf, validateAddress, validateFd, writeCallback, type NormalizedMessage } from './validate';
 import { byteLengthOf, bytesAfter, isByteView } from './views';
 import type { Credentials, SocketType, UnixMessage, WriteCallback } from './types';
 
@@ -322,7 +322,7 @@ export class UnixMessageSocket extends Duplex {
    */
   static fromFd(fd: number, options: SocketOptions = {}): UnixMessageSocket {
     validateFd(fd, 'fd');
-    const opts = socketOptions(options);
+    const opts = socketOptionsOf(options);
     const type = inspectFd(fd);
     if (native.getsockopt(fd, constants.SOL_SOCKET, constants.SO_ACCEPTCONN, scratch) === 0 && scratch[0] === 1) {
       throw invalidFdType(`fd ${fd} is a listening socket; adopt it with createServer().listen({ fd })`);
@@ -453,12 +453,11 @@ export class UnixMessageSocket extends Duplex {
   override write(chunk: unknown, callback?: WriteCallback): boolean;
   override write(chunk: unknown, encoding: BufferEncoding | undefined, callback?: WriteCallback): boolean;
   override write(chunk: unknown, encoding?: BufferEncoding | WriteCallback, callback?: WriteCallback): boolean {
-    const cb = typeof encoding === 'function' ? encoding : callback;
-    if (cb !== undefined && typeof cb !== 'function') {
-      throw invalidArgType(`The "callback" argument must be a function. Received ${describe(cb)}`);
-    }
+    const cb = writeCallback(encoding, callback);
     if (this.destroyed || this.writableEnded) {
-      // Let Writable report ERR_STREAM_DESTROYED / ERR_STREAM_WRITE_AFTER_END.
+      // Checked all the same, as Writable checks a chunk first; then
+      // Writable reports ERR_STREAM_DESTROYED / ERR_STREAM_WRITE_AFTER_END.
+      if (!isByteView(chunk)) normalizeMessage(chunk, this.type);
       return super.write(chunk, cb ?? noop);
     }
     const queued = this.#queue(chunk, true);
@@ -563,10 +562,14 @@ export class UnixMessageSocket extends Duplex {
   override end(chunk: unknown, encoding: BufferEncoding | undefined, callback?: () => void): this;
   override end(chunk?: unknown, encoding?: BufferEncoding | (() => void), callback?: () => void): this {
     if (typeof chunk === 'function') return super.end(chunk as () => void);
-    const cb = typeof encoding === 'function' ? encoding : callback;
-    if (chunk !== undefined && chunk !== null && !this.destroyed && !this.writableEnded) {
-      this.write(chunk);
-      return super.end(cb);
+    const cb = writeCallback(encoding, callback);
+    if (chunk !== undefined && chunk !== null) {
+      if (!this.destroyed && !this.writableEnded) {
+        this.write(chunk);
+        return super.end(cb);
+      }
+      // Checked as write() checks it; Writable then reports the state.
+      if (!isByteView(chunk)) normalizeMessage(chunk, this.type);
     }
     return super.end(chunk, cb);
   }
@@ -970,6 +973,8 @@ export class UnixMessageSocket extends Duplex {
   // messages (and their fds) out of the buffer. An error that arrived behind
   // buffered messages is raised once they have all been read.
   override read(size?: number): UnixMessage | null {
+    // Readable would parseInt() anything else, running its toString().
+    if (size !== undefined && typeof size !== 'number') throw invalidArgType(`The "size" argument must be of type number. Received ${describe(size)}`);
     if (this.destroyed) return null; // see emit()
     const message = super.read(size) as UnixMessage | null;
     if (this.#deferredError !== null && this.readableLength === 0) {
@@ -1143,19 +1148,6 @@ function fdOption(value: unknown, name: string): number {
     throw outOfRange(`The "${name}" option must be a positive integer. Received ${describe(value)}`);
   }
   return value;
-}
-
-/**
- * An options argument read once into an object of ours (each property read
- * once; null and undefined mean none), so that later reads see what was
- * validated.
- */
-export function socketOptions<T extends object>(options: T | null | undefined, name = 'options'): Partial<T> {
-  if (options === undefined || options === null) return {};
-  if (typeof options !== 'object' || Array.isArray(options)) {
-    throw invalidArgType(`The "${name}" argument must be an object. Received ${describe(options)}`);
-  }
-  return { ...options };
 }
 
 // A stream read that went straight into a Buffer of its own (maxMessageSize

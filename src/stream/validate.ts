@@ -1,15 +1,19 @@
-// Synchronous validation of what write() accepts. Everything here throws a
-// TypeError or RangeError with an ERR_* code before anything is queued or sent.
+// Synchronous validation of what write() accepts, and of the options
+// objects of the whole package (socket options, connect(), listen(), the rx
+// and pool entries). Everything here throws a TypeError or RangeError with
+// an ERR_* code before anything is queued, sent or created.
 //
 // Every user value is read exactly once: each property of the message, the
 // length and each element of an array. What comes out is a snapshot (arrays
 // of our own, byte views checked by their internal slots), and the native
 // side reads only that, so a getter that changes its answer, or a Proxy,
 // cannot make the addon see something other than what was validated.
+import { types } from 'node:util';
 import { constants } from '../native/binding';
-import { describe, invalidArgType, invalidArgValue, outOfRange } from './errors';
-import type { SocketType } from './types';
-import { byteLengthOf, isByteView } from './views';
+import { describe, invalidArgType, invalidArgValue, isRevokedProxy, outOfRange, unknownEncoding } from './errors';
+import type { SocketOptions } from './socket';
+import type { SocketType, WriteCallback } from './types';
+import { byteLengthOf, isByteView, isFakeView } from './views';
 
 export interface NormalizedMessage {
   /** One view, or our own array of them. */
@@ -26,6 +30,103 @@ export interface NormalizedMessage {
 const EMPTY_FDS: readonly number[] = Object.freeze([]);
 const EMPTY_DATA = new Uint8Array(0);
 const MAX_NAME = 107;
+
+/**
+ * Array.isArray() for a user value. A revoked Proxy makes the engine throw
+ * an untyped TypeError there: it is refused with ERR_INVALID_ARG_TYPE instead.
+ */
+export function isArray(value: unknown, name: string): boolean {
+  if (isRevokedProxy(value)) throw invalidArgType(`The "${name}" argument is a revoked Proxy, which cannot be read`);
+  return Array.isArray(value);
+}
+
+/**
+ * An options argument read once: each of `keys` once (inherited ones too,
+ * as Node reads options), and nothing else, into an object of ours. null and
+ * undefined mean no options.
+ */
+export function snapshotOptions<K extends string>(options: unknown, keys: readonly K[], name = 'options'): Partial<Record<K, unknown>> {
+  const out: Partial<Record<K, unknown>> = {};
+  if (options === undefined || options === null) return out;
+  if (typeof options !== 'object' || isArray(options, name)) {
+    throw invalidArgType(`The "${name}" argument must be an object. Received ${describe(options)}`);
+  }
+  for (const key of keys) {
+    const value = (options as Record<string, unknown>)[key];
+    if (value !== undefined) out[key] = value;
+  }
+  return out;
+}
+
+export function validateBoolean(value: unknown, name: string): boolean | undefined {
+  if (value === undefined || typeof value === 'boolean') return value;
+  throw invalidArgType(`The "${name}" option must be of type boolean. Received ${describe(value)}`);
+}
+
+/** An integer from min to max (inclusive), or undefined. */
+export function validateInteger(value: unknown, name: string, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number') throw invalidArgType(`The "${name}" option must be of type number. Received ${describe(value)}`);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw outOfRange(`The "${name}" option must be an integer from ${min} to ${max}. Received ${describe(value)}`);
+  }
+  return value;
+}
+
+const SOCKET_OPTIONS = [
+  'allowHalfOpen', 'readableHighWaterMark', 'writableHighWaterMark', 'maxPendingFds', 'maxQueuedFds', 'maxFdsPerMessage',
+  'maxMessageSize', 'passCredentials', 'acceptFds',
+] as const;
+
+/**
+ * SocketOptions (and the caller's `extra` keys, left unvalidated) read once
+ * and validated, so that every socket made from them sees the same values
+ * and a bad one is refused before anything is created.
+ */
+export function socketOptionsOf<K extends string = never>(options: unknown, extra: readonly K[] = [], name = 'options'): SocketOptions & Partial<Record<K, unknown>> {
+  const o = snapshotOptions<K | (typeof SOCKET_OPTIONS)[number]>(options, [...SOCKET_OPTIONS, ...extra], name);
+  validateBoolean(o.allowHalfOpen, 'allowHalfOpen');
+  validateBoolean(o.passCredentials, 'passCredentials');
+  validateBoolean(o.acceptFds, 'acceptFds');
+  validateInteger(o.readableHighWaterMark, 'readableHighWaterMark', 0);
+  validateInteger(o.writableHighWaterMark, 'writableHighWaterMark', 0);
+  validateInteger(o.maxPendingFds, 'maxPendingFds', 1);
+  validateInteger(o.maxQueuedFds, 'maxQueuedFds', 1);
+  validateInteger(o.maxFdsPerMessage, 'maxFdsPerMessage', 0, constants.SCM_MAX_FD);
+  validateInteger(o.maxMessageSize, 'maxMessageSize', 1, 0x7fffffff);
+  return o as SocketOptions & Partial<Record<K, unknown>>;
+}
+
+/**
+ * write(chunk, encoding, callback) and end(): the callback. The encoding
+ * means nothing to a message socket, but it is checked as Writable checks
+ * it, so a typo is not silently taken.
+ */
+export function writeCallback(encoding: unknown, callback: unknown): WriteCallback | undefined {
+  let cb = callback;
+  if (typeof encoding === 'function') cb = encoding;
+  else if (encoding && (typeof encoding !== 'string' || (encoding !== 'buffer' && !Buffer.isEncoding(encoding)))) throw unknownEncoding(encoding);
+  if (cb !== undefined && typeof cb !== 'function') {
+    throw invalidArgType(`The "callback" argument must be a function. Received ${describe(cb)}`);
+  }
+  return cb as WriteCallback | undefined;
+}
+
+export function validateSocketType(type: unknown): SocketType {
+  if (type !== 'stream' && type !== 'seqpacket' && type !== 'dgram') {
+    throw invalidArgValue(`The "type" option must be 'stream', 'seqpacket' or 'dgram'. Received ${describe(type)}`);
+  }
+  return type;
+}
+
+/** connect()'s options, read once and checked: the socket options, a path and a type. */
+export function connectOptionsOf(options: unknown): SocketOptions & { path: string; type: SocketType } {
+  if (options === undefined || options === null) {
+    throw invalidArgType(`The "options" argument must be an object { path }. Received ${describe(options)}`);
+  }
+  const o = socketOptionsOf(options, ['path', 'type']);
+  return { ...o, path: validateAddress(o.path, 'path'), type: validateSocketType(o.type ?? 'seqpacket') };
+}
 
 /** Reads a user array once: its length, then each element, into an array of ours. */
 function snapshotArray(value: unknown, name: string, max: number, what: string): unknown[] {
@@ -45,7 +146,7 @@ function snapshotData(data: unknown): ArrayBufferView | ArrayBufferView[] {
   if (data === undefined) return EMPTY_DATA;
   if (typeof data === 'string') return Buffer.from(data, 'utf8');
   if (isByteView(data)) return data;
-  if (Array.isArray(data)) {
+  if (isArray(data, 'data')) {
     const parts = snapshotArray(data, 'data', constants.IOV_MAX, '(IOV_MAX) buffers fit one message');
     for (let i = 0; i < parts.length; i++) {
       if (!isByteView(parts[i])) {
@@ -68,11 +169,17 @@ export function validateFd(fd: unknown, name: string): number {
   throw outOfRange(`The "${name}" argument must be a non-negative integer file descriptor. Received ${describe(fd)}`);
 }
 
+/** A user array read once into one of ours (any element), or throws. */
+export function snapshotList(value: unknown, name: string, max: number): unknown[] {
+  if (!isArray(value, name)) throw invalidArgType(`The "${name}" option must be an array. Received ${describe(value)}`);
+  return snapshotArray(value, name, max, 'are taken');
+}
+
 /** A list of fds, read once into an array of ours and validated. */
-export function snapshotFds(fds: unknown, name = 'fds'): readonly number[] {
+export function snapshotFds(fds: unknown, name = 'fds', max = constants.SCM_MAX_FD): readonly number[] {
   if (fds === undefined || fds === null) return EMPTY_FDS;
-  if (!Array.isArray(fds)) throw invalidArgType(`The "${name}" property must be an array of integers. Received ${describe(fds)}`);
-  const copy = snapshotArray(fds, name, constants.SCM_MAX_FD, '(SCM_MAX_FD) fds pass in one message');
+  if (!isArray(fds, name)) throw invalidArgType(`The "${name}" property must be an array of integers. Received ${describe(fds)}`);
+  const copy = snapshotArray(fds, name, max, max === constants.SCM_MAX_FD ? '(SCM_MAX_FD) fds pass in one message' : 'are taken');
   for (let i = 0; i < copy.length; i++) {
     // The argument's name is built only for the error: a string per fd per
     // write showed in the hand-off profile (bench/README.md).
@@ -101,24 +208,40 @@ export function dataLength(data: ArrayBufferView | readonly ArrayBufferView[]): 
   return n;
 }
 
+/**
+ * An ArrayBuffer, or an object that inherits from a view without being one:
+ * bytes-like values that, read as a message object, would send nothing.
+ */
+function holdsNoBytes(value: object): boolean {
+  return types.isAnyArrayBuffer(value) || isFakeView(value);
+}
+
 /** Turns what write() was given into one message, or throws. */
 export function normalizeMessage(chunk: unknown, type: SocketType): NormalizedMessage {
-  let rawData: unknown;
-  let rawFds: unknown;
-  let rawAddress: unknown;
-  let rawLend: unknown;
-  if (isByteView(chunk) || typeof chunk === 'string') {
-    rawData = chunk;
-  } else if (typeof chunk === 'object' && chunk !== null && !Array.isArray(chunk)) {
+  return messageFromParts(readMessage(chunk), type);
+}
+
+/** A message's four properties, each read once, not yet checked. */
+export interface MessageParts {
+  data: unknown;
+  fds: unknown;
+  address: unknown;
+  lend: unknown;
+}
+
+export function readMessage(chunk: unknown): MessageParts {
+  if (isByteView(chunk) || typeof chunk === 'string') return { data: chunk, fds: undefined, address: undefined, lend: undefined };
+  if (typeof chunk === 'object' && chunk !== null && !isArray(chunk, 'message') && !holdsNoBytes(chunk)) {
     // Each property once, before any is validated.
     const message = chunk as Record<string, unknown>;
-    rawData = message.data;
-    rawFds = message.fds;
-    rawAddress = message.address;
-    rawLend = message.lend;
-  } else {
-    throw invalidArgType(`The message must be a Buffer, a string or an object { data, fds, address, lend }. Received ${describe(chunk)}`);
+    return { data: message.data, fds: message.fds, address: message.address, lend: message.lend };
   }
+  throw invalidArgType(`The message must be a Buffer, a string or an object { data, fds, address, lend }. Received ${describe(chunk)}`);
+}
+
+/** The message of parts readMessage() read (its fds may be snapshotFds()'s already), or throws. */
+export function messageFromParts(parts: MessageParts, type: SocketType): NormalizedMessage {
+  const { data: rawData, fds: rawFds, address: rawAddress, lend: rawLend } = parts;
   const data = snapshotData(rawData);
   const fds = snapshotFds(rawFds);
   let address: string | null = null;

@@ -31,6 +31,18 @@ export function isByteView(value: unknown): value is ArrayBufferView {
 }
 
 /**
+ * An object that inherits from a TypedArray or DataView prototype without
+ * being a view (Object.create(Uint8Array.prototype)). A Proxy is never
+ * one: asking its prototype would run its trap.
+ */
+export function isFakeView(value: object): boolean {
+  if (types.isProxy(value) || isView(value)) return false;
+  return isPrototypeOf(typedArrayPrototype, value) || isPrototypeOf(DataView.prototype, value);
+}
+
+const isPrototypeOf = (proto: object, value: object): boolean => Reflect.apply(Object.prototype.isPrototypeOf, proto, [value]) as boolean;
+
+/**
  * The bytes `view` holds now: 0 once its buffer is detached, or when a
  * resizable buffer shrank below it. Never throws, never runs user code.
  */
