@@ -87,14 +87,14 @@ function parseArgs(argv) {
 function ensureLibrary() {
   const dist = path.join(ROOT, 'dist', 'index.js');
   if (!fs.existsSync(dist)) {
-    console.error('bench: dist/ is missing; building the library (npm run build) ...');
-    const r = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
-    if (r.status !== 0) throw new Error('npm run build failed; run `npm install` at the repository root first');
+    console.error('bench: dist/ is missing; building the library (npm run build:ts) ...');
+    const r = spawnSync('npm', ['run', 'build:ts'], { cwd: ROOT, stdio: 'inherit' });
+    if (r.status !== 0) throw new Error('npm run build:ts failed; run `npm install` at the repository root first');
   }
   try {
     return require(path.join(ROOT, 'dist'));
   } catch (err) {
-    throw new Error(`cannot load the library from dist/ (${err.message.split('\n')[0]}); build it at the repository root with npm install (the addon) and npm run build (dist/)`);
+    throw new Error(`cannot load the library from dist/ (${err.message.split('\n')[0]}); build it at the repository root with npm install (the addon) and npm run build:ts (dist/)`);
   }
 }
 
