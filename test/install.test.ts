@@ -156,13 +156,18 @@ maybe('publint finds nothing to report in the tarball', (t) => {
   t.regex(r.stdout, /All good!/, r.stdout);
 });
 
-maybe('@arethetypeswrong/cli finds no problem in the tarball under node16 and bundler resolution', (t) => {
+maybe('@arethetypeswrong/cli finds no problem in the tarball but the node10 resolution of /rx and /pool', (t) => {
   t.truthy(tarball, 'the tarball was packed');
   // --profile node16: leaves out node10 (moduleResolution "node"), under
   // which the /rx and /pool subpaths do not resolve: the exports map needs
   // typesVersions for that, which belongs to the typed-API work, not here.
+  // The problems it leaves out are listed below, so no other one can hide.
   const r = run(process.execPath, [path.join(root, 'node_modules', '@arethetypeswrong', 'cli', 'dist', 'index.js'),
-    tarball, '--profile', 'node16', '--format', 'table-flipped', '--no-color', '--no-emoji']);
+    tarball, '--profile', 'node16', '--format', 'json']);
   t.is(r.status, 0, r.stdout + r.stderr);
-  t.regex(r.stdout, /No problems found/, r.stdout);
+  const { analysis } = JSON.parse(r.stdout) as { analysis: { problems: Array<Record<string, string>> } };
+  t.deepEqual(analysis.problems, [
+    { kind: 'NoResolution', entrypoint: './rx', resolutionKind: 'node10' },
+    { kind: 'NoResolution', entrypoint: './pool', resolutionKind: 'node10' },
+  ]);
 });

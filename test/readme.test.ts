@@ -76,7 +76,7 @@ test('every js and ts block type-checks against the published types', (t) => {
   }));
   const r = spawnSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', scratch],
     { encoding: 'utf8', timeout: 60_000 });
-  const report = r.stdout.replace(/\S*(readme-(\d+)\.\w+)/g, (m, file, line) => `README.md block at line ${line} (${file})`);
+  const report = r.stdout.replace(/\S*(readme-(\d+)\.\w+)/g, (_match, file, line) => `README.md block at line ${line} (${file})`);
   t.is(r.status, 0, report);
 });
 
