@@ -32,12 +32,10 @@ if (skipReason && process.env.CI) throw new Error(`CI must run \`npm run prebuil
 const maybe = skipReason ? test.serial.skip : test.serial;
 if (skipReason) console.log(`install.test.ts skipped: ${skipReason}`);
 
-const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ums-install-'));
-test.after.always(() => fs.rmSync(work, { recursive: true, force: true }));
-
-// A PATH with node, npm and sh only; the environment of a user's shell, not
-// of the npm script running these tests (no npm_* variables).
-const bin = path.join(work, 'bin');
+// A PATH with node, npm and sh only (in `bin`); the environment of a user's
+// shell, not of the npm script running these tests (no npm_* variables).
+let work = '';
+let bin = '';
 function which(cmd: string): string {
   const r = run('sh', ['-c', 'command -v "$0"', cmd]);
   if (r.status !== 0) throw new Error(`${cmd} is not on PATH`);
@@ -45,7 +43,15 @@ function which(cmd: string): string {
 }
 const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env)
   .filter(([key]) => !/^npm_/i.test(key) && !['INIT_CWD', 'PREBUILDS_ONLY', 'NODE_OPTIONS'].includes(key)));
-env.PATH = bin;
+
+test.before(() => {
+  work = fs.mkdtempSync(path.join(os.tmpdir(), 'ums-install-'));
+  bin = path.join(work, 'bin');
+  env.PATH = bin;
+});
+test.after.always(() => {
+  if (work) fs.rmSync(work, { recursive: true, force: true });
+});
 
 let tarball = '';
 
