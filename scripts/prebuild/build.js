@@ -119,7 +119,9 @@ function build(arch, files) {
     CXX: tools.cxx,
     // --exclude-libs keeps this copy of libstdc++ to ourselves: none of its
     // symbols is exported to interpose on the one Node itself uses.
-    LDFLAGS: [process.env.LDFLAGS, '-static-libstdc++ -static-libgcc -Wl,--exclude-libs,ALL', compat].filter(Boolean).join(' '),
+    // --gc-sections drops the parts of it nothing calls (x64: 352 -> 283 KiB).
+    LDFLAGS: [process.env.LDFLAGS, '-static-libstdc++ -static-libgcc -Wl,--exclude-libs,ALL -Wl,--gc-sections', compat]
+      .filter(Boolean).join(' '),
     PREBUILD_STRIP_BIN: tools.strip,
     PREBUILD_NODE_GYP: nodeGyp(),
   };
