@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 'use strict';
-// The benchmark suite of issue 5: unix-message-socket against the raw C loop
+// The benchmark suite: unix-message-socket against the raw C loop
 // and the Node peers. See bench/README.md.
 //
 //   node bench/run.js [options] [filter]
@@ -87,14 +87,14 @@ function parseArgs(argv) {
 function ensureLibrary() {
   const dist = path.join(ROOT, 'dist', 'index.js');
   if (!fs.existsSync(dist)) {
-    console.error('bench: dist/ is missing; building the library (npm run build) ...');
-    const r = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
-    if (r.status !== 0) throw new Error('npm run build failed; run `npm install` at the repository root first');
+    console.error('bench: dist/ is missing; building the library (npm run build:ts) ...');
+    const r = spawnSync('npm', ['run', 'build:ts'], { cwd: ROOT, stdio: 'inherit' });
+    if (r.status !== 0) throw new Error('npm run build:ts failed; run `npm install` at the repository root first');
   }
   try {
     return require(path.join(ROOT, 'dist'));
   } catch (err) {
-    throw new Error(`cannot load the library from dist/ (${err.message.split('\n')[0]}); build it at the repository root with npm install (the addon) and npm run build (dist/)`);
+    throw new Error(`cannot load the library from dist/ (${err.message.split('\n')[0]}); build it at the repository root with npm install (the addon) and npm run build:ts (dist/)`);
   }
 }
 
@@ -455,7 +455,7 @@ async function measure(lib, impl, w, o) {
   };
 }
 
-// ------------------------------------------------------------------ targets (issue 5)
+// ------------------------------------------------------------------ targets
 
 function targetsFor(w, results) {
   const t = [];
@@ -752,7 +752,7 @@ function renderSvg(report) {
 <style>.l{font-size:11px;fill:#222}.v{font-size:9px;fill:#444}.t{font-size:13px;font-weight:bold}.s{font-size:10px;fill:#555}.grid{stroke:#ddd}.one{stroke:#000;stroke-width:1}.goal{stroke:#d00;stroke-width:2;stroke-dasharray:3 2}</style>
 <rect width="100%" height="100%" fill="#fff"/>
 <text x="10" y="20" class="t">Node implementations vs the naive C sendmsg/recvmsg loop (higher is better; ping-pong: C latency / latency)</text>
-<text x="10" y="36" class="s">${m.cpu}, ${m.cores} cores · ${m.kernel} · Node ${m.node} · ${m.date} · red dashes: the issue's target for ours</text>
+<text x="10" y="36" class="s">${m.cpu}, ${m.cores} cores · ${m.kernel} · Node ${m.node} · ${m.date} · red dashes: our target</text>
 ${grid.join('\n')}
 ${body.join('\n')}
 ${legend.join('\n')}

@@ -75,7 +75,7 @@ if (libasan === null || gccLibrary('libubsan.a') === null) {
   console.error('test:asan: g++ lacks libasan.so or libubsan.a (Debian: apt-get install libgcc-12-dev, for g++ 12)');
   process.exit(1);
 }
-must('npm', ['run', 'build']);
+must('npm', ['run', 'build:ts']);
 fs.mkdirSync(buildDir, { recursive: true });
 fs.copyFileSync(path.join(root, 'binding.gyp'), path.join(buildDir, 'binding.gyp'));
 const srcLink = path.join(buildDir, 'src');

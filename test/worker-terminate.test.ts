@@ -15,7 +15,7 @@ const FIXTURES = path.join(__dirname, 'fixtures');
 
 test.before(() => {
   // The children require the compiled package (npm test builds it first).
-  if (!fs.existsSync(path.join(ROOT, 'dist', 'index.js'))) throw new Error('dist/ is missing: run `npm run build` before this test');
+  if (!fs.existsSync(path.join(ROOT, 'dist', 'index.js'))) throw new Error('dist/ is missing: run `npm run build:ts` before this test');
 });
 
 interface Run {

@@ -15,13 +15,13 @@ const DIST = path.join(__dirname, '..', 'dist', 'index.js');
 
 test.before((t) => {
   // Workers cannot load the TypeScript sources; they require the compiled
-  // package (npm test builds it first: "pretest": "npm run build ...").
-  if (!fs.existsSync(DIST)) throw new Error(`${DIST} is missing: run \`npm run build\` before this test`);
+  // package (npm test builds it first: "pretest": "npm run build:ts ...").
+  if (!fs.existsSync(DIST)) throw new Error(`${DIST} is missing: run \`npm run build:ts\` before this test`);
   const srcDir = path.join(__dirname, '..', 'src');
   const newestSrc = Math.max(...fs.readdirSync(srcDir, { recursive: true, encoding: 'utf8' })
     .filter((f) => f.endsWith('.ts'))
     .map((f) => fs.statSync(path.join(srcDir, f)).mtimeMs));
-  if (fs.statSync(DIST).mtimeMs < newestSrc) t.log('warning: dist/ is older than src/; run `npm run build`');
+  if (fs.statSync(DIST).mtimeMs < newestSrc) t.log('warning: dist/ is older than src/; run `npm run build:ts`');
 });
 
 // The loader (tsx) reads its cache directory asynchronously at startup; wait

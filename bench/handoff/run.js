@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 'use strict';
-// bench/handoff (issue 4): connections handed to worker processes per
+// bench/handoff: connections handed to worker processes per
 // second, and HTTP requests per second through them, for the pool against
 // Node's cluster (round-robin), side by side in one run.
 //
