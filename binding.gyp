@@ -15,6 +15,7 @@
             "src/native/inet.cc",
             "src/native/js_values.cc",
             "src/native/lowlevel.cc",
+            "src/native/polled_fds.cc",
             "src/native/send.cc",
             "src/native/socket_handle.cc",
             "src/native/sockaddr.cc"

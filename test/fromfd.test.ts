@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import fs from 'node:fs';
 import net from 'node:net';
 import { lowlevel, UnixMessageSocket, type CodedError, type ErrnoError, type SocketType } from '../src/index';
-import { assertFdsBack, contentOf, fdCount, fdsFromPython, fileWithContent, isOpen, settled, take, tmpPath } from './helpers';
+import { assertFdsBack, contentOf, fdCount, fdsFromPython, fileWithContent, isOpen, runFixture, settled, take, tmpPath } from './helpers';
 
 const adoptPair = test.macro({
   async exec(t, type: SocketType) {
@@ -198,3 +198,21 @@ test('fromFd() passes socket options through to the adopted socket', async (t) =
   await Promise.all([settled(a), settled(b)]);
   await assertFdsBack(t, base);
 });
+
+// A socket's own fd is the socket's: the library refuses to close or adopt
+// it, whoever asks. Closing it in the tick the socket started to read (before
+// the loop registered the poll) would make libuv abort the process, so each
+// case runs in a child (test/fixtures/close-polled-fd.js).
+for (const [which, expected] of [
+  ['lowlevel.close', 'EBUSY'],
+  ['fromFd', 'ERR_INVALID_ARG_VALUE'],
+  ['listen', 'ERR_INVALID_ARG_VALUE'],
+  ['sendTo closeFds', 'sent'],
+] as const) {
+  test(`${which} of a socket's own fd is refused in the tick it starts reading: no abort, and the socket goes on working`, (t) => {
+    const run = runFixture<{ result?: string; echo?: string; error?: string }>('close-polled-fd.js', [which]);
+    t.is(run.signal, null, run.stderr);
+    t.is(run.status, 0, run.stderr);
+    t.like(run.report, { result: expected, echo: 'still works' });
+  });
+}

@@ -211,6 +211,7 @@ napi_value Init(napi_env env, napi_value exports) {
       UMS_FUNCTION("close", Close),
       UMS_FUNCTION("closeAll", CloseAll),
       UMS_FUNCTION("disown", Disown),
+      UMS_FUNCTION("isPolled", IsPolled),
       UMS_FUNCTION("bind", Bind),
       UMS_FUNCTION("connect", Connect),
       UMS_FUNCTION("listen", Listen),

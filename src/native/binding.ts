@@ -158,9 +158,14 @@ export interface NativeBinding {
   dup(fd: number): Errno;
   /** The soft RLIMIT_NOFILE (getrlimit(2)). */
   fdLimit(): number;
-  /** close(2); also forgets the fd as the library's. */
+  /** close(2); also forgets the fd as the library's. -EBUSY for an fd a SocketHandle polls. */
   close(fd: number): Errno;
-  /** close(2) for each fd of the list, in one call; errors are not reported (close is never retried). */
+  /** Whether a SocketHandle of this process polls fd (such an fd is never closed by close/closeAll). */
+  isPolled(fd: number): boolean;
+  /**
+   * close(2) for each fd of the list, in one call, skipping fds a SocketHandle
+   * polls; errors are not reported (close is never retried).
+   */
   closeAll(fds: readonly number[]): Errno;
   /** Applies the deliveries recorded in the disown ring (when it is full). */
   disown(): Errno;

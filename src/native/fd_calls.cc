@@ -17,6 +17,7 @@
 #include "env_state.h"
 #include "functions.h"
 #include "js_values.h"
+#include "polled_fds.h"
 #include "sockaddr.h"
 #include "syscall.h"
 
@@ -148,18 +149,20 @@ napi_value FdLimit(napi_env env, napi_callback_info) {
   return Int(env, rl.rlim_cur >= static_cast<rlim_t>(INT_MAX) ? INT_MAX : static_cast<int64_t>(rl.rlim_cur));
 }
 
-// close(2), not retried on EINTR (syscall.h); the fd stops being the library's.
+// close(2), not retried on EINTR (syscall.h); the fd stops being the
+// library's. -EBUSY for an fd a SocketHandle polls (polled_fds.h).
 napi_value Close(napi_env env, napi_callback_info info) {
   Args args(env, info);
   if (!args.ok) return nullptr;
   int fd;
   UMS_READ(env, GetInt(env, args[0], &fd));
+  if (polled_fds::Contains(fd)) return Int(env, -EBUSY);
   FdLedger* ledger = Ledger(env);
   if (ledger != nullptr) ledger->Forget(fd);
   return Int(env, NegErrno(close(fd)));
 }
 
-// closeAll(fds): close() for a list, in one call. The pool's primary closes
+// closeAll(fds): close() for a list, in one call, skipping polled fds. The pool's primary closes
 // its copies of every connection it hands off (bench/README.md, hand-off
 // profile: one N-API call per fd cost as much as the close itself).
 napi_value CloseAll(napi_env env, napi_callback_info info) {
@@ -170,6 +173,7 @@ napi_value CloseAll(napi_env env, napi_callback_info info) {
   UMS_READ(env, GetFds(env, args[0], &fds));
   FdLedger* ledger = Ledger(env);
   for (int fd : fds) {
+    if (polled_fds::Contains(fd)) continue;  // a handle's, never ours to close here
     if (ledger != nullptr) {
       ledger->Close(fd);
     } else {
@@ -177,6 +181,15 @@ napi_value CloseAll(napi_env env, napi_callback_info info) {
     }
   }
   return Int(env, 0);
+}
+
+// isPolled(fd) -> whether a SocketHandle of this process polls fd.
+napi_value IsPolled(napi_env env, napi_callback_info info) {
+  Args args(env, info);
+  if (!args.ok) return nullptr;
+  int fd;
+  UMS_READ(env, GetInt(env, args[0], &fd));
+  return Bool(env, polled_fds::Contains(fd));
 }
 
 // disown(): applies the deliveries JS recorded in the disown ring (called

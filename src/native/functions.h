@@ -15,6 +15,7 @@ napi_value FdLimit(napi_env env, napi_callback_info info);
 napi_value Close(napi_env env, napi_callback_info info);
 napi_value CloseAll(napi_env env, napi_callback_info info);
 napi_value Disown(napi_env env, napi_callback_info info);
+napi_value IsPolled(napi_env env, napi_callback_info info);
 napi_value Bind(napi_env env, napi_callback_info info);
 napi_value Connect(napi_env env, napi_callback_info info);
 napi_value Listen(napi_env env, napi_callback_info info);

@@ -17,6 +17,7 @@
 #include "fd_room.h"
 #include "js_call.h"
 #include "js_values.h"
+#include "polled_fds.h"
 #include "sockaddr.h"
 #include "syscall.h"
 
@@ -186,6 +187,7 @@ napi_value SocketHandle::Open(napi_env env, napi_callback_info info) {
   self->type_ = type;
   self->max_message_ = static_cast<size_t>(max_message);
   self->data_->ledger->HandleOpened(self);
+  polled_fds::Add(fd);
   self->data_->ledger->Forget(fd);  // created for JS, now this handle's
   if (!self->refed_) uv_unref(reinterpret_cast<uv_handle_t*>(&box->poll));
   return Int(env, 0);
@@ -314,6 +316,7 @@ void SocketHandle::CloseNow() {
   uv_poll_stop(&box->poll);
   // Safe right after uv_poll_stop (libuv poll.rst), and doing it now rather
   // than in the close callback makes the fd count exact when close() returns.
+  polled_fds::Remove(fd_);
   if (close(fd_) == 0) fd_room::Closed(1);
   fd_ = -1;
   box->owner = nullptr;

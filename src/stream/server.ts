@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import { constants, native, type NativeSocketHandle } from '../native/binding';
 import { describe, errno, errnoError, invalidArgType, invalidArgValue, invalidFdType, outOfRange, serverAlreadyListen, serverNotRunning } from './errors';
 import { FdRoomWait } from './fd-room-wait';
-import { inspectFd, TYPE_NUMBERS, UnixMessageSocket, type SocketOptions } from './socket';
+import { inspectFd, refusePolled, TYPE_NUMBERS, UnixMessageSocket, type SocketOptions } from './socket';
 import { isArray, snapshotOptions, socketOptionsOf, validateAddress, validateFd } from './validate';
 
 export interface ServerOptions extends SocketOptions {
@@ -222,6 +222,7 @@ export class UnixMessageServer extends EventEmitter {
   // caller's fd is closed once the server is set up (listen()).
   #adopt(fd: number, backlog: number): number {
     const type = inspectFd(fd);
+    refusePolled(fd);
     if (type !== this.type) throw invalidFdType(`fd ${fd} is a ${type} socket; this server is ${this.type}`);
     const r = native.getsockopt(fd, constants.SOL_SOCKET, constants.SO_ACCEPTCONN, scratch);
     if (r < 0) throw errnoError(r, 'getsockopt');

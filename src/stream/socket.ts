@@ -4,7 +4,7 @@
 // backpressure in both directions, fd ownership, retries, and errors.
 import { Duplex } from 'node:stream';
 import { constants, disowned, native, recvFds, recvMeta, type NativeSocketHandle, type Gather } from '../native/binding';
-import { describe, errno, errnoError, invalidArgType, invalidFdType, invalidState, outOfRange, streamDestroyed } from './errors';
+import { describe, errno, errnoError, invalidArgType, invalidArgValue, invalidFdType, invalidState, outOfRange, streamDestroyed } from './errors';
 import { FdRoomWait } from './fd-room-wait';
 import { closeFds, defaultFdBound, dupFds } from './fds';
 import { dataLength, normalizeMessage, socketOptionsOf, validateAddress, validateFd, writeCallback, type NormalizedMessage } from './validate';
@@ -324,6 +324,7 @@ export class UnixMessageSocket extends Duplex {
     validateFd(fd, 'fd');
     const opts = socketOptionsOf(options);
     const type = inspectFd(fd);
+    refusePolled(fd);
     if (native.getsockopt(fd, constants.SOL_SOCKET, constants.SO_ACCEPTCONN, scratch) === 0 && scratch[0] === 1) {
       throw invalidFdType(`fd ${fd} is a listening socket; adopt it with createServer().listen({ fd })`);
     }
@@ -1154,6 +1155,17 @@ function fdOption(value: unknown, name: string): number {
 // bytes, SocketHandle::ReadStream) may hold fewer bytes than it has room for.
 function trimmed(buf: Buffer, length: number): Buffer {
   return buf.length === length ? buf : buf.subarray(0, length);
+}
+
+/**
+ * fromFd() and listen({ fd }) close the fd they adopt: one that a socket or
+ * server of this process polls is that socket's, never the caller's to hand
+ * over (closing it under its poll can make libuv abort the process).
+ */
+export function refusePolled(fd: number): void {
+  if (native.isPolled(fd)) {
+    throw invalidArgValue(`fd ${fd} belongs to an open UnixMessageSocket or UnixMessageServer of this process; it cannot be adopted (destroy that one, or pass a dup of its peer)`);
+  }
 }
 
 /** Checks that fd is an AF_UNIX socket and returns its type. */
