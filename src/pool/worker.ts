@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { native } from '../native/binding';
-import { coded } from '../stream/errors';
+import { coded, describe } from '../stream/errors';
 import { closeFds } from '../stream/fds';
 import { UnixMessageSocket, type SocketOptions } from '../stream/socket';
 import type { OutgoingMessage, UnixMessage, WriteCallback } from '../stream/types';
@@ -112,7 +112,9 @@ export class PrimaryChannel extends EventEmitter<PrimaryChannelEvents> {
       if (replied || this.socket.destroyed) return;
       replied = true;
       if (answer instanceof Error) {
-        this.#write(Kind.ReplyError, id, { data: String(answer.message) });
+        // Read once, and never through a toString() of the caller's.
+        const message: unknown = answer.message;
+        this.#write(Kind.ReplyError, id, { data: typeof message === 'string' ? message : describe(message) });
       } else {
         this.#write(Kind.Reply, id, answer);
       }
