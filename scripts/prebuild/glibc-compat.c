@@ -15,6 +15,8 @@
  *                                       single-threaded" test
  *   pthread_once,           GLIBC_2.34  gthr (libstdc++, libgcc): glibc 2.34
  *   __pthread_key_create                moved them into libc under a new version
+ *   pthread_create,         GLIBC_2.34  the addon's own thread that binds a socket
+ *   pthread_join                        file under a umask of its own (fd_calls.cc)
  *   _dl_find_object         GLIBC_2.35  libgcc's unwinder finds an FDE with it
  *   arc4random              GLIBC_2.36  std::random_device (never used here)
  */
@@ -45,6 +47,18 @@ extern int ums_old_pthread_once(pthread_once_t *once, void (*init)(void));
 extern int ums_old_pthread_key_create(pthread_key_t *key, void (*destructor)(void *));
 __asm__(".symver ums_old_pthread_once, pthread_once@" OLD_GLIBC);
 __asm__(".symver ums_old_pthread_key_create, __pthread_key_create@" OLD_GLIBC);
+extern int ums_old_pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *), void *arg);
+extern int ums_old_pthread_join(pthread_t thread, void **result);
+__asm__(".symver ums_old_pthread_create, pthread_create@" OLD_GLIBC);
+__asm__(".symver ums_old_pthread_join, pthread_join@" OLD_GLIBC);
+
+HIDDEN int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *), void *arg) {
+  return ums_old_pthread_create(thread, attr, start, arg);
+}
+
+HIDDEN int pthread_join(pthread_t thread, void **result) {
+  return ums_old_pthread_join(thread, result);
+}
 
 HIDDEN int pthread_once(pthread_once_t *once, void (*init)(void)) {
   return ums_old_pthread_once(once, init);

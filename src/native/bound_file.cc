@@ -55,9 +55,10 @@ struct FileId {
 constexpr unsigned kMinorBits = 20;
 
 int BoundFileOf(int fd, FileId* out) {
-  struct stat st;
-  if (RETRY_EINTR(fstat(fd, &st)) < 0) return -errno;
-  if (!S_ISSOCK(st.st_mode)) return -ENOTSOCK;
+  // statx, not fstat: the prebuilt addon's glibc baseline is 2.28 (fd_room.cc).
+  struct statx st;
+  if (RETRY_EINTR(statx(fd, "", AT_EMPTY_PATH, STATX_TYPE | STATX_INO, &st)) < 0) return -errno;
+  if (!S_ISSOCK(st.stx_mode)) return -ENOTSOCK;
   // Non-blocking: the kernel answers a sock_diag request inside sendto(), so
   // the reply is already queued when recv() runs; if it ever is not, the
   // caller falls back instead of blocking the event loop.
@@ -73,7 +74,7 @@ int BoundFileOf(int fd, FileId* out) {
   request.nlh.nlmsg_flags = NLM_F_REQUEST;  // one socket by inode, not a dump
   request.req.sdiag_family = AF_UNIX;
   request.req.udiag_states = ~0U;
-  request.req.udiag_ino = static_cast<__u32>(st.st_ino);
+  request.req.udiag_ino = static_cast<__u32>(st.stx_ino);
   request.req.udiag_show = UDIAG_SHOW_VFS;
   // No cookie to match (INET_DIAG_NOCOOKIE): the inode is the key.
   request.req.udiag_cookie[0] = ~0U;
@@ -100,7 +101,7 @@ int BoundFileOf(int fd, FileId* out) {
     }
     if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY || h->nlmsg_len < NLMSG_LENGTH(sizeof(struct unix_diag_msg))) continue;
     const auto* msg = static_cast<const struct unix_diag_msg*>(NLMSG_DATA(h));
-    if (msg->udiag_ino != static_cast<__u32>(st.st_ino)) continue;
+    if (msg->udiag_ino != static_cast<__u32>(st.stx_ino)) continue;
     int attrs = static_cast<int>(h->nlmsg_len - NLMSG_LENGTH(sizeof(*msg)));
     for (auto* a = reinterpret_cast<const struct rtattr*>(msg + 1); RTA_OK(a, attrs); a = RTA_NEXT(a, attrs)) {
       if (a->rta_type != UNIX_DIAG_VFS || RTA_PAYLOAD(a) < sizeof(struct unix_diag_vfs)) continue;
