@@ -551,3 +551,19 @@ test('listen({ fd }) with acceptFds: false: fds a client sent before the socket 
   await closed(server);
   await assertFdsBack(t, base);
 });
+
+test("the addon's bind with a mode refuses an fd that is not a socket, and leaves that file's mode alone", (t) => {
+  // Only the server calls it, on a socket of its own; a direct caller of the
+  // addon must not get fchmod(2) of an arbitrary file out of it.
+  const file = tmpPath('not-a-socket');
+  fs.writeFileSync(file, 'x');
+  fs.chmodSync(file, 0o644);
+  const fd = fs.openSync(file, 'r');
+  try {
+    t.is(native.bind(fd, tmpPath('never-bound'), 0o1), -os.constants.errno.ENOTSOCK);
+    t.is(fs.statSync(file).mode & 0o7777, 0o644);
+  } finally {
+    fs.closeSync(fd);
+    fs.rmSync(file, { force: true });
+  }
+});

@@ -94,6 +94,11 @@ void* BindWithoutUmask(void* arg) {
 }
 
 int BindWithMode(int fd, const sockaddr_un& addr, socklen_t len, int mode) {
+  // fchmod(2) of anything but a socket would change a real file's mode (an
+  // fd of /dev/null, say): refuse before touching it.
+  struct statx st;
+  if (RETRY_EINTR(statx(fd, "", AT_EMPTY_PATH, STATX_TYPE, &st)) < 0) return -errno;
+  if (!S_ISSOCK(st.stx_mode)) return -ENOTSOCK;
   if (RETRY_EINTR(fchmod(fd, static_cast<mode_t>(mode))) < 0) return -errno;
   BindJob job = {fd, &addr, len, 0};
   pthread_t thread;
