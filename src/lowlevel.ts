@@ -11,7 +11,7 @@ import { check, describe, errnoError, invalidArgType, invalidArgValue, outOfRang
 import { TYPE_NUMBERS } from './stream/socket';
 import type { SocketType } from './stream/types';
 import { isArray, snapshotFds, snapshotOptions, validateAddress, validateFd, validateInteger } from './stream/validate';
-import { isByteView } from './stream/views';
+import { bytesAfter, isByteView } from './stream/views';
 
 export type { AncillaryItem };
 export { constants };
@@ -144,8 +144,12 @@ export function fdsOf(ancillary: readonly AncillaryItem[]): number[] {
     if (!isArray(item, `ancillary[${i}]`)) throw invalidArgType(`The "ancillary[${i}]" item must be [level, type, data]. Received ${describe(item)}`);
     const [level, type, data] = arrayOf(item, `ancillary[${i}]`);
     if (level !== constants.SOL_SOCKET || type !== constants.SCM_RIGHTS) return;
-    if (!Buffer.isBuffer(data)) throw invalidArgType(`The "ancillary[${i}][2]" data must be a Buffer. Received ${describe(data)}`);
-    for (let k = 0; k + 4 <= data.length; k += 4) fds.push(data.readInt32LE(k));
+    if (!isByteView(data) || !Buffer.isBuffer(data)) throw invalidArgType(`The "ancillary[${i}][2]" data must be a Buffer. Received ${describe(data)}`);
+    // Read through a view of ours: the item's own length or readInt32LE may
+    // be shadowed by its holder.
+    const bytes = bytesAfter(data, 0);
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    for (let k = 0; k + 4 <= view.byteLength; k += 4) fds.push(view.getInt32(k, true));
   });
   return fds;
 }

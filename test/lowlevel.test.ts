@@ -317,3 +317,10 @@ test("errnoError() refuses arguments of the wrong type with ERR_INVALID_ARG_TYPE
   t.is(unknown.message, 'read UNKNOWN: unknown error -4242 @name');
   t.is(errnoError(-9, 'close').code, 'EBADF');
 });
+
+test("fdsOf() reads an SCM_RIGHTS Buffer through a view of its own: the item's shadowed length or readInt32LE is never called", (t) => {
+  const data = Buffer.from([7, 0, 0, 0, 9, 0, 0, 0]);
+  Object.defineProperty(data, 'length', { get: () => t.fail('length was read') });
+  Object.defineProperty(data, 'readInt32LE', { value: () => t.fail('readInt32LE was called') });
+  t.deepEqual(fdsOf([[constants.SOL_SOCKET, constants.SCM_RIGHTS, data]]), [7, 9]);
+});

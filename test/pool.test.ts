@@ -405,3 +405,31 @@ test('handOff() reads its fds once and send()/request() refuse a transfer that i
   await assertProbeClosed(t, p);
   await assertFdsBack(t, base);
 });
+
+test('destroy() fails the sends still waiting for a worker on a later tick, after closing every one of their fds', async (t) => {
+  const baseline = fdCount();
+  // Sent before any worker is online: the jobs wait in the pool.
+  const pool = createPool({ script: WORKER, size: 1, execArgv: [] });
+  const probes = [probe(), probe(), probe()];
+  let destroying = false;
+  const calls: Array<{ code: unknown; duringDestroy: boolean }> = [];
+  const done = new Promise<void>((resolve) => {
+    for (const p of probes) {
+      pool.send({ data: op('noop'), fds: [p.fd] }, { transfer: true }, (err) => {
+        // A callback that threw from inside destroy() would cut its loop short
+        // and leave the jobs after it, with their fds, behind.
+        calls.push({ code: (err as NodeJS.ErrnoException | null)?.code, duringDestroy: destroying });
+        if (calls.length === probes.length) resolve();
+      });
+    }
+  });
+  destroying = true;
+  pool.destroy();
+  destroying = false;
+  await done;
+  t.deepEqual(calls.map((c) => c.duringDestroy), [false, false, false], 'no callback ran inside destroy()');
+  t.deepEqual(calls.map((c) => c.code), ['ERR_POOL_CLOSED', 'ERR_POOL_CLOSED', 'ERR_POOL_CLOSED']);
+  for (const p of probes) await assertProbeClosed(t, p);
+  await once(pool, 'close');
+  await assertFdsBack(t, baseline);
+});

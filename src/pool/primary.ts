@@ -584,7 +584,10 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     closeFds(job.fds);
     job.fds = [];
     if (job.request !== null) this.#settle(job.request.id, err);
-    else if (job.callback !== null) job.callback(err);
+    // On a later tick, as a Node callback is: from inside destroy() or a
+    // dispatch loop, a callback that throws would cut the loop short and
+    // leave the jobs after it (and their fds) behind.
+    else if (job.callback !== null) process.nextTick(job.callback, err);
     // After close()/destroy() the caller asked for it; anything else is news.
     else if ((err as CodedError).code !== 'ERR_POOL_CLOSED') this.emit('error', err);
   }
