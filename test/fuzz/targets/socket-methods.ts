@@ -129,6 +129,7 @@ export const socketMethods = target<Args>({
             if (cb !== null) model.callback(callback, 'callback');
           });
           const s: Sent = { label: `${where}`, bytes: m.valid ? m.value.bytes : Buffer.alloc(0), ids: m.valid ? m.value.fds.map(identity) : [], status: 'pending' };
+          s.brokenLend = m.valid && m.value.lend && s.ids.includes(null);
           // Unconnected: a message to another name than the peer's (the
           // socket's own, once bound) goes there, not to the peer.
           const elsewhere = peerName !== null && m.valid && m.value.address !== peerName;
