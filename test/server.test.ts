@@ -596,3 +596,9 @@ test('close() refuses a callback that is not a function before it closes anythin
   await new Promise<void>((resolve) => server.close(() => resolve()));
   await assertFdsBack(t, base);
 });
+
+test('createServer({ type: null }) is a seqpacket server, as an option set to null means its default everywhere', (t) => {
+  const server = createServer({ type: null as unknown as 'seqpacket' });
+  t.is(server.type, 'seqpacket');
+  t.throws(() => createServer({ type: 'dgram' as unknown as 'seqpacket' }), { code: 'ERR_INVALID_ARG_VALUE' });
+});

@@ -104,7 +104,9 @@ export class UnixMessageServer extends EventEmitter {
 
   constructor(options: ServerOptions | null = {}, onConnection?: (socket: UnixMessageSocket) => void) {
     super();
-    const { type = 'seqpacket', ...rest } = socketOptionsOf(options, ['type']);
+    const { type: given, ...rest } = socketOptionsOf(options, ['type']);
+    // null means the default, as for every other option (read with ??).
+    const type = given ?? 'seqpacket';
     if (type !== 'stream' && type !== 'seqpacket') {
       throw invalidArgValue(`The "type" option of a server must be 'stream' or 'seqpacket'. Received ${describe(type)}`);
     }

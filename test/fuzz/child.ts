@@ -3,6 +3,7 @@
 // parent can name the case a crash happened in. Around each case it checks
 // what no single target can: the fd count is back at its baseline, the zoo's
 // fds still name their files, and no exception or rejection escaped.
+import fs from 'node:fs';
 import { isTrap } from './materialize';
 import { FuzzCase, fdCount, openFdList, sleep, tick } from './case';
 import { SETUP_FAILED, type ChildInput, type ChildLine } from './protocol';
@@ -34,7 +35,26 @@ function escaped(kind: string, err: unknown): void {
 process.on('uncaughtException', (err) => escaped('uncaught exception', err));
 process.on('unhandledRejection', (err) => escaped('unhandled rejection', err));
 
+// An fd the environment left open and not close-on-exec (a shell keeps 255,
+// some runners 251) reaches this process too. A recipe's raw fd number can
+// name it, and an ownership-taking call (closeFds, transfer) then closes it
+// as told, which the fd-count check would blame on the library. Node's own
+// fds are all low numbers.
+function closeInheritedStrays(): void {
+  for (const name of fs.readdirSync('/proc/self/fd')) {
+    const fd = Number(name);
+    if (fd >= 200) {
+      try {
+        fs.closeSync(fd);
+      } catch {
+        // the directory's own fd, gone already
+      }
+    }
+  }
+}
+
 async function main(): Promise<void> {
+  closeInheritedStrays();
   const input = JSON.parse(await readStdin()) as ChildInput;
   const byName = new Map(targets.map((t) => [t.name, t]));
   const zoo = new Zoo();

@@ -13,7 +13,7 @@ import { createPool, type WorkerPool } from '../../../src/pool/index';
 import type { UnixMessage } from '../../../src/index';
 import { arrV, boolV, consumableV, dataV, hostileV, intV, maybe, objV, openFdV, strV } from '../arbitraries';
 import { sleep } from '../case';
-import { MOther } from '../materialize';
+import { MOther, MView } from '../materialize';
 import * as model from '../model';
 import type { V } from '../recipe';
 import { identity } from '../zoo';
@@ -106,6 +106,8 @@ function judgePool(options: unknown): ReturnType<typeof model.judge<number>> {
     }
     const env = model.prop(o, 'env');
     if (env !== undefined) {
+      // A TypedArray's elements are its own enumerable keys, with number values.
+      if (env instanceof MView && env.ctor !== 'DataView' && env.bytes.length > 0) throw new model.Reject('env is a TypedArray with elements (numbers)');
       const e = model.objectArg(env, 'env', { nullish: false });
       for (const [k, v] of e?.props ?? []) {
         const x = model.readable(v, `env.${k}`);
