@@ -842,3 +842,27 @@ test('closeFds closes a single fd and a list of many, so every probe peer reads 
   closeFds([]);
   await assertFdsBack(t, base);
 });
+
+for (const type of ['seqpacket', 'stream', 'dgram'] as const) {
+  test(`${type}: on a busy socket, a closed fd after a good one fails the write with EBADF, even though the good one's dup takes the closed number`, async (t) => {
+    const base = fdCount();
+    const [a, b] = socketPair(type);
+    const good = fileWithContent('good');
+    // The lowest free number now: the dup of `good` would get it.
+    const closed = fileWithContent('closed');
+    fs.closeSync(closed);
+    a.cork(); // busy: write() duplicates the fds instead of sending them at once
+    const done = writeDone(a, { data: 'x', fds: [good, closed] });
+    a.uncork();
+    const err = (await done) as NodeJS.ErrnoException;
+    t.is(err?.code, 'EBADF', 'the closed fd is reported, not replaced by a copy of the good one');
+    a.write('after');
+    const [m] = await take(b, 1);
+    t.is(m?.data.toString(), 'after', 'nothing of the failed message was sent');
+    fs.closeSync(good);
+    a.destroy();
+    b.destroy();
+    await Promise.all([settled(a), settled(b)]);
+    await assertFdsBack(t, base);
+  });
+}

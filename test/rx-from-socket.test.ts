@@ -334,3 +334,10 @@ test('processMessages() errors with ERR_INVALID_RETURN_VALUE when fn returns no 
     await assertFdsBack(t, base);
   }
 });
+
+test('processMessages() refuses a concurrency beyond the safe integers, which cannot be counted', (t) => {
+  const [a, b] = socketPair();
+  t.throws(() => processMessages(a, () => Promise.resolve(), { concurrency: 2 ** 60 }), { code: 'ERR_OUT_OF_RANGE' });
+  a.destroy();
+  b.destroy();
+});

@@ -156,6 +156,12 @@ export interface NativeBinding {
   socketpair(type: number, out: Int32Array): Errno;
   /** F_DUPFD_CLOEXEC. */
   dup(fd: number): Errno;
+  /**
+   * F_DUPFD_CLOEXEC of every fd into out, all checked before the first is
+   * duplicated; the count, or -errno with out[0] the index that failed
+   * (nothing left open then).
+   */
+  dupAll(fds: readonly number[], out: Int32Array): Errno;
   /** The soft RLIMIT_NOFILE (getrlimit(2)). */
   fdLimit(): number;
   /** close(2); also forgets the fd as the library's. -EBUSY for an fd a SocketHandle polls. */

@@ -147,6 +147,47 @@ napi_value Dup(napi_env env, napi_callback_info info) {
   return NewFd(env, RETRY_EINTR(fcntl(fd, F_DUPFD_CLOEXEC, 0)));
 }
 
+// dupAll(fds, out) -> count | -errno: F_DUPFD_CLOEXEC of each fd, into out.
+// Every fd is checked before the first is duplicated: otherwise the
+// duplicate of an earlier fd could take the number of a later one that was
+// closed, and that number would then send the wrong file instead of failing
+// with EBADF. On an error nothing is left open and out[0] is the index of
+// the fd that failed.
+napi_value DupAll(napi_env env, napi_callback_info info) {
+  Args args(env, info);
+  if (!args.ok) return nullptr;
+  thread_local std::vector<int> fds;
+  fds.clear();
+  int32_t* out;
+  UMS_READ(env, GetFds(env, args[0], &fds));
+  UMS_READ(env, ArgInt32Array(env, args[1], fds.empty() ? 1 : fds.size(), &out));
+  for (size_t i = 0; i < fds.size(); i++) {
+    if (RETRY_EINTR(fcntl(fds[i], F_GETFD)) < 0) {
+      out[0] = static_cast<int32_t>(i);
+      return Int(env, -errno);
+    }
+  }
+  FdLedger* ledger = Ledger(env);
+  for (size_t i = 0; i < fds.size(); i++) {
+    const int d = RETRY_EINTR(fcntl(fds[i], F_DUPFD_CLOEXEC, 0));
+    if (d < 0) {
+      const int err = errno;
+      for (size_t k = 0; k < i; k++) {
+        if (ledger != nullptr) {
+          ledger->Close(out[k]);
+        } else {
+          close(out[k]);
+        }
+      }
+      out[0] = static_cast<int32_t>(i);
+      return Int(env, -err);
+    }
+    if (ledger != nullptr) ledger->Own(d);
+    out[i] = d;
+  }
+  return Int(env, static_cast<int64_t>(fds.size()));
+}
+
 // fdLimit() -> the soft RLIMIT_NOFILE (INT_MAX when unlimited or larger).
 napi_value FdLimit(napi_env env, napi_callback_info) {
   struct rlimit rl;

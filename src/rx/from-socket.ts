@@ -108,7 +108,7 @@ function readOptions(options: unknown): ProcessMessagesOptions {
   const o = snapshotOptions(options, ['destroyOnUnsubscribe', 'concurrency']);
   validateBoolean(o.destroyOnUnsubscribe, 'destroyOnUnsubscribe');
   const concurrency = o.concurrency;
-  if (concurrency !== undefined && concurrency !== Infinity && (typeof concurrency !== 'number' || !Number.isInteger(concurrency) || concurrency < 1)) {
+  if (concurrency !== undefined && concurrency !== Infinity && (typeof concurrency !== 'number' || !Number.isSafeInteger(concurrency) || concurrency < 1)) {
     throw outOfRange(`The "concurrency" option must be a positive integer or Infinity. Received ${describe(concurrency)}`);
   }
   return o as ProcessMessagesOptions;

@@ -37,15 +37,15 @@ export function closeFds(fds: readonly number[]): void {
  * left open and the errno error is returned.
  */
 export function dupFds(fds: readonly number[]): number[] | Error {
-  const dups: number[] = [];
-  for (const fd of fds) {
-    const r = native.dup(fd);
-    if (r < 0) {
-      closeFds(dups);
-      const err = errnoError(r, 'dup');
-      return Object.assign(err, { message: `${err.message} (fd ${fd})`, fd });
-    }
-    dups.push(r);
+  const out = fds.length <= scratch.length ? scratch : new Int32Array(fds.length);
+  const r = native.dupAll(fds, out);
+  if (r < 0) {
+    const fd = fds[out[0]!]!;
+    const err = errnoError(r, 'dup');
+    return Object.assign(err, { message: `${err.message} (fd ${fd})`, fd });
   }
-  return dups;
+  return Array.from(out.subarray(0, r));
 }
+
+// Big enough for one message's fds (SCM_MAX_FD).
+const scratch = new Int32Array(constants.SCM_MAX_FD);

@@ -56,6 +56,11 @@ function closeInheritedStrays(): void {
 async function main(): Promise<void> {
   closeInheritedStrays();
   const input = JSON.parse(await readStdin()) as ChildInput;
+  // stdin is an AF_UNIX socket (spawn's pipes are socketpairs) that a recipe
+  // can name as fd 0 and give away (fromFd(0)); read it is no longer needed:
+  // /dev/null takes its number.
+  fs.closeSync(0);
+  fs.openSync('/dev/null', 'r');
   const byName = new Map(targets.map((t) => [t.name, t]));
   const zoo = new Zoo();
   zoo.open();
