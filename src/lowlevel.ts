@@ -143,6 +143,9 @@ export function fdsOf(ancillary: readonly AncillaryItem[]): number[] {
   arrayOf(ancillary, 'ancillary').forEach((item, i) => {
     if (!isArray(item, `ancillary[${i}]`)) throw invalidArgType(`The "ancillary[${i}]" item must be [level, type, data]. Received ${describe(item)}`);
     const [level, type, data] = arrayOf(item, `ancillary[${i}]`);
+    // Every item is [level, type, data], whether it carries fds or not.
+    int32(level, `ancillary[${i}][0]`);
+    int32(type, `ancillary[${i}][1]`);
     if (level !== constants.SOL_SOCKET || type !== constants.SCM_RIGHTS) return;
     if (!isByteView(data) || !Buffer.isBuffer(data)) throw invalidArgType(`The "ancillary[${i}][2]" data must be a Buffer. Received ${describe(data)}`);
     // Read through a view of ours: the item's own length or readInt32LE may

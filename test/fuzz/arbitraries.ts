@@ -108,7 +108,8 @@ export function hostileV(depth = 2): Arbitrary<V> {
 
 /** Hostile, but no integer that might name an fd the child holds: for arguments the library closes. */
 export function consumableV(depth = 0): Arbitrary<V> {
-  return hostileV(depth).filter((v) => !(v.t === 'num' && typeof v.v === 'number' && Number.isInteger(v.v) && v.v >= 0 && v.v < 0x7fff0000));
+  // "-0" (encoded as a string) is fd 0 too.
+  return hostileV(depth).filter((v) => !(v.t === 'num' && ((typeof v.v === 'number' && Number.isInteger(v.v) && v.v >= 0 && v.v < 0x7fff0000) || v.v === '-0')));
 }
 
 /** A position's value: the valid one mostly, a hostile one sometimes. */

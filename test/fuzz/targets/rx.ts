@@ -12,7 +12,7 @@ import { connect, createServer, lowlevel, socketPair, type UnixMessage, type Uni
 import { connect$, connections, fds, fromPrimary, fromSocket, listen$, processMessages, sendTo, withFds } from '../../../src/rx/index';
 import { addressV, boolV, consumableV, hostileV, intV, maybe, numV, objV, openFdV } from '../arbitraries';
 import { sleep, type FuzzCase } from '../case';
-import { MObj, MOther } from '../materialize';
+import { MArr, MObj, MOther } from '../materialize';
 import * as model from '../model';
 import type { V } from '../recipe';
 import { identity } from '../zoo';
@@ -381,6 +381,18 @@ async function runSendTo(c: FuzzCase, a: Extract<Args, { fn: 'sendTo' }>): Promi
     refused ||= !j.valid;
     return { label: `messages[${i}]`, bytes: j.valid ? j.value.bytes : Buffer.alloc(0), ids: j.valid ? j.value.fds.map(identity) : [], status: refused ? 'failed' : 'unknown' };
   });
+  // closeFds closes what the messages name, as told: a raw number that names
+  // an fd of the harness (stdio, the zoo) would be closed too. Such a case
+  // tests the harness, not the library.
+  // (It closes them for a message write() then refuses too.)
+  if (closeFds) {
+    for (const b of built) {
+      const fdsModel = b.model instanceof MObj ? model.judge(() => model.prop(b.model as MObj, 'fds')) : null;
+      const list = fdsModel?.valid === true && fdsModel.value instanceof MArr ? fdsModel.value.items : [];
+      const named = list.map((x) => model.judge(() => model.readable(x, 'fd'))).filter((x) => x.valid).map((x) => x.value);
+      if (named.some((fd) => typeof fd === 'number' && Number.isInteger(fd) && fd >= 0 && !c.owned.has(fd) && identity(fd) !== null)) return;
+    }
+  }
   // With end (the default), README "seqpacket EOF": empty fd-less messages
   // right before the shutdown may read as the EOF.
   const ends = !(options !== null && options.model instanceof MObj && options.model.get('end') === false);
