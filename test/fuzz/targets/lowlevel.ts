@@ -256,6 +256,9 @@ export const lowlevelTarget = target<Args>({
         const m = model.judge(() => model.array(anc.model, 'ancillary', 0xffff).map((item, i) => {
           const parts = model.array(item, `ancillary[${i}]`, 0xffff);
           const [level, type, data] = parts;
+          // Every item's level and type are int32s, carrying fds or not.
+          if (!model.isInt(level, -(2 ** 31), 2 ** 31 - 1)) throw new model.Reject(`ancillary[${i}][0] is not an int32`);
+          if (!model.isInt(type, -(2 ** 31), 2 ** 31 - 1)) throw new model.Reject(`ancillary[${i}][1] is not an int32`);
           if (level !== SOL_SOCKET || type !== SCM_RIGHTS) return [];
           if (!(data instanceof MView) || data.ctor !== 'Buffer') throw new model.Reject('SCM_RIGHTS data is not a Buffer');
           return Array.from({ length: Math.floor(data.bytes.length / 4) }, (_, k) => data.bytes.readInt32LE(k * 4));
