@@ -146,8 +146,8 @@ export function fdsOf(ancillary: readonly AncillaryItem[]): number[] {
     // Every item is [level, type, data], whether it carries fds or not.
     int32(level, `ancillary[${i}][0]`);
     int32(type, `ancillary[${i}][1]`);
-    if (level !== constants.SOL_SOCKET || type !== constants.SCM_RIGHTS) return;
     if (!isByteView(data) || !Buffer.isBuffer(data)) throw invalidArgType(`The "ancillary[${i}][2]" data must be a Buffer. Received ${describe(data)}`);
+    if (level !== constants.SOL_SOCKET || type !== constants.SCM_RIGHTS) return;
     // Read through a view of ours: the item's own length or readInt32LE may
     // be shadowed by its holder.
     const bytes = bytesAfter(data, 0);

@@ -325,7 +325,8 @@ test("fdsOf() reads an SCM_RIGHTS Buffer through a view of its own: the item's s
   t.deepEqual(fdsOf([[constants.SOL_SOCKET, constants.SCM_RIGHTS, data]]), [7, 9]);
 });
 
-test('fdsOf() checks the level and type of every item, not only of those that carry fds', (t) => {
+test('fdsOf() checks the level, type and data of every item, not only of those that carry fds', (t) => {
   t.throws(() => fdsOf([[0, 'x' as unknown as number, Buffer.alloc(0)]]), { code: 'ERR_INVALID_ARG_TYPE' });
   t.throws(() => fdsOf([[new Proxy([], {}) as unknown as number, 1, Buffer.alloc(0)]]), { code: 'ERR_INVALID_ARG_TYPE' });
+  t.throws(() => fdsOf([[0, 1, 'not a Buffer' as unknown as Buffer]]), { code: 'ERR_INVALID_ARG_TYPE' });
 });

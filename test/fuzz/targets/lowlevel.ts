@@ -259,8 +259,8 @@ export const lowlevelTarget = target<Args>({
           // Every item's level and type are int32s, carrying fds or not.
           if (!model.isInt(level, -(2 ** 31), 2 ** 31 - 1)) throw new model.Reject(`ancillary[${i}][0] is not an int32`);
           if (!model.isInt(type, -(2 ** 31), 2 ** 31 - 1)) throw new model.Reject(`ancillary[${i}][1] is not an int32`);
+          if (!(data instanceof MView) || data.ctor !== 'Buffer') throw new model.Reject(`ancillary[${i}][2] is not a Buffer`);
           if (level !== SOL_SOCKET || type !== SCM_RIGHTS) return [];
-          if (!(data instanceof MView) || data.ctor !== 'Buffer') throw new model.Reject('SCM_RIGHTS data is not a Buffer');
           return Array.from({ length: Math.floor(data.bytes.length / 4) }, (_, k) => data.bytes.readInt32LE(k * 4));
         }).flat());
         const out = c.call('fdsOf()', () => fdsOf(anc.value as []));
