@@ -461,7 +461,10 @@ void SocketHandle::DoRead(napi_env env) {
        rounds++) {
     const int ask = max_fds_ == 0 || fds_used + max_fds_ <= limit ? max_fds_ : per_read;
     if (max_fds_ > 0 && fds_used + ask > limit) {
-      if (count == 0 && room < fd_budget_) status = kStatusNoFdRoom;
+      // Nothing read: say so, or level-triggered polling would call again
+      // at once, forever. (JS never asks for a budget below max_fds_, so
+      // here the room is short; a budget below it reads nothing either.)
+      if (count == 0) status = kStatusNoFdRoom;
       break;
     }
     const int r = type_ == SOCK_STREAM ? ReadStream(env, ask, &count, &used, &fds_used)
