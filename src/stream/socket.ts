@@ -952,7 +952,8 @@ export class UnixMessageSocket extends Duplex {
   }
 
   #delivering(message: UnixMessage): void {
-    if (this.#unread[this.#unreadHead] === message) {
+    const ours = this.#unread[this.#unreadHead] === message;
+    if (ours) {
       this.#unread[this.#unreadHead++] = undefined;
       this.#unreadFds -= message.fds.length;
       if (this.#unreadHead === this.#unread.length) {
@@ -963,10 +964,29 @@ export class UnixMessageSocket extends Duplex {
         this.#unreadHead = 0;
       }
     }
+    if (message.fds.length === 0) return;
+    if (ours && this.readableFlowing === true && this.listenerCount('data') === 0) {
+      // Flowing with no 'data' listener (resume() to discard what comes, or
+      // the last listener removed): Readable drops the message, so nobody
+      // ever gets its fds. They are ours to close, as for a message never
+      // delivered; a read() that takes it anyway finds no fds in it.
+      closeFds(message.fds);
+      message.fds = [];
+      return;
+    }
     // From here the fds are the consumer's, also if the env is torn down
     // while a listener runs: the addon's teardown closes only what is still
     // the library's (env_state.h).
-    if (message.fds.length > 0) disowned(message.fds);
+    disowned(message.fds);
+  }
+
+  /**
+   * Refused with ERR_INVALID_STATE: the socket emits message objects, which
+   * a string decoder cannot decode (Readable would throw from the read path,
+   * with the message's fds in no one's hands). Decode `m.data` instead.
+   */
+  override setEncoding(encoding: BufferEncoding): this {
+    throw invalidState(`setEncoding(${describe(encoding)}) does not apply to a message socket: it emits { data, fds } objects; decode each message's data instead`);
   }
 
   // Readable calls _read() once and waits for a push. A pause for the fd
