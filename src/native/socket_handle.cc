@@ -527,6 +527,19 @@ void RecordMessage(AddonData* d, int index, size_t length, int msg_flags, int fd
   m[kMetaGid] = creds.gid;
 }
 
+// A message came with MSG_CTRUNC and fewer fds than its read made room for:
+// the kernel could not install them (unix(7): EMFILE, or an LSM), so the
+// room was smaller than fd_room's estimate said (fds opened by others since
+// the last count, or RLIMIT_NOFILE lowered at run time). Every further read
+// of this batch would lose its fds the same way: the batch ends here, and
+// the next one counts the room again (and waits for it, STATUS_NO_FD_ROOM).
+// A message with more fds than asked for fills the buffer: nfds == ask.
+bool InstallFailed(int msg_flags, int nfds, int ask) {
+  if ((msg_flags & MSG_CTRUNC) == 0 || nfds >= ask) return false;
+  fd_room::Stale();
+  return true;
+}
+
 // Moves the fds parsed from one message into the shared fds array; until JS
 // delivers them, they are the library's (FdLedger).
 int StoreFds(AddonData* d, int* fds_used) {
@@ -614,6 +627,7 @@ int SocketHandle::ReadStream(napi_env env, int ask, int* count, size_t* used, in
   RecordMessage(data_, *count, len, msg.msg_flags, nfds, creds);
   *used += len;
   (*count)++;
+  if (InstallFailed(msg.msg_flags, nfds, ask)) return 0;
   // A short read that brought no fds or credentials emptied the queue, as
   // libuv's uv__read assumes: skip the recvmsg that would only say EAGAIN
   // (one of a ping-pong hop's three socket syscalls, bench/README.md). The kernel
@@ -657,6 +671,7 @@ int SocketHandle::ReadDatagrams(int limit, int ask, int* count, size_t* used, in
     }
     return -errno;
   }
+  bool short_room = false;
   for (int i = 0; i < n; i++) {
     struct msghdr& h = recv_hdrs[i].msg_hdr;
     const size_t len = recv_hdrs[i].msg_len;
@@ -685,8 +700,9 @@ int SocketHandle::ReadDatagrams(int limit, int ask, int* count, size_t* used, in
     }
     *used += len;
     (*count)++;
+    if (InstallFailed(h.msg_flags, nfds, ask)) short_room = true;
   }
-  return n < slots ? 0 : 1;
+  return n < slots || short_room ? 0 : 1;
 }
 
 bool SocketHandle::SeqpacketEof() {
