@@ -228,6 +228,9 @@ export class UnixMessageSocket extends Duplex {
   // false because of them ('drain' is then owed once they fall below).
   #queuedFds = 0;
   #fdNeedDrain = false;
+  // write() returned false for a message that failed at once (#failedNow);
+  // the 'drain' owed for it is scheduled.
+  #failDrainOwed = false;
   #pending: PendingWrite | null = null;
   #watchingWritable = false;
   #retryTimer: NodeJS.Timeout | null = null;
@@ -464,7 +467,7 @@ export class UnixMessageSocket extends Duplex {
     const queued = this.#queue(chunk, true);
     if (queued instanceof Error) {
       process.nextTick(() => this.#reportMessageError(queued, cb));
-      return !this.writableNeedDrain;
+      return this.#failedNow(cb);
     }
     if (queued.sent) {
       // Sent from write() itself (#sendNow), with nothing queued before it:
@@ -483,12 +486,36 @@ export class UnixMessageSocket extends Duplex {
       process.nextTick(this.#uncorkTick);
     }
     const room = super.write(queued, (err?: Error | null) => this.#afterWrite(queued, err, cb));
+    if (queued.error !== null) return this.#failedNow(cb);
     if (this.#queuedFds >= this.#maxQueuedFds) {
       this.#fdNeedDrain = true;
       return false;
     }
     return room;
   }
+
+  // A write whose message failed before it could be queued or sent (dup(2)
+  // or sendmsg(2) refused it: EMFILE, EBADF...) returns false, as Writable's
+  // write() does for a write that fails at once: a writer that writes while
+  // write() returns true (the usual backpressure loop) would otherwise never
+  // yield, and its error, reported on the next tick, would never come (at
+  // EMFILE, a million failed writes a second until the heap ran out). With
+  // a callback the socket goes on: the 'drain' owed follows once the event
+  // loop has turned (setImmediate, not a tick: I/O and timers run first).
+  // Without one the error destroys the socket, and 'close' follows instead.
+  #failedNow(cb: WriteCallback | undefined): false {
+    if (cb !== undefined && !this.#failDrainOwed) {
+      this.#failDrainOwed = true;
+      setImmediate(this.#emitFailDrain);
+    }
+    return false;
+  }
+
+  readonly #emitFailDrain = (): void => {
+    this.#failDrainOwed = false;
+    // Otherwise Writable, or #release, emits it once the buffer drains.
+    if (!this.destroyed && !this.writableNeedDrain) this.emit('drain');
+  };
 
   // Every dup the socket holds for a queued message is counted from #queue
   // to its release (sent, failed, or destroyed).
