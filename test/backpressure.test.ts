@@ -1,8 +1,10 @@
 // Backpressure in both directions: write() returns false and 'drain' follows;
 // a reader that does not read stops polling; unclaimed fds pause reading.
 import test from 'ava';
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
+import path from 'node:path';
 import { socketPair, type SocketType, type UnixMessage } from '../src/index';
 import { assertFdsBack, fdCount, fileWithContent, settled, take } from './helpers';
 
@@ -113,3 +115,48 @@ test('stream: write() returns false at the high-water mark and drain follows und
 function closeEach(fds: number[]): void {
   for (const fd of fds) fs.closeSync(fd);
 }
+
+// A write whose message fails at once (its dup(2) or sendmsg(2) refused)
+// returns false, so that a writer looping while write() returns true stops
+// and lets the event loop turn. Before, it returned true: at EMFILE such a
+// loop ran until the heap was exhausted, and the process aborted.
+for (const type of ['seqpacket', 'stream', 'dgram'] as SocketType[]) {
+  for (const mode of ['callback', 'none'] as const) {
+    test(`${type}: at EMFILE, a write loop on a busy socket ends at the first failed write (${mode === 'callback' ? "with a callback: it gets EMFILE and 'drain' follows" : "without a callback: the socket errors with EMFILE"})`, (t) => {
+      const r = spawnSync('sh', ['-c', 'ulimit -n 256 && exec "$0" test/fixtures/failing-writes-child.js "$1" "$2"', process.execPath, type, mode], {
+        cwd: path.join(__dirname, '..'),
+        encoding: 'utf8',
+        timeout: 20_000,
+      });
+      t.is(r.status, 0, r.stderr);
+      const report = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { trueInARow: number; drain: boolean; callbackError: string | null; socketError: string | null };
+      t.is(report.trueInARow, 0, 'write() said false at the first failed write');
+      if (mode === 'callback') {
+        t.like(report, { drain: true, callbackError: 'EMFILE', socketError: null });
+      } else {
+        t.like(report, { drain: false, socketError: 'EMFILE' });
+      }
+    });
+  }
+}
+
+test('seqpacket: a write that fails at once on an idle socket (a closed fd: EBADF from sendmsg) returns false; with a callback, \'drain\' follows and the socket keeps working', async (t) => {
+  const base = fdCount();
+  const [a, b] = socketPair('seqpacket');
+  const closed = fs.openSync('/dev/null', 'r');
+  fs.closeSync(closed);
+  let error: NodeJS.ErrnoException | null | undefined;
+  const drained = once(a, 'drain');
+  t.false(a.write({ data: 'bad', fds: [closed] }, (err) => {
+    error = err;
+  }));
+  await drained;
+  t.is(error?.code, 'EBADF');
+  const got = once(b, 'data') as Promise<[UnixMessage]>;
+  t.true(a.write('still works'));
+  t.is((await got)[0].data.toString(), 'still works');
+  a.destroy();
+  b.destroy();
+  await Promise.all([settled(a), settled(b)]);
+  await assertFdsBack(t, base);
+});

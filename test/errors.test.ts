@@ -14,6 +14,7 @@ import {
   UnixMessageSocket,
   type CodedError,
   type ErrnoError,
+  type UnixMessage,
   type UnixMessageServer,
 } from '../src/index';
 import { abstractName, assertFdsBack, assertProbeClosed, fdCount, fileWithContent, probe, readToEnd, settled, take, tmpPath } from './helpers';
@@ -529,5 +530,25 @@ test('connect() refuses an onConnect that is not a function before it makes a so
   await destroyAll(client);
   server.closeAllConnections();
   await closeServer(server);
+  await assertFdsBack(t, base);
+});
+
+test('setEncoding() throws ERR_INVALID_STATE (a message socket emits objects, which a decoder cannot decode) and the socket keeps delivering messages with their fds', async (t) => {
+  const base = fdCount();
+  const [a, b] = socketPair('seqpacket');
+  const err = t.throws(() => b.setEncoding('utf8'));
+  t.is((err as NodeJS.ErrnoException).code, 'ERR_INVALID_STATE');
+  t.is(b.readableEncoding, null);
+  const p = probe();
+  const got = once(b, 'data') as Promise<[UnixMessage]>;
+  a.write({ data: 'still a message', fds: [p.fd] });
+  lowlevel.close(p.fd);
+  const [m] = await got;
+  t.is(m.data.toString(), 'still a message');
+  t.is(m.fds.length, 1);
+  lowlevel.close(m.fds[0]!);
+  await assertProbeClosed(t, p);
+  a.destroy();
+  b.destroy();
   await assertFdsBack(t, base);
 });

@@ -866,3 +866,43 @@ for (const type of ['seqpacket', 'stream', 'dgram'] as const) {
     await assertFdsBack(t, base);
   });
 }
+
+// ---------------------------------------------------------------------------
+// Messages that Readable drops: flowing with no 'data' listener.
+
+for (const type of ['seqpacket', 'stream'] as const satisfies readonly SocketType[]) {
+  test(`${type}: resume() with no 'data' listener discards the messages, and the library closes their fds (nobody ever gets them)`, async (t) => {
+    const base = fdCount();
+    const [a, b] = socketPair(type);
+    b.resume(); // the Node idiom for "consume and discard"
+    const probes = Array.from({ length: 20 }, () => probe());
+    for (const p of probes) {
+      a.write({ data: 'discarded', fds: [p.fd, p.fd] });
+      lowlevel.close(p.fd);
+    }
+    for (const p of probes) await assertProbeClosed(t, p);
+    t.is(b.pendingFds, 0);
+    await destroyAll(a, b);
+    await assertFdsBack(t, base);
+  });
+
+  test(`${type}: once the last 'data' listener of a flowing socket is removed, later messages' fds are closed, while those delivered before stay the listener's`, async (t) => {
+    const base = fdCount();
+    const [a, b] = socketPair(type);
+    const kept = probe();
+    const got = once(b, 'data') as Promise<[UnixMessage]>;
+    a.write({ data: 'kept', fds: [kept.fd] });
+    lowlevel.close(kept.fd);
+    const [first] = await got; // once() removed its listener: b flows with none now
+    t.is(first.fds.length, 1);
+    const dropped = probe();
+    a.write({ data: 'dropped', fds: [dropped.fd] });
+    lowlevel.close(dropped.fd);
+    await assertProbeClosed(t, dropped);
+    t.false(kept.isClosed(), 'the delivered fd is left to its owner');
+    lowlevel.close(first.fds[0]!);
+    await assertProbeClosed(t, kept);
+    await destroyAll(a, b);
+    await assertFdsBack(t, base);
+  });
+}

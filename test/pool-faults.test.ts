@@ -417,3 +417,35 @@ test('a channel that fails with an error other than a disconnect re-routes the j
     pool.destroy();
   }
 });
+
+// A worker is another process: a buggy or compromised one may send frames
+// that break the protocol. Ready and Done frames carry no fds; the primary
+// left any sent along with them open, so a worker could fill its fd table
+// (2,000 fds from 20 frames before this was fixed).
+test('fds a worker sends along with Ready, Done, unknown, short or stray Reply frames are closed in the primary', async (t) => {
+  const hostile = script('hostile-frames.js', `
+const { connectToPrimary } = require(POOL);
+const channel = connectToPrimary();
+const fds = new Array(100).fill(0);
+const frame = (kind, value) => {
+  const b = Buffer.alloc(8);
+  b.writeUInt32LE(kind, 0);
+  b.writeUInt32LE(value >>> 0, 4);
+  return b;
+};
+// 7 Ready (again), 6 Done, 99 unknown, 3 Reply to no request, and a frame too short for a header.
+for (const data of [frame(7, 0), frame(6, 0), frame(99, 0), frame(3, 12345), Buffer.alloc(3)]) {
+  for (let i = 0; i < 5; i++) channel.socket.write({ data, fds });
+}
+channel.socket.write({ data: frame(1, 0) }, () => channel.send('sent'));
+`);
+  const before = fs.readdirSync('/proc/self/fd').length;
+  const pool = createPool({ script: hostile, size: 1, execArgv: [], stdio: 'ignore', respawn: false });
+  const got = new Promise<string>((resolve) => pool.on('message', (m: UnixMessage) => {
+    if (m.data.toString() === 'sent') resolve('sent');
+  }));
+  t.is(await within(got, 10_000), 'sent');
+  t.is(fs.readdirSync('/proc/self/fd').length, before + 1, 'only the channel is open in the primary');
+  pool.destroy();
+  await once(pool, 'close');
+});

@@ -51,6 +51,7 @@ interface CaseReport {
   reused?: boolean;
   ownedContent?: string;
   leftOpen: string[];
+  socketFileLeft: boolean;
 }
 
 async function runCase(name: string): Promise<{ r: Run; report: CaseReport | undefined }> {
@@ -93,6 +94,15 @@ test('between socketPair()\'s socketpair(2) and its first handle', socketNeverSt
 test('between socketPair()\'s first handle and its second', socketNeverStays, 'socketpair-2');
 test('between connect()\'s socket(2) and its handle', socketNeverStays, 'connect');
 test('in the first \'connection\' listener of a batch, the second connection not yet adopted', socketNeverStays, 'accept');
+
+test('a server\'s socket file goes with its worker also when terminate() strikes right after bind(2) created it, inside listen()', async (t) => {
+  const { r, report } = await runCase('listen-bound');
+  t.is(r.signal, null, r.stderr);
+  t.is(r.code, 0, r.stderr);
+  t.like(report, { message: 'inside', exitCode: 1, errors: [] });
+  t.false(report?.socketFileLeft, 'the socket file is removed');
+  t.deepEqual(report?.leftOpen, []);
+});
 
 // Defect 17 of issue 13 (64 bytes per open socket, an async context, were
 // never freed; the fd store's memcpy(dst, NULL, 0) on the thread's first

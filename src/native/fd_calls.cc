@@ -214,6 +214,8 @@ napi_value Close(napi_env env, napi_callback_info info) {
 napi_value CloseAll(napi_env env, napi_callback_info info) {
   Args args(env, info);
   if (!args.ok) return nullptr;
+  ArrayCall call;
+  if (call.Nested()) return Int(env, -EINVAL);
   thread_local std::vector<int> fds;
   fds.clear();
   UMS_READ(env, GetFds(env, args[0], &fds));

@@ -96,6 +96,11 @@ Room Free(int need, bool busy) {
 
 void Opened(int n) { in_use.fetch_add(n, std::memory_order_relaxed); }
 
+void Stale() {
+  std::lock_guard<std::mutex> lock(mutex);
+  counted_at_ms = LONG_MIN / 2;
+}
+
 // May go below the truth (a close of an fd counted before it was opened);
 // Free() treats any count as an estimate.
 void Closed(int n) { in_use.fetch_sub(n, std::memory_order_relaxed); }

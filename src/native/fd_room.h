@@ -41,6 +41,11 @@ Room Free(int need, bool busy = false);
 void Opened(int n);
 void Closed(int n);
 
+// The kernel could not install every fd of a message that the room said
+// fit (MSG_CTRUNC with fewer fds than asked): the estimate is wrong, so the
+// next Free() counts again, whatever the age of the last count.
+void Stale();
+
 }  // namespace fd_room
 }  // namespace ums
 

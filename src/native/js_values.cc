@@ -4,6 +4,8 @@
 
 namespace ums {
 
+thread_local int ArrayCall::depth_ = 0;
+
 Args::Args(napi_env env, napi_callback_info info) {
   ok = napi_get_cb_info(env, info, &argc, argv, &self, nullptr) == napi_ok;
 }
@@ -117,23 +119,31 @@ Read ViewBytes(napi_env env, napi_value value, struct iovec* out) {
   return Read::kBad;
 }
 
-Read GatherBytes(napi_env env, napi_value value, std::vector<struct iovec>* iov) {
-  struct iovec one;
-  if (ViewBytes(env, value, &one) == Read::kOk) {
-    iov->push_back(one);
+Read GatherViews(napi_env env, napi_value value, std::vector<napi_value>* views) {
+  bool is_array = false;
+  if (value == nullptr || napi_is_array(env, value, &is_array) != napi_ok) return Read::kBad;
+  if (!is_array) {
+    views->push_back(value);  // checked by ViewsBytes
     return Read::kOk;
   }
-  bool is_array = false;
-  if (value == nullptr || napi_is_array(env, value, &is_array) != napi_ok || !is_array) return Read::kBad;
   uint32_t n;
   Read r = Classify(napi_get_array_length(env, value, &n));
   for (uint32_t i = 0; r == Read::kOk && i < n; i++) {
     napi_value part;
     r = Classify(napi_get_element(env, value, i, &part));
-    if (r == Read::kOk) r = ViewBytes(env, part, &one);
-    if (r == Read::kOk) iov->push_back(one);
+    if (r == Read::kOk) views->push_back(part);
   }
   return r;
+}
+
+Read ViewsBytes(napi_env env, const napi_value* views, size_t count, std::vector<struct iovec>* iov) {
+  for (size_t i = 0; i < count; i++) {
+    struct iovec one;
+    const Read r = ViewBytes(env, views[i], &one);
+    if (r != Read::kOk) return r;
+    iov->push_back(one);
+  }
+  return Read::kOk;
 }
 
 Read GetFds(napi_env env, napi_value value, std::vector<int>* fds) {

@@ -57,9 +57,35 @@ bool IsNothing(napi_env env, napi_value value);
 // (no JS runs). A detached view has no bytes.
 Read ViewBytes(napi_env env, napi_value value, struct iovec* out);
 // One byte view, or an Array of them (appended in order).
-Read GatherBytes(napi_env env, napi_value value, std::vector<struct iovec>* iov);
+//
+// Reading an Array's element can run JS (a getter, on a value that did not
+// come from our TypeScript layer), and JS can detach or free a view whose
+// bytes were already taken. So a call first reads every value that may run
+// JS (GatherViews, GetFds, the elements of ancillary items), and only then
+// takes the views' bytes (ViewsBytes), which runs none; the syscall follows
+// with no JS in between.
+Read GatherViews(napi_env env, napi_value value, std::vector<napi_value>* views);
+Read ViewsBytes(napi_env env, const napi_value* views, size_t count, std::vector<struct iovec>* iov);
 // null/undefined (none), an Int32Array, or an Array of int32 numbers.
 Read GetFds(napi_env env, napi_value value, std::vector<int>* fds);
+
+// The functions that read arrays keep what they read in thread_local
+// buffers. A getter that calls one of them again would overwrite what the
+// outer call had read (and send the inner call's fds with the outer
+// message), so such a nested call is refused: Busy() is true inside, and
+// the nested call returns -EINVAL.
+class ArrayCall {
+ public:
+  ArrayCall() : nested_(depth_++ > 0) {}
+  ~ArrayCall() { depth_--; }
+  ArrayCall(const ArrayCall&) = delete;
+  ArrayCall& operator=(const ArrayCall&) = delete;
+  bool Nested() const { return nested_; }
+
+ private:
+  static thread_local int depth_;
+  bool nested_;
+};
 // null/undefined: *present = false; a string: its UTF-8 bytes.
 Read GetAddress(napi_env env, napi_value value, std::string* out, bool* present);
 

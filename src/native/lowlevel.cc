@@ -56,12 +56,16 @@ Read AppendControl(napi_env env, napi_value item, std::vector<struct cmsghdr>* c
 napi_value SendMsg(napi_env env, napi_callback_info info) {
   Args args(env, info);
   if (!args.ok) return nullptr;
+  ArrayCall call;
+  if (call.Nested()) return Int(env, -EINVAL);
   int fd, flags;
   UMS_READ(env, GetInt(env, args[0], &fd));
   UMS_READ(env, GetInt(env, args[3], &flags));
-  std::vector<struct iovec> iov;
-  UMS_READ(env, GatherBytes(env, args[1], &iov));
-  if (iov.size() > IOV_MAX) return Int(env, -EMSGSIZE);
+  // The buffers' bytes are taken last, once every value that may run JS
+  // (the ancillary items' elements) has been read (js_values.h).
+  std::vector<napi_value> views;
+  UMS_READ(env, GatherViews(env, args[1], &views));
+  if (views.size() > IOV_MAX) return Int(env, -EMSGSIZE);
   std::vector<struct cmsghdr> control;
   size_t control_len = 0;
   if (!IsNothing(env, args[2])) {
@@ -89,6 +93,8 @@ napi_value SendMsg(napi_env env, napi_callback_info info) {
     msg.msg_name = &name;
     msg.msg_namelen = len;
   }
+  std::vector<struct iovec> iov;
+  UMS_READ(env, ViewsBytes(env, views.data(), views.size(), &iov));
   msg.msg_iov = iov.data();
   msg.msg_iovlen = iov.size();
   msg.msg_control = control_len > 0 ? control.data() : nullptr;

@@ -26,28 +26,40 @@ constexpr int kSendFlags = MSG_NOSIGNAL | MSG_DONTWAIT;
 // sendmmsg batch size per call; the JS side loops.
 constexpr int kSendBatch = 64;
 
-// Fills one msghdr. iov, control and name must outlive it. *err is 0, or the
-// -errno the message fails with before any syscall.
-Read PrepareMessage(napi_env env, napi_value data, napi_value fds_value, napi_value address,
-                    std::vector<struct iovec>* iov, SendControl* control, sockaddr_un* name,
-                    struct msghdr* msg, int* err) {
-  // Reused: a vector of its own cost a malloc and a free per message with fds.
-  // BuildRights copies the fds out before the next message is prepared.
-  thread_local std::vector<int> fds;
-  fds.clear();
-  std::string addr;
-  bool has_addr;
-  Read r = GatherBytes(env, data, iov);
-  if (r == Read::kOk) r = GetFds(env, fds_value, &fds);
-  if (r == Read::kOk) r = GetAddress(env, address, &addr, &has_addr);
+// One message's values, read first: reading them may run JS (a getter on a
+// value that did not come from our TypeScript layer), which may detach a
+// view read before it. So no view's bytes are taken until every value of
+// the call has been read (js_values.h, GatherViews).
+struct MessageValues {
+  std::vector<napi_value> views;
+  std::vector<int> fds;
+  std::string address;
+  bool has_address = false;
+};
+
+Read ReadMessage(napi_env env, napi_value data, napi_value fds_value, napi_value address, MessageValues* out) {
+  out->views.clear();
+  out->fds.clear();
+  Read r = GatherViews(env, data, &out->views);
+  if (r == Read::kOk) r = GetFds(env, fds_value, &out->fds);
+  if (r == Read::kOk) r = GetAddress(env, address, &out->address, &out->has_address);
+  return r;
+}
+
+// Fills one msghdr from values ReadMessage read; runs no JS. iov, control
+// and name must outlive it. *err is 0, or the -errno the message fails with
+// before any syscall.
+Read PrepareMessage(napi_env env, const MessageValues& values, std::vector<struct iovec>* iov,
+                    SendControl* control, sockaddr_un* name, struct msghdr* msg, int* err) {
+  const Read r = ViewsBytes(env, values.views.data(), values.views.size(), iov);
   if (r != Read::kOk) return r;
   *err = 0;
   if (iov->size() > IOV_MAX) *err = -EMSGSIZE;
-  if (fds.size() > static_cast<size_t>(kMaxFdsPerMessage)) *err = -EINVAL;
+  if (values.fds.size() > static_cast<size_t>(kMaxFdsPerMessage)) *err = -EINVAL;
   memset(msg, 0, sizeof(*msg));
-  if (has_addr) {
+  if (values.has_address) {
     socklen_t len;
-    const int e = EncodeAddress(addr, name, &len);
+    const int e = EncodeAddress(values.address, name, &len);
     if (e < 0) *err = e;
     msg->msg_name = name;
     msg->msg_namelen = len;
@@ -55,7 +67,7 @@ Read PrepareMessage(napi_env env, napi_value data, napi_value fds_value, napi_va
   if (*err != 0) return Read::kOk;
   msg->msg_iov = iov->data();
   msg->msg_iovlen = iov->size();
-  const size_t clen = BuildRights(fds.data(), static_cast<int>(fds.size()), control);
+  const size_t clen = BuildRights(values.fds.data(), static_cast<int>(values.fds.size()), control);
   msg->msg_control = clen > 0 ? control->buf : nullptr;
   msg->msg_controllen = clen;
   return Read::kOk;
@@ -68,16 +80,21 @@ Read PrepareMessage(napi_env env, napi_value data, napi_value fds_value, napi_va
 napi_value Send(napi_env env, napi_callback_info info) {
   Args args(env, info);
   if (!args.ok) return nullptr;
+  ArrayCall call;
+  if (call.Nested()) return Int(env, -EINVAL);
   int fd, flags;
   UMS_READ(env, GetInt(env, args[0], &fd));
   UMS_READ(env, GetInt(env, args[4], &flags));
+  // Reused: vectors of their own cost a malloc and a free per message with fds.
+  thread_local MessageValues values;
   thread_local std::vector<struct iovec> iov;
   thread_local SendControl control;
   iov.clear();
   sockaddr_un name;
   struct msghdr msg;
   int err;
-  UMS_READ(env, PrepareMessage(env, args[1], args[2], args[3], &iov, &control, &name, &msg, &err));
+  UMS_READ(env, ReadMessage(env, args[1], args[2], args[3], &values));
+  UMS_READ(env, PrepareMessage(env, values, &iov, &control, &name, &msg, &err));
   if (err < 0) return Int(env, err);
   return Int(env, NegErrno(RETRY_EINTR(sendmsg(fd, &msg, flags | kSendFlags))));
 }
@@ -90,6 +107,8 @@ napi_value Send(napi_env env, napi_callback_info info) {
 napi_value SendBatch(napi_env env, napi_callback_info info) {
   Args args(env, info);
   if (!args.ok) return nullptr;
+  ArrayCall call;
+  if (call.Nested()) return Int(env, -EINVAL);
   int fd, start, end;
   UMS_READ(env, GetInt(env, args[0], &fd));
   UMS_READ(env, GetInt(env, args[4], &start));
@@ -101,23 +120,29 @@ napi_value SendBatch(napi_env env, napi_callback_info info) {
   UMS_READ(env, Classify(napi_get_array_length(env, args[1], &length)));
   const bool has_fds = !IsNothing(env, args[2]);
   const bool has_addresses = !IsNothing(env, args[3]);
-  const int count = std::min(end - start, kSendBatch);
+  // In 64 bits: end - start of two int32s can overflow an int.
+  const int64_t wanted = static_cast<int64_t>(end) - start;
+  const int count = static_cast<int>(std::min<int64_t>(wanted, kSendBatch));
   if (start < 0 || count <= 0 || static_cast<int64_t>(start) + count > length) return Int(env, -EINVAL);
+  thread_local MessageValues values[kSendBatch];
   thread_local std::vector<struct iovec> iovs[kSendBatch];
   thread_local SendControl controls[kSendBatch];
   thread_local sockaddr_un names[kSendBatch];
   thread_local struct mmsghdr hdrs[kSendBatch];
-  int prepared = 0;
+  // Every value of every message first (ReadMessage), then the bytes.
   for (int i = 0; i < count; i++) {
-    iovs[i].clear();
     const uint32_t k = static_cast<uint32_t>(start + i);
     napi_value data, fds = nullptr, address = nullptr;
     UMS_READ(env, Classify(napi_get_element(env, args[1], k, &data)));
     if (has_fds) UMS_READ(env, Classify(napi_get_element(env, args[2], k, &fds)));
     if (has_addresses) UMS_READ(env, Classify(napi_get_element(env, args[3], k, &address)));
+    UMS_READ(env, ReadMessage(env, data, fds, address, &values[i]));
+  }
+  int prepared = 0;
+  for (int i = 0; i < count; i++) {
+    iovs[i].clear();
     int err;
-    UMS_READ(env, PrepareMessage(env, data, fds, address, &iovs[i], &controls[i], &names[i],
-                                 &hdrs[i].msg_hdr, &err));
+    UMS_READ(env, PrepareMessage(env, values[i], &iovs[i], &controls[i], &names[i], &hdrs[i].msg_hdr, &err));
     if (err < 0) {
       // Send what precedes the bad message; it fails on its own next call.
       if (i == 0) return Int(env, err);

@@ -461,7 +461,10 @@ void SocketHandle::DoRead(napi_env env) {
        rounds++) {
     const int ask = max_fds_ == 0 || fds_used + max_fds_ <= limit ? max_fds_ : per_read;
     if (max_fds_ > 0 && fds_used + ask > limit) {
-      if (count == 0 && room < fd_budget_) status = kStatusNoFdRoom;
+      // Nothing read: say so, or level-triggered polling would call again
+      // at once, forever. (JS never asks for a budget below max_fds_, so
+      // here the room is short; a budget below it reads nothing either.)
+      if (count == 0) status = kStatusNoFdRoom;
       break;
     }
     const int r = type_ == SOCK_STREAM ? ReadStream(env, ask, &count, &used, &fds_used)
@@ -522,6 +525,19 @@ void RecordMessage(AddonData* d, int index, size_t length, int msg_flags, int fd
   m[kMetaPid] = creds.pid;
   m[kMetaUid] = creds.uid;
   m[kMetaGid] = creds.gid;
+}
+
+// A message came with MSG_CTRUNC and fewer fds than its read made room for:
+// the kernel could not install them (unix(7): EMFILE, or an LSM), so the
+// room was smaller than fd_room's estimate said (fds opened by others since
+// the last count, or RLIMIT_NOFILE lowered at run time). Every further read
+// of this batch would lose its fds the same way: the batch ends here, and
+// the next one counts the room again (and waits for it, STATUS_NO_FD_ROOM).
+// A message with more fds than asked for fills the buffer: nfds == ask.
+bool InstallFailed(int msg_flags, int nfds, int ask) {
+  if ((msg_flags & MSG_CTRUNC) == 0 || nfds >= ask) return false;
+  fd_room::Stale();
+  return true;
 }
 
 // Moves the fds parsed from one message into the shared fds array; until JS
@@ -611,6 +627,7 @@ int SocketHandle::ReadStream(napi_env env, int ask, int* count, size_t* used, in
   RecordMessage(data_, *count, len, msg.msg_flags, nfds, creds);
   *used += len;
   (*count)++;
+  if (InstallFailed(msg.msg_flags, nfds, ask)) return 0;
   // A short read that brought no fds or credentials emptied the queue, as
   // libuv's uv__read assumes: skip the recvmsg that would only say EAGAIN
   // (one of a ping-pong hop's three socket syscalls, bench/README.md). The kernel
@@ -654,6 +671,7 @@ int SocketHandle::ReadDatagrams(int limit, int ask, int* count, size_t* used, in
     }
     return -errno;
   }
+  bool short_room = false;
   for (int i = 0; i < n; i++) {
     struct msghdr& h = recv_hdrs[i].msg_hdr;
     const size_t len = recv_hdrs[i].msg_len;
@@ -682,8 +700,9 @@ int SocketHandle::ReadDatagrams(int limit, int ask, int* count, size_t* used, in
     }
     *used += len;
     (*count)++;
+    if (InstallFailed(h.msg_flags, nfds, ask)) short_room = true;
   }
-  return n < slots ? 0 : 1;
+  return n < slots || short_room ? 0 : 1;
 }
 
 bool SocketHandle::SeqpacketEof() {

@@ -704,6 +704,9 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     const { message } = frame;
     switch (frame.kind) {
       case Kind.Ready:
+        // Ready and Done carry no fds; any that a worker sends along are
+        // closed, or a misbehaving worker could fill the primary's fd table.
+        closeFds(message.fds);
         if (w.state !== 'starting') return;
         w.state = 'online';
         w.cameOnline = true;
@@ -713,6 +716,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
         if (this.#closing) this.#drainThenEnd();
         return;
       case Kind.Done:
+        closeFds(message.fds);
         w.jobs = Math.max(0, w.jobs - frame.value);
         if (this.#closing) this.#drainThenEnd();
         return;

@@ -140,38 +140,17 @@ export class UnixMessageServer extends EventEmitter {
       throw invalidArgType(`The "callback" argument must be a function. Received ${describe(callback)}`);
     }
     const { path, fd: given, backlog, mode } = listenOptionsOf(target);
-    let fd: number;
-    let adopted = -1;
-    if (given !== undefined) {
-      adopted = given;
-      fd = this.#adopt(adopted, backlog);
-    } else {
-      const r = this.#bindAndListen(path!, backlog, mode);
-      if (r instanceof Error) {
-        process.nextTick(() => this.emit('error', r));
-        return this;
-      }
-      fd = r;
-    }
-    const handle = new native.SocketHandle();
-    const r = handle.open(fd, TYPE_NUMBERS[this.type], 1);
-    if (r < 0) {
-      native.close(fd);
-      this.#removeOwnFile();
-      process.nextTick(() => this.emit('error', errnoError(r, 'uv_poll_init', this.#address ?? undefined)));
+    const handle = given !== undefined ? this.#adoptAndOpen(given, backlog) : this.#bindAndListen(path!, backlog, mode);
+    if (handle instanceof Error) {
+      process.nextTick(() => this.emit('error', handle));
       return this;
     }
-    // The caller's fd, now that our duplicate polls (see #adopt).
-    if (adopted >= 0) native.close(adopted);
     handle.owner = {
       onRead: () => undefined,
       onWritable: () => undefined,
       onConnection: (status, fds) => this.#onConnection(status, fds),
     };
     handle.setListening(true);
-    // If this env is torn down (a terminated worker) while the server
-    // listens, the addon removes the file, as close() would.
-    if (this.#ownFile !== null && this.#address !== null) handle.setTeardownUnlink(this.#address);
     if (!this.#refed) handle.unref();
     handle.readStart(0);
     this.#handle = handle;
@@ -183,11 +162,37 @@ export class UnixMessageServer extends EventEmitter {
     return this;
   }
 
-  #bindAndListen(path: string, backlog: number, mode: number | undefined): number | Error {
+  // A handle for a polled fd (never the caller's to close: see #adopt), or
+  // the error; on an error the fd is closed.
+  #open(fd: number): NativeSocketHandle | Error {
+    const handle = new native.SocketHandle();
+    const r = handle.open(fd, TYPE_NUMBERS[this.type], 1);
+    if (r < 0) {
+      native.close(fd);
+      return errnoError(r, 'uv_poll_init', this.#address ?? undefined);
+    }
+    return handle;
+  }
+
+  #adoptAndOpen(given: number, backlog: number): NativeSocketHandle | Error {
+    const handle = this.#open(this.#adopt(given, backlog));
+    // The caller's fd, now that our duplicate polls (see #adopt).
+    if (!(handle instanceof Error)) native.close(given);
+    return handle;
+  }
+
+  #bindAndListen(path: string, backlog: number, mode: number | undefined): NativeSocketHandle | Error {
     const fd = native.socket(TYPE_NUMBERS[this.type]);
     if (fd < 0) return errnoError(fd, 'socket');
+    // The handle takes the fd before bind(2) creates the file, and knows the
+    // file: if this env is torn down from then on (a terminated worker), the
+    // addon removes it, as close() would, when the path still names the file
+    // the socket is bound to (sock_diag; an unbound socket names none).
+    const handle = this.#open(fd);
+    if (handle instanceof Error) return handle;
+    if (!path.startsWith('\0')) handle.setTeardownUnlink(path);
     const fail = (err: Error): Error => {
-      native.close(fd);
+      handle.close();
       this.#removeOwnFile();
       return err;
     };
@@ -201,7 +206,7 @@ export class UnixMessageServer extends EventEmitter {
     if (!path.startsWith('\0')) this.#ownFile = recordOwnFile(fd, path);
     r = native.listen(fd, backlog);
     if (r < 0) return fail(errnoError(r, 'listen', path));
-    return fd;
+    return handle;
   }
 
   // Set on the listening socket before listen(): the kernel copies them into

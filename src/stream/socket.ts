@@ -228,6 +228,9 @@ export class UnixMessageSocket extends Duplex {
   // false because of them ('drain' is then owed once they fall below).
   #queuedFds = 0;
   #fdNeedDrain = false;
+  // write() returned false for a message that failed at once (#failedNow);
+  // the 'drain' owed for it is scheduled.
+  #failDrainOwed = false;
   #pending: PendingWrite | null = null;
   #watchingWritable = false;
   #retryTimer: NodeJS.Timeout | null = null;
@@ -464,7 +467,7 @@ export class UnixMessageSocket extends Duplex {
     const queued = this.#queue(chunk, true);
     if (queued instanceof Error) {
       process.nextTick(() => this.#reportMessageError(queued, cb));
-      return !this.writableNeedDrain;
+      return this.#failedNow(cb);
     }
     if (queued.sent) {
       // Sent from write() itself (#sendNow), with nothing queued before it:
@@ -483,12 +486,36 @@ export class UnixMessageSocket extends Duplex {
       process.nextTick(this.#uncorkTick);
     }
     const room = super.write(queued, (err?: Error | null) => this.#afterWrite(queued, err, cb));
+    if (queued.error !== null) return this.#failedNow(cb);
     if (this.#queuedFds >= this.#maxQueuedFds) {
       this.#fdNeedDrain = true;
       return false;
     }
     return room;
   }
+
+  // A write whose message failed before it could be queued or sent (dup(2)
+  // or sendmsg(2) refused it: EMFILE, EBADF...) returns false, as Writable's
+  // write() does for a write that fails at once: a writer that writes while
+  // write() returns true (the usual backpressure loop) would otherwise never
+  // yield, and its error, reported on the next tick, would never come (at
+  // EMFILE, a million failed writes a second until the heap ran out). With
+  // a callback the socket goes on: the 'drain' owed follows once the event
+  // loop has turned (setImmediate, not a tick: I/O and timers run first).
+  // Without one the error destroys the socket, and 'close' follows instead.
+  #failedNow(cb: WriteCallback | undefined): false {
+    if (cb !== undefined && !this.#failDrainOwed) {
+      this.#failDrainOwed = true;
+      setImmediate(this.#emitFailDrain);
+    }
+    return false;
+  }
+
+  readonly #emitFailDrain = (): void => {
+    this.#failDrainOwed = false;
+    // Otherwise Writable, or #release, emits it once the buffer drains.
+    if (!this.destroyed && !this.writableNeedDrain) this.emit('drain');
+  };
 
   // Every dup the socket holds for a queued message is counted from #queue
   // to its release (sent, failed, or destroyed).
@@ -952,7 +979,8 @@ export class UnixMessageSocket extends Duplex {
   }
 
   #delivering(message: UnixMessage): void {
-    if (this.#unread[this.#unreadHead] === message) {
+    const ours = this.#unread[this.#unreadHead] === message;
+    if (ours) {
       this.#unread[this.#unreadHead++] = undefined;
       this.#unreadFds -= message.fds.length;
       if (this.#unreadHead === this.#unread.length) {
@@ -963,10 +991,29 @@ export class UnixMessageSocket extends Duplex {
         this.#unreadHead = 0;
       }
     }
+    if (message.fds.length === 0) return;
+    if (ours && this.readableFlowing === true && this.listenerCount('data') === 0) {
+      // Flowing with no 'data' listener (resume() to discard what comes, or
+      // the last listener removed): Readable drops the message, so nobody
+      // ever gets its fds. They are ours to close, as for a message never
+      // delivered; a read() that takes it anyway finds no fds in it.
+      closeFds(message.fds);
+      message.fds = [];
+      return;
+    }
     // From here the fds are the consumer's, also if the env is torn down
     // while a listener runs: the addon's teardown closes only what is still
     // the library's (env_state.h).
-    if (message.fds.length > 0) disowned(message.fds);
+    disowned(message.fds);
+  }
+
+  /**
+   * Refused with ERR_INVALID_STATE: the socket emits message objects, which
+   * a string decoder cannot decode (Readable would throw from the read path,
+   * with the message's fds in no one's hands). Decode `m.data` instead.
+   */
+  override setEncoding(encoding: BufferEncoding): this {
+    throw invalidState(`setEncoding(${describe(encoding)}) does not apply to a message socket: it emits { data, fds } objects; decode each message's data instead`);
   }
 
   // Readable calls _read() once and waits for a push. A pause for the fd
