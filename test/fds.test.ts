@@ -356,7 +356,7 @@ test('stream: many messages with fds under backpressure deliver each inode exact
   t.is(got.fds.length, count, 'each fd arrives exactly once');
   t.deepEqual(got.fds.map(inodeOf), inodes, 'inodes in write order');
   // Each read carries the fds of at most one write, and that read holds the
-  // first byte of the write (kernel-semantics.md §1.2).
+  // first byte of the write (docs/kernel.md, "SOCK_STREAM").
   let k = 0;
   for (const r of got.reads) {
     if (r.fds.length === 0) continue;

@@ -1,4 +1,4 @@
-// ETOOMANYREFS (kernel-semantics.md §1.6, §4 item 13, §5 fault case 7): an
+// ETOOMANYREFS (docs/kernel.md, "In-flight limits"): an
 // unprivileged sender may have at most RLIMIT_NOFILE of its fds in flight.
 // Root is exempt, so the sender is a child (test/fixtures/toomanyrefs-child.js)
 // run without CAP_SYS_RESOURCE under `ulimit -n 64`. Its writes must wait, not

@@ -784,7 +784,7 @@ export class UnixMessageSocket extends Duplex {
   // Stream: consecutive messages leave in one gathering sendmsg, as Node's
   // writev does. Only the first may carry fds: the kernel attaches them to
   // the sendmsg's first byte, which must be that message's first byte
-  // (kernel-semantics.md §1.2). Returns bytes sent or -errno, and moves
+  // (docs/kernel.md, "SOCK_STREAM"). Returns bytes sent or -errno, and moves
   // p.index past what the kernel took.
   #sendStream(fd: number, p: PendingWrite): number {
     const q = p.messages[p.index]!;
@@ -1115,7 +1115,7 @@ export class UnixMessageSocket extends Duplex {
     } else if (status < 0) {
       this.#eof = true;
       const err = errnoError(status, 'recvmsg', this.#remote);
-      // The messages read before the error (kernel-semantics.md §1.9: after a
+      // The messages read before the error (docs/kernel.md, "Errors and readiness": after a
       // reset, SEQPACKET still delivers what was queued) reach the consumer
       // first; read() raises the error when the buffer is empty.
       if (this.readableLength === 0) this.destroy(err);
