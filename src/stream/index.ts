@@ -1,7 +1,8 @@
 import { constants, native } from '../native/binding';
 import { describe, errnoError, invalidArgType } from './errors';
 import { UnixMessageServer, type ServerOptions } from './server';
-import { TYPE_NUMBERS, UnixMessageSocket, type SocketOptions } from './socket';
+import { UnixMessageSocket, type SocketOptions } from './socket';
+import { TYPE_NUMBERS } from './socket-type';
 import type { SocketType } from './types';
 import { connectOptionsOf, socketOptionsOf, validateAddress, validateSocketType } from './validate';
 

@@ -12,7 +12,8 @@ import fs from 'node:fs';
 import { constants, native, type NativeSocketHandle } from '../native/binding';
 import { describe, errno, errnoError, invalidArgType, invalidArgValue, invalidFdType, outOfRange, serverAlreadyListen, serverNotRunning } from './errors';
 import { FdRoomWait } from './fd-room-wait';
-import { inspectFd, refusePolled, TYPE_NUMBERS, UnixMessageSocket, type SocketOptions } from './socket';
+import { UnixMessageSocket, type SocketOptions } from './socket';
+import { inspectFd, refusePolled, TYPE_NUMBERS } from './socket-type';
 import { isArray, snapshotOptions, socketOptionsOf, validateAddress, validateFd } from './validate';
 
 export interface ServerOptions extends SocketOptions {

@@ -4,31 +4,19 @@
 // backpressure in both directions, fd ownership, retries, and errors.
 import { Duplex } from 'node:stream';
 import { constants, disowned, native, recvFds, recvMeta, type NativeSocketHandle, type Gather } from '../native/binding';
-import { describe, errno, errnoError, invalidArgType, invalidArgValue, invalidFdType, invalidState, outOfRange, streamDestroyed } from './errors';
+import { describe, errno, errnoError, invalidArgType, invalidFdType, invalidState, outOfRange, streamDestroyed } from './errors';
 import { FdRoomWait } from './fd-room-wait';
 import { closeFds, defaultFdBound, dupFds } from './fds';
 import { dataLength, normalizeMessage, socketOptionsOf, validateAddress, validateFd, writeCallback, type NormalizedMessage } from './validate';
+import { inspectFd, refusePolled, TYPE_NUMBERS } from './socket-type';
 import { byteLengthOf, bytesAfter, isByteView } from './views';
 import type { Credentials, SocketType, UnixMessage, WriteCallback } from './types';
 
 const UV_EOF = -4095;
-const EACCES = errno('EACCES'), EAGAIN = errno('EAGAIN'), EBADF = errno('EBADF'), ECONNREFUSED = errno('ECONNREFUSED'), ECONNRESET = errno('ECONNRESET'), EINPROGRESS = errno('EINPROGRESS'), EINTR = errno('EINTR'), EINVAL = errno('EINVAL'), EISCONN = errno('EISCONN'), EMSGSIZE = errno('EMSGSIZE'), ENOBUFS = errno('ENOBUFS'), ENOENT = errno('ENOENT'), ENOMEM = errno('ENOMEM'), ENOPROTOOPT = errno('ENOPROTOOPT'), ENOTCONN = errno('ENOTCONN'), ENOTDIR = errno('ENOTDIR'), ENOTSOCK = errno('ENOTSOCK'), EPERM = errno('EPERM'), EPROTOTYPE = errno('EPROTOTYPE'), ETOOMANYREFS = errno('ETOOMANYREFS');
+const EACCES = errno('EACCES'), EAGAIN = errno('EAGAIN'), EBADF = errno('EBADF'), ECONNREFUSED = errno('ECONNREFUSED'), ECONNRESET = errno('ECONNRESET'), EINPROGRESS = errno('EINPROGRESS'), EINTR = errno('EINTR'), EINVAL = errno('EINVAL'), EISCONN = errno('EISCONN'), EMSGSIZE = errno('EMSGSIZE'), ENOBUFS = errno('ENOBUFS'), ENOENT = errno('ENOENT'), ENOMEM = errno('ENOMEM'), ENOPROTOOPT = errno('ENOPROTOOPT'), ENOTCONN = errno('ENOTCONN'), ENOTDIR = errno('ENOTDIR'), EPERM = errno('EPERM'), EPROTOTYPE = errno('EPROTOTYPE'), ETOOMANYREFS = errno('ETOOMANYREFS');
 const META = constants.META_STRIDE;
 const { META_LENGTH, META_FLAGS, META_FD_COUNT, META_PID, META_UID, META_GID } = constants;
 const { FLAG_TRUNCATED, FLAG_FDS_TRUNCATED, FLAG_CREDENTIALS, SCM_MAX_FD } = constants;
-
-export const TYPE_NUMBERS: Readonly<Record<SocketType, number>> = {
-  stream: constants.SOCK_STREAM,
-  seqpacket: constants.SOCK_SEQPACKET,
-  dgram: constants.SOCK_DGRAM,
-};
-
-export function typeName(type: number): SocketType | undefined {
-  if (type === constants.SOCK_STREAM) return 'stream';
-  if (type === constants.SOCK_SEQPACKET) return 'seqpacket';
-  if (type === constants.SOCK_DGRAM) return 'dgram';
-  return undefined;
-}
 
 export interface SocketOptions {
   /** Like net.Socket: end the writable side when the peer ends (default false). */
@@ -1202,31 +1190,4 @@ function fdOption(value: unknown, name: string): number {
 // bytes, SocketHandle::ReadStream) may hold fewer bytes than it has room for.
 function trimmed(buf: Buffer, length: number): Buffer {
   return buf.length === length ? buf : buf.subarray(0, length);
-}
-
-/**
- * fromFd() and listen({ fd }) close the fd they adopt: one that a socket or
- * server of this process polls is that socket's, never the caller's to hand
- * over (closing it under its poll can make libuv abort the process).
- */
-export function refusePolled(fd: number): void {
-  if (native.isPolled(fd)) {
-    throw invalidArgValue(`fd ${fd} belongs to an open UnixMessageSocket or UnixMessageServer of this process; it cannot be adopted (destroy that one, or pass a dup of its peer)`);
-  }
-}
-
-/** Checks that fd is an AF_UNIX socket and returns its type. */
-export function inspectFd(fd: number): SocketType {
-  let r = native.getsockopt(fd, constants.SOL_SOCKET, constants.SO_DOMAIN, scratch);
-  if (r === ENOTSOCK) throw invalidFdType(`fd ${fd} is not a socket`);
-  if (r < 0) throw errnoError(r, 'getsockopt');
-  if (scratch[0] !== constants.AF_UNIX) {
-    // SCM_RIGHTS on an AF_INET socket is silently dropped (E28): refuse it.
-    throw invalidFdType(`fd ${fd} is not an AF_UNIX socket (address family ${scratch[0]})`);
-  }
-  r = native.getsockopt(fd, constants.SOL_SOCKET, constants.SO_TYPE, scratch);
-  if (r < 0) throw errnoError(r, 'getsockopt');
-  const type = typeName(scratch[0]!);
-  if (type === undefined) throw invalidFdType(`fd ${fd} has unsupported socket type ${scratch[0]}`);
-  return type;
 }
