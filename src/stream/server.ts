@@ -12,7 +12,8 @@ import fs from 'node:fs';
 import { constants, native, type NativeSocketHandle } from '../native/binding';
 import { describe, errno, errnoError, invalidArgType, invalidArgValue, invalidFdType, outOfRange, serverAlreadyListen, serverNotRunning } from './errors';
 import { FdRoomWait } from './fd-room-wait';
-import { UnixMessageSocket, type SocketOptions } from './socket';
+import { UnixMessageSocket } from './socket';
+import type { SocketOptions } from './socket-options';
 import { inspectFd, refusePolled, TYPE_NUMBERS } from './socket-type';
 import { isArray, snapshotOptions, socketOptionsOf, validateAddress, validateFd } from './validate';
 

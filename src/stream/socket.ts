@@ -4,9 +4,10 @@
 // backpressure in both directions, fd ownership, retries, and errors.
 import { Duplex } from 'node:stream';
 import { constants, disowned, native, recvFds, recvMeta, type NativeSocketHandle, type Gather } from '../native/binding';
-import { describe, errno, errnoError, invalidArgType, invalidFdType, invalidState, outOfRange, streamDestroyed } from './errors';
+import { describe, errno, errnoError, invalidArgType, invalidFdType, invalidState, streamDestroyed } from './errors';
 import { FdRoomWait } from './fd-room-wait';
-import { closeFds, defaultFdBound, dupFds } from './fds';
+import { closeFds, dupFds } from './fds';
+import { isInt32, limitsOf, type InternalOptions, type SocketOptions } from './socket-options';
 import { dataLength, normalizeMessage, socketOptionsOf, validateAddress, validateFd, writeCallback, type NormalizedMessage } from './validate';
 import { inspectFd, refusePolled, TYPE_NUMBERS } from './socket-type';
 import { byteLengthOf, bytesAfter, isByteView } from './views';
@@ -16,58 +17,7 @@ const UV_EOF = -4095;
 const EACCES = errno('EACCES'), EAGAIN = errno('EAGAIN'), EBADF = errno('EBADF'), ECONNREFUSED = errno('ECONNREFUSED'), ECONNRESET = errno('ECONNRESET'), EINPROGRESS = errno('EINPROGRESS'), EINTR = errno('EINTR'), EINVAL = errno('EINVAL'), EISCONN = errno('EISCONN'), EMSGSIZE = errno('EMSGSIZE'), ENOBUFS = errno('ENOBUFS'), ENOENT = errno('ENOENT'), ENOMEM = errno('ENOMEM'), ENOPROTOOPT = errno('ENOPROTOOPT'), ENOTCONN = errno('ENOTCONN'), ENOTDIR = errno('ENOTDIR'), EPERM = errno('EPERM'), EPROTOTYPE = errno('EPROTOTYPE'), ETOOMANYREFS = errno('ETOOMANYREFS');
 const META = constants.META_STRIDE;
 const { META_LENGTH, META_FLAGS, META_FD_COUNT, META_PID, META_UID, META_GID } = constants;
-const { FLAG_TRUNCATED, FLAG_FDS_TRUNCATED, FLAG_CREDENTIALS, SCM_MAX_FD } = constants;
-
-export interface SocketOptions {
-  /** Like net.Socket: end the writable side when the peer ends (default false). */
-  allowHalfOpen?: boolean;
-  /** Received messages buffered before reading pauses (default 16). */
-  readableHighWaterMark?: number;
-  /**
-   * Queued outgoing messages before write() returns false (default 64: a
-   * sender that waits for 'drain' then sends up to 64 per sendmmsg).
-   */
-  writableHighWaterMark?: number;
-  /**
-   * Reading pauses before the received fds sitting unclaimed in the readable
-   * buffer could exceed max(maxPendingFds, maxFdsPerMessage). Default: a
-   * quarter of RLIMIT_NOFILE, at most 4096 and at least 253.
-   */
-  maxPendingFds?: number;
-  /**
-   * write() returns false once the duplicated fds this socket holds for
-   * queued messages reach max(maxQueuedFds, 253), and 'drain' follows when
-   * they fall below. Default as for maxPendingFds.
-   */
-  maxQueuedFds?: number;
-  /**
-   * The most fds one received message may bring (default 253, SCM_MAX_FD).
-   * The receive buffer holds exactly that many: a message with more arrives
-   * with `fdsTruncated` and the kernel closes the rest. A read is made only
-   * while that many more fds fit the budgets, so a small value lets a
-   * socket read more messages per wakeup under a low fd limit.
-   */
-  maxFdsPerMessage?: number;
-  /**
-   * Largest message received whole (seqpacket, dgram; default 256 KiB; larger
-   * ones arrive with `truncated: true`), or the read size (stream; default 64 KiB).
-   */
-  maxMessageSize?: number;
-  /** SO_PASSCRED: every received message carries the sender's credentials. */
-  passCredentials?: boolean;
-  /**
-   * false: refuse fds. Sets SO_PASSRIGHTS=0 (Linux 6.16+: senders get EPERM);
-   * on older kernels fds that still arrive are closed on receipt.
-   */
-  acceptFds?: boolean;
-}
-
-interface InternalOptions extends SocketOptions {
-  fd: number;
-  type: SocketType;
-  /** Connect to this address before reading or writing. */
-  connectTo?: string;
-}
+const { FLAG_TRUNCATED, FLAG_FDS_TRUNCATED, FLAG_CREDENTIALS } = constants;
 
 /**
  * A message between write() and the kernel. It owns `dups` until they are
@@ -241,22 +191,13 @@ export class UnixMessageSocket extends Duplex {
       decodeStrings: false,
     });
     this.type = type;
-    this.#acceptFds = options.acceptFds ?? true;
-    this.#passCredentials = options.passCredentials ?? false;
-    const maxMessageSize = options.maxMessageSize ?? (type === 'stream' ? 65536 : 262144);
-    if (!Number.isInteger(maxMessageSize) || maxMessageSize < 1 || maxMessageSize > 0x7fffffff) {
-      throw outOfRange(`The "maxMessageSize" option must be a positive integer. Received ${describe(maxMessageSize)}`);
-    }
-    this.#maxPendingFds = fdOption(options.maxPendingFds, 'maxPendingFds');
-    this.#maxQueuedFds = Math.max(fdOption(options.maxQueuedFds, 'maxQueuedFds'), SCM_MAX_FD);
-    const maxFds = options.maxFdsPerMessage ?? SCM_MAX_FD;
-    if (!Number.isInteger(maxFds) || maxFds < 0 || maxFds > SCM_MAX_FD) {
-      throw outOfRange(`The "maxFdsPerMessage" option must be an integer from 0 to ${SCM_MAX_FD}. Received ${describe(maxFds)}`);
-    }
-    // A socket that refuses fds never lets the kernel install one: it reads
-    // with no room for them (older kernels, without SO_PASSRIGHTS, drop them
-    // there and flag the message fdsTruncated).
-    this.#maxFdsPerMessage = this.#acceptFds ? maxFds : 0;
+    const limits = limitsOf(options);
+    this.#acceptFds = limits.acceptFds;
+    this.#passCredentials = limits.passCredentials;
+    const maxMessageSize = limits.maxMessageSize;
+    this.#maxPendingFds = limits.maxPendingFds;
+    this.#maxQueuedFds = limits.maxQueuedFds;
+    this.#maxFdsPerMessage = limits.maxFdsPerMessage;
     // Options first: if one fails, the caller still owns (and closes) the fd.
     // A server sets both on its listening socket too, which accepted
     // connections inherit (UnixMessageServer.listen).
@@ -1173,18 +1114,6 @@ export class UnixMessageSocket extends Duplex {
 
 function noop(): void {}
 
-function isInt32(v: unknown): v is number {
-  return typeof v === 'number' && Number.isInteger(v) && v >= -0x80000000 && v <= 0x7fffffff;
-}
-
-/** maxPendingFds / maxQueuedFds: a positive integer, or the default bound. */
-function fdOption(value: unknown, name: string): number {
-  if (value === undefined) return defaultFdBound();
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw outOfRange(`The "${name}" option must be a positive integer. Received ${describe(value)}`);
-  }
-  return value;
-}
 
 // A stream read that went straight into a Buffer of its own (maxMessageSize
 // bytes, SocketHandle::ReadStream) may hold fewer bytes than it has room for.
