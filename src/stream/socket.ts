@@ -3,130 +3,25 @@
 // The handle polls and reads batches; everything else is decided here:
 // backpressure in both directions, fd ownership, retries, and errors.
 import { Duplex } from 'node:stream';
-import { constants, disowned, native, recvFds, recvMeta, type NativeSocketHandle, type Gather } from '../native/binding';
+import { constants, disowned, native, recvFds, recvMeta, type NativeSocketHandle } from '../native/binding';
 import { describe, errno, errnoError, invalidArgType, invalidFdType, invalidState, streamDestroyed } from './errors';
 import { FdRoomWait } from './fd-room-wait';
-import { closeFds, dupFds } from './fds';
+import { closeFds } from './fds';
+import type { QueuedMessage } from './queued-message';
+import { fdSendPort, SEND_BATCH, SendQueue } from './send-queue';
 import { isInt32, limitsOf, type InternalOptions, type SocketOptions } from './socket-options';
-import { dataLength, normalizeMessage, socketOptionsOf, validateAddress, validateFd, writeCallback, type NormalizedMessage } from './validate';
+import { normalizeMessage, socketOptionsOf, validateAddress, validateFd, writeCallback } from './validate';
 import { inspectFd, refusePolled, TYPE_NUMBERS } from './socket-type';
-import { byteLengthOf, bytesAfter, isByteView } from './views';
+import { isByteView } from './views';
 import type { Credentials, SocketType, UnixMessage, WriteCallback } from './types';
 
 const UV_EOF = -4095;
-const EACCES = errno('EACCES'), EAGAIN = errno('EAGAIN'), EBADF = errno('EBADF'), ECONNREFUSED = errno('ECONNREFUSED'), ECONNRESET = errno('ECONNRESET'), EINPROGRESS = errno('EINPROGRESS'), EINTR = errno('EINTR'), EINVAL = errno('EINVAL'), EISCONN = errno('EISCONN'), EMSGSIZE = errno('EMSGSIZE'), ENOBUFS = errno('ENOBUFS'), ENOENT = errno('ENOENT'), ENOMEM = errno('ENOMEM'), ENOPROTOOPT = errno('ENOPROTOOPT'), ENOTCONN = errno('ENOTCONN'), ENOTDIR = errno('ENOTDIR'), EPERM = errno('EPERM'), EPROTOTYPE = errno('EPROTOTYPE'), ETOOMANYREFS = errno('ETOOMANYREFS');
+const EAGAIN = errno('EAGAIN'), EINPROGRESS = errno('EINPROGRESS'), EINTR = errno('EINTR'), ENOPROTOOPT = errno('ENOPROTOOPT'), ENOTCONN = errno('ENOTCONN');
 const META = constants.META_STRIDE;
 const { META_LENGTH, META_FLAGS, META_FD_COUNT, META_PID, META_UID, META_GID } = constants;
 const { FLAG_TRUNCATED, FLAG_FDS_TRUNCATED, FLAG_CREDENTIALS } = constants;
 
-/**
- * A message between write() and the kernel. It owns `dups` until they are
- * sent, unless they are `lent` (OutgoingMessage.lend): then their owner
- * keeps them open until the write callback and closes them itself.
- */
-class QueuedMessage {
-  dups: number[] | null;
-  error: Error | null = null;
-  data: Gather;
-  byteLength: number;
-  readonly address: string | null;
-  readonly lent: boolean;
-  /** Wholly in the kernel. A later error of the same flush is not this message's. */
-  sent = false;
-  /** `error` ends the socket, not only this message (#sendNow). */
-  fatal = false;
-
-  constructor(data: Gather, byteLength: number, address: string | null, dups: number[] | null, lent: boolean) {
-    this.data = data;
-    this.byteLength = byteLength;
-    this.address = address;
-    this.dups = dups !== null && dups.length > 0 ? dups : null;
-    this.lent = lent;
-  }
-
-  /** Closes the dups (unless lent); returns how many of ours were closed. */
-  releaseDups(): number {
-    const dups = this.dups;
-    if (dups === null) return 0;
-    this.dups = null;
-    if (this.lent) return 0;
-    closeFds(dups);
-    return dups.length;
-  }
-
-  /**
-   * The views no longer hold what they held when write() returned: a buffer
-   * was detached or resized meanwhile. Such a message fails with its own
-   * error; it is never sent short or empty.
-   */
-  changed(): boolean {
-    return dataLength(this.data) !== this.byteLength;
-  }
-
-  /** Drops the first n bytes after a partial stream write. */
-  advance(n: number): void {
-    const parts: readonly ArrayBufferView[] = Array.isArray(this.data) ? this.data : [this.data as ArrayBufferView];
-    const rest: ArrayBufferView[] = [];
-    let skip = n;
-    for (const part of parts) {
-      const length = byteLengthOf(part);
-      if (skip >= length) {
-        skip -= length;
-      } else {
-        rest.push(skip > 0 ? bytesAfter(part, skip) : part);
-        skip = 0;
-      }
-    }
-    this.data = rest;
-    this.byteLength -= n;
-  }
-}
-
-const changedError = (): Error => invalidState('the data of a write was detached or resized after write() returned; nothing of it was sent');
-
-/** Sent, or failed with its own error, before it reached a flush. */
-function isDone(q: QueuedMessage): boolean {
-  return q.sent || q.error !== null;
-}
-
-interface PendingWrite {
-  messages: QueuedMessage[];
-  index: number;
-  callback: (error?: Error | null) => void;
-}
-
-// Errors that fail one message and leave the socket usable. Everything else
-// (EPIPE, ECONNRESET, ENOTCONN...) ends the connection.
-const MESSAGE_ERRORS = new Set([EMSGSIZE, EINVAL, EPERM, EBADF, ENOMEM]);
-const DESTINATION_ERRORS = new Set([
-  ECONNREFUSED, ENOENT, EPROTOTYPE, EACCES, ENOTDIR, EISCONN, ECONNRESET, ENOTCONN,
-]);
-/** A sendmsg error that fails this message and leaves the socket usable. */
-function failsOnlyTheMessage(r: number, address: string | null): boolean {
-  return MESSAGE_ERRORS.has(r) || (address !== null && DESTINATION_ERRORS.has(r));
-}
 const MAX_RETRY_MS = 64;
-const SEND_BATCH = 64;
-// Messages per gathering stream sendmsg; their buffers stay under IOV_MAX.
-const STREAM_GATHER = 64;
-
-/** Appends m's buffers to parts; false if they no longer hold m.byteLength bytes. */
-function appendParts(parts: ArrayBufferView[], m: QueuedMessage): boolean {
-  const from = parts.length;
-  let n = 0;
-  if (Array.isArray(m.data)) {
-    for (const part of m.data as readonly ArrayBufferView[]) {
-      parts.push(part);
-      n += byteLengthOf(part);
-    }
-  } else {
-    parts.push(m.data as ArrayBufferView);
-    n = byteLengthOf(m.data as ArrayBufferView);
-  }
-  if (n === m.byteLength && parts.length <= constants.IOV_MAX) return true;
-  parts.length = from;
-  return false;
-}
 
 const scratch = new Int32Array(3);
 
@@ -134,9 +29,6 @@ export class UnixMessageSocket extends Duplex {
   /** 'stream', 'seqpacket' or 'dgram'. */
   readonly type: SocketType;
   #handle: NativeSocketHandle | null = null;
-  // The handle's fd, read once: the getter is an N-API call, and #flush runs
-  // per batch. Valid while #handle is not null.
-  #fd = -1;
   #connectTo: string | undefined;
   #connecting = false;
   #remote: string | undefined;
@@ -160,16 +52,11 @@ export class UnixMessageSocket extends Duplex {
   #unread: Array<UnixMessage | undefined> = [];
   #unreadHead = 0;
   #unreadFds = 0;
-  // Write side.
-  #maxQueuedFds: number;
-  // Duplicated fds held by queued messages, and whether write() returned
-  // false because of them ('drain' is then owed once they fall below).
-  #queuedFds = 0;
-  #fdNeedDrain = false;
+  // Write side: the queued messages, their dups and the sends (send-queue.ts).
+  readonly #out: SendQueue;
   // write() returned false for a message that failed at once (#failedNow);
   // the 'drain' owed for it is scheduled.
   #failDrainOwed = false;
-  #pending: PendingWrite | null = null;
   #watchingWritable = false;
   #retryTimer: NodeJS.Timeout | null = null;
   #retryDelay = 1;
@@ -196,7 +83,6 @@ export class UnixMessageSocket extends Duplex {
     this.#passCredentials = limits.passCredentials;
     const maxMessageSize = limits.maxMessageSize;
     this.#maxPendingFds = limits.maxPendingFds;
-    this.#maxQueuedFds = limits.maxQueuedFds;
     this.#maxFdsPerMessage = limits.maxFdsPerMessage;
     // Options first: if one fails, the caller still owns (and closes) the fd.
     // A server sets both on its listening socket too, which accepted
@@ -219,7 +105,21 @@ export class UnixMessageSocket extends Duplex {
       onConnection: () => undefined,
     };
     this.#handle = handle;
-    this.#fd = options.fd;
+    this.#out = new SendQueue(type, fdSendPort(options.fd), {
+      remote: () => this.#remote,
+      waitWritable: () => this.#waitWritable(),
+      stopWaitingWritable: () => this.#stopWatchingWritable(),
+      retryLater: () => this.#retryLater(),
+      progressed: () => {
+        this.#retryDelay = 1;
+      },
+      // Writable emits 'drain' itself once its own buffer empties, if it
+      // told the writer to wait too; otherwise this is the 'drain' owed.
+      // After the current flush, as Writable's own 'drain' comes.
+      fdRoomFreed: () => {
+        if (!this.#writableBufferFull()) process.nextTick(this.#emitDrain);
+      },
+    }, limits.maxQueuedFds);
     if (options.connectTo !== undefined) {
       this.#connectTo = options.connectTo;
       this.#connecting = true;
@@ -364,7 +264,7 @@ export class UnixMessageSocket extends Duplex {
 
   /** Duplicated fds held for queued messages (they count against maxQueuedFds). */
   get queuedFds(): number {
-    return this.#queuedFds;
+    return this.#out.queuedFds;
   }
 
   /**
@@ -393,7 +293,7 @@ export class UnixMessageSocket extends Duplex {
       if (!isByteView(chunk)) normalizeMessage(chunk, this.type);
       return super.write(chunk, cb ?? noop);
     }
-    const queued = this.#queue(chunk, true);
+    const queued = this.#out.queue(chunk, this.#idleNow);
     if (queued instanceof Error) {
       process.nextTick(() => this.#reportMessageError(queued, cb));
       return this.#failedNow(cb);
@@ -416,10 +316,7 @@ export class UnixMessageSocket extends Duplex {
     }
     const room = super.write(queued, (err?: Error | null) => this.#afterWrite(queued, err, cb));
     if (queued.error !== null) return this.#failedNow(cb);
-    if (this.#queuedFds >= this.#maxQueuedFds) {
-      this.#fdNeedDrain = true;
-      return false;
-    }
+    if (this.#out.overFdBound()) return false;
     return room;
   }
 
@@ -446,23 +343,8 @@ export class UnixMessageSocket extends Duplex {
     if (!this.destroyed && !this.writableNeedDrain) this.emit('drain');
   };
 
-  // Every dup the socket holds for a queued message is counted from #queue
-  // to its release (sent, failed, or destroyed).
-  #release(m: QueuedMessage): void {
-    const n = m.releaseDups();
-    if (n === 0) return;
-    this.#queuedFds -= n;
-    if (this.#fdNeedDrain && this.#queuedFds < this.#maxQueuedFds) {
-      this.#fdNeedDrain = false;
-      // Writable emits 'drain' itself once its own buffer empties, if it
-      // told the writer to wait too; otherwise this is the 'drain' owed.
-      // After the current flush, as Writable's own 'drain' comes.
-      if (!this.#writableBufferFull()) process.nextTick(this.#emitDrain);
-    }
-  }
-
   readonly #emitDrain = (): void => {
-    if (!this.destroyed && !this.#fdNeedDrain && !this.#writableBufferFull()) this.emit('drain');
+    if (!this.destroyed && !this.#out.needDrain && !this.#writableBufferFull()) this.emit('drain');
   };
 
   // Writable's own writableNeedDrain (the message count), without ours.
@@ -504,7 +386,7 @@ export class UnixMessageSocket extends Duplex {
     Object.defineProperty(UnixMessageSocket.prototype, 'writableNeedDrain', {
       configurable: true,
       get(this: UnixMessageSocket): boolean {
-        return this.#fdNeedDrain || (Reflect.get(Duplex.prototype, 'writableNeedDrain', this) as boolean);
+        return this.#out.needDrain || (Reflect.get(Duplex.prototype, 'writableNeedDrain', this) as boolean);
       },
     });
   }
@@ -531,57 +413,17 @@ export class UnixMessageSocket extends Duplex {
     return super.end(chunk, cb);
   }
 
-  #queue(chunk: unknown, fromWrite = false): QueuedMessage | Error {
-    // A bare Buffer, the common case, needs no normalizing.
-    if (isByteView(chunk)) return new QueuedMessage(chunk, byteLengthOf(chunk), null, null, false);
-    const msg = normalizeMessage(chunk, this.type);
-    if (msg.fds.length === 0) return new QueuedMessage(msg.data, msg.byteLength, msg.address, null, false);
-    // normalizeMessage's copy: nobody else holds it.
-    if (msg.lend) return new QueuedMessage(msg.data, msg.byteLength, msg.address, msg.fds as number[], true);
-    if (fromWrite && this.#idle()) {
-      const now = this.#sendNow(msg);
-      if (now !== null) return now;
-    }
-    const dups = dupFds(msg.fds);
-    if (dups instanceof Error) return dups;
-    this.#queuedFds += dups.length;
-    return new QueuedMessage(msg.data, msg.byteLength, msg.address, dups, false);
-  }
-
   // Nothing queued anywhere and the socket ready: a message sent now cannot
   // overtake another.
+  readonly #idleNow = (): boolean => this.#idle();
+
   #idle(): boolean {
-    return this.#handle !== null && this.#pending === null && !this.#connecting &&
+    return this.#out.idle && !this.#connecting &&
       this.writableLength === 0 && this.writableCorked === 0 && !this.#tickCorked;
   }
 
-  // An idle socket sends a message with fds from write() itself: the kernel
-  // takes its own references, so the fds need no dup(2) and close(2) of ours
-  // (0.5 us of the 1.5 us a message with one fd costs, bench/README.md).
-  // Returns the message, done (sent, or failed with its own error or one
-  // that ends the socket) or with the rest of a partial stream write, whose
-  // fds went with the first byte; null when it has to wait (EAGAIN and the
-  // like) and so needs its dups. A fatal error is kept, not retried: the
-  // kernel reports a reset once (sk_err), and a retry would see EPIPE.
-  #sendNow(msg: NormalizedMessage): QueuedMessage | null {
-    const r = native.send(this.#fd, msg.data, msg.fds, msg.address, 0);
-    const q = new QueuedMessage(msg.data, msg.byteLength, msg.address, null, false);
-    if (r >= 0) {
-      // The rest of a partial stream write goes without the fds, which went
-      // with the first byte (unix_stream_sendmsg).
-      if (this.type !== 'stream' || r >= msg.byteLength) q.sent = true;
-      else q.advance(r);
-      return q;
-    }
-    if (r === EAGAIN || r === ENOBUFS || r === ETOOMANYREFS) return null;
-    const own = failsOnlyTheMessage(r, msg.address);
-    q.error = errnoError(r, 'sendmsg', own ? msg.address ?? this.#remote : this.#remote);
-    q.fatal = !own;
-    return q;
-  }
-
   #afterWrite(queued: QueuedMessage, err: Error | null | undefined, cb: WriteCallback | undefined): void {
-    this.#release(queued);
+    this.#out.release(queued);
     // Writable gives one error to every message of a _writev batch, but the
     // ones the kernel already took were sent: their callbacks say so, so a
     // caller that re-sends failed messages never sends one twice.
@@ -611,201 +453,14 @@ export class UnixMessageSocket extends Duplex {
   // (bench/README.md, profile). A lone request/reply waits one nextTick,
   // which the ping-pong bench shows costs nothing measurable.
   override _write(chunk: unknown, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.#startWrite([chunk], callback);
+    this.#out.start([chunk], callback, this.#connecting);
   }
 
   override _writev(chunks: Array<{ chunk: unknown }>, callback: (error?: Error | null) => void): void {
-    this.#startWrite(chunks.map((c) => c.chunk), callback);
+    this.#out.start(chunks.map((c) => c.chunk), callback, this.#connecting);
   }
 
-  #startWrite(chunks: unknown[], callback: (error?: Error | null) => void): void {
-    const messages: QueuedMessage[] = [];
-    for (const chunk of chunks) {
-      // A chunk that reached _write without passing through write() (end() hands
-      // its chunk to write(), so only a caller of Writable.prototype directly).
-      let q: QueuedMessage | Error;
-      try {
-        q = chunk instanceof QueuedMessage ? chunk : this.#queue(chunk);
-      } catch (err) {
-        q = err as Error;
-      }
-      if (q instanceof Error) {
-        for (const m of messages) this.#release(m);
-        callback(q);
-        return;
-      }
-      messages.push(q);
-    }
-    // Sent from write() already (#sendNow): nothing for the kernel, or an
-    // error that ends the socket, as it would from #flush.
-    const fatal = messages.find((m) => m.fatal);
-    if (fatal !== undefined) {
-      for (const m of messages) this.#release(m);
-      callback(fatal.error);
-      return;
-    }
-    if (messages.every(isDone)) {
-      callback(null);
-      return;
-    }
-    this.#pending = { messages, index: 0, callback };
-    if (!this.#connecting) this.#flush();
-  }
-
-  #flush(): void {
-    const p = this.#pending;
-    if (p === null || this.#handle === null) return;
-    const fd = this.#fd;
-    while (p.index < p.messages.length) {
-      const q = p.messages[p.index]!;
-      if (isDone(q)) {
-        p.index++;
-        continue;
-      }
-      if (q.changed()) {
-        q.error = changedError();
-        this.#release(q);
-        p.index++;
-        continue;
-      }
-      let r: number;
-      if (this.type === 'stream') {
-        r = this.#sendStream(fd, p);
-        if (r >= 0) {
-          this.#retryDelay = 1;
-          continue;
-        }
-      } else {
-        r = this.#sendBatch(fd, p);
-        if (r > 0) {
-          for (let i = p.index; i < p.index + r; i++) {
-            const m = p.messages[i]!;
-            this.#release(m);
-            m.sent = true;
-          }
-          p.index += r;
-          this.#retryDelay = 1;
-          continue;
-        }
-      }
-      if (r === EAGAIN || r === ENOBUFS) {
-        this.#waitWritable(q.address !== null);
-        return;
-      }
-      if (r === ETOOMANYREFS) {
-        // The per-user in-flight fd limit (unix(7)); it clears as receivers
-        // drain, which no poll event announces.
-        this.#retryLater();
-        return;
-      }
-      if (failsOnlyTheMessage(r, q.address)) {
-        q.error = errnoError(r, 'sendmsg', q.address ?? this.#remote);
-        this.#release(q);
-        p.index++;
-        continue;
-      }
-      this.#finishWrite(errnoError(r, 'sendmsg', this.#remote));
-      return;
-    }
-    this.#finishWrite(null);
-  }
-
-  // Stream: consecutive messages leave in one gathering sendmsg, as Node's
-  // writev does. Only the first may carry fds: the kernel attaches them to
-  // the sendmsg's first byte, which must be that message's first byte
-  // (docs/kernel.md, "SOCK_STREAM"). Returns bytes sent or -errno, and moves
-  // p.index past what the kernel took.
-  #sendStream(fd: number, p: PendingWrite): number {
-    const q = p.messages[p.index]!;
-    if (q.byteLength === 0) {
-      q.sent = true;
-      p.index++;
-      return 0;
-    }
-    let end = p.index + 1;
-    let data: Gather = q.data;
-    if (end < p.messages.length && p.messages[end]!.dups === null) {
-      const parts: ArrayBufferView[] = [];
-      let k = p.index;
-      for (; k < p.messages.length && k - p.index < STREAM_GATHER; k++) {
-        const m = p.messages[k]!;
-        if (k > p.index && (m.dups !== null || isDone(m))) break;
-        // A buffer the caller detached or emptied after write() would shift
-        // the byte count onto the next message: such a one goes alone.
-        if (!appendParts(parts, m)) break;
-      }
-      if (k > p.index + 1) {
-        data = parts;
-        end = k;
-      }
-    }
-    const r = native.send(fd, data, q.dups, null, 0);
-    if (r < 0) return r;
-    // The fds went with the first byte; a retry of the rest must not carry
-    // them again (libuv c560cf931; docs/kernel.md, "Partial writes").
-    this.#release(q);
-    let left = r;
-    while (left > 0 && p.index < end) {
-      const m = p.messages[p.index]!;
-      if (left >= m.byteLength) {
-        left -= m.byteLength;
-        m.sent = true;
-        p.index++;
-      } else {
-        m.advance(left);
-        left = 0;
-      }
-    }
-    return r;
-  }
-
-  // seqpacket/dgram: up to SEND_BATCH messages in one sendmmsg. The batch
-  // stops before a message whose buffers changed since write() (the caller
-  // checks p.messages[p.index] itself), so that one fails on its own.
-  #sendBatch(fd: number, p: PendingWrite): number {
-    let end = Math.min(p.messages.length, p.index + SEND_BATCH);
-    const q = p.messages[p.index]!;
-    if (end - p.index === 1) {
-      // One message: plain sendmsg, which returns bytes, not a count.
-      const r = native.send(fd, q.data, q.dups, q.address, 0);
-      return r >= 0 ? 1 : r;
-    }
-    const datas: Gather[] = [];
-    let fds: Array<number[] | null> | undefined;
-    let addresses: Array<string | null> | undefined;
-    for (let i = p.index; i < end; i++) {
-      const m = p.messages[i]!;
-      if (i > p.index && (isDone(m) || m.changed())) {
-        end = i;
-        break;
-      }
-      datas.push(m.data);
-      if (m.dups !== null) fds ??= [];
-      if (m.address !== null) addresses ??= [];
-    }
-    // Lists only when some message has fds or an address: the native side
-    // reads each element with an N-API call.
-    if (fds !== undefined) for (let i = p.index; i < end; i++) fds.push(p.messages[i]!.dups);
-    if (addresses !== undefined) for (let i = p.index; i < end; i++) addresses.push(p.messages[i]!.address);
-    return native.sendBatch(fd, datas, fds, addresses, 0, datas.length);
-  }
-
-  #finishWrite(err: Error | null): void {
-    const p = this.#pending;
-    this.#pending = null;
-    this.#stopWatchingWritable();
-    if (p === null) return;
-    if (err !== null) for (let i = p.index; i < p.messages.length; i++) this.#release(p.messages[i]!);
-    p.callback(err);
-  }
-
-  #waitWritable(unconnectedDgram: boolean): void {
-    if (unconnectedDgram) {
-      // poll(2) reports an unconnected datagram socket writable even when the
-      // destination's queue is full (max_dgram_qlen), so back off on a timer.
-      this.#retryLater();
-      return;
-    }
+  #waitWritable(): void {
     if (!this.#watchingWritable && this.#handle !== null) {
       this.#watchingWritable = true;
       this.#handle.writeStart();
@@ -824,7 +479,7 @@ export class UnixMessageSocket extends Duplex {
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = null;
       if (this.#connecting) this.#connect();
-      else this.#flush();
+      else this.#out.flush();
     }, this.#retryDelay);
     if (!this.#refed) this.#retryTimer.unref();
     this.#retryDelay = Math.min(this.#retryDelay * 2, MAX_RETRY_MS);
@@ -838,7 +493,7 @@ export class UnixMessageSocket extends Duplex {
       this.#connected(r < 0 ? r : -scratch[0]!);
       return;
     }
-    this.#flush();
+    this.#out.flush();
   }
 
   #connect(): void {
@@ -867,11 +522,11 @@ export class UnixMessageSocket extends Duplex {
     this.#remote = this.#connectTo;
     this.emit('connect');
     this.emit('ready');
-    this.#flush();
+    this.#out.flush();
     this.#startReading();
     this.#updateReading();
     const final = this.#finalCallback;
-    if (final !== null && this.#pending === null) {
+    if (final !== null && !this.#out.writing) {
       this.#finalCallback = null;
       this._final(final);
     }
@@ -1093,12 +748,7 @@ export class UnixMessageSocket extends Duplex {
     this.#unread = [];
     this.#unreadHead = 0;
     this.#unreadFds = 0;
-    const p = this.#pending;
-    this.#pending = null;
-    if (p !== null) {
-      for (const m of p.messages) this.#release(m);
-      p.callback(err ?? streamDestroyed('write'));
-    }
+    this.#out.close(err);
     const final = this.#finalCallback;
     this.#finalCallback = null;
     final?.(err ?? streamDestroyed('end'));
@@ -1113,7 +763,6 @@ export class UnixMessageSocket extends Duplex {
 }
 
 function noop(): void {}
-
 
 // A stream read that went straight into a Buffer of its own (maxMessageSize
 // bytes, SocketHandle::ReadStream) may hold fewer bytes than it has room for.
