@@ -3,10 +3,12 @@
 // The handle polls and reads batches; everything else is decided here:
 // backpressure in both directions, fd ownership, retries, and errors.
 import { Duplex } from 'node:stream';
-import { constants, disowned, native, recvFds, recvMeta, type NativeSocketHandle } from '../native/binding';
+import { debug } from '../debug';
+import { constants, disowned, native, type NativeSocketHandle } from '../native/binding';
 import { describe, errno, errnoError, invalidArgType, invalidFdType, invalidState, streamDestroyed } from './errors';
 import { FdRoomWait } from './fd-room-wait';
 import { closeFds } from './fds';
+import { decodeBatch, UnreadLedger } from './incoming';
 import type { QueuedMessage } from './queued-message';
 import { fdSendPort, SEND_BATCH, SendQueue } from './send-queue';
 import { isInt32, limitsOf, type InternalOptions, type SocketOptions } from './socket-options';
@@ -17,9 +19,6 @@ import type { Credentials, SocketType, UnixMessage, WriteCallback } from './type
 
 const UV_EOF = -4095;
 const EAGAIN = errno('EAGAIN'), EINPROGRESS = errno('EINPROGRESS'), EINTR = errno('EINTR'), ENOPROTOOPT = errno('ENOPROTOOPT'), ENOTCONN = errno('ENOTCONN');
-const META = constants.META_STRIDE;
-const { META_LENGTH, META_FLAGS, META_FD_COUNT, META_PID, META_UID, META_GID } = constants;
-const { FLAG_TRUNCATED, FLAG_FDS_TRUNCATED, FLAG_CREDENTIALS } = constants;
 
 const MAX_RETRY_MS = 64;
 
@@ -29,6 +28,8 @@ export class UnixMessageSocket extends Duplex {
   /** 'stream', 'seqpacket' or 'dgram'. */
   readonly type: SocketType;
   #handle: NativeSocketHandle | null = null;
+  // The handle's fd, read once (the getter is an N-API call), for traces.
+  #fd = -1;
   #connectTo: string | undefined;
   #connecting = false;
   #remote: string | undefined;
@@ -49,9 +50,7 @@ export class UnixMessageSocket extends Duplex {
   #acceptFds: boolean;
   // Messages pushed into the readable buffer and not yet read out of it, in
   // order, with their fd total. Their fds are still ours (README ownership).
-  #unread: Array<UnixMessage | undefined> = [];
-  #unreadHead = 0;
-  #unreadFds = 0;
+  readonly #unread = new UnreadLedger();
   // Write side: the queued messages, their dups and the sends (send-queue.ts).
   readonly #out: SendQueue;
   // write() returned false for a message that failed at once (#failedNow);
@@ -105,6 +104,7 @@ export class UnixMessageSocket extends Duplex {
       onConnection: () => undefined,
     };
     this.#handle = handle;
+    this.#fd = options.fd;
     this.#out = new SendQueue(type, fdSendPort(options.fd), {
       remote: () => this.#remote,
       waitWritable: () => this.#waitWritable(),
@@ -259,7 +259,7 @@ export class UnixMessageSocket extends Duplex {
 
   /** Received fds in the readable buffer, not yet delivered (they count against maxPendingFds). */
   get pendingFds(): number {
-    return this.#unreadFds;
+    return this.#unread.fds;
   }
 
   /** Duplicated fds held for queued messages (they count against maxQueuedFds). */
@@ -563,24 +563,14 @@ export class UnixMessageSocket extends Duplex {
   }
 
   #delivering(message: UnixMessage): void {
-    const ours = this.#unread[this.#unreadHead] === message;
-    if (ours) {
-      this.#unread[this.#unreadHead++] = undefined;
-      this.#unreadFds -= message.fds.length;
-      if (this.#unreadHead === this.#unread.length) {
-        this.#unread = [];
-        this.#unreadHead = 0;
-      } else if (this.#unreadHead > 1024 && this.#unreadHead * 2 > this.#unread.length) {
-        this.#unread = this.#unread.slice(this.#unreadHead);
-        this.#unreadHead = 0;
-      }
-    }
+    const ours = this.#unread.take(message);
     if (message.fds.length === 0) return;
     if (ours && this.readableFlowing === true && this.listenerCount('data') === 0) {
       // Flowing with no 'data' listener (resume() to discard what comes, or
       // the last listener removed): Readable drops the message, so nobody
       // ever gets its fds. They are ours to close, as for a message never
       // delivered; a read() that takes it anyway finds no fds in it.
+      if (debug.enabled) debug('fd %d: flowing with no \'data\' listener; closing fds %j', this.#fd, message.fds);
       closeFds(message.fds);
       message.fds = [];
       return;
@@ -588,6 +578,7 @@ export class UnixMessageSocket extends Duplex {
     // From here the fds are the consumer's, also if the env is torn down
     // while a listener runs: the addon's teardown closes only what is still
     // the library's (env_state.h).
+    if (debug.enabled) debug('fd %d: delivered fds %j', this.#fd, message.fds);
     disowned(message.fds);
   }
 
@@ -631,7 +622,7 @@ export class UnixMessageSocket extends Duplex {
     const h = this.#handle;
     if (h === null) return;
     const perMessage = this.#maxFdsPerMessage;
-    const budget = perMessage === 0 ? 0 : Math.max(this.#maxPendingFds, perMessage) - this.#unreadFds;
+    const budget = perMessage === 0 ? 0 : Math.max(this.#maxPendingFds, perMessage) - this.#unread.fds;
     this.#fdPaused = this.#wantRead && budget < perMessage;
     const want = this.#wantRead && !this.#eof && !this.#connecting && !this.#fdPaused && !this.#room.waiting;
     // Nothing to tell the handle: the common case after every read batch,
@@ -643,44 +634,11 @@ export class UnixMessageSocket extends Duplex {
     if (r < 0) this.destroy(errnoError(r, 'uv_poll_start'));
   }
 
-  // data: the batch's bytes in one Buffer (from `base` in the shared slab),
-  // or one Buffer per message for a large batch (socket_handle.cc MessageBytes).
   #onRead(count: number, data: Buffer | Buffer[], status: number, addresses: Array<string | undefined> | undefined,
     base: number | undefined): void {
-    const perMessage = Array.isArray(data);
-    let offset = base ?? 0;
-    let fdOffset = 0;
-    let i = 0;
     try {
-      for (; i < count; i++) {
-        const m = i * META;
-        const length = recvMeta[m + META_LENGTH]!;
-        const flags = recvMeta[m + META_FLAGS]!;
-        const nfds = recvMeta[m + META_FD_COUNT]!;
-        const fds: number[] = [];
-        for (let k = 0; k < nfds; k++) fds.push(recvFds[fdOffset + k]!);
-        const message: UnixMessage = {
-          data: perMessage ? trimmed(data[i]!, length) : data.subarray(offset, offset + length),
-          fds,
-          truncated: (flags & FLAG_TRUNCATED) !== 0,
-          fdsTruncated: (flags & FLAG_FDS_TRUNCATED) !== 0,
-        };
-        const address = addresses?.[i];
-        if (address !== undefined) message.address = address;
-        if ((flags & FLAG_CREDENTIALS) !== 0) {
-          message.credentials = { pid: recvMeta[m + META_PID]!, uid: recvMeta[m + META_UID]!, gid: recvMeta[m + META_GID]! };
-        }
-        offset += length;
-        fdOffset += nfds;
-        this.#deliver(message);
-      }
+      decodeBatch(this.#fd, count, data, addresses, base, this.#deliverOne);
     } finally {
-      // A 'data' listener threw: the messages after it were never delivered.
-      for (let j = i + 1; j < count; j++) {
-        const nfds = recvMeta[j * META + META_FD_COUNT]!;
-        for (let k = 0; k < nfds; k++) native.close(recvFds[fdOffset + k]!);
-        fdOffset += nfds;
-      }
       this.#afterRead(status, count);
     }
   }
@@ -689,6 +647,7 @@ export class UnixMessageSocket extends Duplex {
     if (count > 0) this.#room.progressed();
     if (status === constants.STATUS_NO_FD_ROOM) {
       // Stop polling (the next #updateReading sees the wait) until the retry.
+      if (debug.enabled) debug('fd %d: too few free fds for another read (RLIMIT_NOFILE); reading waits', this.#fd);
       this.#room.wait(this.#retryRead);
       this.#updateReading();
       return;
@@ -711,22 +670,23 @@ export class UnixMessageSocket extends Duplex {
 
   readonly #retryRead = (): void => this.#updateReading();
 
+  readonly #deliverOne = (message: UnixMessage): void => this.#deliver(message);
+
   #deliver(message: UnixMessage): void {
     if (!this.#acceptFds && message.fds.length > 0) {
+      if (debug.enabled) debug('fd %d: acceptFds is false; closing received fds %j', this.#fd, message.fds);
       closeFds(message.fds);
       message.fds = [];
     }
     if (this.destroyed) {
       // Nobody can receive it any more: its fds are ours to close.
+      if (message.fds.length > 0 && debug.enabled) debug('fd %d: destroyed; closing received fds %j', this.#fd, message.fds);
       closeFds(message.fds);
       return;
     }
     const before = this.readableLength;
     const more = this.push(message);
-    if (this.readableLength > before) {
-      this.#unread.push(message);
-      this.#unreadFds += message.fds.length;
-    }
+    if (this.readableLength > before) this.#unread.push(message);
     if (!more) this.#wantRead = false;
   }
 
@@ -744,10 +704,7 @@ export class UnixMessageSocket extends Duplex {
       h.close();
     }
     // Messages still in the readable buffer were never delivered.
-    for (let i = this.#unreadHead; i < this.#unread.length; i++) closeFds(this.#unread[i]!.fds);
-    this.#unread = [];
-    this.#unreadHead = 0;
-    this.#unreadFds = 0;
+    this.#unread.closeAll(this.#fd);
     this.#out.close(err);
     const final = this.#finalCallback;
     this.#finalCallback = null;
@@ -763,9 +720,3 @@ export class UnixMessageSocket extends Duplex {
 }
 
 function noop(): void {}
-
-// A stream read that went straight into a Buffer of its own (maxMessageSize
-// bytes, SocketHandle::ReadStream) may hold fewer bytes than it has room for.
-function trimmed(buf: Buffer, length: number): Buffer {
-  return buf.length === length ? buf : buf.subarray(0, length);
-}
