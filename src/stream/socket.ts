@@ -3,21 +3,17 @@
 // The handle polls and reads batches; everything else is decided here:
 // backpressure in both directions, fd ownership, retries, and errors.
 import { Duplex } from 'node:stream';
-import { debug } from '../debug';
-import { constants, disowned, native, type NativeSocketHandle } from '../native/binding';
+import { constants, native, type NativeSocketHandle } from '../native/binding';
 import { describe, errno, errnoError, invalidArgType, invalidFdType, invalidState, streamDestroyed } from './errors';
-import { FdRoomWait } from './fd-room-wait';
-import { closeFds } from './fds';
-import { decodeBatch, UnreadLedger } from './incoming';
 import type { QueuedMessage } from './queued-message';
 import { fdSendPort, SEND_BATCH, SendQueue } from './send-queue';
+import { Reader } from './reader';
 import { isInt32, limitsOf, type InternalOptions, type SocketOptions } from './socket-options';
 import { normalizeMessage, socketOptionsOf, validateAddress, validateFd, writeCallback } from './validate';
 import { inspectFd, refusePolled, TYPE_NUMBERS } from './socket-type';
 import { isByteView } from './views';
 import type { Credentials, SocketType, UnixMessage, WriteCallback } from './types';
 
-const UV_EOF = -4095;
 const EAGAIN = errno('EAGAIN'), EINPROGRESS = errno('EINPROGRESS'), EINTR = errno('EINTR'), ENOPROTOOPT = errno('ENOPROTOOPT'), ENOTCONN = errno('ENOTCONN');
 
 const MAX_RETRY_MS = 64;
@@ -28,29 +24,13 @@ export class UnixMessageSocket extends Duplex {
   /** 'stream', 'seqpacket' or 'dgram'. */
   readonly type: SocketType;
   #handle: NativeSocketHandle | null = null;
-  // The handle's fd, read once (the getter is an N-API call), for traces.
-  #fd = -1;
   #connectTo: string | undefined;
   #connecting = false;
   #remote: string | undefined;
   #refed = true;
-  #eof = false;
-  // Read side.
-  #wantRead = false;
-  // The fd budget the handle reads with (readStart), or -1 while it does not read.
-  #pollBudget = -1;
-  #fdPaused = false;
-  // Reading waits for the process to have fds free (the addon reported
-  // STATUS_NO_FD_ROOM).
-  readonly #room = new FdRoomWait();
-  #deferredError: Error | null = null;
-  #maxPendingFds: number;
-  #maxFdsPerMessage: number;
   #passCredentials: boolean;
-  #acceptFds: boolean;
-  // Messages pushed into the readable buffer and not yet read out of it, in
-  // order, with their fd total. Their fds are still ours (README ownership).
-  readonly #unread = new UnreadLedger();
+  // Read side: the poll budget, pauses, EOF, and the received fds (reader.ts).
+  readonly #reader: Reader;
   // Write side: the queued messages, their dups and the sends (send-queue.ts).
   readonly #out: SendQueue;
   // write() returned false for a message that failed at once (#failedNow);
@@ -78,11 +58,7 @@ export class UnixMessageSocket extends Duplex {
     });
     this.type = type;
     const limits = limitsOf(options);
-    this.#acceptFds = limits.acceptFds;
     this.#passCredentials = limits.passCredentials;
-    const maxMessageSize = limits.maxMessageSize;
-    this.#maxPendingFds = limits.maxPendingFds;
-    this.#maxFdsPerMessage = limits.maxFdsPerMessage;
     // Options first: if one fails, the caller still owns (and closes) the fd.
     // A server sets both on its listening socket too, which accepted
     // connections inherit (UnixMessageServer.listen).
@@ -90,21 +66,21 @@ export class UnixMessageSocket extends Duplex {
       const s = native.setsockopt(options.fd, constants.SOL_SOCKET, constants.SO_PASSCRED, 1);
       if (s < 0) throw errnoError(s, 'setsockopt');
     }
-    if (!this.#acceptFds) {
+    if (!limits.acceptFds) {
       const s = native.setsockopt(options.fd, constants.SOL_SOCKET, constants.SO_PASSRIGHTS, 0);
       if (s < 0 && s !== ENOPROTOOPT) throw errnoError(s, 'setsockopt');
     }
     const handle = new native.SocketHandle();
-    handle.setMaxFds(this.#maxFdsPerMessage, this.#passCredentials);
-    const r = handle.open(options.fd, TYPE_NUMBERS[type], maxMessageSize);
+    handle.setMaxFds(limits.maxFdsPerMessage, this.#passCredentials);
+    const r = handle.open(options.fd, TYPE_NUMBERS[type], limits.maxMessageSize);
     if (r < 0) throw errnoError(r, 'uv_poll_init');
     handle.owner = {
-      onRead: (count, data, status, addresses, base) => this.#onRead(count, data, status, addresses, base),
+      onRead: (count, data, status, addresses, base) => this.#reader.onRead(count, data, status, addresses, base),
       onWritable: () => this.#onWritable(),
       onConnection: () => undefined,
     };
     this.#handle = handle;
-    this.#fd = options.fd;
+    this.#reader = new Reader(this, handle, options.fd, limits, () => this.#remote);
     this.#out = new SendQueue(type, fdSendPort(options.fd), {
       remote: () => this.#remote,
       waitWritable: () => this.#waitWritable(),
@@ -226,7 +202,7 @@ export class UnixMessageSocket extends Duplex {
     if (level === constants.SOL_SOCKET && name === constants.SO_PASSCRED) {
       // Credentials come before the fds in the receive buffer (setMaxFds).
       this.#passCredentials = value !== 0;
-      this.#handle?.setMaxFds(this.#maxFdsPerMessage, this.#passCredentials);
+      this.#handle?.setMaxFds(this.#reader.maxFdsPerMessage, this.#passCredentials);
     }
     return this;
   }
@@ -245,7 +221,7 @@ export class UnixMessageSocket extends Duplex {
     this.#refed = true;
     this.#handle?.ref();
     this.#retryTimer?.ref();
-    this.#room.ref();
+    this.#reader.room.ref();
     return this;
   }
 
@@ -253,13 +229,13 @@ export class UnixMessageSocket extends Duplex {
     this.#refed = false;
     this.#handle?.unref();
     this.#retryTimer?.unref();
-    this.#room.unref();
+    this.#reader.room.unref();
     return this;
   }
 
   /** Received fds in the readable buffer, not yet delivered (they count against maxPendingFds). */
   get pendingFds(): number {
-    return this.#unread.fds;
+    return this.#reader.pendingFds;
   }
 
   /** Duplicated fds held for queued messages (they count against maxQueuedFds). */
@@ -273,7 +249,7 @@ export class UnixMessageSocket extends Duplex {
    * fds are freed.
    */
   get waitingForFdRoom(): boolean {
-    return this.#room.waiting;
+    return this.#reader.room.waiting;
   }
 
   /**
@@ -524,7 +500,7 @@ export class UnixMessageSocket extends Duplex {
     this.emit('ready');
     this.#out.flush();
     this.#startReading();
-    this.#updateReading();
+    this.#reader.update();
     const final = this.#finalCallback;
     if (final !== null && !this.#out.writing) {
       this.#finalCallback = null;
@@ -557,29 +533,9 @@ export class UnixMessageSocket extends Duplex {
       // closed those messages' fds: delivering them would hand out dead or
       // reused fd numbers.
       if (this.destroyed) return false;
-      this.#delivering(args[0] as UnixMessage);
+      this.#reader.delivering(args[0] as UnixMessage);
     }
     return super.emit(event, ...args);
-  }
-
-  #delivering(message: UnixMessage): void {
-    const ours = this.#unread.take(message);
-    if (message.fds.length === 0) return;
-    if (ours && this.readableFlowing === true && this.listenerCount('data') === 0) {
-      // Flowing with no 'data' listener (resume() to discard what comes, or
-      // the last listener removed): Readable drops the message, so nobody
-      // ever gets its fds. They are ours to close, as for a message never
-      // delivered; a read() that takes it anyway finds no fds in it.
-      if (debug.enabled) debug('fd %d: flowing with no \'data\' listener; closing fds %j', this.#fd, message.fds);
-      closeFds(message.fds);
-      message.fds = [];
-      return;
-    }
-    // From here the fds are the consumer's, also if the env is torn down
-    // while a listener runs: the addon's teardown closes only what is still
-    // the library's (env_state.h).
-    if (debug.enabled) debug('fd %d: delivered fds %j', this.#fd, message.fds);
-    disowned(message.fds);
   }
 
   /**
@@ -591,103 +547,19 @@ export class UnixMessageSocket extends Duplex {
     throw invalidState(`setEncoding(${describe(encoding)}) does not apply to a message socket: it emits { data, fds } objects; decode each message's data instead`);
   }
 
-  // Readable calls _read() once and waits for a push. A pause for the fd
-  // budget pushes nothing, so resume from here, once the consumer has taken
-  // messages (and their fds) out of the buffer. An error that arrived behind
-  // buffered messages is raised once they have all been read.
+  // Resumes a read paused for the fd budget, or raises an error held behind
+  // buffered messages (Reader.consumed).
   override read(size?: number): UnixMessage | null {
     // Readable would parseInt() anything else, running its toString().
     if (size !== undefined && typeof size !== 'number') throw invalidArgType(`The "size" argument must be of type number. Received ${describe(size)}`);
     if (this.destroyed) return null; // see emit()
     const message = super.read(size) as UnixMessage | null;
-    if (this.#deferredError !== null && this.readableLength === 0) {
-      const err = this.#deferredError;
-      this.#deferredError = null;
-      this.destroy(err);
-    } else if (this.#fdPaused) {
-      this.#updateReading();
-    }
+    this.#reader.consumed();
     return message;
   }
 
   override _read(): void {
-    this.#wantRead = true;
-    this.#updateReading();
-  }
-
-  // The handle reads only while maxFdsPerMessage more fds fit the budget
-  // max(maxPendingFds, maxFdsPerMessage) - pendingFds (and the process's fd
-  // room, which the addon checks), so unclaimed fds never pass the bound.
-  #updateReading(): void {
-    const h = this.#handle;
-    if (h === null) return;
-    const perMessage = this.#maxFdsPerMessage;
-    const budget = perMessage === 0 ? 0 : Math.max(this.#maxPendingFds, perMessage) - this.#unread.fds;
-    this.#fdPaused = this.#wantRead && budget < perMessage;
-    const want = this.#wantRead && !this.#eof && !this.#connecting && !this.#fdPaused && !this.#room.waiting;
-    // Nothing to tell the handle: the common case after every read batch,
-    // where a call would cost an N-API round trip per wakeup.
-    if (want ? budget === this.#pollBudget : this.#pollBudget < 0) return;
-    this.#pollBudget = want ? budget : -1;
-    // Restarting an active poll only updates the budget (poll.rst).
-    const r = want ? h.readStart(budget) : h.readStop();
-    if (r < 0) this.destroy(errnoError(r, 'uv_poll_start'));
-  }
-
-  #onRead(count: number, data: Buffer | Buffer[], status: number, addresses: Array<string | undefined> | undefined,
-    base: number | undefined): void {
-    try {
-      decodeBatch(this.#fd, count, data, addresses, base, this.#deliverOne);
-    } finally {
-      this.#afterRead(status, count);
-    }
-  }
-
-  #afterRead(status: number, count: number): void {
-    if (count > 0) this.#room.progressed();
-    if (status === constants.STATUS_NO_FD_ROOM) {
-      // Stop polling (the next #updateReading sees the wait) until the retry.
-      if (debug.enabled) debug('fd %d: too few free fds for another read (RLIMIT_NOFILE); reading waits', this.#fd);
-      this.#room.wait(this.#retryRead);
-      this.#updateReading();
-      return;
-    }
-    if (status === UV_EOF) {
-      this.#eof = true;
-      this.push(null);
-    } else if (status < 0) {
-      this.#eof = true;
-      const err = errnoError(status, 'recvmsg', this.#remote);
-      // The messages read before the error (docs/kernel.md, "Errors and readiness": after a
-      // reset, SEQPACKET still delivers what was queued) reach the consumer
-      // first; read() raises the error when the buffer is empty.
-      if (this.readableLength === 0) this.destroy(err);
-      else this.#deferredError = err;
-      return;
-    }
-    this.#updateReading();
-  }
-
-  readonly #retryRead = (): void => this.#updateReading();
-
-  readonly #deliverOne = (message: UnixMessage): void => this.#deliver(message);
-
-  #deliver(message: UnixMessage): void {
-    if (!this.#acceptFds && message.fds.length > 0) {
-      if (debug.enabled) debug('fd %d: acceptFds is false; closing received fds %j', this.#fd, message.fds);
-      closeFds(message.fds);
-      message.fds = [];
-    }
-    if (this.destroyed) {
-      // Nobody can receive it any more: its fds are ours to close.
-      if (message.fds.length > 0 && debug.enabled) debug('fd %d: destroyed; closing received fds %j', this.#fd, message.fds);
-      closeFds(message.fds);
-      return;
-    }
-    const before = this.readableLength;
-    const more = this.push(message);
-    if (this.readableLength > before) this.#unread.push(message);
-    if (!more) this.#wantRead = false;
+    this.#reader.requested();
   }
 
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
@@ -695,7 +567,6 @@ export class UnixMessageSocket extends Duplex {
       clearTimeout(this.#retryTimer);
       this.#retryTimer = null;
     }
-    this.#room.cancel();
     const h = this.#handle;
     this.#handle = null;
     this.#connecting = false;
@@ -704,7 +575,7 @@ export class UnixMessageSocket extends Duplex {
       h.close();
     }
     // Messages still in the readable buffer were never delivered.
-    this.#unread.closeAll(this.#fd);
+    this.#reader.close();
     this.#out.close(err);
     const final = this.#finalCallback;
     this.#finalCallback = null;
