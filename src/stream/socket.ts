@@ -7,6 +7,7 @@ import { constants, native, type NativeSocketHandle } from '../native/binding';
 import { describe, errno, errnoError, invalidArgType, invalidFdType, invalidState, streamDestroyed } from './errors';
 import type { QueuedMessage } from './queued-message';
 import { fdSendPort, SEND_BATCH, SendQueue } from './send-queue';
+import { Connection } from './connection';
 import { Reader } from './reader';
 import { isInt32, limitsOf, type InternalOptions, type SocketOptions } from './socket-options';
 import { normalizeMessage, socketOptionsOf, validateAddress, validateFd, writeCallback } from './validate';
@@ -14,9 +15,7 @@ import { inspectFd, refusePolled, TYPE_NUMBERS } from './socket-type';
 import { isByteView } from './views';
 import type { Credentials, SocketType, UnixMessage, WriteCallback } from './types';
 
-const EAGAIN = errno('EAGAIN'), EINPROGRESS = errno('EINPROGRESS'), EINTR = errno('EINTR'), ENOPROTOOPT = errno('ENOPROTOOPT'), ENOTCONN = errno('ENOTCONN');
-
-const MAX_RETRY_MS = 64;
+const ENOPROTOOPT = errno('ENOPROTOOPT'), ENOTCONN = errno('ENOTCONN');
 
 const scratch = new Int32Array(3);
 
@@ -24,10 +23,8 @@ export class UnixMessageSocket extends Duplex {
   /** 'stream', 'seqpacket' or 'dgram'. */
   readonly type: SocketType;
   #handle: NativeSocketHandle | null = null;
-  #connectTo: string | undefined;
-  #connecting = false;
-  #remote: string | undefined;
-  #refed = true;
+  // connect(), the peer's address, the writable poll and the retry timer.
+  readonly #link: Connection;
   #passCredentials: boolean;
   // Read side: the poll budget, pauses, EOF, and the received fds (reader.ts).
   readonly #reader: Reader;
@@ -36,9 +33,6 @@ export class UnixMessageSocket extends Duplex {
   // write() returned false for a message that failed at once (#failedNow);
   // the 'drain' owed for it is scheduled.
   #failDrainOwed = false;
-  #watchingWritable = false;
-  #retryTimer: NodeJS.Timeout | null = null;
-  #retryDelay = 1;
   // cork()ed by write() until the end of the tick (#uncorkTick).
   #tickCorked = false;
   #finalCallback: ((error?: Error | null) => void) | null = null;
@@ -76,19 +70,22 @@ export class UnixMessageSocket extends Duplex {
     if (r < 0) throw errnoError(r, 'uv_poll_init');
     handle.owner = {
       onRead: (count, data, status, addresses, base) => this.#reader.onRead(count, data, status, addresses, base),
-      onWritable: () => this.#onWritable(),
+      onWritable: () => this.#link.onWritable(),
       onConnection: () => undefined,
     };
     this.#handle = handle;
-    this.#reader = new Reader(this, handle, options.fd, limits, () => this.#remote);
+    const link = new Connection(handle, options.connectTo, {
+      connected: (status) => this.#connected(status),
+      flush: () => this.#out.flush(),
+    });
+    this.#link = link;
+    this.#reader = new Reader(this, handle, options.fd, limits, () => link.remote);
     this.#out = new SendQueue(type, fdSendPort(options.fd), {
-      remote: () => this.#remote,
-      waitWritable: () => this.#waitWritable(),
-      stopWaitingWritable: () => this.#stopWatchingWritable(),
-      retryLater: () => this.#retryLater(),
-      progressed: () => {
-        this.#retryDelay = 1;
-      },
+      remote: () => link.remote,
+      waitWritable: () => link.waitWritable(),
+      stopWaitingWritable: () => link.stopWatchingWritable(),
+      retryLater: () => link.retryLater(),
+      progressed: () => link.progressed(),
       // Writable emits 'drain' itself once its own buffer empties, if it
       // told the writer to wait too; otherwise this is the 'drain' owed.
       // After the current flush, as Writable's own 'drain' comes.
@@ -96,10 +93,8 @@ export class UnixMessageSocket extends Duplex {
         if (!this.#writableBufferFull()) process.nextTick(this.#emitDrain);
       },
     }, limits.maxQueuedFds);
-    if (options.connectTo !== undefined) {
-      this.#connectTo = options.connectTo;
-      this.#connecting = true;
-      process.nextTick(() => this.#connect());
+    if (link.connecting) {
+      process.nextTick(() => link.connect());
     } else {
       this.#startReading();
     }
@@ -156,12 +151,12 @@ export class UnixMessageSocket extends Duplex {
 
   /** True until a connect() started by connect() has completed. */
   get connecting(): boolean {
-    return this.#connecting;
+    return this.#link.connecting;
   }
 
   /** The peer's address (getpeername), if it has one. */
   get remoteAddress(): string | undefined {
-    if (this.#remote !== undefined) return this.#remote;
+    if (this.#link.remote !== undefined) return this.#link.remote;
     const h = this.#handle;
     if (h === null) return undefined;
     const r = native.getpeername(h.fd);
@@ -218,17 +213,15 @@ export class UnixMessageSocket extends Duplex {
   }
 
   ref(): this {
-    this.#refed = true;
     this.#handle?.ref();
-    this.#retryTimer?.ref();
+    this.#link.ref();
     this.#reader.room.ref();
     return this;
   }
 
   unref(): this {
-    this.#refed = false;
     this.#handle?.unref();
-    this.#retryTimer?.unref();
+    this.#link.unref();
     this.#reader.room.unref();
     return this;
   }
@@ -394,7 +387,7 @@ export class UnixMessageSocket extends Duplex {
   readonly #idleNow = (): boolean => this.#idle();
 
   #idle(): boolean {
-    return this.#out.idle && !this.#connecting &&
+    return this.#out.idle && !this.#link.connecting &&
       this.writableLength === 0 && this.writableCorked === 0 && !this.#tickCorked;
   }
 
@@ -429,73 +422,18 @@ export class UnixMessageSocket extends Duplex {
   // (bench/README.md, profile). A lone request/reply waits one nextTick,
   // which the ping-pong bench shows costs nothing measurable.
   override _write(chunk: unknown, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.#out.start([chunk], callback, this.#connecting);
+    this.#out.start([chunk], callback, this.#link.connecting);
   }
 
   override _writev(chunks: Array<{ chunk: unknown }>, callback: (error?: Error | null) => void): void {
-    this.#out.start(chunks.map((c) => c.chunk), callback, this.#connecting);
-  }
-
-  #waitWritable(): void {
-    if (!this.#watchingWritable && this.#handle !== null) {
-      this.#watchingWritable = true;
-      this.#handle.writeStart();
-    }
-  }
-
-  #stopWatchingWritable(): void {
-    if (this.#watchingWritable) {
-      this.#watchingWritable = false;
-      this.#handle?.writeStop();
-    }
-  }
-
-  #retryLater(): void {
-    if (this.#retryTimer !== null) return;
-    this.#retryTimer = setTimeout(() => {
-      this.#retryTimer = null;
-      if (this.#connecting) this.#connect();
-      else this.#out.flush();
-    }, this.#retryDelay);
-    if (!this.#refed) this.#retryTimer.unref();
-    this.#retryDelay = Math.min(this.#retryDelay * 2, MAX_RETRY_MS);
-  }
-
-  #onWritable(): void {
-    this.#stopWatchingWritable();
-    if (this.#connecting) {
-      // A non-blocking connect finished: SO_ERROR says how (connect(2)).
-      const r = native.getsockopt(this.#handle!.fd, constants.SOL_SOCKET, constants.SO_ERROR, scratch);
-      this.#connected(r < 0 ? r : -scratch[0]!);
-      return;
-    }
-    this.#out.flush();
-  }
-
-  #connect(): void {
-    const h = this.#handle;
-    if (h === null) return;
-    const r = native.connect(h.fd, this.#connectTo!);
-    if (r === EINPROGRESS || r === EINTR) {
-      this.#watchingWritable = true;
-      h.writeStart();
-    } else if (r === EAGAIN) {
-      // The listener's backlog is full; a Unix connect() does not queue, and
-      // the socket polls writable meanwhile, so retry on a timer.
-      this.#retryLater();
-    } else {
-      this.#connected(r);
-    }
+    this.#out.start(chunks.map((c) => c.chunk), callback, this.#link.connecting);
   }
 
   #connected(status: number): void {
-    this.#connecting = false;
-    this.#retryDelay = 1;
     if (status < 0) {
-      this.destroy(errnoError(status, 'connect', this.#connectTo));
+      this.destroy(errnoError(status, 'connect', this.#link.connectTo));
       return;
     }
-    this.#remote = this.#connectTo;
     this.emit('connect');
     this.emit('ready');
     this.#out.flush();
@@ -510,7 +448,7 @@ export class UnixMessageSocket extends Duplex {
 
   override _final(callback: (error?: Error | null) => void): void {
     const h = this.#handle;
-    if (this.#connecting) {
+    if (this.#link.connecting) {
       this.#finalCallback = callback;
       return;
     }
@@ -519,7 +457,7 @@ export class UnixMessageSocket extends Duplex {
       return;
     }
     const r = native.shutdown(h.fd, constants.SHUT_WR);
-    callback(r < 0 && r !== ENOTCONN ? errnoError(r, 'shutdown', this.#remote) : null);
+    callback(r < 0 && r !== ENOTCONN ? errnoError(r, 'shutdown', this.#link.remote) : null);
   }
 
   // Every delivery (read() in paused mode, flowing mode, push() straight to a
@@ -563,13 +501,9 @@ export class UnixMessageSocket extends Duplex {
   }
 
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
-    if (this.#retryTimer !== null) {
-      clearTimeout(this.#retryTimer);
-      this.#retryTimer = null;
-    }
+    this.#link.close();
     const h = this.#handle;
     this.#handle = null;
-    this.#connecting = false;
     if (h !== null) {
       h.owner = undefined;
       h.close();
