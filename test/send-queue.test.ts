@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import type { FdList, Gather } from '../src/native/binding';
 import { errno } from '../src/stream/errors';
 import type { QueuedMessage } from '../src/stream/queued-message';
-import { SendQueue, type SendPort, type SendQueueOwner } from '../src/stream/send-queue';
+import { SendQueue, type SendLink, type SendPort } from '../src/stream/send-queue';
 import type { SocketType } from '../src/stream/types';
 import { assertFdsBack, fdCount, fileWithContent, inodeOf, isOpen } from './helpers';
 
@@ -62,19 +62,17 @@ class FakePort implements SendPort {
   }
 }
 
-class FakeOwner implements SendQueueOwner {
+class FakeOwner implements SendLink {
   waits = 0;
   stops = 0;
   retries = 0;
   progress = 0;
   freed = 0;
-  remote(): string | undefined {
-    return '\0peer';
-  }
+  readonly remote = '\0peer';
   waitWritable(): void {
     this.waits++;
   }
-  stopWaitingWritable(): void {
+  stopWatchingWritable(): void {
     this.stops++;
   }
   retryLater(): void {
@@ -83,15 +81,15 @@ class FakeOwner implements SendQueueOwner {
   progressed(): void {
     this.progress++;
   }
-  fdRoomFreed(): void {
+  readonly fdRoomFreed = (): void => {
     this.freed++;
-  }
+  };
 }
 
 function setup(type: SocketType, maxQueuedFds = 1000): { port: FakePort; owner: FakeOwner; queue: SendQueue } {
   const port = new FakePort();
   const owner = new FakeOwner();
-  return { port, owner, queue: new SendQueue(type, port, owner, maxQueuedFds) };
+  return { port, owner, queue: new SendQueue(type, port, owner, maxQueuedFds, owner.fdRoomFreed) };
 }
 
 /** Queues chunks as Writable would hand them to _writev (no send from write()). */

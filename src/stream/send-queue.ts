@@ -6,8 +6,8 @@
 //
 // It sends through a SendPort, never through the binding itself, so that
 // partial writes, EAGAIN and ETOOMANYREFS can be tested without filling a
-// kernel queue (test/send-queue.test.ts). The socket owns the poll and the
-// timer; the queue asks for them through its SendQueueOwner.
+// kernel queue (test/send-queue.test.ts). The socket's Connection owns the
+// poll and the timer; the queue asks for them through its SendLink.
 //
 // fd ownership: a QueuedMessage owns its dups (unless lent) from queue() to
 // release(), which closes them exactly once: sent, failed, or the queue
@@ -62,20 +62,18 @@ export function fdSendPort(fd: number): SendPort {
   };
 }
 
-/** What the queue asks of its socket. */
-export interface SendQueueOwner {
+/** What the queue asks of the socket's connection (connection.ts). */
+export interface SendLink {
   /** The connected peer's address, named in errors. */
-  remote(): string | undefined;
+  readonly remote: string | undefined;
   /** Poll for writability and call flush() then (EAGAIN, ENOBUFS). */
   waitWritable(): void;
   /** The wait above is no longer needed: the write it was for is done. */
-  stopWaitingWritable(): void;
+  stopWatchingWritable(): void;
   /** Call flush() again after a backoff: no poll event announces the room. */
   retryLater(): void;
   /** The kernel took something: the next retryLater() starts short again. */
   progressed(): void;
-  /** The dups held fell below maxQueuedFds after write() returned false for them. */
-  fdRoomFreed(): void;
 }
 
 interface PendingWrite {
@@ -86,7 +84,8 @@ interface PendingWrite {
 
 export class SendQueue {
   readonly #type: SocketType;
-  readonly #owner: SendQueueOwner;
+  readonly #link: SendLink;
+  readonly #fdRoomFreed: () => void;
   readonly #maxQueuedFds: number;
   #port: SendPort | null;
   // The _write/_writev batch in progress (Writable hands us one at a time).
@@ -96,11 +95,16 @@ export class SendQueue {
   /** write() returned false because of the dups held: 'drain' is owed once they fall below. */
   needDrain = false;
 
-  constructor(type: SocketType, port: SendPort, owner: SendQueueOwner, maxQueuedFds: number) {
+  /**
+   * fdRoomFreed(): the dups held fell below maxQueuedFds after write()
+   * returned false for them ('drain' is owed).
+   */
+  constructor(type: SocketType, port: SendPort, link: SendLink, maxQueuedFds: number, fdRoomFreed: () => void) {
     this.#type = type;
     this.#port = port;
-    this.#owner = owner;
+    this.#link = link;
     this.#maxQueuedFds = maxQueuedFds;
+    this.#fdRoomFreed = fdRoomFreed;
   }
 
   get queuedFds(): number {
@@ -171,7 +175,7 @@ export class SendQueue {
     }
     if (r === EAGAIN || r === ENOBUFS || r === ETOOMANYREFS) return null;
     const own = failsOnlyTheMessage(r, msg.address);
-    const remote = this.#owner.remote();
+    const remote = this.#link.remote;
     q.error = errnoError(r, 'sendmsg', own ? msg.address ?? remote : remote);
     q.fatal = !own;
     return q;
@@ -185,7 +189,7 @@ export class SendQueue {
     this.#queuedFds -= n;
     if (this.needDrain && this.#queuedFds < this.#maxQueuedFds) {
       this.needDrain = false;
-      this.#owner.fdRoomFreed();
+      this.#fdRoomFreed();
     }
   }
 
@@ -248,7 +252,7 @@ export class SendQueue {
       if (this.#type === 'stream') {
         r = this.#sendStream(port, p);
         if (r >= 0) {
-          this.#owner.progressed();
+          this.#link.progressed();
           continue;
         }
       } else {
@@ -260,7 +264,7 @@ export class SendQueue {
             m.sent = true;
           }
           p.index += r;
-          this.#owner.progressed();
+          this.#link.progressed();
           continue;
         }
       }
@@ -269,9 +273,9 @@ export class SendQueue {
         if (q.address !== null) {
           // poll(2) reports an unconnected datagram socket writable even when the
           // destination's queue is full (max_dgram_qlen), so back off on a timer.
-          this.#owner.retryLater();
+          this.#link.retryLater();
         } else {
-          this.#owner.waitWritable();
+          this.#link.waitWritable();
         }
         return;
       }
@@ -279,16 +283,16 @@ export class SendQueue {
         // The per-user in-flight fd limit (unix(7)); it clears as receivers
         // drain, which no poll event announces.
         if (debug.enabled) debug('fd %d: sendmsg ETOOMANYREFS; retrying on a timer', port.fd);
-        this.#owner.retryLater();
+        this.#link.retryLater();
         return;
       }
       if (failsOnlyTheMessage(r, q.address)) {
-        q.error = errnoError(r, 'sendmsg', q.address ?? this.#owner.remote());
+        q.error = errnoError(r, 'sendmsg', q.address ?? this.#link.remote);
         this.release(q);
         p.index++;
         continue;
       }
-      this.#finish(errnoError(r, 'sendmsg', this.#owner.remote()));
+      this.#finish(errnoError(r, 'sendmsg', this.#link.remote));
       return;
     }
     this.#finish(null);
@@ -382,7 +386,7 @@ export class SendQueue {
   #finish(err: Error | null): void {
     const p = this.#pending;
     this.#pending = null;
-    this.#owner.stopWaitingWritable();
+    this.#link.stopWatchingWritable();
     if (p === null) return;
     if (err !== null) for (let i = p.index; i < p.messages.length; i++) this.release(p.messages[i]!);
     p.callback(err);

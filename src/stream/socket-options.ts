@@ -1,12 +1,15 @@
 // The options a socket is made with: SocketOptions (public), the internal
-// ones (the fd, its type, an address to connect to), and limitsOf(), which
-// checks them and fills in the defaults once, at construction.
-import { constants } from '../native/binding';
-import { describe, outOfRange } from './errors';
+// ones (the fd, its type, an address to connect to), limitsOf(), which
+// checks them and fills in the defaults once, at construction, and
+// openHandle(), which applies them to the fd and the handle that adopts it.
+import { constants, native, type NativeSocketHandle } from '../native/binding';
+import { describe, errno, errnoError, outOfRange } from './errors';
 import { defaultFdBound } from './fds';
+import { TYPE_NUMBERS } from './socket-type';
 import type { SocketType } from './types';
 
 const { SCM_MAX_FD } = constants;
+const ENOPROTOOPT = errno('ENOPROTOOPT');
 
 export interface SocketOptions {
   /** Like net.Socket: end the writable side when the peer ends (default false). */
@@ -91,6 +94,28 @@ export function limitsOf(options: InternalOptions): SocketLimits {
   // there and flag the message fdsTruncated).
   const maxFdsPerMessage = acceptFds ? maxFds : 0;
   return { maxMessageSize, maxPendingFds, maxQueuedFds, maxFdsPerMessage, passCredentials, acceptFds };
+}
+
+/**
+ * Sets the socket options the limits need, then opens a SocketHandle on fd,
+ * which owns fd from then on. Options first: if one fails, the caller still
+ * owns (and closes) the fd. A server sets both on its listening socket too,
+ * which accepted connections inherit (UnixMessageServer.listen).
+ */
+export function openHandle(fd: number, type: SocketType, limits: SocketLimits): NativeSocketHandle {
+  if (limits.passCredentials) {
+    const s = native.setsockopt(fd, constants.SOL_SOCKET, constants.SO_PASSCRED, 1);
+    if (s < 0) throw errnoError(s, 'setsockopt');
+  }
+  if (!limits.acceptFds) {
+    const s = native.setsockopt(fd, constants.SOL_SOCKET, constants.SO_PASSRIGHTS, 0);
+    if (s < 0 && s !== ENOPROTOOPT) throw errnoError(s, 'setsockopt');
+  }
+  const handle = new native.SocketHandle();
+  handle.setMaxFds(limits.maxFdsPerMessage, limits.passCredentials);
+  const r = handle.open(fd, TYPE_NUMBERS[type], limits.maxMessageSize);
+  if (r < 0) throw errnoError(r, 'uv_poll_init');
+  return handle;
 }
 
 /** maxPendingFds / maxQueuedFds: a positive integer, or the default bound. */

@@ -1,6 +1,7 @@
 // What kind of socket an fd is: the socket type names and their SOCK_*
-// numbers, inspectFd() (SO_DOMAIN, SO_TYPE), and refusePolled(), the check
-// that an fd offered for adoption is not already a socket's of this process.
+// numbers, inspectFd() (SO_DOMAIN, SO_TYPE), and whether an fd may be
+// adopted: refusePolled() (not already a socket's of this process) and
+// adoptableType() (UnixMessageSocket.fromFd's checks).
 // The lowest layers (lowlevel.ts, server.ts, the pool) import these from
 // here, so nothing below the Duplex depends on socket.ts.
 import { constants, native } from '../native/binding';
@@ -48,5 +49,18 @@ export function inspectFd(fd: number): SocketType {
   if (r < 0) throw errnoError(r, 'getsockopt');
   const type = typeName(scratch[0]!);
   if (type === undefined) throw invalidFdType(`fd ${fd} has unsupported socket type ${scratch[0]}`);
+  return type;
+}
+
+/**
+ * The type of an fd that UnixMessageSocket.fromFd() may adopt: an AF_UNIX
+ * socket no socket of this process polls, and not a listening one.
+ */
+export function adoptableType(fd: number): SocketType {
+  const type = inspectFd(fd);
+  refusePolled(fd);
+  if (native.getsockopt(fd, constants.SOL_SOCKET, constants.SO_ACCEPTCONN, scratch) === 0 && scratch[0] === 1) {
+    throw invalidFdType(`fd ${fd} is a listening socket; adopt it with createServer().listen({ fd })`);
+  }
   return type;
 }

@@ -4,20 +4,19 @@
 // backpressure in both directions, fd ownership, retries, and errors.
 import { Duplex } from 'node:stream';
 import { constants, native, type NativeSocketHandle } from '../native/binding';
-import { describe, errno, errnoError, invalidArgType, invalidFdType, invalidState, streamDestroyed } from './errors';
+import { describe, errno, errnoError, invalidArgType, invalidState, streamDestroyed } from './errors';
 import type { QueuedMessage } from './queued-message';
 import { fdSendPort, SEND_BATCH, SendQueue } from './send-queue';
 import { Connection } from './connection';
 import { Reader } from './reader';
-import { isInt32, limitsOf, type InternalOptions, type SocketOptions } from './socket-options';
-import { normalizeMessage, socketOptionsOf, validateAddress, validateFd, writeCallback } from './validate';
-import { inspectFd, refusePolled, TYPE_NUMBERS } from './socket-type';
+import { limitsOf, openHandle, type InternalOptions, type SocketOptions } from './socket-options';
+import { normalizeMessage, socketOptionsOf, validateFd, writeCallback } from './validate';
+import { bindName, bindTo, getIntOption, localAddress, peerAddress, peerCredentialsOf, setIntOption, validateGetOption, validateSetOption } from './socket-calls';
+import { adoptableType } from './socket-type';
 import { isByteView } from './views';
 import type { Credentials, SocketType, UnixMessage, WriteCallback } from './types';
 
-const ENOPROTOOPT = errno('ENOPROTOOPT'), ENOTCONN = errno('ENOTCONN');
-
-const scratch = new Int32Array(3);
+const ENOTCONN = errno('ENOTCONN');
 
 export class UnixMessageSocket extends Duplex {
   /** 'stream', 'seqpacket' or 'dgram'. */
@@ -53,21 +52,7 @@ export class UnixMessageSocket extends Duplex {
     this.type = type;
     const limits = limitsOf(options);
     this.#passCredentials = limits.passCredentials;
-    // Options first: if one fails, the caller still owns (and closes) the fd.
-    // A server sets both on its listening socket too, which accepted
-    // connections inherit (UnixMessageServer.listen).
-    if (this.#passCredentials) {
-      const s = native.setsockopt(options.fd, constants.SOL_SOCKET, constants.SO_PASSCRED, 1);
-      if (s < 0) throw errnoError(s, 'setsockopt');
-    }
-    if (!limits.acceptFds) {
-      const s = native.setsockopt(options.fd, constants.SOL_SOCKET, constants.SO_PASSRIGHTS, 0);
-      if (s < 0 && s !== ENOPROTOOPT) throw errnoError(s, 'setsockopt');
-    }
-    const handle = new native.SocketHandle();
-    handle.setMaxFds(limits.maxFdsPerMessage, this.#passCredentials);
-    const r = handle.open(options.fd, TYPE_NUMBERS[type], limits.maxMessageSize);
-    if (r < 0) throw errnoError(r, 'uv_poll_init');
+    const handle = openHandle(options.fd, type, limits);
     handle.owner = {
       onRead: (count, data, status, addresses, base) => this.#reader.onRead(count, data, status, addresses, base),
       onWritable: () => this.#link.onWritable(),
@@ -80,19 +65,12 @@ export class UnixMessageSocket extends Duplex {
     });
     this.#link = link;
     this.#reader = new Reader(this, handle, options.fd, limits, () => link.remote);
-    this.#out = new SendQueue(type, fdSendPort(options.fd), {
-      remote: () => link.remote,
-      waitWritable: () => link.waitWritable(),
-      stopWaitingWritable: () => link.stopWatchingWritable(),
-      retryLater: () => link.retryLater(),
-      progressed: () => link.progressed(),
-      // Writable emits 'drain' itself once its own buffer empties, if it
-      // told the writer to wait too; otherwise this is the 'drain' owed.
-      // After the current flush, as Writable's own 'drain' comes.
-      fdRoomFreed: () => {
-        if (!this.#writableBufferFull()) process.nextTick(this.#emitDrain);
-      },
-    }, limits.maxQueuedFds);
+    // fdRoomFreed: Writable emits 'drain' itself once its own buffer
+    // empties, if it told the writer to wait too; otherwise this is the
+    // 'drain' owed. After the current flush, as Writable's own 'drain' comes.
+    this.#out = new SendQueue(type, fdSendPort(options.fd), link, limits.maxQueuedFds, () => {
+      if (!this.#writableBufferFull()) process.nextTick(this.#emitDrain);
+    });
     if (link.connecting) {
       process.nextTick(() => link.connect());
     } else {
@@ -126,11 +104,7 @@ export class UnixMessageSocket extends Duplex {
   static fromFd(fd: number, options: SocketOptions = {}): UnixMessageSocket {
     validateFd(fd, 'fd');
     const opts = socketOptionsOf(options);
-    const type = inspectFd(fd);
-    refusePolled(fd);
-    if (native.getsockopt(fd, constants.SOL_SOCKET, constants.SO_ACCEPTCONN, scratch) === 0 && scratch[0] === 1) {
-      throw invalidFdType(`fd ${fd} is a listening socket; adopt it with createServer().listen({ fd })`);
-    }
+    const type = adoptableType(fd);
     const own = native.dup(fd);
     if (own < 0) throw errnoError(own, 'dup');
     let socket: UnixMessageSocket;
@@ -158,42 +132,31 @@ export class UnixMessageSocket extends Duplex {
   get remoteAddress(): string | undefined {
     if (this.#link.remote !== undefined) return this.#link.remote;
     const h = this.#handle;
-    if (h === null) return undefined;
-    const r = native.getpeername(h.fd);
-    return typeof r === 'string' ? r : undefined;
+    return h === null ? undefined : peerAddress(h.fd);
   }
 
   /** This socket's own address (getsockname): a path, '\0name', or '' when unnamed. */
   address(): string {
-    const r = native.getsockname(this.#liveFd('address'));
-    if (typeof r === 'number') throw errnoError(r, 'getsockname');
-    return r ?? '';
+    return localAddress(this.#liveFd('address'));
   }
 
   /** dgram: binds to a path or '\0abstract' name; with no argument, autobinds. */
   bind(address?: string): this {
-    const name = address === undefined ? null : validateAddress(address);
-    const r = native.bind(this.#liveFd('bind'), name);
-    if (r < 0) throw errnoError(r, 'bind', name ?? undefined);
+    const name = bindName(address);
+    bindTo(this.#liveFd('bind'), name);
     this.#startReading();
     return this;
   }
 
   /** SO_PEERCRED: the peer's credentials at connect()/socketpair() time. */
   peerCredentials(): Credentials {
-    const out = new Int32Array(3);
-    const r = native.peercred(this.#liveFd('peerCredentials'), out);
-    if (r < 0) throw errnoError(r, 'getsockopt');
-    return { pid: out[0]!, uid: out[1]!, gid: out[2]! };
+    return peerCredentialsOf(this.#liveFd('peerCredentials'));
   }
 
   /** setsockopt(2) for integer options. */
   setOption(level: number, name: number, value: number): this {
-    for (const [k, v] of [['level', level], ['name', name], ['value', value]] as const) {
-      if (!isInt32(v)) throw invalidArgType(`The "${k}" argument must be a 32-bit integer. Received ${describe(v)}`);
-    }
-    const r = native.setsockopt(this.#liveFd('setOption'), level, name, value);
-    if (r < 0) throw errnoError(r, 'setsockopt');
+    validateSetOption(level, name, value);
+    setIntOption(this.#liveFd('setOption'), level, name, value);
     if (level === constants.SOL_SOCKET && name === constants.SO_PASSCRED) {
       // Credentials come before the fds in the receive buffer (setMaxFds).
       this.#passCredentials = value !== 0;
@@ -204,12 +167,8 @@ export class UnixMessageSocket extends Duplex {
 
   /** getsockopt(2) for integer options. */
   getOption(level: number, name: number): number {
-    if (!isInt32(level) || !isInt32(name)) {
-      throw invalidArgType('The "level" and "name" arguments must be 32-bit integers');
-    }
-    const r = native.getsockopt(this.#liveFd('getOption'), level, name, scratch);
-    if (r < 0) throw errnoError(r, 'getsockopt');
-    return scratch[0]!;
+    validateGetOption(level, name);
+    return getIntOption(this.#liveFd('getOption'), level, name);
   }
 
   ref(): this {
