@@ -1,11 +1,13 @@
-// UnixMessageSocket: an object-mode Duplex over one SocketHandle.
-//
-// The handle polls and reads batches; everything else is decided here:
-// backpressure in both directions, fd ownership, retries, and errors.
+// UnixMessageSocket: an object-mode Duplex over one SocketHandle. This file
+// keeps the options, the Duplex hooks and the public API; the parts they
+// drive are in reader.ts (reading and received fds), send-queue.ts (sending
+// and the dups of queued messages), write-reports.ts (write callbacks and
+// 'drain'), connection.ts (connect, the writable poll, retries) and
+// socket-calls.ts (plain socket calls). The socket owns its fd (the handle
+// closes it on destroy); the fds in messages are owned as those files say.
 import { Duplex } from 'node:stream';
 import { constants, native, type NativeSocketHandle } from '../native/binding';
 import { describe, errno, errnoError, invalidArgType, invalidState, streamDestroyed } from './errors';
-import type { QueuedMessage } from './queued-message';
 import { fdSendPort, SEND_BATCH, SendQueue } from './send-queue';
 import { Connection } from './connection';
 import { Reader } from './reader';
@@ -14,6 +16,7 @@ import { normalizeMessage, socketOptionsOf, validateFd, writeCallback } from './
 import { bindName, bindTo, getIntOption, localAddress, peerAddress, peerCredentialsOf, setIntOption, validateGetOption, validateSetOption } from './socket-calls';
 import { adoptableType } from './socket-type';
 import { isByteView } from './views';
+import { WriteReports } from './write-reports';
 import type { Credentials, SocketType, UnixMessage, WriteCallback } from './types';
 
 const ENOTCONN = errno('ENOTCONN');
@@ -29,9 +32,8 @@ export class UnixMessageSocket extends Duplex {
   readonly #reader: Reader;
   // Write side: the queued messages, their dups and the sends (send-queue.ts).
   readonly #out: SendQueue;
-  // write() returned false for a message that failed at once (#failedNow);
-  // the 'drain' owed for it is scheduled.
-  #failDrainOwed = false;
+  // Write callbacks and the 'drain' events owed on top of Writable's.
+  readonly #reports = new WriteReports(this, () => this.#out.needDrain);
   // cork()ed by write() until the end of the tick (#uncorkTick).
   #tickCorked = false;
   #finalCallback: ((error?: Error | null) => void) | null = null;
@@ -65,12 +67,7 @@ export class UnixMessageSocket extends Duplex {
     });
     this.#link = link;
     this.#reader = new Reader(this, handle, options.fd, limits, () => link.remote);
-    // fdRoomFreed: Writable emits 'drain' itself once its own buffer
-    // empties, if it told the writer to wait too; otherwise this is the
-    // 'drain' owed. After the current flush, as Writable's own 'drain' comes.
-    this.#out = new SendQueue(type, fdSendPort(options.fd), link, limits.maxQueuedFds, () => {
-      if (!this.#writableBufferFull()) process.nextTick(this.#emitDrain);
-    });
+    this.#out = new SendQueue(type, fdSendPort(options.fd), link, limits.maxQueuedFds, () => this.#reports.fdRoomFreed());
     if (link.connecting) {
       process.nextTick(() => link.connect());
     } else {
@@ -204,6 +201,29 @@ export class UnixMessageSocket extends Duplex {
     return this.#reader.room.waiting;
   }
 
+  // The Writable overrides (write, cork, end, _write/_writev, and the
+  // writableCorked/writableNeedDrain getters) keep these invariants:
+  // 1. Every chunk in Writable's buffer is a QueuedMessage that write() made
+  //    (SendQueue.queue): its fds were sent or duplicated before write()
+  //    returned, so the caller may close its copies at once. end(chunk)
+  //    hands its chunk to write() for the same reason; _write/_writev queue
+  //    a raw chunk only for a caller of Writable.prototype.write itself.
+  // 2. A message goes to the kernel from write() itself (queued.sent) only
+  //    when nothing can be ahead of it (#idle: no batch in flight or
+  //    buffered, not connecting, no cork, the caller's or ours). It never
+  //    enters Writable's buffer, so Writable's order and counts stay right.
+  // 3. At most one cork is ours (#tickCorked): taken by the first buffered
+  //    write of a tick, released at its end or by cork(). writableCorked
+  //    hides it; a caller's uncork() that took it leaves nothing to undo.
+  // 4. Each write's callback runs once: a nextTick for a message sent from
+  //    write(), Writable's callback (WriteReports.afterWrite) for a buffered
+  //    one, WriteReports.reportMessageError for one that failed at once.
+  // 5. write() returns false while Writable's buffer is full, while the dups
+  //    held reach maxQueuedFds (SendQueue.overFdBound), and for a write that
+  //    failed at once. One 'drain' follows: Writable's, or the one
+  //    WriteReports owes (fdRoomFreed, failedNow), emitted only once neither
+  //    holds (writableNeedDrain is their union).
+
   /**
    * Takes an OutgoingMessage, a Buffer or a string. Throws TypeError or
    * RangeError (ERR_*) for malformed input; nothing is queued then. The
@@ -223,15 +243,13 @@ export class UnixMessageSocket extends Duplex {
     }
     const queued = this.#out.queue(chunk, this.#idleNow);
     if (queued instanceof Error) {
-      process.nextTick(() => this.#reportMessageError(queued, cb));
-      return this.#failedNow(cb);
+      process.nextTick(() => this.#reports.reportMessageError(queued, cb));
+      return this.#reports.failedNow(cb);
     }
     if (queued.sent) {
-      // Sent from write() itself (#sendNow), with nothing queued before it:
-      // Writable has nothing to order, buffer or count, and its per-write
-      // callback and nextTick were most of the JS a message with fds costs
-      // (bench/README.md). The callback still comes asynchronously, after
-      // those of earlier writes (both are nextTicks).
+      // Sent from write() itself (invariant 2): Writable's per-write callback
+      // and nextTick were most of the JS a message with fds costs
+      // (bench/README.md). The callback still comes after earlier ones.
       if (cb !== undefined) process.nextTick(cb, null);
       return true;
     }
@@ -242,42 +260,13 @@ export class UnixMessageSocket extends Duplex {
       super.cork();
       process.nextTick(this.#uncorkTick);
     }
-    const room = super.write(queued, (err?: Error | null) => this.#afterWrite(queued, err, cb));
-    if (queued.error !== null) return this.#failedNow(cb);
+    const room = super.write(queued, (err?: Error | null) => {
+      this.#out.release(queued);
+      this.#reports.afterWrite(queued, err, cb);
+    });
+    if (queued.error !== null) return this.#reports.failedNow(cb);
     if (this.#out.overFdBound()) return false;
     return room;
-  }
-
-  // A write whose message failed before it could be queued or sent (dup(2)
-  // or sendmsg(2) refused it: EMFILE, EBADF...) returns false, as Writable's
-  // write() does for a write that fails at once: a writer that writes while
-  // write() returns true (the usual backpressure loop) would otherwise never
-  // yield, and its error, reported on the next tick, would never come (at
-  // EMFILE, a million failed writes a second until the heap ran out). With
-  // a callback the socket goes on: the 'drain' owed follows once the event
-  // loop has turned (setImmediate, not a tick: I/O and timers run first).
-  // Without one the error destroys the socket, and 'close' follows instead.
-  #failedNow(cb: WriteCallback | undefined): false {
-    if (cb !== undefined && !this.#failDrainOwed) {
-      this.#failDrainOwed = true;
-      setImmediate(this.#emitFailDrain);
-    }
-    return false;
-  }
-
-  readonly #emitFailDrain = (): void => {
-    this.#failDrainOwed = false;
-    // Otherwise Writable, or #release, emits it once the buffer drains.
-    if (!this.destroyed && !this.writableNeedDrain) this.emit('drain');
-  };
-
-  readonly #emitDrain = (): void => {
-    if (!this.destroyed && !this.#out.needDrain && !this.#writableBufferFull()) this.emit('drain');
-  };
-
-  // Writable's own writableNeedDrain (the message count), without ours.
-  #writableBufferFull(): boolean {
-    return Reflect.get(Duplex.prototype, 'writableNeedDrain', this) as boolean;
   }
 
   readonly #uncorkTick = (): void => this.#releaseTickCork();
@@ -300,9 +289,7 @@ export class UnixMessageSocket extends Duplex {
     super.cork();
   }
 
-  // writableCorked counts the caller's cork() calls, as on any Writable; the
-  // end-of-tick cork of write() is the library's own. writableNeedDrain is
-  // also true while write() returned false for the fds held (maxQueuedFds).
+  // Invariants 3 and 5.
   static {
     Object.defineProperty(UnixMessageSocket.prototype, 'writableCorked', {
       configurable: true,
@@ -348,31 +335,6 @@ export class UnixMessageSocket extends Duplex {
   #idle(): boolean {
     return this.#out.idle && !this.#link.connecting &&
       this.writableLength === 0 && this.writableCorked === 0 && !this.#tickCorked;
-  }
-
-  #afterWrite(queued: QueuedMessage, err: Error | null | undefined, cb: WriteCallback | undefined): void {
-    this.#out.release(queued);
-    // Writable gives one error to every message of a _writev batch, but the
-    // ones the kernel already took were sent: their callbacks say so, so a
-    // caller that re-sends failed messages never sends one twice.
-    if (queued.sent) err = null;
-    if (!err && queued.error !== null) {
-      this.#reportMessageError(queued.error, cb);
-    } else if (cb) {
-      cb(err ?? null);
-    }
-  }
-
-  // A failure of one message (a bad fd, EMSGSIZE, an unreachable dgram
-  // destination) goes to that write's callback and the socket stays usable.
-  // Without a callback nobody would see it, so, like Node's dgram send(),
-  // it becomes an 'error' on the socket instead.
-  #reportMessageError(err: Error, cb: WriteCallback | undefined): void {
-    if (cb) {
-      cb(err);
-    } else {
-      this.destroy(err);
-    }
   }
 
   // write() corks the socket until the end of the tick (#uncorkTick), so the
