@@ -9,6 +9,7 @@
 // bound to (recordOwnFile).
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
+import { debug } from '../debug';
 import { constants, native, type NativeSocketHandle } from '../native/binding';
 import { describe, errno, errnoError, invalidArgType, invalidArgValue, invalidFdType, outOfRange, serverAlreadyListen, serverNotRunning } from './errors';
 import { FdRoomWait } from './fd-room-wait';
@@ -263,6 +264,7 @@ export class UnixMessageServer extends EventEmitter {
 
   #onConnection(status: number, fds: number[]): void {
     if (status === constants.STATUS_NO_FD_ROOM) {
+      if (debug.enabled) debug('listening fd %d: too few free fds to accept (RLIMIT_NOFILE); accepting waits', this.#handle?.fd);
       this.#handle?.readStop();
       this.#room.wait(this.#resumeAccepting);
       return;
