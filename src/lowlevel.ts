@@ -8,7 +8,7 @@
 // caller (disowned) only as the call returns.
 import { constants, disowned, native, type AncillaryItem } from './native/binding';
 import { check, describe, errnoError, invalidArgType, invalidArgValue, outOfRange } from './stream/errors';
-import { TYPE_NUMBERS } from './stream/socket';
+import { TYPE_NUMBERS } from './stream/socket-type';
 import type { SocketType } from './stream/types';
 import { isArray, snapshotFds, snapshotOptions, validateAddress, validateFd, validateInteger } from './stream/validate';
 import { bytesAfter, isByteView } from './stream/views';

@@ -7,7 +7,7 @@ import { constants, native, type NativeSocketHandle } from '../native/binding';
 import { describe, errnoError, invalidArgType, invalidArgValue } from '../stream/errors';
 import { FdRoomWait } from '../stream/fd-room-wait';
 import { snapshotOptions, validateInteger } from '../stream/validate';
-import { TYPE_NUMBERS } from '../stream/socket';
+import { TYPE_NUMBERS } from '../stream/socket-type';
 
 export interface ServeOptions {
   /** Default 0: a free port. */

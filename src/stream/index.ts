@@ -1,13 +1,15 @@
 import { constants, native } from '../native/binding';
 import { describe, errnoError, invalidArgType } from './errors';
 import { UnixMessageServer, type ServerOptions } from './server';
-import { TYPE_NUMBERS, UnixMessageSocket, type SocketOptions } from './socket';
+import { UnixMessageSocket } from './socket';
+import type { SocketOptions } from './socket-options';
+import { TYPE_NUMBERS } from './socket-type';
 import type { SocketType } from './types';
 import { connectOptionsOf, socketOptionsOf, validateAddress, validateSocketType } from './validate';
 
 export { UnixMessageServer, UnixMessageSocket };
 export type { ListenOptions, ServerOptions } from './server';
-export type { SocketOptions } from './socket';
+export type { SocketOptions } from './socket-options';
 export * from './types';
 
 function validateCallback(callback: unknown, name: string): void {

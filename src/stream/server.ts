@@ -9,10 +9,13 @@
 // bound to (recordOwnFile).
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
+import { debug } from '../debug';
 import { constants, native, type NativeSocketHandle } from '../native/binding';
 import { describe, errno, errnoError, invalidArgType, invalidArgValue, invalidFdType, outOfRange, serverAlreadyListen, serverNotRunning } from './errors';
 import { FdRoomWait } from './fd-room-wait';
-import { inspectFd, refusePolled, TYPE_NUMBERS, UnixMessageSocket, type SocketOptions } from './socket';
+import { UnixMessageSocket } from './socket';
+import type { SocketOptions } from './socket-options';
+import { inspectFd, refusePolled, TYPE_NUMBERS } from './socket-type';
 import { isArray, snapshotOptions, socketOptionsOf, validateAddress, validateFd } from './validate';
 
 export interface ServerOptions extends SocketOptions {
@@ -261,6 +264,7 @@ export class UnixMessageServer extends EventEmitter {
 
   #onConnection(status: number, fds: number[]): void {
     if (status === constants.STATUS_NO_FD_ROOM) {
+      if (debug.enabled) debug('listening fd %d: too few free fds to accept (RLIMIT_NOFILE); accepting waits', this.#handle?.fd);
       this.#handle?.readStop();
       this.#room.wait(this.#resumeAccepting);
       return;

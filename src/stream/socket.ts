@@ -1,240 +1,39 @@
-// UnixMessageSocket: an object-mode Duplex over one SocketHandle.
-//
-// The handle polls and reads batches; everything else is decided here:
-// backpressure in both directions, fd ownership, retries, and errors.
+// UnixMessageSocket: an object-mode Duplex over one SocketHandle. This file
+// keeps the options, the Duplex hooks and the public API; the parts they
+// drive are in reader.ts (reading and received fds), send-queue.ts (sending
+// and the dups of queued messages), write-reports.ts (write callbacks and
+// 'drain'), connection.ts (connect, the writable poll, retries) and
+// socket-calls.ts (plain socket calls). The socket owns its fd (the handle
+// closes it on destroy); the fds in messages are owned as those files say.
 import { Duplex } from 'node:stream';
-import { constants, disowned, native, recvFds, recvMeta, type NativeSocketHandle, type Gather } from '../native/binding';
-import { describe, errno, errnoError, invalidArgType, invalidArgValue, invalidFdType, invalidState, outOfRange, streamDestroyed } from './errors';
-import { FdRoomWait } from './fd-room-wait';
-import { closeFds, defaultFdBound, dupFds } from './fds';
-import { dataLength, normalizeMessage, socketOptionsOf, validateAddress, validateFd, writeCallback, type NormalizedMessage } from './validate';
-import { byteLengthOf, bytesAfter, isByteView } from './views';
+import { constants, native, type NativeSocketHandle } from '../native/binding';
+import { describe, errno, errnoError, invalidArgType, invalidState, streamDestroyed } from './errors';
+import { fdSendPort, SEND_BATCH, SendQueue } from './send-queue';
+import { Connection } from './connection';
+import { Reader } from './reader';
+import { limitsOf, openHandle, type InternalOptions, type SocketOptions } from './socket-options';
+import { normalizeMessage, socketOptionsOf, validateFd, writeCallback } from './validate';
+import { bindName, bindTo, getIntOption, localAddress, peerAddress, peerCredentialsOf, setIntOption, validateGetOption, validateSetOption } from './socket-calls';
+import { adoptableType } from './socket-type';
+import { isByteView } from './views';
+import { WriteReports } from './write-reports';
 import type { Credentials, SocketType, UnixMessage, WriteCallback } from './types';
 
-const UV_EOF = -4095;
-const EACCES = errno('EACCES'), EAGAIN = errno('EAGAIN'), EBADF = errno('EBADF'), ECONNREFUSED = errno('ECONNREFUSED'), ECONNRESET = errno('ECONNRESET'), EINPROGRESS = errno('EINPROGRESS'), EINTR = errno('EINTR'), EINVAL = errno('EINVAL'), EISCONN = errno('EISCONN'), EMSGSIZE = errno('EMSGSIZE'), ENOBUFS = errno('ENOBUFS'), ENOENT = errno('ENOENT'), ENOMEM = errno('ENOMEM'), ENOPROTOOPT = errno('ENOPROTOOPT'), ENOTCONN = errno('ENOTCONN'), ENOTDIR = errno('ENOTDIR'), ENOTSOCK = errno('ENOTSOCK'), EPERM = errno('EPERM'), EPROTOTYPE = errno('EPROTOTYPE'), ETOOMANYREFS = errno('ETOOMANYREFS');
-const META = constants.META_STRIDE;
-const { META_LENGTH, META_FLAGS, META_FD_COUNT, META_PID, META_UID, META_GID } = constants;
-const { FLAG_TRUNCATED, FLAG_FDS_TRUNCATED, FLAG_CREDENTIALS, SCM_MAX_FD } = constants;
-
-export const TYPE_NUMBERS: Readonly<Record<SocketType, number>> = {
-  stream: constants.SOCK_STREAM,
-  seqpacket: constants.SOCK_SEQPACKET,
-  dgram: constants.SOCK_DGRAM,
-};
-
-export function typeName(type: number): SocketType | undefined {
-  if (type === constants.SOCK_STREAM) return 'stream';
-  if (type === constants.SOCK_SEQPACKET) return 'seqpacket';
-  if (type === constants.SOCK_DGRAM) return 'dgram';
-  return undefined;
-}
-
-export interface SocketOptions {
-  /** Like net.Socket: end the writable side when the peer ends (default false). */
-  allowHalfOpen?: boolean;
-  /** Received messages buffered before reading pauses (default 16). */
-  readableHighWaterMark?: number;
-  /**
-   * Queued outgoing messages before write() returns false (default 64: a
-   * sender that waits for 'drain' then sends up to 64 per sendmmsg).
-   */
-  writableHighWaterMark?: number;
-  /**
-   * Reading pauses before the received fds sitting unclaimed in the readable
-   * buffer could exceed max(maxPendingFds, maxFdsPerMessage). Default: a
-   * quarter of RLIMIT_NOFILE, at most 4096 and at least 253.
-   */
-  maxPendingFds?: number;
-  /**
-   * write() returns false once the duplicated fds this socket holds for
-   * queued messages reach max(maxQueuedFds, 253), and 'drain' follows when
-   * they fall below. Default as for maxPendingFds.
-   */
-  maxQueuedFds?: number;
-  /**
-   * The most fds one received message may bring (default 253, SCM_MAX_FD).
-   * The receive buffer holds exactly that many: a message with more arrives
-   * with `fdsTruncated` and the kernel closes the rest. A read is made only
-   * while that many more fds fit the budgets, so a small value lets a
-   * socket read more messages per wakeup under a low fd limit.
-   */
-  maxFdsPerMessage?: number;
-  /**
-   * Largest message received whole (seqpacket, dgram; default 256 KiB; larger
-   * ones arrive with `truncated: true`), or the read size (stream; default 64 KiB).
-   */
-  maxMessageSize?: number;
-  /** SO_PASSCRED: every received message carries the sender's credentials. */
-  passCredentials?: boolean;
-  /**
-   * false: refuse fds. Sets SO_PASSRIGHTS=0 (Linux 6.16+: senders get EPERM);
-   * on older kernels fds that still arrive are closed on receipt.
-   */
-  acceptFds?: boolean;
-}
-
-interface InternalOptions extends SocketOptions {
-  fd: number;
-  type: SocketType;
-  /** Connect to this address before reading or writing. */
-  connectTo?: string;
-}
-
-/**
- * A message between write() and the kernel. It owns `dups` until they are
- * sent, unless they are `lent` (OutgoingMessage.lend): then their owner
- * keeps them open until the write callback and closes them itself.
- */
-class QueuedMessage {
-  dups: number[] | null;
-  error: Error | null = null;
-  data: Gather;
-  byteLength: number;
-  readonly address: string | null;
-  readonly lent: boolean;
-  /** Wholly in the kernel. A later error of the same flush is not this message's. */
-  sent = false;
-  /** `error` ends the socket, not only this message (#sendNow). */
-  fatal = false;
-
-  constructor(data: Gather, byteLength: number, address: string | null, dups: number[] | null, lent: boolean) {
-    this.data = data;
-    this.byteLength = byteLength;
-    this.address = address;
-    this.dups = dups !== null && dups.length > 0 ? dups : null;
-    this.lent = lent;
-  }
-
-  /** Closes the dups (unless lent); returns how many of ours were closed. */
-  releaseDups(): number {
-    const dups = this.dups;
-    if (dups === null) return 0;
-    this.dups = null;
-    if (this.lent) return 0;
-    closeFds(dups);
-    return dups.length;
-  }
-
-  /**
-   * The views no longer hold what they held when write() returned: a buffer
-   * was detached or resized meanwhile. Such a message fails with its own
-   * error; it is never sent short or empty.
-   */
-  changed(): boolean {
-    return dataLength(this.data) !== this.byteLength;
-  }
-
-  /** Drops the first n bytes after a partial stream write. */
-  advance(n: number): void {
-    const parts: readonly ArrayBufferView[] = Array.isArray(this.data) ? this.data : [this.data as ArrayBufferView];
-    const rest: ArrayBufferView[] = [];
-    let skip = n;
-    for (const part of parts) {
-      const length = byteLengthOf(part);
-      if (skip >= length) {
-        skip -= length;
-      } else {
-        rest.push(skip > 0 ? bytesAfter(part, skip) : part);
-        skip = 0;
-      }
-    }
-    this.data = rest;
-    this.byteLength -= n;
-  }
-}
-
-const changedError = (): Error => invalidState('the data of a write was detached or resized after write() returned; nothing of it was sent');
-
-/** Sent, or failed with its own error, before it reached a flush. */
-function isDone(q: QueuedMessage): boolean {
-  return q.sent || q.error !== null;
-}
-
-interface PendingWrite {
-  messages: QueuedMessage[];
-  index: number;
-  callback: (error?: Error | null) => void;
-}
-
-// Errors that fail one message and leave the socket usable. Everything else
-// (EPIPE, ECONNRESET, ENOTCONN...) ends the connection.
-const MESSAGE_ERRORS = new Set([EMSGSIZE, EINVAL, EPERM, EBADF, ENOMEM]);
-const DESTINATION_ERRORS = new Set([
-  ECONNREFUSED, ENOENT, EPROTOTYPE, EACCES, ENOTDIR, EISCONN, ECONNRESET, ENOTCONN,
-]);
-/** A sendmsg error that fails this message and leaves the socket usable. */
-function failsOnlyTheMessage(r: number, address: string | null): boolean {
-  return MESSAGE_ERRORS.has(r) || (address !== null && DESTINATION_ERRORS.has(r));
-}
-const MAX_RETRY_MS = 64;
-const SEND_BATCH = 64;
-// Messages per gathering stream sendmsg; their buffers stay under IOV_MAX.
-const STREAM_GATHER = 64;
-
-/** Appends m's buffers to parts; false if they no longer hold m.byteLength bytes. */
-function appendParts(parts: ArrayBufferView[], m: QueuedMessage): boolean {
-  const from = parts.length;
-  let n = 0;
-  if (Array.isArray(m.data)) {
-    for (const part of m.data as readonly ArrayBufferView[]) {
-      parts.push(part);
-      n += byteLengthOf(part);
-    }
-  } else {
-    parts.push(m.data as ArrayBufferView);
-    n = byteLengthOf(m.data as ArrayBufferView);
-  }
-  if (n === m.byteLength && parts.length <= constants.IOV_MAX) return true;
-  parts.length = from;
-  return false;
-}
-
-const scratch = new Int32Array(3);
+const ENOTCONN = errno('ENOTCONN');
 
 export class UnixMessageSocket extends Duplex {
   /** 'stream', 'seqpacket' or 'dgram'. */
   readonly type: SocketType;
   #handle: NativeSocketHandle | null = null;
-  // The handle's fd, read once: the getter is an N-API call, and #flush runs
-  // per batch. Valid while #handle is not null.
-  #fd = -1;
-  #connectTo: string | undefined;
-  #connecting = false;
-  #remote: string | undefined;
-  #refed = true;
-  #eof = false;
-  // Read side.
-  #wantRead = false;
-  // The fd budget the handle reads with (readStart), or -1 while it does not read.
-  #pollBudget = -1;
-  #fdPaused = false;
-  // Reading waits for the process to have fds free (the addon reported
-  // STATUS_NO_FD_ROOM).
-  readonly #room = new FdRoomWait();
-  #deferredError: Error | null = null;
-  #maxPendingFds: number;
-  #maxFdsPerMessage: number;
+  // connect(), the peer's address, the writable poll and the retry timer.
+  readonly #link: Connection;
   #passCredentials: boolean;
-  #acceptFds: boolean;
-  // Messages pushed into the readable buffer and not yet read out of it, in
-  // order, with their fd total. Their fds are still ours (README ownership).
-  #unread: Array<UnixMessage | undefined> = [];
-  #unreadHead = 0;
-  #unreadFds = 0;
-  // Write side.
-  #maxQueuedFds: number;
-  // Duplicated fds held by queued messages, and whether write() returned
-  // false because of them ('drain' is then owed once they fall below).
-  #queuedFds = 0;
-  #fdNeedDrain = false;
-  // write() returned false for a message that failed at once (#failedNow);
-  // the 'drain' owed for it is scheduled.
-  #failDrainOwed = false;
-  #pending: PendingWrite | null = null;
-  #watchingWritable = false;
-  #retryTimer: NodeJS.Timeout | null = null;
-  #retryDelay = 1;
+  // Read side: the poll budget, pauses, EOF, and the received fds (reader.ts).
+  readonly #reader: Reader;
+  // Write side: the queued messages, their dups and the sends (send-queue.ts).
+  readonly #out: SendQueue;
+  // Write callbacks and the 'drain' events owed on top of Writable's.
+  readonly #reports = new WriteReports(this, () => this.#out.needDrain);
   // cork()ed by write() until the end of the tick (#uncorkTick).
   #tickCorked = false;
   #finalCallback: ((error?: Error | null) => void) | null = null;
@@ -253,48 +52,24 @@ export class UnixMessageSocket extends Duplex {
       decodeStrings: false,
     });
     this.type = type;
-    this.#acceptFds = options.acceptFds ?? true;
-    this.#passCredentials = options.passCredentials ?? false;
-    const maxMessageSize = options.maxMessageSize ?? (type === 'stream' ? 65536 : 262144);
-    if (!Number.isInteger(maxMessageSize) || maxMessageSize < 1 || maxMessageSize > 0x7fffffff) {
-      throw outOfRange(`The "maxMessageSize" option must be a positive integer. Received ${describe(maxMessageSize)}`);
-    }
-    this.#maxPendingFds = fdOption(options.maxPendingFds, 'maxPendingFds');
-    this.#maxQueuedFds = Math.max(fdOption(options.maxQueuedFds, 'maxQueuedFds'), SCM_MAX_FD);
-    const maxFds = options.maxFdsPerMessage ?? SCM_MAX_FD;
-    if (!Number.isInteger(maxFds) || maxFds < 0 || maxFds > SCM_MAX_FD) {
-      throw outOfRange(`The "maxFdsPerMessage" option must be an integer from 0 to ${SCM_MAX_FD}. Received ${describe(maxFds)}`);
-    }
-    // A socket that refuses fds never lets the kernel install one: it reads
-    // with no room for them (older kernels, without SO_PASSRIGHTS, drop them
-    // there and flag the message fdsTruncated).
-    this.#maxFdsPerMessage = this.#acceptFds ? maxFds : 0;
-    // Options first: if one fails, the caller still owns (and closes) the fd.
-    // A server sets both on its listening socket too, which accepted
-    // connections inherit (UnixMessageServer.listen).
-    if (this.#passCredentials) {
-      const s = native.setsockopt(options.fd, constants.SOL_SOCKET, constants.SO_PASSCRED, 1);
-      if (s < 0) throw errnoError(s, 'setsockopt');
-    }
-    if (!this.#acceptFds) {
-      const s = native.setsockopt(options.fd, constants.SOL_SOCKET, constants.SO_PASSRIGHTS, 0);
-      if (s < 0 && s !== ENOPROTOOPT) throw errnoError(s, 'setsockopt');
-    }
-    const handle = new native.SocketHandle();
-    handle.setMaxFds(this.#maxFdsPerMessage, this.#passCredentials);
-    const r = handle.open(options.fd, TYPE_NUMBERS[type], maxMessageSize);
-    if (r < 0) throw errnoError(r, 'uv_poll_init');
+    const limits = limitsOf(options);
+    this.#passCredentials = limits.passCredentials;
+    const handle = openHandle(options.fd, type, limits);
     handle.owner = {
-      onRead: (count, data, status, addresses, base) => this.#onRead(count, data, status, addresses, base),
-      onWritable: () => this.#onWritable(),
+      onRead: (count, data, status, addresses, base) => this.#reader.onRead(count, data, status, addresses, base),
+      onWritable: () => this.#link.onWritable(),
       onConnection: () => undefined,
     };
     this.#handle = handle;
-    this.#fd = options.fd;
-    if (options.connectTo !== undefined) {
-      this.#connectTo = options.connectTo;
-      this.#connecting = true;
-      process.nextTick(() => this.#connect());
+    const link = new Connection(handle, options.connectTo, {
+      connected: (status) => this.#connected(status),
+      flush: () => this.#out.flush(),
+    });
+    this.#link = link;
+    this.#reader = new Reader(this, handle, options.fd, limits, () => link.remote);
+    this.#out = new SendQueue(type, fdSendPort(options.fd), link, limits.maxQueuedFds, () => this.#reports.fdRoomFreed());
+    if (link.connecting) {
+      process.nextTick(() => link.connect());
     } else {
       this.#startReading();
     }
@@ -326,11 +101,7 @@ export class UnixMessageSocket extends Duplex {
   static fromFd(fd: number, options: SocketOptions = {}): UnixMessageSocket {
     validateFd(fd, 'fd');
     const opts = socketOptionsOf(options);
-    const type = inspectFd(fd);
-    refusePolled(fd);
-    if (native.getsockopt(fd, constants.SOL_SOCKET, constants.SO_ACCEPTCONN, scratch) === 0 && scratch[0] === 1) {
-      throw invalidFdType(`fd ${fd} is a listening socket; adopt it with createServer().listen({ fd })`);
-    }
+    const type = adoptableType(fd);
     const own = native.dup(fd);
     if (own < 0) throw errnoError(own, 'dup');
     let socket: UnixMessageSocket;
@@ -351,91 +122,74 @@ export class UnixMessageSocket extends Duplex {
 
   /** True until a connect() started by connect() has completed. */
   get connecting(): boolean {
-    return this.#connecting;
+    return this.#link.connecting;
   }
 
   /** The peer's address (getpeername), if it has one. */
   get remoteAddress(): string | undefined {
-    if (this.#remote !== undefined) return this.#remote;
+    if (this.#link.remote !== undefined) return this.#link.remote;
     const h = this.#handle;
-    if (h === null) return undefined;
-    const r = native.getpeername(h.fd);
-    return typeof r === 'string' ? r : undefined;
+    return h === null ? undefined : peerAddress(h.fd);
   }
 
   /** This socket's own address (getsockname): a path, '\0name', or '' when unnamed. */
   address(): string {
-    const r = native.getsockname(this.#liveFd('address'));
-    if (typeof r === 'number') throw errnoError(r, 'getsockname');
-    return r ?? '';
+    return localAddress(this.#liveFd('address'));
   }
 
   /** dgram: binds to a path or '\0abstract' name; with no argument, autobinds. */
   bind(address?: string): this {
-    const name = address === undefined ? null : validateAddress(address);
-    const r = native.bind(this.#liveFd('bind'), name);
-    if (r < 0) throw errnoError(r, 'bind', name ?? undefined);
+    const name = bindName(address);
+    bindTo(this.#liveFd('bind'), name);
     this.#startReading();
     return this;
   }
 
   /** SO_PEERCRED: the peer's credentials at connect()/socketpair() time. */
   peerCredentials(): Credentials {
-    const out = new Int32Array(3);
-    const r = native.peercred(this.#liveFd('peerCredentials'), out);
-    if (r < 0) throw errnoError(r, 'getsockopt');
-    return { pid: out[0]!, uid: out[1]!, gid: out[2]! };
+    return peerCredentialsOf(this.#liveFd('peerCredentials'));
   }
 
   /** setsockopt(2) for integer options. */
   setOption(level: number, name: number, value: number): this {
-    for (const [k, v] of [['level', level], ['name', name], ['value', value]] as const) {
-      if (!isInt32(v)) throw invalidArgType(`The "${k}" argument must be a 32-bit integer. Received ${describe(v)}`);
-    }
-    const r = native.setsockopt(this.#liveFd('setOption'), level, name, value);
-    if (r < 0) throw errnoError(r, 'setsockopt');
+    validateSetOption(level, name, value);
+    setIntOption(this.#liveFd('setOption'), level, name, value);
     if (level === constants.SOL_SOCKET && name === constants.SO_PASSCRED) {
       // Credentials come before the fds in the receive buffer (setMaxFds).
       this.#passCredentials = value !== 0;
-      this.#handle?.setMaxFds(this.#maxFdsPerMessage, this.#passCredentials);
+      this.#handle?.setMaxFds(this.#reader.maxFdsPerMessage, this.#passCredentials);
     }
     return this;
   }
 
   /** getsockopt(2) for integer options. */
   getOption(level: number, name: number): number {
-    if (!isInt32(level) || !isInt32(name)) {
-      throw invalidArgType('The "level" and "name" arguments must be 32-bit integers');
-    }
-    const r = native.getsockopt(this.#liveFd('getOption'), level, name, scratch);
-    if (r < 0) throw errnoError(r, 'getsockopt');
-    return scratch[0]!;
+    validateGetOption(level, name);
+    return getIntOption(this.#liveFd('getOption'), level, name);
   }
 
   ref(): this {
-    this.#refed = true;
     this.#handle?.ref();
-    this.#retryTimer?.ref();
-    this.#room.ref();
+    this.#link.ref();
+    this.#reader.room.ref();
     return this;
   }
 
   unref(): this {
-    this.#refed = false;
     this.#handle?.unref();
-    this.#retryTimer?.unref();
-    this.#room.unref();
+    this.#link.unref();
+    this.#reader.room.unref();
     return this;
   }
 
   /** Received fds in the readable buffer, not yet delivered (they count against maxPendingFds). */
   get pendingFds(): number {
-    return this.#unreadFds;
+    return this.#reader.pendingFds;
   }
 
   /** Duplicated fds held for queued messages (they count against maxQueuedFds). */
   get queuedFds(): number {
-    return this.#queuedFds;
+    return this.#out.queuedFds;
   }
 
   /**
@@ -444,8 +198,31 @@ export class UnixMessageSocket extends Duplex {
    * fds are freed.
    */
   get waitingForFdRoom(): boolean {
-    return this.#room.waiting;
+    return this.#reader.room.waiting;
   }
+
+  // The Writable overrides (write, cork, end, _write/_writev, and the
+  // writableCorked/writableNeedDrain getters) keep these invariants:
+  // 1. Every chunk in Writable's buffer is a QueuedMessage that write() made
+  //    (SendQueue.queue): its fds were sent or duplicated before write()
+  //    returned, so the caller may close its copies at once. end(chunk)
+  //    hands its chunk to write() for the same reason; _write/_writev queue
+  //    a raw chunk only for a caller of Writable.prototype.write itself.
+  // 2. A message goes to the kernel from write() itself (queued.sent) only
+  //    when nothing can be ahead of it (#idle: no batch in flight or
+  //    buffered, not connecting, no cork, the caller's or ours). It never
+  //    enters Writable's buffer, so Writable's order and counts stay right.
+  // 3. At most one cork is ours (#tickCorked): taken by the first buffered
+  //    write of a tick, released at its end or by cork(). writableCorked
+  //    hides it; a caller's uncork() that took it leaves nothing to undo.
+  // 4. Each write's callback runs once: a nextTick for a message sent from
+  //    write(), Writable's callback (WriteReports.afterWrite) for a buffered
+  //    one, WriteReports.reportMessageError for one that failed at once.
+  // 5. write() returns false while Writable's buffer is full, while the dups
+  //    held reach maxQueuedFds (SendQueue.overFdBound), and for a write that
+  //    failed at once. One 'drain' follows: Writable's, or the one
+  //    WriteReports owes (fdRoomFreed, failedNow), emitted only once neither
+  //    holds (writableNeedDrain is their union).
 
   /**
    * Takes an OutgoingMessage, a Buffer or a string. Throws TypeError or
@@ -464,17 +241,15 @@ export class UnixMessageSocket extends Duplex {
       if (!isByteView(chunk)) normalizeMessage(chunk, this.type);
       return super.write(chunk, cb ?? noop);
     }
-    const queued = this.#queue(chunk, true);
+    const queued = this.#out.queue(chunk, this.#idleNow);
     if (queued instanceof Error) {
-      process.nextTick(() => this.#reportMessageError(queued, cb));
-      return this.#failedNow(cb);
+      process.nextTick(() => this.#reports.reportMessageError(queued, cb));
+      return this.#reports.failedNow(cb);
     }
     if (queued.sent) {
-      // Sent from write() itself (#sendNow), with nothing queued before it:
-      // Writable has nothing to order, buffer or count, and its per-write
-      // callback and nextTick were most of the JS a message with fds costs
-      // (bench/README.md). The callback still comes asynchronously, after
-      // those of earlier writes (both are nextTicks).
+      // Sent from write() itself (invariant 2): Writable's per-write callback
+      // and nextTick were most of the JS a message with fds costs
+      // (bench/README.md). The callback still comes after earlier ones.
       if (cb !== undefined) process.nextTick(cb, null);
       return true;
     }
@@ -485,60 +260,13 @@ export class UnixMessageSocket extends Duplex {
       super.cork();
       process.nextTick(this.#uncorkTick);
     }
-    const room = super.write(queued, (err?: Error | null) => this.#afterWrite(queued, err, cb));
-    if (queued.error !== null) return this.#failedNow(cb);
-    if (this.#queuedFds >= this.#maxQueuedFds) {
-      this.#fdNeedDrain = true;
-      return false;
-    }
+    const room = super.write(queued, (err?: Error | null) => {
+      this.#out.release(queued);
+      this.#reports.afterWrite(queued, err, cb);
+    });
+    if (queued.error !== null) return this.#reports.failedNow(cb);
+    if (this.#out.overFdBound()) return false;
     return room;
-  }
-
-  // A write whose message failed before it could be queued or sent (dup(2)
-  // or sendmsg(2) refused it: EMFILE, EBADF...) returns false, as Writable's
-  // write() does for a write that fails at once: a writer that writes while
-  // write() returns true (the usual backpressure loop) would otherwise never
-  // yield, and its error, reported on the next tick, would never come (at
-  // EMFILE, a million failed writes a second until the heap ran out). With
-  // a callback the socket goes on: the 'drain' owed follows once the event
-  // loop has turned (setImmediate, not a tick: I/O and timers run first).
-  // Without one the error destroys the socket, and 'close' follows instead.
-  #failedNow(cb: WriteCallback | undefined): false {
-    if (cb !== undefined && !this.#failDrainOwed) {
-      this.#failDrainOwed = true;
-      setImmediate(this.#emitFailDrain);
-    }
-    return false;
-  }
-
-  readonly #emitFailDrain = (): void => {
-    this.#failDrainOwed = false;
-    // Otherwise Writable, or #release, emits it once the buffer drains.
-    if (!this.destroyed && !this.writableNeedDrain) this.emit('drain');
-  };
-
-  // Every dup the socket holds for a queued message is counted from #queue
-  // to its release (sent, failed, or destroyed).
-  #release(m: QueuedMessage): void {
-    const n = m.releaseDups();
-    if (n === 0) return;
-    this.#queuedFds -= n;
-    if (this.#fdNeedDrain && this.#queuedFds < this.#maxQueuedFds) {
-      this.#fdNeedDrain = false;
-      // Writable emits 'drain' itself once its own buffer empties, if it
-      // told the writer to wait too; otherwise this is the 'drain' owed.
-      // After the current flush, as Writable's own 'drain' comes.
-      if (!this.#writableBufferFull()) process.nextTick(this.#emitDrain);
-    }
-  }
-
-  readonly #emitDrain = (): void => {
-    if (!this.destroyed && !this.#fdNeedDrain && !this.#writableBufferFull()) this.emit('drain');
-  };
-
-  // Writable's own writableNeedDrain (the message count), without ours.
-  #writableBufferFull(): boolean {
-    return Reflect.get(Duplex.prototype, 'writableNeedDrain', this) as boolean;
   }
 
   readonly #uncorkTick = (): void => this.#releaseTickCork();
@@ -561,9 +289,7 @@ export class UnixMessageSocket extends Duplex {
     super.cork();
   }
 
-  // writableCorked counts the caller's cork() calls, as on any Writable; the
-  // end-of-tick cork of write() is the library's own. writableNeedDrain is
-  // also true while write() returned false for the fds held (maxQueuedFds).
+  // Invariants 3 and 5.
   static {
     Object.defineProperty(UnixMessageSocket.prototype, 'writableCorked', {
       configurable: true,
@@ -575,7 +301,7 @@ export class UnixMessageSocket extends Duplex {
     Object.defineProperty(UnixMessageSocket.prototype, 'writableNeedDrain', {
       configurable: true,
       get(this: UnixMessageSocket): boolean {
-        return this.#fdNeedDrain || (Reflect.get(Duplex.prototype, 'writableNeedDrain', this) as boolean);
+        return this.#out.needDrain || (Reflect.get(Duplex.prototype, 'writableNeedDrain', this) as boolean);
       },
     });
   }
@@ -602,78 +328,13 @@ export class UnixMessageSocket extends Duplex {
     return super.end(chunk, cb);
   }
 
-  #queue(chunk: unknown, fromWrite = false): QueuedMessage | Error {
-    // A bare Buffer, the common case, needs no normalizing.
-    if (isByteView(chunk)) return new QueuedMessage(chunk, byteLengthOf(chunk), null, null, false);
-    const msg = normalizeMessage(chunk, this.type);
-    if (msg.fds.length === 0) return new QueuedMessage(msg.data, msg.byteLength, msg.address, null, false);
-    // normalizeMessage's copy: nobody else holds it.
-    if (msg.lend) return new QueuedMessage(msg.data, msg.byteLength, msg.address, msg.fds as number[], true);
-    if (fromWrite && this.#idle()) {
-      const now = this.#sendNow(msg);
-      if (now !== null) return now;
-    }
-    const dups = dupFds(msg.fds);
-    if (dups instanceof Error) return dups;
-    this.#queuedFds += dups.length;
-    return new QueuedMessage(msg.data, msg.byteLength, msg.address, dups, false);
-  }
-
   // Nothing queued anywhere and the socket ready: a message sent now cannot
   // overtake another.
+  readonly #idleNow = (): boolean => this.#idle();
+
   #idle(): boolean {
-    return this.#handle !== null && this.#pending === null && !this.#connecting &&
+    return this.#out.idle && !this.#link.connecting &&
       this.writableLength === 0 && this.writableCorked === 0 && !this.#tickCorked;
-  }
-
-  // An idle socket sends a message with fds from write() itself: the kernel
-  // takes its own references, so the fds need no dup(2) and close(2) of ours
-  // (0.5 us of the 1.5 us a message with one fd costs, bench/README.md).
-  // Returns the message, done (sent, or failed with its own error or one
-  // that ends the socket) or with the rest of a partial stream write, whose
-  // fds went with the first byte; null when it has to wait (EAGAIN and the
-  // like) and so needs its dups. A fatal error is kept, not retried: the
-  // kernel reports a reset once (sk_err), and a retry would see EPIPE.
-  #sendNow(msg: NormalizedMessage): QueuedMessage | null {
-    const r = native.send(this.#fd, msg.data, msg.fds, msg.address, 0);
-    const q = new QueuedMessage(msg.data, msg.byteLength, msg.address, null, false);
-    if (r >= 0) {
-      // The rest of a partial stream write goes without the fds, which went
-      // with the first byte (unix_stream_sendmsg).
-      if (this.type !== 'stream' || r >= msg.byteLength) q.sent = true;
-      else q.advance(r);
-      return q;
-    }
-    if (r === EAGAIN || r === ENOBUFS || r === ETOOMANYREFS) return null;
-    const own = failsOnlyTheMessage(r, msg.address);
-    q.error = errnoError(r, 'sendmsg', own ? msg.address ?? this.#remote : this.#remote);
-    q.fatal = !own;
-    return q;
-  }
-
-  #afterWrite(queued: QueuedMessage, err: Error | null | undefined, cb: WriteCallback | undefined): void {
-    this.#release(queued);
-    // Writable gives one error to every message of a _writev batch, but the
-    // ones the kernel already took were sent: their callbacks say so, so a
-    // caller that re-sends failed messages never sends one twice.
-    if (queued.sent) err = null;
-    if (!err && queued.error !== null) {
-      this.#reportMessageError(queued.error, cb);
-    } else if (cb) {
-      cb(err ?? null);
-    }
-  }
-
-  // A failure of one message (a bad fd, EMSGSIZE, an unreachable dgram
-  // destination) goes to that write's callback and the socket stays usable.
-  // Without a callback nobody would see it, so, like Node's dgram send(),
-  // it becomes an 'error' on the socket instead.
-  #reportMessageError(err: Error, cb: WriteCallback | undefined): void {
-    if (cb) {
-      cb(err);
-    } else {
-      this.destroy(err);
-    }
   }
 
   // write() corks the socket until the end of the tick (#uncorkTick), so the
@@ -682,267 +343,25 @@ export class UnixMessageSocket extends Duplex {
   // (bench/README.md, profile). A lone request/reply waits one nextTick,
   // which the ping-pong bench shows costs nothing measurable.
   override _write(chunk: unknown, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.#startWrite([chunk], callback);
+    this.#out.start([chunk], callback, this.#link.connecting);
   }
 
   override _writev(chunks: Array<{ chunk: unknown }>, callback: (error?: Error | null) => void): void {
-    this.#startWrite(chunks.map((c) => c.chunk), callback);
-  }
-
-  #startWrite(chunks: unknown[], callback: (error?: Error | null) => void): void {
-    const messages: QueuedMessage[] = [];
-    for (const chunk of chunks) {
-      // A chunk that reached _write without passing through write() (end() hands
-      // its chunk to write(), so only a caller of Writable.prototype directly).
-      let q: QueuedMessage | Error;
-      try {
-        q = chunk instanceof QueuedMessage ? chunk : this.#queue(chunk);
-      } catch (err) {
-        q = err as Error;
-      }
-      if (q instanceof Error) {
-        for (const m of messages) this.#release(m);
-        callback(q);
-        return;
-      }
-      messages.push(q);
-    }
-    // Sent from write() already (#sendNow): nothing for the kernel, or an
-    // error that ends the socket, as it would from #flush.
-    const fatal = messages.find((m) => m.fatal);
-    if (fatal !== undefined) {
-      for (const m of messages) this.#release(m);
-      callback(fatal.error);
-      return;
-    }
-    if (messages.every(isDone)) {
-      callback(null);
-      return;
-    }
-    this.#pending = { messages, index: 0, callback };
-    if (!this.#connecting) this.#flush();
-  }
-
-  #flush(): void {
-    const p = this.#pending;
-    if (p === null || this.#handle === null) return;
-    const fd = this.#fd;
-    while (p.index < p.messages.length) {
-      const q = p.messages[p.index]!;
-      if (isDone(q)) {
-        p.index++;
-        continue;
-      }
-      if (q.changed()) {
-        q.error = changedError();
-        this.#release(q);
-        p.index++;
-        continue;
-      }
-      let r: number;
-      if (this.type === 'stream') {
-        r = this.#sendStream(fd, p);
-        if (r >= 0) {
-          this.#retryDelay = 1;
-          continue;
-        }
-      } else {
-        r = this.#sendBatch(fd, p);
-        if (r > 0) {
-          for (let i = p.index; i < p.index + r; i++) {
-            const m = p.messages[i]!;
-            this.#release(m);
-            m.sent = true;
-          }
-          p.index += r;
-          this.#retryDelay = 1;
-          continue;
-        }
-      }
-      if (r === EAGAIN || r === ENOBUFS) {
-        this.#waitWritable(q.address !== null);
-        return;
-      }
-      if (r === ETOOMANYREFS) {
-        // The per-user in-flight fd limit (unix(7)); it clears as receivers
-        // drain, which no poll event announces.
-        this.#retryLater();
-        return;
-      }
-      if (failsOnlyTheMessage(r, q.address)) {
-        q.error = errnoError(r, 'sendmsg', q.address ?? this.#remote);
-        this.#release(q);
-        p.index++;
-        continue;
-      }
-      this.#finishWrite(errnoError(r, 'sendmsg', this.#remote));
-      return;
-    }
-    this.#finishWrite(null);
-  }
-
-  // Stream: consecutive messages leave in one gathering sendmsg, as Node's
-  // writev does. Only the first may carry fds: the kernel attaches them to
-  // the sendmsg's first byte, which must be that message's first byte
-  // (docs/kernel.md, "SOCK_STREAM"). Returns bytes sent or -errno, and moves
-  // p.index past what the kernel took.
-  #sendStream(fd: number, p: PendingWrite): number {
-    const q = p.messages[p.index]!;
-    if (q.byteLength === 0) {
-      q.sent = true;
-      p.index++;
-      return 0;
-    }
-    let end = p.index + 1;
-    let data: Gather = q.data;
-    if (end < p.messages.length && p.messages[end]!.dups === null) {
-      const parts: ArrayBufferView[] = [];
-      let k = p.index;
-      for (; k < p.messages.length && k - p.index < STREAM_GATHER; k++) {
-        const m = p.messages[k]!;
-        if (k > p.index && (m.dups !== null || isDone(m))) break;
-        // A buffer the caller detached or emptied after write() would shift
-        // the byte count onto the next message: such a one goes alone.
-        if (!appendParts(parts, m)) break;
-      }
-      if (k > p.index + 1) {
-        data = parts;
-        end = k;
-      }
-    }
-    const r = native.send(fd, data, q.dups, null, 0);
-    if (r < 0) return r;
-    // The fds went with the first byte; a retry of the rest must not carry
-    // them again (libuv c560cf931; docs/kernel.md, "Partial writes").
-    this.#release(q);
-    let left = r;
-    while (left > 0 && p.index < end) {
-      const m = p.messages[p.index]!;
-      if (left >= m.byteLength) {
-        left -= m.byteLength;
-        m.sent = true;
-        p.index++;
-      } else {
-        m.advance(left);
-        left = 0;
-      }
-    }
-    return r;
-  }
-
-  // seqpacket/dgram: up to SEND_BATCH messages in one sendmmsg. The batch
-  // stops before a message whose buffers changed since write() (the caller
-  // checks p.messages[p.index] itself), so that one fails on its own.
-  #sendBatch(fd: number, p: PendingWrite): number {
-    let end = Math.min(p.messages.length, p.index + SEND_BATCH);
-    const q = p.messages[p.index]!;
-    if (end - p.index === 1) {
-      // One message: plain sendmsg, which returns bytes, not a count.
-      const r = native.send(fd, q.data, q.dups, q.address, 0);
-      return r >= 0 ? 1 : r;
-    }
-    const datas: Gather[] = [];
-    let fds: Array<number[] | null> | undefined;
-    let addresses: Array<string | null> | undefined;
-    for (let i = p.index; i < end; i++) {
-      const m = p.messages[i]!;
-      if (i > p.index && (isDone(m) || m.changed())) {
-        end = i;
-        break;
-      }
-      datas.push(m.data);
-      if (m.dups !== null) fds ??= [];
-      if (m.address !== null) addresses ??= [];
-    }
-    // Lists only when some message has fds or an address: the native side
-    // reads each element with an N-API call.
-    if (fds !== undefined) for (let i = p.index; i < end; i++) fds.push(p.messages[i]!.dups);
-    if (addresses !== undefined) for (let i = p.index; i < end; i++) addresses.push(p.messages[i]!.address);
-    return native.sendBatch(fd, datas, fds, addresses, 0, datas.length);
-  }
-
-  #finishWrite(err: Error | null): void {
-    const p = this.#pending;
-    this.#pending = null;
-    this.#stopWatchingWritable();
-    if (p === null) return;
-    if (err !== null) for (let i = p.index; i < p.messages.length; i++) this.#release(p.messages[i]!);
-    p.callback(err);
-  }
-
-  #waitWritable(unconnectedDgram: boolean): void {
-    if (unconnectedDgram) {
-      // poll(2) reports an unconnected datagram socket writable even when the
-      // destination's queue is full (max_dgram_qlen), so back off on a timer.
-      this.#retryLater();
-      return;
-    }
-    if (!this.#watchingWritable && this.#handle !== null) {
-      this.#watchingWritable = true;
-      this.#handle.writeStart();
-    }
-  }
-
-  #stopWatchingWritable(): void {
-    if (this.#watchingWritable) {
-      this.#watchingWritable = false;
-      this.#handle?.writeStop();
-    }
-  }
-
-  #retryLater(): void {
-    if (this.#retryTimer !== null) return;
-    this.#retryTimer = setTimeout(() => {
-      this.#retryTimer = null;
-      if (this.#connecting) this.#connect();
-      else this.#flush();
-    }, this.#retryDelay);
-    if (!this.#refed) this.#retryTimer.unref();
-    this.#retryDelay = Math.min(this.#retryDelay * 2, MAX_RETRY_MS);
-  }
-
-  #onWritable(): void {
-    this.#stopWatchingWritable();
-    if (this.#connecting) {
-      // A non-blocking connect finished: SO_ERROR says how (connect(2)).
-      const r = native.getsockopt(this.#handle!.fd, constants.SOL_SOCKET, constants.SO_ERROR, scratch);
-      this.#connected(r < 0 ? r : -scratch[0]!);
-      return;
-    }
-    this.#flush();
-  }
-
-  #connect(): void {
-    const h = this.#handle;
-    if (h === null) return;
-    const r = native.connect(h.fd, this.#connectTo!);
-    if (r === EINPROGRESS || r === EINTR) {
-      this.#watchingWritable = true;
-      h.writeStart();
-    } else if (r === EAGAIN) {
-      // The listener's backlog is full; a Unix connect() does not queue, and
-      // the socket polls writable meanwhile, so retry on a timer.
-      this.#retryLater();
-    } else {
-      this.#connected(r);
-    }
+    this.#out.start(chunks.map((c) => c.chunk), callback, this.#link.connecting);
   }
 
   #connected(status: number): void {
-    this.#connecting = false;
-    this.#retryDelay = 1;
     if (status < 0) {
-      this.destroy(errnoError(status, 'connect', this.#connectTo));
+      this.destroy(errnoError(status, 'connect', this.#link.connectTo));
       return;
     }
-    this.#remote = this.#connectTo;
     this.emit('connect');
     this.emit('ready');
-    this.#flush();
+    this.#out.flush();
     this.#startReading();
-    this.#updateReading();
+    this.#reader.update();
     const final = this.#finalCallback;
-    if (final !== null && this.#pending === null) {
+    if (final !== null && !this.#out.writing) {
       this.#finalCallback = null;
       this._final(final);
     }
@@ -950,7 +369,7 @@ export class UnixMessageSocket extends Duplex {
 
   override _final(callback: (error?: Error | null) => void): void {
     const h = this.#handle;
-    if (this.#connecting) {
+    if (this.#link.connecting) {
       this.#finalCallback = callback;
       return;
     }
@@ -959,7 +378,7 @@ export class UnixMessageSocket extends Duplex {
       return;
     }
     const r = native.shutdown(h.fd, constants.SHUT_WR);
-    callback(r < 0 && r !== ENOTCONN ? errnoError(r, 'shutdown', this.#remote) : null);
+    callback(r < 0 && r !== ENOTCONN ? errnoError(r, 'shutdown', this.#link.remote) : null);
   }
 
   // Every delivery (read() in paused mode, flowing mode, push() straight to a
@@ -973,38 +392,9 @@ export class UnixMessageSocket extends Duplex {
       // closed those messages' fds: delivering them would hand out dead or
       // reused fd numbers.
       if (this.destroyed) return false;
-      this.#delivering(args[0] as UnixMessage);
+      this.#reader.delivering(args[0] as UnixMessage);
     }
     return super.emit(event, ...args);
-  }
-
-  #delivering(message: UnixMessage): void {
-    const ours = this.#unread[this.#unreadHead] === message;
-    if (ours) {
-      this.#unread[this.#unreadHead++] = undefined;
-      this.#unreadFds -= message.fds.length;
-      if (this.#unreadHead === this.#unread.length) {
-        this.#unread = [];
-        this.#unreadHead = 0;
-      } else if (this.#unreadHead > 1024 && this.#unreadHead * 2 > this.#unread.length) {
-        this.#unread = this.#unread.slice(this.#unreadHead);
-        this.#unreadHead = 0;
-      }
-    }
-    if (message.fds.length === 0) return;
-    if (ours && this.readableFlowing === true && this.listenerCount('data') === 0) {
-      // Flowing with no 'data' listener (resume() to discard what comes, or
-      // the last listener removed): Readable drops the message, so nobody
-      // ever gets its fds. They are ours to close, as for a message never
-      // delivered; a read() that takes it anyway finds no fds in it.
-      closeFds(message.fds);
-      message.fds = [];
-      return;
-    }
-    // From here the fds are the consumer's, also if the env is torn down
-    // while a listener runs: the addon's teardown closes only what is still
-    // the library's (env_state.h).
-    disowned(message.fds);
   }
 
   /**
@@ -1016,160 +406,32 @@ export class UnixMessageSocket extends Duplex {
     throw invalidState(`setEncoding(${describe(encoding)}) does not apply to a message socket: it emits { data, fds } objects; decode each message's data instead`);
   }
 
-  // Readable calls _read() once and waits for a push. A pause for the fd
-  // budget pushes nothing, so resume from here, once the consumer has taken
-  // messages (and their fds) out of the buffer. An error that arrived behind
-  // buffered messages is raised once they have all been read.
+  // Resumes a read paused for the fd budget, or raises an error held behind
+  // buffered messages (Reader.consumed).
   override read(size?: number): UnixMessage | null {
     // Readable would parseInt() anything else, running its toString().
     if (size !== undefined && typeof size !== 'number') throw invalidArgType(`The "size" argument must be of type number. Received ${describe(size)}`);
     if (this.destroyed) return null; // see emit()
     const message = super.read(size) as UnixMessage | null;
-    if (this.#deferredError !== null && this.readableLength === 0) {
-      const err = this.#deferredError;
-      this.#deferredError = null;
-      this.destroy(err);
-    } else if (this.#fdPaused) {
-      this.#updateReading();
-    }
+    this.#reader.consumed();
     return message;
   }
 
   override _read(): void {
-    this.#wantRead = true;
-    this.#updateReading();
-  }
-
-  // The handle reads only while maxFdsPerMessage more fds fit the budget
-  // max(maxPendingFds, maxFdsPerMessage) - pendingFds (and the process's fd
-  // room, which the addon checks), so unclaimed fds never pass the bound.
-  #updateReading(): void {
-    const h = this.#handle;
-    if (h === null) return;
-    const perMessage = this.#maxFdsPerMessage;
-    const budget = perMessage === 0 ? 0 : Math.max(this.#maxPendingFds, perMessage) - this.#unreadFds;
-    this.#fdPaused = this.#wantRead && budget < perMessage;
-    const want = this.#wantRead && !this.#eof && !this.#connecting && !this.#fdPaused && !this.#room.waiting;
-    // Nothing to tell the handle: the common case after every read batch,
-    // where a call would cost an N-API round trip per wakeup.
-    if (want ? budget === this.#pollBudget : this.#pollBudget < 0) return;
-    this.#pollBudget = want ? budget : -1;
-    // Restarting an active poll only updates the budget (poll.rst).
-    const r = want ? h.readStart(budget) : h.readStop();
-    if (r < 0) this.destroy(errnoError(r, 'uv_poll_start'));
-  }
-
-  // data: the batch's bytes in one Buffer (from `base` in the shared slab),
-  // or one Buffer per message for a large batch (socket_handle.cc MessageBytes).
-  #onRead(count: number, data: Buffer | Buffer[], status: number, addresses: Array<string | undefined> | undefined,
-    base: number | undefined): void {
-    const perMessage = Array.isArray(data);
-    let offset = base ?? 0;
-    let fdOffset = 0;
-    let i = 0;
-    try {
-      for (; i < count; i++) {
-        const m = i * META;
-        const length = recvMeta[m + META_LENGTH]!;
-        const flags = recvMeta[m + META_FLAGS]!;
-        const nfds = recvMeta[m + META_FD_COUNT]!;
-        const fds: number[] = [];
-        for (let k = 0; k < nfds; k++) fds.push(recvFds[fdOffset + k]!);
-        const message: UnixMessage = {
-          data: perMessage ? trimmed(data[i]!, length) : data.subarray(offset, offset + length),
-          fds,
-          truncated: (flags & FLAG_TRUNCATED) !== 0,
-          fdsTruncated: (flags & FLAG_FDS_TRUNCATED) !== 0,
-        };
-        const address = addresses?.[i];
-        if (address !== undefined) message.address = address;
-        if ((flags & FLAG_CREDENTIALS) !== 0) {
-          message.credentials = { pid: recvMeta[m + META_PID]!, uid: recvMeta[m + META_UID]!, gid: recvMeta[m + META_GID]! };
-        }
-        offset += length;
-        fdOffset += nfds;
-        this.#deliver(message);
-      }
-    } finally {
-      // A 'data' listener threw: the messages after it were never delivered.
-      for (let j = i + 1; j < count; j++) {
-        const nfds = recvMeta[j * META + META_FD_COUNT]!;
-        for (let k = 0; k < nfds; k++) native.close(recvFds[fdOffset + k]!);
-        fdOffset += nfds;
-      }
-      this.#afterRead(status, count);
-    }
-  }
-
-  #afterRead(status: number, count: number): void {
-    if (count > 0) this.#room.progressed();
-    if (status === constants.STATUS_NO_FD_ROOM) {
-      // Stop polling (the next #updateReading sees the wait) until the retry.
-      this.#room.wait(this.#retryRead);
-      this.#updateReading();
-      return;
-    }
-    if (status === UV_EOF) {
-      this.#eof = true;
-      this.push(null);
-    } else if (status < 0) {
-      this.#eof = true;
-      const err = errnoError(status, 'recvmsg', this.#remote);
-      // The messages read before the error (docs/kernel.md, "Errors and readiness": after a
-      // reset, SEQPACKET still delivers what was queued) reach the consumer
-      // first; read() raises the error when the buffer is empty.
-      if (this.readableLength === 0) this.destroy(err);
-      else this.#deferredError = err;
-      return;
-    }
-    this.#updateReading();
-  }
-
-  readonly #retryRead = (): void => this.#updateReading();
-
-  #deliver(message: UnixMessage): void {
-    if (!this.#acceptFds && message.fds.length > 0) {
-      closeFds(message.fds);
-      message.fds = [];
-    }
-    if (this.destroyed) {
-      // Nobody can receive it any more: its fds are ours to close.
-      closeFds(message.fds);
-      return;
-    }
-    const before = this.readableLength;
-    const more = this.push(message);
-    if (this.readableLength > before) {
-      this.#unread.push(message);
-      this.#unreadFds += message.fds.length;
-    }
-    if (!more) this.#wantRead = false;
+    this.#reader.requested();
   }
 
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
-    if (this.#retryTimer !== null) {
-      clearTimeout(this.#retryTimer);
-      this.#retryTimer = null;
-    }
-    this.#room.cancel();
+    this.#link.close();
     const h = this.#handle;
     this.#handle = null;
-    this.#connecting = false;
     if (h !== null) {
       h.owner = undefined;
       h.close();
     }
     // Messages still in the readable buffer were never delivered.
-    for (let i = this.#unreadHead; i < this.#unread.length; i++) closeFds(this.#unread[i]!.fds);
-    this.#unread = [];
-    this.#unreadHead = 0;
-    this.#unreadFds = 0;
-    const p = this.#pending;
-    this.#pending = null;
-    if (p !== null) {
-      for (const m of p.messages) this.#release(m);
-      p.callback(err ?? streamDestroyed('write'));
-    }
+    this.#reader.close();
+    this.#out.close(err);
     const final = this.#finalCallback;
     this.#finalCallback = null;
     final?.(err ?? streamDestroyed('end'));
@@ -1184,49 +446,3 @@ export class UnixMessageSocket extends Duplex {
 }
 
 function noop(): void {}
-
-function isInt32(v: unknown): v is number {
-  return typeof v === 'number' && Number.isInteger(v) && v >= -0x80000000 && v <= 0x7fffffff;
-}
-
-/** maxPendingFds / maxQueuedFds: a positive integer, or the default bound. */
-function fdOption(value: unknown, name: string): number {
-  if (value === undefined) return defaultFdBound();
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw outOfRange(`The "${name}" option must be a positive integer. Received ${describe(value)}`);
-  }
-  return value;
-}
-
-// A stream read that went straight into a Buffer of its own (maxMessageSize
-// bytes, SocketHandle::ReadStream) may hold fewer bytes than it has room for.
-function trimmed(buf: Buffer, length: number): Buffer {
-  return buf.length === length ? buf : buf.subarray(0, length);
-}
-
-/**
- * fromFd() and listen({ fd }) close the fd they adopt: one that a socket or
- * server of this process polls is that socket's, never the caller's to hand
- * over (closing it under its poll can make libuv abort the process).
- */
-export function refusePolled(fd: number): void {
-  if (native.isPolled(fd)) {
-    throw invalidArgValue(`fd ${fd} belongs to an open UnixMessageSocket or UnixMessageServer of this process; it cannot be adopted (destroy that one, or pass a dup of its peer)`);
-  }
-}
-
-/** Checks that fd is an AF_UNIX socket and returns its type. */
-export function inspectFd(fd: number): SocketType {
-  let r = native.getsockopt(fd, constants.SOL_SOCKET, constants.SO_DOMAIN, scratch);
-  if (r === ENOTSOCK) throw invalidFdType(`fd ${fd} is not a socket`);
-  if (r < 0) throw errnoError(r, 'getsockopt');
-  if (scratch[0] !== constants.AF_UNIX) {
-    // SCM_RIGHTS on an AF_INET socket is silently dropped (E28): refuse it.
-    throw invalidFdType(`fd ${fd} is not an AF_UNIX socket (address family ${scratch[0]})`);
-  }
-  r = native.getsockopt(fd, constants.SOL_SOCKET, constants.SO_TYPE, scratch);
-  if (r < 0) throw errnoError(r, 'getsockopt');
-  const type = typeName(scratch[0]!);
-  if (type === undefined) throw invalidFdType(`fd ${fd} has unsupported socket type ${scratch[0]}`);
-  return type;
-}

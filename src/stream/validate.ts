@@ -11,7 +11,7 @@
 import { types } from 'node:util';
 import { constants } from '../native/binding';
 import { describe, invalidArgType, invalidArgValue, isRevokedProxy, outOfRange, unknownEncoding } from './errors';
-import type { SocketOptions } from './socket';
+import type { SocketOptions } from './socket-options';
 import type { SocketType, WriteCallback } from './types';
 import { byteLengthOf, isByteView, isFakeView } from './views';
 

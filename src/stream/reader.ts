@@ -1,0 +1,200 @@
+// When and how much a socket reads: the fd budget it polls with, pauses for
+// unclaimed fds (maxPendingFds) and for the process's fd room
+// (STATUS_NO_FD_ROOM), EOF and a read error held behind buffered messages,
+// and the hand-over of each received message: pushed into the readable
+// buffer, then delivered (emit('data')) or closed undelivered.
+//
+// fd ownership: received fds are the library's until delivered, when
+// disowned() records them as the consumer's (README.md, "Who owns which
+// fd"). The Reader closes those nobody can receive: fds refused
+// (acceptFds: false), fds arriving after destroy(), fds of messages Readable
+// drops (flowing with no 'data' listener), and, through its UnreadLedger,
+// fds still buffered at destroy().
+import type { Readable } from 'node:stream';
+import { debug } from '../debug';
+import { constants, disowned, type NativeSocketHandle } from '../native/binding';
+import { errnoError } from './errors';
+import { FdRoomWait } from './fd-room-wait';
+import { closeFds } from './fds';
+import { decodeBatch, UnreadLedger } from './incoming';
+import type { UnixMessage } from './types';
+
+const UV_EOF = -4095;
+
+/** The socket as its reader sees it: a Readable that may still be connecting. */
+export interface ReadingSocket extends Readable {
+  readonly connecting: boolean;
+}
+
+export interface ReaderLimits {
+  maxPendingFds: number;
+  /** 0 when the socket refuses fds. */
+  maxFdsPerMessage: number;
+  acceptFds: boolean;
+}
+
+export class Reader {
+  readonly #socket: ReadingSocket;
+  // null once the socket is destroyed (close()).
+  #handle: NativeSocketHandle | null;
+  // For traces only.
+  readonly #fd: number;
+  readonly #remote: () => string | undefined;
+  readonly #maxPendingFds: number;
+  readonly maxFdsPerMessage: number;
+  readonly #acceptFds: boolean;
+  #eof = false;
+  // Readable asked for more (_read) and no push has said "enough" since.
+  #wantRead = false;
+  // The fd budget the handle reads with (readStart), or -1 while it does
+  // not read: a mirror of the handle's poll state, kept so that the common
+  // case (nothing changed after a batch) costs no N-API call.
+  #pollBudget = -1;
+  #fdPaused = false;
+  /** Reading waits for the process to have fds free (the addon reported STATUS_NO_FD_ROOM). */
+  readonly room = new FdRoomWait();
+  #deferredError: Error | null = null;
+  readonly #unread = new UnreadLedger();
+
+  constructor(socket: ReadingSocket, handle: NativeSocketHandle, fd: number, limits: ReaderLimits, remote: () => string | undefined) {
+    this.#socket = socket;
+    this.#handle = handle;
+    this.#fd = fd;
+    this.#maxPendingFds = limits.maxPendingFds;
+    this.maxFdsPerMessage = limits.maxFdsPerMessage;
+    this.#acceptFds = limits.acceptFds;
+    this.#remote = remote;
+  }
+
+  /** Received fds in the readable buffer, not yet delivered. */
+  get pendingFds(): number {
+    return this.#unread.fds;
+  }
+
+  /** Readable's _read(): it waits for a push. */
+  requested(): void {
+    this.#wantRead = true;
+    this.update();
+  }
+
+  // Readable calls _read() once and waits for a push. A pause for the fd
+  // budget pushes nothing, so resume from here, once the consumer has taken
+  // messages (and their fds) out of the buffer. An error that arrived behind
+  // buffered messages is raised once they have all been read.
+  /** After the consumer's read(). */
+  consumed(): void {
+    if (this.#deferredError !== null && this.#socket.readableLength === 0) {
+      const err = this.#deferredError;
+      this.#deferredError = null;
+      this.#socket.destroy(err);
+    } else if (this.#fdPaused) {
+      this.update();
+    }
+  }
+
+  // The handle reads only while maxFdsPerMessage more fds fit the budget
+  // max(maxPendingFds, maxFdsPerMessage) - pendingFds (and the process's fd
+  // room, which the addon checks), so unclaimed fds never pass the bound.
+  /** Starts, stops or re-budgets the handle's read poll. */
+  update(): void {
+    const h = this.#handle;
+    if (h === null) return;
+    const perMessage = this.maxFdsPerMessage;
+    const budget = perMessage === 0 ? 0 : Math.max(this.#maxPendingFds, perMessage) - this.#unread.fds;
+    this.#fdPaused = this.#wantRead && budget < perMessage;
+    const want = this.#wantRead && !this.#eof && !this.#socket.connecting && !this.#fdPaused && !this.room.waiting;
+    // Nothing to tell the handle: the common case after every read batch,
+    // where a call would cost an N-API round trip per wakeup.
+    if (want ? budget === this.#pollBudget : this.#pollBudget < 0) return;
+    this.#pollBudget = want ? budget : -1;
+    // Restarting an active poll only updates the budget (uv_poll_start).
+    const r = want ? h.readStart(budget) : h.readStop();
+    if (r < 0) this.#socket.destroy(errnoError(r, 'uv_poll_start'));
+  }
+
+  /** The handle's onRead: a batch of `count` messages, then `status`. */
+  onRead(count: number, data: Buffer | Buffer[], status: number, addresses: Array<string | undefined> | undefined,
+    base: number | undefined): void {
+    try {
+      decodeBatch(this.#fd, count, data, addresses, base, this.#deliverOne);
+    } finally {
+      this.#afterRead(status, count);
+    }
+  }
+
+  #afterRead(status: number, count: number): void {
+    if (count > 0) this.room.progressed();
+    if (status === constants.STATUS_NO_FD_ROOM) {
+      // Stop polling (the next update() sees the wait) until the retry.
+      if (debug.enabled) debug('fd %d: too few free fds for another read (RLIMIT_NOFILE); reading waits', this.#fd);
+      this.room.wait(this.#retryRead);
+      this.update();
+      return;
+    }
+    if (status === UV_EOF) {
+      this.#eof = true;
+      this.#socket.push(null);
+    } else if (status < 0) {
+      this.#eof = true;
+      const err = errnoError(status, 'recvmsg', this.#remote());
+      // The messages read before the error (docs/kernel.md, "Errors and readiness": after a
+      // reset, SEQPACKET still delivers what was queued) reach the consumer
+      // first; read() raises the error when the buffer is empty.
+      if (this.#socket.readableLength === 0) this.#socket.destroy(err);
+      else this.#deferredError = err;
+      return;
+    }
+    this.update();
+  }
+
+  readonly #retryRead = (): void => this.update();
+
+  readonly #deliverOne = (message: UnixMessage): void => this.#deliver(message);
+
+  #deliver(message: UnixMessage): void {
+    const socket = this.#socket;
+    if (!this.#acceptFds && message.fds.length > 0) {
+      if (debug.enabled) debug('fd %d: acceptFds is false; closing received fds %j', this.#fd, message.fds);
+      closeFds(message.fds);
+      message.fds = [];
+    }
+    if (socket.destroyed) {
+      // Nobody can receive it any more: its fds are ours to close.
+      if (message.fds.length > 0 && debug.enabled) debug('fd %d: destroyed; closing received fds %j', this.#fd, message.fds);
+      closeFds(message.fds);
+      return;
+    }
+    const before = socket.readableLength;
+    const more = socket.push(message);
+    if (socket.readableLength > before) this.#unread.push(message);
+    if (!more) this.#wantRead = false;
+  }
+
+  /** emit('data', message): from here its fds are the consumer's. */
+  delivering(message: UnixMessage): void {
+    const ours = this.#unread.take(message);
+    if (message.fds.length === 0) return;
+    if (ours && this.#socket.readableFlowing === true && this.#socket.listenerCount('data') === 0) {
+      // Flowing with no 'data' listener (resume() to discard what comes, or
+      // the last listener removed): Readable drops the message, so nobody
+      // ever gets its fds. They are ours to close, as for a message never
+      // delivered; a read() that takes it anyway finds no fds in it.
+      if (debug.enabled) debug('fd %d: flowing with no \'data\' listener; closing fds %j', this.#fd, message.fds);
+      closeFds(message.fds);
+      message.fds = [];
+      return;
+    }
+    // From here the fds are the consumer's, also if the env is torn down
+    // while a listener runs: the addon's teardown closes only what is still
+    // the library's (env_state.h).
+    if (debug.enabled) debug('fd %d: delivered fds %j', this.#fd, message.fds);
+    disowned(message.fds);
+  }
+
+  /** The socket is destroyed (its handle closed): stop, and close every fd never delivered. */
+  close(): void {
+    this.#handle = null;
+    this.room.cancel();
+    this.#unread.closeAll(this.#fd);
+  }
+}
