@@ -151,7 +151,7 @@ export async function take(socket: UnixMessageSocket, n: number): Promise<UnixMe
 /** Resolves on the next 'readable', 'end', 'close' or 'error', leaving no listener behind. */
 /** Resolves with the write's callback error: null once the kernel took the message. */
 export function writeDone(socket: UnixMessageSocket, chunk: unknown): Promise<Error | null | undefined> {
-  return new Promise((resolve) => socket.write(chunk, (err) => resolve(err)));
+  return new Promise((resolve) => socket.write(chunk as never, (err) => resolve(err)));
 }
 
 export function readable(socket: UnixMessageSocket): Promise<void> {

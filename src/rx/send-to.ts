@@ -4,13 +4,13 @@ import { closeFds as closeFdList } from '../stream/fds';
 import { describe, invalidArgType, isRevokedProxy, streamDestroyed } from '../stream/errors';
 import { messageFromParts, readMessage, snapshotFds, snapshotOptions, validateBoolean } from '../stream/validate';
 import { isByteView, isFakeView } from '../stream/views';
-import type { OutgoingMessage, UnixMessageSocket } from '../stream/index';
+import type { MessageInput, UnixMessageSocket } from '../stream/index';
 import { prematureClose } from './errors';
 import { markHandled } from './handled-errors';
 import { validateSocket } from './validate';
 
 /** What UnixMessageSocket.write() takes. */
-export type Sendable = OutgoingMessage | Buffer | Uint8Array | string;
+export type Sendable = MessageInput;
 
 /**
  * An Observable is pushed into the socket as fast as it emits. An Iterable
@@ -93,7 +93,7 @@ export function sendTo(socket: UnixMessageSocket, options: SendToOptions = {}): 
       };
       const write = (message: Sendable): boolean => {
         issued++;
-        let chunk: unknown = message;
+        let chunk: MessageInput = message;
         let owned: readonly number[] = [];
         try {
           if (closeFds) {

@@ -10,6 +10,7 @@ import { connectOptionsOf, socketOptionsOf, validateAddress, validateSocketType 
 export { UnixMessageServer, UnixMessageSocket };
 export type { ListenOptions, ServerOptions } from './server';
 export type { SocketOptions } from './socket-options';
+export type { UnixMessageServerEvents, UnixMessageSocketEvents } from './socket-events';
 export * from './types';
 
 function validateCallback(callback: unknown, name: string): void {

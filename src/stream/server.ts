@@ -14,6 +14,7 @@ import { constants, native, type NativeSocketHandle } from '../native/binding';
 import { describe, errno, errnoError, invalidArgType, invalidArgValue, invalidFdType, outOfRange, serverAlreadyListen, serverNotRunning } from './errors';
 import { FdRoomWait } from './fd-room-wait';
 import { UnixMessageSocket } from './socket';
+import type { UnixMessageServerEvents } from './socket-events';
 import type { SocketOptions } from './socket-options';
 import { inspectFd, refusePolled, TYPE_NUMBERS } from './socket-type';
 import { isArray, snapshotOptions, socketOptionsOf, validateAddress, validateFd } from './validate';
@@ -92,7 +93,7 @@ function kernelFile(id: [number, number, number] | number): OwnFile | null {
   return typeof id === 'number' ? null : { kernel: true, dev: makedev(id[0], id[1]), ino: BigInt(id[2]) };
 }
 
-export class UnixMessageServer extends EventEmitter {
+export class UnixMessageServer extends EventEmitter<UnixMessageServerEvents> {
   readonly type: 'stream' | 'seqpacket';
   #options: SocketOptions;
   #handle: NativeSocketHandle | null = null;
@@ -292,7 +293,7 @@ export class UnixMessageServer extends EventEmitter {
       socket = new UnixMessageSocket({ ...this.#options, fd, type: this.type });
     } catch (err) {
       native.close(fd);
-      this.emit('error', err);
+      this.emit('error', err as Error);
       return;
     }
     this.#connections.add(socket);

@@ -17,7 +17,8 @@ import { bindName, bindTo, getIntOption, localAddress, peerAddress, peerCredenti
 import { adoptableType } from './socket-type';
 import { isByteView } from './views';
 import { WriteReports } from './write-reports';
-import type { Credentials, SocketType, UnixMessage, WriteCallback } from './types';
+import type { Credentials, MessageInput, SocketType, UnixMessage, WriteCallback } from './types';
+import './socket-events';
 
 const ENOTCONN = errno('ENOTCONN');
 
@@ -231,8 +232,8 @@ export class UnixMessageSocket extends Duplex {
    * (unless the message says `lend: true`): they are sent now, or
    * duplicated if the message has to wait.
    */
-  override write(chunk: unknown, callback?: WriteCallback): boolean;
-  override write(chunk: unknown, encoding: BufferEncoding | undefined, callback?: WriteCallback): boolean;
+  override write(chunk: MessageInput, callback?: WriteCallback): boolean;
+  override write(chunk: MessageInput, encoding: BufferEncoding | undefined, callback?: WriteCallback): boolean;
   override write(chunk: unknown, encoding?: BufferEncoding | WriteCallback, callback?: WriteCallback): boolean {
     const cb = writeCallback(encoding, callback);
     if (this.destroyed || this.writableEnded) {
@@ -312,8 +313,8 @@ export class UnixMessageSocket extends Duplex {
    * close its copies at once even while earlier writes are still queued.
    */
   override end(callback?: () => void): this;
-  override end(chunk: unknown, callback?: () => void): this;
-  override end(chunk: unknown, encoding: BufferEncoding | undefined, callback?: () => void): this;
+  override end(chunk: MessageInput, callback?: () => void): this;
+  override end(chunk: MessageInput, encoding: BufferEncoding | undefined, callback?: () => void): this;
   override end(chunk?: unknown, encoding?: BufferEncoding | (() => void), callback?: () => void): this {
     if (typeof chunk === 'function') return super.end(chunk as () => void);
     const cb = writeCallback(encoding, callback);

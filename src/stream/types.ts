@@ -24,7 +24,11 @@ export interface UnixMessage {
   credentials?: Credentials;
 }
 
-export type MessageData = Buffer | Uint8Array | string | ReadonlyArray<Buffer | Uint8Array>;
+/** A message's bytes: a string (UTF-8), a Buffer, any TypedArray or DataView, or an array of views (gathered). */
+export type MessageData = string | ArrayBufferView | ReadonlyArray<ArrayBufferView>;
+
+/** What write() and end() take: a message, or its bytes alone (no fds). */
+export type MessageInput = OutgoingMessage | MessageData;
 
 export interface OutgoingMessage {
   data?: MessageData;

@@ -139,10 +139,10 @@ export const socketMethods = target<Args>({
           };
           const out = c.call(where, () => {
             switch (op.form) {
-              case 'cb': return a.write(msg.value, record);
-              case 'enc': return a.write(msg.value, 'utf8', record);
-              case 'none': return a.write(msg.value);
-              case 'args': return a.write(msg.value, enc!.value as BufferEncoding, cb!.value as () => void);
+              case 'cb': return a.write(msg.value as never, record);
+              case 'enc': return a.write(msg.value as never, 'utf8', record);
+              case 'none': return a.write(msg.value as never);
+              case 'args': return a.write(msg.value as never, enc!.value as BufferEncoding, cb!.value as () => void);
             }
           });
           if (!m.valid || !argsOk.valid) {
@@ -173,7 +173,7 @@ export const socketMethods = target<Args>({
           const done = (err?: Error | null): void => {
             if (err && !userErrors.has(err)) c.checkError(`${where} callback`, err);
           };
-          const out = c.call(where, () => (msg === null ? (op.withCb ? a.end(done) : a.end()) : op.withCb ? a.end(msg.value, done) : a.end(msg.value)));
+          const out = c.call(where, () => (msg === null ? (op.withCb ? a.end(done) : a.end()) : op.withCb ? a.end(msg.value as never, done) : a.end(msg.value as never)));
           if (m !== null && !m.valid) {
             c.expectArgumentError(where, out, m.why);
             if (!out.ok) nothingQueued();

@@ -1,0 +1,89 @@
+// Compile-time tests of the public types, checked by `npm run typecheck`
+// (part of `npm test`): each `@ts-expect-error` line must fail to compile,
+// or tsc reports the directive as unused. Nothing here runs.
+import type { Subscription } from 'rxjs';
+import {
+  connect,
+  createServer,
+  socketPair,
+  type UnixMessage,
+  type UnixMessageServer,
+  type UnixMessageSocket,
+} from '../../src/index';
+import { fromSocket } from '../../src/rx/index';
+import { createPool, type WorkerPool } from '../../src/pool/index';
+
+export function socketEvents(s: UnixMessageSocket): void {
+  s.on('data', (m) => {
+    const data: Buffer = m.data;
+    const fds: number[] = m.fds;
+    void data;
+    void fds;
+  });
+  s.once('data', (m: UnixMessage) => void m);
+  s.on('error', (err) => void err.message);
+  s.on('connect', () => undefined);
+  s.on('close', () => undefined);
+  // @ts-expect-error 'close' gives no argument (the error, if any, came as 'error')
+  s.on('close', (hadError: boolean) => void hadError);
+  // @ts-expect-error a message is not a string
+  s.on('data', (m: string) => void m);
+  // @ts-expect-error a message is not a Buffer chunk
+  s.on('data', (m) => { const b: Buffer = m; void b; });
+  // @ts-expect-error an event listener's arguments are checked for other events too
+  s.on('drain', (n: number) => void n);
+}
+
+export async function socketIteration(s: UnixMessageSocket): Promise<void> {
+  for await (const m of s) {
+    const fds: number[] = m.fds;
+    void fds;
+    // @ts-expect-error the iterated value is a message, not a Buffer
+    m.readUInt8(0);
+  }
+  const one: UnixMessage | null = s.read();
+  void one;
+}
+
+export function socketWrite(s: UnixMessageSocket): void {
+  s.write('text');
+  s.write(Buffer.from('bytes'));
+  s.write({ data: [Buffer.from('a'), new Uint8Array(2)], fds: [0] });
+  s.write({ fds: [1], lend: true }, (err) => void err);
+  s.end({ data: 'bye' });
+  // @ts-expect-error fds are numbers
+  s.write({ data: 'x', fds: ['0'] });
+  // @ts-expect-error a number is not a message
+  s.write(42);
+  // @ts-expect-error misspelt field
+  s.write({ dat: 'x' });
+}
+
+export function serverEvents(server: UnixMessageServer): void {
+  server.on('connection', (socket) => {
+    const same: UnixMessageSocket = socket;
+    void same;
+  });
+  server.on('listening', () => undefined);
+  server.on('error', (err) => void err.message);
+  // @ts-expect-error 'connection' gives a UnixMessageSocket, not a string
+  server.on('connection', (socket: string) => void socket);
+  // @ts-expect-error a server has no 'data' event
+  server.on('data', () => undefined);
+}
+
+export function entryPoints(): void {
+  const [a, b] = socketPair('seqpacket');
+  const sub: Subscription = fromSocket(a).subscribe((m) => void m.fds);
+  sub.unsubscribe();
+  a.destroy();
+  b.destroy();
+  const s: UnixMessageSocket = connect({ path: '\0x' });
+  s.destroy();
+  const server: UnixMessageServer = createServer();
+  void server;
+  // @ts-expect-error an unknown socket type
+  socketPair('raw');
+  const pool: WorkerPool = createPool({ script: 'w.js' });
+  void pool;
+}
