@@ -20,43 +20,8 @@ import {
   noDuplicates, readPoolOptions, sendOptions, validateCallback, validateTarget, validateTimeout,
   type PoolOptions, type RequestOptions, type SendOptions, type SpawnOptions, type Strategy,
 } from './options';
+import { PoolWorker } from './pool-worker';
 import { ENV_FD, ENV_ID, Kind, header, readFrame } from './protocol';
-
-type WorkerState = 'starting' | 'online' | 'disconnected' | 'dead';
-
-/** A live view of one worker slot's current process. */
-export class PoolWorker {
-  readonly id: number;
-  readonly process: ChildProcess;
-  /** @internal */ readonly channel: UnixMessageSocket;
-  /** @internal */ state: WorkerState = 'starting';
-  /** @internal */ jobs = 0;
-  /** @internal It sent Ready once: a death after that is not a failed start. */
-  cameOnline = false;
-
-  /** @internal */
-  constructor(id: number, child: ChildProcess, channel: UnixMessageSocket) {
-    this.id = id;
-    this.process = child;
-    this.channel = channel;
-  }
-
-  get pid(): number | undefined {
-    return this.process.pid;
-  }
-
-  get online(): boolean {
-    return this.state === 'online';
-  }
-
-  /**
-   * Jobs sent to this worker and not yet finished: requests without a reply,
-   * messages whose listeners have not run, connections not yet closed.
-   */
-  get outstanding(): number {
-    return this.jobs;
-  }
-}
 
 interface Job {
   kind: Kind.Message | Kind.Request | Kind.Connections;
@@ -86,6 +51,12 @@ export interface PoolEvents {
   message: [message: UnixMessage, worker: PoolWorker];
   error: [err: Error, worker?: PoolWorker];
   close: [];
+}
+
+/** One worker's part of the connections being spread. */
+interface Share {
+  w: PoolWorker;
+  fds: number[];
 }
 
 const EMPTY: readonly Buffer[] = [];
@@ -330,8 +301,11 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     return validateTarget(options.worker, this.size);
   }
 
-  #pick(): PoolWorker | null {
+  // `shares`: what #spread has assigned so far and not yet sent, which
+  // least-outstanding counts as the workers' too.
+  #pick(shares?: ReadonlyArray<Share | undefined>): PoolWorker | null {
     let best: PoolWorker | null = null;
+    let bestJobs = 0;
     for (let i = 0; i < this.size; i++) {
       const w = this.#slots[(this.#next + i) % this.size];
       if (w?.state !== 'online') continue;
@@ -339,7 +313,11 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
         this.#next = (w.id + 1) % this.size;
         return w;
       }
-      if (best === null || w.jobs < best.jobs) best = w;
+      const jobs = w.outstanding + (shares?.[w.id]?.fds.length ?? 0);
+      if (best === null || jobs < bestJobs) {
+        best = w;
+        bestJobs = jobs;
+      }
     }
     if (best !== null) this.#next = (best.id + 1) % this.size;
     return best;
@@ -368,20 +346,18 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       this.emit('error', this.#lostError(null));
       return;
     }
-    const shares: Array<{ w: PoolWorker; fds: number[] } | undefined> = []; // by worker id
+    const shares: Array<Share | undefined> = []; // by worker id
     let orphans: number[] | null = null;
     for (const fd of fds) {
-      const w = this.#pick();
+      const w = this.#pick(shares);
       if (w === null) {
         (orphans ??= []).push(fd);
         continue;
       }
-      w.jobs++;
       (shares[w.id] ??= { w, fds: [] }).fds.push(fd);
     }
     for (const share of shares) {
       if (share === undefined) continue;
-      share.w.jobs -= share.fds.length;
       this.#send(share.w, { kind: Kind.Connections, value: 0, payload: EMPTY, fds: share.fds, target: null, callback: null, request: null });
     }
     if (orphans !== null) {
@@ -396,7 +372,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       }
       return;
     }
-    w.jobs += jobCount(job);
+    w.took(jobCount(job));
     // Set now, not in the write callback: with batched writes the reply can
     // come back before the callback runs.
     if (job.request !== null) job.request.worker = w;
@@ -421,7 +397,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       job.callback?.(null);
       return;
     }
-    w.jobs -= jobCount(job);
+    w.released(jobCount(job));
     const request = job.request;
     if (request !== null) {
       request.worker = null;
@@ -468,7 +444,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     this.#requests.delete(id);
     if (p.timer !== null) clearTimeout(p.timer);
     if (p.worker !== null) {
-      p.worker.jobs--;
+      p.worker.released(1);
     } else if (p.job !== null) {
       // Still waiting for a worker: it will never be sent.
       const i = this.#waiting.indexOf(p.job);
@@ -584,7 +560,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
         return;
       case Kind.Done:
         closeFds(message.fds);
-        w.jobs = Math.max(0, w.jobs - frame.value);
+        w.finished(frame.value);
         if (this.#closing) this.#drainThenEnd();
         return;
       case Kind.Reply:
@@ -636,11 +612,11 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   }
 
   #finishExit(w: PoolWorker, code: number | null, signal: NodeJS.Signals | null): void {
-    const unfinished = w.jobs;
+    const unfinished = w.outstanding;
     for (const p of [...this.#requests.values()]) {
       if (p.worker === w) this.#settle(p.id, workerExited(w, 'before replying'));
     }
-    w.jobs = 0;
+    w.reset();
     this.#live.delete(w);
     this.emit('exit', w, code, signal, unfinished);
     if (this.#noWorkerLeft()) this.#failWaiting();
@@ -689,7 +665,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   #drainThenEnd(): void {
     if (this.#destroyed || this.#requests.size > 0 || this.#waiting.length > 0) return;
     for (const w of this.#live) {
-      if (w.online && w.jobs > 0) return;
+      if (w.online && w.outstanding > 0) return;
     }
     for (const w of this.#live) {
       if (!w.channel.writableEnded) w.channel.end();
