@@ -53,6 +53,18 @@ export interface PoolEvents {
   close: [];
 }
 
+/**
+ * The pool's life, one state: Open -> Closing (close(): drains) -> Closed,
+ * or Open/Closing -> Destroyed (destroy(), or close()'s timeout) -> Closed.
+ * Closed once every worker has exited; 'close' follows.
+ */
+enum PoolState {
+  Open,
+  Closing,
+  Destroyed,
+  Closed,
+}
+
 /** One worker's part of the connections being spread. */
 interface Share {
   w: PoolWorker;
@@ -85,9 +97,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   #next = 0;
   #acceptors: Acceptor[] = [];
   #acceptPaused = false;
-  #closing = false;
-  #destroyed = false;
-  #closed = false;
+  #state = PoolState.Open;
   #refed = true;
   #closeWaiters: Array<() => void> = [];
   #closeTimer: NodeJS.Timeout | null = null;
@@ -229,11 +239,11 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
    */
   close(): Promise<void> {
     const done = new Promise<void>((resolve) => {
-      if (this.#closed) resolve();
+      if (this.#state === PoolState.Closed) resolve();
       else this.#closeWaiters.push(resolve);
     });
-    if (this.#closing) return done;
-    this.#closing = true;
+    if (this.#state !== PoolState.Open) return done;
+    this.#state = PoolState.Closing;
     this.#stopAccepting();
     this.#closeTimer = setTimeout(() => this.destroy(), this.#options.closeTimeout);
     if (!this.#refed) this.#closeTimer.unref();
@@ -243,9 +253,10 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
 
   /** Kills every worker (SIGKILL) and fails what is not yet sent. 'close' follows. */
   destroy(): void {
-    if (this.#destroyed) return;
-    this.#destroyed = true;
-    this.#closing = true;
+    // Closed: every worker has exited and no job or acceptor is left, so
+    // there is nothing to destroy.
+    if (this.#state === PoolState.Destroyed || this.#state === PoolState.Closed) return;
+    this.#state = PoolState.Destroyed;
     this.#stopAccepting();
     this.#failWaiting();
     for (const [id] of this.#requests) this.#settle(id, poolClosed());
@@ -324,7 +335,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   }
 
   #dispatch(job: Job): void {
-    if (this.#destroyed) {
+    if (this.#sendsNothing) {
       this.#fail(job, poolClosed());
       return;
     }
@@ -337,7 +348,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   // Connections are spread one by one over the workers, then each worker's
   // share goes in frames of up to SCM_MAX_FD fds (#send): one sendmsg per 253.
   #spread(fds: readonly number[]): void {
-    if (this.#destroyed) {
+    if (this.#sendsNothing) {
       closeFds(fds);
       return;
     }
@@ -455,6 +466,16 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     if (result instanceof Error) p.reject(result);
     else p.resolve(result);
     if (this.#closing) this.#drainThenEnd();
+  }
+
+  /** close() or destroy() was called: no new job is taken, no worker respawned. */
+  get #closing(): boolean {
+    return this.#state !== PoolState.Open;
+  }
+
+  /** destroy() was called (or the pool is closed): nothing more is sent, jobs fail. */
+  get #sendsNothing(): boolean {
+    return this.#state === PoolState.Destroyed || this.#state === PoolState.Closed;
   }
 
   #noWorkerLeft(): boolean {
@@ -663,7 +684,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   // connections closed) and nothing waits for a worker, end the channels;
   // workers exit on 'disconnect'.
   #drainThenEnd(): void {
-    if (this.#destroyed || this.#requests.size > 0 || this.#waiting.length > 0) return;
+    if (this.#sendsNothing || this.#requests.size > 0 || this.#waiting.length > 0) return;
     for (const w of this.#live) {
       if (w.online && w.outstanding > 0) return;
     }
@@ -674,8 +695,8 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   }
 
   #maybeClosed(): void {
-    if (!this.#closing || this.#live.size > 0 || this.#closed) return;
-    this.#closed = true;
+    if (this.#state === PoolState.Open || this.#live.size > 0 || this.#state === PoolState.Closed) return;
+    this.#state = PoolState.Closed;
     if (this.#closeTimer !== null) clearTimeout(this.#closeTimer);
     this.#closeTimer = null;
     for (const resolve of this.#closeWaiters) resolve();
