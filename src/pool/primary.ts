@@ -22,8 +22,10 @@ import {
 } from './options';
 import { PoolWorker } from './pool-worker';
 import { ENV_FD, ENV_ID, Kind, header, readFrame } from './protocol';
+import { Requests, type PendingRequest } from './requests';
+import { isDisconnect, poolClosed, workerExited, workerLost } from './errors';
 
-interface Job {
+export interface Job {
   kind: Kind.Message | Kind.Request | Kind.Connections;
   value: number;
   payload: readonly ArrayBufferView[];
@@ -32,16 +34,6 @@ interface Job {
   target: number | null;
   callback: WriteCallback | null;
   request: PendingRequest | null;
-}
-
-interface PendingRequest {
-  id: number;
-  resolve: (m: UnixMessage) => void;
-  reject: (err: Error) => void;
-  /** The worker it was written to (its reply may come before the write callback); null while unsent. */
-  worker: PoolWorker | null;
-  timer: NodeJS.Timeout | null;
-  job: Job | null;
 }
 
 export interface PoolEvents {
@@ -75,13 +67,6 @@ const EMPTY: readonly Buffer[] = [];
 const MAX_EARLY_DEATHS = 5;
 /** After a worker's exit, how long its channel may take to deliver what the worker sent last. */
 const EXIT_DRAIN_MS = 1000;
-const isDisconnect = (err: Error): boolean => {
-  const code = (err as NodeJS.ErrnoException).code;
-  return code === 'EPIPE' || code === 'ECONNRESET' || code === 'ERR_STREAM_DESTROYED' || code === 'ERR_STREAM_WRITE_AFTER_END';
-};
-const poolClosed = (): CodedError => coded(Error, 'ERR_POOL_CLOSED', 'The worker pool is closed');
-const workerExited = (w: PoolWorker, what: string): CodedError =>
-  coded(Error, 'ERR_POOL_WORKER_EXITED', `Worker ${w.id} (pid ${w.pid ?? '-'}) exited ${what}`);
 const jobCount = (job: Job): number => (job.kind === Kind.Connections ? job.fds.length : 1);
 
 export class WorkerPool extends EventEmitter<PoolEvents> {
@@ -92,8 +77,12 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   readonly #earlyDeaths: number[];
   readonly #live = new Set<PoolWorker>();
   #waiting: Job[] = [];
-  readonly #requests = new Map<number, PendingRequest>();
-  #nextRequest = 1;
+  readonly #requests = new Requests({
+    release: (p) => this.#release(p),
+    settled: () => {
+      if (this.#closing) this.#drainThenEnd();
+    },
+  });
   #next = 0;
   #acceptors: Acceptor[] = [];
   #acceptPaused = false;
@@ -173,18 +162,11 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     validateTimeout(o.timeout, 'timeout');
     const timeout = o.timeout as number | undefined;
     return new Promise((resolve, reject) => {
-      const id = this.#nextRequest;
-      this.#nextRequest = this.#nextRequest >= 0xffffffff ? 1 : this.#nextRequest + 1;
+      const id = this.#requests.nextId();
       const pending: PendingRequest = { id, resolve, reject, worker: null, timer: null, job: null };
       const job = this.#job(Kind.Request, id, message, o, null, pending);
       pending.job = job;
-      this.#requests.set(id, pending);
-      if (timeout !== undefined) {
-        pending.timer = setTimeout(() => {
-          this.#settle(id, coded(Error, 'ERR_POOL_REQUEST_TIMEOUT', `Request ${id} got no reply within ${timeout} ms`));
-        }, timeout);
-        if (!this.#refed) pending.timer.unref();
-      }
+      this.#requests.add(pending, timeout, this.#refed);
       this.#dispatch(job);
     });
   }
@@ -259,7 +241,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     this.#state = PoolState.Destroyed;
     this.#stopAccepting();
     this.#failWaiting();
-    for (const [id] of this.#requests) this.#settle(id, poolClosed());
+    for (const p of this.#requests.list()) this.#requests.settle(p.id, poolClosed());
     for (const w of this.#live) {
       w.process.kill('SIGKILL');
       w.channel.destroy();
@@ -274,7 +256,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       w.channel.ref();
     }
     for (const a of this.#acceptors) a.ref();
-    for (const p of this.#requests.values()) p.timer?.ref();
+    this.#requests.ref();
     this.#closeTimer?.ref();
     return this;
   }
@@ -286,7 +268,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       w.channel.unref();
     }
     for (const a of this.#acceptors) a.unref();
-    for (const p of this.#requests.values()) p.timer?.unref();
+    this.#requests.unref();
     this.#closeTimer?.unref();
     return this;
   }
@@ -341,7 +323,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     }
     const w = job.target !== null ? this.#slots[job.target] ?? null : this.#pick();
     if (w?.state === 'online') this.#send(w, job);
-    else if (job.target !== null ? this.#gaveUp(job.target) : this.#noWorkerLeft()) this.#fail(job, this.#lostError(job.target));
+    else if (job.target !== null ? this.#gaveUp(job.target) : this.#noWorkerLeft()) this.#fail(job, workerLost(job.target));
     else this.#waiting.push(job);
   }
 
@@ -354,7 +336,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     }
     if (this.#noWorkerLeft()) {
       closeFds(fds);
-      this.emit('error', this.#lostError(null));
+      this.emit('error', workerLost(null));
       return;
     }
     const shares: Array<Share | undefined> = []; // by worker id
@@ -437,7 +419,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   #fail(job: Job, err: Error): void {
     closeFds(job.fds);
     job.fds = [];
-    if (job.request !== null) this.#settle(job.request.id, err);
+    if (job.request !== null) this.#requests.settle(job.request.id, err);
     // On a later tick, as a Node callback is: from inside destroy() or a
     // dispatch loop, a callback that throws would cut the loop short and
     // leave the jobs after it (and their fds) behind.
@@ -446,14 +428,9 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     else if ((err as CodedError).code !== 'ERR_POOL_CLOSED') this.emit('error', err);
   }
 
-  #settle(id: number, result: UnixMessage | Error): void {
-    const p = this.#requests.get(id);
-    if (p === undefined) {
-      if (!(result instanceof Error)) closeFds(result.fds);
-      return;
-    }
-    this.#requests.delete(id);
-    if (p.timer !== null) clearTimeout(p.timer);
+  // A request was settled: it is not its worker's job any more, or, still
+  // waiting for a worker, it will never be sent.
+  #release(p: PendingRequest): void {
     if (p.worker !== null) {
       p.worker.released(1);
     } else if (p.job !== null) {
@@ -463,9 +440,6 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       closeFds(p.job.fds);
       p.job.fds = [];
     }
-    if (result instanceof Error) p.reject(result);
-    else p.resolve(result);
-    if (this.#closing) this.#drainThenEnd();
   }
 
   /** close() or destroy() was called: no new job is taken, no worker respawned. */
@@ -480,12 +454,6 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
 
   #noWorkerLeft(): boolean {
     return this.#slots.every((_, id) => this.#gaveUp(id));
-  }
-
-  #lostError(target: number | null): CodedError {
-    return coded(Error, 'ERR_POOL_WORKER_EXITED', target !== null
-      ? `Worker ${target} has exited and is not respawned`
-      : 'No worker is left to take the message (every worker exited and none is respawned)');
   }
 
   #gaveUp(id: number): boolean {
@@ -592,11 +560,11 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
           return;
         }
         if (frame.kind === Kind.Reply) {
-          this.#settle(frame.value, message);
+          this.#requests.settle(frame.value, message);
         } else {
           closeFds(message.fds);
           const err = coded(Error, 'ERR_POOL_REMOTE_ERROR', `Worker ${w.id}: ${message.data.toString('utf8')}`);
-          this.#settle(frame.value, err);
+          this.#requests.settle(frame.value, err);
         }
         return;
       }
@@ -634,8 +602,8 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
 
   #finishExit(w: PoolWorker, code: number | null, signal: NodeJS.Signals | null): void {
     const unfinished = w.outstanding;
-    for (const p of [...this.#requests.values()]) {
-      if (p.worker === w) this.#settle(p.id, workerExited(w, 'before replying'));
+    for (const p of this.#requests.list()) {
+      if (p.worker === w) this.#requests.settle(p.id, workerExited(w, 'before replying'));
     }
     w.reset();
     this.#live.delete(w);
@@ -658,7 +626,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   #failWaiting(): void {
     const waiting = this.#waiting;
     this.#waiting = [];
-    for (const job of waiting) this.#fail(job, this.#closing ? poolClosed() : this.#lostError(job.target));
+    for (const job of waiting) this.#fail(job, this.#closing ? poolClosed() : workerLost(job.target));
   }
 
   #maybePauseAccepting(): void {
