@@ -6,13 +6,11 @@
 // accept until its frame is in the kernel; then the primary closes its copies.
 // A job that never reached the kernel because its worker died is re-routed,
 // so it is delivered once or failed explicitly, never dropped.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import type net from 'node:net';
-import { constants, native } from '../native/binding';
-import { coded, describe, errnoError, invalidArgType, type CodedError } from '../stream/errors';
+import { constants } from '../native/binding';
+import { coded, describe, invalidArgType, type CodedError } from '../stream/errors';
 import { closeFds, dupFds } from '../stream/fds';
-import { TYPE_NUMBERS, UnixMessageSocket } from '../stream/socket';
 import type { OutgoingMessage, UnixMessage, WriteCallback } from '../stream/types';
 import { isArray, normalizeMessage, snapshotFds } from '../stream/validate';
 import { Acceptor, type ServeAddress, type ServeOptions } from './acceptor';
@@ -21,7 +19,8 @@ import {
   type PoolOptions, type RequestOptions, type SendOptions, type SpawnOptions, type Strategy,
 } from './options';
 import { PoolWorker } from './pool-worker';
-import { ENV_FD, ENV_ID, Kind, header, readFrame } from './protocol';
+import { Kind, header, readFrame } from './protocol';
+import { Supervisor } from './supervisor';
 import { Requests, type PendingRequest } from './requests';
 import { isDisconnect, poolClosed, workerExited, workerLost } from './errors';
 
@@ -64,18 +63,13 @@ interface Share {
 }
 
 const EMPTY: readonly Buffer[] = [];
-const MAX_EARLY_DEATHS = 5;
-/** After a worker's exit, how long its channel may take to deliver what the worker sent last. */
-const EXIT_DRAIN_MS = 1000;
 const jobCount = (job: Job): number => (job.kind === Kind.Connections ? job.fds.length : 1);
 
 export class WorkerPool extends EventEmitter<PoolEvents> {
   readonly size: number;
   readonly strategy: Strategy;
   readonly #options: SpawnOptions;
-  readonly #slots: Array<PoolWorker | null>;
-  readonly #earlyDeaths: number[];
-  readonly #live = new Set<PoolWorker>();
+  readonly #workers: Supervisor;
   #waiting: Job[] = [];
   readonly #requests = new Requests({
     release: (p) => this.#release(p),
@@ -97,14 +91,26 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     this.size = size;
     this.strategy = strategy;
     this.#options = spawn;
-    this.#slots = new Array<PoolWorker | null>(size).fill(null);
-    this.#earlyDeaths = new Array<number>(size).fill(0);
-    for (let id = 0; id < size; id++) this.#spawn(id);
+    this.#workers = new Supervisor(size, spawn, {
+      closing: () => this.#closing,
+      refed: () => this.#refed,
+      error: (err, w) => {
+        if (w === undefined) this.emit('error', err);
+        else this.emit('error', err, w);
+      },
+      frame: (w, m) => this.#onFrame(w, m),
+      drained: () => this.#resumeAccepting(),
+      exited: (w, code, signal) => this.#finishExit(w, code, signal),
+      startAbandoned: () => {
+        if (this.#workers.noWorkerLeft()) this.#failWaiting();
+      },
+    });
+    this.#workers.start();
   }
 
   /** The current worker of each slot (null while a slot respawns or after close). */
   get workers(): ReadonlyArray<PoolWorker | null> {
-    return this.#slots;
+    return this.#workers.slots;
   }
 
   /** Resolves once every slot has an online worker. */
@@ -116,13 +122,13 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
           reject(poolClosed());
           return true;
         }
-        const lost = this.#slots.findIndex((w, id) => w === null && this.#gaveUp(id));
+        const lost = this.#workers.slots.findIndex((w, id) => w === null && this.#workers.gaveUp(id));
         if (lost >= 0) {
           cleanup();
           reject(coded(Error, 'ERR_POOL_WORKER_EXITED', `Worker ${lost} exited before coming online and is not respawned`));
           return true;
         }
-        if (this.#slots.every((w) => w?.online === true)) {
+        if (this.#workers.slots.every((w) => w?.online === true)) {
           cleanup();
           resolve(this);
           return true;
@@ -199,7 +205,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     const onError = (err: Error): void => void this.emit('error', err);
     // One wakeup's connections make one full frame per worker: 512 over 2
     // workers was 253 + 3 each, twice the sendmsg/recvmsg for the same fds.
-    const perWakeup = this.#slots.length * constants.SCM_MAX_FD;
+    const perWakeup = this.#workers.slots.length * constants.SCM_MAX_FD;
     const acceptor = typeof (target as net.Server).address === 'function'
       ? Acceptor.adopt(target as net.Server, perWakeup, onConnections, onError)
       : await Acceptor.listen(target as ServeOptions, perWakeup, onConnections, onError);
@@ -242,19 +248,13 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     this.#stopAccepting();
     this.#failWaiting();
     for (const p of this.#requests.list()) this.#requests.settle(p.id, poolClosed());
-    for (const w of this.#live) {
-      w.process.kill('SIGKILL');
-      w.channel.destroy();
-    }
+    this.#workers.killAll();
     this.#maybeClosed();
   }
 
   ref(): this {
     this.#refed = true;
-    for (const w of this.#live) {
-      w.process.ref();
-      w.channel.ref();
-    }
+    this.#workers.ref();
     for (const a of this.#acceptors) a.ref();
     this.#requests.ref();
     this.#closeTimer?.ref();
@@ -263,10 +263,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
 
   unref(): this {
     this.#refed = false;
-    for (const w of this.#live) {
-      w.process.unref();
-      w.channel.unref();
-    }
+    this.#workers.unref();
     for (const a of this.#acceptors) a.unref();
     this.#requests.unref();
     this.#closeTimer?.unref();
@@ -300,7 +297,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     let best: PoolWorker | null = null;
     let bestJobs = 0;
     for (let i = 0; i < this.size; i++) {
-      const w = this.#slots[(this.#next + i) % this.size];
+      const w = this.#workers.worker((this.#next + i) % this.size);
       if (w?.state !== 'online') continue;
       if (this.strategy === 'round-robin') {
         this.#next = (w.id + 1) % this.size;
@@ -321,9 +318,9 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       this.#fail(job, poolClosed());
       return;
     }
-    const w = job.target !== null ? this.#slots[job.target] ?? null : this.#pick();
+    const w = job.target !== null ? this.#workers.worker(job.target) : this.#pick();
     if (w?.state === 'online') this.#send(w, job);
-    else if (job.target !== null ? this.#gaveUp(job.target) : this.#noWorkerLeft()) this.#fail(job, workerLost(job.target));
+    else if (job.target !== null ? this.#workers.gaveUp(job.target) : this.#workers.noWorkerLeft()) this.#fail(job, workerLost(job.target));
     else this.#waiting.push(job);
   }
 
@@ -334,7 +331,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       closeFds(fds);
       return;
     }
-    if (this.#noWorkerLeft()) {
+    if (this.#workers.noWorkerLeft()) {
       closeFds(fds);
       this.emit('error', workerLost(null));
       return;
@@ -452,84 +449,6 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     return this.#state === PoolState.Destroyed || this.#state === PoolState.Closed;
   }
 
-  #noWorkerLeft(): boolean {
-    return this.#slots.every((_, id) => this.#gaveUp(id));
-  }
-
-  #gaveUp(id: number): boolean {
-    return this.#slots[id] === null && (this.#closing || !this.#options.respawn || this.#earlyDeaths[id]! >= MAX_EARLY_DEATHS);
-  }
-
-  #spawn(id: number): void {
-    const pair = new Int32Array(2);
-    const r = native.socketpair(TYPE_NUMBERS.seqpacket, pair);
-    if (r < 0) {
-      this.#spawnFailed(id, errnoError(r, 'socketpair'));
-      return;
-    }
-    const [mine, theirs] = [pair[0]!, pair[1]!];
-    let channel: UnixMessageSocket;
-    try {
-      channel = UnixMessageSocket.fromFd(mine);
-    } catch (err) {
-      native.close(mine);
-      native.close(theirs);
-      this.#spawnFailed(id, err as Error);
-      return;
-    }
-    const o = this.#options;
-    let child: ChildProcess;
-    try {
-      // The child's end becomes its fd 3; spawn dup2()s it there, so our copy
-      // (close-on-exec, like every fd of ours) is closed right after.
-      child = spawn(process.execPath, [...o.execArgv, o.script, ...o.args], {
-        stdio: [o.stdio, o.stdio, o.stdio, theirs],
-        env: { ...o.env, [ENV_FD]: '3', [ENV_ID]: String(id) },
-      });
-    } catch (err) {
-      channel.destroy();
-      native.close(theirs);
-      this.#spawnFailed(id, err as Error);
-      return;
-    }
-    native.close(theirs);
-    const w = new PoolWorker(id, child, channel);
-    this.#slots[id] = w;
-    this.#live.add(w);
-    if (!this.#refed) {
-      child.unref();
-      channel.unref();
-    }
-    channel.on('data', (m: UnixMessage) => this.#onFrame(w, m));
-    channel.on('error', (err) => {
-      if (!isDisconnect(err)) this.emit('error', err, w);
-    });
-    channel.on('close', () => {
-      if (w.state === 'online' || w.state === 'starting') w.state = 'disconnected';
-    });
-    channel.on('drain', () => this.#resumeAccepting());
-    child.on('error', (err) => {
-      this.emit('error', err, w);
-      // A spawn that failed never emits 'exit'.
-      if (child.pid === undefined) this.#onExit(w, null, null);
-    });
-    child.on('exit', (code, signal) => this.#onExit(w, code, signal));
-  }
-
-  // EMFILE and the like: counted as a failed start, retried with a delay.
-  #spawnFailed(id: number, err: Error): void {
-    this.emit('error', err);
-    const deaths = ++this.#earlyDeaths[id]!;
-    if (this.#closing) return;
-    if (deaths < MAX_EARLY_DEATHS) {
-      const t = setTimeout(() => !this.#closing && this.#spawn(id), 100 * deaths);
-      if (!this.#refed) t.unref();
-    } else {
-      this.emit('error', coded(Error, 'ERR_POOL_WORKER_EXITED', `Worker ${id} could not be started ${deaths} times; not retried`));
-      if (this.#noWorkerLeft()) this.#failWaiting();
-    }
-  }
-
   #onFrame(w: PoolWorker, m: UnixMessage): void {
     const frame = readFrame(m);
     if (frame === null) return;
@@ -576,39 +495,15 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     }
   }
 
-  #onExit(w: PoolWorker, code: number | null, signal: NodeJS.Signals | null): void {
-    if (w.state === 'dead') return;
-    w.state = 'dead';
-    if (this.#slots[w.id] === w) this.#slots[w.id] = null;
-    this.#earlyDeaths[w.id] = w.cameOnline ? 0 : this.#earlyDeaths[w.id]! + 1;
-    // What the worker wrote before dying (replies, messages, DONE frames) is
-    // still in the channel: read it to EOF before settling the accounts. A
-    // grandchild holding the channel open would delay EOF, hence the timer.
-    const timer = setTimeout(() => w.channel.destroy(), EXIT_DRAIN_MS);
-    const finish = (): void => {
-      clearTimeout(timer);
-      this.#finishExit(w, code, signal);
-    };
-    if (w.channel.closed) finish();
-    else w.channel.once('close', finish);
-    if (!this.#closing && this.#options.respawn) {
-      if (this.#earlyDeaths[w.id]! < MAX_EARLY_DEATHS) {
-        this.#spawn(w.id);
-      } else {
-        this.emit('error', workerExited(w, `${MAX_EARLY_DEATHS} times before coming online; not respawned`), w);
-      }
-    }
-  }
-
   #finishExit(w: PoolWorker, code: number | null, signal: NodeJS.Signals | null): void {
     const unfinished = w.outstanding;
     for (const p of this.#requests.list()) {
       if (p.worker === w) this.#requests.settle(p.id, workerExited(w, 'before replying'));
     }
     w.reset();
-    this.#live.delete(w);
+    this.#workers.forget(w);
     this.emit('exit', w, code, signal, unfinished);
-    if (this.#noWorkerLeft()) this.#failWaiting();
+    if (this.#workers.noWorkerLeft()) this.#failWaiting();
     else if (this.#closing) this.#flushWaiting();
     this.#resumeAccepting();
     this.#maybeClosed();
@@ -630,7 +525,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   }
 
   #maybePauseAccepting(): void {
-    for (const w of this.#live) {
+    for (const w of this.#workers.live) {
       if (w.online && !w.channel.writableNeedDrain) return;
     }
     this.#acceptPaused = true;
@@ -653,17 +548,17 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   // workers exit on 'disconnect'.
   #drainThenEnd(): void {
     if (this.#sendsNothing || this.#requests.size > 0 || this.#waiting.length > 0) return;
-    for (const w of this.#live) {
+    for (const w of this.#workers.live) {
       if (w.online && w.outstanding > 0) return;
     }
-    for (const w of this.#live) {
+    for (const w of this.#workers.live) {
       if (!w.channel.writableEnded) w.channel.end();
     }
     this.#maybeClosed();
   }
 
   #maybeClosed(): void {
-    if (this.#state === PoolState.Open || this.#live.size > 0 || this.#state === PoolState.Closed) return;
+    if (this.#state === PoolState.Open || this.#workers.live.size > 0 || this.#state === PoolState.Closed) return;
     this.#state = PoolState.Closed;
     if (this.#closeTimer !== null) clearTimeout(this.#closeTimer);
     this.#closeTimer = null;
