@@ -1,39 +1,40 @@
-// The primary side of a pool: N Node child processes, each with its own
-// SEQPACKET socketpair end as fd 3, and a dispatcher that hands them
-// messages, requests and accepted connections, many fds per sendmsg(2).
+// The pool itself (WorkerPool, createPool()): its public API, its life as
+// one PoolState, the frames workers send it (Ready, Done, Reply, Message),
+// the acceptors of serve(), and close()'s drain. It composes three parts:
+// supervisor.ts (the worker processes), dispatcher.ts (jobs to workers) and
+// requests.ts (replies to requests).
 //
-// fd ownership (README "Worker pools"): a job owns its fds from send() or
-// accept until its frame is in the kernel; then the primary closes its copies.
-// A job that never reached the kernel because its worker died is re-routed,
-// so it is delivered once or failed explicitly, never dropped.
+// fd ownership, from receipt until hand-off to a worker or close (README
+// "Worker pools"):
+// - a job's fds (send(), request(), handOff(), accepted connections) are the
+//   job's, in dispatcher.ts, until its frame is in the kernel; then the
+//   primary closes its copies, and a job that never got there is re-routed
+//   or failed with its fds closed;
+// - a reply's fds are the request's caller's (requests.ts closes those of a
+//   reply that comes too late);
+// - a worker's message's fds are the pool's 'message' listener's, or closed
+//   here without one; fds on any other frame from a worker are closed here;
+// - each worker's channel, one end of a socketpair(2), is supervisor.ts's;
+// - a listening socket is acceptor.ts's; what it accepts goes to the
+//   dispatcher at once.
 import { EventEmitter } from 'node:events';
 import type net from 'node:net';
 import { constants } from '../native/binding';
 import { coded, describe, invalidArgType, type CodedError } from '../stream/errors';
-import { closeFds, dupFds } from '../stream/fds';
+import { closeFds } from '../stream/fds';
 import type { OutgoingMessage, UnixMessage, WriteCallback } from '../stream/types';
-import { isArray, normalizeMessage, snapshotFds } from '../stream/validate';
+import { isArray, snapshotFds } from '../stream/validate';
 import { Acceptor, type ServeAddress, type ServeOptions } from './acceptor';
+import { Dispatcher } from './dispatcher';
+import { poolClosed, workerExited } from './errors';
 import {
   noDuplicates, readPoolOptions, sendOptions, validateCallback, validateTarget, validateTimeout,
   type PoolOptions, type RequestOptions, type SendOptions, type SpawnOptions, type Strategy,
 } from './options';
-import { PoolWorker } from './pool-worker';
-import { Kind, header, readFrame } from './protocol';
-import { Supervisor } from './supervisor';
+import type { PoolWorker } from './pool-worker';
+import { Kind, readFrame } from './protocol';
 import { Requests, type PendingRequest } from './requests';
-import { isDisconnect, poolClosed, workerExited, workerLost } from './errors';
-
-export interface Job {
-  kind: Kind.Message | Kind.Request | Kind.Connections;
-  value: number;
-  payload: readonly ArrayBufferView[];
-  /** Owned by the job until its frame is in the kernel. */
-  fds: number[];
-  target: number | null;
-  callback: WriteCallback | null;
-  request: PendingRequest | null;
-}
+import { Supervisor } from './supervisor';
 
 export interface PoolEvents {
   online: [worker: PoolWorker];
@@ -56,28 +57,18 @@ enum PoolState {
   Closed,
 }
 
-/** One worker's part of the connections being spread. */
-interface Share {
-  w: PoolWorker;
-  fds: number[];
-}
-
-const EMPTY: readonly Buffer[] = [];
-const jobCount = (job: Job): number => (job.kind === Kind.Connections ? job.fds.length : 1);
-
 export class WorkerPool extends EventEmitter<PoolEvents> {
   readonly size: number;
   readonly strategy: Strategy;
   readonly #options: SpawnOptions;
   readonly #workers: Supervisor;
-  #waiting: Job[] = [];
+  readonly #dispatcher: Dispatcher;
   readonly #requests = new Requests({
-    release: (p) => this.#release(p),
+    release: (p) => this.#dispatcher.release(p),
     settled: () => {
       if (this.#closing) this.#drainThenEnd();
     },
   });
-  #next = 0;
   #acceptors: Acceptor[] = [];
   #acceptPaused = false;
   #state = PoolState.Open;
@@ -102,8 +93,14 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       drained: () => this.#resumeAccepting(),
       exited: (w, code, signal) => this.#finishExit(w, code, signal),
       startAbandoned: () => {
-        if (this.#workers.noWorkerLeft()) this.#failWaiting();
+        if (this.#workers.noWorkerLeft()) this.#dispatcher.failWaiting();
       },
+    });
+    this.#dispatcher = new Dispatcher(size, strategy, this.#workers, this.#requests, {
+      closing: () => this.#closing,
+      sendsNothing: () => this.#sendsNothing,
+      error: (err) => void this.emit('error', err),
+      channelFull: () => this.#maybePauseAccepting(),
     });
     this.#workers.start();
   }
@@ -159,7 +156,8 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   /** A fire-and-forget message; callback(err) once it is in a worker's socket, or failed. */
   send(message: OutgoingMessage | Buffer | string, options: SendOptions = {}, callback?: WriteCallback): void {
     validateCallback(callback);
-    this.#dispatch(this.#job(Kind.Message, 0, message, sendOptions(options), callback ?? null, null));
+    const o = sendOptions(options);
+    this.#dispatcher.dispatch(this.#dispatcher.job(Kind.Message, 0, message, this.#target(o), o.transfer, callback ?? null, null));
   }
 
   /** Sends a request; resolves with the worker's reply, whose fds the caller owns. */
@@ -170,10 +168,10 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     return new Promise((resolve, reject) => {
       const id = this.#requests.nextId();
       const pending: PendingRequest = { id, resolve, reject, worker: null, timer: null, job: null };
-      const job = this.#job(Kind.Request, id, message, o, null, pending);
+      const job = this.#dispatcher.job(Kind.Request, id, message, this.#target(o), o.transfer, null, pending);
       pending.job = job;
       this.#requests.add(pending, timeout, this.#refed);
-      this.#dispatch(job);
+      this.#dispatcher.dispatch(job);
     });
   }
 
@@ -186,9 +184,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     // Read once: the fds checked are the fds handed off (and closed).
     const list = snapshotFds(fds, 'fds', 0x7fffffff);
     noDuplicates(list);
-    const target = this.#target(sendOptions(options, ['worker']));
-    if (target !== null) this.#dispatch({ kind: Kind.Connections, value: 0, payload: EMPTY, fds: [...list], target, callback: null, request: null });
-    else this.#spread(list);
+    this.#dispatcher.handOff(list, this.#target(sendOptions(options, ['worker'])));
   }
 
   /**
@@ -201,7 +197,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     if (target === null || typeof target !== 'object' || isArray(target, 'target')) {
       throw invalidArgType(`serve() takes options { port, host, backlog } or a listening net.Server. Received ${describe(target)}`);
     }
-    const onConnections = (fds: number[]): void => this.#spread(fds);
+    const onConnections = (fds: number[]): void => this.#dispatcher.spread(fds);
     const onError = (err: Error): void => void this.emit('error', err);
     // One wakeup's connections make one full frame per worker: 512 over 2
     // workers was 253 + 3 each, twice the sendmsg/recvmsg for the same fds.
@@ -246,7 +242,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     if (this.#state === PoolState.Destroyed || this.#state === PoolState.Closed) return;
     this.#state = PoolState.Destroyed;
     this.#stopAccepting();
-    this.#failWaiting();
+    this.#dispatcher.failWaiting();
     for (const p of this.#requests.list()) this.#requests.settle(p.id, poolClosed());
     this.#workers.killAll();
     this.#maybeClosed();
@@ -270,173 +266,9 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     return this;
   }
 
-  #job(kind: Job['kind'], value: number, message: OutgoingMessage | Buffer | string, options: { worker?: unknown; transfer: boolean }, callback: WriteCallback | null, request: PendingRequest | null): Job {
-    const target = this.#target(options);
-    const msg = normalizeMessage(message, 'seqpacket');
-    let fds: number[];
-    if (options.transfer) {
-      noDuplicates(msg.fds);
-      fds = [...msg.fds];
-    } else {
-      const dups = dupFds(msg.fds);
-      if (dups instanceof Error) throw dups;
-      fds = dups;
-    }
-    const payload = Array.isArray(msg.data) ? msg.data : msg.byteLength > 0 ? [msg.data] : EMPTY;
-    return { kind, value, payload, fds, target, callback, request };
-  }
-
   #target(options: { worker?: unknown }): number | null {
     if (this.#closing) throw poolClosed();
     return validateTarget(options.worker, this.size);
-  }
-
-  // `shares`: what #spread has assigned so far and not yet sent, which
-  // least-outstanding counts as the workers' too.
-  #pick(shares?: ReadonlyArray<Share | undefined>): PoolWorker | null {
-    let best: PoolWorker | null = null;
-    let bestJobs = 0;
-    for (let i = 0; i < this.size; i++) {
-      const w = this.#workers.worker((this.#next + i) % this.size);
-      if (w?.state !== 'online') continue;
-      if (this.strategy === 'round-robin') {
-        this.#next = (w.id + 1) % this.size;
-        return w;
-      }
-      const jobs = w.outstanding + (shares?.[w.id]?.fds.length ?? 0);
-      if (best === null || jobs < bestJobs) {
-        best = w;
-        bestJobs = jobs;
-      }
-    }
-    if (best !== null) this.#next = (best.id + 1) % this.size;
-    return best;
-  }
-
-  #dispatch(job: Job): void {
-    if (this.#sendsNothing) {
-      this.#fail(job, poolClosed());
-      return;
-    }
-    const w = job.target !== null ? this.#workers.worker(job.target) : this.#pick();
-    if (w?.state === 'online') this.#send(w, job);
-    else if (job.target !== null ? this.#workers.gaveUp(job.target) : this.#workers.noWorkerLeft()) this.#fail(job, workerLost(job.target));
-    else this.#waiting.push(job);
-  }
-
-  // Connections are spread one by one over the workers, then each worker's
-  // share goes in frames of up to SCM_MAX_FD fds (#send): one sendmsg per 253.
-  #spread(fds: readonly number[]): void {
-    if (this.#sendsNothing) {
-      closeFds(fds);
-      return;
-    }
-    if (this.#workers.noWorkerLeft()) {
-      closeFds(fds);
-      this.emit('error', workerLost(null));
-      return;
-    }
-    const shares: Array<Share | undefined> = []; // by worker id
-    let orphans: number[] | null = null;
-    for (const fd of fds) {
-      const w = this.#pick(shares);
-      if (w === null) {
-        (orphans ??= []).push(fd);
-        continue;
-      }
-      (shares[w.id] ??= { w, fds: [] }).fds.push(fd);
-    }
-    for (const share of shares) {
-      if (share === undefined) continue;
-      this.#send(share.w, { kind: Kind.Connections, value: 0, payload: EMPTY, fds: share.fds, target: null, callback: null, request: null });
-    }
-    if (orphans !== null) {
-      this.#waiting.push({ kind: Kind.Connections, value: 0, payload: EMPTY, fds: orphans, target: null, callback: null, request: null });
-    }
-  }
-
-  #send(w: PoolWorker, job: Job): void {
-    if (job.kind === Kind.Connections && job.fds.length > constants.SCM_MAX_FD) {
-      for (let i = 0; i < job.fds.length; i += constants.SCM_MAX_FD) {
-        this.#send(w, { ...job, fds: job.fds.slice(i, i + constants.SCM_MAX_FD) });
-      }
-      return;
-    }
-    w.took(jobCount(job));
-    // Set now, not in the write callback: with batched writes the reply can
-    // come back before the callback runs.
-    if (job.request !== null) job.request.worker = w;
-    // A Connections frame carries its fd count, so that fds the kernel had
-    // to drop at the worker (EMFILE: MSG_CTRUNC) are still accounted for.
-    const value = job.kind === Kind.Connections ? job.fds.length : job.value;
-    // Lent, not duplicated: the job keeps its fds open until #written.
-    const ok = w.channel.write(
-      { data: [header(job.kind, value), ...job.payload], fds: job.fds, lend: true },
-      (err) => this.#written(w, job, err ?? null),
-    );
-    if (!ok && job.kind === Kind.Connections) this.#maybePauseAccepting();
-  }
-
-  // The socket reports success for every frame the kernel took, even when a
-  // later frame of the same batch failed; so a failure here means the frame
-  // never reached the worker and can go to another one.
-  #written(w: PoolWorker, job: Job, err: Error | null): void {
-    if (err === null) {
-      closeFds(job.fds);
-      job.fds = [];
-      job.callback?.(null);
-      return;
-    }
-    w.released(jobCount(job));
-    const request = job.request;
-    if (request !== null) {
-      request.worker = null;
-      if (!this.#requests.has(request.id)) {
-        // Timed out meanwhile: nobody waits for it any more.
-        closeFds(job.fds);
-        job.fds = [];
-        return;
-      }
-    }
-    // The channel itself failed (errored: its 'error' listener reports that
-    // once, as the pool's 'error'), or the worker is going: either way the
-    // frame never reached a worker, and its caller is not the one to tell.
-    // Failing the job with the channel's error as well would report it twice,
-    // and crash a pool without an 'error' listener after the caller had it.
-    if (isDisconnect(err) || w.state !== 'online' || w.channel.errored !== null) {
-      // Before re-routing, or the job would go straight back to this channel.
-      if (w.state === 'online' || w.state === 'starting') w.state = 'disconnected';
-      if (job.kind === Kind.Connections && job.target === null) this.#spread(job.fds);
-      else this.#dispatch(job);
-      return;
-    }
-    this.#fail(job, err);
-  }
-
-  #fail(job: Job, err: Error): void {
-    closeFds(job.fds);
-    job.fds = [];
-    if (job.request !== null) this.#requests.settle(job.request.id, err);
-    // On a later tick, as a Node callback is: from inside destroy() or a
-    // dispatch loop, a callback that throws would cut the loop short and
-    // leave the jobs after it (and their fds) behind.
-    else if (job.callback !== null) process.nextTick(job.callback, err);
-    // After close()/destroy() the caller asked for it; anything else is news.
-    else if ((err as CodedError).code !== 'ERR_POOL_CLOSED') this.emit('error', err);
-  }
-
-  // A request was settled: it is not its worker's job any more, or, still
-  // waiting for a worker, it will never be sent.
-  #release(p: PendingRequest): void {
-    if (p.worker !== null) {
-      p.worker.released(1);
-    } else if (p.job !== null) {
-      // Still waiting for a worker: it will never be sent.
-      const i = this.#waiting.indexOf(p.job);
-      if (i >= 0) this.#waiting.splice(i, 1);
-      closeFds(p.job.fds);
-      p.job.fds = [];
-    }
   }
 
   /** close() or destroy() was called: no new job is taken, no worker respawned. */
@@ -462,7 +294,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
         w.state = 'online';
         w.cameOnline = true;
         this.emit('online', w);
-        this.#flushWaiting();
+        this.#dispatcher.flushWaiting();
         this.#resumeAccepting();
         if (this.#closing) this.#drainThenEnd();
         return;
@@ -503,25 +335,10 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     w.reset();
     this.#workers.forget(w);
     this.emit('exit', w, code, signal, unfinished);
-    if (this.#workers.noWorkerLeft()) this.#failWaiting();
-    else if (this.#closing) this.#flushWaiting();
+    if (this.#workers.noWorkerLeft()) this.#dispatcher.failWaiting();
+    else if (this.#closing) this.#dispatcher.flushWaiting();
     this.#resumeAccepting();
     this.#maybeClosed();
-  }
-
-  #flushWaiting(): void {
-    const waiting = this.#waiting;
-    this.#waiting = [];
-    for (const job of waiting) {
-      if (job.kind === Kind.Connections && job.target === null) this.#spread(job.fds);
-      else this.#dispatch(job);
-    }
-  }
-
-  #failWaiting(): void {
-    const waiting = this.#waiting;
-    this.#waiting = [];
-    for (const job of waiting) this.#fail(job, this.#closing ? poolClosed() : workerLost(job.target));
   }
 
   #maybePauseAccepting(): void {
@@ -547,7 +364,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   // connections closed) and nothing waits for a worker, end the channels;
   // workers exit on 'disconnect'.
   #drainThenEnd(): void {
-    if (this.#sendsNothing || this.#requests.size > 0 || this.#waiting.length > 0) return;
+    if (this.#sendsNothing || this.#requests.size > 0 || this.#dispatcher.waiting > 0) return;
     for (const w of this.#workers.live) {
       if (w.online && w.outstanding > 0) return;
     }

@@ -9,7 +9,7 @@
 import { coded } from '../stream/errors';
 import { closeFds } from '../stream/fds';
 import type { UnixMessage } from '../stream/types';
-import type { Job } from './primary';
+import type { Job } from './dispatcher';
 import type { PoolWorker } from './pool-worker';
 
 export interface PendingRequest {
