@@ -12,6 +12,7 @@
 // is delivered once or failed explicitly (#fail closes its fds), never
 // dropped. A request settled before it was sent gives its fds back here
 // (release()).
+import { debug } from '../debug';
 import { constants } from '../native/binding';
 import type { CodedError } from '../stream/errors';
 import { closeFds, dupFds } from '../stream/fds';
@@ -131,10 +132,12 @@ export class Dispatcher {
   // share goes in frames of up to SCM_MAX_FD fds (#send): one sendmsg per 253.
   spread(fds: readonly number[]): void {
     if (this.#host.sendsNothing()) {
+      debug('pool: closing connection fds %j: the pool is destroyed', fds);
       closeFds(fds);
       return;
     }
     if (this.#workers.noWorkerLeft()) {
+      debug('pool: closing connection fds %j: no worker left', fds);
       closeFds(fds);
       this.#host.error(workerLost(null));
       return;
@@ -185,6 +188,7 @@ export class Dispatcher {
     } else if (p.job !== null) {
       const i = this.#waiting.indexOf(p.job);
       if (i >= 0) this.#waiting.splice(i, 1);
+      if (p.job.fds.length > 0) debug('pool: closing fds %j of request %d: settled before it was sent', p.job.fds, p.id);
       closeFds(p.job.fds);
       p.job.fds = [];
     }
@@ -239,6 +243,7 @@ export class Dispatcher {
   // never reached the worker and can go to another one.
   #written(w: PoolWorker, job: Job, err: Error | null): void {
     if (err === null) {
+      if (job.fds.length > 0) debug('pool: fds %j handed to worker %d (pid %s); closing our copies', job.fds, w.id, w.pid ?? '-');
       closeFds(job.fds);
       job.fds = [];
       job.callback?.(null);
@@ -250,6 +255,7 @@ export class Dispatcher {
       request.worker = null;
       if (!this.#requests.has(request.id)) {
         // Timed out meanwhile: nobody waits for it any more.
+        if (job.fds.length > 0) debug('pool: closing fds %j of request %d: settled while its write failed', job.fds, request.id);
         closeFds(job.fds);
         job.fds = [];
         return;
@@ -263,6 +269,7 @@ export class Dispatcher {
     if (isDisconnect(err) || w.state !== 'online' || w.channel.errored !== null) {
       // Before re-routing, or the job would go straight back to this channel.
       if (w.state === 'online' || w.state === 'starting') w.state = 'disconnected';
+      if (job.fds.length > 0) debug('pool: fds %j did not reach worker %d (%s); re-routed', job.fds, w.id, (err as NodeJS.ErrnoException).code ?? err.message);
       if (job.kind === Kind.Connections && job.target === null) this.spread(job.fds);
       else this.dispatch(job);
       return;
@@ -271,6 +278,7 @@ export class Dispatcher {
   }
 
   #fail(job: Job, err: Error): void {
+    if (job.fds.length > 0) debug('pool: closing fds %j of a failed job: %s', job.fds, (err as CodedError).code ?? err.message);
     closeFds(job.fds);
     job.fds = [];
     if (job.request !== null) this.#requests.settle(job.request.id, err);

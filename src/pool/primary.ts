@@ -19,6 +19,7 @@
 //   dispatcher at once.
 import { EventEmitter } from 'node:events';
 import type net from 'node:net';
+import { debug } from '../debug';
 import { constants } from '../native/binding';
 import { coded, describe, invalidArgType, type CodedError } from '../stream/errors';
 import { closeFds } from '../stream/fds';
@@ -334,6 +335,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     }
     w.reset();
     this.#workers.forget(w);
+    debug('pool: worker %d (pid %s) exit reported; %d jobs unfinished', w.id, w.pid ?? '-', unfinished);
     this.emit('exit', w, code, signal, unfinished);
     if (this.#workers.noWorkerLeft()) this.#dispatcher.failWaiting();
     else if (this.#closing) this.#dispatcher.flushWaiting();

@@ -10,6 +10,7 @@
 // dup2()'d it to the child's fd 3, and is closed right after, or on any
 // failure before.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { debug } from '../debug';
 import { native } from '../native/binding';
 import { coded, errnoError } from '../stream/errors';
 import { TYPE_NUMBERS, UnixMessageSocket } from '../stream/socket';
@@ -142,6 +143,7 @@ export class Supervisor {
     }
     native.close(theirs);
     const w = new PoolWorker(id, child, channel);
+    debug('pool: worker %d spawned, pid %s', id, child.pid ?? '-');
     this.#slots[id] = w;
     this.#live.add(w);
     if (!this.#host.refed()) {
@@ -169,6 +171,7 @@ export class Supervisor {
   #spawnFailed(id: number, err: Error): void {
     this.#host.error(err);
     const deaths = ++this.#earlyDeaths[id]!;
+    debug('pool: worker %d could not be started (%s), failure %d of %d', id, err.message, deaths, MAX_EARLY_DEATHS);
     if (this.#host.closing()) return;
     if (deaths < MAX_EARLY_DEATHS) {
       const t = setTimeout(() => !this.#host.closing() && this.#spawn(id), 100 * deaths);
@@ -184,6 +187,7 @@ export class Supervisor {
     w.state = 'dead';
     if (this.#slots[w.id] === w) this.#slots[w.id] = null;
     this.#earlyDeaths[w.id] = w.cameOnline ? 0 : this.#earlyDeaths[w.id]! + 1;
+    debug('pool: worker %d (pid %s) exited, code %s, signal %s', w.id, w.pid ?? '-', code, signal);
     // What the worker wrote before dying (replies, messages, DONE frames) is
     // still in the channel: read it to EOF before settling the accounts. A
     // grandchild holding the channel open would delay EOF, hence the timer.
@@ -196,6 +200,7 @@ export class Supervisor {
     else w.channel.once('close', finish);
     if (!this.#host.closing() && this.#options.respawn) {
       if (this.#earlyDeaths[w.id]! < MAX_EARLY_DEATHS) {
+        debug('pool: respawning worker %d', w.id);
         this.#spawn(w.id);
       } else {
         this.#host.error(workerExited(w, `${MAX_EARLY_DEATHS} times before coming online; not respawned`), w);
