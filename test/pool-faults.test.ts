@@ -45,7 +45,7 @@ async function runChild(file: string, ms: number, execArgv: string[] = []): Prom
   return { code, signal, out };
 }
 
-// --- 1. primary.ts:599 wasOnline = state !== 'starting': a worker whose channel
+// --- 1. Supervisor #onExit (supervisor.ts) wasOnline = state !== 'starting': a worker whose channel
 // 'close' beats its 'exit' (the usual order) counts as "was online", so the
 // early-death counter is reset and a worker that can never start respawns forever.
 test('a worker script that cannot start is not respawned forever; ready() rejects', async (t) => {
@@ -64,7 +64,7 @@ test('a worker script that cannot start is not respawned forever; ready() reject
   t.deepEqual({ atMostFiveSpawns: exits <= 5, ready }, { atMostFiveSpawns: true, ready: 'ERR_POOL_WORKER_EXITED' }, `respawned ${exits} times`);
 });
 
-// --- 2. primary.ts:389-392 #dispatch: an untargeted job with no worker left
+// --- 2. Dispatcher dispatch() (dispatcher.ts): an untargeted job with no worker left
 // (respawn: false) is pushed to #waiting forever; close() then waits closeTimeout.
 test('with respawn: false and no worker left, request() and send() fail instead of hanging', async (t) => {
   const pool = createPool({ script: WORKER, size: 1, execArgv: [], respawn: false, closeTimeout: 2000 });
@@ -91,7 +91,7 @@ test('with respawn: false, ready() settles when a worker dies before coming onli
   t.not(ready, 'TIMEOUT');
 });
 
-// --- 3. primary.ts:456-461 #written: on EPIPE the worker is still 'online'
+// --- 3. Dispatcher #written (dispatcher.ts): on EPIPE the worker is still 'online'
 // (its channel 'close' has not run), so the job is re-dispatched to the same
 // channel; Writable buffers it (state.errored) and errorBuffer() calls it back
 // in the same loop: a synchronous infinite loop. Any targeted send, or size 1.
@@ -114,7 +114,7 @@ const { createPool } = require(POOL);
   t.regex(out, /event loop alive/);
 });
 
-// --- 4. primary.ts:452 + 576: request.worker is set only in the write
+// --- 4. Dispatcher #send and the Reply case of WorkerPool #onFrame: request.worker is set only in the write
 // callback, which for a _writev batch fires after the WHOLE batch is sent;
 // a reply to a request sent in an earlier part of the batch is dropped.
 test('replies that arrive before their batch write callback are not dropped', async (t) => {
@@ -136,7 +136,7 @@ test('replies that arrive before their batch write callback are not dropped', as
   }
 });
 
-// --- 5. primary.ts:489 #settle: a request that times out before its write
+// --- 5. Requests settle() (requests.ts): a request that times out before its write
 // callback has p.worker === null, so jobs is not decremented; the later
 // #written sets request.worker on a settled request. outstanding stays > 0
 // and close() waits for closeTimeout, then SIGKILLs.
@@ -158,7 +158,7 @@ test('a request that times out while queued in the primary leaves no outstanding
   t.deepEqual({ timedOut, outstanding, closeQuick: closeMs < 1000, signal }, { timedOut: 'ERR_POOL_REQUEST_TIMEOUT', outstanding: 0, closeQuick: true, signal: null }, `close() took ${closeMs} ms`);
 });
 
-// --- 6. primary.ts:642-654: accepting pauses when every online worker is
+// --- 6. WorkerPool #maybePauseAccepting/#resumeAccepting: accepting pauses when every online worker is
 // full and resumes only on a channel 'drain'. A worker that dies while full
 // never drains, and its replacement never needed to: accepting stays paused.
 test('accepting resumes after the full worker is replaced', async (t) => {
@@ -196,7 +196,7 @@ test('accepting resumes after the full worker is replaced', async (t) => {
   }
 });
 
-// --- 7. primary.ts:456-461 + socket.ts _destroy/#finishWrite: a _writev batch
+// --- 7. Dispatcher #written + socket.ts _destroy/#finishWrite: a _writev batch
 // partly sent before the worker died fails as a whole, so messages the worker
 // already read are re-routed and delivered twice; 'exit' reports a negative
 // `unfinished` (jobs decremented by Done and again by the failed callback).
@@ -245,7 +245,7 @@ ch.on('message', (m) => {
   }
 });
 
-// --- 8. primary.ts:606 #onExit destroys the channel at once: frames the
+// --- 8. Supervisor #onExit (supervisor.ts) destroys the channel at once: frames the
 // worker sent before exiting that are still in the kernel queue (more than
 // one 256-message read batch) are thrown away.
 test('messages a worker sent just before exiting all reach the primary', async (t) => {
@@ -275,7 +275,7 @@ ch.on('request', (m) => {
   }
 });
 
-// --- 9. primary.ts:474-477 #fail: destroy() turns every unsent fire-and-forget
+// --- 9. Dispatcher #fail (dispatcher.ts): destroy() turns every unsent fire-and-forget
 // send (and queued connection batch) into an 'error' event: with no 'error'
 // listener, destroy() crashes the primary.
 test("destroy() with queued fire-and-forget sends does not crash a primary without an 'error' listener", async (t) => {
@@ -297,7 +297,7 @@ const { createPool } = require(POOL);
   t.regex(out, /closed cleanly/);
 });
 
-// --- 10. worker.ts:128-158: a Connections frame carries no count; when the
+// --- 10. PrimaryChannel #onFrame (worker.ts): a Connections frame carries no count; when the
 // worker's recvmsg is truncated (EMFILE: the kernel closes the fds that do not
 // fit, MSG_CTRUNC), the worker reports only what it got. outstanding never
 // returns to 0 and close() waits for closeTimeout.
@@ -326,7 +326,7 @@ test('a hand-off truncated by the worker fd limit is still accounted', async (t)
   t.deepEqual({ outstanding, closeQuick: closeMs < 1000 }, { outstanding: 0, closeQuick: true }, `close() took ${closeMs} ms`);
 });
 
-// --- 11. primary.ts:174: the default execArgv is process.execArgv verbatim;
+// --- 11. workerExecArgv() (options.ts): the default execArgv is process.execArgv verbatim;
 // fork() drops -e/--eval/-p from it. A primary run with `node -e` makes every
 // worker run the primary's code instead of the worker script (a fork bomb if
 // that code creates a pool).

@@ -1,117 +1,41 @@
-// The primary side of a pool: N Node child processes, each with its own
-// SEQPACKET socketpair end as fd 3, and a dispatcher that hands them
-// messages, requests and accepted connections, many fds per sendmsg(2).
+// The pool itself (WorkerPool, createPool()): its public API, its life as
+// one PoolState, the frames workers send it (Ready, Done, Reply, Message),
+// the acceptors of serve(), and close()'s drain. It composes three parts:
+// supervisor.ts (the worker processes), dispatcher.ts (jobs to workers) and
+// requests.ts (replies to requests).
 //
-// fd ownership (README "Worker pools"): a job owns its fds from send() or
-// accept until its frame is in the kernel; then the primary closes its copies.
-// A job that never reached the kernel because its worker died is re-routed,
-// so it is delivered once or failed explicitly, never dropped.
-import { spawn, type ChildProcess } from 'node:child_process';
+// fd ownership, from receipt until hand-off to a worker or close (README
+// "Worker pools"):
+// - a job's fds (send(), request(), handOff(), accepted connections) are the
+//   job's, in dispatcher.ts, until its frame is in the kernel; then the
+//   primary closes its copies, and a job that never got there is re-routed
+//   or failed with its fds closed;
+// - a reply's fds are the request's caller's (requests.ts closes those of a
+//   reply that comes too late);
+// - a worker's message's fds are the pool's 'message' listener's, or closed
+//   here without one; fds on any other frame from a worker are closed here;
+// - each worker's channel, one end of a socketpair(2), is supervisor.ts's;
+// - a listening socket is acceptor.ts's; what it accepts goes to the
+//   dispatcher at once.
 import { EventEmitter } from 'node:events';
 import type net from 'node:net';
-import os from 'node:os';
-import { constants, native } from '../native/binding';
-import { coded, describe, errnoError, invalidArgType, invalidArgValue, outOfRange, type CodedError } from '../stream/errors';
-import { closeFds, dupFds } from '../stream/fds';
-import { UnixMessageSocket } from '../stream/socket';
-import { TYPE_NUMBERS } from '../stream/socket-type';
+import { debug } from '../debug';
+import { constants } from '../native/binding';
+import { coded, describe, invalidArgType, type CodedError } from '../stream/errors';
+import { closeFds } from '../stream/fds';
 import type { OutgoingMessage, UnixMessage, WriteCallback } from '../stream/types';
-import { isArray, normalizeMessage, snapshotFds, snapshotList, snapshotOptions, validateBoolean, validateInteger } from '../stream/validate';
+import { isArray, snapshotFds } from '../stream/validate';
 import { Acceptor, type ServeAddress, type ServeOptions } from './acceptor';
-import { ENV_FD, ENV_ID, Kind, header, readFrame } from './protocol';
-
-export type Strategy = 'round-robin' | 'least-outstanding';
-
-export interface PoolOptions {
-  /** The worker script; it must call connectToPrimary(). */
-  script: string;
-  /** Number of worker processes; default os.availableParallelism(). */
-  size?: number;
-  /** Default 'round-robin'. */
-  strategy?: Strategy;
-  args?: readonly string[];
-  /** Node flags for the workers; default process.execArgv, as fork() does. */
-  execArgv?: readonly string[];
-  env?: NodeJS.ProcessEnv;
-  /** The workers' stdin/stdout/stderr; default 'inherit'. */
-  stdio?: 'inherit' | 'ignore' | 'pipe';
-  /** Replace a worker that exits while the pool is open; default true. */
-  respawn?: boolean;
-  /** close(): ms to wait for workers to exit before SIGKILL; default 10000. */
-  closeTimeout?: number;
-}
-
-export interface SendOptions {
-  /** A worker id (0..size-1) instead of the strategy's choice. */
-  worker?: number;
-  /**
-   * true: the pool takes the caller's fds and closes them once sent (a
-   * hand-off). false (default): they are duplicated and the caller keeps its own.
-   */
-  transfer?: boolean;
-}
-
-export interface RequestOptions extends SendOptions {
-  /** ms; rejects with ERR_POOL_REQUEST_TIMEOUT. Default: none. */
-  timeout?: number;
-}
-
-type WorkerState = 'starting' | 'online' | 'disconnected' | 'dead';
-
-/** A live view of one worker slot's current process. */
-export class PoolWorker {
-  readonly id: number;
-  readonly process: ChildProcess;
-  /** @internal */ readonly channel: UnixMessageSocket;
-  /** @internal */ state: WorkerState = 'starting';
-  /** @internal */ jobs = 0;
-  /** @internal It sent Ready once: a death after that is not a failed start. */
-  cameOnline = false;
-
-  /** @internal */
-  constructor(id: number, child: ChildProcess, channel: UnixMessageSocket) {
-    this.id = id;
-    this.process = child;
-    this.channel = channel;
-  }
-
-  get pid(): number | undefined {
-    return this.process.pid;
-  }
-
-  get online(): boolean {
-    return this.state === 'online';
-  }
-
-  /**
-   * Jobs sent to this worker and not yet finished: requests without a reply,
-   * messages whose listeners have not run, connections not yet closed.
-   */
-  get outstanding(): number {
-    return this.jobs;
-  }
-}
-
-interface Job {
-  kind: Kind.Message | Kind.Request | Kind.Connections;
-  value: number;
-  payload: readonly ArrayBufferView[];
-  /** Owned by the job until its frame is in the kernel. */
-  fds: number[];
-  target: number | null;
-  callback: WriteCallback | null;
-  request: PendingRequest | null;
-}
-
-interface PendingRequest {
-  id: number;
-  resolve: (m: UnixMessage) => void;
-  reject: (err: Error) => void;
-  /** The worker it was written to (its reply may come before the write callback); null while unsent. */
-  worker: PoolWorker | null;
-  timer: NodeJS.Timeout | null;
-  job: Job | null;
-}
+import { Dispatcher } from './dispatcher';
+import { poolClosed, workerExited } from './errors';
+import {
+  noDuplicates, readPoolOptions, sendOptions, validateCallback, validateTarget, validateTimeout,
+  type PoolOptions, type RequestOptions, type SendOptions, type SpawnOptions, type Strategy,
+} from './options';
+import type { PoolWorker } from './pool-worker';
+import { Kind, readFrame } from './protocol';
+import { Requests, type PendingRequest } from './requests';
+import { Supervisor } from './supervisor';
 
 export interface PoolEvents {
   online: [worker: PoolWorker];
@@ -122,149 +46,69 @@ export interface PoolEvents {
   close: [];
 }
 
-const EMPTY: readonly Buffer[] = [];
-const MAX_EARLY_DEATHS = 5;
-const MAX_TIMER_MS = 0x7fffffff;
-/** After a worker's exit, how long its channel may take to deliver what the worker sent last. */
-const EXIT_DRAIN_MS = 1000;
-const isDisconnect = (err: Error): boolean => {
-  const code = (err as NodeJS.ErrnoException).code;
-  return code === 'EPIPE' || code === 'ECONNRESET' || code === 'ERR_STREAM_DESTROYED' || code === 'ERR_STREAM_WRITE_AFTER_END';
-};
-const poolClosed = (): CodedError => coded(Error, 'ERR_POOL_CLOSED', 'The worker pool is closed');
-const workerExited = (w: PoolWorker, what: string): CodedError =>
-  coded(Error, 'ERR_POOL_WORKER_EXITED', `Worker ${w.id} (pid ${w.pid ?? '-'}) exited ${what}`);
-const jobCount = (job: Job): number => (job.kind === Kind.Connections ? job.fds.length : 1);
-
-function validateTimeout(value: unknown, name: string): void {
-  if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > MAX_TIMER_MS)) {
-    throw outOfRange(`The "${name}" option must be a number of ms from 0 to ${MAX_TIMER_MS}. Received ${describe(value)}`);
-  }
-}
-
-function validateCallback(callback: unknown): void {
-  if (callback !== undefined && typeof callback !== 'function') {
-    throw invalidArgType(`The "callback" argument must be a function. Received ${describe(callback)}`);
-  }
-}
-
-/** send()/request()/handOff() options, each read once. */
-function sendOptions(options: unknown, keys: ReadonlyArray<'worker' | 'transfer' | 'timeout'> = ['worker', 'transfer']): { worker?: unknown; transfer: boolean; timeout?: unknown } {
-  if (options === null || typeof options !== 'object' || isArray(options, 'options')) {
-    throw invalidArgType(`The "options" argument must be an object. Received ${describe(options)}`);
-  }
-  const o = snapshotOptions(options, keys);
-  return { ...o, transfer: validateBoolean(o.transfer, 'transfer') ?? false };
-}
-
-/** A list of strings (args, execArgv), read once into an array of ours. */
-function snapshotStrings(value: unknown, name: string): string[] {
-  const list = snapshotList(value, name, 0xffff);
-  list.forEach((item, i) => {
-    if (typeof item !== 'string') throw invalidArgType(`The "${name}[${i}]" option must be a string. Received ${describe(item)}`);
-    if (item.includes('\0')) throw invalidArgValue(`The "${name}[${i}]" option must be a string without NUL bytes (spawn would refuse it)`);
-  });
-  return list as string[];
-}
-
-/** The env option, its own enumerable keys read once into an object of ours; values must be strings. */
-function snapshotEnv(value: unknown): NodeJS.ProcessEnv {
-  if (typeof value !== 'object' || value === null || isArray(value, 'env')) {
-    throw invalidArgType(`The "env" option must be an object. Received ${describe(value)}`);
-  }
-  const env: NodeJS.ProcessEnv = {};
-  for (const key of Object.keys(value)) {
-    const v = (value as Record<string, unknown>)[key];
-    if (v === undefined) continue;
-    if (typeof v !== 'string') throw invalidArgType(`The "env.${key}" option must be a string. Received ${describe(v)}`);
-    if (v.includes('\0') || key.includes('\0')) throw invalidArgValue(`The "env" option must have no NUL bytes in its keys and values (spawn would refuse them)`);
-    env[key] = v;
-  }
-  return env;
-}
-
-// What fork() does: a primary started with -e/-p must not hand its code to
-// the workers (they would run it instead of the script).
-function workerExecArgv(): string[] {
-  const out: string[] = [];
-  const argv = process.execArgv;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '-e' || a === '--eval' || a === '-p' || a === '--print' || a === '-pe') {
-      i++;
-      continue;
-    }
-    if (a.startsWith('--eval=') || a.startsWith('--print=')) continue;
-    out.push(a);
-  }
-  return out;
-}
-
-function noDuplicates(fds: readonly number[]): void {
-  if (new Set(fds).size !== fds.length) {
-    throw invalidArgValue('The "fds" of a hand-off must be distinct: the pool closes each one once it is sent');
-  }
+/**
+ * The pool's life, one state: Open -> Closing (close(): drains) -> Closed,
+ * or Open/Closing -> Destroyed (destroy(), or close()'s timeout) -> Closed.
+ * Closed once every worker has exited; 'close' follows.
+ */
+enum PoolState {
+  Open,
+  Closing,
+  Destroyed,
+  Closed,
 }
 
 export class WorkerPool extends EventEmitter<PoolEvents> {
   readonly size: number;
   readonly strategy: Strategy;
-  readonly #options: Required<Omit<PoolOptions, 'size' | 'strategy' | 'env'>> & { env: NodeJS.ProcessEnv };
-  readonly #slots: Array<PoolWorker | null>;
-  readonly #earlyDeaths: number[];
-  readonly #live = new Set<PoolWorker>();
-  #waiting: Job[] = [];
-  readonly #requests = new Map<number, PendingRequest>();
-  #nextRequest = 1;
-  #next = 0;
+  readonly #options: SpawnOptions;
+  readonly #workers: Supervisor;
+  readonly #dispatcher: Dispatcher;
+  readonly #requests = new Requests({
+    release: (p) => this.#dispatcher.release(p),
+    settled: () => {
+      if (this.#closing) this.#drainThenEnd();
+    },
+  });
   #acceptors: Acceptor[] = [];
   #acceptPaused = false;
-  #closing = false;
-  #destroyed = false;
-  #closed = false;
+  #state = PoolState.Open;
   #refed = true;
   #closeWaiters: Array<() => void> = [];
   #closeTimer: NodeJS.Timeout | null = null;
 
   constructor(options: PoolOptions) {
     super();
-    if (options === null || typeof options !== 'object' || isArray(options, 'options')) {
-      throw invalidArgType(`createPool() takes an options object. Received ${describe(options)}`);
-    }
-    // Each option read once, and checked before any worker is spawned.
-    const o = snapshotOptions(options, ['script', 'size', 'strategy', 'args', 'execArgv', 'env', 'stdio', 'respawn', 'closeTimeout']);
-    if (typeof o.script !== 'string' || o.script === '' || o.script.includes('\0')) {
-      throw invalidArgType(`The "script" option must be a non-empty string without NUL bytes (the worker script). Received ${describe(o.script)}`);
-    }
-    const size = validateInteger(o.size, 'size', 1, 1024) ?? os.availableParallelism();
-    const strategy = o.strategy ?? 'round-robin';
-    if (strategy !== 'round-robin' && strategy !== 'least-outstanding') {
-      throw invalidArgValue(`The "strategy" option must be 'round-robin' or 'least-outstanding'. Received ${describe(strategy)}`);
-    }
-    const stdio = o.stdio ?? 'inherit';
-    if (stdio !== 'inherit' && stdio !== 'ignore' && stdio !== 'pipe') {
-      throw invalidArgValue(`The "stdio" option must be 'inherit', 'ignore' or 'pipe'. Received ${describe(stdio)}`);
-    }
-    validateTimeout(o.closeTimeout, 'closeTimeout');
+    const { size, strategy, spawn } = readPoolOptions(options);
     this.size = size;
     this.strategy = strategy;
-    this.#options = {
-      script: o.script,
-      args: o.args === undefined ? [] : snapshotStrings(o.args, 'args'),
-      execArgv: o.execArgv === undefined ? workerExecArgv() : snapshotStrings(o.execArgv, 'execArgv'),
-      env: o.env === undefined ? process.env : snapshotEnv(o.env),
-      stdio,
-      respawn: validateBoolean(o.respawn, 'respawn') ?? true,
-      closeTimeout: (o.closeTimeout as number | undefined) ?? 10_000,
-    };
-    this.#slots = new Array<PoolWorker | null>(size).fill(null);
-    this.#earlyDeaths = new Array<number>(size).fill(0);
-    for (let id = 0; id < size; id++) this.#spawn(id);
+    this.#options = spawn;
+    this.#workers = new Supervisor(size, spawn, {
+      closing: () => this.#closing,
+      refed: () => this.#refed,
+      error: (err, w) => {
+        if (w === undefined) this.emit('error', err);
+        else this.emit('error', err, w);
+      },
+      frame: (w, m) => this.#onFrame(w, m),
+      drained: () => this.#resumeAccepting(),
+      exited: (w, code, signal) => this.#finishExit(w, code, signal),
+      startAbandoned: () => {
+        if (this.#workers.noWorkerLeft()) this.#dispatcher.failWaiting();
+      },
+    });
+    this.#dispatcher = new Dispatcher(size, strategy, this.#workers, this.#requests, {
+      closing: () => this.#closing,
+      sendsNothing: () => this.#sendsNothing,
+      error: (err) => void this.emit('error', err),
+      channelFull: () => this.#maybePauseAccepting(),
+    });
+    this.#workers.start();
   }
 
   /** The current worker of each slot (null while a slot respawns or after close). */
   get workers(): ReadonlyArray<PoolWorker | null> {
-    return this.#slots;
+    return this.#workers.slots;
   }
 
   /** Resolves once every slot has an online worker. */
@@ -276,13 +120,13 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
           reject(poolClosed());
           return true;
         }
-        const lost = this.#slots.findIndex((w, id) => w === null && this.#gaveUp(id));
+        const lost = this.#workers.slots.findIndex((w, id) => w === null && this.#workers.gaveUp(id));
         if (lost >= 0) {
           cleanup();
           reject(coded(Error, 'ERR_POOL_WORKER_EXITED', `Worker ${lost} exited before coming online and is not respawned`));
           return true;
         }
-        if (this.#slots.every((w) => w?.online === true)) {
+        if (this.#workers.slots.every((w) => w?.online === true)) {
           cleanup();
           resolve(this);
           return true;
@@ -313,7 +157,8 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   /** A fire-and-forget message; callback(err) once it is in a worker's socket, or failed. */
   send(message: OutgoingMessage | Buffer | string, options: SendOptions = {}, callback?: WriteCallback): void {
     validateCallback(callback);
-    this.#dispatch(this.#job(Kind.Message, 0, message, sendOptions(options), callback ?? null, null));
+    const o = sendOptions(options);
+    this.#dispatcher.dispatch(this.#dispatcher.job(Kind.Message, 0, message, this.#target(o), o.transfer, callback ?? null, null));
   }
 
   /** Sends a request; resolves with the worker's reply, whose fds the caller owns. */
@@ -322,19 +167,12 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     validateTimeout(o.timeout, 'timeout');
     const timeout = o.timeout as number | undefined;
     return new Promise((resolve, reject) => {
-      const id = this.#nextRequest;
-      this.#nextRequest = this.#nextRequest >= 0xffffffff ? 1 : this.#nextRequest + 1;
+      const id = this.#requests.nextId();
       const pending: PendingRequest = { id, resolve, reject, worker: null, timer: null, job: null };
-      const job = this.#job(Kind.Request, id, message, o, null, pending);
+      const job = this.#dispatcher.job(Kind.Request, id, message, this.#target(o), o.transfer, null, pending);
       pending.job = job;
-      this.#requests.set(id, pending);
-      if (timeout !== undefined) {
-        pending.timer = setTimeout(() => {
-          this.#settle(id, coded(Error, 'ERR_POOL_REQUEST_TIMEOUT', `Request ${id} got no reply within ${timeout} ms`));
-        }, timeout);
-        if (!this.#refed) pending.timer.unref();
-      }
-      this.#dispatch(job);
+      this.#requests.add(pending, timeout, this.#refed);
+      this.#dispatcher.dispatch(job);
     });
   }
 
@@ -347,9 +185,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     // Read once: the fds checked are the fds handed off (and closed).
     const list = snapshotFds(fds, 'fds', 0x7fffffff);
     noDuplicates(list);
-    const target = this.#target(sendOptions(options, ['worker']));
-    if (target !== null) this.#dispatch({ kind: Kind.Connections, value: 0, payload: EMPTY, fds: [...list], target, callback: null, request: null });
-    else this.#spread(list);
+    this.#dispatcher.handOff(list, this.#target(sendOptions(options, ['worker'])));
   }
 
   /**
@@ -362,11 +198,11 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     if (target === null || typeof target !== 'object' || isArray(target, 'target')) {
       throw invalidArgType(`serve() takes options { port, host, backlog } or a listening net.Server. Received ${describe(target)}`);
     }
-    const onConnections = (fds: number[]): void => this.#spread(fds);
+    const onConnections = (fds: number[]): void => this.#dispatcher.spread(fds);
     const onError = (err: Error): void => void this.emit('error', err);
     // One wakeup's connections make one full frame per worker: 512 over 2
     // workers was 253 + 3 each, twice the sendmsg/recvmsg for the same fds.
-    const perWakeup = this.#slots.length * constants.SCM_MAX_FD;
+    const perWakeup = this.#workers.slots.length * constants.SCM_MAX_FD;
     const acceptor = typeof (target as net.Server).address === 'function'
       ? Acceptor.adopt(target as net.Server, perWakeup, onConnections, onError)
       : await Acceptor.listen(target as ServeOptions, perWakeup, onConnections, onError);
@@ -388,11 +224,11 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
    */
   close(): Promise<void> {
     const done = new Promise<void>((resolve) => {
-      if (this.#closed) resolve();
+      if (this.#state === PoolState.Closed) resolve();
       else this.#closeWaiters.push(resolve);
     });
-    if (this.#closing) return done;
-    this.#closing = true;
+    if (this.#state !== PoolState.Open) return done;
+    this.#state = PoolState.Closing;
     this.#stopAccepting();
     this.#closeTimer = setTimeout(() => this.destroy(), this.#options.closeTimeout);
     if (!this.#refed) this.#closeTimer.unref();
@@ -402,301 +238,48 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
 
   /** Kills every worker (SIGKILL) and fails what is not yet sent. 'close' follows. */
   destroy(): void {
-    if (this.#destroyed) return;
-    this.#destroyed = true;
-    this.#closing = true;
+    // Closed: every worker has exited and no job or acceptor is left, so
+    // there is nothing to destroy.
+    if (this.#state === PoolState.Destroyed || this.#state === PoolState.Closed) return;
+    this.#state = PoolState.Destroyed;
     this.#stopAccepting();
-    this.#failWaiting();
-    for (const [id] of this.#requests) this.#settle(id, poolClosed());
-    for (const w of this.#live) {
-      w.process.kill('SIGKILL');
-      w.channel.destroy();
-    }
+    this.#dispatcher.failWaiting();
+    for (const p of this.#requests.list()) this.#requests.settle(p.id, poolClosed());
+    this.#workers.killAll();
     this.#maybeClosed();
   }
 
   ref(): this {
     this.#refed = true;
-    for (const w of this.#live) {
-      w.process.ref();
-      w.channel.ref();
-    }
+    this.#workers.ref();
     for (const a of this.#acceptors) a.ref();
-    for (const p of this.#requests.values()) p.timer?.ref();
+    this.#requests.ref();
     this.#closeTimer?.ref();
     return this;
   }
 
   unref(): this {
     this.#refed = false;
-    for (const w of this.#live) {
-      w.process.unref();
-      w.channel.unref();
-    }
+    this.#workers.unref();
     for (const a of this.#acceptors) a.unref();
-    for (const p of this.#requests.values()) p.timer?.unref();
+    this.#requests.unref();
     this.#closeTimer?.unref();
     return this;
   }
 
-  #job(kind: Job['kind'], value: number, message: OutgoingMessage | Buffer | string, options: { worker?: unknown; transfer: boolean }, callback: WriteCallback | null, request: PendingRequest | null): Job {
-    const target = this.#target(options);
-    const msg = normalizeMessage(message, 'seqpacket');
-    let fds: number[];
-    if (options.transfer) {
-      noDuplicates(msg.fds);
-      fds = [...msg.fds];
-    } else {
-      const dups = dupFds(msg.fds);
-      if (dups instanceof Error) throw dups;
-      fds = dups;
-    }
-    const payload = Array.isArray(msg.data) ? msg.data : msg.byteLength > 0 ? [msg.data] : EMPTY;
-    return { kind, value, payload, fds, target, callback, request };
-  }
-
   #target(options: { worker?: unknown }): number | null {
     if (this.#closing) throw poolClosed();
-    const target = options.worker ?? null;
-    if (target !== null && (typeof target !== 'number' || !Number.isInteger(target) || target < 0 || target >= this.size)) {
-      throw outOfRange(`The "worker" option must be an integer from 0 to ${this.size - 1}. Received ${describe(target)}`);
-    }
-    return target;
+    return validateTarget(options.worker, this.size);
   }
 
-  #pick(): PoolWorker | null {
-    let best: PoolWorker | null = null;
-    for (let i = 0; i < this.size; i++) {
-      const w = this.#slots[(this.#next + i) % this.size];
-      if (w?.state !== 'online') continue;
-      if (this.strategy === 'round-robin') {
-        this.#next = (w.id + 1) % this.size;
-        return w;
-      }
-      if (best === null || w.jobs < best.jobs) best = w;
-    }
-    if (best !== null) this.#next = (best.id + 1) % this.size;
-    return best;
+  /** close() or destroy() was called: no new job is taken, no worker respawned. */
+  get #closing(): boolean {
+    return this.#state !== PoolState.Open;
   }
 
-  #dispatch(job: Job): void {
-    if (this.#destroyed) {
-      this.#fail(job, poolClosed());
-      return;
-    }
-    const w = job.target !== null ? this.#slots[job.target] ?? null : this.#pick();
-    if (w?.state === 'online') this.#send(w, job);
-    else if (job.target !== null ? this.#gaveUp(job.target) : this.#noWorkerLeft()) this.#fail(job, this.#lostError(job.target));
-    else this.#waiting.push(job);
-  }
-
-  // Connections are spread one by one over the workers, then each worker's
-  // share goes in frames of up to SCM_MAX_FD fds (#send): one sendmsg per 253.
-  #spread(fds: readonly number[]): void {
-    if (this.#destroyed) {
-      closeFds(fds);
-      return;
-    }
-    if (this.#noWorkerLeft()) {
-      closeFds(fds);
-      this.emit('error', this.#lostError(null));
-      return;
-    }
-    const shares: Array<{ w: PoolWorker; fds: number[] } | undefined> = []; // by worker id
-    let orphans: number[] | null = null;
-    for (const fd of fds) {
-      const w = this.#pick();
-      if (w === null) {
-        (orphans ??= []).push(fd);
-        continue;
-      }
-      w.jobs++;
-      (shares[w.id] ??= { w, fds: [] }).fds.push(fd);
-    }
-    for (const share of shares) {
-      if (share === undefined) continue;
-      share.w.jobs -= share.fds.length;
-      this.#send(share.w, { kind: Kind.Connections, value: 0, payload: EMPTY, fds: share.fds, target: null, callback: null, request: null });
-    }
-    if (orphans !== null) {
-      this.#waiting.push({ kind: Kind.Connections, value: 0, payload: EMPTY, fds: orphans, target: null, callback: null, request: null });
-    }
-  }
-
-  #send(w: PoolWorker, job: Job): void {
-    if (job.kind === Kind.Connections && job.fds.length > constants.SCM_MAX_FD) {
-      for (let i = 0; i < job.fds.length; i += constants.SCM_MAX_FD) {
-        this.#send(w, { ...job, fds: job.fds.slice(i, i + constants.SCM_MAX_FD) });
-      }
-      return;
-    }
-    w.jobs += jobCount(job);
-    // Set now, not in the write callback: with batched writes the reply can
-    // come back before the callback runs.
-    if (job.request !== null) job.request.worker = w;
-    // A Connections frame carries its fd count, so that fds the kernel had
-    // to drop at the worker (EMFILE: MSG_CTRUNC) are still accounted for.
-    const value = job.kind === Kind.Connections ? job.fds.length : job.value;
-    // Lent, not duplicated: the job keeps its fds open until #written.
-    const ok = w.channel.write(
-      { data: [header(job.kind, value), ...job.payload], fds: job.fds, lend: true },
-      (err) => this.#written(w, job, err ?? null),
-    );
-    if (!ok && job.kind === Kind.Connections) this.#maybePauseAccepting();
-  }
-
-  // The socket reports success for every frame the kernel took, even when a
-  // later frame of the same batch failed; so a failure here means the frame
-  // never reached the worker and can go to another one.
-  #written(w: PoolWorker, job: Job, err: Error | null): void {
-    if (err === null) {
-      closeFds(job.fds);
-      job.fds = [];
-      job.callback?.(null);
-      return;
-    }
-    w.jobs -= jobCount(job);
-    const request = job.request;
-    if (request !== null) {
-      request.worker = null;
-      if (!this.#requests.has(request.id)) {
-        // Timed out meanwhile: nobody waits for it any more.
-        closeFds(job.fds);
-        job.fds = [];
-        return;
-      }
-    }
-    // The channel itself failed (errored: its 'error' listener reports that
-    // once, as the pool's 'error'), or the worker is going: either way the
-    // frame never reached a worker, and its caller is not the one to tell.
-    // Failing the job with the channel's error as well would report it twice,
-    // and crash a pool without an 'error' listener after the caller had it.
-    if (isDisconnect(err) || w.state !== 'online' || w.channel.errored !== null) {
-      // Before re-routing, or the job would go straight back to this channel.
-      if (w.state === 'online' || w.state === 'starting') w.state = 'disconnected';
-      if (job.kind === Kind.Connections && job.target === null) this.#spread(job.fds);
-      else this.#dispatch(job);
-      return;
-    }
-    this.#fail(job, err);
-  }
-
-  #fail(job: Job, err: Error): void {
-    closeFds(job.fds);
-    job.fds = [];
-    if (job.request !== null) this.#settle(job.request.id, err);
-    // On a later tick, as a Node callback is: from inside destroy() or a
-    // dispatch loop, a callback that throws would cut the loop short and
-    // leave the jobs after it (and their fds) behind.
-    else if (job.callback !== null) process.nextTick(job.callback, err);
-    // After close()/destroy() the caller asked for it; anything else is news.
-    else if ((err as CodedError).code !== 'ERR_POOL_CLOSED') this.emit('error', err);
-  }
-
-  #settle(id: number, result: UnixMessage | Error): void {
-    const p = this.#requests.get(id);
-    if (p === undefined) {
-      if (!(result instanceof Error)) closeFds(result.fds);
-      return;
-    }
-    this.#requests.delete(id);
-    if (p.timer !== null) clearTimeout(p.timer);
-    if (p.worker !== null) {
-      p.worker.jobs--;
-    } else if (p.job !== null) {
-      // Still waiting for a worker: it will never be sent.
-      const i = this.#waiting.indexOf(p.job);
-      if (i >= 0) this.#waiting.splice(i, 1);
-      closeFds(p.job.fds);
-      p.job.fds = [];
-    }
-    if (result instanceof Error) p.reject(result);
-    else p.resolve(result);
-    if (this.#closing) this.#drainThenEnd();
-  }
-
-  #noWorkerLeft(): boolean {
-    return this.#slots.every((_, id) => this.#gaveUp(id));
-  }
-
-  #lostError(target: number | null): CodedError {
-    return coded(Error, 'ERR_POOL_WORKER_EXITED', target !== null
-      ? `Worker ${target} has exited and is not respawned`
-      : 'No worker is left to take the message (every worker exited and none is respawned)');
-  }
-
-  #gaveUp(id: number): boolean {
-    return this.#slots[id] === null && (this.#closing || !this.#options.respawn || this.#earlyDeaths[id]! >= MAX_EARLY_DEATHS);
-  }
-
-  #spawn(id: number): void {
-    const pair = new Int32Array(2);
-    const r = native.socketpair(TYPE_NUMBERS.seqpacket, pair);
-    if (r < 0) {
-      this.#spawnFailed(id, errnoError(r, 'socketpair'));
-      return;
-    }
-    const [mine, theirs] = [pair[0]!, pair[1]!];
-    let channel: UnixMessageSocket;
-    try {
-      channel = UnixMessageSocket.fromFd(mine);
-    } catch (err) {
-      native.close(mine);
-      native.close(theirs);
-      this.#spawnFailed(id, err as Error);
-      return;
-    }
-    const o = this.#options;
-    let child: ChildProcess;
-    try {
-      // The child's end becomes its fd 3; spawn dup2()s it there, so our copy
-      // (close-on-exec, like every fd of ours) is closed right after.
-      child = spawn(process.execPath, [...o.execArgv, o.script, ...o.args], {
-        stdio: [o.stdio, o.stdio, o.stdio, theirs],
-        env: { ...o.env, [ENV_FD]: '3', [ENV_ID]: String(id) },
-      });
-    } catch (err) {
-      channel.destroy();
-      native.close(theirs);
-      this.#spawnFailed(id, err as Error);
-      return;
-    }
-    native.close(theirs);
-    const w = new PoolWorker(id, child, channel);
-    this.#slots[id] = w;
-    this.#live.add(w);
-    if (!this.#refed) {
-      child.unref();
-      channel.unref();
-    }
-    channel.on('data', (m: UnixMessage) => this.#onFrame(w, m));
-    channel.on('error', (err) => {
-      if (!isDisconnect(err)) this.emit('error', err, w);
-    });
-    channel.on('close', () => {
-      if (w.state === 'online' || w.state === 'starting') w.state = 'disconnected';
-    });
-    channel.on('drain', () => this.#resumeAccepting());
-    child.on('error', (err) => {
-      this.emit('error', err, w);
-      // A spawn that failed never emits 'exit'.
-      if (child.pid === undefined) this.#onExit(w, null, null);
-    });
-    child.on('exit', (code, signal) => this.#onExit(w, code, signal));
-  }
-
-  // EMFILE and the like: counted as a failed start, retried with a delay.
-  #spawnFailed(id: number, err: Error): void {
-    this.emit('error', err);
-    const deaths = ++this.#earlyDeaths[id]!;
-    if (this.#closing) return;
-    if (deaths < MAX_EARLY_DEATHS) {
-      const t = setTimeout(() => !this.#closing && this.#spawn(id), 100 * deaths);
-      if (!this.#refed) t.unref();
-    } else {
-      this.emit('error', coded(Error, 'ERR_POOL_WORKER_EXITED', `Worker ${id} could not be started ${deaths} times; not retried`));
-      if (this.#noWorkerLeft()) this.#failWaiting();
-    }
+  /** destroy() was called (or the pool is closed): nothing more is sent, jobs fail. */
+  get #sendsNothing(): boolean {
+    return this.#state === PoolState.Destroyed || this.#state === PoolState.Closed;
   }
 
   #onFrame(w: PoolWorker, m: UnixMessage): void {
@@ -712,13 +295,13 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
         w.state = 'online';
         w.cameOnline = true;
         this.emit('online', w);
-        this.#flushWaiting();
+        this.#dispatcher.flushWaiting();
         this.#resumeAccepting();
         if (this.#closing) this.#drainThenEnd();
         return;
       case Kind.Done:
         closeFds(message.fds);
-        w.jobs = Math.max(0, w.jobs - frame.value);
+        w.finished(frame.value);
         if (this.#closing) this.#drainThenEnd();
         return;
       case Kind.Reply:
@@ -729,11 +312,11 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
           return;
         }
         if (frame.kind === Kind.Reply) {
-          this.#settle(frame.value, message);
+          this.#requests.settle(frame.value, message);
         } else {
           closeFds(message.fds);
           const err = coded(Error, 'ERR_POOL_REMOTE_ERROR', `Worker ${w.id}: ${message.data.toString('utf8')}`);
-          this.#settle(frame.value, err);
+          this.#requests.settle(frame.value, err);
         }
         return;
       }
@@ -745,61 +328,23 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     }
   }
 
-  #onExit(w: PoolWorker, code: number | null, signal: NodeJS.Signals | null): void {
-    if (w.state === 'dead') return;
-    w.state = 'dead';
-    if (this.#slots[w.id] === w) this.#slots[w.id] = null;
-    this.#earlyDeaths[w.id] = w.cameOnline ? 0 : this.#earlyDeaths[w.id]! + 1;
-    // What the worker wrote before dying (replies, messages, DONE frames) is
-    // still in the channel: read it to EOF before settling the accounts. A
-    // grandchild holding the channel open would delay EOF, hence the timer.
-    const timer = setTimeout(() => w.channel.destroy(), EXIT_DRAIN_MS);
-    const finish = (): void => {
-      clearTimeout(timer);
-      this.#finishExit(w, code, signal);
-    };
-    if (w.channel.closed) finish();
-    else w.channel.once('close', finish);
-    if (!this.#closing && this.#options.respawn) {
-      if (this.#earlyDeaths[w.id]! < MAX_EARLY_DEATHS) {
-        this.#spawn(w.id);
-      } else {
-        this.emit('error', workerExited(w, `${MAX_EARLY_DEATHS} times before coming online; not respawned`), w);
-      }
-    }
-  }
-
   #finishExit(w: PoolWorker, code: number | null, signal: NodeJS.Signals | null): void {
-    const unfinished = w.jobs;
-    for (const p of [...this.#requests.values()]) {
-      if (p.worker === w) this.#settle(p.id, workerExited(w, 'before replying'));
+    const unfinished = w.outstanding;
+    for (const p of this.#requests.list()) {
+      if (p.worker === w) this.#requests.settle(p.id, workerExited(w, 'before replying'));
     }
-    w.jobs = 0;
-    this.#live.delete(w);
+    w.reset();
+    this.#workers.forget(w);
+    debug('pool: worker %d (pid %s) exit reported; %d jobs unfinished', w.id, w.pid ?? '-', unfinished);
     this.emit('exit', w, code, signal, unfinished);
-    if (this.#noWorkerLeft()) this.#failWaiting();
-    else if (this.#closing) this.#flushWaiting();
+    if (this.#workers.noWorkerLeft()) this.#dispatcher.failWaiting();
+    else if (this.#closing) this.#dispatcher.flushWaiting();
     this.#resumeAccepting();
     this.#maybeClosed();
   }
 
-  #flushWaiting(): void {
-    const waiting = this.#waiting;
-    this.#waiting = [];
-    for (const job of waiting) {
-      if (job.kind === Kind.Connections && job.target === null) this.#spread(job.fds);
-      else this.#dispatch(job);
-    }
-  }
-
-  #failWaiting(): void {
-    const waiting = this.#waiting;
-    this.#waiting = [];
-    for (const job of waiting) this.#fail(job, this.#closing ? poolClosed() : this.#lostError(job.target));
-  }
-
   #maybePauseAccepting(): void {
-    for (const w of this.#live) {
+    for (const w of this.#workers.live) {
       if (w.online && !w.channel.writableNeedDrain) return;
     }
     this.#acceptPaused = true;
@@ -821,19 +366,19 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   // connections closed) and nothing waits for a worker, end the channels;
   // workers exit on 'disconnect'.
   #drainThenEnd(): void {
-    if (this.#destroyed || this.#requests.size > 0 || this.#waiting.length > 0) return;
-    for (const w of this.#live) {
-      if (w.online && w.jobs > 0) return;
+    if (this.#sendsNothing || this.#requests.size > 0 || this.#dispatcher.waiting > 0) return;
+    for (const w of this.#workers.live) {
+      if (w.online && w.outstanding > 0) return;
     }
-    for (const w of this.#live) {
+    for (const w of this.#workers.live) {
       if (!w.channel.writableEnded) w.channel.end();
     }
     this.#maybeClosed();
   }
 
   #maybeClosed(): void {
-    if (!this.#closing || this.#live.size > 0 || this.#closed) return;
-    this.#closed = true;
+    if (this.#state === PoolState.Open || this.#workers.live.size > 0 || this.#state === PoolState.Closed) return;
+    this.#state = PoolState.Closed;
     if (this.#closeTimer !== null) clearTimeout(this.#closeTimer);
     this.#closeTimer = null;
     for (const resolve of this.#closeWaiters) resolve();
