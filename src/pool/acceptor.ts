@@ -2,7 +2,7 @@
 // connection: the same native accept4 loop as UnixMessageServer, on a TCP
 // listening fd, hands batches of raw fds (up to `perWakeup` per wakeup) to the pool.
 import dns from 'node:dns/promises';
-import type net from 'node:net';
+import type * as net from 'node:net';
 import { constants, native, type NativeSocketHandle } from '../native/binding';
 import { describe, errnoError, invalidArgType, invalidArgValue } from '../stream/errors';
 import { FdRoomWait } from '../stream/fd-room-wait';

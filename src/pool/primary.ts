@@ -18,7 +18,7 @@
 // - a listening socket is acceptor.ts's; what it accepts goes to the
 //   dispatcher at once.
 import { EventEmitter } from 'node:events';
-import type net from 'node:net';
+import type * as net from 'node:net';
 import { debug } from '../debug';
 import { constants } from '../native/binding';
 import { coded, describe, invalidArgType, type CodedError } from '../stream/errors';

@@ -4,7 +4,7 @@
 // handed-off connection belongs to the net.Socket made for it. With no
 // listener for an event, its fds are closed here, never leaked.
 import { EventEmitter } from 'node:events';
-import net from 'node:net';
+import * as net from 'node:net';
 import { native } from '../native/binding';
 import { coded, describe } from '../stream/errors';
 import { closeFds } from '../stream/fds';

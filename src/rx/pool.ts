@@ -1,7 +1,7 @@
 // A pool worker's channel to its primary as observables: one per event, so
 // that an event nobody subscribes to keeps the channel's rule (no listener:
 // its fds are closed) instead of being dropped by a filter with its fds.
-import type net from 'node:net';
+import type * as net from 'node:net';
 import { Observable } from 'rxjs';
 import { types } from 'node:util';
 import { connectToPrimary, PrimaryChannel, type PrimaryChannelEvents, type Reply } from '../pool/worker';
