@@ -17,7 +17,9 @@
             "src/native/lowlevel.cc",
             "src/native/polled_fds.cc",
             "src/native/send.cc",
+            "src/native/socket_accept.cc",
             "src/native/socket_handle.cc",
+            "src/native/socket_read.cc",
             "src/native/sockaddr.cc"
           ],
           "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
