@@ -11,6 +11,7 @@
             "src/native/cmsg.cc",
             "src/native/env_state.cc",
             "src/native/fd_calls.cc",
+            "src/native/fd_ledger.cc",
             "src/native/fd_room.cc",
             "src/native/inet.cc",
             "src/native/js_values.cc",

@@ -24,7 +24,7 @@
 namespace ums {
 namespace {
 
-// Capacity of the disown ring (env_state.h) that setup() expects.
+// Capacity of the disown ring (fd_ledger.h) that setup() expects.
 constexpr uint32_t kDisownRing = 4096;
 
 // A reference to a value of the setup object, and, for an Int32Array of at
@@ -66,36 +66,28 @@ napi_value Setup(napi_env env, napi_callback_info info) {
   Args args(env, info);
   AddonData* d = GetAddonData(env);
   if (!args.ok || d == nullptr) return nullptr;
-  if (d->meta == nullptr) {
+  if (!d->has_shared()) {
     int32_t *meta, *fds, *ring;
-    napi_ref refs[6] = {};
-    const bool ok = TakeArray(env, args[0], "meta", kMaxBatch * kMetaStride, &refs[0], &meta) &&
-                    TakeArray(env, args[0], "fds", kMaxBatch * kMaxFdsPerMessage, &refs[1], &fds) &&
-                    TakeArray(env, args[0], "ring", kDisownRing + 1, &refs[2], &ring) &&
-                    TakeFunction(env, args[0], "onread", &refs[3]) &&
-                    TakeFunction(env, args[0], "onwritable", &refs[4]) &&
-                    TakeFunction(env, args[0], "onconnection", &refs[5]);
+    SharedRefs refs;
+    const bool ok = TakeArray(env, args[0], "meta", kMaxBatch * kMetaStride, &refs.meta, &meta) &&
+                    TakeArray(env, args[0], "fds", kMaxBatch * kMaxFdsPerMessage, &refs.fds, &fds) &&
+                    TakeArray(env, args[0], "ring", kDisownRing + 1, &refs.ring, &ring) &&
+                    TakeFunction(env, args[0], "onread", &refs.onread) &&
+                    TakeFunction(env, args[0], "onwritable", &refs.onwritable) &&
+                    TakeFunction(env, args[0], "onconnection", &refs.onconnection);
     if (!ok) {
-      for (napi_ref r : refs) {
+      for (napi_ref r : {refs.meta, refs.fds, refs.ring, refs.onread, refs.onwritable, refs.onconnection}) {
         if (r != nullptr) napi_delete_reference(env, r);
       }
       return Int(env, -EINVAL);
     }
-    d->meta_ref = refs[0];
-    d->fds_ref = refs[1];
-    d->ring_ref = refs[2];
-    d->onread = refs[3];
-    d->onwritable = refs[4];
-    d->onconnection = refs[5];
-    d->meta = meta;
-    d->fds = fds;
-    ring[0] = 0;
-    d->ledger->SetDisownRing(ring, kDisownRing);
+    d->AdoptShared(refs, meta, fds, ring, kDisownRing);
   }
+  const SharedRefs& refs = d->shared();
   napi_value shared;
-  if (napi_create_object(env, &shared) != napi_ok || !SetNamed(env, shared, "meta", RefValue(env, d->meta_ref)) ||
-      !SetNamed(env, shared, "fds", RefValue(env, d->fds_ref)) ||
-      !SetNamed(env, shared, "ring", RefValue(env, d->ring_ref))) {
+  if (napi_create_object(env, &shared) != napi_ok || !SetNamed(env, shared, "meta", RefValue(env, refs.meta)) ||
+      !SetNamed(env, shared, "fds", RefValue(env, refs.fds)) ||
+      !SetNamed(env, shared, "ring", RefValue(env, refs.ring))) {
     return nullptr;
   }
   return shared;
@@ -161,16 +153,6 @@ bool Constants(napi_env env, napi_value* out) {
   return ok;
 }
 
-void FreeAddonData(napi_env env, void* data, void*) {
-  auto* d = static_cast<AddonData*>(data);
-  CloseFd(d->reserve_fd);
-  for (napi_ref r : {d->constructor, d->onread, d->onwritable, d->onconnection, d->meta_ref, d->fds_ref,
-                     d->ring_ref, d->slab_ref}) {
-    if (r != nullptr) napi_delete_reference(env, r);
-  }
-  delete d;
-}
-
 void OnEnvTeardown(napi_async_cleanup_hook_handle hook, void* arg) {
   auto* holder = static_cast<std::shared_ptr<FdLedger>*>(arg);
   std::shared_ptr<FdLedger> ledger = *holder;
@@ -179,26 +161,23 @@ void OnEnvTeardown(napi_async_cleanup_hook_handle hook, void* arg) {
 }
 
 napi_value Init(napi_env env, napi_value exports) {
-  auto* d = new AddonData();
-  d->env = env;
-  if (napi_get_uv_event_loop(env, &d->loop) != napi_ok ||  // this env's loop, never uv_default_loop()
-      napi_set_instance_data(env, d, FreeAddonData, nullptr) != napi_ok) {
-    delete d;
-    return nullptr;
-  }
-  d->reserve_fd = RETRY_EINTR(open("/dev/null", O_RDONLY | O_CLOEXEC));
+  AddonData* d = AddonData::Create(env);
+  if (d == nullptr) return nullptr;
   // An async hook, so that the worker's loop is not closed while our poll
   // handles' uv_close callbacks are still pending.
-  auto* holder = new std::shared_ptr<FdLedger>(d->ledger);
+  auto* holder = new std::shared_ptr<FdLedger>(d->ledger());
   if (napi_add_async_cleanup_hook(env, OnEnvTeardown, holder, nullptr) != napi_ok) {
     delete holder;
     return nullptr;
   }
   napi_value handle_class, constants;
+  napi_ref constructor;
   if (SocketHandle::Define(env, &handle_class) != napi_ok ||
-      napi_create_reference(env, handle_class, 1, &d->constructor) != napi_ok || !Constants(env, &constants)) {
+      napi_create_reference(env, handle_class, 1, &constructor) != napi_ok) {
     return nullptr;
   }
+  d->SetConstructor(constructor);
+  if (!Constants(env, &constants)) return nullptr;
 #define UMS_FUNCTION(name, fn) {name, nullptr, fn, nullptr, nullptr, nullptr, napi_enumerable, nullptr}
   const napi_property_descriptor props[] = {
       {"SocketHandle", nullptr, nullptr, nullptr, nullptr, handle_class, napi_enumerable, nullptr},

@@ -84,7 +84,7 @@ export interface NativeRecvResult {
 export interface NativeCallbacks {
   meta: Int32Array;
   fds: Int32Array;
-  /** The disown ring: [0] entries, then delivered fds (src/native/env_state.h). */
+  /** The disown ring: [0] entries, then delivered fds (src/native/fd_ledger.h). */
   ring: Int32Array;
   onread(this: NativeSocketHandle, count: number, data: Buffer | Buffer[], status: number,
     addresses: Array<string | undefined> | undefined, base: number | undefined): void;

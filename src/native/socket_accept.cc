@@ -2,7 +2,6 @@
 // connections with accept4(2), within the process's fd room (fd_room.h), and
 // hands their fds to JS in one onconnection call (DoAccept). The fds are the
 // env's (FdLedger) until a SocketHandle adopts them or JS closes them.
-#include <fcntl.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -45,22 +44,13 @@ void SocketHandle::DoAccept(napi_env env) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) break;
     if (errno == ECONNABORTED || errno == EPROTO) continue;
     status = -errno;
-    if ((errno == EMFILE || errno == ENFILE) && data_->reserve_fd >= 0) {
-      // Level-triggered polling would spin on a connection we cannot accept.
-      // Free the reserve fd, accept and drop what is pending, take it back
-      // (libuv uv__emfile_trick).
-      CloseFd(data_->reserve_fd);
-      int dropped;
-      while ((dropped = RETRY_EINTR(accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC))) >= 0) {
-        CloseFd(dropped);
-      }
-      data_->reserve_fd = RETRY_EINTR(open("/dev/null", O_RDONLY | O_CLOEXEC));
-    }
+    // Level-triggered polling would spin on a connection we cannot accept.
+    if (errno == EMFILE || errno == ENFILE) data_->ShedPendingConnections(fd_);
     break;
   }
   if (accepted.empty() && status == kStatusOk) return;
   // Owned until a SocketHandle adopts them (Open) or JS closes them.
-  data_->ledger->Own(accepted.data(), static_cast<int>(accepted.size()));
+  data_->ledger()->Own(accepted.data(), static_cast<int>(accepted.size()));
   napi_value argv[2];
   bool ok = napi_create_int32(env, status, &argv[0]) == napi_ok &&
             napi_create_array_with_length(env, accepted.size(), &argv[1]) == napi_ok;
@@ -70,12 +60,12 @@ void SocketHandle::DoAccept(napi_env env) {
          napi_set_element(env, argv[1], static_cast<uint32_t>(i), fd) == napi_ok;
   }
   if (!ok) {
-    for (int fd : accepted) data_->ledger->Close(fd);
+    for (int fd : accepted) data_->ledger()->Close(fd);
     accepted.clear();
     return;
   }
   accepted.clear();
-  CallJs(env, wrapper_, data_->onconnection, context_, 2, argv);
+  CallJs(env, wrapper_, data_->onconnection(), context_, 2, argv);
 }
 
 }  // namespace ums

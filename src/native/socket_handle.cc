@@ -115,7 +115,7 @@ napi_value SocketHandle::Open(napi_env env, napi_callback_info info) {
   PollBox* box = new PollBox();
   // uv_poll_init sets O_NONBLOCK on the open file description and fails with
   // EEXIST when another handle (ours or Node's) already polls this fd.
-  const int r = uv_poll_init(self->data_->loop, &box->poll, fd);
+  const int r = uv_poll_init(self->data_->loop(), &box->poll, fd);
   uint32_t refs = 0;
   // An open handle must not be collected: the poll callback needs its object.
   if (r != 0 || napi_reference_ref(env, self->wrapper_, &refs) != napi_ok) {
@@ -123,8 +123,8 @@ napi_value SocketHandle::Open(napi_env env, napi_callback_info info) {
       // Initialized but unusable (the env is going away): close it unpolled.
       box->poll.data = box;
       box->owner = nullptr;
-      box->ledger = self->data_->ledger;
-      box->ledger->HandleClosing();
+      box->ledger = self->data_->ledger();
+      box->ledger->HandleClosing(nullptr);
       uv_close(reinterpret_cast<uv_handle_t*>(&box->poll), OnClosed);
     } else {
       delete box;
@@ -134,15 +134,14 @@ napi_value SocketHandle::Open(napi_env env, napi_callback_info info) {
   }
   box->poll.data = box;
   box->owner = self;
-  box->ledger = self->data_->ledger;
+  box->ledger = self->data_->ledger();
   self->box_ = box;
   self->context_ = context;
   self->fd_ = fd;
   self->type_ = type;
   self->max_message_ = static_cast<size_t>(max_message);
-  self->data_->ledger->HandleOpened(self);
+  self->data_->ledger()->HandleOpened(self, fd);  // created for JS, now this handle's
   polled_fds::Add(fd);
-  self->data_->ledger->Forget(fd);  // created for JS, now this handle's
   if (!self->refed_) uv_unref(reinterpret_cast<uv_handle_t*>(&box->poll));
   return Int(env, 0);
 }
@@ -274,8 +273,7 @@ void SocketHandle::CloseNow() {
   if (close(fd_) == 0) fd_room::Closed(1);
   fd_ = -1;
   box->owner = nullptr;
-  box->ledger->HandleClosed(this);
-  box->ledger->HandleClosing();
+  box->ledger->HandleClosing(this);
   uv_close(reinterpret_cast<uv_handle_t*>(&box->poll), OnClosed);
 }
 
@@ -312,7 +310,7 @@ void SocketHandle::HandleEvents(int status, int events) {
   }
   if (box_ == nullptr) return;
   if ((events & UV_WRITABLE) && writing_) {
-    CallJs(env, wrapper_, data_->onwritable, context_, 0, nullptr);
+    CallJs(env, wrapper_, data_->onwritable(), context_, 0, nullptr);
   }
   if (box_ == nullptr) return;
   if (status < 0) UpdatePoll();

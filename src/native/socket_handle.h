@@ -46,10 +46,6 @@ constexpr size_t kMaxBatchBytes = 1 << 20;
 // A batch up to this size reaches JS as one Buffer, a larger one as a Buffer
 // per message (SocketHandle::MessageBytes).
 constexpr size_t kCopyChunk = 64 << 10;
-// The shared slab for small batches, and the largest batch copied into it:
-// Node's Buffer.poolSize and its allocUnsafe() limit (poolSize >>> 1).
-constexpr size_t kSlabSize = 8 << 10;
-constexpr size_t kSlabBatch = kSlabSize / 2;
 // fds left free for the rest of the process: a read never takes the
 // process's room below this, or below an eighth of RLIMIT_NOFILE when that
 // is smaller (fd_room.h).
@@ -60,6 +56,10 @@ constexpr int kFdReserve = 32;
 constexpr int kStatusOk = 0;
 constexpr int kStatusNoFdRoom = 1;
 
+// The uv_poll_t, allocated apart from the handle: libuv frees nothing, and
+// the uv_close callback (SocketHandle::OnClosed) may run after the handle
+// is gone, so the box lives until then, and keeps the ledger alive for the
+// teardown to count the close as done (FdLedger::CloseCallbackDone).
 struct PollBox {
   uv_poll_t poll;
   std::shared_ptr<FdLedger> ledger;
@@ -110,7 +110,6 @@ class SocketHandle {
   void DoAccept(napi_env env);
   void CloseReceived(int count);
   bool MessageBytes(napi_env env, int count, size_t used, napi_value* out, int64_t* base);
-  bool SlabCopy(napi_env env, size_t used, napi_value* out, int64_t* base);
   // Each returns messages read (> 0), 0 for EAGAIN, or a final status.
   // `ask`: the fds one message may bring (ControlLength).
   int ReadStream(napi_env env, int ask, int* count, size_t* used, int* fds_used);

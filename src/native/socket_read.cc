@@ -77,14 +77,14 @@ bool SocketHandle::MessageBytes(napi_env env, int count, size_t used, napi_value
   void* copy;
   *base = -1;
   const bool direct = std::any_of(direct_bufs.begin(), direct_bufs.end(), [](napi_value v) { return v != nullptr; });
-  if (!direct && used <= kSlabBatch) return SlabCopy(env, used, out, base);
+  if (!direct && used <= kSlabBatch) return data_->SlabCopy(env, arena.data, used, out, base);
   if (!direct && used <= kCopyChunk) return napi_create_buffer_copy(env, used, arena.data, &copy, out) == napi_ok;
   if (napi_create_array_with_length(env, count, out) != napi_ok) return false;
   size_t offset = 0;
   for (int i = 0; i < count; i++) {
     napi_value one = i < static_cast<int>(direct_bufs.size()) ? direct_bufs[i] : nullptr;
     if (one == nullptr) {
-      const size_t len = static_cast<size_t>(data_->meta[i * kMetaStride + kMetaLength]);
+      const size_t len = static_cast<size_t>(data_->meta()[i * kMetaStride + kMetaLength]);
       if (napi_create_buffer_copy(env, len, arena.data + offset, &copy, &one) != napi_ok) return false;
       offset += len;
     }
@@ -93,44 +93,9 @@ bool SocketHandle::MessageBytes(napi_env env, int count, size_t used, napi_value
   return true;
 }
 
-// A Buffer of its own per batch costs four mallocs and an ArrayBuffer, about
-// a fifth of a small message's user time in a ping-pong (bench/README.md);
-// a slab is one per kSlabSize bytes. Offsets stay 8-byte aligned, as in
-// Node's Buffer pool, so a view can be reinterpreted as wider typed arrays.
-bool SocketHandle::SlabCopy(napi_env env, size_t used, napi_value* out, int64_t* base) {
-  AddonData* d = data_;
-  bool fresh = d->slab == nullptr || d->slab_ref == nullptr || d->slab_used + used > kSlabSize;
-  if (!fresh) {
-    // JS marks each slab untransferable (binding.ts), but a slab that was
-    // detached anyway (ArrayBuffer.prototype.transfer) no longer owns the
-    // memory we hold a pointer to: never write there again.
-    void* mem;
-    size_t len;
-    fresh = napi_get_reference_value(env, d->slab_ref, out) != napi_ok || *out == nullptr ||
-            napi_get_buffer_info(env, *out, &mem, &len) != napi_ok || mem != d->slab ||
-            len != kSlabSize;
-  }
-  if (fresh) {
-    void* mem;
-    napi_ref ref;
-    if (napi_create_buffer(env, kSlabSize, &mem, out) != napi_ok ||
-        napi_create_reference(env, *out, 1, &ref) != napi_ok) {
-      return false;
-    }
-    if (d->slab_ref != nullptr) napi_delete_reference(env, d->slab_ref);
-    d->slab_ref = ref;
-    d->slab = static_cast<char*>(mem);
-    d->slab_used = 0;
-  }
-  if (used > 0) memcpy(d->slab + d->slab_used, arena.data, used);
-  *base = static_cast<int64_t>(d->slab_used);
-  d->slab_used = (d->slab_used + used + 7) & ~static_cast<size_t>(7);
-  return true;
-}
-
 // Closes the fds of a batch JS will never see.
 void SocketHandle::CloseReceived(int count) {
-  for (int i = 0; i < count; i++) data_->ledger->Close(data_->fds[i]);
+  for (int i = 0; i < count; i++) data_->ledger()->Close(data_->fds()[i]);
 }
 
 void SocketHandle::DoRead(napi_env env) {
@@ -211,14 +176,14 @@ void SocketHandle::DoRead(napi_env env) {
     CloseReceived(fds_used);  // JS never saw this batch
     return;
   }
-  CallJs(env, wrapper_, data_->onread, context_, 5, argv);
+  CallJs(env, wrapper_, data_->onread(), context_, 5, argv);
 }
 
 namespace {
 
 void RecordMessage(AddonData* d, int index, size_t length, int msg_flags, int fd_count,
                    const Credentials& creds) {
-  int32_t* m = d->meta + index * kMetaStride;
+  int32_t* m = d->meta() + index * kMetaStride;
   m[kMetaLength] = static_cast<int32_t>(length);
   m[kMetaFlags] = ((msg_flags & MSG_TRUNC) ? kFlagTruncated : 0) |
                   ((msg_flags & MSG_CTRUNC) ? kFlagFdsTruncated : 0) |
@@ -247,8 +212,8 @@ bool InstallFailed(int msg_flags, int nfds, int ask) {
 int StoreFds(AddonData* d, int* fds_used) {
   const int n = static_cast<int>(fd_scratch.size());
   if (n > 0) {
-    memcpy(d->fds + *fds_used, fd_scratch.data(), n * sizeof(int));
-    d->ledger->Own(fd_scratch.data(), n);
+    memcpy(d->fds() + *fds_used, fd_scratch.data(), n * sizeof(int));
+    d->ledger()->Own(fd_scratch.data(), n);
   }
   *fds_used += n;
   fd_scratch.clear();
