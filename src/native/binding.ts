@@ -139,6 +139,14 @@ export interface NativeSocketHandle {
   hasRef(): boolean;
   /** Stops polling and closes the fd now; idempotent. */
   close(): Errno;
+  /**
+   * NativeBinding's send() on the fd this handle owns: the same arguments
+   * after the fd, the same results; -EBADF once the handle is closed.
+   */
+  send(data: Gather, fds: FdList, address: string | null, flags: number): Errno;
+  /** NativeBinding's sendBatch() on the fd this handle owns; -EBADF once closed. */
+  sendBatch(datas: readonly Gather[], fds: readonly FdList[] | undefined,
+    addresses: ReadonlyArray<string | null> | undefined, start: number, end: number): Errno;
 }
 
 export interface NativeBinding {

@@ -31,7 +31,7 @@ napi_value PeerCred(napi_env env, napi_callback_info info);
 napi_value BoundFile(napi_env env, napi_callback_info info);
 napi_value FileAtPath(napi_env env, napi_callback_info info);
 
-// send.cc: the socket layer's send paths.
+// send.cc: the socket layer's send paths (also SocketHandle's methods, send.h).
 napi_value Send(napi_env env, napi_callback_info info);
 napi_value SendBatch(napi_env env, napi_callback_info info);
 

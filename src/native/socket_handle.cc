@@ -15,6 +15,7 @@
 #include "js_call.h"
 #include "js_values.h"
 #include "polled_fds.h"
+#include "send.h"
 #include "syscall.h"
 
 namespace ums {
@@ -47,6 +48,8 @@ napi_status SocketHandle::Define(napi_env env, napi_value* out) {
       {"unref", nullptr, Unref, nullptr, nullptr, nullptr, napi_default_method, nullptr},
       {"hasRef", nullptr, HasRef, nullptr, nullptr, nullptr, napi_default_method, nullptr},
       {"close", nullptr, Close, nullptr, nullptr, nullptr, napi_default_method, nullptr},
+      {"send", nullptr, Send, nullptr, nullptr, nullptr, napi_default_method, nullptr},
+      {"sendBatch", nullptr, SendBatch, nullptr, nullptr, nullptr, napi_default_method, nullptr},
       {"fd", nullptr, nullptr, GetFd, nullptr, nullptr, napi_default, nullptr},
   };
   return napi_define_class(env, "SocketHandle", NAPI_AUTO_LENGTH, New, nullptr,
@@ -239,6 +242,19 @@ napi_value SocketHandle::HasRef(napi_env env, napi_callback_info info) {
 napi_value SocketHandle::GetFd(napi_env env, napi_callback_info info) {
   UMS_METHOD(env, info, self);
   return Int(env, self->fd_);
+}
+
+// send(data, fds, address, flags) and sendBatch(datas, fds, addresses, start,
+// end): the module's send()/sendBatch() on the fd this handle owns, with
+// the same results (send.h); -EBADF once the handle is closed.
+napi_value SocketHandle::Send(napi_env env, napi_callback_info info) {
+  UMS_METHOD(env, info, self);
+  return SendMessage(env, args.argv, &self->fd_);
+}
+
+napi_value SocketHandle::SendBatch(napi_env env, napi_callback_info info) {
+  UMS_METHOD(env, info, self);
+  return SendMessages(env, args.argv, &self->fd_);
 }
 
 napi_value SocketHandle::Close(napi_env env, napi_callback_info info) {

@@ -1,9 +1,9 @@
 // SocketHandle: the one owner of a socket fd and of its uv_poll_t.
 //
 // The handle is deliberately thin: it polls, reads whole batches of messages
-// (or accepts batches of connections) and hands them to JS in one call, and
-// reports writability. Sending, and all policy (backpressure, retries, fd
-// ownership, errors), is in TypeScript.
+// (or accepts batches of connections) and hands them to JS in one call,
+// reports writability, and sends on its fd what JS gives it (send.h). All
+// policy (backpressure, retries, fd ownership, errors) is in TypeScript.
 //
 // It is a JS class made with napi_define_class, its native part attached
 // with napi_wrap and type-tagged, so that a method called on a foreign
@@ -101,6 +101,8 @@ class SocketHandle {
   static napi_value HasRef(napi_env env, napi_callback_info info);
   static napi_value Close(napi_env env, napi_callback_info info);
   static napi_value GetFd(napi_env env, napi_callback_info info);
+  static napi_value Send(napi_env env, napi_callback_info info);
+  static napi_value SendBatch(napi_env env, napi_callback_info info);
 
   int UpdatePoll();
   static void OnPoll(uv_poll_t* poll, int status, int events);
