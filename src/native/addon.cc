@@ -11,6 +11,7 @@
 #include "env_state.h"
 #include "functions.h"
 #include "js_values.h"
+#include "shared_layout.h"
 #include "socket_handle.h"
 #include "syscall.h"
 
@@ -23,9 +24,6 @@
 
 namespace ums {
 namespace {
-
-// Capacity of the disown ring (fd_ledger.h) that setup() expects.
-constexpr uint32_t kDisownRing = 4096;
 
 // A reference to a value of the setup object, and, for an Int32Array of at
 // least `min` elements, its data.

@@ -44,7 +44,7 @@ export interface NativeConstants {
   readonly IOV_MAX: number;
   readonly ETOOMANYREFS: number;
   readonly SCM_MAX_FD: number;
-  /** The shape of what the addon shares with this file (socket_handle.h). */
+  /** The shape of what the addon shares with this file (src/native/shared_layout.h). */
   readonly BATCH_MESSAGES: number;
   readonly META_STRIDE: number;
   readonly META_LENGTH: number;

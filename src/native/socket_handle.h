@@ -18,44 +18,16 @@
 #include <string>
 
 #include "env_state.h"
+#include "shared_layout.h"
 
 namespace ums {
 
-// Layout of one message's record in the shared meta Int32Array (JS reads it
-// by these names: they are exported as constants).
-enum MetaField {
-  kMetaLength = 0,  // bytes of data
-  kMetaFlags,       // kFlag* bits below
-  kMetaFdCount,     // fds of this message in the shared fds array
-  kMetaPid,
-  kMetaUid,
-  kMetaGid,
-  kMetaStride = 8,
-};
-enum MetaFlag {
-  kFlagTruncated = 1,     // MSG_TRUNC
-  kFlagFdsTruncated = 2,  // MSG_CTRUNC
-  kFlagCredentials = 4,
-};
-
-// Cap on messages per JS call; the meta array is sized from it.
-constexpr int kMaxBatch = 256;
 // Cap on bytes per JS call, so one busy socket cannot starve the loop
 // (libuv uv__read "count = 32").
 constexpr size_t kMaxBatchBytes = 1 << 20;
 // A batch up to this size reaches JS as one Buffer, a larger one as a Buffer
 // per message (SocketHandle::MessageBytes).
 constexpr size_t kCopyChunk = 64 << 10;
-// fds left free for the rest of the process: a read never takes the
-// process's room below this, or below an eighth of RLIMIT_NOFILE when that
-// is smaller (fd_room.h).
-constexpr int kFdReserve = 32;
-// Read status reported after the batch: 0, UV_EOF, a negative errno, or
-// kStatusNoFdRoom: nothing was read because the process has too few free
-// fds for another message; JS stops reading and retries on a timer.
-constexpr int kStatusOk = 0;
-constexpr int kStatusNoFdRoom = 1;
-
 // The uv_poll_t, allocated apart from the handle: libuv frees nothing, and
 // the uv_close callback (SocketHandle::OnClosed) may run after the handle
 // is gone, so the box lives until then, and keeps the ledger alive for the
