@@ -272,7 +272,7 @@ void SocketHandle::TeardownClose() {
   // Checked through the socket itself (sock_diag): the path may name
   // another file by now, and that one is not ours to remove.
   if (box_ != nullptr && !teardown_unlink_.empty() && PathNamesBoundFile(fd_, teardown_unlink_)) {
-    unlink(teardown_unlink_.c_str());
+    RETRY_EINTR(unlink(teardown_unlink_.c_str()));
   }
   CloseNow();
 }
