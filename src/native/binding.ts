@@ -228,7 +228,7 @@ const shared = native.setup({
   fds: new Int32Array(constants.BATCH_MESSAGES * constants.SCM_MAX_FD),
   ring: new Int32Array(constants.DISOWN_RING + 1),
   onread(count, data, status, addresses, base) {
-    // A new slab (SocketHandle::SlabCopy). Like Buffer.allocUnsafe()'s pool,
+    // A new slab (AddonData::SlabCopy). Like Buffer.allocUnsafe()'s pool,
     // it holds many messages: transferring one message's ArrayBuffer to a
     // worker must copy it, not detach every other message's bytes.
     if (base === 0) markAsUntransferable((data as Buffer).buffer);
