@@ -93,7 +93,7 @@ for (const type of TYPES) {
 }
 
 // A small read batch is copied into a shared 8 KiB slab, as Buffer.allocUnsafe()
-// uses Buffer.poolSize (socket_handle.cc SlabCopy).
+// uses Buffer.poolSize (AddonData::SlabCopy).
 const detach = ((): ((buffer: ArrayBufferLike) => void) => {
   v8.setFlagsFromString('--allow-natives-syntax');
   // eslint-disable-next-line @typescript-eslint/no-implied-eval -- V8 natives syntax only parses at run time

@@ -1,175 +1,14 @@
-// Module entry: per-env setup and teardown, the constants, and the table of
-// functions (functions.h). Written against Node-API's C interface: every call
-// is checked and none can abort the process (js_values.h says why).
-#include <fcntl.h>
-#include <limits.h>
-#include <sys/socket.h>
-
+// Module entry: the env's state and its teardown hook, and the table of the
+// module's exports (functions.h). Written against Node-API's C interface:
+// every call is checked and none can abort the process (js_values.h says why).
 #include <memory>
 
-#include "cmsg.h"
 #include "env_state.h"
 #include "functions.h"
-#include "js_values.h"
 #include "socket_handle.h"
-#include "syscall.h"
-
-#ifndef SO_PASSRIGHTS
-#define SO_PASSRIGHTS 83
-#endif
-#ifndef SO_PASSPIDFD
-#define SO_PASSPIDFD 76
-#endif
 
 namespace ums {
 namespace {
-
-// Capacity of the disown ring (env_state.h) that setup() expects.
-constexpr uint32_t kDisownRing = 4096;
-
-// A reference to a value of the setup object, and, for an Int32Array of at
-// least `min` elements, its data.
-bool TakeArray(napi_env env, napi_value object, const char* key, size_t min, napi_ref* ref, int32_t** data) {
-  napi_value v;
-  napi_typedarray_type type;
-  size_t count;
-  void* p;
-  napi_value ab;
-  size_t offset;
-  if (napi_get_named_property(env, object, key, &v) != napi_ok ||
-      napi_get_typedarray_info(env, v, &type, &count, &p, &ab, &offset) != napi_ok ||
-      type != napi_int32_array || count < min || napi_create_reference(env, v, 1, ref) != napi_ok) {
-    return false;
-  }
-  *data = static_cast<int32_t*>(p);
-  return true;
-}
-
-bool TakeFunction(napi_env env, napi_value object, const char* key, napi_ref* ref) {
-  napi_value v;
-  napi_valuetype t;
-  return napi_get_named_property(env, object, key, &v) == napi_ok && napi_typeof(env, v, &t) == napi_ok &&
-         t == napi_function && napi_create_reference(env, v, 1, ref) == napi_ok;
-}
-
-napi_value RefValue(napi_env env, napi_ref ref) {
-  napi_value v;
-  return ref != nullptr && napi_get_reference_value(env, ref, &v) == napi_ok ? v : nullptr;
-}
-
-// setup({ meta, fds, ring, onread, onwritable, onconnection }) -> { meta,
-// fds, ring } | -EINVAL. The first call per env wins; later ones (a second
-// copy of binding.ts, as with jest module registries or src/ and dist/
-// loaded together) get the arrays already in use, so every copy reads the
-// same batch records and writes the same ring.
-napi_value Setup(napi_env env, napi_callback_info info) {
-  Args args(env, info);
-  AddonData* d = GetAddonData(env);
-  if (!args.ok || d == nullptr) return nullptr;
-  if (d->meta == nullptr) {
-    int32_t *meta, *fds, *ring;
-    napi_ref refs[6] = {};
-    const bool ok = TakeArray(env, args[0], "meta", kMaxBatch * kMetaStride, &refs[0], &meta) &&
-                    TakeArray(env, args[0], "fds", kMaxBatch * kMaxFdsPerMessage, &refs[1], &fds) &&
-                    TakeArray(env, args[0], "ring", kDisownRing + 1, &refs[2], &ring) &&
-                    TakeFunction(env, args[0], "onread", &refs[3]) &&
-                    TakeFunction(env, args[0], "onwritable", &refs[4]) &&
-                    TakeFunction(env, args[0], "onconnection", &refs[5]);
-    if (!ok) {
-      for (napi_ref r : refs) {
-        if (r != nullptr) napi_delete_reference(env, r);
-      }
-      return Int(env, -EINVAL);
-    }
-    d->meta_ref = refs[0];
-    d->fds_ref = refs[1];
-    d->ring_ref = refs[2];
-    d->onread = refs[3];
-    d->onwritable = refs[4];
-    d->onconnection = refs[5];
-    d->meta = meta;
-    d->fds = fds;
-    ring[0] = 0;
-    d->ledger->SetDisownRing(ring, kDisownRing);
-  }
-  napi_value shared;
-  if (napi_create_object(env, &shared) != napi_ok || !SetNamed(env, shared, "meta", RefValue(env, d->meta_ref)) ||
-      !SetNamed(env, shared, "fds", RefValue(env, d->fds_ref)) ||
-      !SetNamed(env, shared, "ring", RefValue(env, d->ring_ref))) {
-    return nullptr;
-  }
-  return shared;
-}
-
-bool Constants(napi_env env, napi_value* out) {
-  if (napi_create_object(env, out) != napi_ok) return false;
-  bool ok = true;
-  const auto set = [&](const char* name, int64_t v) { ok = ok && SetNamed(env, *out, name, Int(env, v)); };
-#define UMS_CONSTANT(name) set(#name, name)
-  UMS_CONSTANT(AF_UNIX);
-  UMS_CONSTANT(SOCK_STREAM);
-  UMS_CONSTANT(SOCK_DGRAM);
-  UMS_CONSTANT(SOCK_SEQPACKET);
-  UMS_CONSTANT(SOL_SOCKET);
-  UMS_CONSTANT(SCM_RIGHTS);
-  UMS_CONSTANT(SCM_CREDENTIALS);
-  UMS_CONSTANT(SCM_PIDFD);
-  UMS_CONSTANT(SO_TYPE);
-  UMS_CONSTANT(SO_DOMAIN);
-  UMS_CONSTANT(SO_ERROR);
-  UMS_CONSTANT(SO_ACCEPTCONN);
-  UMS_CONSTANT(SO_PASSCRED);
-  UMS_CONSTANT(SO_PASSPIDFD);
-  UMS_CONSTANT(SO_PASSRIGHTS);
-  UMS_CONSTANT(SO_PEERCRED);
-  UMS_CONSTANT(SO_SNDBUF);
-  UMS_CONSTANT(SO_RCVBUF);
-  UMS_CONSTANT(SO_SNDBUFFORCE);
-  UMS_CONSTANT(SO_RCVBUFFORCE);
-  UMS_CONSTANT(MSG_PEEK);
-  UMS_CONSTANT(MSG_TRUNC);
-  UMS_CONSTANT(MSG_CTRUNC);
-  UMS_CONSTANT(MSG_DONTWAIT);
-  UMS_CONSTANT(MSG_NOSIGNAL);
-  UMS_CONSTANT(MSG_CMSG_CLOEXEC);
-  UMS_CONSTANT(MSG_EOR);
-  UMS_CONSTANT(MSG_OOB);
-  UMS_CONSTANT(MSG_WAITALL);
-  UMS_CONSTANT(SHUT_RD);
-  UMS_CONSTANT(SHUT_WR);
-  UMS_CONSTANT(SHUT_RDWR);
-  UMS_CONSTANT(IOV_MAX);
-  // Errnos that neither libuv nor os.constants.errno name.
-  UMS_CONSTANT(ETOOMANYREFS);
-#undef UMS_CONSTANT
-  set("SCM_MAX_FD", kMaxFdsPerMessage);
-  // The shape of what the addon shares with binding.ts.
-  set("BATCH_MESSAGES", kMaxBatch);
-  set("META_STRIDE", kMetaStride);
-  set("META_LENGTH", kMetaLength);
-  set("META_FLAGS", kMetaFlags);
-  set("META_FD_COUNT", kMetaFdCount);
-  set("META_PID", kMetaPid);
-  set("META_UID", kMetaUid);
-  set("META_GID", kMetaGid);
-  set("FLAG_TRUNCATED", kFlagTruncated);
-  set("FLAG_FDS_TRUNCATED", kFlagFdsTruncated);
-  set("FLAG_CREDENTIALS", kFlagCredentials);
-  set("STATUS_NO_FD_ROOM", kStatusNoFdRoom);
-  set("FD_RESERVE", kFdReserve);
-  set("DISOWN_RING", kDisownRing);
-  return ok;
-}
-
-void FreeAddonData(napi_env env, void* data, void*) {
-  auto* d = static_cast<AddonData*>(data);
-  CloseFd(d->reserve_fd);
-  for (napi_ref r : {d->constructor, d->onread, d->onwritable, d->onconnection, d->meta_ref, d->fds_ref,
-                     d->ring_ref, d->slab_ref}) {
-    if (r != nullptr) napi_delete_reference(env, r);
-  }
-  delete d;
-}
 
 void OnEnvTeardown(napi_async_cleanup_hook_handle hook, void* arg) {
   auto* holder = static_cast<std::shared_ptr<FdLedger>*>(arg);
@@ -179,26 +18,23 @@ void OnEnvTeardown(napi_async_cleanup_hook_handle hook, void* arg) {
 }
 
 napi_value Init(napi_env env, napi_value exports) {
-  auto* d = new AddonData();
-  d->env = env;
-  if (napi_get_uv_event_loop(env, &d->loop) != napi_ok ||  // this env's loop, never uv_default_loop()
-      napi_set_instance_data(env, d, FreeAddonData, nullptr) != napi_ok) {
-    delete d;
-    return nullptr;
-  }
-  d->reserve_fd = RETRY_EINTR(open("/dev/null", O_RDONLY | O_CLOEXEC));
+  AddonData* d = AddonData::Create(env);
+  if (d == nullptr) return nullptr;
   // An async hook, so that the worker's loop is not closed while our poll
   // handles' uv_close callbacks are still pending.
-  auto* holder = new std::shared_ptr<FdLedger>(d->ledger);
+  auto* holder = new std::shared_ptr<FdLedger>(d->ledger());
   if (napi_add_async_cleanup_hook(env, OnEnvTeardown, holder, nullptr) != napi_ok) {
     delete holder;
     return nullptr;
   }
   napi_value handle_class, constants;
+  napi_ref constructor;
   if (SocketHandle::Define(env, &handle_class) != napi_ok ||
-      napi_create_reference(env, handle_class, 1, &d->constructor) != napi_ok || !Constants(env, &constants)) {
+      napi_create_reference(env, handle_class, 1, &constructor) != napi_ok) {
     return nullptr;
   }
+  d->SetConstructor(constructor);
+  if (!Constants(env, &constants)) return nullptr;
 #define UMS_FUNCTION(name, fn) {name, nullptr, fn, nullptr, nullptr, nullptr, napi_enumerable, nullptr}
   const napi_property_descriptor props[] = {
       {"SocketHandle", nullptr, nullptr, nullptr, nullptr, handle_class, napi_enumerable, nullptr},

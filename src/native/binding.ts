@@ -44,7 +44,7 @@ export interface NativeConstants {
   readonly IOV_MAX: number;
   readonly ETOOMANYREFS: number;
   readonly SCM_MAX_FD: number;
-  /** The shape of what the addon shares with this file (socket_handle.h). */
+  /** The shape of what the addon shares with this file (src/native/shared_layout.h). */
   readonly BATCH_MESSAGES: number;
   readonly META_STRIDE: number;
   readonly META_LENGTH: number;
@@ -84,7 +84,7 @@ export interface NativeRecvResult {
 export interface NativeCallbacks {
   meta: Int32Array;
   fds: Int32Array;
-  /** The disown ring: [0] entries, then delivered fds (src/native/env_state.h). */
+  /** The disown ring: [0] entries, then delivered fds (src/native/fd_ledger.h). */
   ring: Int32Array;
   onread(this: NativeSocketHandle, count: number, data: Buffer | Buffer[], status: number,
     addresses: Array<string | undefined> | undefined, base: number | undefined): void;
@@ -139,6 +139,14 @@ export interface NativeSocketHandle {
   hasRef(): boolean;
   /** Stops polling and closes the fd now; idempotent. */
   close(): Errno;
+  /**
+   * NativeBinding's send() on the fd this handle owns: the same arguments
+   * after the fd, the same results; -EBADF once the handle is closed.
+   */
+  send(data: Gather, fds: FdList, address: string | null, flags: number): Errno;
+  /** NativeBinding's sendBatch() on the fd this handle owns; -EBADF once closed. */
+  sendBatch(datas: readonly Gather[], fds: readonly FdList[] | undefined,
+    addresses: ReadonlyArray<string | null> | undefined, start: number, end: number): Errno;
 }
 
 export interface NativeBinding {
@@ -220,7 +228,7 @@ const shared = native.setup({
   fds: new Int32Array(constants.BATCH_MESSAGES * constants.SCM_MAX_FD),
   ring: new Int32Array(constants.DISOWN_RING + 1),
   onread(count, data, status, addresses, base) {
-    // A new slab (SocketHandle::SlabCopy). Like Buffer.allocUnsafe()'s pool,
+    // A new slab (AddonData::SlabCopy). Like Buffer.allocUnsafe()'s pool,
     // it holds many messages: transferring one message's ArrayBuffer to a
     // worker must copy it, not detach every other message's bytes.
     if (base === 0) markAsUntransferable((data as Buffer).buffer);

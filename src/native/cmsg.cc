@@ -1,3 +1,5 @@
+// Building SCM_RIGHTS control messages and parsing received ones into fds
+// and credentials (cmsg.h).
 #include "cmsg.h"
 
 #include <fcntl.h>

@@ -25,21 +25,6 @@ namespace ums {
 
 namespace {
 
-FdLedger* Ledger(napi_env env) {
-  AddonData* d = GetAddonData(env);
-  return d == nullptr ? nullptr : d->ledger.get();
-}
-
-// A new fd for JS: the library's until adopted or handed on.
-napi_value NewFd(napi_env env, int fd) {
-  if (fd < 0) return Int(env, -errno);
-  FdLedger* ledger = Ledger(env);
-  if (ledger != nullptr) ledger->Own(fd);
-  napi_value out = Int(env, fd);
-  if (out == nullptr && ledger != nullptr) ledger->Close(fd);  // JS will never see it
-  return out;
-}
-
 napi_value Address(napi_env env, int r, const sockaddr_un& addr, socklen_t len) {
   if (r < 0) return Int(env, -errno);
   std::string name;
@@ -115,7 +100,7 @@ napi_value Socket(napi_env env, napi_callback_info info) {
   if (!args.ok) return nullptr;
   int type;
   UMS_READ(env, GetInt(env, args[0], &type));
-  return NewFd(env, RETRY_EINTR(socket(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)));
+  return NewFdResult(env, RETRY_EINTR(socket(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)));
 }
 
 // socketpair(type, out[2]) -> 0 | -errno
@@ -130,8 +115,7 @@ napi_value SocketPair(napi_env env, napi_callback_info info) {
   if (RETRY_EINTR(socketpair(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv)) < 0) {
     return Int(env, -errno);
   }
-  FdLedger* ledger = Ledger(env);
-  if (ledger != nullptr) ledger->Own(sv, 2);
+  OwnFds(env, sv, 2);
   out[0] = sv[0];
   out[1] = sv[1];
   return Int(env, 0);
@@ -144,7 +128,7 @@ napi_value Dup(napi_env env, napi_callback_info info) {
   if (!args.ok) return nullptr;
   int fd;
   UMS_READ(env, GetInt(env, args[0], &fd));
-  return NewFd(env, RETRY_EINTR(fcntl(fd, F_DUPFD_CLOEXEC, 0)));
+  return NewFdResult(env, RETRY_EINTR(fcntl(fd, F_DUPFD_CLOEXEC, 0)));
 }
 
 // dupAll(fds, out) -> count | -errno: F_DUPFD_CLOEXEC of each fd, into out.
@@ -167,22 +151,15 @@ napi_value DupAll(napi_env env, napi_callback_info info) {
       return Int(env, -errno);
     }
   }
-  FdLedger* ledger = Ledger(env);
   for (size_t i = 0; i < fds.size(); i++) {
     const int d = RETRY_EINTR(fcntl(fds[i], F_DUPFD_CLOEXEC, 0));
     if (d < 0) {
       const int err = errno;
-      for (size_t k = 0; k < i; k++) {
-        if (ledger != nullptr) {
-          ledger->Close(out[k]);
-        } else {
-          close(out[k]);
-        }
-      }
+      for (size_t k = 0; k < i; k++) CloseOwnedFd(env, out[k]);
       out[0] = static_cast<int32_t>(i);
       return Int(env, -err);
     }
-    if (ledger != nullptr) ledger->Own(d);
+    OwnFds(env, &d, 1);
     out[i] = d;
   }
   return Int(env, static_cast<int64_t>(fds.size()));
@@ -203,8 +180,7 @@ napi_value Close(napi_env env, napi_callback_info info) {
   int fd;
   UMS_READ(env, GetInt(env, args[0], &fd));
   if (polled_fds::Contains(fd)) return Int(env, -EBUSY);
-  FdLedger* ledger = Ledger(env);
-  if (ledger != nullptr) ledger->Forget(fd);
+  ForgetFd(env, fd);
   return Int(env, NegErrno(close(fd)));
 }
 
@@ -219,14 +195,9 @@ napi_value CloseAll(napi_env env, napi_callback_info info) {
   thread_local std::vector<int> fds;
   fds.clear();
   UMS_READ(env, GetFds(env, args[0], &fds));
-  FdLedger* ledger = Ledger(env);
   for (int fd : fds) {
     if (polled_fds::Contains(fd)) continue;  // a handle's, never ours to close here
-    if (ledger != nullptr) {
-      ledger->Close(fd);
-    } else {
-      close(fd);
-    }
+    CloseOwnedFd(env, fd);
   }
   return Int(env, 0);
 }
@@ -245,8 +216,7 @@ napi_value IsPolled(napi_env env, napi_callback_info info) {
 napi_value Disown(napi_env env, napi_callback_info info) {
   Args args(env, info);
   if (!args.ok) return nullptr;
-  FdLedger* ledger = Ledger(env);
-  if (ledger != nullptr) ledger->DrainDisowned();
+  DrainDisowned(env);
   return Int(env, 0);
 }
 

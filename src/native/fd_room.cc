@@ -1,3 +1,5 @@
+// The process's fd room estimate (fd_room.h): the exact count of open fds,
+// taken now and then, and the addon's own opens and closes in between.
 #include "fd_room.h"
 
 #include <fcntl.h>

@@ -7,6 +7,12 @@
 
 namespace ums {
 
+// setup.cc: what each env shares with binding.ts.
+napi_value Setup(napi_env env, napi_callback_info info);
+
+// constants.cc: the `constants` object (false if it could not be made).
+bool Constants(napi_env env, napi_value* out);
+
 // fd_calls.cc: fd-level syscalls.
 napi_value Socket(napi_env env, napi_callback_info info);
 napi_value SocketPair(napi_env env, napi_callback_info info);
@@ -31,7 +37,7 @@ napi_value PeerCred(napi_env env, napi_callback_info info);
 napi_value BoundFile(napi_env env, napi_callback_info info);
 napi_value FileAtPath(napi_env env, napi_callback_info info);
 
-// send.cc: the socket layer's send paths.
+// send.cc: the socket layer's send paths (also SocketHandle's methods, send.h).
 napi_value Send(napi_env env, napi_callback_info info);
 napi_value SendBatch(napi_env env, napi_callback_info info);
 

@@ -66,11 +66,7 @@ napi_value ListenInet(napi_env env, napi_callback_info info) {
     CloseFd(fd);
     return Int(env, -err);
   }
-  AddonData* d = GetAddonData(env);
-  if (d != nullptr) d->ledger->Own(fd);
-  napi_value out = Int(env, fd);
-  if (out == nullptr && d != nullptr) d->ledger->Close(fd);
-  return out;
+  return NewFdResult(env, fd);
 }
 
 // inetPort(fd) -> the bound port | -errno.

@@ -1,3 +1,5 @@
+// Reading native functions' arguments and making their results with
+// Node-API's C interface, every status checked (js_values.h says why).
 #include "js_values.h"
 
 #include <errno.h>

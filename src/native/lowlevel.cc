@@ -148,8 +148,7 @@ napi_value RecvMsg(napi_env env, napi_callback_info info) {
       }
     }
   }
-  AddonData* d = GetAddonData(env);
-  if (d != nullptr && !fds.empty()) d->ledger->Own(fds.data(), static_cast<int>(fds.size()));
+  OwnFds(env, fds.data(), static_cast<int>(fds.size()));
   // With MSG_TRUNC passed in, n is the real length, which may exceed maxSize.
   const size_t got = std::min(static_cast<size_t>(n), static_cast<size_t>(max_size));
   napi_value result, buffer, anc, fd_list;
@@ -178,13 +177,7 @@ napi_value RecvMsg(napi_env env, napi_callback_info info) {
     ok = napi_create_string_utf8(env, addr.data(), addr.size(), &s) == napi_ok && SetNamed(env, result, "address", s);
   }
   if (!ok) {
-    for (int one : fds) {
-      if (d != nullptr) {
-        d->ledger->Close(one);
-      } else {
-        close(one);
-      }
-    }
+    for (int one : fds) CloseOwnedFd(env, one);
     return nullptr;
   }
   return result;

@@ -1,3 +1,5 @@
+// The process-wide set of fds SocketHandles poll (polled_fds.h), behind a
+// mutex: every env's thread reads and edits it.
 #include "polled_fds.h"
 
 #include <mutex>

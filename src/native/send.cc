@@ -1,5 +1,7 @@
 // The send paths of the socket layer: send() for one message, sendBatch()
-// for a sendmmsg(2) of many. What they read is a snapshot the TypeScript
+// for a sendmmsg(2) of many, as module functions that take the fd as their
+// first argument and as SocketHandle methods on the handle's own fd (one
+// implementation, send.h). What they read is a snapshot the TypeScript
 // layer made and validated (socket.ts): its own arrays of byte views and fd
 // numbers, so reading them runs no user code.
 #include <limits.h>
@@ -14,6 +16,7 @@
 #include "cmsg.h"
 #include "functions.h"
 #include "js_values.h"
+#include "send.h"
 #include "sockaddr.h"
 #include "syscall.h"
 
@@ -75,16 +78,11 @@ Read PrepareMessage(napi_env env, const MessageValues& values, std::vector<struc
 
 }  // namespace
 
-// send(fd, data, fds, address, flags) -> bytes | -errno. data is one byte view
-// or an array of them (gathered into one sendmsg).
-napi_value Send(napi_env env, napi_callback_info info) {
-  Args args(env, info);
-  if (!args.ok) return nullptr;
+napi_value SendMessage(napi_env env, const napi_value* argv, const int* fd) {
   ArrayCall call;
   if (call.Nested()) return Int(env, -EINVAL);
-  int fd, flags;
-  UMS_READ(env, GetInt(env, args[0], &fd));
-  UMS_READ(env, GetInt(env, args[4], &flags));
+  int flags;
+  UMS_READ(env, GetInt(env, argv[3], &flags));
   // Reused: vectors of their own cost a malloc and a free per message with fds.
   thread_local MessageValues values;
   thread_local std::vector<struct iovec> iov;
@@ -93,33 +91,28 @@ napi_value Send(napi_env env, napi_callback_info info) {
   sockaddr_un name;
   struct msghdr msg;
   int err;
-  UMS_READ(env, ReadMessage(env, args[1], args[2], args[3], &values));
+  UMS_READ(env, ReadMessage(env, argv[0], argv[1], argv[2], &values));
   UMS_READ(env, PrepareMessage(env, values, &iov, &control, &name, &msg, &err));
   if (err < 0) return Int(env, err);
-  return Int(env, NegErrno(RETRY_EINTR(sendmsg(fd, &msg, flags | kSendFlags))));
+  return Int(env, NegErrno(RETRY_EINTR(sendmsg(*fd, &msg, flags | kSendFlags))));
 }
 
-// sendBatch(fd, datas[], fds[] | undefined, addresses[] | undefined, start, end)
-// -> count | -errno. One sendmmsg for messages [start, end), at most
-// kSendBatch of them. A short count means message start+count failed; its
-// error comes from the next call (sendmmsg(2): "An error is returned only if
-// no datagrams could be sent").
-napi_value SendBatch(napi_env env, napi_callback_info info) {
-  Args args(env, info);
-  if (!args.ok) return nullptr;
+// A short count means message start+count failed; its error comes from the
+// next call (sendmmsg(2): "An error is returned only if no datagrams could
+// be sent").
+napi_value SendMessages(napi_env env, const napi_value* argv, const int* fd) {
   ArrayCall call;
   if (call.Nested()) return Int(env, -EINVAL);
-  int fd, start, end;
-  UMS_READ(env, GetInt(env, args[0], &fd));
-  UMS_READ(env, GetInt(env, args[4], &start));
-  UMS_READ(env, GetInt(env, args[5], &end));
+  int start, end;
+  UMS_READ(env, GetInt(env, argv[3], &start));
+  UMS_READ(env, GetInt(env, argv[4], &end));
   bool is_array = false;
   uint32_t length = 0;
-  if (napi_is_array(env, args[1], &is_array) != napi_ok) return nullptr;
+  if (napi_is_array(env, argv[0], &is_array) != napi_ok) return nullptr;
   if (!is_array) return Int(env, -EINVAL);
-  UMS_READ(env, Classify(napi_get_array_length(env, args[1], &length)));
-  const bool has_fds = !IsNothing(env, args[2]);
-  const bool has_addresses = !IsNothing(env, args[3]);
+  UMS_READ(env, Classify(napi_get_array_length(env, argv[0], &length)));
+  const bool has_fds = !IsNothing(env, argv[1]);
+  const bool has_addresses = !IsNothing(env, argv[2]);
   // In 64 bits: end - start of two int32s can overflow an int.
   const int64_t wanted = static_cast<int64_t>(end) - start;
   const int count = static_cast<int>(std::min<int64_t>(wanted, kSendBatch));
@@ -133,9 +126,9 @@ napi_value SendBatch(napi_env env, napi_callback_info info) {
   for (int i = 0; i < count; i++) {
     const uint32_t k = static_cast<uint32_t>(start + i);
     napi_value data, fds = nullptr, address = nullptr;
-    UMS_READ(env, Classify(napi_get_element(env, args[1], k, &data)));
-    if (has_fds) UMS_READ(env, Classify(napi_get_element(env, args[2], k, &fds)));
-    if (has_addresses) UMS_READ(env, Classify(napi_get_element(env, args[3], k, &address)));
+    UMS_READ(env, Classify(napi_get_element(env, argv[0], k, &data)));
+    if (has_fds) UMS_READ(env, Classify(napi_get_element(env, argv[1], k, &fds)));
+    if (has_addresses) UMS_READ(env, Classify(napi_get_element(env, argv[2], k, &address)));
     UMS_READ(env, ReadMessage(env, data, fds, address, &values[i]));
   }
   int prepared = 0;
@@ -151,7 +144,26 @@ napi_value SendBatch(napi_env env, napi_callback_info info) {
     hdrs[i].msg_len = 0;
     prepared++;
   }
-  return Int(env, NegErrno(RETRY_EINTR(sendmmsg(fd, hdrs, prepared, kSendFlags))));
+  return Int(env, NegErrno(RETRY_EINTR(sendmmsg(*fd, hdrs, prepared, kSendFlags))));
+}
+
+// send(fd, data, fds, address, flags) -> bytes | -errno.
+napi_value Send(napi_env env, napi_callback_info info) {
+  Args args(env, info);
+  if (!args.ok) return nullptr;
+  int fd;
+  UMS_READ(env, GetInt(env, args[0], &fd));
+  return SendMessage(env, &args.argv[1], &fd);
+}
+
+// sendBatch(fd, datas[], fds[] | undefined, addresses[] | undefined, start, end)
+// -> count | -errno.
+napi_value SendBatch(napi_env env, napi_callback_info info) {
+  Args args(env, info);
+  if (!args.ok) return nullptr;
+  int fd;
+  UMS_READ(env, GetInt(env, args[0], &fd));
+  return SendMessages(env, &args.argv[1], &fd);
 }
 
 }  // namespace ums

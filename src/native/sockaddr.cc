@@ -1,3 +1,5 @@
+// JS address strings to struct sockaddr_un and back (sockaddr.h): a path,
+// an abstract name ('\0...'), or none (autobind).
 #include "sockaddr.h"
 
 #include <stddef.h>

@@ -1,9 +1,9 @@
 // SocketHandle: the one owner of a socket fd and of its uv_poll_t.
 //
 // The handle is deliberately thin: it polls, reads whole batches of messages
-// (or accepts batches of connections) and hands them to JS in one call, and
-// reports writability. Sending, and all policy (backpressure, retries, fd
-// ownership, errors), is in TypeScript.
+// (or accepts batches of connections) and hands them to JS in one call,
+// reports writability, and sends on its fd what JS gives it (send.h). All
+// policy (backpressure, retries, fd ownership, errors) is in TypeScript.
 //
 // It is a JS class made with napi_define_class, its native part attached
 // with napi_wrap and type-tagged, so that a method called on a foreign
@@ -18,48 +18,20 @@
 #include <string>
 
 #include "env_state.h"
+#include "shared_layout.h"
 
 namespace ums {
 
-// Layout of one message's record in the shared meta Int32Array (JS reads it
-// by these names: they are exported as constants).
-enum MetaField {
-  kMetaLength = 0,  // bytes of data
-  kMetaFlags,       // kFlag* bits below
-  kMetaFdCount,     // fds of this message in the shared fds array
-  kMetaPid,
-  kMetaUid,
-  kMetaGid,
-  kMetaStride = 8,
-};
-enum MetaFlag {
-  kFlagTruncated = 1,     // MSG_TRUNC
-  kFlagFdsTruncated = 2,  // MSG_CTRUNC
-  kFlagCredentials = 4,
-};
-
-// Cap on messages per JS call; the meta array is sized from it.
-constexpr int kMaxBatch = 256;
 // Cap on bytes per JS call, so one busy socket cannot starve the loop
 // (libuv uv__read "count = 32").
 constexpr size_t kMaxBatchBytes = 1 << 20;
 // A batch up to this size reaches JS as one Buffer, a larger one as a Buffer
 // per message (SocketHandle::MessageBytes).
 constexpr size_t kCopyChunk = 64 << 10;
-// The shared slab for small batches, and the largest batch copied into it:
-// Node's Buffer.poolSize and its allocUnsafe() limit (poolSize >>> 1).
-constexpr size_t kSlabSize = 8 << 10;
-constexpr size_t kSlabBatch = kSlabSize / 2;
-// fds left free for the rest of the process: a read never takes the
-// process's room below this, or below an eighth of RLIMIT_NOFILE when that
-// is smaller (fd_room.h).
-constexpr int kFdReserve = 32;
-// Read status reported after the batch: 0, UV_EOF, a negative errno, or
-// kStatusNoFdRoom: nothing was read because the process has too few free
-// fds for another message; JS stops reading and retries on a timer.
-constexpr int kStatusOk = 0;
-constexpr int kStatusNoFdRoom = 1;
-
+// The uv_poll_t, allocated apart from the handle: libuv frees nothing, and
+// the uv_close callback (SocketHandle::OnClosed) may run after the handle
+// is gone, so the box lives until then, and keeps the ledger alive for the
+// teardown to count the close as done (FdLedger::CloseCallbackDone).
 struct PollBox {
   uv_poll_t poll;
   std::shared_ptr<FdLedger> ledger;
@@ -101,6 +73,8 @@ class SocketHandle {
   static napi_value HasRef(napi_env env, napi_callback_info info);
   static napi_value Close(napi_env env, napi_callback_info info);
   static napi_value GetFd(napi_env env, napi_callback_info info);
+  static napi_value Send(napi_env env, napi_callback_info info);
+  static napi_value SendBatch(napi_env env, napi_callback_info info);
 
   int UpdatePoll();
   static void OnPoll(uv_poll_t* poll, int status, int events);
@@ -110,7 +84,6 @@ class SocketHandle {
   void DoAccept(napi_env env);
   void CloseReceived(int count);
   bool MessageBytes(napi_env env, int count, size_t used, napi_value* out, int64_t* base);
-  bool SlabCopy(napi_env env, size_t used, napi_value* out, int64_t* base);
   // Each returns messages read (> 0), 0 for EAGAIN, or a final status.
   // `ask`: the fds one message may bring (ControlLength).
   int ReadStream(napi_env env, int ask, int* count, size_t* used, int* fds_used);
