@@ -20,7 +20,7 @@ const { FLAG_TRUNCATED, FLAG_FDS_TRUNCATED, FLAG_CREDENTIALS } = constants;
  * Builds the batch's `count` messages from recvMeta/recvFds and hands each
  * to deliver(), in order. data: the batch's bytes in one Buffer (from `base`
  * in the shared slab), or one Buffer per message for a large batch
- * (socket_handle.cc MessageBytes). If deliver() throws (a 'data' listener
+ * (SocketHandle::MessageBytes, socket_read.cc). If deliver() throws (a 'data' listener
  * threw), the fds of the messages after it are closed, as nobody got them.
  */
 export function decodeBatch(fd: number, count: number, data: Buffer | Buffer[], addresses: Array<string | undefined> | undefined,

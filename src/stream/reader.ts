@@ -186,7 +186,7 @@ export class Reader {
     }
     // From here the fds are the consumer's, also if the env is torn down
     // while a listener runs: the addon's teardown closes only what is still
-    // the library's (env_state.h).
+    // the library's (FdLedger, fd_ledger.h).
     if (debug.enabled) debug('fd %d: delivered fds %j', this.#fd, message.fds);
     disowned(message.fds);
   }
