@@ -8,7 +8,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { once } from 'node:events';
 import { createPool, type PoolOptions, type WorkerPool } from '../src/pool';
-import { assertFdsBack, assertProbeClosed, closeAll, fdCount, fileWithContent, isOpen, probe, type Probe } from './helpers';
+import { assertFdsBack, assertProbeClosed, closeAll, fdCount, fileWithContent, isOpen, leakFree, type Probe, probe } from './helpers';
 
 const WORKER = path.join(__dirname, 'fixtures', 'pool-worker.js');
 
@@ -260,8 +260,7 @@ test('argument errors are typed and leave nothing behind', async (t) => {
   });
 });
 
-test('close() drains: requests already sent are answered, then new work is refused with ERR_POOL_CLOSED', async (t) => {
-  const baseline = fdCount();
+test('close() drains: requests already sent are answered, then new work is refused with ERR_POOL_CLOSED', leakFree(async (t) => {
   const pool = createPool({ script: WORKER, size: 2, execArgv: [] });
   await pool.ready();
   const pids = pool.workers.map((w) => w!.pid!);
@@ -271,11 +270,9 @@ test('close() drains: requests already sent are answered, then new work is refus
   t.is((await Promise.all(replies)).length, 10);
   await closing;
   for (const pid of pids) t.false(isAlive(pid));
-  await assertFdsBack(t, baseline);
-});
+}));
 
-test('destroy() kills every worker at once, fails what is pending, and leaves no process or fd', async (t) => {
-  const baseline = fdCount();
+test('destroy() kills every worker at once, fails what is pending, and leaves no process or fd', leakFree(async (t) => {
   const pool = createPool({ script: WORKER, size: 2, execArgv: [] });
   await pool.ready();
   const pids = pool.workers.map((w) => w!.pid!);
@@ -287,8 +284,7 @@ test('destroy() kills every worker at once, fails what is pending, and leaves no
   t.is((err as NodeJS.ErrnoException).code, 'ERR_POOL_CLOSED');
   await closed;
   for (const pid of pids) t.false(isAlive(pid), `worker ${pid} is gone`);
-  await assertFdsBack(t, baseline);
-});
+}));
 
 test('an ESM worker script works the same: HTTP hand-off and a file fd hashed through the pool', async (t) => {
   await withPool(t, { script: path.join(__dirname, '..', 'examples', 'pool', 'worker.mjs') }, async (pool) => {
@@ -339,8 +335,7 @@ test("a worker listening for 'handoff' gets the raw connection fds and owns them
   });
 });
 
-test('createPool() checks every option before it spawns anything: args, execArgv, env, stdio, respawn and script, with ERR_* codes', async (t) => {
-  const base = fdCount();
+test('createPool() checks every option before it spawns anything: args, execArgv, env, stdio, respawn and script, with ERR_* codes', leakFree(async (t, { base }) => {
   const { proxy, revoke } = Proxy.revocable({}, {});
   revoke();
   const bad: Array<[Partial<PoolOptions>, string]> = [
@@ -367,11 +362,9 @@ test('createPool() checks every option before it spawns anything: args, execArgv
   const closed = once(pool, 'close');
   pool.destroy();
   await closed;
-  await assertFdsBack(t, base);
-});
+}));
 
-test('handOff() reads its fds once and send()/request() refuse a transfer that is not a boolean, queueing nothing', async (t) => {
-  const base = fdCount();
+test('handOff() reads its fds once and send()/request() refuse a transfer that is not a boolean, queueing nothing', leakFree(async (t) => {
   const pool = createPool({ script: WORKER, size: 1, execArgv: [] });
   await pool.ready();
   const p = probe();
@@ -403,11 +396,9 @@ test('handOff() reads its fds once and send()/request() refuse a transfer that i
   await closed;
   // The handed-off end was the worker's connection: closed with it, and nowhere else open.
   await assertProbeClosed(t, p);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('destroy() fails the sends still waiting for a worker on a later tick, after closing every one of their fds', async (t) => {
-  const baseline = fdCount();
+test('destroy() fails the sends still waiting for a worker on a later tick, after closing every one of their fds', leakFree(async (t) => {
   // Sent before any worker is online: the jobs wait in the pool.
   const pool = createPool({ script: WORKER, size: 1, execArgv: [] });
   const probes = [probe(), probe(), probe()];
@@ -431,5 +422,4 @@ test('destroy() fails the sends still waiting for a worker on a later tick, afte
   t.deepEqual(calls.map((c) => c.code), ['ERR_POOL_CLOSED', 'ERR_POOL_CLOSED', 'ERR_POOL_CLOSED']);
   for (const p of probes) await assertProbeClosed(t, p);
   await once(pool, 'close');
-  await assertFdsBack(t, baseline);
-});
+}));

@@ -9,7 +9,7 @@
 import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import { lowlevel, socketPair, UnixMessageSocket, type SocketOptions, type SocketType, type UnixMessage } from '../src/index';
-import { assertFdsBack, assertProbeClosed, closeAll, fdCount, fileWithContent, inodeOf, nextEvent, probe, settled, take } from './helpers';
+import { assertFdsBack, assertProbeClosed, closeAll, fdCount, fileWithContent, inodeOf, leakFree, nextEvent, probe, settled, take } from './helpers';
 
 const PER_MESSAGE = 253;
 const { SOL_SOCKET, SO_SNDBUF } = lowlevel.constants;
@@ -141,8 +141,7 @@ async function received(socket: UnixMessageSocket, data: string): Promise<[strin
 }
 
 for (const type of ['seqpacket', 'stream', 'dgram'] as const satisfies readonly SocketType[]) {
-  test(`${type}: 'drain' comes once, after both the message count and the fds held the writer back, and only when both are below their bounds`, async (t) => {
-    const base = fdCount();
+  test(`${type}: 'drain' comes once, after both the message count and the fds held the writer back, and only when both are below their bounds`, leakFree(async (t) => {
     const [a, b] = socketPair(type, { writableHighWaterMark: 2, maxQueuedFds: PER_MESSAGE });
     const file = fileWithContent('both');
     let drains = 0;
@@ -162,11 +161,9 @@ for (const type of ['seqpacket', 'stream', 'dgram'] as const satisfies readonly 
     a.destroy();
     b.destroy();
     await Promise.all([settled(a), settled(b)]);
-    await assertFdsBack(t, base);
-  });
+  }));
 
-  test(`${type}: write() says false for the fds alone, under writableHighWaterMark, and one 'drain' follows once they are sent`, async (t) => {
-    const base = fdCount();
+  test(`${type}: write() says false for the fds alone, under writableHighWaterMark, and one 'drain' follows once they are sent`, leakFree(async (t) => {
     const [a, b] = socketPair(type, { maxQueuedFds: PER_MESSAGE });
     const file = fileWithContent('fds');
     let drains = 0;
@@ -184,12 +181,10 @@ for (const type of ['seqpacket', 'stream', 'dgram'] as const satisfies readonly 
     a.destroy();
     b.destroy();
     await Promise.all([settled(a), settled(b)]);
-    await assertFdsBack(t, base);
-  });
+  }));
 }
 
-test('seqpacket: maxQueuedFds is exact: write() says false on the write whose dups reach it, not one write earlier or later', async (t) => {
-  const base = fdCount();
+test('seqpacket: maxQueuedFds is exact: write() says false on the write whose dups reach it, not one write earlier or later', leakFree(async (t) => {
   for (const [maxQueuedFds, falseAt] of [[4 * PER_MESSAGE, 4], [4 * PER_MESSAGE + 1, 5]] as const) {
     const [a, b] = socketPair('seqpacket', { maxQueuedFds, writableHighWaterMark: 1000 });
     const file = fileWithContent('exact');
@@ -212,12 +207,10 @@ test('seqpacket: maxQueuedFds is exact: write() says false on the write whose du
     b.destroy();
     await Promise.all([settled(a), settled(b)]);
   }
-  await assertFdsBack(t, base);
-});
+}));
 
 for (const type of ['seqpacket', 'stream', 'dgram'] as const satisfies readonly SocketType[]) {
-  test(`${type}: destroying a writer whose 253-fd messages wait for a peer that never reads closes every dup it holds`, async (t) => {
-    const base = fdCount();
+  test(`${type}: destroying a writer whose 253-fd messages wait for a peer that never reads closes every dup it holds`, leakFree(async (t, { base }) => {
     const p = probe();
     const [mine, peer] = lowlevel.socketpair(type);
     const a = UnixMessageSocket.fromFd(mine, { writableHighWaterMark: 1000, maxQueuedFds: 100_000 });
@@ -235,6 +228,5 @@ for (const type of ['seqpacket', 'stream', 'dgram'] as const satisfies readonly 
     // The messages the kernel took are in the peer's queue until it closes.
     lowlevel.close(peer);
     await assertProbeClosed(t, p);
-    await assertFdsBack(t, base);
-  });
+  }));
 }

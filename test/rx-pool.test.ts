@@ -6,10 +6,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { createPool, type PrimaryChannel } from '../src/pool';
 import { fromPrimary } from '../src/rx/index';
-import { assertFdsBack, fdCount, probe, assertProbeClosed, closeAll } from './helpers';
+import { assertProbeClosed, closeAll, leakFree, probe } from './helpers';
 
-test('a worker built on fromPrimary() answers requests, serves connections, and completes on close()', async (t) => {
-  const base = fdCount();
+test('a worker built on fromPrimary() answers requests, serves connections, and completes on close()', leakFree(async (t) => {
   const marker = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ums-rx-pool-')), 'done-');
   const pool = createPool({
     script: path.join(__dirname, 'fixtures', 'pool-rx-worker.js'),
@@ -37,8 +36,7 @@ test('a worker built on fromPrimary() answers requests, serves connections, and 
   await pool.close();
   for (const pid of pids) t.is(fs.readFileSync(marker + pid, 'utf8'), 'completed', `worker ${pid}: both observables completed on disconnect`);
   fs.rmSync(path.dirname(marker), { recursive: true });
-  await assertFdsBack(t, base);
-});
+}));
 
 test("fromPrimary() refuses an event or a channel that is not one with ERR_* codes, before it looks for the pool's channel", (t) => {
   const codeOf = (call: () => unknown): unknown => (t.throws(call) as Error & { code?: string }).code;

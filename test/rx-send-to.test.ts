@@ -6,12 +6,11 @@ import fs from 'node:fs';
 import { firstValueFrom, from, lastValueFrom, NEVER, Subject, toArray } from 'rxjs';
 import { socketPair, type UnixMessage, type UnixMessageSocket } from '../src/index';
 import { fromSocket, processMessages, sendTo, type Sendable } from '../src/rx/index';
-import { assertFdsBack, assertProbeClosed, closeAll, contentOf, fdCount, fileWithContent, isOpen, probe, runFixture, settled, take } from './helpers';
+import { assertProbeClosed, closeAll, contentOf, fileWithContent, isOpen, leakFree, probe, runFixture, settled, take } from './helpers';
 
 const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-test('sendTo pulls a generator of 1e5 messages only as fast as a slow reader takes them: queue and lead stay bounded', async (t) => {
-  const base = fdCount();
+test('sendTo pulls a generator of 1e5 messages only as fast as a slow reader takes them: queue and lead stay bounded', leakFree(async (t) => {
   const [a, b] = socketPair('seqpacket', { writableHighWaterMark: 16, readableHighWaterMark: 16 });
   const N = 100_000;
   let produced = 0;
@@ -49,11 +48,9 @@ test('sendTo pulls a generator of 1e5 messages only as fast as a slow reader tak
   t.true(maxLead < 2000, `the generator was never far ahead of the reader (max lead ${maxLead})`);
   t.log(`max lead ${maxLead}, max queued ${maxQueued}, max heap growth ${(maxHeapGrowth / 2 ** 20).toFixed(1)} MiB`);
   await Promise.all([settled(a.resume()), settled(b)]);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('sendTo writes an Observable\'s messages in order, ends the socket when it completes, and emits the count', async (t) => {
-  const base = fdCount();
+test('sendTo writes an Observable\'s messages in order, ends the socket when it completes, and emits the count', leakFree(async (t) => {
   const [a, b] = socketPair('seqpacket');
   const received = lastValueFrom(fromSocket(b).pipe(toArray()));
   const count = await lastValueFrom(from(['one', Buffer.from('two'), { data: 'three' }]).pipe(sendTo(a)));
@@ -61,11 +58,9 @@ test('sendTo writes an Observable\'s messages in order, ends the socket when it 
   t.true(a.writableFinished, 'the socket was ended');
   t.deepEqual((await received).map((m) => m.data.toString()), ['one', 'two', 'three']);
   await Promise.all([settled(a.resume()), settled(b)]);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('sendTo with end: false completes once every write has called back and leaves the socket writable', async (t) => {
-  const base = fdCount();
+test('sendTo with end: false completes once every write has called back and leaves the socket writable', leakFree(async (t) => {
   const [a, b] = socketPair('seqpacket');
   t.is(await lastValueFrom(sendTo(a, { end: false })(['x', 'y'])), 2);
   t.false(a.writableEnded);
@@ -73,11 +68,9 @@ test('sendTo with end: false completes once every write has called back and leav
   const got = await lastValueFrom(fromSocket(b).pipe(toArray()));
   t.deepEqual(got.map((m) => m.data.toString()), ['x', 'y', 'z']);
   await Promise.all([settled(a.resume()), settled(b)]);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('sendTo pulls an async iterable too, and waits for each value', async (t) => {
-  const base = fdCount();
+test('sendTo pulls an async iterable too, and waits for each value', leakFree(async (t) => {
   const [a, b] = socketPair('seqpacket');
   async function* slow(): AsyncGenerator<string> {
     for (let i = 0; i < 5; i++) {
@@ -89,11 +82,9 @@ test('sendTo pulls an async iterable too, and waits for each value', async (t) =
   t.is(await lastValueFrom(sendTo(a)(slow())), 5);
   t.deepEqual((await received).map((m) => m.data.toString()), ['m0', 'm1', 'm2', 'm3', 'm4']);
   await Promise.all([settled(a.resume()), settled(b)]);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('sendTo errors with EBADF for a message whose fd is closed, and the socket stays usable', async (t) => {
-  const base = fdCount();
+test('sendTo errors with EBADF for a message whose fd is closed, and the socket stays usable', leakFree(async (t) => {
   const [a, b] = socketPair('seqpacket');
   const fd = fs.openSync('/dev/null', 'r');
   fs.closeSync(fd);
@@ -104,11 +95,9 @@ test('sendTo errors with EBADF for a message whose fd is closed, and the socket 
   const got = await lastValueFrom(fromSocket(b).pipe(toArray()));
   t.deepEqual(got.map((m) => m.data.toString()), ['after']);
   await Promise.all([settled(a.resume()), settled(b)]);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('sendTo errors when the source errors, having written what came before, and leaves the socket open', async (t) => {
-  const base = fdCount();
+test('sendTo errors when the source errors, having written what came before, and leaves the socket open', leakFree(async (t) => {
   const [a, b] = socketPair('seqpacket');
   const source = new Subject<string>();
   const result = lastValueFrom(source.pipe(sendTo(a))).catch((e: Error) => e.message);
@@ -121,11 +110,9 @@ test('sendTo errors when the source errors, having written what came before, and
   a.destroy();
   b.destroy();
   await Promise.all([settled(a), settled(b)]);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('sendTo with closeFds forwards received fds and closes its own copies: no copy survives the hop', async (t) => {
-  const base = fdCount();
+test('sendTo with closeFds forwards received fds and closes its own copies: no copy survives the hop', leakFree(async (t) => {
   const [a, b] = socketPair('seqpacket');
   const [c, d] = socketPair('seqpacket');
   const p = probe();
@@ -140,11 +127,9 @@ test('sendTo with closeFds forwards received fds and closes its own copies: no c
   closeAll(arrived.flatMap((m) => m.fds));
   await assertProbeClosed(t, p);
   await Promise.all([settled(a.resume()), settled(b), settled(c.resume()), settled(d)]);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('unsubscribing from sendTo stops pulling and returns the iterator; the socket is neither ended nor destroyed', async (t) => {
-  const base = fdCount();
+test('unsubscribing from sendTo stops pulling and returns the iterator; the socket is neither ended nor destroyed', leakFree(async (t) => {
   const [a, b] = socketPair('seqpacket', { writableHighWaterMark: 4 });
   let produced = 0;
   let returned = false;
@@ -173,11 +158,9 @@ test('unsubscribing from sendTo stops pulling and returns the iterator; the sock
   a.destroy();
   b.destroy();
   await Promise.all([settled(a), settled(b)]);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('sendTo errors with ERR_STREAM_PREMATURE_CLOSE when the socket is destroyed while the source is idle', async (t) => {
-  const base = fdCount();
+test('sendTo errors with ERR_STREAM_PREMATURE_CLOSE when the socket is destroyed while the source is idle', leakFree(async (t) => {
   const [a, b] = socketPair('seqpacket');
   const result = firstValueFrom(NEVER.pipe(sendTo(a))).catch((e: NodeJS.ErrnoException) => e.code);
   a.destroy();
@@ -186,8 +169,7 @@ test('sendTo errors with ERR_STREAM_PREMATURE_CLOSE when the socket is destroyed
   t.is(late, 'ERR_STREAM_DESTROYED', 'a socket already destroyed is refused at once');
   b.destroy();
   await Promise.all([settled(a), settled(b)]);
-  await assertFdsBack(t, base);
-});
+}));
 
 // A socket whose write fails for good (the peer went away, or the caller
 // ended it) calls the write's callback first and emits the same error as
@@ -250,8 +232,7 @@ for (const [type, source] of [['seqpacket', 'observable'], ['stream', 'iterable'
   });
 }
 
-test("sendTo leaves no listener on a socket that stays open after a message's own error (EBADF)", async (t) => {
-  const base = fdCount();
+test("sendTo leaves no listener on a socket that stays open after a message's own error (EBADF)", leakFree(async (t) => {
   const [a, b] = socketPair('seqpacket');
   const errorListeners = a.listenerCount('error');
   const closeListeners = a.listenerCount('close');
@@ -266,8 +247,7 @@ test("sendTo leaves no listener on a socket that stays open after a message's ow
   a.destroy();
   b.destroy();
   await Promise.all([settled(a), settled(b)]);
-  await assertFdsBack(t, base);
-});
+}));
 
 test('sendTo() refuses a socket, option or source that is not one, with ERR_* codes, when called or applied', (t) => {
   const [a, b] = socketPair('seqpacket');
@@ -282,8 +262,7 @@ test('sendTo() refuses a socket, option or source that is not one, with ERR_* co
   b.destroy();
 });
 
-test('sendTo() writes nothing more once a write of a synchronous source has failed', async (t) => {
-  const base = fdCount();
+test('sendTo() writes nothing more once a write of a synchronous source has failed', leakFree(async (t) => {
   const [a, b] = socketPair('seqpacket');
   const err = await lastValueFrom(sendTo(a, { end: false })(from(['first', { data: 42 } as unknown as Sendable, 'after the failure']))).catch((e: unknown) => e) as Error & { code?: string };
   t.is(err.code, 'ERR_INVALID_ARG_TYPE');
@@ -294,11 +273,9 @@ test('sendTo() writes nothing more once a write of a synchronous source has fail
   a.destroy();
   b.destroy();
   await Promise.all([settled(a), settled(b)]);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('sendTo({ closeFds: true }) reads each message once, closes exactly the fds it wrote, and sends lent fds before closing them', async (t) => {
-  const base = fdCount();
+test('sendTo({ closeFds: true }) reads each message once, closes exactly the fds it wrote, and sends lent fds before closing them', leakFree(async (t) => {
   const [a, b] = socketPair('seqpacket');
   const written = fileWithContent('written');
   const other = fileWithContent('other');
@@ -320,5 +297,4 @@ test('sendTo({ closeFds: true }) reads each message once, closes exactly the fds
   a.destroy();
   b.destroy();
   await Promise.all([settled(a), settled(b)]);
-  await assertFdsBack(t, base);
-});
+}));

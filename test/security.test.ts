@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createServer, createSocket, lowlevel, UnixMessageSocket, type Credentials, type UnixMessage, type UnixMessageServer } from '../src/index';
 import { constants, native } from '../src/native/binding';
-import { abstractName, assertFdsBack, assertProbeClosed, fdCount, probe, take, tmpPath } from './helpers';
+import { abstractName, assertFdsBack, assertProbeClosed, fdCount, leakFree, probe, take, tmpPath } from './helpers';
 
 /**
  * The environment for the C compiler and the C racer: under `npm run
@@ -361,8 +361,7 @@ test('a passCredentials server reports the real pid, uid and gid on every messag
   await assertFdsBack(t, base);
 });
 
-test('a message sent while neither end had SO_PASSCRED has no credentials, not pid 0 and the overflow ids', async (t) => {
-  const base = fdCount();
+test('a message sent while neither end had SO_PASSCRED has no credentials, not pid 0 and the overflow ids', leakFree(async (t) => {
   const [a, b] = lowlevel.socketpair('seqpacket');
   lowlevel.sendmsg(a, Buffer.from('before'));
   // The receiver turns SO_PASSCRED on now: the kernel then attaches
@@ -375,13 +374,11 @@ test('a message sent while neither end had SO_PASSCRED has no credentials, not p
   t.deepEqual(after?.credentials, { pid: process.pid, uid: process.getuid?.(), gid: process.getgid?.() }, 'a message sent with SO_PASSCRED on carries its sender');
   socket.destroy();
   lowlevel.close(a);
-  await assertFdsBack(t, base);
-});
+}));
 
 // --- The socket file close() removes: only the one the socket is bound to.
 
-test("close() leaves alone a socket file that replaced ours right after bind, before the server's first look at the path", async (t) => {
-  const base = fdCount();
+test("close() leaves alone a socket file that replaced ours right after bind, before the server's first look at the path", leakFree(async (t) => {
   const file = tmpPath('replaced-early.sock');
   const moved = `${file}.ours`;
   let attacker: UnixMessageSocket | null = null;
@@ -414,11 +411,9 @@ test("close() leaves alone a socket file that replaced ours right after bind, be
   (attacker as UnixMessageSocket | null)?.destroy();
   fs.rmSync(file, { force: true });
   fs.rmSync(moved, { force: true });
-  await assertFdsBack(t, base);
-});
+}));
 
-test('close() removes our socket file when it is still ours, also after it was renamed away and back', async (t) => {
-  const base = fdCount();
+test('close() removes our socket file when it is still ours, also after it was renamed away and back', leakFree(async (t) => {
   const file = tmpPath('ours.sock');
   const server = createServer();
   await listening(server, file, 0o600);
@@ -426,8 +421,7 @@ test('close() removes our socket file when it is still ours, also after it was r
   fs.renameSync(`${file}.away`, file);
   await closed(server);
   t.false(fs.existsSync(file), 'removed');
-  await assertFdsBack(t, base);
-});
+}));
 
 interface OwnFileReport {
   step: string;
@@ -510,8 +504,7 @@ test('where sock_diag cannot answer, the server falls back to the file the path 
 
 // --- listen()'s other paths.
 
-test('listen({ path, mode }) on a path that is a symlink fails with EADDRINUSE and touches neither the link nor its target', async (t) => {
-  const base = fdCount();
+test('listen({ path, mode }) on a path that is a symlink fails with EADDRINUSE and touches neither the link nor its target', leakFree(async (t) => {
   const target = tmpPath('link-target');
   const link = tmpPath('link.sock');
   fs.writeFileSync(target, 'keep');
@@ -535,11 +528,9 @@ test('listen({ path, mode }) on a path that is a symlink fails with EADDRINUSE a
     fs.rmSync(link, { force: true });
     fs.rmSync(target, { force: true });
   }
-  await assertFdsBack(t, base);
-});
+}));
 
-test('listen({ fd }) with acceptFds: false: fds a client sent before the socket was adopted are dropped by the kernel, never installed here', async (t) => {
-  const base = fdCount();
+test('listen({ fd }) with acceptFds: false: fds a client sent before the socket was adopted are dropped by the kernel, never installed here', leakFree(async (t) => {
   const name = abstractName('adopted-early');
   const listener = native.socket(constants.SOCK_SEQPACKET);
   t.is(native.bind(listener, name), 0);
@@ -563,8 +554,7 @@ test('listen({ fd }) with acceptFds: false: fds a client sent before the socket 
   socket.destroy();
   native.close(client);
   await closed(server);
-  await assertFdsBack(t, base);
-});
+}));
 
 test("the addon's bind with a mode refuses an fd that is not a socket, and leaves that file's mode alone", (t) => {
   // Only the server calls it, on a socket of its own; a direct caller of the
