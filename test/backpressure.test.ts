@@ -6,9 +6,8 @@ import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { socketPair, type SocketType, type UnixMessage } from '../src/index';
-import { fileWithContent, leakFree, settled, take } from './helpers';
+import { delay, fileWithContent, leakFree, settled, take } from './helpers';
 
-const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 for (const type of ['seqpacket', 'stream', 'dgram'] as SocketType[]) {
   test(`${type}: 1e5 messages to a paused reader stay bounded in memory and all arrive in order`, leakFree(async (t) => {

@@ -15,39 +15,14 @@ import {
   type CodedError,
   type ErrnoError,
   type UnixMessage,
-  type UnixMessageServer,
 } from '../src/index';
-import { abstractName, assertFdsBack, assertProbeClosed, fdCount, fileWithContent, leakFree, probe, readToEnd, settled, take, tmpPath } from './helpers';
+import { abstractName, assertFdsBack, assertProbeClosed, closeServer, delay, destroyAll, fdCount, fileWithContent, leakFree, listen, probe, readToEnd, settled, take, tmpPath } from './helpers';
 
-const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 function writeResult(socket: UnixMessageSocket, chunk: unknown): Promise<ErrnoError | null> {
   return new Promise((resolve) => {
     socket.write(chunk, (err) => resolve((err ?? null) as ErrnoError | null));
   });
-}
-
-async function destroyAll(...sockets: UnixMessageSocket[]): Promise<void> {
-  await Promise.all(sockets.map((s) => {
-    if (s.closed) return Promise.resolve();
-    const p = settled(s);
-    s.destroy();
-    return p;
-  }));
-}
-
-function listen(server: UnixMessageServer, target: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(target, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-}
-
-function closeServer(server: UnixMessageServer): Promise<void> {
-  return new Promise((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
 }
 
 const badWrite = test.macro({

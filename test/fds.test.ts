@@ -16,11 +16,10 @@ import {
   type UnixMessageSocket,
 } from '../src/index';
 import { closeFds } from '../src/stream/fds';
-import { assertProbeClosed, closeAll, contentOf, fdCount, fileWithContent, inodeOf, leakFree, openFds, probe, readable, readToEnd, settled, take, writeDone } from './helpers';
+import { assertProbeClosed, closeAll, contentOf, delay, destroyAll, fdCount, fileWithContent, inodeOf, leakFree, openFds, probe, readable, readToEnd, settled, take, writeDone } from './helpers';
 
 const TYPES: readonly SocketType[] = ['seqpacket', 'stream', 'dgram'];
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface Read {
   /** Stream offset of this read's first byte. */
@@ -57,7 +56,7 @@ async function collect(socket: UnixMessageSocket, bytes: number, nfds: number, p
     chunks.push(m.data);
     fds.push(...m.fds);
     total += m.data.length;
-    if (pauseEvery > 0 && reads.length % pauseEvery === 0) await sleep(1);
+    if (pauseEvery > 0 && reads.length % pauseEvery === 0) await delay(1);
   }
   return { data: Buffer.concat(chunks), fds, reads };
 }
@@ -68,12 +67,6 @@ async function receiveOne(socket: UnixMessageSocket, bytes: number, nfds: number
   const [m] = await take(socket, 1);
   if (m === undefined) throw new Error('socket ended before a message arrived');
   return m;
-}
-
-async function destroyAll(...sockets: UnixMessageSocket[]): Promise<void> {
-  const waits = sockets.filter((s) => !s.closed).map((s) => settled(s));
-  for (const s of sockets) s.destroy();
-  await Promise.all(waits);
 }
 
 /**
@@ -586,7 +579,7 @@ for (const type of TYPES) {
     closeAll(all);
     // Very likely reuse the numbers just closed: the corked messages must not care.
     const impostors = all.map((_, i) => fileWithContent(`impostor-${i}`));
-    await sleep(5);
+    await delay(5);
     t.false(p.isClosed(), 'the dup holds the probe open while corked');
     a.uncork();
     t.deepEqual(await Promise.all(done), parts.map(() => null));
@@ -672,7 +665,7 @@ for (const type of TYPES) {
     const before = fdCount();
     // Start reading without consuming: messages land in the readable buffer.
     b.read(0);
-    for (let i = 0; i < 200 && fdCount() < before + 6; i++) await sleep(5);
+    for (let i = 0; i < 200 && fdCount() < before + 6; i++) await delay(5);
     t.is(fdCount(), before + 6, 'all six fds were received into the process');
     t.true(b.readableLength > 0, 'the messages sit unread in the readable buffer');
     for (const p of probes) t.false(p.isClosed());

@@ -12,13 +12,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { createPool, type WorkerPool } from '../src/pool';
 import type { UnixMessage } from '../src/index';
+import { delay } from './helpers';
 
 const WORKER = path.join(__dirname, 'fixtures', 'pool-worker.js');
 const DIST_POOL = path.join(__dirname, '..', 'dist', 'pool');
 const op = (name: string, extra: object = {}): string => JSON.stringify({ op: name, ...extra });
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const within = <T>(p: Promise<T>, ms: number): Promise<T | 'TIMEOUT'> =>
-  Promise.race([p, sleep(ms).then(() => 'TIMEOUT' as const)]);
+  Promise.race([p, delay(ms).then(() => 'TIMEOUT' as const)]);
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ums-pool-review-'));
 test.after.always(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -39,7 +39,7 @@ async function runChild(file: string, ms: number, execArgv: string[] = []): Prom
   const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
   clearTimeout(timer);
   // A grandchild may hold the pipes open: give the output a moment, then let go.
-  await Promise.race([once(child, 'close'), sleep(500)]);
+  await Promise.race([once(child, 'close'), delay(500)]);
   child.stdout.destroy();
   child.stderr.destroy();
   return { code, signal, out };
@@ -75,7 +75,7 @@ test('with respawn: false and no worker left, request() and send() fail instead 
   const request = await within(pool.request(op('stats')).then(() => 'resolved', (err: NodeJS.ErrnoException) => err.code), 1000);
   let callback = 'not called';
   pool.send('x', {}, (err) => (callback = err ? String((err as NodeJS.ErrnoException).code) : 'ok'));
-  await sleep(200);
+  await delay(200);
   const started = Date.now();
   await pool.close();
   const closeMs = Date.now() - started;
@@ -123,7 +123,7 @@ test('replies that arrive before their batch write callback are not dropped', as
   try {
     await pool.ready();
     void pool.request(op('block', { ms: 300 })).catch(() => undefined);
-    await sleep(50);
+    await delay(50);
     const results = await Promise.allSettled(Array.from({ length: 2000 }, () => pool.request(op('fail'), { timeout: 3000 })));
     const codes: Record<string, number> = {};
     for (const r of results) {
@@ -145,10 +145,10 @@ test('a request that times out while queued in the primary leaves no outstanding
   pool.on('error', () => undefined);
   await pool.ready();
   void pool.request(op('block', { ms: 300 })).catch(() => undefined);
-  await sleep(50);
+  await delay(50);
   for (let i = 0; i < 3; i++) pool.send(Buffer.alloc(150_000)); // fill the kernel queue
   const timedOut = await pool.request(op('fail'), { timeout: 20 }).then(() => 'resolved', (err: NodeJS.ErrnoException) => err.code);
-  await sleep(800); // the worker has handled everything by now
+  await delay(800); // the worker has handled everything by now
   const outstanding = pool.workers[0]!.outstanding;
   const started = Date.now();
   let signal: string | null = null;
@@ -180,12 +180,12 @@ test('accepting resumes after the full worker is replaced', async (t) => {
     const { port } = await pool.serve({ port: 0 });
     t.is(await get(port, 2000), 'ok');
     void pool.request(op('block', { ms: 10_000 })).catch(() => undefined);
-    await sleep(50);
+    await delay(50);
     pool.send(Buffer.alloc(150_000));
     pool.send(Buffer.alloc(150_000)); // the kernel queue is full
     for (let i = 0; i < 16; i++) pool.send('small'); // 16 queued in JS: writableNeedDrain
     const first = get(port, 3000); // its hand-off returns false: accepting pauses
-    await sleep(100);
+    await delay(100);
     const online = once(pool, 'online');
     pool.workers[0]!.process.kill('SIGKILL');
     await online;
@@ -234,7 +234,7 @@ ch.on('message', (m) => {
     // acks have stopped (what died in its socket never comes back).
     let last = -1;
     for (let i = 0; i < 150 && acks.size < N; i++) {
-      await sleep(100);
+      await delay(100);
       if (unfinished !== null && acks.size === last) break;
       last = acks.size;
     }
@@ -268,7 +268,7 @@ ch.on('request', (m) => {
     const end = Date.now() + 500;
     while (Date.now() < end); // busy primary: the data and SIGCHLD are both pending
     await exited;
-    await sleep(200);
+    await delay(200);
     t.is(got, 270);
   } finally {
     pool.destroy();
@@ -318,7 +318,7 @@ test('a hand-off truncated by the worker fd limit is still accounted', async (t)
   // installs 200 of the 253 fds and drops the rest.
   execFileSync('prlimit', ['--pid', String(pid), `--nofile=${open + 200}:${open + 200}`]);
   pool.handOff(Array.from({ length: 253 }, () => fs.openSync('/dev/null', 'r')), { worker: 0 });
-  await sleep(500);
+  await delay(500);
   const outstanding = pool.workers[0]!.outstanding;
   const started = Date.now();
   await pool.close();

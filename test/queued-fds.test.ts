@@ -9,11 +9,10 @@
 import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import { lowlevel, socketPair, UnixMessageSocket, type SocketOptions, type SocketType, type UnixMessage } from '../src/index';
-import { assertFdsBack, assertProbeClosed, closeAll, fdCount, fileWithContent, inodeOf, leakFree, nextEvent, probe, settled, take } from './helpers';
+import { assertFdsBack, assertProbeClosed, closeAll, delay, fdCount, fileWithContent, inodeOf, leakFree, nextEvent, probe, settled, take } from './helpers';
 
 const PER_MESSAGE = 253;
 const { SOL_SOCKET, SO_SNDBUF } = lowlevel.constants;
-const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** The soft RLIMIT_NOFILE of this process. */
 function fdLimit(): number {

@@ -6,9 +6,8 @@ import fs from 'node:fs';
 import { firstValueFrom, lastValueFrom, map, mergeMap, take, toArray, type Subscription } from 'rxjs';
 import { lowlevel, socketPair, UnixMessageSocket, type UnixMessage } from '../src/index';
 import { fromSocket, processMessages } from '../src/rx/index';
-import { assertFdsBack, assertProbeClosed, closeAll, fdCount, leakFree, type Probe, probe, runFixture, settled } from './helpers';
+import { assertFdsBack, assertProbeClosed, closeAll, delay, fdCount, leakFree, probe, type Probe, runFixture, settled } from './helpers';
 
-const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 const text = (messages: UnixMessage[]): string[] => messages.map((m) => m.data.toString());
 

@@ -6,9 +6,8 @@ import fs from 'node:fs';
 import { firstValueFrom, from, lastValueFrom, NEVER, Subject, toArray } from 'rxjs';
 import { socketPair, type UnixMessage, type UnixMessageSocket } from '../src/index';
 import { fromSocket, processMessages, sendTo, type Sendable } from '../src/rx/index';
-import { assertProbeClosed, closeAll, contentOf, fileWithContent, isOpen, leakFree, probe, runFixture, settled, take } from './helpers';
+import { assertProbeClosed, closeAll, contentOf, delay, fileWithContent, isOpen, leakFree, probe, runFixture, settled, take } from './helpers';
 
-const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 test('sendTo pulls a generator of 1e5 messages only as fast as a slow reader takes them: queue and lead stay bounded', leakFree(async (t) => {
   const [a, b] = socketPair('seqpacket', { writableHighWaterMark: 16, readableHighWaterMark: 16 });

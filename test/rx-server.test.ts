@@ -7,9 +7,8 @@ import fs from 'node:fs';
 import { firstValueFrom, lastValueFrom, switchMap, take, toArray, type Subscription } from 'rxjs';
 import { connect, createServer, type UnixMessage, type UnixMessageServer, type UnixMessageSocket } from '../src/index';
 import { connect$, connections, fromSocket, listen$ } from '../src/rx/index';
-import { abstractName, leakFree, runFixture, settled, tmpPath } from './helpers';
+import { abstractName, delay, leakFree, runFixture, settled, tmpPath } from './helpers';
 
-const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 function listening(server: UnixMessageServer, path: string): Promise<void> {
   return new Promise((resolve, reject) => {

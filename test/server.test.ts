@@ -15,41 +15,15 @@ import {
   type ListenOptions,
   type UnixMessageServer,
 } from '../src/index';
-import { abstractName, assertFdsBack, fdCount, fdsFromPython, leakFree, settled, take, tmpPath } from './helpers';
+import { abstractName, assertFdsBack, closeServer, delay, fdCount, fdsFromPython, leakFree, listen, settled, take, tmpPath, waitFor } from './helpers';
 
 type ServerType = 'stream' | 'seqpacket';
 
-const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(cond: () => boolean, ms = 2000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) return false;
-    await delay(5);
-  }
-  return true;
-}
-
-/** listen() resolved on 'listening', rejected on 'error'. */
-function listen(server: UnixMessageServer, target: string | ListenOptions): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: Error): void => reject(err);
-    server.once('error', onError);
-    server.listen(target, () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
-}
 
 /** Resolves with the next 'error' of an emitter. */
 async function nextError(emitter: NodeJS.EventEmitter): Promise<ErrnoError> {
   const [err] = (await once(emitter, 'error')) as [ErrnoError];
   return err;
-}
-
-function closeServer(server: UnixMessageServer): Promise<void> {
-  return new Promise((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
 }
 
 /** Connects a client and returns it with the server's accepted end. */
@@ -358,7 +332,7 @@ test("'close' waits until every accepted connection has closed", leakFree(async 
   // The peer hangs up; the accepted socket reads EOF and closes.
   conn.resume();
   client.destroy();
-  t.true(await until(() => callbackCalled), "'close' follows the last connection's close");
+  t.true(await waitFor(() => callbackCalled), "'close' follows the last connection's close");
   t.is(closeEvents, 1);
   t.is(server.connections, 0);
 }));
@@ -426,7 +400,7 @@ async function runChild(mode: string, waitMs: number): Promise<{ exited: boolean
     const result = await Promise.race([exit.then(([code]) => ({ exited: true, code })), delay(waitMs).then(() => ({ exited: false, code: null }))]);
     if (!result.exited) {
       // Wait until it has listened before judging, then stop it.
-      await until(() => stdout.includes('listening'), 5000);
+      await waitFor(() => stdout.includes('listening'), 5000);
       child.kill('SIGKILL');
       await exit;
     }
@@ -500,13 +474,13 @@ test('100 connections are accepted, each carries a message, and all close withou
   await listen(server, p);
   const clients = Array.from({ length: 100 }, () => connect({ path: p, type: 'seqpacket' }));
   await Promise.all(clients.map((c) => once(c, 'connect')));
-  t.true(await until(() => accepted.length === 100));
+  t.true(await waitFor(() => accepted.length === 100));
   t.is(server.connections, 100);
   clients.forEach((c, i) => c.write(`m${i}`));
   const replies = await Promise.all(clients.map((c) => take(c, 1)));
   t.deepEqual(replies.map(([m]) => m?.data.toString()), clients.map((_c, i) => `echo:m${i}`));
   await destroyAndWait(...clients);
-  t.true(await until(() => server.connections === 0), 'every accepted socket closed after its peer hung up');
+  t.true(await waitFor(() => server.connections === 0), 'every accepted socket closed after its peer hung up');
   t.true(accepted.every((c) => c.destroyed));
   await closeServer(server);
   t.false(fs.existsSync(p));
