@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { socketPair, type SocketType, type UnixMessage } from '../src/index';
-import { delay, fileWithContent, leakFree, settled, take } from './helpers';
+import { delay, fileWithContent, leakFree, settled, take, waitFor } from './helpers';
 
 
 for (const type of ['seqpacket', 'stream', 'dgram'] as SocketType[]) {
@@ -34,6 +34,9 @@ for (const type of ['seqpacket', 'stream', 'dgram'] as SocketType[]) {
       a.end();
     })();
     // The reader starts paused: the kernel buffers fill and the writer must wait.
+    await waitFor(() => a.writableNeedDrain);
+    // A negative check follows (the reader does not pull past its high-water
+    // mark): no event marks reading that does not happen, so give it time.
     await delay(200);
     t.true(a.writableNeedDrain, 'the writer is held back while nobody reads');
     t.true(b.readableLength <= 64 + 256, 'the reader stopped pulling from the kernel at its high-water mark');
@@ -75,6 +78,9 @@ test('seqpacket: reading pauses while received fds sit unclaimed, and resumes wh
   closeEach(files);
   // Make b poll without consuming: 'readable' listeners pull into the buffer.
   b.on('readable', () => undefined);
+  await waitFor(() => b.readableLength > 0);
+  // A negative check follows (no more than maxPendingFds pulled in): no event
+  // marks reading that does not happen, so give it time.
   await delay(200);
   const unclaimed = b.readableLength * 10;
   t.true(unclaimed <= 300, `at most maxPendingFds fds were pulled in (${unclaimed})`);
@@ -99,7 +105,7 @@ test('stream: write() returns false at the high-water mark and drain follows und
   let total = 0;
   for await (const m of b) {
     total += (m as UnixMessage).data.length;
-    await delay(1);
+    await delay(1); // a slow reader, part of the scenario
   }
   t.is(total, 16 * chunk.length);
   await done;

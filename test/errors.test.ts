@@ -16,7 +16,7 @@ import {
   type ErrnoError,
   type UnixMessage,
 } from '../src/index';
-import { abstractName, assertFdsBack, assertProbeClosed, closeServer, delay, destroyAll, fdCount, fileWithContent, leakFree, listen, probe, readToEnd, settled, take, tmpPath } from './helpers';
+import { abstractName, assertFdsBack, assertProbeClosed, closeServer, delay, destroyAll, fdCount, fileWithContent, leakFree, listen, probe, readToEnd, settled, take, tmpPath, waitFor } from './helpers';
 
 
 function writeResult(socket: UnixMessageSocket, chunk: unknown): Promise<ErrnoError | null> {
@@ -44,7 +44,7 @@ const badWrite = test.macro({
     const got = await take(b, 2);
     t.deepEqual(got.map((m) => m.data.toString()), ['first valid', 'second valid']);
     t.deepEqual(got.map((m) => m.fds.length), [0, 0]);
-    await delay(5);
+    await delay(5); // a negative check: no event marks a callback that never comes
     t.false(called, 'the callback of a write that threw is never called');
     t.is(errorEvents, 0);
     await destroyAll(a, b);
@@ -151,7 +151,7 @@ test("connect() to a missing path emits 'error' with ENOENT, syscall connect and
   t.true(err.errno < 0);
   t.true(err.message.includes(p), err.message);
   t.false(connected);
-  await delay(5);
+  await waitFor(() => client.closed);
   t.true(client.destroyed);
   t.true(client.closed, "'close' followed the error");
 }));
@@ -179,7 +179,7 @@ test('a seqpacket client connecting to a stream server fails with EPROTOTYPE or 
   t.true(['EPROTOTYPE', 'ECONNREFUSED'].includes(err.code), err.code);
   t.is(err.syscall, 'connect');
   t.is(err.address, p);
-  await delay(20);
+  await delay(20); // a negative check: no event marks a connection that is never accepted
   t.is(connections, 0, 'the server accepted nothing');
   await closeServer(server);
 }));
@@ -276,7 +276,7 @@ test('write() after destroy() calls back with ERR_STREAM_DESTROYED and emits no 
   const err = await writeResult(a, { data: 'late', fds: [file] });
   fs.closeSync(file);
   t.is(err?.code, 'ERR_STREAM_DESTROYED');
-  await delay(5);
+  await delay(5); // a negative check: no event marks an 'error' that is never emitted
   t.is(errorEvents, 0);
   await destroyAll(a, b);
 }));
@@ -287,7 +287,7 @@ test('a write pending when the socket is destroyed calls back with ERR_STREAM_DE
   const payload = Buffer.alloc(32 * 1024);
   const results: Array<Promise<ErrnoError | null>> = [];
   for (let i = 0; i < 64; i++) results.push(writeResult(a, payload));
-  await delay(20);
+  await delay(20); // the writes that fit leave; no event marks the peer's queue full
   t.true(a.writableLength > 0, 'some writes are still pending');
   a.destroy();
   const settled = await Promise.all(results);
@@ -325,7 +325,7 @@ test('writing to a seqpacket socket whose peer was destroyed emits EPIPE (or ECO
   t.true(['EPIPE', 'ECONNRESET'].includes(err.code), err.code);
   t.is(err.syscall, 'sendmsg');
   t.is(cbErr?.code, err.code, 'the write callback gets the same error');
-  await delay(5);
+  await waitFor(() => a.closed);
   t.true(a.destroyed);
   t.true(a.closed);
 }));

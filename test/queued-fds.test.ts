@@ -9,7 +9,7 @@
 import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import { lowlevel, socketPair, UnixMessageSocket, type SocketOptions, type SocketType, type UnixMessage } from '../src/index';
-import { assertFdsBack, assertProbeClosed, closeAll, delay, fdCount, fileWithContent, inodeOf, leakFree, nextEvent, probe, settled, take } from './helpers';
+import { assertFdsBack, assertProbeClosed, closeAll, delay, fdCount, fileWithContent, inodeOf, leakFree, nextEvent, probe, settled, take, waitFor } from './helpers';
 
 const PER_MESSAGE = 253;
 const { SOL_SOCKET, SO_SNDBUF } = lowlevel.constants;
@@ -58,6 +58,8 @@ async function sendToStalledPeer(t: ExecutionContext, type: SocketType, options:
   const received: Array<{ data: string; ok: boolean }> = [];
   let reader: UnixMessageSocket | null = null;
   const startReading = async (): Promise<void> => {
+    // The reader stays away for ~100 ms (part of the scenario) while the
+    // writer is sampled for writableNeedDrain.
     for (let i = 0; i < 50; i++) {
       await delay(2);
       if (!a.writableNeedDrain) s.needDrainWhileStalled = false;
@@ -93,7 +95,7 @@ async function sendToStalledPeer(t: ExecutionContext, type: SocketType, options:
   sample();
   t.log(`${type} ${JSON.stringify(options)}: max queuedFds ${s.maxQueued}, max dups held ${s.maxHeld}, ${s.falses} false returns, ${s.drains} drains`);
   await reading;
-  for (let i = 0; i < 2000 && received.length < count; i++) await delay(5);
+  await waitFor(() => received.length >= count);
   t.deepEqual(received.map((r) => r.data), inodes.map((_, i) => `m${i}`), 'every message arrived, in order');
   t.true(received.every((r) => r.ok), 'each with its 253 fds, all the file it was sent with');
   t.is(a.queuedFds, 0, 'no dup is held once everything is sent');
@@ -155,7 +157,7 @@ for (const type of ['seqpacket', 'stream', 'dgram'] as const satisfies readonly 
     t.is(a.queuedFds, 0, "the dups were released before 'drain'");
     t.false(a.writableNeedDrain, "writableNeedDrain is false at 'drain'");
     t.deepEqual(await received(b, 'firstsecond'), ['firstsecond', PER_MESSAGE]);
-    await delay(20);
+    await delay(20); // a negative check: no event marks a second 'drain' that never comes
     t.is(drains, 1, "one 'drain' for one false return");
     a.destroy();
     b.destroy();
@@ -175,7 +177,7 @@ for (const type of ['seqpacket', 'stream', 'dgram'] as const satisfies readonly 
     await nextEvent(a, ['drain']);
     t.is(a.queuedFds, 0);
     t.deepEqual(await received(b, 'firstsecond'), ['firstsecond', PER_MESSAGE]);
-    await delay(20);
+    await delay(20); // a negative check: no event marks a second 'drain' that never comes
     t.is(drains, 1, "one 'drain' for one false return");
     a.destroy();
     b.destroy();
@@ -217,7 +219,7 @@ for (const type of ['seqpacket', 'stream', 'dgram'] as const satisfies readonly 
     const errors: Array<Error | null | undefined> = [];
     for (let i = 0; i < 20; i++) a.write({ data: `m${i}`, fds: new Array<number>(PER_MESSAGE).fill(p.fd) }, (err) => errors.push(err));
     fs.closeSync(p.fd);
-    await delay(20);
+    await delay(20); // a negative check: the messages that cannot leave are still waiting (no event marks that)
     t.true(a.queuedFds > 0, `messages wait with their dups (${a.queuedFds})`);
     t.true(fdCount() - base >= a.queuedFds, 'the dups are open in this process');
     a.destroy();

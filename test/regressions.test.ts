@@ -3,7 +3,7 @@ import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { lowlevel, rights, socketPair, UnixMessageSocket, type UnixMessage } from '../src/index';
-import { assertProbeClosed, leakFree, probe, settled, tmpPath } from './helpers';
+import { assertProbeClosed, delay, leakFree, probe, settled, tmpPath, waitFor } from './helpers';
 
 test("a 'data' listener that destroys the socket keeps the fds it was handed", leakFree(async (t) => {
   const [a, b] = socketPair('seqpacket');
@@ -11,7 +11,7 @@ test("a 'data' listener that destroys the socket keeps the fds it was handed", l
   a.write({ data: 'x', fds: [p.fd] });
   lowlevel.close(p.fd);
   // Let the message land in b's buffer before anyone listens.
-  await new Promise((r) => setTimeout(r, 30));
+  await waitFor(() => b.readableLength === 1);
   const fds = await new Promise<number[]>((resolve) => b.on('data', (m: UnixMessage) => {
     b.destroy();
     resolve(m.fds);
@@ -33,7 +33,11 @@ test("messages read before a reset reach a for-await consumer, then the ECONNRES
   lowlevel.close(p.fd);
   lowlevel.close(y);
   const a = UnixMessageSocket.fromFd(x);
-  await new Promise((r) => setTimeout(r, 30)); // both messages are in a's buffer now
+  // Both messages and then the reset are read before the consumer starts. No
+  // event marks the reset: the socket holds it (#deferredError) until the
+  // buffered messages are consumed, so only a pause lets it be read first.
+  await waitFor(() => a.readableLength === 2);
+  await delay(30);
   const seen: string[] = [];
   try {
     for await (const m of a) {
@@ -108,7 +112,7 @@ test('no message is delivered after destroy(): neither the rest of a flowing bat
   const probes = Array.from({ length: 5 }, () => probe());
   for (const [i, p] of probes.entries()) a.write({ data: `m${i}`, fds: [p.fd] });
   for (const p of probes) lowlevel.close(p.fd);
-  await new Promise((r) => setTimeout(r, 30));
+  await waitFor(() => b.readableLength === 5);
   const delivered: UnixMessage[] = [];
   b.on('data', (m: UnixMessage) => {
     delivered.push(m);
@@ -133,7 +137,7 @@ test('read() after destroy() returns null instead of a message whose fds were cl
   const p = probe();
   a.write({ data: 'x', fds: [p.fd] });
   lowlevel.close(p.fd);
-  await new Promise((r) => setTimeout(r, 30));
+  await waitFor(() => b.readableLength === 1);
   b.destroy();
   t.is(b.read(), null);
   await settled(b);
