@@ -16,7 +16,7 @@ import {
   type UnixMessageSocket,
 } from '../src/index';
 import { closeFds } from '../src/stream/fds';
-import { assertProbeClosed, closeAll, contentOf, delay, destroyAll, fdCount, fileWithContent, inodeOf, leakFree, openFds, probe, readable, readToEnd, settled, take, writeDone } from './helpers';
+import { assertProbeClosed, closeAll, contentOf, delay, destroyAll, fdCount, fileWithContent, inodeOf, leakFree, openFds, probe, readable, readToEnd, settled, take, tick, waitFor, writeDone } from './helpers';
 
 const TYPES: readonly SocketType[] = ['seqpacket', 'stream', 'dgram'];
 
@@ -56,7 +56,7 @@ async function collect(socket: UnixMessageSocket, bytes: number, nfds: number, p
     chunks.push(m.data);
     fds.push(...m.fds);
     total += m.data.length;
-    if (pauseEvery > 0 && reads.length % pauseEvery === 0) await delay(1);
+    if (pauseEvery > 0 && reads.length % pauseEvery === 0) await delay(1); // a slow reader, part of the scenario
   }
   return { data: Buffer.concat(chunks), fds, reads };
 }
@@ -279,7 +279,7 @@ test('stream: a 4 MiB write with fds through a slow reader delivers each fd exac
       resolve(err);
     }));
   closeAll(sent);
-  await new Promise((resolve) => setImmediate(resolve));
+  await tick(); // a negative check: no event marks a write that has not finished
   t.false(flushed, 'the write is still partial before the reader starts');
   const got = await collect(b, payload.length, 0, 4);
   t.is(await written, null);
@@ -579,7 +579,7 @@ for (const type of TYPES) {
     closeAll(all);
     // Very likely reuse the numbers just closed: the corked messages must not care.
     const impostors = all.map((_, i) => fileWithContent(`impostor-${i}`));
-    await delay(5);
+    await delay(5); // a negative check: no event marks a probe that stays open
     t.false(p.isClosed(), 'the dup holds the probe open while corked');
     a.uncork();
     t.deepEqual(await Promise.all(done), parts.map(() => null));
@@ -665,7 +665,7 @@ for (const type of TYPES) {
     const before = fdCount();
     // Start reading without consuming: messages land in the readable buffer.
     b.read(0);
-    for (let i = 0; i < 200 && fdCount() < before + 6; i++) await delay(5);
+    await waitFor(() => fdCount() >= before + 6);
     t.is(fdCount(), before + 6, 'all six fds were received into the process');
     t.true(b.readableLength > 0, 'the messages sit unread in the readable buffer');
     for (const p of probes) t.false(p.isClosed());

@@ -10,7 +10,7 @@
 import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import { fdsOf, lowlevel, socketPair, type SocketType } from '../src/index';
-import { assertProbeClosed, closeAll, contentOf, fdsFromPython, fileWithContent, inodeOf, leakFree, probe, settled, take } from './helpers';
+import { assertProbeClosed, closeAll, contentOf, delay, fdsFromPython, fileWithContent, inodeOf, leakFree, probe, settled, take, waitFor } from './helpers';
 
 const KINDS = ['epoll', 'memfd', 'eventfd', 'pidfd', 'unix listener', 'tcp listener', 'tcp connected'] as const;
 
@@ -114,12 +114,12 @@ for (const type of ['seqpacket', 'stream', 'dgram'] as const satisfies readonly 
     const file = fileWithContent('fill');
     a.write({ data: 'fill', fds: new Array<number>(253).fill(file) });
     fs.closeSync(file);
-    for (let i = 0; i < 100 && b.pendingFds < 253; i++) await new Promise((r) => setTimeout(r, 5));
+    await waitFor(() => b.pendingFds >= 253);
     t.is(b.pendingFds, 253, 'b holds one message of fds and reads no more');
     const p = probe();
     a.write({ data: 'self', fds: [b.fd, p.fd] });
     fs.closeSync(p.fd);
-    await new Promise((r) => setTimeout(r, 20));
+    await delay(20); // a negative check: no event marks a message that is not read
     t.false(p.isClosed(), 'the probe sits in flight in b\'s queue, beside b itself');
     t.is(b.pendingFds, 253, 'b did not read it');
     // b's queue now holds b's own socket: destroying b drops its last fd
@@ -136,7 +136,7 @@ for (const type of ['seqpacket', 'stream', 'dgram'] as const satisfies readonly 
       const [x, y] = lowlevel.socketpair('stream');
       lowlevel.close(x);
       lowlevel.close(y);
-      await new Promise((r) => setTimeout(r, 10));
+      await delay(10);
     }
     await assertProbeClosed(t, p);
   }));

@@ -8,7 +8,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { once } from 'node:events';
 import { createPool, type PoolOptions, type WorkerPool } from '../src/pool';
-import { assertFdsBack, assertProbeClosed, closeAll, fdCount, fileWithContent, isOpen, leakFree, type Probe, probe } from './helpers';
+import { assertFdsBack, assertProbeClosed, closeAll, delay, fdCount, fileWithContent, isOpen, leakFree, type Probe, probe, waitFor } from './helpers';
 
 const WORKER = path.join(__dirname, 'fixtures', 'pool-worker.js');
 
@@ -158,7 +158,7 @@ test('messages queued for a worker that dies are re-routed: delivered + reported
   await withPool(t, {}, async (pool) => {
     const victim = pool.workers[0]!;
     void pool.request(op('block', { ms: 10_000 }), { worker: 0 }).catch(() => undefined);
-    await new Promise((r) => setTimeout(r, 100));
+    await delay(100); // no event says the worker has started blocking: give the request time to reach it
     const sent = Array.from({ length: 5000 }, (_, i) => `q${i}`);
     for (const id of sent) pool.send(id);
     t.true(victim.channel.writableLength > 0, 'messages are queued in the primary for the blocked worker');
@@ -200,7 +200,7 @@ test('HTTP hand-off: 300 requests get 300 responses from both workers and every 
     for (const a of answers) perWorker[a.worker]!++;
     t.is(perWorker[0]! + perWorker[1]!, 300);
     t.true(perWorker[0]! > 0 && perWorker[1]! > 0, `both workers served: ${perWorker.join('/')}`);
-    for (let i = 0; i < 100 && pool.workers.some((w) => w!.outstanding > 0); i++) await new Promise((r) => setTimeout(r, 10));
+    await waitFor(() => pool.workers.every((w) => w!.outstanding === 0));
     t.deepEqual(pool.workers.map((w) => w!.outstanding), [0, 0], 'workers reported every connection closed');
     const after = await Promise.all([stats(pool, 0), stats(pool, 1)]);
     t.is(after[0]!.fds, before[0]!.fds);
@@ -277,7 +277,7 @@ test('destroy() kills every worker at once, fails what is pending, and leaves no
   await pool.ready();
   const pids = pool.workers.map((w) => w!.pid!);
   const held = pool.request(op('hold'));
-  await new Promise((r) => setTimeout(r, 20));
+  await delay(20); // no event says the worker holds the request: give it time to reach the worker
   const closed = once(pool, 'close');
   pool.destroy();
   const err = await t.throwsAsync(held);
@@ -310,7 +310,7 @@ test('one wakeup of the acceptor sends each worker one full frame of SCM_MAX_FD 
     // The child exits at once; accept4 still returns its connections.
     const connect = `let n = 0; for (let i = 0; i < 1012; i++) require('net').connect(${port}, '127.0.0.1', () => ++n === 1012 && process.exit(0));`;
     execFileSync(process.execPath, ['-e', connect], { timeout: 20_000 });
-    for (let i = 0; i < 500 && frames.reduce((a, b) => a + b, 0) < 1012; i++) await new Promise((r) => setTimeout(r, 10));
+    await waitFor(() => frames.reduce((a, b) => a + b, 0) >= 1012);
     t.deepEqual(frames, [253, 253, 253, 253]);
   });
 });
@@ -330,7 +330,8 @@ test("a worker listening for 'handoff' gets the raw connection fds and owns them
     t.true(replies.every((r) => /^raw fd \d+ from worker [01]\n$/.test(r)), replies[0]);
     // The idle workers still report completion (an unref'd immediate would
     // leave the DONE frame waiting for an unrelated wakeup).
-    for (let i = 0; i < 200 && pool.workers.some((w) => w!.outstanding > 0); i++) await new Promise((r) => setTimeout(r, 10));
+    // The bound is the point: 2 s, not the generous default.
+    await waitFor(() => pool.workers.every((w) => w!.outstanding === 0), 2000);
     t.deepEqual(pool.workers.map((w) => w!.outstanding), [0, 0]);
   });
 });

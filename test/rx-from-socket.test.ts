@@ -77,7 +77,7 @@ test('unsubscribing mid-stream stops reading, destroys the socket and closes the
       }
     });
   });
-  await delay(20);
+  await delay(20); // a negative check: no event marks a value that is never emitted
   t.is(delivered.length, 3, 'nothing is emitted after unsubscribe');
   t.true(b.destroyed);
   closeAll(delivered.flatMap((m) => m.fds));
@@ -112,7 +112,7 @@ test('destroyOnUnsubscribe: false leaves the socket open and paused, and a later
   const countStray = (): void => void stray++;
   b.on('data', countStray);
   b.pause();
-  await delay(20);
+  await delay(20); // a negative check: no event marks data that is never emitted
   b.off('data', countStray);
   t.is(stray, 0, 'the paused socket emits nothing');
   const rest = await lastValueFrom(fromSocket(b).pipe(toArray()));
@@ -154,7 +154,7 @@ test('processMessages stops reading while fn runs: never more than `concurrency`
     maxBuffered = Math.max(maxBuffered, b.readableLength);
     seen++;
     maxBehind = Math.max(maxBehind, queued - seen);
-    await delay(seen % 100 === 0 ? 5 : 0);
+    await delay(seen % 100 === 0 ? 5 : 0); // simulated work, part of the scenario
     running--;
     return m.data.toString();
   }, { concurrency: 3 }).pipe(toArray()));
@@ -174,7 +174,7 @@ test('processMessages with concurrency 1 emits the results in message order and 
   let running = 0;
   const results = await lastValueFrom(processMessages(b, async (m) => {
     running++;
-    await delay(10 - Number(m.data.toString().slice(1)));
+    await delay(10 - Number(m.data.toString().slice(1))); // simulated work: later messages finish first
     running--;
     return m.data.toString();
   }).pipe(toArray()));
@@ -228,7 +228,7 @@ test('without processMessages a slow async consumer behind fromSocket gets every
   await lastValueFrom(fromSocket(b).pipe(
     mergeMap(async () => {
       maxRunning = Math.max(maxRunning, ++running);
-      await delay(5);
+      await delay(5); // simulated work, part of the scenario
       running--;
     }),
     map(() => undefined),

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import { firstValueFrom, from, lastValueFrom, NEVER, Subject, toArray } from 'rxjs';
 import { socketPair, type UnixMessage, type UnixMessageSocket } from '../src/index';
 import { fromSocket, processMessages, sendTo, type Sendable } from '../src/rx/index';
-import { assertProbeClosed, closeAll, contentOf, delay, fileWithContent, isOpen, leakFree, probe, runFixture, settled, take } from './helpers';
+import { assertProbeClosed, closeAll, contentOf, delay, fileWithContent, isOpen, leakFree, probe, runFixture, settled, take, tick, waitFor } from './helpers';
 
 
 test('sendTo pulls a generator of 1e5 messages only as fast as a slow reader takes them: queue and lead stay bounded', leakFree(async (t) => {
@@ -35,7 +35,7 @@ test('sendTo pulls a generator of 1e5 messages only as fast as a slow reader tak
     consumed++;
     if (consumed % 1000 === 0) {
       maxHeapGrowth = Math.max(maxHeapGrowth, process.memoryUsage().heapUsed - heapBefore);
-      await delay(2);
+      await delay(2); // a slow consumer, part of the scenario
     }
   }));
   t.is(await sent, N, 'sendTo emits the number of messages written');
@@ -73,7 +73,7 @@ test('sendTo pulls an async iterable too, and waits for each value', leakFree(as
   const [a, b] = socketPair('seqpacket');
   async function* slow(): AsyncGenerator<string> {
     for (let i = 0; i < 5; i++) {
-      await delay(2);
+      await delay(2); // a slow source, part of the scenario
       yield `m${i}`;
     }
   }
@@ -145,13 +145,14 @@ test('unsubscribing from sendTo stops pulling and returns the iterator; the sock
   // b does not read: the kernel fills, then the writable queue, then sendTo waits for 'drain'.
   b.pause();
   const subscription = sendTo(a)(endless()).subscribe();
-  await delay(50);
+  await waitFor(() => a.writableNeedDrain);
   const before = produced;
   t.true(before > 4, 'it did write');
   subscription.unsubscribe();
   t.true(returned, 'the generator was returned (its finally ran)');
   b.resume();
-  await delay(50);
+  await waitFor(() => !a.writableNeedDrain);
+  await delay(50); // a negative check: no event marks a value that is never pulled
   t.is(produced, before, 'nothing more was pulled, also after drain');
   t.false(a.writableEnded || a.destroyed);
   a.destroy();
@@ -239,7 +240,7 @@ test("sendTo leaves no listener on a socket that stays open after a message's ow
   fs.closeSync(fd);
   const err = await lastValueFrom(sendTo(a, { end: false })([{ data: 'bad', fds: [fd] }])).catch((e: NodeJS.ErrnoException) => e);
   t.is((err as NodeJS.ErrnoException).code, 'EBADF');
-  await new Promise((resolve) => setImmediate(resolve));
+  await tick(); // a negative check: no event marks a socket that is not destroyed
   t.false(a.destroyed);
   t.is(a.listenerCount('error'), errorListeners, "no 'error' listener left behind");
   t.is(a.listenerCount('close'), closeListeners, "no 'close' listener left behind");
@@ -265,7 +266,8 @@ test('sendTo() writes nothing more once a write of a synchronous source has fail
   const [a, b] = socketPair('seqpacket');
   const err = await lastValueFrom(sendTo(a, { end: false })(from(['first', { data: 42 } as unknown as Sendable, 'after the failure']))).catch((e: unknown) => e) as Error & { code?: string };
   t.is(err.code, 'ERR_INVALID_ARG_TYPE');
-  await delay(20);
+  await waitFor(() => b.readableLength > 0);
+  await delay(20); // a negative check: no event marks a write that never happens
   const got: string[] = [];
   for (let m = b.read() as UnixMessage | null; m !== null; m = b.read() as UnixMessage | null) got.push(m.data.toString());
   t.deepEqual(got, ['first']);

@@ -123,7 +123,7 @@ test('connect$ is cold: it connects on each subscription only, emits the socket 
   const server = createServer((s) => s.resume());
   await listening(server, path);
   const socket$ = connect$({ path });
-  await delay(20);
+  await delay(20); // a negative check: no event marks a connection that is never made
   t.is(server.connections, 0, 'nothing connects before a subscription');
   const { values: [one], subscription: first } = await collect<UnixMessageSocket>(1, (next) => socket$.subscribe(next));
   const { values: [two], subscription: second } = await collect<UnixMessageSocket>(1, (next) => socket$.subscribe(next));

@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createServer, createSocket, lowlevel, UnixMessageSocket, type Credentials, type UnixMessage, type UnixMessageServer } from '../src/index';
 import { constants, native } from '../src/native/binding';
-import { abstractName, assertFdsBack, assertProbeClosed, fdCount, leakFree, probe, take, tmpPath } from './helpers';
+import { abstractName, assertFdsBack, assertProbeClosed, fdCount, leakFree, probe, take, tick, tmpPath, waitFor } from './helpers';
 
 /**
  * The environment for the C compiler and the C racer: under `npm run
@@ -131,7 +131,7 @@ async function cycleWhile(running: () => boolean, cycle: () => void): Promise<nu
   let cycles = 0;
   while (running()) {
     for (let i = 0; i < 50; i++, cycles++) cycle();
-    await new Promise((resolve) => setImmediate(resolve));
+    await tick();
   }
   return cycles;
 }
@@ -341,7 +341,7 @@ test('a passCredentials server reports the real pid, uid and gid on every messag
   for (const c of clients) c.go();
   for (const end = Date.now() + 10_000; fs.readdirSync(marks).length < clients.length && Date.now() < end;) Atomics.wait(hold, 0, 0, 1);
   const reports = await Promise.all(clients.map((c) => c.report));
-  while (ended.length < clients.length) await new Promise((resolve) => setTimeout(resolve, 5));
+  t.true(await waitFor(() => ended.length >= clients.length, 30_000), 'the server accepted every client');
   await Promise.all(ended);
   await closed(server);
   const pids = new Set(clients.map((c) => c.pid));

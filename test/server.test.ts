@@ -156,8 +156,11 @@ test('listen on an existing regular file fails with EADDRINUSE and leaves the fi
     t.is(err.syscall, 'listen');
     t.false(server.listening);
     t.is(fs.readFileSync(p, 'utf8'), 'keep me');
-    server.close((closeErr) => t.is((closeErr as ErrnoError | undefined)?.code, 'ERR_SERVER_NOT_RUNNING'));
-    await delay(10);
+    await new Promise<void>((resolve) => server.close((closeErr) => {
+      t.is((closeErr as ErrnoError | undefined)?.code, 'ERR_SERVER_NOT_RUNNING');
+      resolve();
+    }));
+    await delay(10); // a negative check: no event marks a file that is not deleted
     t.is(fs.readFileSync(p, 'utf8'), 'keep me', 'close() after a failed listen deletes nothing');
   } finally {
     fs.rmSync(p, { force: true });
@@ -322,7 +325,7 @@ test("'close' waits until every accepted connection has closed", leakFree(async 
   t.false(server.listening);
   t.is(server.connections, 1);
   t.false(fs.existsSync(p), 'no new connections: the file is gone');
-  await delay(50);
+  await delay(50); // a negative check: no event marks a 'close' that is never emitted
   t.is(closeEvents, 0, "no 'close' while a connection is open");
   t.false(callbackCalled);
   // The open connection still works.

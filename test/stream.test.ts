@@ -4,7 +4,7 @@ import test from 'ava';
 import { once } from 'node:events';
 import v8 from 'node:v8';
 import { lowlevel, rights, socketPair, UnixMessageSocket, type SocketType, type UnixMessage } from '../src/index';
-import { assertFdsBack, assertProbeClosed, fdCount, leakFree, probe, readToEnd, settled, take, writeDone } from './helpers';
+import { assertFdsBack, assertProbeClosed, delay, fdCount, leakFree, probe, readToEnd, settled, take, waitFor, writeDone } from './helpers';
 
 const TYPES: SocketType[] = ['stream', 'seqpacket', 'dgram'];
 
@@ -328,7 +328,7 @@ for (const type of TYPES) {
     a.write('after');
     const [first] = await take(b, 1);
     t.is(first!.data.toString(), 'before');
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await delay(20); // a negative check: no event marks a message that is not sent
     t.is(b.readableLength, 0, "'after' waits for uncork()");
     t.is(a.writableLength, 1);
     a.uncork();
@@ -353,7 +353,7 @@ for (const type of TYPES) {
     const [a, b] = socketPair(type);
     a.write('early');
     // No read(), no listener: the message reaches b's own buffer anyway.
-    while (b.readableLength === 0) await new Promise((resolve) => setImmediate(resolve));
+    await waitFor(() => b.readableLength > 0);
     t.is((b.read() as UnixMessage).data.toString(), 'early');
     a.destroy();
     b.destroy();

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { createSocket, socketPair } from '../src/index';
-import { assertFdsBack, fdCount, leakFree, settled, take, tmpPath } from './helpers';
+import { assertFdsBack, delay, fdCount, leakFree, settled, take, tmpPath } from './helpers';
 
 const DIST = path.join(__dirname, '..', 'dist', 'index.js');
 
@@ -30,7 +30,7 @@ test.before((t) => {
 test.before(async () => {
   let last = -1;
   for (let stable = 0, i = 0; stable < 5 && i < 200; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await delay(20);
     const n = fdCount();
     stable = n === last ? stable + 1 : 0;
     last = n;
