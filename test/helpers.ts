@@ -62,11 +62,11 @@ export async function assertFdsBack(t: ExecutionContext, baseline: number): Prom
   t.is(fdCount(), baseline, 'fd count back to baseline');
 }
 
-/** What leakFree() hands the test body besides t. */
+/** What withLeakCheck() and leakFree() hand the test body. */
 export interface LeakCheck {
   /** The fd count taken before the body ran. */
   base: number;
-  /** Registers sockets for leakFree() to destroy (and await 'close') after the body, before the fd check. */
+  /** Registers sockets to destroy (and await 'close') after the body, before the fd check. */
   track<T extends UnixMessageSocket[]>(...sockets: T): T;
 }
 
@@ -78,25 +78,32 @@ export interface LeakCheck {
  * everything synchronously (no close may still be pending); otherwise it
  * waits for pending closes as assertFdsBack() does.
  */
-export function leakFree(body: (t: ExecutionContext, check: LeakCheck) => Promise<void> | void, options: { wait?: boolean } = {}): (t: ExecutionContext) => Promise<void> {
-  return async (t) => {
-    const base = fdCount();
-    const tracked: UnixMessageSocket[] = [];
-    const check: LeakCheck = {
-      base,
-      track: (...sockets) => {
-        tracked.push(...sockets);
-        return sockets;
-      },
-    };
-    try {
-      await body(t, check);
-    } finally {
-      await destroyAll(...tracked);
-    }
-    if (options.wait === false) t.is(fdCount(), base, 'fd count back to baseline');
-    else await assertFdsBack(t, base);
+export async function withLeakCheck(t: ExecutionContext, body: (check: LeakCheck) => Promise<void> | void, options: { wait?: boolean } = {}): Promise<void> {
+  const base = fdCount();
+  const tracked: UnixMessageSocket[] = [];
+  const check: LeakCheck = {
+    base,
+    track: (...sockets) => {
+      tracked.push(...sockets);
+      return sockets;
+    },
   };
+  try {
+    await body(check);
+  } finally {
+    await destroyAll(...tracked);
+  }
+  if (options.wait === false) t.is(fdCount(), base, 'fd count back to baseline');
+  else await assertFdsBack(t, base);
+}
+
+/**
+ * withLeakCheck() as a test implementation: test('title', leakFree(async (t) => ...)).
+ * Extra arguments (a macro's) are passed on after the LeakCheck:
+ * test.macro({ exec: leakFree(async (t, _check, arg: T) => ...) }).
+ */
+export function leakFree<A extends unknown[] = []>(body: (t: ExecutionContext, check: LeakCheck, ...args: A) => Promise<void> | void, options: { wait?: boolean } = {}): (t: ExecutionContext, ...args: A) => Promise<void> {
+  return (t, ...args) => withLeakCheck(t, (check) => body(t, check, ...args), options);
 }
 
 /** Destroys every socket and resolves once each has emitted 'close'. */

@@ -8,7 +8,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { once } from 'node:events';
 import { createPool, type PoolOptions, type WorkerPool } from '../src/pool';
-import { assertFdsBack, assertProbeClosed, closeAll, delay, fdCount, fileWithContent, isOpen, leakFree, type Probe, probe, waitFor } from './helpers';
+import { assertFdsBack, assertProbeClosed, closeAll, delay, fdCount, fileWithContent, isOpen, leakFree, type Probe, probe, waitFor, withLeakCheck } from './helpers';
 
 const WORKER = path.join(__dirname, 'fixtures', 'pool-worker.js');
 
@@ -37,18 +37,17 @@ function isAlive(pid: number): boolean {
 }
 
 async function withPool(t: ExecutionContext, options: Partial<PoolOptions>, body: (pool: WorkerPool) => Promise<void>): Promise<void> {
-  const baseline = fdCount();
-  const pool = createPool({ script: WORKER, size: 2, execArgv: [], ...options });
-  const pids = new Set<number>();
-  pool.on('online', (w) => pids.add(w.pid!));
-  try {
-    await pool.ready();
-    await body(pool);
-  } finally {
-    await pool.close();
-  }
-  for (const pid of pids) t.false(isAlive(pid), `worker ${pid} has exited`);
-  await assertFdsBack(t, baseline);
+  await withLeakCheck(t, async () => {
+    const pool = createPool({ script: WORKER, size: 2, execArgv: [], ...options });
+    const pids = new Set<number>();
+    pool.on('online', (w) => pids.add(w.pid!));
+    try {
+      await pool.ready();
+      await body(pool);
+    } finally {
+      await pool.close();
+    }
+  });
 }
 
 function get(port: number): Promise<{ worker: number; pid: number }> {

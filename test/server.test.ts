@@ -15,7 +15,7 @@ import {
   type ListenOptions,
   type UnixMessageServer,
 } from '../src/index';
-import { abstractName, assertFdsBack, closeServer, delay, fdCount, fdsFromPython, leakFree, listen, settled, take, tmpPath, waitFor } from './helpers';
+import { abstractName, closeServer, delay, fdsFromPython, leakFree, listen, settled, take, tmpPath, waitFor } from './helpers';
 
 type ServerType = 'stream' | 'seqpacket';
 
@@ -45,8 +45,7 @@ async function destroyAndWait(...sockets: UnixMessageSocket[]): Promise<void> {
 }
 
 const roundTrip = test.macro({
-  async exec(t, type: ServerType, kind: 'path' | 'abstract') {
-    const base = fdCount();
+  exec: leakFree(async (t, _check, type: ServerType, kind: 'path' | 'abstract') => {
     const address = kind === 'path' ? tmpPath(`${type}.sock`) : abstractName(type);
     const server = createServer({ type });
     t.false(server.listening);
@@ -83,8 +82,7 @@ const roundTrip = test.macro({
       const err = await nextError(late);
       t.is(err.code, 'ECONNREFUSED');
     }
-    await assertFdsBack(t, base);
-  },
+  }),
   title: (_provided, type: ServerType, kind: 'path' | 'abstract') =>
     `a ${type} server listening on ${kind === 'path' ? 'a filesystem path' : 'an abstract name'} accepts a connection and carries a message both ways`,
 });
@@ -218,8 +216,7 @@ test('close() does not delete the socket file of another server now bound at the
 }));
 
 const modeMacro = test.macro({
-  async exec(t, mode: number) {
-    const base = fdCount();
+  exec: leakFree(async (t, _check, mode: number) => {
     const p = tmpPath('mode.sock');
     const server = createServer();
     await listen(server, { path: p, mode });
@@ -227,8 +224,7 @@ const modeMacro = test.macro({
     const [client, conn] = await connectPair(server, p, 'seqpacket');
     await destroyAndWait(client, conn);
     await closeServer(server);
-    await assertFdsBack(t, base);
-  },
+  }),
   title: (_provided, mode: number) => `listen({ mode: 0o${mode.toString(8)} }) sets the socket file mode to 0o${mode.toString(8)}`,
 });
 

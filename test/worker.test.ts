@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { createSocket, socketPair } from '../src/index';
-import { assertFdsBack, delay, fdCount, leakFree, settled, take, tmpPath } from './helpers';
+import { delay, fdCount, leakFree, settled, take, tmpPath } from './helpers';
 
 const DIST = path.join(__dirname, '..', 'dist', 'index.js');
 
@@ -276,8 +276,7 @@ server.listen(workerData.name, () => {
 `;
 
 const normalExit = test.macro({
-  async exec(t, code: string, expected: WorkerReport) {
-    const base = fdCount();
+  exec: leakFree(async (t, _check, code: string, expected: WorkerReport) => {
     const file = withFile('normal exit');
     try {
       for (let i = 0; i < RUNS; i++) {
@@ -306,8 +305,7 @@ const normalExit = test.macro({
     } finally {
       fs.rmSync(file, { force: true });
     }
-    await assertFdsBack(t, base);
-  },
+  }),
   title: (provided = '') => `a worker that exits normally ${provided} leaves no fd behind (${RUNS} workers)`,
 });
 
