@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import { firstValueFrom, lastValueFrom, map, mergeMap, take, toArray, type Subscription } from 'rxjs';
 import { lowlevel, socketPair, UnixMessageSocket, type UnixMessage } from '../src/index';
 import { fromSocket, processMessages } from '../src/rx/index';
-import { assertFdsBack, assertProbeClosed, closeAll, delay, fdCount, leakFree, probe, type Probe, runFixture, settled } from './helpers';
+import { assertProbeClosed, closeAll, delay, leakFree, type Probe, probe, runFixture, settled, withLeakCheck } from './helpers';
 
 
 const text = (messages: UnixMessage[]): string[] => messages.map((m) => m.data.toString());
@@ -287,22 +287,22 @@ test('processMessages() errors with ERR_INVALID_RETURN_VALUE when fn returns no 
   const { proxy, revoke } = Proxy.revocable({}, {});
   revoke();
   for (const value of [42, Symbol('s'), proxy, Object.create(Uint8Array.prototype) as object]) {
-    const base = fdCount();
-    const [a, b] = socketPair('seqpacket');
-    const p = probe();
-    b.write({ data: 'x', fds: [p.fd] });
-    fs.closeSync(p.fd);
-    const err = await lastValueFrom(processMessages(a, (m) => {
-      closeAll(m.fds);
-      return value as never;
-    })).catch((e: unknown) => e) as Error & { code?: string };
-    t.true(err instanceof TypeError);
-    t.is(err.code, 'ERR_INVALID_RETURN_VALUE');
-    await settled(a);
-    b.destroy();
-    await settled(b);
-    await assertProbeClosed(t, p);
-    await assertFdsBack(t, base);
+    await withLeakCheck(t, async () => {
+      const [a, b] = socketPair('seqpacket');
+      const p = probe();
+      b.write({ data: 'x', fds: [p.fd] });
+      fs.closeSync(p.fd);
+      const err = await lastValueFrom(processMessages(a, (m) => {
+        closeAll(m.fds);
+        return value as never;
+      })).catch((e: unknown) => e) as Error & { code?: string };
+      t.true(err instanceof TypeError);
+      t.is(err.code, 'ERR_INVALID_RETURN_VALUE');
+      await settled(a);
+      b.destroy();
+      await settled(b);
+      await assertProbeClosed(t, p);
+    });
   }
 });
 

@@ -7,18 +7,8 @@ import fs from 'node:fs';
 import { firstValueFrom, lastValueFrom, switchMap, take, toArray, type Subscription } from 'rxjs';
 import { connect, createServer, type UnixMessage, type UnixMessageServer, type UnixMessageSocket } from '../src/index';
 import { connect$, connections, fromSocket, listen$ } from '../src/rx/index';
-import { abstractName, delay, leakFree, runFixture, settled, tmpPath } from './helpers';
+import { abstractName, delay, leakFree, listen, runFixture, settled, tmpPath } from './helpers';
 
-
-function listening(server: UnixMessageServer, path: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(path, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-}
 
 function closed(server: UnixMessageServer): Promise<void> {
   return new Promise((resolve) => (server.listening ? server.close(() => resolve()) : resolve()));
@@ -72,7 +62,7 @@ test('listen$ with closeConnections: false closes the server on teardown and lea
 test('listen$ on a path in use errors with EADDRINUSE and leaves the other server\'s socket file alone', leakFree(async (t) => {
   const path = tmpPath('rx-inuse.sock');
   const first = createServer();
-  await listening(first, path);
+  await listen(first, path);
   const err = await firstValueFrom(listen$({ path })).catch((e: NodeJS.ErrnoException) => e);
   t.is((err as NodeJS.ErrnoException).code, 'EADDRINUSE');
   t.true(fs.lstatSync(path).isSocket());
@@ -83,7 +73,7 @@ test('connections(server) emits the connections of a server created elsewhere, a
   const path = abstractName('rx-connections');
   const server = createServer({ type: 'stream' });
   const accepted = collect<UnixMessageSocket>(2, (next) => connections(server).subscribe(next));
-  await listening(server, path);
+  await listen(server, path);
   const clients = [connect({ path, type: 'stream' }).resume(), connect({ path, type: 'stream' }).resume()];
   const { values, subscription } = await accepted;
   t.deepEqual(values.map((s) => s.type), ['stream', 'stream']);
@@ -98,7 +88,7 @@ test('connections(server) emits the connections of a server created elsewhere, a
 test('connections(): an error while listening goes to onAcceptError and the server keeps accepting; without it, it errors and closes the server', leakFree(async (t) => {
   const path = abstractName('rx-accept-error');
   const server = createServer();
-  await listening(server, path);
+  await listen(server, path);
   const reported: Error[] = [];
   const accepted = collect<UnixMessageSocket>(1, (next) => connections(server, { onAcceptError: (err) => reported.push(err) }).subscribe(next));
   // What #onConnection emits for EMFILE on accept (producing a real EMFILE is emfile.test.ts' job).
@@ -110,7 +100,7 @@ test('connections(): an error while listening goes to onAcceptError and the serv
   subscription.unsubscribe();
 
   const second = createServer();
-  await listening(second, abstractName('rx-accept-error-2'));
+  await listen(second, abstractName('rx-accept-error-2'));
   const error = firstValueFrom(connections(second)).catch((err: Error) => err.message);
   second.emit('error', new Error('accept EMFILE'));
   t.is(await error, 'accept EMFILE');
@@ -121,7 +111,7 @@ test('connections(): an error while listening goes to onAcceptError and the serv
 test('connect$ is cold: it connects on each subscription only, emits the socket once connected, and teardown destroys it', leakFree(async (t) => {
   const path = abstractName('rx-connect');
   const server = createServer((s) => s.resume());
-  await listening(server, path);
+  await listen(server, path);
   const socket$ = connect$({ path });
   await delay(20); // a negative check: no event marks a connection that is never made
   t.is(server.connections, 0, 'nothing connects before a subscription');
@@ -152,7 +142,7 @@ test('connect$ + switchMap(fromSocket) reads what the server sends until it ends
     s.write('hello');
     s.end('bye');
   });
-  await listening(server, path);
+  await listen(server, path);
   const got = await lastValueFrom(connect$({ path }).pipe(switchMap((socket) => fromSocket(socket)), toArray()));
   t.deepEqual(got.map((m) => m.data.toString()), ['hello', 'bye']);
   await closed(server);
