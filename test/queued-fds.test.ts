@@ -9,7 +9,7 @@
 import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import { lowlevel, socketPair, UnixMessageSocket, type SocketOptions, type SocketType, type UnixMessage } from '../src/index';
-import { assertFdsBack, assertProbeClosed, closeAll, delay, fdCount, fileWithContent, inodeOf, leakFree, nextEvent, probe, settled, take, waitFor } from './helpers';
+import { assertProbeClosed, closeAll, delay, fdCount, fileWithContent, inodeOf, leakFree, nextEvent, probe, settled, take, waitFor, withLeakCheck } from './helpers';
 
 const PER_MESSAGE = 253;
 const { SOL_SOCKET, SO_SNDBUF } = lowlevel.constants;
@@ -34,76 +34,76 @@ interface Stalled {
  * Checks that every message arrives in order with its fds.
  */
 async function sendToStalledPeer(t: ExecutionContext, type: SocketType, options: SocketOptions, count: number): Promise<Stalled> {
-  const initial = fdCount();
-  const p = probe();
-  const [mine, peer] = lowlevel.socketpair(type);
-  const a = UnixMessageSocket.fromFd(mine, options);
-  // The kernel's smallest send buffer: it is full after a few messages.
-  a.setOption(SOL_SOCKET, SO_SNDBUF, 1);
-  const base = fdCount();
   const s: Stalled = { maxQueued: 0, maxHeld: 0, needDrainWhileStalled: true, falses: 0, drains: 0 };
-  let stalled = true; // until the peer starts reading
-  const sample = (): void => {
-    s.maxQueued = Math.max(s.maxQueued, a.queuedFds);
-    // Once the peer reads, the fds it receives are in this process too.
-    if (stalled) s.maxHeld = Math.max(s.maxHeld, fdCount() - base);
-  };
-  const timer = setInterval(sample, 2);
-  a.on('drain', () => {
-    s.drains++;
-    sample();
-  });
-
-  const inodes: string[] = [];
-  const received: Array<{ data: string; ok: boolean }> = [];
-  let reader: UnixMessageSocket | null = null;
-  const startReading = async (): Promise<void> => {
-    // The reader stays away for ~100 ms (part of the scenario) while the
-    // writer is sampled for writableNeedDrain.
-    for (let i = 0; i < 50; i++) {
-      await delay(2);
-      if (!a.writableNeedDrain) s.needDrainWhileStalled = false;
-    }
-    stalled = false;
-    reader = UnixMessageSocket.fromFd(peer);
-    reader.on('data', (m: UnixMessage) => {
-      const want = inodes[received.length];
-      received.push({ data: m.data.toString(), ok: m.fds.length === PER_MESSAGE && m.fds.every((fd) => inodeOf(fd) === want) });
-      closeAll(m.fds);
+  await withLeakCheck(t, async () => {
+    const p = probe();
+    const [mine, peer] = lowlevel.socketpair(type);
+    const a = UnixMessageSocket.fromFd(mine, options);
+    // The kernel's smallest send buffer: it is full after a few messages.
+    a.setOption(SOL_SOCKET, SO_SNDBUF, 1);
+    const base = fdCount();
+    let stalled = true; // until the peer starts reading
+    const sample = (): void => {
+      s.maxQueued = Math.max(s.maxQueued, a.queuedFds);
+      // Once the peer reads, the fds it receives are in this process too.
+      if (stalled) s.maxHeld = Math.max(s.maxHeld, fdCount() - base);
+    };
+    const timer = setInterval(sample, 2);
+    a.on('drain', () => {
+      s.drains++;
+      sample();
     });
-  };
-  let reading: Promise<void> | null = null;
 
-  for (let i = 0; i < count; i++) {
-    const fd = i === count - 1 ? p.fd : fileWithContent(`m${i}`);
-    inodes.push(inodeOf(fd));
-    const room = a.write({ data: `m${i}`, fds: new Array<number>(PER_MESSAGE).fill(fd) });
-    fs.closeSync(fd);
-    sample();
-    if (!room) {
-      s.falses++;
-      t.true(a.writableNeedDrain, 'writableNeedDrain is true after write() said false');
-      const drained = nextEvent(a, ['drain']);
-      reading ??= startReading();
-      await drained;
+    const inodes: string[] = [];
+    const received: Array<{ data: string; ok: boolean }> = [];
+    let reader: UnixMessageSocket | null = null;
+    const startReading = async (): Promise<void> => {
+      // The reader stays away for ~100 ms (part of the scenario) while the
+      // writer is sampled for writableNeedDrain.
+      for (let i = 0; i < 50; i++) {
+        await delay(2);
+        if (!a.writableNeedDrain) s.needDrainWhileStalled = false;
+      }
+      stalled = false;
+      reader = UnixMessageSocket.fromFd(peer);
+      reader.on('data', (m: UnixMessage) => {
+        const want = inodes[received.length];
+        received.push({ data: m.data.toString(), ok: m.fds.length === PER_MESSAGE && m.fds.every((fd) => inodeOf(fd) === want) });
+        closeAll(m.fds);
+      });
+    };
+    let reading: Promise<void> | null = null;
+
+    for (let i = 0; i < count; i++) {
+      const fd = i === count - 1 ? p.fd : fileWithContent(`m${i}`);
+      inodes.push(inodeOf(fd));
+      const room = a.write({ data: `m${i}`, fds: new Array<number>(PER_MESSAGE).fill(fd) });
+      fs.closeSync(fd);
+      sample();
+      if (!room) {
+        s.falses++;
+        t.true(a.writableNeedDrain, 'writableNeedDrain is true after write() said false');
+        const drained = nextEvent(a, ['drain']);
+        reading ??= startReading();
+        await drained;
+      }
     }
-  }
-  // A writer never held back (as before maxQueuedFds) lets the peer read now.
-  reading ??= startReading();
-  await new Promise<void>((resolve) => a.end(resolve));
-  clearInterval(timer);
-  sample();
-  t.log(`${type} ${JSON.stringify(options)}: max queuedFds ${s.maxQueued}, max dups held ${s.maxHeld}, ${s.falses} false returns, ${s.drains} drains`);
-  await reading;
-  await waitFor(() => received.length >= count);
-  t.deepEqual(received.map((r) => r.data), inodes.map((_, i) => `m${i}`), 'every message arrived, in order');
-  t.true(received.every((r) => r.ok), 'each with its 253 fds, all the file it was sent with');
-  t.is(a.queuedFds, 0, 'no dup is held once everything is sent');
-  a.destroy();
-  reader!.destroy();
-  await Promise.all([settled(a), settled(reader!)]);
-  await assertProbeClosed(t, p);
-  await assertFdsBack(t, initial);
+    // A writer never held back (as before maxQueuedFds) lets the peer read now.
+    reading ??= startReading();
+    await new Promise<void>((resolve) => a.end(resolve));
+    clearInterval(timer);
+    sample();
+    t.log(`${type} ${JSON.stringify(options)}: max queuedFds ${s.maxQueued}, max dups held ${s.maxHeld}, ${s.falses} false returns, ${s.drains} drains`);
+    await reading;
+    await waitFor(() => received.length >= count);
+    t.deepEqual(received.map((r) => r.data), inodes.map((_, i) => `m${i}`), 'every message arrived, in order');
+    t.true(received.every((r) => r.ok), 'each with its 253 fds, all the file it was sent with');
+    t.is(a.queuedFds, 0, 'no dup is held once everything is sent');
+    a.destroy();
+    reader!.destroy();
+    await Promise.all([settled(a), settled(reader!)]);
+    await assertProbeClosed(t, p);
+  });
   return s;
 }
 
