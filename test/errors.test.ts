@@ -81,8 +81,8 @@ test('an ArrayBuffer', badWrite, new ArrayBuffer(4), TypeError, 'ERR_INVALID_ARG
 test('a SharedArrayBuffer', badWrite, new SharedArrayBuffer(4), TypeError, 'ERR_INVALID_ARG_TYPE');
 test('an object that only inherits from Uint8Array', badWrite, Object.create(Uint8Array.prototype), TypeError, 'ERR_INVALID_ARG_TYPE');
 
-test('write() with one bad fd among good ones throws and no fd is sent or leaked', leakFree(async (t) => {
-  const [a, b] = socketPair('seqpacket');
+test('write() with one bad fd among good ones throws and no fd is sent or leaked', leakFree(async (t, { track }) => {
+  const [a, b] = track(...socketPair('seqpacket'));
   const good = fileWithContent('good');
   const err = t.throws(() => a.write({ data: 'x', fds: [good, -5] }), { instanceOf: RangeError }) as CodedError;
   t.is(err.code, 'ERR_OUT_OF_RANGE');
@@ -91,22 +91,20 @@ test('write() with one bad fd among good ones throws and no fd is sent or leaked
   const [m] = await take(b, 1);
   t.is(m?.data.toString(), 'next');
   t.deepEqual(m?.fds, []);
-  await destroyAll(a, b);
 }));
 
-test('{ address } on a stream socket throws ERR_INVALID_ARG_VALUE naming the socket type', leakFree(async (t) => {
-  const [a, b] = socketPair('stream');
+test('{ address } on a stream socket throws ERR_INVALID_ARG_VALUE naming the socket type', leakFree(async (t, { track }) => {
+  const [a, b] = track(...socketPair('stream'));
   const err = t.throws(() => a.write({ data: 'x', address: '\0peer' }), { instanceOf: TypeError }) as CodedError;
   t.is(err.code, 'ERR_INVALID_ARG_VALUE');
   t.regex(err.message, /stream/);
   a.write('ok');
   const [m] = await take(b, 1);
   t.is(m?.data.toString(), 'ok');
-  await destroyAll(a, b);
 }));
 
-test('a datagram too large fails its write with EMSGSIZE and the socket keeps working', leakFree(async (t) => {
-  const [a, b] = socketPair('dgram');
+test('a datagram too large fails its write with EMSGSIZE and the socket keeps working', leakFree(async (t, { track }) => {
+  const [a, b] = track(...socketPair('dgram'));
   let errorEvents = 0;
   a.on('error', () => errorEvents++);
   const sndbuf = a.getOption(constants.SOL_SOCKET, constants.SO_SNDBUF);
@@ -120,11 +118,10 @@ test('a datagram too large fails its write with EMSGSIZE and the socket keeps wo
   const [m] = await take(b, 1);
   t.is(m?.data.toString(), 'small after big', 'the oversized datagram never arrived; the next one did');
   t.is(errorEvents, 0);
-  await destroyAll(a, b);
 }));
 
-test('a seqpacket message too large fails with EMSGSIZE and the connection keeps working', leakFree(async (t) => {
-  const [a, b] = socketPair('seqpacket');
+test('a seqpacket message too large fails with EMSGSIZE and the connection keeps working', leakFree(async (t, { track }) => {
+  const [a, b] = track(...socketPair('seqpacket'));
   const sndbuf = a.getOption(constants.SOL_SOCKET, constants.SO_SNDBUF);
   const err = await writeResult(a, Buffer.alloc(sndbuf + 4096));
   t.is(err?.code, 'EMSGSIZE');
@@ -132,7 +129,6 @@ test('a seqpacket message too large fails with EMSGSIZE and the connection keeps
   a.write('after');
   const [m] = await take(b, 1);
   t.is(m?.data.toString(), 'after');
-  await destroyAll(a, b);
 }));
 
 test("connect() to a missing path emits 'error' with ENOENT, syscall connect and the address", leakFree(async (t) => {
@@ -257,16 +253,15 @@ test('address(), setOption(), getOption(), peerCredentials() and bind() throw ER
   await destroyAll(b);
 }));
 
-test('methods throw ERR_STREAM_DESTROYED synchronously right after destroy(), before close', leakFree(async (t) => {
-  const [a, b] = socketPair('stream');
+test('methods throw ERR_STREAM_DESTROYED synchronously right after destroy(), before close', leakFree(async (t, { track }) => {
+  const [a] = track(...socketPair('stream'));
   a.destroy();
   const err = t.throws(() => a.address()) as CodedError;
   t.is(err.code, 'ERR_STREAM_DESTROYED');
-  await destroyAll(a, b);
 }));
 
-test('write() after destroy() calls back with ERR_STREAM_DESTROYED and emits no error', leakFree(async (t) => {
-  const [a, b] = socketPair('seqpacket');
+test('write() after destroy() calls back with ERR_STREAM_DESTROYED and emits no error', leakFree(async (t, { track }) => {
+  const [a] = track(...socketPair('seqpacket'));
   let errorEvents = 0;
   a.on('error', () => errorEvents++);
   a.destroy();
@@ -276,11 +271,10 @@ test('write() after destroy() calls back with ERR_STREAM_DESTROYED and emits no 
   t.is(err?.code, 'ERR_STREAM_DESTROYED');
   await delay(5); // a negative check: no event marks an 'error' that is never emitted
   t.is(errorEvents, 0);
-  await destroyAll(a, b);
 }));
 
-test('a write pending when the socket is destroyed calls back with ERR_STREAM_DESTROYED', leakFree(async (t) => {
-  const [a, b] = socketPair('seqpacket', { writableHighWaterMark: 1 });
+test('a write pending when the socket is destroyed calls back with ERR_STREAM_DESTROYED', leakFree(async (t, { track }) => {
+  const [a] = track(...socketPair('seqpacket', { writableHighWaterMark: 1 }));
   // Fill the peer's queue so writes stay pending.
   const payload = Buffer.alloc(32 * 1024);
   const results: Array<Promise<ErrnoError | null>> = [];
@@ -292,7 +286,6 @@ test('a write pending when the socket is destroyed calls back with ERR_STREAM_DE
   const failed = settled.filter((e) => e !== null);
   t.true(failed.length > 0);
   t.true(failed.every((e) => e?.code === 'ERR_STREAM_DESTROYED'), failed.map((e) => e?.code).join(','));
-  await destroyAll(a, b);
 }));
 
 test('destroy() in the tick of a write: the message is not sent, its fd dups are closed, the callback says ERR_STREAM_DESTROYED', leakFree(async (t) => {
@@ -363,8 +356,8 @@ test('writing to a stream socket whose peer was destroyed emits EPIPE (or ECONNR
   t.true(a.destroyed);
 }));
 
-test('write() with an fd that is not open calls back with EBADF and the socket keeps working', leakFree(async (t) => {
-  const [a, b] = socketPair('seqpacket');
+test('write() with an fd that is not open calls back with EBADF and the socket keeps working', leakFree(async (t, { track }) => {
+  const [a, b] = track(...socketPair('seqpacket'));
   const file = fileWithContent('x');
   fs.closeSync(file);
   const err = await writeResult(a, { data: 'x', fds: [file] });
@@ -373,11 +366,10 @@ test('write() with an fd that is not open calls back with EBADF and the socket k
   a.write('next');
   const [m] = await take(b, 1);
   t.is(m?.data.toString(), 'next');
-  await destroyAll(a, b);
 }));
 
-test('write() and end() check the encoding as Writable does: an unknown one throws ERR_UNKNOWN_ENCODING and sends nothing', leakFree(async (t) => {
-  const [a, b] = socketPair('seqpacket');
+test('write() and end() check the encoding as Writable does: an unknown one throws ERR_UNKNOWN_ENCODING and sends nothing', leakFree(async (t, { track }) => {
+  const [a, b] = track(...socketPair('seqpacket'));
   for (const encoding of ['nope', Symbol('enc'), 42, {}]) {
     const err = t.throws(() => a.write('x', encoding as BufferEncoding), { instanceOf: TypeError }) as CodedError;
     t.is(err.code, 'ERR_UNKNOWN_ENCODING');
@@ -390,11 +382,10 @@ test('write() and end() check the encoding as Writable does: an unknown one thro
   a.write('default', '' as BufferEncoding);
   const got = await take(b, 3);
   t.deepEqual(got.map((m) => m.data.toString()), ['utf8', 'buffer', 'default']);
-  await destroyAll(a, b);
 }));
 
-test('a malformed message is refused with its ERR_* code after end() and after destroy() too, as Writable checks a chunk first', leakFree(async (t) => {
-  const [a, b] = socketPair('seqpacket');
+test('a malformed message is refused with its ERR_* code after end() and after destroy() too, as Writable checks a chunk first', leakFree(async (t, { track }) => {
+  const [a] = track(...socketPair('seqpacket'));
   a.on('error', () => undefined);
   a.end();
   t.throws(() => a.write({ data: 42 }), { code: 'ERR_INVALID_ARG_TYPE' });
@@ -406,18 +397,16 @@ test('a malformed message is refused with its ERR_* code after end() and after d
   // A well-formed one still gets Writable's state error, through its callback.
   const err = await new Promise<Error | null | undefined>((resolve) => a.write('x', resolve));
   t.is((err as CodedError | undefined)?.code as string | undefined, 'ERR_STREAM_WRITE_AFTER_END');
-  await destroyAll(a, b);
 }));
 
-test("read(size) refuses a size that is not a number with ERR_INVALID_ARG_TYPE, never running the value's toString()", leakFree(async (t) => {
-  const [a, b] = socketPair('seqpacket');
+test("read(size) refuses a size that is not a number with ERR_INVALID_ARG_TYPE, never running the value's toString()", leakFree(async (t, { track }) => {
+  const [a] = track(...socketPair('seqpacket'));
   let ran = false;
   const size = { toString: () => { ran = true; return '1'; }, [Symbol.toPrimitive]: () => { ran = true; return 1; } };
   t.throws(() => a.read(size as unknown as number), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE' });
   t.throws(() => a.read(Symbol('n') as unknown as number), { code: 'ERR_INVALID_ARG_TYPE' });
   t.false(ran);
   t.is(a.read(0), null);
-  await destroyAll(a, b);
 }));
 
 test('socket options are read once and checked before a socket is made: both ends of socketPair() get the same values, and a flag that is not a boolean is refused', leakFree(async (t) => {

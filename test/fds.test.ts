@@ -680,8 +680,8 @@ for (const type of TYPES) {
 // Lent fds (OutgoingMessage.lend): sent as they are, never closed by the socket.
 
 for (const type of TYPES) {
-  test(`${type}: lend: the caller's fds are sent without a copy and are still the caller's after the callback`, leakFree(async (t) => {
-    const [a, b] = socketPair(type);
+  test(`${type}: lend: the caller's fds are sent without a copy and are still the caller's after the callback`, leakFree(async (t, { track }) => {
+    const [a, b] = track(...socketPair(type));
     const p = probe();
     const file = fileWithContent('lent');
     const before = fdCount();
@@ -694,7 +694,6 @@ for (const type of TYPES) {
     t.is(contentOf(file), 'lent', 'the caller still holds its fd');
     closeAll([p.fd, file, ...m!.fds]);
     await assertProbeClosed(t, p);
-    await destroyAll(a, b);
   }));
 
   test(`${type}: lend: a write that fails or is cut off by destroy() leaves the caller's fds open`, leakFree(async (t) => {
@@ -727,8 +726,8 @@ test('lend must be a boolean', (t) => {
 // Bad fds.
 
 for (const type of TYPES) {
-  test(`${type}: an fd closed at write() time fails that write with EBADF, other messages still arrive, the socket stays open`, leakFree(async (t) => {
-    const [a, b] = socketPair(type);
+  test(`${type}: an fd closed at write() time fails that write with EBADF, other messages still arrive, the socket stays open`, leakFree(async (t, { track }) => {
+    const [a, b] = track(...socketPair(type));
     a.write('before');
     const bad = closedFdNumber();
     const err = (await writeDone(a, { data: 'bad', fds: [bad] })) as ErrnoError | null | undefined;
@@ -756,15 +755,14 @@ for (const type of TYPES) {
     }
     t.false(a.destroyed);
     t.false(b.destroyed);
-    await destroyAll(a, b);
   }));
 
   for (const busy of [false, true]) {
     // Idle, write() sends at once and sendmsg(2) finds the bad fd; behind
     // another write, the message waits with dups and dup(2) finds it.
     const syscall = busy ? 'dup' : 'sendmsg';
-    test(`${type}: an fd closed at write() time without a callback makes the socket emit 'error' with EBADF (${busy ? 'queued' : 'idle'} socket: ${syscall})`, leakFree(async (t) => {
-      const [a, b] = socketPair(type);
+    test(`${type}: an fd closed at write() time without a callback makes the socket emit 'error' with EBADF (${busy ? 'queued' : 'idle'} socket: ${syscall})`, leakFree(async (t, { track }) => {
+      const [a] = track(...socketPair(type));
       const bad = closedFdNumber();
       const errored = once(a, 'error');
       if (busy) a.write('first');
@@ -772,7 +770,6 @@ for (const type of TYPES) {
       const [err] = (await errored) as [ErrnoError];
       t.is(err.code, 'EBADF');
       t.is(err.syscall, syscall);
-      await destroyAll(a, b);
     }));
   }
 }
@@ -816,8 +813,8 @@ for (const type of ['seqpacket', 'stream', 'dgram'] as const) {
 // Messages that Readable drops: flowing with no 'data' listener.
 
 for (const type of ['seqpacket', 'stream'] as const satisfies readonly SocketType[]) {
-  test(`${type}: resume() with no 'data' listener discards the messages, and the library closes their fds (nobody ever gets them)`, leakFree(async (t) => {
-    const [a, b] = socketPair(type);
+  test(`${type}: resume() with no 'data' listener discards the messages, and the library closes their fds (nobody ever gets them)`, leakFree(async (t, { track }) => {
+    const [a, b] = track(...socketPair(type));
     b.resume(); // the Node idiom for "consume and discard"
     const probes = Array.from({ length: 20 }, () => probe());
     for (const p of probes) {
@@ -826,11 +823,10 @@ for (const type of ['seqpacket', 'stream'] as const satisfies readonly SocketTyp
     }
     for (const p of probes) await assertProbeClosed(t, p);
     t.is(b.pendingFds, 0);
-    await destroyAll(a, b);
   }));
 
-  test(`${type}: once the last 'data' listener of a flowing socket is removed, later messages' fds are closed, while those delivered before stay the listener's`, leakFree(async (t) => {
-    const [a, b] = socketPair(type);
+  test(`${type}: once the last 'data' listener of a flowing socket is removed, later messages' fds are closed, while those delivered before stay the listener's`, leakFree(async (t, { track }) => {
+    const [a, b] = track(...socketPair(type));
     const kept = probe();
     const got = once(b, 'data') as Promise<[UnixMessage]>;
     a.write({ data: 'kept', fds: [kept.fd] });
@@ -844,6 +840,5 @@ for (const type of ['seqpacket', 'stream'] as const satisfies readonly SocketTyp
     t.false(kept.isClosed(), 'the delivered fd is left to its owner');
     lowlevel.close(first.fds[0]!);
     await assertProbeClosed(t, kept);
-    await destroyAll(a, b);
   }));
 }
