@@ -6,13 +6,11 @@ import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { socketPair, type SocketType, type UnixMessage } from '../src/index';
-import { assertFdsBack, fdCount, fileWithContent, settled, take } from './helpers';
+import { delay, fileWithContent, leakFree, settled, take, waitFor } from './helpers';
 
-const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 for (const type of ['seqpacket', 'stream', 'dgram'] as SocketType[]) {
-  test(`${type}: 1e5 messages to a paused reader stay bounded in memory and all arrive in order`, async (t) => {
-    const base = fdCount();
+  test(`${type}: 1e5 messages to a paused reader stay bounded in memory and all arrive in order`, leakFree(async (t) => {
     // A stream writer gathers queued messages into one sendmsg, and a stream
     // reader reads chunks of up to maxMessageSize: 1 KiB chunks keep the
     // reader's 64-chunk buffer (64 KiB) well below the 800 KB sent.
@@ -36,6 +34,9 @@ for (const type of ['seqpacket', 'stream', 'dgram'] as SocketType[]) {
       a.end();
     })();
     // The reader starts paused: the kernel buffers fill and the writer must wait.
+    await waitFor(() => a.writableNeedDrain);
+    // A negative check follows (the reader does not pull past its high-water
+    // mark): no event marks reading that does not happen, so give it time.
     await delay(200);
     t.true(a.writableNeedDrain, 'the writer is held back while nobody reads');
     t.true(b.readableLength <= 64 + 256, 'the reader stopped pulling from the kernel at its high-water mark');
@@ -66,12 +67,10 @@ for (const type of ['seqpacket', 'stream', 'dgram'] as SocketType[]) {
     a.destroy();
     b.destroy();
     await done;
-    await assertFdsBack(t, base);
-  });
+  }));
 }
 
-test('seqpacket: reading pauses while received fds sit unclaimed, and resumes when they are read', async (t) => {
-  const base = fdCount();
+test('seqpacket: reading pauses while received fds sit unclaimed, and resumes when they are read', leakFree(async (t) => {
   const [a, b] = socketPair('seqpacket', { maxPendingFds: 300, readableHighWaterMark: 1000 });
   const files = Array.from({ length: 10 }, (_, i) => fileWithContent(`f${i}`));
   const M = 60;
@@ -79,6 +78,9 @@ test('seqpacket: reading pauses while received fds sit unclaimed, and resumes wh
   closeEach(files);
   // Make b poll without consuming: 'readable' listeners pull into the buffer.
   b.on('readable', () => undefined);
+  await waitFor(() => b.readableLength > 0);
+  // A negative check follows (no more than maxPendingFds pulled in): no event
+  // marks reading that does not happen, so give it time.
   await delay(200);
   const unclaimed = b.readableLength * 10;
   t.true(unclaimed <= 300, `at most maxPendingFds fds were pulled in (${unclaimed})`);
@@ -90,11 +92,9 @@ test('seqpacket: reading pauses while received fds sit unclaimed, and resumes wh
   for (const m of got) closeEach(m.fds);
   a.destroy();
   b.destroy();
-  await assertFdsBack(t, base);
-});
+}));
 
-test('stream: write() returns false at the high-water mark and drain follows under a slow reader', async (t) => {
-  const base = fdCount();
+test('stream: write() returns false at the high-water mark and drain follows under a slow reader', leakFree(async (t) => {
   const [a, b] = socketPair('stream', { writableHighWaterMark: 4 });
   const done = Promise.all([settled(a.resume()), settled(b)]);
   const chunk = Buffer.alloc(256 * 1024, 7);
@@ -105,12 +105,11 @@ test('stream: write() returns false at the high-water mark and drain follows und
   let total = 0;
   for await (const m of b) {
     total += (m as UnixMessage).data.length;
-    await delay(1);
+    await delay(1); // a slow reader, part of the scenario
   }
   t.is(total, 16 * chunk.length);
   await done;
-  await assertFdsBack(t, base);
-});
+}));
 
 function closeEach(fds: number[]): void {
   for (const fd of fds) fs.closeSync(fd);
@@ -140,8 +139,7 @@ for (const type of ['seqpacket', 'stream', 'dgram'] as SocketType[]) {
   }
 }
 
-test('seqpacket: a write that fails at once on an idle socket (a closed fd: EBADF from sendmsg) returns false; with a callback, \'drain\' follows and the socket keeps working', async (t) => {
-  const base = fdCount();
+test('seqpacket: a write that fails at once on an idle socket (a closed fd: EBADF from sendmsg) returns false; with a callback, \'drain\' follows and the socket keeps working', leakFree(async (t) => {
   const [a, b] = socketPair('seqpacket');
   const closed = fs.openSync('/dev/null', 'r');
   fs.closeSync(closed);
@@ -158,5 +156,4 @@ test('seqpacket: a write that fails at once on an idle socket (a closed fd: EBAD
   a.destroy();
   b.destroy();
   await Promise.all([settled(a), settled(b)]);
-  await assertFdsBack(t, base);
-});
+}));

@@ -15,11 +15,9 @@ import {
   type CodedError,
   type ErrnoError,
   type UnixMessage,
-  type UnixMessageServer,
 } from '../src/index';
-import { abstractName, assertFdsBack, assertProbeClosed, fdCount, fileWithContent, probe, readToEnd, settled, take, tmpPath } from './helpers';
+import { abstractName, assertProbeClosed, closeServer, delay, destroyAll, fdCount, fileWithContent, leakFree, listen, probe, readToEnd, settled, take, tmpPath, waitFor } from './helpers';
 
-const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 function writeResult(socket: UnixMessageSocket, chunk: unknown): Promise<ErrnoError | null> {
   return new Promise((resolve) => {
@@ -27,32 +25,8 @@ function writeResult(socket: UnixMessageSocket, chunk: unknown): Promise<ErrnoEr
   });
 }
 
-async function destroyAll(...sockets: UnixMessageSocket[]): Promise<void> {
-  await Promise.all(sockets.map((s) => {
-    if (s.closed) return Promise.resolve();
-    const p = settled(s);
-    s.destroy();
-    return p;
-  }));
-}
-
-function listen(server: UnixMessageServer, target: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(target, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-}
-
-function closeServer(server: UnixMessageServer): Promise<void> {
-  return new Promise((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
-}
-
 const badWrite = test.macro({
-  async exec(t, chunk: unknown, Class: typeof TypeError | typeof RangeError, code: CodedError['code']) {
-    const base = fdCount();
+  exec: leakFree(async (t, _check, chunk: unknown, Class: typeof TypeError | typeof RangeError, code: CodedError['code']) => {
     const [a, b] = socketPair('seqpacket');
     let errorEvents = 0;
     a.on('error', () => errorEvents++);
@@ -69,12 +43,11 @@ const badWrite = test.macro({
     const got = await take(b, 2);
     t.deepEqual(got.map((m) => m.data.toString()), ['first valid', 'second valid']);
     t.deepEqual(got.map((m) => m.fds.length), [0, 0]);
-    await delay(5);
+    await delay(5); // a negative check: no event marks a callback that never comes
     t.false(called, 'the callback of a write that threw is never called');
     t.is(errorEvents, 0);
     await destroyAll(a, b);
-    await assertFdsBack(t, base);
-  },
+  }),
   title: (provided = '', _chunk: unknown, Class: typeof TypeError | typeof RangeError, code: CodedError['code']) =>
     `write() of ${provided} throws ${Class.name} ${code} synchronously and sends nothing`,
 });
@@ -108,9 +81,8 @@ test('an ArrayBuffer', badWrite, new ArrayBuffer(4), TypeError, 'ERR_INVALID_ARG
 test('a SharedArrayBuffer', badWrite, new SharedArrayBuffer(4), TypeError, 'ERR_INVALID_ARG_TYPE');
 test('an object that only inherits from Uint8Array', badWrite, Object.create(Uint8Array.prototype), TypeError, 'ERR_INVALID_ARG_TYPE');
 
-test('write() with one bad fd among good ones throws and no fd is sent or leaked', async (t) => {
-  const base = fdCount();
-  const [a, b] = socketPair('seqpacket');
+test('write() with one bad fd among good ones throws and no fd is sent or leaked', leakFree(async (t, { track }) => {
+  const [a, b] = track(...socketPair('seqpacket'));
   const good = fileWithContent('good');
   const err = t.throws(() => a.write({ data: 'x', fds: [good, -5] }), { instanceOf: RangeError }) as CodedError;
   t.is(err.code, 'ERR_OUT_OF_RANGE');
@@ -119,26 +91,20 @@ test('write() with one bad fd among good ones throws and no fd is sent or leaked
   const [m] = await take(b, 1);
   t.is(m?.data.toString(), 'next');
   t.deepEqual(m?.fds, []);
-  await destroyAll(a, b);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('{ address } on a stream socket throws ERR_INVALID_ARG_VALUE naming the socket type', async (t) => {
-  const base = fdCount();
-  const [a, b] = socketPair('stream');
+test('{ address } on a stream socket throws ERR_INVALID_ARG_VALUE naming the socket type', leakFree(async (t, { track }) => {
+  const [a, b] = track(...socketPair('stream'));
   const err = t.throws(() => a.write({ data: 'x', address: '\0peer' }), { instanceOf: TypeError }) as CodedError;
   t.is(err.code, 'ERR_INVALID_ARG_VALUE');
   t.regex(err.message, /stream/);
   a.write('ok');
   const [m] = await take(b, 1);
   t.is(m?.data.toString(), 'ok');
-  await destroyAll(a, b);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('a datagram too large fails its write with EMSGSIZE and the socket keeps working', async (t) => {
-  const base = fdCount();
-  const [a, b] = socketPair('dgram');
+test('a datagram too large fails its write with EMSGSIZE and the socket keeps working', leakFree(async (t, { track }) => {
+  const [a, b] = track(...socketPair('dgram'));
   let errorEvents = 0;
   a.on('error', () => errorEvents++);
   const sndbuf = a.getOption(constants.SOL_SOCKET, constants.SO_SNDBUF);
@@ -152,13 +118,10 @@ test('a datagram too large fails its write with EMSGSIZE and the socket keeps wo
   const [m] = await take(b, 1);
   t.is(m?.data.toString(), 'small after big', 'the oversized datagram never arrived; the next one did');
   t.is(errorEvents, 0);
-  await destroyAll(a, b);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('a seqpacket message too large fails with EMSGSIZE and the connection keeps working', async (t) => {
-  const base = fdCount();
-  const [a, b] = socketPair('seqpacket');
+test('a seqpacket message too large fails with EMSGSIZE and the connection keeps working', leakFree(async (t, { track }) => {
+  const [a, b] = track(...socketPair('seqpacket'));
   const sndbuf = a.getOption(constants.SOL_SOCKET, constants.SO_SNDBUF);
   const err = await writeResult(a, Buffer.alloc(sndbuf + 4096));
   t.is(err?.code, 'EMSGSIZE');
@@ -166,12 +129,9 @@ test('a seqpacket message too large fails with EMSGSIZE and the connection keeps
   a.write('after');
   const [m] = await take(b, 1);
   t.is(m?.data.toString(), 'after');
-  await destroyAll(a, b);
-  await assertFdsBack(t, base);
-});
+}));
 
-test("connect() to a missing path emits 'error' with ENOENT, syscall connect and the address", async (t) => {
-  const base = fdCount();
+test("connect() to a missing path emits 'error' with ENOENT, syscall connect and the address", leakFree(async (t) => {
   const p = tmpPath('missing.sock');
   const client = connect({ path: p, type: 'seqpacket' });
   let connected = false;
@@ -185,25 +145,21 @@ test("connect() to a missing path emits 'error' with ENOENT, syscall connect and
   t.true(err.errno < 0);
   t.true(err.message.includes(p), err.message);
   t.false(connected);
-  await delay(5);
+  await waitFor(() => client.closed);
   t.true(client.destroyed);
   t.true(client.closed, "'close' followed the error");
-  await assertFdsBack(t, base);
-});
+}));
 
-test("connect() to an abstract name nobody listens on emits 'error' ECONNREFUSED", async (t) => {
-  const base = fdCount();
+test("connect() to an abstract name nobody listens on emits 'error' ECONNREFUSED", leakFree(async (t) => {
   const name = abstractName('nobody');
   const client = connect({ path: name, type: 'stream' });
   const [err] = (await once(client, 'error')) as [ErrnoError];
   t.is(err.code, 'ECONNREFUSED');
   t.is(err.syscall, 'connect');
   t.is(err.address, name);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('a seqpacket client connecting to a stream server fails with EPROTOTYPE or ECONNREFUSED', async (t) => {
-  const base = fdCount();
+test('a seqpacket client connecting to a stream server fails with EPROTOTYPE or ECONNREFUSED', leakFree(async (t) => {
   const p = tmpPath('typemismatch.sock');
   const server = createServer({ type: 'stream' });
   let connections = 0;
@@ -217,14 +173,12 @@ test('a seqpacket client connecting to a stream server fails with EPROTOTYPE or 
   t.true(['EPROTOTYPE', 'ECONNREFUSED'].includes(err.code), err.code);
   t.is(err.syscall, 'connect');
   t.is(err.address, p);
-  await delay(20);
+  await delay(20); // a negative check: no event marks a connection that is never accepted
   t.is(connections, 0, 'the server accepted nothing');
   await closeServer(server);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('a dgram write to a path nobody has bound calls back with ENOENT and the socket keeps working', async (t) => {
-  const base = fdCount();
+test('a dgram write to a path nobody has bound calls back with ENOENT and the socket keeps working', leakFree(async (t) => {
   const sender = createSocket({ type: 'dgram', bind: '' });
   let errorEvents = 0;
   sender.on('error', () => errorEvents++);
@@ -245,11 +199,9 @@ test('a dgram write to a path nobody has bound calls back with ENOENT and the so
   t.is(errorEvents, 0);
   await destroyAll(sender, receiver);
   fs.rmSync(p, { force: true });
-  await assertFdsBack(t, base);
-});
+}));
 
-test('a dgram write to an abstract name nobody has bound calls back with ECONNREFUSED and the socket keeps working', async (t) => {
-  const base = fdCount();
+test('a dgram write to an abstract name nobody has bound calls back with ECONNREFUSED and the socket keeps working', leakFree(async (t) => {
   const sender = createSocket({ type: 'dgram' });
   const missing = abstractName('nobody');
   const err = await writeResult(sender, { data: 'lost', address: missing });
@@ -261,11 +213,9 @@ test('a dgram write to an abstract name nobody has bound calls back with ECONNRE
   const [m] = await take(receiver, 1);
   t.is(m?.data.toString(), 'found');
   await destroyAll(sender, receiver);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('a dgram write to a dead address among good ones fails only that message', async (t) => {
-  const base = fdCount();
+test('a dgram write to a dead address among good ones fails only that message', leakFree(async (t) => {
   const name = abstractName('batch');
   const receiver = createSocket({ type: 'dgram', bind: name });
   const sender = createSocket({ type: 'dgram' });
@@ -280,11 +230,9 @@ test('a dgram write to a dead address among good ones fails only that message', 
   const got = await take(receiver, 2);
   t.deepEqual(got.map((m) => m.data.toString()), ['1', '2']);
   await destroyAll(sender, receiver);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('address(), setOption(), getOption(), peerCredentials() and bind() throw ERR_STREAM_DESTROYED after destroy()', async (t) => {
-  const base = fdCount();
+test('address(), setOption(), getOption(), peerCredentials() and bind() throw ERR_STREAM_DESTROYED after destroy()', leakFree(async (t) => {
   const [a, b] = socketPair('seqpacket');
   a.destroy();
   await settled(a);
@@ -303,22 +251,17 @@ test('address(), setOption(), getOption(), peerCredentials() and bind() throw ER
   }
   t.is(a.remoteAddress, undefined);
   await destroyAll(b);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('methods throw ERR_STREAM_DESTROYED synchronously right after destroy(), before close', async (t) => {
-  const base = fdCount();
-  const [a, b] = socketPair('stream');
+test('methods throw ERR_STREAM_DESTROYED synchronously right after destroy(), before close', leakFree(async (t, { track }) => {
+  const [a] = track(...socketPair('stream'));
   a.destroy();
   const err = t.throws(() => a.address()) as CodedError;
   t.is(err.code, 'ERR_STREAM_DESTROYED');
-  await destroyAll(a, b);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('write() after destroy() calls back with ERR_STREAM_DESTROYED and emits no error', async (t) => {
-  const base = fdCount();
-  const [a, b] = socketPair('seqpacket');
+test('write() after destroy() calls back with ERR_STREAM_DESTROYED and emits no error', leakFree(async (t, { track }) => {
+  const [a] = track(...socketPair('seqpacket'));
   let errorEvents = 0;
   a.on('error', () => errorEvents++);
   a.destroy();
@@ -326,36 +269,30 @@ test('write() after destroy() calls back with ERR_STREAM_DESTROYED and emits no 
   const err = await writeResult(a, { data: 'late', fds: [file] });
   fs.closeSync(file);
   t.is(err?.code, 'ERR_STREAM_DESTROYED');
-  await delay(5);
+  await delay(5); // a negative check: no event marks an 'error' that is never emitted
   t.is(errorEvents, 0);
-  await destroyAll(a, b);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('a write pending when the socket is destroyed calls back with ERR_STREAM_DESTROYED', async (t) => {
-  const base = fdCount();
-  const [a, b] = socketPair('seqpacket', { writableHighWaterMark: 1 });
+test('a write pending when the socket is destroyed calls back with ERR_STREAM_DESTROYED', leakFree(async (t, { track }) => {
+  const [a] = track(...socketPair('seqpacket', { writableHighWaterMark: 1 }));
   // Fill the peer's queue so writes stay pending.
   const payload = Buffer.alloc(32 * 1024);
   const results: Array<Promise<ErrnoError | null>> = [];
   for (let i = 0; i < 64; i++) results.push(writeResult(a, payload));
-  await delay(20);
+  await delay(20); // the writes that fit leave; no event marks the peer's queue full
   t.true(a.writableLength > 0, 'some writes are still pending');
   a.destroy();
   const settled = await Promise.all(results);
   const failed = settled.filter((e) => e !== null);
   t.true(failed.length > 0);
   t.true(failed.every((e) => e?.code === 'ERR_STREAM_DESTROYED'), failed.map((e) => e?.code).join(','));
-  await destroyAll(a, b);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('destroy() in the tick of a write: the message is not sent, its fd dups are closed, the callback says ERR_STREAM_DESTROYED', async (t) => {
+test('destroy() in the tick of a write: the message is not sent, its fd dups are closed, the callback says ERR_STREAM_DESTROYED', leakFree(async (t) => {
   // The writes of a tick go to the kernel at its end (write() corks until
   // then), so the message with fds waits behind the first with its dups (an
   // idle socket would have sent it from write() itself), and this destroy()
   // lands meanwhile.
-  const base = fdCount();
   const [a, b] = socketPair('seqpacket');
   const p = probe();
   const first = writeResult(a, 'first');
@@ -367,11 +304,9 @@ test('destroy() in the tick of a write: the message is not sent, its fd dups are
   await assertProbeClosed(t, p);
   t.deepEqual(await readToEnd(b), [], 'the peer reads EOF and no message');
   await destroyAll(b);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('writing to a seqpacket socket whose peer was destroyed emits EPIPE (or ECONNRESET) without crashing', async (t) => {
-  const base = fdCount();
+test('writing to a seqpacket socket whose peer was destroyed emits EPIPE (or ECONNRESET) without crashing', leakFree(async (t) => {
   const [a, b] = socketPair('seqpacket');
   b.destroy();
   await settled(b);
@@ -381,19 +316,17 @@ test('writing to a seqpacket socket whose peer was destroyed emits EPIPE (or ECO
   t.true(['EPIPE', 'ECONNRESET'].includes(err.code), err.code);
   t.is(err.syscall, 'sendmsg');
   t.is(cbErr?.code, err.code, 'the write callback gets the same error');
-  await delay(5);
+  await waitFor(() => a.closed);
   t.true(a.destroyed);
   t.true(a.closed);
-  await assertFdsBack(t, base);
-});
+}));
 
 // The kernel reports these once: the first sendmsg() consumes them (a
 // seqpacket reset is sk_err; a dead dgram peer is disconnected), and a
 // retry would see EPIPE or ENOTCONN instead. (A stream send reports EPIPE
 // itself, unix_stream_sendmsg.)
 for (const [type, code] of [['seqpacket', 'ECONNRESET'], ['dgram', 'ECONNREFUSED']] as const) {
-  test(`${type}: a write with fds to a peer that closed (with our message unread) fails with ${code}, the error the kernel reports once`, async (t) => {
-    const base = fdCount();
+  test(`${type}: a write with fds to a peer that closed (with our message unread) fails with ${code}, the error the kernel reports once`, leakFree(async (t) => {
     const [mine, theirs] = lowlevel.socketpair(type);
     lowlevel.sendmsg(mine, Buffer.from('unread'));
     lowlevel.close(theirs);
@@ -409,12 +342,10 @@ for (const [type, code] of [['seqpacket', 'ECONNRESET'], ['dgram', 'ECONNREFUSED
     t.true(a.destroyed);
     fs.closeSync(p.fd);
     await assertProbeClosed(t, p);
-    await assertFdsBack(t, base);
-  });
+  }));
 }
 
-test('writing to a stream socket whose peer was destroyed emits EPIPE (or ECONNRESET) without crashing', async (t) => {
-  const base = fdCount();
+test('writing to a stream socket whose peer was destroyed emits EPIPE (or ECONNRESET) without crashing', leakFree(async (t) => {
   const [a, b] = socketPair('stream');
   b.destroy();
   await settled(b);
@@ -423,12 +354,10 @@ test('writing to a stream socket whose peer was destroyed emits EPIPE (or ECONNR
   const [err] = await errorEvent;
   t.true(['EPIPE', 'ECONNRESET'].includes(err.code), err.code);
   t.true(a.destroyed);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('write() with an fd that is not open calls back with EBADF and the socket keeps working', async (t) => {
-  const base = fdCount();
-  const [a, b] = socketPair('seqpacket');
+test('write() with an fd that is not open calls back with EBADF and the socket keeps working', leakFree(async (t, { track }) => {
+  const [a, b] = track(...socketPair('seqpacket'));
   const file = fileWithContent('x');
   fs.closeSync(file);
   const err = await writeResult(a, { data: 'x', fds: [file] });
@@ -437,13 +366,10 @@ test('write() with an fd that is not open calls back with EBADF and the socket k
   a.write('next');
   const [m] = await take(b, 1);
   t.is(m?.data.toString(), 'next');
-  await destroyAll(a, b);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('write() and end() check the encoding as Writable does: an unknown one throws ERR_UNKNOWN_ENCODING and sends nothing', async (t) => {
-  const base = fdCount();
-  const [a, b] = socketPair('seqpacket');
+test('write() and end() check the encoding as Writable does: an unknown one throws ERR_UNKNOWN_ENCODING and sends nothing', leakFree(async (t, { track }) => {
+  const [a, b] = track(...socketPair('seqpacket'));
   for (const encoding of ['nope', Symbol('enc'), 42, {}]) {
     const err = t.throws(() => a.write('x', encoding as BufferEncoding), { instanceOf: TypeError }) as CodedError;
     t.is(err.code, 'ERR_UNKNOWN_ENCODING');
@@ -456,13 +382,10 @@ test('write() and end() check the encoding as Writable does: an unknown one thro
   a.write('default', '' as BufferEncoding);
   const got = await take(b, 3);
   t.deepEqual(got.map((m) => m.data.toString()), ['utf8', 'buffer', 'default']);
-  await destroyAll(a, b);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('a malformed message is refused with its ERR_* code after end() and after destroy() too, as Writable checks a chunk first', async (t) => {
-  const base = fdCount();
-  const [a, b] = socketPair('seqpacket');
+test('a malformed message is refused with its ERR_* code after end() and after destroy() too, as Writable checks a chunk first', leakFree(async (t, { track }) => {
+  const [a] = track(...socketPair('seqpacket'));
   a.on('error', () => undefined);
   a.end();
   t.throws(() => a.write({ data: 42 } as never), { code: 'ERR_INVALID_ARG_TYPE' });
@@ -474,25 +397,19 @@ test('a malformed message is refused with its ERR_* code after end() and after d
   // A well-formed one still gets Writable's state error, through its callback.
   const err = await new Promise<Error | null | undefined>((resolve) => a.write('x', resolve));
   t.is((err as CodedError | undefined)?.code as string | undefined, 'ERR_STREAM_WRITE_AFTER_END');
-  await destroyAll(a, b);
-  await assertFdsBack(t, base);
-});
+}));
 
-test("read(size) refuses a size that is not a number with ERR_INVALID_ARG_TYPE, never running the value's toString()", async (t) => {
-  const base = fdCount();
-  const [a, b] = socketPair('seqpacket');
+test("read(size) refuses a size that is not a number with ERR_INVALID_ARG_TYPE, never running the value's toString()", leakFree(async (t, { track }) => {
+  const [a] = track(...socketPair('seqpacket'));
   let ran = false;
   const size = { toString: () => { ran = true; return '1'; }, [Symbol.toPrimitive]: () => { ran = true; return 1; } };
   t.throws(() => a.read(size as unknown as number), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE' });
   t.throws(() => a.read(Symbol('n') as unknown as number), { code: 'ERR_INVALID_ARG_TYPE' });
   t.false(ran);
   t.is(a.read(0), null);
-  await destroyAll(a, b);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('socket options are read once and checked before a socket is made: both ends of socketPair() get the same values, and a flag that is not a boolean is refused', async (t) => {
-  const base = fdCount();
+test('socket options are read once and checked before a socket is made: both ends of socketPair() get the same values, and a flag that is not a boolean is refused', leakFree(async (t) => {
   let reads = 0;
   // A getter that answers 300 once, then an invalid value: read twice, the
   // second socket would get (or throw on) something else than the first.
@@ -507,11 +424,9 @@ test('socket options are read once and checked before a socket is made: both end
   }
   t.throws(() => socketPair('seqpacket', { maxMessageSize: 0 }), { code: 'ERR_OUT_OF_RANGE' });
   t.throws(() => createSocket({ bind: 42 as unknown as string }), { code: 'ERR_INVALID_ARG_TYPE' });
-  await assertFdsBack(t, base);
-});
+}));
 
-test('connect() refuses an onConnect that is not a function before it makes a socket, and reads path and type once', async (t) => {
-  const base = fdCount();
+test('connect() refuses an onConnect that is not a function before it makes a socket, and reads path and type once', leakFree(async (t) => {
   const name = abstractName('connect-once');
   const server = createServer();
   await listen(server, name);
@@ -530,11 +445,9 @@ test('connect() refuses an onConnect that is not a function before it makes a so
   await destroyAll(client);
   server.closeAllConnections();
   await closeServer(server);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('setEncoding() throws ERR_INVALID_STATE (a message socket emits objects, which a decoder cannot decode) and the socket keeps delivering messages with their fds', async (t) => {
-  const base = fdCount();
+test('setEncoding() throws ERR_INVALID_STATE (a message socket emits objects, which a decoder cannot decode) and the socket keeps delivering messages with their fds', leakFree(async (t) => {
   const [a, b] = socketPair('seqpacket');
   const err = t.throws(() => b.setEncoding('utf8'));
   t.is((err as NodeJS.ErrnoException).code, 'ERR_INVALID_STATE');
@@ -550,5 +463,4 @@ test('setEncoding() throws ERR_INVALID_STATE (a message socket emits objects, wh
   await assertProbeClosed(t, p);
   a.destroy();
   b.destroy();
-  await assertFdsBack(t, base);
-});
+}));

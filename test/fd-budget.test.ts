@@ -14,7 +14,7 @@
 import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import { connect, lowlevel, UnixMessageSocket, type SocketType } from '../src/index';
-import { abstractName, assertFdsBack, fdCount, fileWithContent, settled, stepChild, type ChildStep } from './helpers';
+import { abstractName, type ChildStep, fileWithContent, settled, stepChild, withLeakCheck } from './helpers';
 
 const COUNT = 60;
 const PER_MESSAGE = 253;
@@ -62,31 +62,32 @@ interface FloodConfig {
  * the child saw.
  */
 async function flood(t: ExecutionContext, type: SocketType, config: FloodConfig, limit: number | null = LIMIT): Promise<FloodReport> {
-  const base = fdCount();
-  const [mine, theirs] = lowlevel.socketpair(type);
-  const socket = UnixMessageSocket.fromFd(mine);
-  const ulimit = limit === null ? '' : `ulimit -n ${limit} && `;
-  const { next, exited } = stepChild<FloodReport>(t, 'sh',
-    ['-c', `${ulimit}exec "$0" test/fixtures/fd-flood-child.js "$1"`, process.execPath, JSON.stringify({ count: COUNT, ...config })],
-    theirs);
-  t.is((await next()).step, 'start');
-  const written: Array<Promise<void>> = [];
-  for (let i = 0; i < COUNT; i++) {
-    const file = fileWithContent(`m${i}`);
-    written.push(new Promise((resolve, reject) => {
-      socket.write({ data: `m${i}`, fds: new Array<number>(PER_MESSAGE).fill(file) }, (err) => (err ? reject(err) : resolve()));
-    }));
-    fs.closeSync(file);
-  }
-  await Promise.all(written);
-  const report = await next();
-  t.is(report.step, 'done');
-  const [code, signal] = await exited;
-  t.is(code, 0);
-  t.is(signal, null);
-  socket.destroy();
-  await settled(socket);
-  await assertFdsBack(t, base);
+  let report!: FloodReport;
+  await withLeakCheck(t, async () => {
+    const [mine, theirs] = lowlevel.socketpair(type);
+    const socket = UnixMessageSocket.fromFd(mine);
+    const ulimit = limit === null ? '' : `ulimit -n ${limit} && `;
+    const { next, exited } = stepChild<FloodReport>(t, 'sh',
+      ['-c', `${ulimit}exec "$0" test/fixtures/fd-flood-child.js "$1"`, process.execPath, JSON.stringify({ count: COUNT, ...config })],
+      theirs);
+    t.is((await next()).step, 'start');
+    const written: Array<Promise<void>> = [];
+    for (let i = 0; i < COUNT; i++) {
+      const file = fileWithContent(`m${i}`);
+      written.push(new Promise((resolve, reject) => {
+        socket.write({ data: `m${i}`, fds: new Array<number>(PER_MESSAGE).fill(file) }, (err) => (err ? reject(err) : resolve()));
+      }));
+      fs.closeSync(file);
+    }
+    await Promise.all(written);
+    report = await next();
+    t.is(report.step, 'done');
+    const [code, signal] = await exited;
+    t.is(code, 0);
+    t.is(signal, null);
+    socket.destroy();
+    await settled(socket);
+  });
   t.log(`${type} ${JSON.stringify(config)}: ${report.messages} messages, ${report.fdsDelivered} fds in ${report.ms} ms; ` +
     `max fds ${report.maxFds} of ${report.limit}, max pendingFds ${report.maxPending}, room waits seen ${report.roomWaits}`);
   return report;

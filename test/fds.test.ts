@@ -16,11 +16,10 @@ import {
   type UnixMessageSocket,
 } from '../src/index';
 import { closeFds } from '../src/stream/fds';
-import { assertFdsBack, assertProbeClosed, closeAll, contentOf, fdCount, fileWithContent, inodeOf, openFds, probe, readable, readToEnd, settled, take, writeDone } from './helpers';
+import { assertProbeClosed, closeAll, contentOf, delay, destroyAll, fdCount, fileWithContent, inodeOf, leakFree, openFds, probe, readable, readToEnd, settled, take, tick, waitFor, writeDone } from './helpers';
 
 const TYPES: readonly SocketType[] = ['seqpacket', 'stream', 'dgram'];
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface Read {
   /** Stream offset of this read's first byte. */
@@ -57,7 +56,7 @@ async function collect(socket: UnixMessageSocket, bytes: number, nfds: number, p
     chunks.push(m.data);
     fds.push(...m.fds);
     total += m.data.length;
-    if (pauseEvery > 0 && reads.length % pauseEvery === 0) await sleep(1);
+    if (pauseEvery > 0 && reads.length % pauseEvery === 0) await delay(1); // a slow reader, part of the scenario
   }
   return { data: Buffer.concat(chunks), fds, reads };
 }
@@ -68,12 +67,6 @@ async function receiveOne(socket: UnixMessageSocket, bytes: number, nfds: number
   const [m] = await take(socket, 1);
   if (m === undefined) throw new Error('socket ended before a message arrived');
   return m;
-}
-
-async function destroyAll(...sockets: UnixMessageSocket[]): Promise<void> {
-  const waits = sockets.filter((s) => !s.closed).map((s) => settled(s));
-  for (const s of sockets) s.destroy();
-  await Promise.all(waits);
 }
 
 /**
@@ -92,8 +85,7 @@ function closedFdNumber(): number {
 // Counts and identity.
 
 for (const type of TYPES) {
-  test(`${type}: one fd sent alone arrives as the same open file (probe inode) and its last copy closes`, async (t) => {
-    const base = fdCount();
+  test(`${type}: one fd sent alone arrives as the same open file (probe inode) and its last copy closes`, leakFree(async (t) => {
     const [a, b] = socketPair(type);
     const p = probe();
     const ino = inodeOf(p.fd);
@@ -107,12 +99,10 @@ for (const type of TYPES) {
     closeAll(m.fds);
     await destroyAll(a, b);
     await assertProbeClosed(t, p);
-    await assertFdsBack(t, base);
-  });
+  }));
 
   for (const n of [4, 253]) {
-    test(`${type}: ${n} fds in one message arrive in order as the files that were sent`, async (t) => {
-      const base = fdCount();
+    test(`${type}: ${n} fds in one message arrive in order as the files that were sent`, leakFree(async (t) => {
       const [a, b] = socketPair(type);
       const p = probe();
       const files: number[] = [];
@@ -137,12 +127,10 @@ for (const type of TYPES) {
       closeAll(m.fds);
       await destroyAll(a, b);
       await assertProbeClosed(t, p);
-      await assertFdsBack(t, base);
-    });
+    }));
   }
 
-  test(`${type}: 254 fds in one write() throw ERR_OUT_OF_RANGE synchronously and nothing is sent`, async (t) => {
-    const base = fdCount();
+  test(`${type}: 254 fds in one write() throw ERR_OUT_OF_RANGE synchronously and nothing is sent`, leakFree(async (t) => {
     const [a, b] = socketPair(type);
     const p = probe();
     const fds = new Array<number>(254).fill(p.fd);
@@ -158,12 +146,10 @@ for (const type of TYPES) {
     t.deepEqual(m.fds, []);
     await destroyAll(a, b);
     await assertProbeClosed(t, p);
-    await assertFdsBack(t, base);
-  });
+  }));
 }
 
-test('stream: fds with empty data throw ERR_INVALID_ARG_VALUE and nothing is sent', async (t) => {
-  const base = fdCount();
+test('stream: fds with empty data throw ERR_INVALID_ARG_VALUE and nothing is sent', leakFree(async (t) => {
   const [a, b] = socketPair('stream');
   const p = probe();
   const before = fdCount();
@@ -179,12 +165,10 @@ test('stream: fds with empty data throw ERR_INVALID_ARG_VALUE and nothing is sen
   t.deepEqual(m.fds, []);
   await destroyAll(a, b);
   await assertProbeClosed(t, p);
-  await assertFdsBack(t, base);
-});
+}));
 
 for (const type of ['seqpacket', 'dgram'] as const) {
-  test(`${type}: a message with fds and empty data is sent and its fds arrive`, async (t) => {
-    const base = fdCount();
+  test(`${type}: a message with fds and empty data is sent and its fds arrive`, leakFree(async (t) => {
     const [a, b] = socketPair(type);
     const p = probe();
     const ino = inodeOf(p.fd);
@@ -198,8 +182,7 @@ for (const type of ['seqpacket', 'dgram'] as const) {
     closeAll(m1?.fds ?? []);
     await destroyAll(a, b);
     await assertProbeClosed(t, p);
-    await assertFdsBack(t, base);
-  });
+  }));
 }
 
 // ---------------------------------------------------------------------------
@@ -229,8 +212,7 @@ function fdFlags(fd: number): number {
 const O_CLOEXEC = 0o2000000;
 
 for (const type of TYPES) {
-  test(`${type}: received fds are close-on-exec and a spawned child does not inherit them`, async (t) => {
-    const base = fdCount();
+  test(`${type}: received fds are close-on-exec and a spawned child does not inherit them`, leakFree(async (t) => {
     const [a, b] = socketPair(type);
     const p = probe();
     const files = [fileWithContent('cloexec-1'), fileWithContent('cloexec-2'), p.fd];
@@ -245,8 +227,7 @@ for (const type of TYPES) {
     closeAll(m.fds);
     await destroyAll(a, b);
     await assertProbeClosed(t, p);
-    await assertFdsBack(t, base);
-  });
+  }));
 }
 
 // ---------------------------------------------------------------------------
@@ -261,8 +242,7 @@ function smallBuffers(writer: UnixMessageSocket, reader: UnixMessageSocket): voi
 
 const sha256 = (buf: Buffer): string => createHash('sha256').update(buf).digest('hex');
 
-test('stream: messages written in one tick leave gathered, and each fd still arrives with its own message\'s bytes', async (t) => {
-  const base = fdCount();
+test('stream: messages written in one tick leave gathered, and each fd still arrives with its own message\'s bytes', leakFree(async (t) => {
   // 4-byte reads: a read can then not hold both a message's first byte and
   // the bytes before it, so the read that brings an fd shows where it was attached.
   const [a, b] = socketPair('stream', { maxMessageSize: 4 });
@@ -283,11 +263,9 @@ test('stream: messages written in one tick leave gathered, and each fd still arr
   closeAll(got.fds);
   await destroyAll(a, b);
   await assertProbeClosed(t, p);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('stream: a 4 MiB write with fds through a slow reader delivers each fd exactly once and every byte intact', async (t) => {
-  const base = fdCount();
+test('stream: a 4 MiB write with fds through a slow reader delivers each fd exactly once and every byte intact', leakFree(async (t) => {
   const [a, b] = socketPair('stream');
   smallBuffers(a, b);
   const p = probe();
@@ -301,7 +279,7 @@ test('stream: a 4 MiB write with fds through a slow reader delivers each fd exac
       resolve(err);
     }));
   closeAll(sent);
-  await new Promise((resolve) => setImmediate(resolve));
+  await tick(); // a negative check: no event marks a write that has not finished
   t.false(flushed, 'the write is still partial before the reader starts');
   const got = await collect(b, payload.length, 0, 4);
   t.is(await written, null);
@@ -324,11 +302,9 @@ test('stream: a 4 MiB write with fds through a slow reader delivers each fd exac
   t.deepEqual(rest.fds, []);
   await destroyAll(a, b);
   await assertProbeClosed(t, p);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('stream: many messages with fds under backpressure deliver each inode exactly once, in order, with its first byte', async (t) => {
-  const base = fdCount();
+test('stream: many messages with fds under backpressure deliver each inode exactly once, in order, with its first byte', leakFree(async (t) => {
   // A high-water mark below the 24 writes, so that write() reports backpressure.
   const [a, b] = socketPair('stream', { writableHighWaterMark: 16 });
   smallBuffers(a, b);
@@ -372,15 +348,13 @@ test('stream: many messages with fds under backpressure deliver each inode exact
   closeAll(got.fds);
   await destroyAll(a, b);
   await assertProbeClosed(t, p);
-  await assertFdsBack(t, base);
-});
+}));
 
 // ---------------------------------------------------------------------------
 // dup-at-write.
 
 for (const type of TYPES) {
-  test(`${type}: an fd closed by the caller after write() but before the flush still sends the original file`, async (t) => {
-    const base = fdCount();
+  test(`${type}: an fd closed by the caller after write() but before the flush still sends the original file`, leakFree(async (t) => {
     const [a, b] = socketPair(type);
     const p = probe();
     const fillerSize = 32 * 1024;
@@ -418,16 +392,14 @@ for (const type of TYPES) {
     closeAll([impostor, impostor2]);
     await destroyAll(a, b);
     await assertProbeClosed(t, p);
-    await assertFdsBack(t, base);
-  });
+  }));
 }
 
 // ---------------------------------------------------------------------------
 // An idle socket sends a message with fds from write() itself: no dup.
 
 for (const type of TYPES) {
-  test(`${type}: on an idle socket write() sends the fds at once, makes no dup, and the caller may close its copies`, async (t) => {
-    const base = fdCount();
+  test(`${type}: on an idle socket write() sends the fds at once, makes no dup, and the caller may close its copies`, leakFree(async (t) => {
     const [a, b] = socketPair(type);
     const p = probe();
     const file = fileWithContent('sent-now');
@@ -445,13 +417,11 @@ for (const type of TYPES) {
     closeAll(fds);
     await destroyAll(a, b);
     await assertProbeClosed(t, p);
-    await assertFdsBack(t, base);
-  });
+  }));
 }
 
 for (const type of TYPES) {
-  test(`${type}: a write sent from write() itself calls back asynchronously, in order with the writes around it, and end() still comes after it`, async (t) => {
-    const base = fdCount();
+  test(`${type}: a write sent from write() itself calls back asynchronously, in order with the writes around it, and end() still comes after it`, leakFree(async (t) => {
     const [a, b] = socketPair(type, { allowHalfOpen: true });
     const p = probe();
     const calls: string[] = [];
@@ -488,8 +458,7 @@ for (const type of TYPES) {
     }
     await destroyAll(a, b);
     await assertProbeClosed(t, p);
-    await assertFdsBack(t, base);
-  });
+  }));
 }
 
 /**
@@ -512,8 +481,7 @@ function fillKernelQueue(t: ExecutionContext, socket: UnixMessageSocket, filler:
 }
 
 for (const type of ['seqpacket', 'dgram'] as const) {
-  test(`${type}: write() on a socket whose kernel queue is full falls back to a dup, and the message still sends the original file`, async (t) => {
-    const base = fdCount();
+  test(`${type}: write() on a socket whose kernel queue is full falls back to a dup, and the message still sends the original file`, leakFree(async (t) => {
     const [a, b] = socketPair(type);
     const queued = fillKernelQueue(t, a, Buffer.alloc(1024)) / 1024;
     const p = probe();
@@ -531,15 +499,13 @@ for (const type of ['seqpacket', 'dgram'] as const) {
     closeAll(last.fds);
     await destroyAll(a, b);
     await assertProbeClosed(t, p);
-    await assertFdsBack(t, base);
-  });
+  }));
 }
 
 // The same on a stream socket, whose send buffer counts bytes, not messages:
 // the direct sendmsg from write() gets EAGAIN, the message waits with dups,
 // and #sendStream later sends them with its first byte.
-test('stream: write() on a socket whose kernel send buffer is full falls back to a dup, and the fds arrive once, as the original files, with the message\'s first byte', async (t) => {
-  const base = fdCount();
+test('stream: write() on a socket whose kernel send buffer is full falls back to a dup, and the fds arrive once, as the original files, with the message\'s first byte', leakFree(async (t) => {
   const [a, b] = socketPair('stream');
   const queuedBytes = fillKernelQueue(t, a, Buffer.alloc(1024, 'f'));
   t.true(queuedBytes > 0);
@@ -569,11 +535,9 @@ test('stream: write() on a socket whose kernel send buffer is full falls back to
   closeAll(impostors);
   await destroyAll(a, b);
   await assertProbeClosed(t, p);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('stream: a large write with fds on an idle socket sends the fds with the first byte at once and the rest of the bytes later, without a dup', async (t) => {
-  const base = fdCount();
+test('stream: a large write with fds on an idle socket sends the fds with the first byte at once and the rest of the bytes later, without a dup', leakFree(async (t) => {
   const [a, b] = socketPair('stream');
   const p = probe();
   const payload = randomBytes(4 * 1024 * 1024);
@@ -589,8 +553,7 @@ test('stream: a large write with fds on an idle socket sends the fds with the fi
   closeAll(got.fds);
   await destroyAll(a, b);
   await assertProbeClosed(t, p);
-  await assertFdsBack(t, base);
-});
+}));
 
 // ---------------------------------------------------------------------------
 // cork(): a corked socket is not idle, so write() dups the fds, and uncork()
@@ -598,8 +561,7 @@ test('stream: a large write with fds on an idle socket sends the fds with the fi
 // gathering sendmsgs that each start at a message with fds).
 
 for (const type of TYPES) {
-  test(`${type}: writes with fds while corked arrive after uncork() each with its own fds as the original files, and nothing leaks`, async (t) => {
-    const base = fdCount();
+  test(`${type}: writes with fds while corked arrive after uncork() each with its own fds as the original files, and nothing leaks`, leakFree(async (t) => {
     // Stream: 4-byte messages and 4-byte reads, so the read that brings an
     // fd starts exactly at the first byte the fd was attached to.
     const [a, b] = socketPair(type, type === 'stream' ? { maxMessageSize: 4 } : {});
@@ -617,7 +579,7 @@ for (const type of TYPES) {
     closeAll(all);
     // Very likely reuse the numbers just closed: the corked messages must not care.
     const impostors = all.map((_, i) => fileWithContent(`impostor-${i}`));
-    await sleep(5);
+    await delay(5); // a negative check: no event marks a probe that stays open
     t.false(p.isClosed(), 'the dup holds the probe open while corked');
     a.uncork();
     t.deepEqual(await Promise.all(done), parts.map(() => null));
@@ -641,8 +603,7 @@ for (const type of TYPES) {
     closeAll(impostors);
     await destroyAll(a, b);
     await assertProbeClosed(t, p);
-    await assertFdsBack(t, base);
-  });
+  }));
 }
 
 // ---------------------------------------------------------------------------
@@ -656,8 +617,7 @@ for (const type of TYPES) {
 for (const type of TYPES) {
   const eof = type !== 'dgram';
   for (const busy of [false, true]) {
-    test(`${type}: end() with fds${busy ? ' behind a write still in flight' : ''} sends the original files although the caller closes its copies right after end()${eof ? ', then the peer reads EOF' : ''}`, async (t) => {
-      const base = fdCount();
+    test(`${type}: end() with fds${busy ? ' behind a write still in flight' : ''} sends the original files although the caller closes its copies right after end()${eof ? ', then the peer reads EOF' : ''}`, leakFree(async (t) => {
       const [a, b] = socketPair(type);
       const p = probe();
       const file = fileWithContent('final');
@@ -682,8 +642,7 @@ for (const type of TYPES) {
       closeAll(impostors);
       await destroyAll(a, b);
       await assertProbeClosed(t, p);
-      await assertFdsBack(t, base);
-    });
+    }));
   }
 }
 
@@ -691,8 +650,7 @@ for (const type of TYPES) {
 // destroy() with buffered, undelivered messages.
 
 for (const type of TYPES) {
-  test(`${type}: destroy() closes the fds of messages buffered and never read`, async (t) => {
-    const base = fdCount();
+  test(`${type}: destroy() closes the fds of messages buffered and never read`, leakFree(async (t) => {
     const [a, b] = socketPair(type);
     const probes = [probe(), probe(), probe()];
     const sent: Array<Promise<unknown>> = [];
@@ -707,7 +665,7 @@ for (const type of TYPES) {
     const before = fdCount();
     // Start reading without consuming: messages land in the readable buffer.
     b.read(0);
-    for (let i = 0; i < 200 && fdCount() < before + 6; i++) await sleep(5);
+    await waitFor(() => fdCount() >= before + 6);
     t.is(fdCount(), before + 6, 'all six fds were received into the process');
     t.true(b.readableLength > 0, 'the messages sit unread in the readable buffer');
     for (const p of probes) t.false(p.isClosed());
@@ -715,17 +673,15 @@ for (const type of TYPES) {
     await settled(b);
     for (const p of probes) await assertProbeClosed(t, p);
     await destroyAll(a);
-    await assertFdsBack(t, base);
-  });
+  }));
 }
 
 // ---------------------------------------------------------------------------
 // Lent fds (OutgoingMessage.lend): sent as they are, never closed by the socket.
 
 for (const type of TYPES) {
-  test(`${type}: lend: the caller's fds are sent without a copy and are still the caller's after the callback`, async (t) => {
-    const base = fdCount();
-    const [a, b] = socketPair(type);
+  test(`${type}: lend: the caller's fds are sent without a copy and are still the caller's after the callback`, leakFree(async (t, { track }) => {
+    const [a, b] = track(...socketPair(type));
     const p = probe();
     const file = fileWithContent('lent');
     const before = fdCount();
@@ -738,12 +694,9 @@ for (const type of TYPES) {
     t.is(contentOf(file), 'lent', 'the caller still holds its fd');
     closeAll([p.fd, file, ...m!.fds]);
     await assertProbeClosed(t, p);
-    await destroyAll(a, b);
-    await assertFdsBack(t, base);
-  });
+  }));
 
-  test(`${type}: lend: a write that fails or is cut off by destroy() leaves the caller's fds open`, async (t) => {
-    const base = fdCount();
+  test(`${type}: lend: a write that fails or is cut off by destroy() leaves the caller's fds open`, leakFree(async (t) => {
     const [a, b] = socketPair(type);
     const file = fileWithContent('kept');
     // Cut off: destroy() in the tick of the write, before it reached the kernel.
@@ -758,8 +711,7 @@ for (const type of TYPES) {
     t.is(contentOf(file), 'kept', 'a failed send did not close a lent fd');
     fs.closeSync(file);
     await destroyAll(b, c, d);
-    await assertFdsBack(t, base);
-  });
+  }));
 }
 
 test('lend must be a boolean', (t) => {
@@ -774,9 +726,8 @@ test('lend must be a boolean', (t) => {
 // Bad fds.
 
 for (const type of TYPES) {
-  test(`${type}: an fd closed at write() time fails that write with EBADF, other messages still arrive, the socket stays open`, async (t) => {
-    const base = fdCount();
-    const [a, b] = socketPair(type);
+  test(`${type}: an fd closed at write() time fails that write with EBADF, other messages still arrive, the socket stays open`, leakFree(async (t, { track }) => {
+    const [a, b] = track(...socketPair(type));
     a.write('before');
     const bad = closedFdNumber();
     const err = (await writeDone(a, { data: 'bad', fds: [bad] })) as ErrnoError | null | undefined;
@@ -804,17 +755,14 @@ for (const type of TYPES) {
     }
     t.false(a.destroyed);
     t.false(b.destroyed);
-    await destroyAll(a, b);
-    await assertFdsBack(t, base);
-  });
+  }));
 
   for (const busy of [false, true]) {
     // Idle, write() sends at once and sendmsg(2) finds the bad fd; behind
     // another write, the message waits with dups and dup(2) finds it.
     const syscall = busy ? 'dup' : 'sendmsg';
-    test(`${type}: an fd closed at write() time without a callback makes the socket emit 'error' with EBADF (${busy ? 'queued' : 'idle'} socket: ${syscall})`, async (t) => {
-      const base = fdCount();
-      const [a, b] = socketPair(type);
+    test(`${type}: an fd closed at write() time without a callback makes the socket emit 'error' with EBADF (${busy ? 'queued' : 'idle'} socket: ${syscall})`, leakFree(async (t, { track }) => {
+      const [a] = track(...socketPair(type));
       const bad = closedFdNumber();
       const errored = once(a, 'error');
       if (busy) a.write('first');
@@ -822,17 +770,14 @@ for (const type of TYPES) {
       const [err] = (await errored) as [ErrnoError];
       t.is(err.code, 'EBADF');
       t.is(err.syscall, syscall);
-      await destroyAll(a, b);
-      await assertFdsBack(t, base);
-    });
+    }));
   }
 }
 
 // ---------------------------------------------------------------------------
 // The library's own close of fd lists (closeFds: one fd, or many in one native call).
 
-test('closeFds closes a single fd and a list of many, so every probe peer reads EOF', async (t) => {
-  const base = fdCount();
+test('closeFds closes a single fd and a list of many, so every probe peer reads EOF', leakFree(async (t) => {
   const one = probe();
   closeFds([one.fd]);
   await assertProbeClosed(t, one);
@@ -840,12 +785,10 @@ test('closeFds closes a single fd and a list of many, so every probe peer reads 
   closeFds(many.map((p) => p.fd));
   for (const p of many) await assertProbeClosed(t, p);
   closeFds([]);
-  await assertFdsBack(t, base);
-});
+}));
 
 for (const type of ['seqpacket', 'stream', 'dgram'] as const) {
-  test(`${type}: on a busy socket, a closed fd after a good one fails the write with EBADF, even though the good one's dup takes the closed number`, async (t) => {
-    const base = fdCount();
+  test(`${type}: on a busy socket, a closed fd after a good one fails the write with EBADF, even though the good one's dup takes the closed number`, leakFree(async (t) => {
     const [a, b] = socketPair(type);
     const good = fileWithContent('good');
     // The lowest free number now: the dup of `good` would get it.
@@ -863,17 +806,15 @@ for (const type of ['seqpacket', 'stream', 'dgram'] as const) {
     a.destroy();
     b.destroy();
     await Promise.all([settled(a), settled(b)]);
-    await assertFdsBack(t, base);
-  });
+  }));
 }
 
 // ---------------------------------------------------------------------------
 // Messages that Readable drops: flowing with no 'data' listener.
 
 for (const type of ['seqpacket', 'stream'] as const satisfies readonly SocketType[]) {
-  test(`${type}: resume() with no 'data' listener discards the messages, and the library closes their fds (nobody ever gets them)`, async (t) => {
-    const base = fdCount();
-    const [a, b] = socketPair(type);
+  test(`${type}: resume() with no 'data' listener discards the messages, and the library closes their fds (nobody ever gets them)`, leakFree(async (t, { track }) => {
+    const [a, b] = track(...socketPair(type));
     b.resume(); // the Node idiom for "consume and discard"
     const probes = Array.from({ length: 20 }, () => probe());
     for (const p of probes) {
@@ -882,13 +823,10 @@ for (const type of ['seqpacket', 'stream'] as const satisfies readonly SocketTyp
     }
     for (const p of probes) await assertProbeClosed(t, p);
     t.is(b.pendingFds, 0);
-    await destroyAll(a, b);
-    await assertFdsBack(t, base);
-  });
+  }));
 
-  test(`${type}: once the last 'data' listener of a flowing socket is removed, later messages' fds are closed, while those delivered before stay the listener's`, async (t) => {
-    const base = fdCount();
-    const [a, b] = socketPair(type);
+  test(`${type}: once the last 'data' listener of a flowing socket is removed, later messages' fds are closed, while those delivered before stay the listener's`, leakFree(async (t, { track }) => {
+    const [a, b] = track(...socketPair(type));
     const kept = probe();
     const got = once(b, 'data') as Promise<[UnixMessage]>;
     a.write({ data: 'kept', fds: [kept.fd] });
@@ -902,7 +840,5 @@ for (const type of ['seqpacket', 'stream'] as const satisfies readonly SocketTyp
     t.false(kept.isClosed(), 'the delivered fd is left to its owner');
     lowlevel.close(first.fds[0]!);
     await assertProbeClosed(t, kept);
-    await destroyAll(a, b);
-    await assertFdsBack(t, base);
-  });
+  }));
 }

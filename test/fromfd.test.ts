@@ -6,11 +6,10 @@ import { once } from 'node:events';
 import fs from 'node:fs';
 import net from 'node:net';
 import { lowlevel, UnixMessageSocket, type CodedError, type ErrnoError, type SocketType } from '../src/index';
-import { assertFdsBack, contentOf, fdCount, fdsFromPython, fileWithContent, isOpen, runFixture, settled, take, tmpPath } from './helpers';
+import { contentOf, fdsFromPython, fileWithContent, isOpen, leakFree, runFixture, settled, take, tmpPath } from './helpers';
 
 const adoptPair = test.macro({
-  async exec(t, type: SocketType) {
-    const base = fdCount();
+  exec: leakFree(async (t, _check, type: SocketType) => {
     const [fa, fb] = lowlevel.socketpair(type);
     // The socket polls a duplicate of its own and closes the fd it was given
     // (checked before the next fd can reuse the number).
@@ -43,8 +42,7 @@ const adoptPair = test.macro({
     await Promise.all([ca, cb]);
     t.false(isOpen(ownA), 'destroy() closes the socket\'s fd');
     t.false(isOpen(ownB));
-    await assertFdsBack(t, base);
-  },
+  }),
   title: (_provided, type: SocketType) => `fromFd() adopts a raw ${type} socketpair fd, detects its type and carries messages both ways`,
 });
 
@@ -52,8 +50,7 @@ test(adoptPair, 'stream');
 test(adoptPair, 'seqpacket');
 test(adoptPair, 'dgram');
 
-test('fromFd() of a TCP socket fd throws ERR_INVALID_FD_TYPE and leaves the fd open for the caller', async (t) => {
-  const base = fdCount();
+test('fromFd() of a TCP socket fd throws ERR_INVALID_FD_TYPE and leaves the fd open for the caller', leakFree(async (t) => {
   const server = net.createServer((s) => s.destroy());
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -79,11 +76,9 @@ test('fromFd() of a TCP socket fd throws ERR_INVALID_FD_TYPE and leaves the fd o
   lowlevel.close(tcp);
   server.close();
   await once(server, 'close');
-  await assertFdsBack(t, base);
-});
+}));
 
-test('fromFd() of a UDP socket fd throws ERR_INVALID_FD_TYPE', async (t) => {
-  const base = fdCount();
+test('fromFd() of a UDP socket fd throws ERR_INVALID_FD_TYPE', leakFree(async (t) => {
   const [udp] = await fdsFromPython(
     [
       'import socket',
@@ -96,11 +91,9 @@ test('fromFd() of a UDP socket fd throws ERR_INVALID_FD_TYPE', async (t) => {
   t.is(err.code, 'ERR_INVALID_FD_TYPE');
   t.true(isOpen(udp!));
   lowlevel.close(udp!);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('fromFd() of a listening AF_UNIX socket throws ERR_INVALID_FD_TYPE pointing to createServer().listen({ fd })', async (t) => {
-  const base = fdCount();
+test('fromFd() of a listening AF_UNIX socket throws ERR_INVALID_FD_TYPE pointing to createServer().listen({ fd })', leakFree(async (t) => {
   const p = tmpPath('listening.sock');
   try {
     const [listener] = await fdsFromPython(
@@ -122,22 +115,18 @@ test('fromFd() of a listening AF_UNIX socket throws ERR_INVALID_FD_TYPE pointing
   } finally {
     fs.rmSync(p, { force: true });
   }
-  await assertFdsBack(t, base);
-});
+}));
 
-test('fromFd() of a regular file fd throws ERR_INVALID_FD_TYPE saying it is not a socket', async (t) => {
-  const base = fdCount();
+test('fromFd() of a regular file fd throws ERR_INVALID_FD_TYPE saying it is not a socket', leakFree(async (t) => {
   const fd = fileWithContent('plain file');
   const err = t.throws(() => UnixMessageSocket.fromFd(fd), { instanceOf: TypeError }) as CodedError;
   t.is(err.code, 'ERR_INVALID_FD_TYPE');
   t.regex(err.message, /not a socket/);
   t.is(contentOf(fd), 'plain file', 'the file fd is untouched and still open');
   fs.closeSync(fd);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('fromFd() of a pipe fd throws ERR_INVALID_FD_TYPE', async (t) => {
-  const base = fdCount();
+test('fromFd() of a pipe fd throws ERR_INVALID_FD_TYPE', leakFree(async (t) => {
   // /proc/self/fd of a pipe: spawn gives us pipe fds we do not own as numbers,
   // so use a FIFO opened non-blocking instead.
   const p = tmpPath('fifo');
@@ -152,11 +141,9 @@ test('fromFd() of a pipe fd throws ERR_INVALID_FD_TYPE', async (t) => {
     fs.closeSync(fd);
     fs.rmSync(p, { force: true });
   }
-  await assertFdsBack(t, base);
-});
+}));
 
-test('fromFd() with an invalid fd argument throws TypeError or RangeError with an ERR_* code and opens nothing', (t) => {
-  const base = fdCount();
+test('fromFd() with an invalid fd argument throws TypeError or RangeError with an ERR_* code and opens nothing', leakFree((t) => {
   const cases: Array<[unknown, typeof TypeError | typeof RangeError, CodedError['code']]> = [
     [-1, RangeError, 'ERR_OUT_OF_RANGE'],
     [1.5, RangeError, 'ERR_OUT_OF_RANGE'],
@@ -170,22 +157,18 @@ test('fromFd() with an invalid fd argument throws TypeError or RangeError with a
     const err = t.throws(() => UnixMessageSocket.fromFd(fd as number), { instanceOf: Class }, `fd ${String(fd)}`) as CodedError;
     t.is(err.code, code, `fd ${String(fd)}`);
   }
-  t.is(fdCount(), base);
-});
+}, { wait: false }));
 
-test('fromFd() of a closed fd number throws an EBADF errno error', (t) => {
-  const base = fdCount();
+test('fromFd() of a closed fd number throws an EBADF errno error', leakFree((t) => {
   const [a, b] = lowlevel.socketpair('seqpacket');
   lowlevel.close(a);
   lowlevel.close(b);
   const err = t.throws(() => UnixMessageSocket.fromFd(a)) as ErrnoError;
   t.is(err.code, 'EBADF');
   t.true(err.errno < 0);
-  t.is(fdCount(), base);
-});
+}, { wait: false }));
 
-test('fromFd() passes socket options through to the adopted socket', async (t) => {
-  const base = fdCount();
+test('fromFd() passes socket options through to the adopted socket', leakFree(async (t) => {
   const [fa, fb] = lowlevel.socketpair('seqpacket');
   const a = UnixMessageSocket.fromFd(fa, { maxMessageSize: 4 });
   const b = UnixMessageSocket.fromFd(fb);
@@ -196,8 +179,7 @@ test('fromFd() passes socket options through to the adopted socket', async (t) =
   a.destroy();
   b.destroy();
   await Promise.all([settled(a), settled(b)]);
-  await assertFdsBack(t, base);
-});
+}));
 
 // A socket's own fd is the socket's: the library refuses to close or adopt
 // it, whoever asks. Closing it in the tick the socket started to read (before

@@ -1,4 +1,6 @@
-// Oracles shared by every test file.
+// Helpers shared by every test file: the two leak oracles, the leakFree()
+// test wrapper built on the first, the waits (delay, tick, waitFor), and
+// small socket/server/child-process utilities.
 //  - fd-table delta: /proc/self/fd before and after must match (CPython -R).
 //  - probe-socketpair EOF: pass one end of a socketpair, close every copy, and
 //    the other end must read EOF (Twisted test_avoidLeakingFileDescriptors).
@@ -9,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { fdsOf, lowlevel, type UnixMessage, type UnixMessageSocket } from '../src/index';
+import { fdsOf, lowlevel, type ListenOptions, type UnixMessage, type UnixMessageServer, type UnixMessageSocket } from '../src/index';
 
 export function fdCount(): number {
   // readdirSync opens one fd of its own while listing; it is in the list.
@@ -20,7 +22,25 @@ export function openFds(): number[] {
   return fs.readdirSync('/proc/self/fd').map(Number);
 }
 
-const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+/** Resolves after ms milliseconds. Not a way to wait for something: see waitFor(). */
+export const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Resolves after one turn of the event loop (setImmediate). */
+export const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * Polls cond every few milliseconds until it holds; resolves true then, or
+ * false once timeoutMs has passed. The timeout is generous on purpose: it only
+ * bounds a failing test, a passing one returns as soon as cond holds.
+ */
+export async function waitFor(cond: () => boolean, timeoutMs = 10_000): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) return false;
+    await delay(5);
+  }
+  return true;
+}
 
 function describeFds(): string {
   return fs.readdirSync('/proc/self/fd').map((fd) => {
@@ -40,6 +60,74 @@ export async function assertFdsBack(t: ExecutionContext, baseline: number): Prom
   }
   if (fdCount() !== baseline) t.log(`open fds: ${describeFds()}`);
   t.is(fdCount(), baseline, 'fd count back to baseline');
+}
+
+/** What withLeakCheck() and leakFree() hand the test body. */
+export interface LeakCheck {
+  /** The fd count taken before the body ran. */
+  base: number;
+  /** Registers sockets to destroy (and await 'close') after the body, before the fd check. */
+  track<T extends UnixMessageSocket[]>(...sockets: T): T;
+}
+
+/**
+ * Wraps a test body in the fd-table oracle: takes the fd-count baseline,
+ * runs the body, destroys the sockets it registered with track() (also when
+ * the body fails), then asserts the fd count is back at the baseline.
+ * With { wait: false } the count is checked at once, for bodies that close
+ * everything synchronously (no close may still be pending); otherwise it
+ * waits for pending closes as assertFdsBack() does.
+ */
+export async function withLeakCheck(t: ExecutionContext, body: (check: LeakCheck) => Promise<void> | void, options: { wait?: boolean } = {}): Promise<void> {
+  const base = fdCount();
+  const tracked: UnixMessageSocket[] = [];
+  const check: LeakCheck = {
+    base,
+    track: (...sockets) => {
+      tracked.push(...sockets);
+      return sockets;
+    },
+  };
+  try {
+    await body(check);
+  } finally {
+    await destroyAll(...tracked);
+  }
+  if (options.wait === false) t.is(fdCount(), base, 'fd count back to baseline');
+  else await assertFdsBack(t, base);
+}
+
+/**
+ * withLeakCheck() as a test implementation: test('title', leakFree(async (t) => ...)).
+ * Extra arguments (a macro's) are passed on after the LeakCheck:
+ * test.macro({ exec: leakFree(async (t, _check, arg: T) => ...) }).
+ */
+export function leakFree<A extends unknown[] = []>(body: (t: ExecutionContext, check: LeakCheck, ...args: A) => Promise<void> | void, options: { wait?: boolean } = {}): (t: ExecutionContext, ...args: A) => Promise<void> {
+  return (t, ...args) => withLeakCheck(t, (check) => body(t, check, ...args), options);
+}
+
+/** Destroys every socket and resolves once each has emitted 'close'. */
+export async function destroyAll(...sockets: UnixMessageSocket[]): Promise<void> {
+  const waits = sockets.filter((s) => !s.closed).map((s) => settled(s));
+  for (const s of sockets) s.destroy();
+  await Promise.all(waits);
+}
+
+/** listen() resolved on 'listening', rejected on 'error'. */
+export function listen(server: UnixMessageServer, target: string | ListenOptions): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => reject(err);
+    server.once('error', onError);
+    server.listen(target, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+/** server.close() as a promise: rejects with close()'s error (not listening). */
+export function closeServer(server: UnixMessageServer): Promise<void> {
+  return new Promise((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
 }
 
 export interface Probe {
@@ -148,12 +236,12 @@ export async function take(socket: UnixMessageSocket, n: number): Promise<UnixMe
   return out;
 }
 
-/** Resolves on the next 'readable', 'end', 'close' or 'error', leaving no listener behind. */
 /** Resolves with the write's callback error: null once the kernel took the message. */
 export function writeDone(socket: UnixMessageSocket, chunk: unknown): Promise<Error | null | undefined> {
   return new Promise((resolve) => socket.write(chunk as never, (err) => resolve(err)));
 }
 
+/** Resolves on the next 'readable', 'end', 'close' or 'error', leaving no listener behind. */
 export function readable(socket: UnixMessageSocket): Promise<void> {
   return nextEvent(socket, ['readable', 'end', 'close', 'error']);
 }

@@ -8,7 +8,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { once } from 'node:events';
 import { createPool, type PoolOptions, type WorkerPool } from '../src/pool';
-import { assertFdsBack, assertProbeClosed, closeAll, fdCount, fileWithContent, isOpen, probe, type Probe } from './helpers';
+import { assertFdsBack, assertProbeClosed, closeAll, delay, fdCount, fileWithContent, isOpen, leakFree, type Probe, probe, waitFor, withLeakCheck } from './helpers';
 
 const WORKER = path.join(__dirname, 'fixtures', 'pool-worker.js');
 
@@ -37,18 +37,17 @@ function isAlive(pid: number): boolean {
 }
 
 async function withPool(t: ExecutionContext, options: Partial<PoolOptions>, body: (pool: WorkerPool) => Promise<void>): Promise<void> {
-  const baseline = fdCount();
-  const pool = createPool({ script: WORKER, size: 2, execArgv: [], ...options });
-  const pids = new Set<number>();
-  pool.on('online', (w) => pids.add(w.pid!));
-  try {
-    await pool.ready();
-    await body(pool);
-  } finally {
-    await pool.close();
-  }
-  for (const pid of pids) t.false(isAlive(pid), `worker ${pid} has exited`);
-  await assertFdsBack(t, baseline);
+  await withLeakCheck(t, async () => {
+    const pool = createPool({ script: WORKER, size: 2, execArgv: [], ...options });
+    const pids = new Set<number>();
+    pool.on('online', (w) => pids.add(w.pid!));
+    try {
+      await pool.ready();
+      await body(pool);
+    } finally {
+      await pool.close();
+    }
+  });
 }
 
 function get(port: number): Promise<{ worker: number; pid: number }> {
@@ -158,7 +157,7 @@ test('messages queued for a worker that dies are re-routed: delivered + reported
   await withPool(t, {}, async (pool) => {
     const victim = pool.workers[0]!;
     void pool.request(op('block', { ms: 10_000 }), { worker: 0 }).catch(() => undefined);
-    await new Promise((r) => setTimeout(r, 100));
+    await delay(100); // no event says the worker has started blocking: give the request time to reach it
     const sent = Array.from({ length: 5000 }, (_, i) => `q${i}`);
     for (const id of sent) pool.send(id);
     t.true(victim.channel.writableLength > 0, 'messages are queued in the primary for the blocked worker');
@@ -200,7 +199,7 @@ test('HTTP hand-off: 300 requests get 300 responses from both workers and every 
     for (const a of answers) perWorker[a.worker]!++;
     t.is(perWorker[0]! + perWorker[1]!, 300);
     t.true(perWorker[0]! > 0 && perWorker[1]! > 0, `both workers served: ${perWorker.join('/')}`);
-    for (let i = 0; i < 100 && pool.workers.some((w) => w!.outstanding > 0); i++) await new Promise((r) => setTimeout(r, 10));
+    await waitFor(() => pool.workers.every((w) => w!.outstanding === 0));
     t.deepEqual(pool.workers.map((w) => w!.outstanding), [0, 0], 'workers reported every connection closed');
     const after = await Promise.all([stats(pool, 0), stats(pool, 1)]);
     t.is(after[0]!.fds, before[0]!.fds);
@@ -260,8 +259,7 @@ test('argument errors are typed and leave nothing behind', async (t) => {
   });
 });
 
-test('close() drains: requests already sent are answered, then new work is refused with ERR_POOL_CLOSED', async (t) => {
-  const baseline = fdCount();
+test('close() drains: requests already sent are answered, then new work is refused with ERR_POOL_CLOSED', leakFree(async (t) => {
   const pool = createPool({ script: WORKER, size: 2, execArgv: [] });
   await pool.ready();
   const pids = pool.workers.map((w) => w!.pid!);
@@ -271,24 +269,21 @@ test('close() drains: requests already sent are answered, then new work is refus
   t.is((await Promise.all(replies)).length, 10);
   await closing;
   for (const pid of pids) t.false(isAlive(pid));
-  await assertFdsBack(t, baseline);
-});
+}));
 
-test('destroy() kills every worker at once, fails what is pending, and leaves no process or fd', async (t) => {
-  const baseline = fdCount();
+test('destroy() kills every worker at once, fails what is pending, and leaves no process or fd', leakFree(async (t) => {
   const pool = createPool({ script: WORKER, size: 2, execArgv: [] });
   await pool.ready();
   const pids = pool.workers.map((w) => w!.pid!);
   const held = pool.request(op('hold'));
-  await new Promise((r) => setTimeout(r, 20));
+  await delay(20); // no event says the worker holds the request: give it time to reach the worker
   const closed = once(pool, 'close');
   pool.destroy();
   const err = await t.throwsAsync(held);
   t.is((err as NodeJS.ErrnoException).code, 'ERR_POOL_CLOSED');
   await closed;
   for (const pid of pids) t.false(isAlive(pid), `worker ${pid} is gone`);
-  await assertFdsBack(t, baseline);
-});
+}));
 
 test('an ESM worker script works the same: HTTP hand-off and a file fd hashed through the pool', async (t) => {
   await withPool(t, { script: path.join(__dirname, '..', 'examples', 'pool', 'worker.mjs') }, async (pool) => {
@@ -314,7 +309,7 @@ test('one wakeup of the acceptor sends each worker one full frame of SCM_MAX_FD 
     // The child exits at once; accept4 still returns its connections.
     const connect = `let n = 0; for (let i = 0; i < 1012; i++) require('net').connect(${port}, '127.0.0.1', () => ++n === 1012 && process.exit(0));`;
     execFileSync(process.execPath, ['-e', connect], { timeout: 20_000 });
-    for (let i = 0; i < 500 && frames.reduce((a, b) => a + b, 0) < 1012; i++) await new Promise((r) => setTimeout(r, 10));
+    await waitFor(() => frames.reduce((a, b) => a + b, 0) >= 1012);
     t.deepEqual(frames, [253, 253, 253, 253]);
   });
 });
@@ -334,13 +329,13 @@ test("a worker listening for 'handoff' gets the raw connection fds and owns them
     t.true(replies.every((r) => /^raw fd \d+ from worker [01]\n$/.test(r)), replies[0]);
     // The idle workers still report completion (an unref'd immediate would
     // leave the DONE frame waiting for an unrelated wakeup).
-    for (let i = 0; i < 200 && pool.workers.some((w) => w!.outstanding > 0); i++) await new Promise((r) => setTimeout(r, 10));
+    // The bound is the point: 2 s, not the generous default.
+    await waitFor(() => pool.workers.every((w) => w!.outstanding === 0), 2000);
     t.deepEqual(pool.workers.map((w) => w!.outstanding), [0, 0]);
   });
 });
 
-test('createPool() checks every option before it spawns anything: args, execArgv, env, stdio, respawn and script, with ERR_* codes', async (t) => {
-  const base = fdCount();
+test('createPool() checks every option before it spawns anything: args, execArgv, env, stdio, respawn and script, with ERR_* codes', leakFree(async (t, { base }) => {
   const { proxy, revoke } = Proxy.revocable({}, {});
   revoke();
   const bad: Array<[Partial<PoolOptions>, string]> = [
@@ -367,11 +362,9 @@ test('createPool() checks every option before it spawns anything: args, execArgv
   const closed = once(pool, 'close');
   pool.destroy();
   await closed;
-  await assertFdsBack(t, base);
-});
+}));
 
-test('handOff() reads its fds once and send()/request() refuse a transfer that is not a boolean, queueing nothing', async (t) => {
-  const base = fdCount();
+test('handOff() reads its fds once and send()/request() refuse a transfer that is not a boolean, queueing nothing', leakFree(async (t) => {
   const pool = createPool({ script: WORKER, size: 1, execArgv: [] });
   await pool.ready();
   const p = probe();
@@ -403,11 +396,9 @@ test('handOff() reads its fds once and send()/request() refuse a transfer that i
   await closed;
   // The handed-off end was the worker's connection: closed with it, and nowhere else open.
   await assertProbeClosed(t, p);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('destroy() fails the sends still waiting for a worker on a later tick, after closing every one of their fds', async (t) => {
-  const baseline = fdCount();
+test('destroy() fails the sends still waiting for a worker on a later tick, after closing every one of their fds', leakFree(async (t) => {
   // Sent before any worker is online: the jobs wait in the pool.
   const pool = createPool({ script: WORKER, size: 1, execArgv: [] });
   const probes = [probe(), probe(), probe()];
@@ -431,5 +422,4 @@ test('destroy() fails the sends still waiting for a worker on a later tick, afte
   t.deepEqual(calls.map((c) => c.code), ['ERR_POOL_CLOSED', 'ERR_POOL_CLOSED', 'ERR_POOL_CLOSED']);
   for (const p of probes) await assertProbeClosed(t, p);
   await once(pool, 'close');
-  await assertFdsBack(t, baseline);
-});
+}));

@@ -6,9 +6,8 @@ import fs from 'node:fs';
 import { firstValueFrom, lastValueFrom, map, mergeMap, take, toArray, type Subscription } from 'rxjs';
 import { lowlevel, socketPair, UnixMessageSocket, type UnixMessage } from '../src/index';
 import { fromSocket, processMessages } from '../src/rx/index';
-import { assertFdsBack, assertProbeClosed, closeAll, fdCount, probe, runFixture, settled, type Probe } from './helpers';
+import { assertProbeClosed, closeAll, delay, leakFree, type Probe, probe, runFixture, settled, withLeakCheck } from './helpers';
 
-const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 const text = (messages: UnixMessage[]): string[] => messages.map((m) => m.data.toString());
 
@@ -18,19 +17,16 @@ function sendProbeCopies(socket: UnixMessageSocket, p: Probe, n: number): void {
   fs.closeSync(p.fd);
 }
 
-test('fromSocket emits each message in order and completes when the peer ends', async (t) => {
-  const base = fdCount();
+test('fromSocket emits each message in order and completes when the peer ends', leakFree(async (t) => {
   const [a, b] = socketPair('seqpacket');
   for (let i = 0; i < 5; i++) a.write(`m${i}`);
   a.end();
   const got = await lastValueFrom(fromSocket(b).pipe(toArray()));
   t.deepEqual(text(got), ['m0', 'm1', 'm2', 'm3', 'm4']);
   await Promise.all([settled(a.resume()), settled(b)]);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('fromSocket completing on the peer\'s end does not destroy a half-open socket: it can still reply', async (t) => {
-  const base = fdCount();
+test('fromSocket completing on the peer\'s end does not destroy a half-open socket: it can still reply', leakFree(async (t) => {
   const [a, b] = socketPair('seqpacket', { allowHalfOpen: true });
   a.end('request');
   const got = await lastValueFrom(fromSocket(b).pipe(toArray()));
@@ -40,11 +36,9 @@ test('fromSocket completing on the peer\'s end does not destroy a half-open sock
   const reply = await lastValueFrom(fromSocket(a).pipe(toArray()));
   t.deepEqual(text(reply), ['reply']);
   await Promise.all([settled(a.resume()), settled(b)]);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('fromSocket delivers every queued message, then errors with ECONNRESET when the peer closed with unread data', async (t) => {
-  const base = fdCount();
+test('fromSocket delivers every queued message, then errors with ECONNRESET when the peer closed with unread data', leakFree(async (t) => {
   // y never reads what x sent it, so closing y resets x behind y's messages.
   const [x, y] = lowlevel.socketpair('seqpacket');
   lowlevel.sendmsg(x, [Buffer.from('unread-by-y')]);
@@ -58,22 +52,18 @@ test('fromSocket delivers every queued message, then errors with ECONNRESET when
   t.is(err.code, 'ECONNRESET');
   t.deepEqual(text(got), Array.from({ length: 20 }, (_, i) => `m${i}`), 'the error came after every message');
   await settled(socket);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('fromSocket errors with ERR_STREAM_PREMATURE_CLOSE when someone else destroys the socket', async (t) => {
-  const base = fdCount();
+test('fromSocket errors with ERR_STREAM_PREMATURE_CLOSE when someone else destroys the socket', leakFree(async (t) => {
   const [a, b] = socketPair('seqpacket');
   const error = firstValueFrom(fromSocket(b)).catch((err: NodeJS.ErrnoException) => err.code);
   b.destroy();
   t.is(await error, 'ERR_STREAM_PREMATURE_CLOSE');
   a.destroy();
   await Promise.all([settled(a.resume()), settled(b)]);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('unsubscribing mid-stream stops reading, destroys the socket and closes the fds of every message not delivered', async (t) => {
-  const base = fdCount();
+test('unsubscribing mid-stream stops reading, destroys the socket and closes the fds of every message not delivered', leakFree(async (t) => {
   const [a, b] = socketPair('seqpacket');
   const p = probe();
   sendProbeCopies(a, p, 20);
@@ -87,18 +77,16 @@ test('unsubscribing mid-stream stops reading, destroys the socket and closes the
       }
     });
   });
-  await delay(20);
+  await delay(20); // a negative check: no event marks a value that is never emitted
   t.is(delivered.length, 3, 'nothing is emitted after unsubscribe');
   t.true(b.destroyed);
   closeAll(delivered.flatMap((m) => m.fds));
   await assertProbeClosed(t, p);
   a.destroy();
   await Promise.all([settled(a.resume()), settled(b)]);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('take(10) then unsubscribe leaks nothing: the 10 taken fds are the subscriber\'s and the 20 left are closed', async (t) => {
-  const base = fdCount();
+test('take(10) then unsubscribe leaks nothing: the 10 taken fds are the subscriber\'s and the 20 left are closed', leakFree(async (t) => {
   const [a, b] = socketPair('seqpacket');
   const p = probe();
   sendProbeCopies(a, p, 30);
@@ -111,11 +99,9 @@ test('take(10) then unsubscribe leaks nothing: the 10 taken fds are the subscrib
   await assertProbeClosed(t, p);
   a.destroy();
   await Promise.all([settled(a.resume()), settled(b)]);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('destroyOnUnsubscribe: false leaves the socket open and paused, and a later subscriber gets the rest with nothing lost', async (t) => {
-  const base = fdCount();
+test('destroyOnUnsubscribe: false leaves the socket open and paused, and a later subscriber gets the rest with nothing lost', leakFree(async (t) => {
   const [a, b] = socketPair('seqpacket');
   for (let i = 0; i < 20; i++) a.write(`m${i}`);
   a.end();
@@ -126,17 +112,15 @@ test('destroyOnUnsubscribe: false leaves the socket open and paused, and a later
   const countStray = (): void => void stray++;
   b.on('data', countStray);
   b.pause();
-  await delay(20);
+  await delay(20); // a negative check: no event marks data that is never emitted
   b.off('data', countStray);
   t.is(stray, 0, 'the paused socket emits nothing');
   const rest = await lastValueFrom(fromSocket(b).pipe(toArray()));
   t.deepEqual(text([...first, ...rest]), Array.from({ length: 20 }, (_, i) => `m${i}`));
   await Promise.all([settled(a.resume()), settled(b)]);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('a second concurrent fromSocket subscription errors with ERR_INVALID_STATE and leaves the first one reading', async (t) => {
-  const base = fdCount();
+test('a second concurrent fromSocket subscription errors with ERR_INVALID_STATE and leaves the first one reading', leakFree(async (t) => {
   const [a, b] = socketPair('seqpacket');
   const messages$ = fromSocket(b);
   const all = lastValueFrom(messages$.pipe(toArray()));
@@ -146,11 +130,9 @@ test('a second concurrent fromSocket subscription errors with ERR_INVALID_STATE 
   a.end('two');
   t.deepEqual(text(await all), ['one', 'two']);
   await Promise.all([settled(a.resume()), settled(b)]);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('processMessages stops reading while fn runs: never more than `concurrency` calls, and the rest waits in the kernel', async (t) => {
-  const base = fdCount();
+test('processMessages stops reading while fn runs: never more than `concurrency` calls, and the rest waits in the kernel', leakFree(async (t) => {
   const [a, b] = socketPair('seqpacket', { readableHighWaterMark: 8, writableHighWaterMark: 8 });
   const N = 2000;
   let queued = 0;
@@ -172,7 +154,7 @@ test('processMessages stops reading while fn runs: never more than `concurrency`
     maxBuffered = Math.max(maxBuffered, b.readableLength);
     seen++;
     maxBehind = Math.max(maxBehind, queued - seen);
-    await delay(seen % 100 === 0 ? 5 : 0);
+    await delay(seen % 100 === 0 ? 5 : 0); // simulated work, part of the scenario
     running--;
     return m.data.toString();
   }, { concurrency: 3 }).pipe(toArray()));
@@ -183,29 +165,25 @@ test('processMessages stops reading while fn runs: never more than `concurrency`
   t.true(maxBuffered <= 8 + 256, `the socket's own buffer stayed bounded (max ${maxBuffered})`);
   t.true(maxBehind < N / 2, `the writer was held back by the reader (at most ${maxBehind} ahead)`);
   await Promise.all([settled(a.resume()), settled(b)]);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('processMessages with concurrency 1 emits the results in message order and completes after the last call settles', async (t) => {
-  const base = fdCount();
+test('processMessages with concurrency 1 emits the results in message order and completes after the last call settles', leakFree(async (t) => {
   const [a, b] = socketPair('seqpacket');
   for (let i = 0; i < 10; i++) a.write(`m${i}`);
   a.end();
   let running = 0;
   const results = await lastValueFrom(processMessages(b, async (m) => {
     running++;
-    await delay(10 - Number(m.data.toString().slice(1)));
+    await delay(10 - Number(m.data.toString().slice(1))); // simulated work: later messages finish first
     running--;
     return m.data.toString();
   }).pipe(toArray()));
   t.deepEqual(results, Array.from({ length: 10 }, (_, i) => `m${i}`));
   t.is(running, 0, 'nothing was still running at completion');
   await Promise.all([settled(a.resume()), settled(b)]);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('an error from fn errors processMessages and destroys the socket, closing the fds it had not delivered', async (t) => {
-  const base = fdCount();
+test('an error from fn errors processMessages and destroys the socket, closing the fds it had not delivered', leakFree(async (t) => {
   const [a, b] = socketPair('seqpacket');
   const p = probe();
   sendProbeCopies(a, p, 10);
@@ -221,19 +199,16 @@ test('an error from fn errors processMessages and destroys the socket, closing t
   await assertProbeClosed(t, p);
   a.destroy();
   await Promise.all([settled(a.resume()), settled(b)]);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('processMessages accepts an observable from fn and, through mergeMap-style flattening, emits all its values', async (t) => {
-  const base = fdCount();
+test('processMessages accepts an observable from fn and, through mergeMap-style flattening, emits all its values', leakFree(async (t) => {
   const [a, b] = socketPair('seqpacket');
   a.write('ab');
   a.end('cd');
   const letters = await lastValueFrom(processMessages(b, (m) => [...m.data.toString()]).pipe(toArray()));
   t.deepEqual(letters, ['a', 'b', 'c', 'd']);
   await Promise.all([settled(a.resume()), settled(b)]);
-  await assertFdsBack(t, base);
-});
+}));
 
 test('processMessages refuses a concurrency that is not a positive integer', (t) => {
   const [a, b] = socketPair('seqpacket');
@@ -244,8 +219,7 @@ test('processMessages refuses a concurrency that is not a positive integer', (t)
   b.destroy();
 });
 
-test('without processMessages a slow async consumer behind fromSocket gets every message at once (the documented flowing policy)', async (t) => {
-  const base = fdCount();
+test('without processMessages a slow async consumer behind fromSocket gets every message at once (the documented flowing policy)', leakFree(async (t) => {
   const [a, b] = socketPair('seqpacket');
   for (let i = 0; i < 50; i++) a.write(`m${i}`);
   a.end();
@@ -254,7 +228,7 @@ test('without processMessages a slow async consumer behind fromSocket gets every
   await lastValueFrom(fromSocket(b).pipe(
     mergeMap(async () => {
       maxRunning = Math.max(maxRunning, ++running);
-      await delay(5);
+      await delay(5); // simulated work, part of the scenario
       running--;
     }),
     map(() => undefined),
@@ -262,8 +236,7 @@ test('without processMessages a slow async consumer behind fromSocket gets every
   ));
   t.true(maxRunning > 10, `fromSocket does not wait for the consumer (max ${maxRunning} at once)`);
   await Promise.all([settled(a.resume()), settled(b)]);
-  await assertFdsBack(t, base);
-});
+}));
 
 // A socket destroyed by a reset calls its pending write callbacks with the
 // error at once and emits 'error' a tick later (Node's destroy(): errorBuffer,
@@ -292,8 +265,7 @@ for (const reader of ['fromSocket', 'processMessages'] as const) {
   }
 }
 
-test('fromSocket() and processMessages() refuse a socket, fn or option that is not one when called, with ERR_* codes, and read each option once', async (t) => {
-  const base = fdCount();
+test('fromSocket() and processMessages() refuse a socket, fn or option that is not one when called, with ERR_* codes, and read each option once', leakFree(async (t) => {
   const [a, b] = socketPair('seqpacket');
   const codeOf = (call: () => unknown): unknown => (t.throws(call) as Error & { code?: string }).code;
   t.is(codeOf(() => fromSocket(42 as unknown as UnixMessageSocket)), 'ERR_INVALID_ARG_TYPE');
@@ -309,29 +281,28 @@ test('fromSocket() and processMessages() refuse a socket, fn or option that is n
   t.is(reads, 1, 'read when fromSocket() was called, not again at teardown');
   t.true(a.destroyed);
   await Promise.all([settled(a), (b.destroy(), settled(b))]);
-  await assertFdsBack(t, base);
-});
+}));
 
 test('processMessages() errors with ERR_INVALID_RETURN_VALUE when fn returns no ObservableInput (a number, a symbol, a revoked Proxy) and the socket is destroyed', async (t) => {
   const { proxy, revoke } = Proxy.revocable({}, {});
   revoke();
   for (const value of [42, Symbol('s'), proxy, Object.create(Uint8Array.prototype) as object]) {
-    const base = fdCount();
-    const [a, b] = socketPair('seqpacket');
-    const p = probe();
-    b.write({ data: 'x', fds: [p.fd] });
-    fs.closeSync(p.fd);
-    const err = await lastValueFrom(processMessages(a, (m) => {
-      closeAll(m.fds);
-      return value as never;
-    })).catch((e: unknown) => e) as Error & { code?: string };
-    t.true(err instanceof TypeError);
-    t.is(err.code, 'ERR_INVALID_RETURN_VALUE');
-    await settled(a);
-    b.destroy();
-    await settled(b);
-    await assertProbeClosed(t, p);
-    await assertFdsBack(t, base);
+    await withLeakCheck(t, async () => {
+      const [a, b] = socketPair('seqpacket');
+      const p = probe();
+      b.write({ data: 'x', fds: [p.fd] });
+      fs.closeSync(p.fd);
+      const err = await lastValueFrom(processMessages(a, (m) => {
+        closeAll(m.fds);
+        return value as never;
+      })).catch((e: unknown) => e) as Error & { code?: string };
+      t.true(err instanceof TypeError);
+      t.is(err.code, 'ERR_INVALID_RETURN_VALUE');
+      await settled(a);
+      b.destroy();
+      await settled(b);
+      await assertProbeClosed(t, p);
+    });
   }
 });
 

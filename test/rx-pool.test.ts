@@ -6,10 +6,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { createPool, type PrimaryChannel } from '../src/pool';
 import { fromPrimary } from '../src/rx/index';
-import { assertFdsBack, fdCount, probe, assertProbeClosed, closeAll } from './helpers';
+import { assertProbeClosed, closeAll, leakFree, probe, waitFor } from './helpers';
 
-test('a worker built on fromPrimary() answers requests, serves connections, and completes on close()', async (t) => {
-  const base = fdCount();
+test('a worker built on fromPrimary() answers requests, serves connections, and completes on close()', leakFree(async (t) => {
   const marker = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ums-rx-pool-')), 'done-');
   const pool = createPool({
     script: path.join(__dirname, 'fixtures', 'pool-rx-worker.js'),
@@ -32,13 +31,13 @@ test('a worker built on fromPrimary() answers requests, serves connections, and 
   t.true(lines.every((l) => l === 'rx connection\n'));
   // A net.Socket's 'close' runs in the loop's close phase; the idle worker
   // must still send its DONE frame then, not at some unrelated wakeup.
-  for (let i = 0; i < 200 && pool.workers.some((w) => w!.outstanding > 0); i++) await new Promise((r) => setTimeout(r, 10));
+  // The bound is the point: 2 s, not the generous default.
+  await waitFor(() => pool.workers.every((w) => w!.outstanding === 0), 2000);
   t.deepEqual(pool.workers.map((w) => w!.outstanding), [0, 0], 'every closed connection reported within 2 s');
   await pool.close();
   for (const pid of pids) t.is(fs.readFileSync(marker + pid, 'utf8'), 'completed', `worker ${pid}: both observables completed on disconnect`);
   fs.rmSync(path.dirname(marker), { recursive: true });
-  await assertFdsBack(t, base);
-});
+}));
 
 test("fromPrimary() refuses an event or a channel that is not one with ERR_* codes, before it looks for the pool's channel", (t) => {
   const codeOf = (call: () => unknown): unknown => (t.throws(call) as Error & { code?: string }).code;

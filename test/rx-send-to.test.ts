@@ -6,12 +6,10 @@ import fs from 'node:fs';
 import { firstValueFrom, from, lastValueFrom, NEVER, Subject, toArray } from 'rxjs';
 import { socketPair, type UnixMessage, type UnixMessageSocket } from '../src/index';
 import { fromSocket, processMessages, sendTo, type Sendable } from '../src/rx/index';
-import { assertFdsBack, assertProbeClosed, closeAll, contentOf, fdCount, fileWithContent, isOpen, probe, runFixture, settled, take } from './helpers';
+import { assertProbeClosed, closeAll, contentOf, delay, fileWithContent, isOpen, leakFree, probe, runFixture, settled, take, tick, waitFor } from './helpers';
 
-const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-test('sendTo pulls a generator of 1e5 messages only as fast as a slow reader takes them: queue and lead stay bounded', async (t) => {
-  const base = fdCount();
+test('sendTo pulls a generator of 1e5 messages only as fast as a slow reader takes them: queue and lead stay bounded', leakFree(async (t) => {
   const [a, b] = socketPair('seqpacket', { writableHighWaterMark: 16, readableHighWaterMark: 16 });
   const N = 100_000;
   let produced = 0;
@@ -37,7 +35,7 @@ test('sendTo pulls a generator of 1e5 messages only as fast as a slow reader tak
     consumed++;
     if (consumed % 1000 === 0) {
       maxHeapGrowth = Math.max(maxHeapGrowth, process.memoryUsage().heapUsed - heapBefore);
-      await delay(2);
+      await delay(2); // a slow consumer, part of the scenario
     }
   }));
   t.is(await sent, N, 'sendTo emits the number of messages written');
@@ -49,11 +47,9 @@ test('sendTo pulls a generator of 1e5 messages only as fast as a slow reader tak
   t.true(maxLead < 2000, `the generator was never far ahead of the reader (max lead ${maxLead})`);
   t.log(`max lead ${maxLead}, max queued ${maxQueued}, max heap growth ${(maxHeapGrowth / 2 ** 20).toFixed(1)} MiB`);
   await Promise.all([settled(a.resume()), settled(b)]);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('sendTo writes an Observable\'s messages in order, ends the socket when it completes, and emits the count', async (t) => {
-  const base = fdCount();
+test('sendTo writes an Observable\'s messages in order, ends the socket when it completes, and emits the count', leakFree(async (t) => {
   const [a, b] = socketPair('seqpacket');
   const received = lastValueFrom(fromSocket(b).pipe(toArray()));
   const count = await lastValueFrom(from(['one', Buffer.from('two'), { data: 'three' }]).pipe(sendTo(a)));
@@ -61,11 +57,9 @@ test('sendTo writes an Observable\'s messages in order, ends the socket when it 
   t.true(a.writableFinished, 'the socket was ended');
   t.deepEqual((await received).map((m) => m.data.toString()), ['one', 'two', 'three']);
   await Promise.all([settled(a.resume()), settled(b)]);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('sendTo with end: false completes once every write has called back and leaves the socket writable', async (t) => {
-  const base = fdCount();
+test('sendTo with end: false completes once every write has called back and leaves the socket writable', leakFree(async (t) => {
   const [a, b] = socketPair('seqpacket');
   t.is(await lastValueFrom(sendTo(a, { end: false })(['x', 'y'])), 2);
   t.false(a.writableEnded);
@@ -73,15 +67,13 @@ test('sendTo with end: false completes once every write has called back and leav
   const got = await lastValueFrom(fromSocket(b).pipe(toArray()));
   t.deepEqual(got.map((m) => m.data.toString()), ['x', 'y', 'z']);
   await Promise.all([settled(a.resume()), settled(b)]);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('sendTo pulls an async iterable too, and waits for each value', async (t) => {
-  const base = fdCount();
+test('sendTo pulls an async iterable too, and waits for each value', leakFree(async (t) => {
   const [a, b] = socketPair('seqpacket');
   async function* slow(): AsyncGenerator<string> {
     for (let i = 0; i < 5; i++) {
-      await delay(2);
+      await delay(2); // a slow source, part of the scenario
       yield `m${i}`;
     }
   }
@@ -89,11 +81,9 @@ test('sendTo pulls an async iterable too, and waits for each value', async (t) =
   t.is(await lastValueFrom(sendTo(a)(slow())), 5);
   t.deepEqual((await received).map((m) => m.data.toString()), ['m0', 'm1', 'm2', 'm3', 'm4']);
   await Promise.all([settled(a.resume()), settled(b)]);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('sendTo errors with EBADF for a message whose fd is closed, and the socket stays usable', async (t) => {
-  const base = fdCount();
+test('sendTo errors with EBADF for a message whose fd is closed, and the socket stays usable', leakFree(async (t) => {
   const [a, b] = socketPair('seqpacket');
   const fd = fs.openSync('/dev/null', 'r');
   fs.closeSync(fd);
@@ -104,11 +94,9 @@ test('sendTo errors with EBADF for a message whose fd is closed, and the socket 
   const got = await lastValueFrom(fromSocket(b).pipe(toArray()));
   t.deepEqual(got.map((m) => m.data.toString()), ['after']);
   await Promise.all([settled(a.resume()), settled(b)]);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('sendTo errors when the source errors, having written what came before, and leaves the socket open', async (t) => {
-  const base = fdCount();
+test('sendTo errors when the source errors, having written what came before, and leaves the socket open', leakFree(async (t) => {
   const [a, b] = socketPair('seqpacket');
   const source = new Subject<string>();
   const result = lastValueFrom(source.pipe(sendTo(a))).catch((e: Error) => e.message);
@@ -121,11 +109,9 @@ test('sendTo errors when the source errors, having written what came before, and
   a.destroy();
   b.destroy();
   await Promise.all([settled(a), settled(b)]);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('sendTo with closeFds forwards received fds and closes its own copies: no copy survives the hop', async (t) => {
-  const base = fdCount();
+test('sendTo with closeFds forwards received fds and closes its own copies: no copy survives the hop', leakFree(async (t) => {
   const [a, b] = socketPair('seqpacket');
   const [c, d] = socketPair('seqpacket');
   const p = probe();
@@ -140,11 +126,9 @@ test('sendTo with closeFds forwards received fds and closes its own copies: no c
   closeAll(arrived.flatMap((m) => m.fds));
   await assertProbeClosed(t, p);
   await Promise.all([settled(a.resume()), settled(b), settled(c.resume()), settled(d)]);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('unsubscribing from sendTo stops pulling and returns the iterator; the socket is neither ended nor destroyed', async (t) => {
-  const base = fdCount();
+test('unsubscribing from sendTo stops pulling and returns the iterator; the socket is neither ended nor destroyed', leakFree(async (t) => {
   const [a, b] = socketPair('seqpacket', { writableHighWaterMark: 4 });
   let produced = 0;
   let returned = false;
@@ -161,23 +145,22 @@ test('unsubscribing from sendTo stops pulling and returns the iterator; the sock
   // b does not read: the kernel fills, then the writable queue, then sendTo waits for 'drain'.
   b.pause();
   const subscription = sendTo(a)(endless()).subscribe();
-  await delay(50);
+  await waitFor(() => a.writableNeedDrain);
   const before = produced;
   t.true(before > 4, 'it did write');
   subscription.unsubscribe();
   t.true(returned, 'the generator was returned (its finally ran)');
   b.resume();
-  await delay(50);
+  await waitFor(() => !a.writableNeedDrain);
+  await delay(50); // a negative check: no event marks a value that is never pulled
   t.is(produced, before, 'nothing more was pulled, also after drain');
   t.false(a.writableEnded || a.destroyed);
   a.destroy();
   b.destroy();
   await Promise.all([settled(a), settled(b)]);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('sendTo errors with ERR_STREAM_PREMATURE_CLOSE when the socket is destroyed while the source is idle', async (t) => {
-  const base = fdCount();
+test('sendTo errors with ERR_STREAM_PREMATURE_CLOSE when the socket is destroyed while the source is idle', leakFree(async (t) => {
   const [a, b] = socketPair('seqpacket');
   const result = firstValueFrom(NEVER.pipe(sendTo(a))).catch((e: NodeJS.ErrnoException) => e.code);
   a.destroy();
@@ -186,8 +169,7 @@ test('sendTo errors with ERR_STREAM_PREMATURE_CLOSE when the socket is destroyed
   t.is(late, 'ERR_STREAM_DESTROYED', 'a socket already destroyed is refused at once');
   b.destroy();
   await Promise.all([settled(a), settled(b)]);
-  await assertFdsBack(t, base);
-});
+}));
 
 // A socket whose write fails for good (the peer went away, or the caller
 // ended it) calls the write's callback first and emits the same error as
@@ -250,8 +232,7 @@ for (const [type, source] of [['seqpacket', 'observable'], ['stream', 'iterable'
   });
 }
 
-test("sendTo leaves no listener on a socket that stays open after a message's own error (EBADF)", async (t) => {
-  const base = fdCount();
+test("sendTo leaves no listener on a socket that stays open after a message's own error (EBADF)", leakFree(async (t) => {
   const [a, b] = socketPair('seqpacket');
   const errorListeners = a.listenerCount('error');
   const closeListeners = a.listenerCount('close');
@@ -259,15 +240,14 @@ test("sendTo leaves no listener on a socket that stays open after a message's ow
   fs.closeSync(fd);
   const err = await lastValueFrom(sendTo(a, { end: false })([{ data: 'bad', fds: [fd] }])).catch((e: NodeJS.ErrnoException) => e);
   t.is((err as NodeJS.ErrnoException).code, 'EBADF');
-  await new Promise((resolve) => setImmediate(resolve));
+  await tick(); // a negative check: no event marks a socket that is not destroyed
   t.false(a.destroyed);
   t.is(a.listenerCount('error'), errorListeners, "no 'error' listener left behind");
   t.is(a.listenerCount('close'), closeListeners, "no 'close' listener left behind");
   a.destroy();
   b.destroy();
   await Promise.all([settled(a), settled(b)]);
-  await assertFdsBack(t, base);
-});
+}));
 
 test('sendTo() refuses a socket, option or source that is not one, with ERR_* codes, when called or applied', (t) => {
   const [a, b] = socketPair('seqpacket');
@@ -282,23 +262,21 @@ test('sendTo() refuses a socket, option or source that is not one, with ERR_* co
   b.destroy();
 });
 
-test('sendTo() writes nothing more once a write of a synchronous source has failed', async (t) => {
-  const base = fdCount();
+test('sendTo() writes nothing more once a write of a synchronous source has failed', leakFree(async (t) => {
   const [a, b] = socketPair('seqpacket');
   const err = await lastValueFrom(sendTo(a, { end: false })(from(['first', { data: 42 } as unknown as Sendable, 'after the failure']))).catch((e: unknown) => e) as Error & { code?: string };
   t.is(err.code, 'ERR_INVALID_ARG_TYPE');
-  await delay(20);
+  await waitFor(() => b.readableLength > 0);
+  await delay(20); // a negative check: no event marks a write that never happens
   const got: string[] = [];
   for (let m = b.read() as UnixMessage | null; m !== null; m = b.read() as UnixMessage | null) got.push(m.data.toString());
   t.deepEqual(got, ['first']);
   a.destroy();
   b.destroy();
   await Promise.all([settled(a), settled(b)]);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('sendTo({ closeFds: true }) reads each message once, closes exactly the fds it wrote, and sends lent fds before closing them', async (t) => {
-  const base = fdCount();
+test('sendTo({ closeFds: true }) reads each message once, closes exactly the fds it wrote, and sends lent fds before closing them', leakFree(async (t) => {
   const [a, b] = socketPair('seqpacket');
   const written = fileWithContent('written');
   const other = fileWithContent('other');
@@ -320,5 +298,4 @@ test('sendTo({ closeFds: true }) reads each message once, closes exactly the fds
   a.destroy();
   b.destroy();
   await Promise.all([settled(a), settled(b)]);
-  await assertFdsBack(t, base);
-});
+}));

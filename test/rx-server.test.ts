@@ -7,19 +7,8 @@ import fs from 'node:fs';
 import { firstValueFrom, lastValueFrom, switchMap, take, toArray, type Subscription } from 'rxjs';
 import { connect, createServer, type UnixMessage, type UnixMessageServer, type UnixMessageSocket } from '../src/index';
 import { connect$, connections, fromSocket, listen$ } from '../src/rx/index';
-import { abstractName, assertFdsBack, fdCount, runFixture, settled, tmpPath } from './helpers';
+import { abstractName, delay, leakFree, listen, runFixture, settled, tmpPath } from './helpers';
 
-const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-function listening(server: UnixMessageServer, path: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(path, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-}
 
 function closed(server: UnixMessageServer): Promise<void> {
   return new Promise((resolve) => (server.listening ? server.close(() => resolve()) : resolve()));
@@ -36,8 +25,7 @@ function collect<T>(n: number, subscribe: (next: (value: T) => void) => Subscrip
   });
 }
 
-test('listen$ accepts 100 connections, and its teardown closes the server, every connection and the socket file', async (t) => {
-  const base = fdCount();
+test('listen$ accepts 100 connections, and its teardown closes the server, every connection and the socket file', leakFree(async (t) => {
   const path = tmpPath('rx-100.sock');
   const server$ = listen$({ path });
   const accepted = collect<UnixMessageSocket>(100, (next) => server$.subscribe(next));
@@ -51,11 +39,9 @@ test('listen$ accepts 100 connections, and its teardown closes the server, every
   t.false(fs.existsSync(path), 'the server closed and removed its socket file');
   await Promise.all(clients.map((c) => once(c, 'end')));
   await Promise.all(clients.map((c) => settled(c.destroy())));
-  await assertFdsBack(t, base);
-});
+}));
 
-test('listen$ with closeConnections: false closes the server on teardown and leaves the accepted connections open', async (t) => {
-  const base = fdCount();
+test('listen$ with closeConnections: false closes the server on teardown and leaves the accepted connections open', leakFree(async (t) => {
   const path = abstractName('rx-keep');
   const accepted = collect<UnixMessageSocket>(1, (next) => listen$({ path, closeConnections: false }).subscribe(next));
   const client = connect({ path });
@@ -71,27 +57,23 @@ test('listen$ with closeConnections: false closes the server on teardown and lea
   conn!.destroy();
   client.destroy();
   await Promise.all([settled(conn!), settled(client), settled(refused)]);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('listen$ on a path in use errors with EADDRINUSE and leaves the other server\'s socket file alone', async (t) => {
-  const base = fdCount();
+test('listen$ on a path in use errors with EADDRINUSE and leaves the other server\'s socket file alone', leakFree(async (t) => {
   const path = tmpPath('rx-inuse.sock');
   const first = createServer();
-  await listening(first, path);
+  await listen(first, path);
   const err = await firstValueFrom(listen$({ path })).catch((e: NodeJS.ErrnoException) => e);
   t.is((err as NodeJS.ErrnoException).code, 'EADDRINUSE');
   t.true(fs.lstatSync(path).isSocket());
   await closed(first);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('connections(server) emits the connections of a server created elsewhere, and teardown closes it', async (t) => {
-  const base = fdCount();
+test('connections(server) emits the connections of a server created elsewhere, and teardown closes it', leakFree(async (t) => {
   const path = abstractName('rx-connections');
   const server = createServer({ type: 'stream' });
   const accepted = collect<UnixMessageSocket>(2, (next) => connections(server).subscribe(next));
-  await listening(server, path);
+  await listen(server, path);
   const clients = [connect({ path, type: 'stream' }).resume(), connect({ path, type: 'stream' }).resume()];
   const { values, subscription } = await accepted;
   t.deepEqual(values.map((s) => s.type), ['stream', 'stream']);
@@ -101,14 +83,12 @@ test('connections(server) emits the connections of a server created elsewhere, a
   await serverClosed;
   t.true(values.every((s) => s.destroyed));
   await Promise.all(clients.map((c) => settled(c)));
-  await assertFdsBack(t, base);
-});
+}));
 
-test('connections(): an error while listening goes to onAcceptError and the server keeps accepting; without it, it errors and closes the server', async (t) => {
-  const base = fdCount();
+test('connections(): an error while listening goes to onAcceptError and the server keeps accepting; without it, it errors and closes the server', leakFree(async (t) => {
   const path = abstractName('rx-accept-error');
   const server = createServer();
-  await listening(server, path);
+  await listen(server, path);
   const reported: Error[] = [];
   const accepted = collect<UnixMessageSocket>(1, (next) => connections(server, { onAcceptError: (err) => reported.push(err) }).subscribe(next));
   // What #onConnection emits for EMFILE on accept (producing a real EMFILE is emfile.test.ts' job).
@@ -120,22 +100,20 @@ test('connections(): an error while listening goes to onAcceptError and the serv
   subscription.unsubscribe();
 
   const second = createServer();
-  await listening(second, abstractName('rx-accept-error-2'));
+  await listen(second, abstractName('rx-accept-error-2'));
   const error = firstValueFrom(connections(second)).catch((err: Error) => err.message);
   second.emit('error', new Error('accept EMFILE'));
   t.is(await error, 'accept EMFILE');
   t.false(second.listening, 'erroring closed the server');
   await settled(client);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('connect$ is cold: it connects on each subscription only, emits the socket once connected, and teardown destroys it', async (t) => {
-  const base = fdCount();
+test('connect$ is cold: it connects on each subscription only, emits the socket once connected, and teardown destroys it', leakFree(async (t) => {
   const path = abstractName('rx-connect');
   const server = createServer((s) => s.resume());
-  await listening(server, path);
+  await listen(server, path);
   const socket$ = connect$({ path });
-  await delay(20);
+  await delay(20); // a negative check: no event marks a connection that is never made
   t.is(server.connections, 0, 'nothing connects before a subscription');
   const { values: [one], subscription: first } = await collect<UnixMessageSocket>(1, (next) => socket$.subscribe(next));
   const { values: [two], subscription: second } = await collect<UnixMessageSocket>(1, (next) => socket$.subscribe(next));
@@ -149,34 +127,28 @@ test('connect$ is cold: it connects on each subscription only, emits the socket 
   t.true(one!.destroyed && two!.destroyed);
   await Promise.all([settled(one!), settled(two!)]);
   await closed(server);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('connect$ errors when nobody listens on the path', async (t) => {
-  const base = fdCount();
+test('connect$ errors when nobody listens on the path', leakFree(async (t) => {
   const err = await firstValueFrom(connect$({ path: tmpPath('nobody.sock') })).catch((e: NodeJS.ErrnoException) => e);
   t.is((err as NodeJS.ErrnoException).code, 'ENOENT');
   t.is((err as NodeJS.ErrnoException).syscall, 'connect');
-  await assertFdsBack(t, base);
-});
+}));
 
-test('connect$ + switchMap(fromSocket) reads what the server sends until it ends, then completes once the socket has closed', async (t) => {
-  const base = fdCount();
+test('connect$ + switchMap(fromSocket) reads what the server sends until it ends, then completes once the socket has closed', leakFree(async (t) => {
   const path = abstractName('rx-connect-read');
   const server = createServer((s) => {
     s.resume();
     s.write('hello');
     s.end('bye');
   });
-  await listening(server, path);
+  await listen(server, path);
   const got = await lastValueFrom(connect$({ path }).pipe(switchMap((socket) => fromSocket(socket)), toArray()));
   t.deepEqual(got.map((m) => m.data.toString()), ['hello', 'bye']);
   await closed(server);
-  await assertFdsBack(t, base);
-});
+}));
 
-test('listen$ + take(3): the fourth client is refused and the three accepted ones are closed', async (t) => {
-  const base = fdCount();
+test('listen$ + take(3): the fourth client is refused and the three accepted ones are closed', leakFree(async (t) => {
   const path = abstractName('rx-take');
   const done = lastValueFrom(listen$({ path }).pipe(take(3), toArray()));
   const clients = [0, 1, 2].map(() => connect({ path }).resume());
@@ -186,8 +158,7 @@ test('listen$ + take(3): the fourth client is refused and the three accepted one
   const [err] = (await once(late, 'error')) as [NodeJS.ErrnoException];
   t.is(err.code, 'ECONNREFUSED');
   await Promise.all([...clients, late].map((c) => settled(c)));
-  await assertFdsBack(t, base);
-});
+}));
 
 // Each case runs in a child (fixtures/rx-teardown-errors.js), so that a crash
 // fails the test instead of killing the runner.
@@ -226,8 +197,7 @@ test("listen$ unsubscribed in the tick of its subscription: the failed listen() 
   t.is(report.fdDelta, 0, 'fd count back to baseline');
 });
 
-test('connect$(), listen$() and connections() check their arguments when called, with ERR_* codes, and read each option once', async (t) => {
-  const base = fdCount();
+test('connect$(), listen$() and connections() check their arguments when called, with ERR_* codes, and read each option once', leakFree(async (t) => {
   const codeOf = (call: () => unknown): unknown => (t.throws(call) as Error & { code?: string }).code;
   t.is(codeOf(() => connect$({ path: 42 as unknown as string })), 'ERR_INVALID_ARG_TYPE');
   t.is(codeOf(() => connect$(null as unknown as { path: string })), 'ERR_INVALID_ARG_TYPE');
@@ -249,5 +219,4 @@ test('connect$(), listen$() and connections() check their arguments when called,
   again.unsubscribe();
   t.is(reads, 2, 'each path read once, when listen$() and connect$() were called');
   sub.unsubscribe();
-  await assertFdsBack(t, base);
-});
+}));

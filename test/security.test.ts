@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createServer, createSocket, lowlevel, UnixMessageSocket, type Credentials, type UnixMessage, type UnixMessageServer } from '../src/index';
 import { constants, native } from '../src/native/binding';
-import { abstractName, assertFdsBack, assertProbeClosed, fdCount, probe, take, tmpPath } from './helpers';
+import { abstractName, assertProbeClosed, leakFree, listen, probe, take, tick, tmpPath, waitFor, withLeakCheck } from './helpers';
 
 /**
  * The environment for the C compiler and the C racer: under `npm run
@@ -131,7 +131,7 @@ async function cycleWhile(running: () => boolean, cycle: () => void): Promise<nu
   let cycles = 0;
   while (running()) {
     for (let i = 0; i < 50; i++, cycles++) cycle();
-    await new Promise((resolve) => setImmediate(resolve));
+    await tick();
   }
   return cycles;
 }
@@ -157,34 +157,34 @@ interface SwapReport {
 test('listen({ path, mode }) never changes the mode of the file a symlink swapped in by an unprivileged user points to', async (t) => {
   const s = attackable(t);
   if (s === null) return;
-  const base = fdCount();
-  const dir = attackerDir(s);
-  const file = path.join(dir, 'server.sock');
-  // Root's file, outside the attacker's reach; chmod(file, 0o666) through
-  // the symlink is what the attacker wants.
-  const target = path.join(s.base, `target-${dirs}`);
-  fs.writeFileSync(target, 'root only');
-  fs.chmodSync(target, 0o600);
-  let before = fs.statSync(target, { bigint: true });
-  let changed = 0;
-  let listened = 0;
-  const attacker = runAttacker<SwapReport>(t, s, ['swap', file, path.join(dir, 'link'), target, String(RACE_MS)]);
-  const cycles = await cycleWhile(attacker.running, () => {
-    if (listenAndClose(file, 0o666)) listened++;
-    const now = fs.statSync(target, { bigint: true });
-    if (now.mode !== before.mode || now.ctimeNs !== before.ctimeNs) {
-      changed++;
-      fs.chmodSync(target, 0o600);
-      before = fs.statSync(target, { bigint: true });
-    }
+  await withLeakCheck(t, async () => {
+    const dir = attackerDir(s);
+    const file = path.join(dir, 'server.sock');
+    // Root's file, outside the attacker's reach; chmod(file, 0o666) through
+    // the symlink is what the attacker wants.
+    const target = path.join(s.base, `target-${dirs}`);
+    fs.writeFileSync(target, 'root only');
+    fs.chmodSync(target, 0o600);
+    let before = fs.statSync(target, { bigint: true });
+    let changed = 0;
+    let listened = 0;
+    const attacker = runAttacker<SwapReport>(t, s, ['swap', file, path.join(dir, 'link'), target, String(RACE_MS)]);
+    const cycles = await cycleWhile(attacker.running, () => {
+      if (listenAndClose(file, 0o666)) listened++;
+      const now = fs.statSync(target, { bigint: true });
+      if (now.mode !== before.mode || now.ctimeNs !== before.ctimeNs) {
+        changed++;
+        fs.chmodSync(target, 0o600);
+        before = fs.statSync(target, { bigint: true });
+      }
+    });
+    const report = await attacker.report;
+    t.log(`${cycles} listen cycles (${listened} listened) in ${RACE_MS} ms; the attacker swapped the socket file ${report.swaps} times; the target changed ${changed} times`);
+    t.true(report.swaps > 0, 'the attacker did replace the socket file with its symlink');
+    t.is(changed, 0, "the target's mode and ctime never changed: nothing was chmod()ed by path");
+    t.is(fs.statSync(target).mode & 0o7777, 0o600);
+    fs.rmSync(dir, { recursive: true, force: true });
   });
-  const report = await attacker.report;
-  t.log(`${cycles} listen cycles (${listened} listened) in ${RACE_MS} ms; the attacker swapped the socket file ${report.swaps} times; the target changed ${changed} times`);
-  t.true(report.swaps > 0, 'the attacker did replace the socket file with its symlink');
-  t.is(changed, 0, "the target's mode and ctime never changed: nothing was chmod()ed by path");
-  t.is(fs.statSync(target).mode & 0o7777, 0o600);
-  fs.rmSync(dir, { recursive: true, force: true });
-  await assertFdsBack(t, base);
 });
 
 interface ConnectReport {
@@ -200,30 +200,30 @@ interface ConnectReport {
 test('with umask 0, an unprivileged user racing connect() never gets past the permissions of a listen({ mode: 0o600 }) socket file', async (t) => {
   const s = attackable(t);
   if (s === null) return;
-  const base = fdCount();
-  const dir = attackerDir(s);
-  const file = path.join(dir, 'server.sock');
-  const umask = process.umask(0);
-  let listened = 0;
-  let cycles = 0;
-  const attacker = runAttacker<ConnectReport>(t, s, ['connect', file, String(RACE_MS)]);
-  try {
-    cycles = await cycleWhile(attacker.running, () => {
-      if (listenAndClose(file, 0o600)) listened++;
-    });
-  } finally {
-    process.umask(umask);
-  }
-  const r = await attacker.report;
-  t.log(`${cycles} listen cycles (${listened} listened) in ${RACE_MS} ms; ${r.attempts} connects: ENOENT ${r.enoent}, EACCES ${r.eacces}, ECONNREFUSED ${r.refused}, connected ${r.connected}, other ${r.other}`);
-  t.true(r.eacces > 0, 'the attacker did find the socket file, and was refused by its mode');
-  t.is(r.connected, 0, 'no connect() by the unprivileged user succeeded');
-  // ECONNREFUSED comes after the permission check (af_unix.c
-  // unix_find_bsd): the file was writable by the attacker at that moment.
-  t.is(r.refused, 0, 'no connect() passed the permission check (which ECONNREFUSED would mean)');
-  t.is(r.other, 0, `no other outcome (errno ${r.otherErrno})`);
-  fs.rmSync(dir, { recursive: true, force: true });
-  await assertFdsBack(t, base);
+  await withLeakCheck(t, async () => {
+    const dir = attackerDir(s);
+    const file = path.join(dir, 'server.sock');
+    const umask = process.umask(0);
+    let listened = 0;
+    let cycles = 0;
+    const attacker = runAttacker<ConnectReport>(t, s, ['connect', file, String(RACE_MS)]);
+    try {
+      cycles = await cycleWhile(attacker.running, () => {
+        if (listenAndClose(file, 0o600)) listened++;
+      });
+    } finally {
+      process.umask(umask);
+    }
+    const r = await attacker.report;
+    t.log(`${cycles} listen cycles (${listened} listened) in ${RACE_MS} ms; ${r.attempts} connects: ENOENT ${r.enoent}, EACCES ${r.eacces}, ECONNREFUSED ${r.refused}, connected ${r.connected}, other ${r.other}`);
+    t.true(r.eacces > 0, 'the attacker did find the socket file, and was refused by its mode');
+    t.is(r.connected, 0, 'no connect() by the unprivileged user succeeded');
+    // ECONNREFUSED comes after the permission check (af_unix.c
+    // unix_find_bsd): the file was writable by the attacker at that moment.
+    t.is(r.refused, 0, 'no connect() passed the permission check (which ECONNREFUSED would mean)');
+    t.is(r.other, 0, `no other outcome (errno ${r.otherErrno})`);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
 });
 
 /** Whether this kernel has SO_PASSRIGHTS (Linux 6.16+). */
@@ -247,16 +247,6 @@ function readAll(socket: UnixMessageSocket): Promise<UnixMessage[]> {
   });
 }
 
-function listening(server: UnixMessageServer, file: string, mode: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ path: file, mode }, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-}
-
 function closed(server: UnixMessageServer): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
 }
@@ -269,41 +259,41 @@ interface EarlyFdsReport {
 test('an acceptFds: false server: a client that sends 253 fds before it is accepted gets EPERM, and no fd reaches the server process', async (t) => {
   const s = attackable(t);
   if (s === null) return;
-  const base = fdCount();
-  const dir = attackerDir(s);
-  const file = path.join(dir, 'server.sock');
-  const server = createServer({ acceptFds: false });
-  await listening(server, file, 0o666);
-  const p = probe();
-  // spawnSync holds this event loop, so nothing is accepted until the
-  // client has connected, sent everything and exited.
-  const [command, argv] = asAttacker(s, ['early-fds', file, '253', '10']);
-  const r = spawnSync(command, argv, { stdio: ['ignore', 'pipe', 'inherit', p.fd], encoding: 'utf8', timeout: 10_000, env: cEnv() });
-  lowlevel.close(p.fd);
-  t.is(r.status, 0, r.stdout);
-  const report = JSON.parse(r.stdout.trim()) as EarlyFdsReport;
-  const conn = await nextConnection(server);
-  const got = await readAll(conn);
-  const plain = Array.from({ length: 10 }, (_, i) => `m${i}`);
-  t.is(report.sent, 10);
-  t.true(got.every((m) => m.fds.length === 0), 'no message brought an fd');
-  if (kernelHasPassRights()) {
-    t.is(report.fdsSend, 'EPERM', 'the kernel refused the fds: SO_PASSRIGHTS was on the connection before accept()');
-    t.deepEqual(got.map((m) => m.data.toString()), plain, 'only the plain messages arrived');
-    t.true(got.every((m) => !m.fdsTruncated));
-  } else {
-    // Before Linux 6.16 the fds travel; the server reads with no room for
-    // them, so the kernel drops them instead of installing them here.
-    t.log('this kernel has no SO_PASSRIGHTS: checked the fallback (fds dropped on receipt, message flagged fdsTruncated)');
-    t.is(report.fdsSend, 'ok');
-    t.deepEqual(got.map((m) => m.data.toString()), ['with-fds', ...plain]);
-    t.true(got[0]!.fdsTruncated);
-  }
-  conn.destroy();
-  await closed(server);
-  await assertProbeClosed(t, p);
-  fs.rmSync(dir, { recursive: true, force: true });
-  await assertFdsBack(t, base);
+  await withLeakCheck(t, async () => {
+    const dir = attackerDir(s);
+    const file = path.join(dir, 'server.sock');
+    const server = createServer({ acceptFds: false });
+    await listen(server, { path: file, mode: 0o666 });
+    const p = probe();
+    // spawnSync holds this event loop, so nothing is accepted until the
+    // client has connected, sent everything and exited.
+    const [command, argv] = asAttacker(s, ['early-fds', file, '253', '10']);
+    const r = spawnSync(command, argv, { stdio: ['ignore', 'pipe', 'inherit', p.fd], encoding: 'utf8', timeout: 10_000, env: cEnv() });
+    lowlevel.close(p.fd);
+    t.is(r.status, 0, r.stdout);
+    const report = JSON.parse(r.stdout.trim()) as EarlyFdsReport;
+    const conn = await nextConnection(server);
+    const got = await readAll(conn);
+    const plain = Array.from({ length: 10 }, (_, i) => `m${i}`);
+    t.is(report.sent, 10);
+    t.true(got.every((m) => m.fds.length === 0), 'no message brought an fd');
+    if (kernelHasPassRights()) {
+      t.is(report.fdsSend, 'EPERM', 'the kernel refused the fds: SO_PASSRIGHTS was on the connection before accept()');
+      t.deepEqual(got.map((m) => m.data.toString()), plain, 'only the plain messages arrived');
+      t.true(got.every((m) => !m.fdsTruncated));
+    } else {
+      // Before Linux 6.16 the fds travel; the server reads with no room for
+      // them, so the kernel drops them instead of installing them here.
+      t.log('this kernel has no SO_PASSRIGHTS: checked the fallback (fds dropped on receipt, message flagged fdsTruncated)');
+      t.is(report.fdsSend, 'ok');
+      t.deepEqual(got.map((m) => m.data.toString()), ['with-fds', ...plain]);
+      t.true(got[0]!.fdsTruncated);
+    }
+    conn.destroy();
+    await closed(server);
+    await assertProbeClosed(t, p);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
 });
 
 interface CredsReport {
@@ -315,54 +305,53 @@ interface CredsReport {
 test('a passCredentials server reports the real pid, uid and gid on every message of 8 unprivileged clients sending before and right after accept', async (t) => {
   const s = attackable(t);
   if (s === null) return;
-  const base = fdCount();
-  const dir = attackerDir(s);
-  const file = path.join(dir, 'server.sock');
-  const received: UnixMessage[] = [];
-  const ended: Array<Promise<void>> = [];
-  const hold = new Int32Array(new SharedArrayBuffer(4));
-  const server = createServer({ passCredentials: true }, (conn) => {
-    ended.push(readAll(conn).then((got) => void received.push(...got)));
-    // A listener that takes its time: the connections accepted with this one
-    // wait, accepted but not yet set up, while their clients send.
-    Atomics.wait(hold, 0, 0, 3);
+  await withLeakCheck(t, async () => {
+    const dir = attackerDir(s);
+    const file = path.join(dir, 'server.sock');
+    const received: UnixMessage[] = [];
+    const ended: Array<Promise<void>> = [];
+    const hold = new Int32Array(new SharedArrayBuffer(4));
+    const server = createServer({ passCredentials: true }, (conn) => {
+      ended.push(readAll(conn).then((got) => void received.push(...got)));
+      // A listener that takes its time: the connections accepted with this one
+      // wait, accepted but not yet set up, while their clients send.
+      Atomics.wait(hold, 0, 0, 3);
+    });
+    await listen(server, { path: file, mode: 0o666 });
+    // Each client sends 50 messages as soon as it has connected, makes a file
+    // in `marks`, waits until the server has accepted it and sends 50 more at
+    // once. This event loop is held until all 8 have made their file, so the
+    // first 50 are sent before accept() and the server accepts all 8 together
+    // and sets them up one after another while they send the rest.
+    const marks = path.join(dir, 'marks');
+    fs.mkdirSync(marks);
+    fs.chmodSync(marks, 0o777);
+    const clients = Array.from({ length: 8 }, () => runAttacker<CredsReport>(t, s, ['creds', file, '100', marks]));
+    await Promise.all(clients.map((c) => c.ready));
+    for (const c of clients) c.go();
+    for (const end = Date.now() + 10_000; fs.readdirSync(marks).length < clients.length && Date.now() < end;) Atomics.wait(hold, 0, 0, 1);
+    const reports = await Promise.all(clients.map((c) => c.report));
+    t.true(await waitFor(() => ended.length >= clients.length, 30_000), 'the server accepted every client');
+    await Promise.all(ended);
+    await closed(server);
+    const pids = new Set(clients.map((c) => c.pid));
+    t.deepEqual(reports.map((r) => [r.sent, r.accepted]), Array(8).fill([100, true]), 'each sent 100 messages and saw itself accepted');
+    t.is(received.length, 800, 'every message arrived');
+    const wrong = received.filter((m) => {
+      const pid = Number(m.data.toString().split(' ')[0]);
+      const expected: Credentials = { pid, uid: ATTACKER_ID, gid: ATTACKER_ID };
+      const c = m.credentials;
+      return !pids.has(pid) || c === undefined || c.pid !== expected.pid || c.uid !== expected.uid || c.gid !== expected.gid;
+    });
+    const noSender = received.filter((m) => m.credentials === undefined).length;
+    const overflow = received.filter((m) => m.credentials?.pid === 0).length;
+    t.log(`800 messages: ${wrong.length} without the sender's credentials (${noSender} with none, ${overflow} with pid 0)`);
+    t.is(wrong.length, 0, "every message carries its sender's pid, uid and gid");
+    fs.rmSync(dir, { recursive: true, force: true });
   });
-  await listening(server, file, 0o666);
-  // Each client sends 50 messages as soon as it has connected, makes a file
-  // in `marks`, waits until the server has accepted it and sends 50 more at
-  // once. This event loop is held until all 8 have made their file, so the
-  // first 50 are sent before accept() and the server accepts all 8 together
-  // and sets them up one after another while they send the rest.
-  const marks = path.join(dir, 'marks');
-  fs.mkdirSync(marks);
-  fs.chmodSync(marks, 0o777);
-  const clients = Array.from({ length: 8 }, () => runAttacker<CredsReport>(t, s, ['creds', file, '100', marks]));
-  await Promise.all(clients.map((c) => c.ready));
-  for (const c of clients) c.go();
-  for (const end = Date.now() + 10_000; fs.readdirSync(marks).length < clients.length && Date.now() < end;) Atomics.wait(hold, 0, 0, 1);
-  const reports = await Promise.all(clients.map((c) => c.report));
-  while (ended.length < clients.length) await new Promise((resolve) => setTimeout(resolve, 5));
-  await Promise.all(ended);
-  await closed(server);
-  const pids = new Set(clients.map((c) => c.pid));
-  t.deepEqual(reports.map((r) => [r.sent, r.accepted]), Array(8).fill([100, true]), 'each sent 100 messages and saw itself accepted');
-  t.is(received.length, 800, 'every message arrived');
-  const wrong = received.filter((m) => {
-    const pid = Number(m.data.toString().split(' ')[0]);
-    const expected: Credentials = { pid, uid: ATTACKER_ID, gid: ATTACKER_ID };
-    const c = m.credentials;
-    return !pids.has(pid) || c === undefined || c.pid !== expected.pid || c.uid !== expected.uid || c.gid !== expected.gid;
-  });
-  const noSender = received.filter((m) => m.credentials === undefined).length;
-  const overflow = received.filter((m) => m.credentials?.pid === 0).length;
-  t.log(`800 messages: ${wrong.length} without the sender's credentials (${noSender} with none, ${overflow} with pid 0)`);
-  t.is(wrong.length, 0, "every message carries its sender's pid, uid and gid");
-  fs.rmSync(dir, { recursive: true, force: true });
-  await assertFdsBack(t, base);
 });
 
-test('a message sent while neither end had SO_PASSCRED has no credentials, not pid 0 and the overflow ids', async (t) => {
-  const base = fdCount();
+test('a message sent while neither end had SO_PASSCRED has no credentials, not pid 0 and the overflow ids', leakFree(async (t) => {
   const [a, b] = lowlevel.socketpair('seqpacket');
   lowlevel.sendmsg(a, Buffer.from('before'));
   // The receiver turns SO_PASSCRED on now: the kernel then attaches
@@ -375,13 +364,11 @@ test('a message sent while neither end had SO_PASSCRED has no credentials, not p
   t.deepEqual(after?.credentials, { pid: process.pid, uid: process.getuid?.(), gid: process.getgid?.() }, 'a message sent with SO_PASSCRED on carries its sender');
   socket.destroy();
   lowlevel.close(a);
-  await assertFdsBack(t, base);
-});
+}));
 
 // --- The socket file close() removes: only the one the socket is bound to.
 
-test("close() leaves alone a socket file that replaced ours right after bind, before the server's first look at the path", async (t) => {
-  const base = fdCount();
+test("close() leaves alone a socket file that replaced ours right after bind, before the server's first look at the path", leakFree(async (t) => {
   const file = tmpPath('replaced-early.sock');
   const moved = `${file}.ours`;
   let attacker: UnixMessageSocket | null = null;
@@ -402,7 +389,7 @@ test("close() leaves alone a socket file that replaced ours right after bind, be
       if (args[0] === file) replace();
       return lstat(...args);
     }) as typeof fs.lstatSync;
-    await listening(server, file, 0o600);
+    await listen(server, { path: file, mode: 0o600 });
     replace();
     theirs = lstat(file);
     await closed(server);
@@ -414,20 +401,17 @@ test("close() leaves alone a socket file that replaced ours right after bind, be
   (attacker as UnixMessageSocket | null)?.destroy();
   fs.rmSync(file, { force: true });
   fs.rmSync(moved, { force: true });
-  await assertFdsBack(t, base);
-});
+}));
 
-test('close() removes our socket file when it is still ours, also after it was renamed away and back', async (t) => {
-  const base = fdCount();
+test('close() removes our socket file when it is still ours, also after it was renamed away and back', leakFree(async (t) => {
   const file = tmpPath('ours.sock');
   const server = createServer();
-  await listening(server, file, 0o600);
+  await listen(server, { path: file, mode: 0o600 });
   fs.renameSync(file, `${file}.away`);
   fs.renameSync(`${file}.away`, file);
   await closed(server);
   t.false(fs.existsSync(file), 'removed');
-  await assertFdsBack(t, base);
-});
+}));
 
 interface OwnFileReport {
   step: string;
@@ -510,8 +494,7 @@ test('where sock_diag cannot answer, the server falls back to the file the path 
 
 // --- listen()'s other paths.
 
-test('listen({ path, mode }) on a path that is a symlink fails with EADDRINUSE and touches neither the link nor its target', async (t) => {
-  const base = fdCount();
+test('listen({ path, mode }) on a path that is a symlink fails with EADDRINUSE and touches neither the link nor its target', leakFree(async (t) => {
   const target = tmpPath('link-target');
   const link = tmpPath('link.sock');
   fs.writeFileSync(target, 'keep');
@@ -535,11 +518,9 @@ test('listen({ path, mode }) on a path that is a symlink fails with EADDRINUSE a
     fs.rmSync(link, { force: true });
     fs.rmSync(target, { force: true });
   }
-  await assertFdsBack(t, base);
-});
+}));
 
-test('listen({ fd }) with acceptFds: false: fds a client sent before the socket was adopted are dropped by the kernel, never installed here', async (t) => {
-  const base = fdCount();
+test('listen({ fd }) with acceptFds: false: fds a client sent before the socket was adopted are dropped by the kernel, never installed here', leakFree(async (t) => {
   const name = abstractName('adopted-early');
   const listener = native.socket(constants.SOCK_SEQPACKET);
   t.is(native.bind(listener, name), 0);
@@ -563,8 +544,7 @@ test('listen({ fd }) with acceptFds: false: fds a client sent before the socket 
   socket.destroy();
   native.close(client);
   await closed(server);
-  await assertFdsBack(t, base);
-});
+}));
 
 test("the addon's bind with a mode refuses an fd that is not a socket, and leaves that file's mode alone", (t) => {
   // Only the server calls it, on a socket of its own; a direct caller of the

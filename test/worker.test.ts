@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { createSocket, socketPair } from '../src/index';
-import { assertFdsBack, fdCount, settled, take, tmpPath } from './helpers';
+import { delay, fdCount, leakFree, settled, take, tmpPath } from './helpers';
 
 const DIST = path.join(__dirname, '..', 'dist', 'index.js');
 
@@ -30,7 +30,7 @@ test.before((t) => {
 test.before(async () => {
   let last = -1;
   for (let stable = 0, i = 0; stable < 5 && i < 200; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await delay(20);
     const n = fdCount();
     stable = n === last ? stable + 1 : 0;
     last = n;
@@ -103,8 +103,7 @@ b.on('data', (m) => {
 });
 `;
 
-test(`the addon loads, passes an fd over a socketPair and is torn down by terminate() in ${RUNS} workers in sequence`, async (t) => {
-  const base = fdCount();
+test(`the addon loads, passes an fd over a socketPair and is torn down by terminate() in ${RUNS} workers in sequence`, leakFree(async (t) => {
   const file = withFile('shared with workers');
   try {
     for (let i = 0; i < RUNS; i++) {
@@ -116,8 +115,7 @@ test(`the addon loads, passes an fd over a socketPair and is torn down by termin
   } finally {
     fs.rmSync(file, { force: true });
   }
-  await assertFdsBack(t, base);
-});
+}));
 
 // Reads pending on a socketPair and on a server connection, then terminated.
 const POLLING = `${PRELUDE}
@@ -134,15 +132,13 @@ server.listen(workerData.name, () => {
 });
 `;
 
-test(`terminate() while sockets and a server are polling leaves no fd behind (${RUNS} workers)`, async (t) => {
-  const base = fdCount();
+test(`terminate() while sockets and a server are polling leaves no fd behind (${RUNS} workers)`, leakFree(async (t) => {
   for (let i = 0; i < RUNS; i++) {
     const { worker, first } = start(POLLING, { name: `\0ums-worker-${process.pid}-${Date.now()}-${i}` });
     t.deepEqual(await first, { kind: 'polling', listening: true, connections: 1 });
     t.is(await worker.terminate(), 1);
   }
-  await assertFdsBack(t, base);
-});
+}));
 
 // fd-carrying writes queued in JS behind a full peer (backpressure): each
 // queued message holds dups of its fds until it is sent.
@@ -168,8 +164,7 @@ d.on('readable', () => {
 });
 `;
 
-test('terminate() with fd-carrying writes still queued in JS leaves no fd behind', async (t) => {
-  const base = fdCount();
+test('terminate() with fd-carrying writes still queued in JS leaves no fd behind', leakFree(async (t) => {
   const file = withFile('queued');
   try {
     for (let i = 0; i < 10; i++) {
@@ -182,11 +177,9 @@ test('terminate() with fd-carrying writes still queued in JS leaves no fd behind
   } finally {
     fs.rmSync(file, { force: true });
   }
-  await assertFdsBack(t, base);
-});
+}));
 
-test('terminate() with received fds unread in the readable buffer leaves no fd behind', async (t) => {
-  const base = fdCount();
+test('terminate() with received fds unread in the readable buffer leaves no fd behind', leakFree(async (t) => {
   const file = withFile('unread');
   try {
     for (let i = 0; i < 10; i++) {
@@ -197,8 +190,7 @@ test('terminate() with received fds unread in the readable buffer leaves no fd b
   } finally {
     fs.rmSync(file, { force: true });
   }
-  await assertFdsBack(t, base);
-});
+}));
 
 // terminate() while the worker runs JS inside one of the addon's callbacks.
 // Run in a child process: if the process aborts, the test fails instead of
@@ -284,8 +276,7 @@ server.listen(workerData.name, () => {
 `;
 
 const normalExit = test.macro({
-  async exec(t, code: string, expected: WorkerReport) {
-    const base = fdCount();
+  exec: leakFree(async (t, _check, code: string, expected: WorkerReport) => {
     const file = withFile('normal exit');
     try {
       for (let i = 0; i < RUNS; i++) {
@@ -314,8 +305,7 @@ const normalExit = test.macro({
     } finally {
       fs.rmSync(file, { force: true });
     }
-    await assertFdsBack(t, base);
-  },
+  }),
   title: (provided = '') => `a worker that exits normally ${provided} leaves no fd behind (${RUNS} workers)`,
 });
 
@@ -323,8 +313,7 @@ test('with open, unref()ed sockets and an unread fd in a buffer', normalExit, ID
 test('with unref()ed polling sockets and server', normalExit, UNREF_EXIT, { kind: 'unrefed', listening: true });
 test('through process.exit() while sockets poll and a server listens', normalExit, PROCESS_EXIT, { kind: 'exiting' });
 
-test('several workers and the main thread use the addon at the same time', async (t) => {
-  const base = fdCount();
+test('several workers and the main thread use the addon at the same time', leakFree(async (t) => {
   const file = withFile('concurrent');
   try {
     const workers = Array.from({ length: 4 }, (_v, i) => start(ROUND_TRIP, { file, i }));
@@ -348,8 +337,7 @@ test('several workers and the main thread use the addon at the same time', async
   } finally {
     fs.rmSync(file, { force: true });
   }
-  await assertFdsBack(t, base);
-});
+}));
 
 // A server listening on a path when its worker is terminated: its file goes
 // with it, as net.Server's does (libuv unlinks a pipe's path on close), but
@@ -359,8 +347,7 @@ const server = lib.createServer({ type: 'seqpacket' });
 server.listen(workerData.path, () => report({ kind: 'listening' }));
 `;
 
-test('a server on a path in a terminated worker takes its socket file with it, and leaves alone a file that replaced it', async (t) => {
-  const base = fdCount();
+test('a server on a path in a terminated worker takes its socket file with it, and leaves alone a file that replaced it', leakFree(async (t) => {
   const ours = tmpPath('worker-server');
   const first = start(LISTEN_ON_PATH, { path: ours });
   t.deepEqual(await first.first, { kind: 'listening' });
@@ -382,5 +369,4 @@ test('a server on a path in a terminated worker takes its socket file with it, a
   await settled(theirs);
   fs.rmSync(replaced, { force: true });
   fs.rmSync(moved, { force: true });
-  await assertFdsBack(t, base);
-});
+}));
