@@ -4,7 +4,7 @@
 import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import { firstValueFrom, from, lastValueFrom, NEVER, Subject, toArray } from 'rxjs';
-import { socketPair, type UnixMessage, type UnixMessageSocket } from '../src/index';
+import { socketPair, type UnixMessageSocket } from '../src/index';
 import { fromSocket, processMessages, sendTo, type Sendable } from '../src/rx/index';
 import { assertFdsBack, assertProbeClosed, closeAll, contentOf, fdCount, fileWithContent, isOpen, probe, runFixture, settled, take } from './helpers';
 
@@ -289,7 +289,7 @@ test('sendTo() writes nothing more once a write of a synchronous source has fail
   t.is(err.code, 'ERR_INVALID_ARG_TYPE');
   await delay(20);
   const got: string[] = [];
-  for (let m = b.read() as UnixMessage | null; m !== null; m = b.read() as UnixMessage | null) got.push(m.data.toString());
+  for (let m = b.read(); m !== null; m = b.read()) got.push(m.data.toString());
   t.deepEqual(got, ['first']);
   a.destroy();
   b.destroy();
