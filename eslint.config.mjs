@@ -17,7 +17,7 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: ['dist/', 'build/', 'prebuilds/', 'docs/api/', '**/node_modules/', 'bench/results/'],
+    ignores: ['dist/', 'build/', 'prebuilds/', 'docs/api/', '**/node_modules/', 'bench/build/', 'bench/results/'],
   },
   js.configs.recommended,
   {
