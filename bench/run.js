@@ -94,7 +94,7 @@ function ensureLibrary() {
   try {
     return require(path.join(ROOT, 'dist'));
   } catch (err) {
-    throw new Error(`cannot load the library from dist/ (${err.message.split('\n')[0]}); build it at the repository root with npm install (the addon) and npm run build:ts (dist/)`);
+    throw new Error(`cannot load the library from dist/ (${err.message.split('\n')[0]}); build it at the repository root with npm install (the addon) and npm run build:ts (dist/)`, { cause: err });
   }
 }
 

@@ -163,7 +163,7 @@ test('a seqpacket client connecting to a stream server fails with EPROTOTYPE or 
   const p = tmpPath('typemismatch.sock');
   const server = createServer({ type: 'stream' });
   let connections = 0;
-  server.on('connection', (s) => {
+  server.on('connection', (s: UnixMessageSocket) => {
     connections++;
     s.destroy();
   });

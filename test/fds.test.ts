@@ -46,7 +46,7 @@ async function collect(socket: UnixMessageSocket, bytes: number, nfds: number, p
   const reads: Read[] = [];
   let total = 0;
   while (total < bytes || fds.length < nfds) {
-    const m = socket.read() as UnixMessage | null;
+    const m = socket.read();
     if (m === null) {
       if (socket.readableEnded || socket.destroyed) break;
       await readable(socket);
@@ -716,7 +716,7 @@ for (const type of TYPES) {
 
 test('lend must be a boolean', (t) => {
   const [a, b] = socketPair('seqpacket');
-  const err = t.throws(() => a.write({ data: 'x', fds: [0], lend: 'yes' } as unknown as { lend: boolean }), { instanceOf: TypeError });
+  const err = t.throws(() => a.write({ data: 'x', fds: [0], lend: 'yes' }), { instanceOf: TypeError });
   t.is((err as ErrnoError).code, 'ERR_INVALID_ARG_TYPE');
   a.destroy();
   b.destroy();

@@ -225,7 +225,7 @@ export function nextEvent(emitter: NodeJS.EventEmitter, events: readonly string[
 export async function take(socket: UnixMessageSocket, n: number): Promise<UnixMessage[]> {
   const out: UnixMessage[] = [];
   while (out.length < n) {
-    const m = socket.read() as UnixMessage | null;
+    const m = socket.read();
     if (m !== null) {
       out.push(m);
       continue;
@@ -302,7 +302,7 @@ export function stepChild<R extends ChildStep>(t: ExecutionContext, command: str
   const next = async (): Promise<R> => {
     const r = await lines.next();
     if (r.done === true) throw new Error('the child exited early');
-    const report = JSON.parse(r.value as string) as R;
+    const report = JSON.parse(r.value) as R;
     if (report.step === 'error') throw new Error(`child: ${report.message ?? ''}`);
     return report;
   };

@@ -22,7 +22,7 @@ async function readUntil(socket: UnixMessageSocket, bytes: number, nfds: number)
   let total = 0;
   let fds = 0;
   while (total < bytes || fds < nfds) {
-    const m = socket.read() as UnixMessage | null;
+    const m = socket.read();
     if (m === null) {
       if (socket.readableEnded || socket.destroyed) break;
       await readable(socket);
@@ -99,7 +99,7 @@ for (const type of TYPES) {
     const report = async (): Promise<{ step: string; result?: string }> => {
       const r = await lines.next();
       if (r.done === true) throw new Error('python exited early');
-      return JSON.parse(r.value as string) as { step: string; result?: string };
+      return JSON.parse(r.value) as { step: string; result?: string };
     };
 
     const messages = await readUntil(socket, 'from python'.length + 'probe'.length, 3);

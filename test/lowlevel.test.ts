@@ -260,13 +260,13 @@ test('recvmsg() takes null options as none; revoked Proxies and arrays where sen
   const { proxy, revoke } = Proxy.revocable([], {});
   revoke();
   const calls: Array<() => unknown> = [
-    () => sendmsg(a, proxy as Buffer[]),
-    () => sendmsg(a, Buffer.from('x'), proxy as []),
+    () => sendmsg(a, proxy),
+    () => sendmsg(a, Buffer.from('x'), proxy),
     () => sendmsg(a, Buffer.from('x'), [proxy as unknown as [number, number, Buffer]]),
     () => recvmsg(b, proxy as object),
     () => recvmsg(b, [] as object),
-    () => rights(proxy as number[]),
-    () => fdsOf(proxy as []),
+    () => rights(proxy),
+    () => fdsOf(proxy),
     () => fdsOf([proxy as unknown as [number, number, Buffer]]),
   ];
   for (const call of calls) {

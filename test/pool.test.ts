@@ -112,14 +112,14 @@ test('batching: 10,000 fds handed off in frames of 253 reach the workers; every 
         pool.send({ data: `r${round}-${i}`, fds: probes.slice(i, i + 253).map((p) => p.fd) }, { transfer: true });
       }
       const after = await Promise.all([stats(pool, 0), stats(pool, 1)]);
-      seen = after[0]!.fdsSeen + after[1]!.fdsSeen;
+      seen = after[0].fdsSeen + after[1].fdsSeen;
       t.is(seen, (round + 1) * 2000);
       for (const p of probes) await assertProbeClosed(t, p);
       await assertFdsBack(t, baseline);
     }
     const after = await Promise.all([stats(pool, 0), stats(pool, 1)]);
-    t.is(after[0]!.fds, before[0]!.fds, 'worker 0 fd count back');
-    t.is(after[1]!.fds, before[1]!.fds, 'worker 1 fd count back');
+    t.is(after[0].fds, before[0].fds, 'worker 0 fd count back');
+    t.is(after[1].fds, before[1].fds, 'worker 1 fd count back');
     t.is(seen, 10_000);
   });
 });
@@ -135,7 +135,7 @@ test('a worker killed with SIGKILL while fds are in flight: nothing leaks, it is
     const exited = once(pool, 'exit');
     const online = once(pool, 'online');
     victim.process.kill('SIGKILL');
-    const [w, code, signal] = await exited;
+    const [w, code, signal] = (await exited) as [unknown, number | null, NodeJS.Signals | null];
     t.is(w, victim);
     t.is(code, null);
     t.is(signal, 'SIGKILL');
@@ -202,8 +202,8 @@ test('HTTP hand-off: 300 requests get 300 responses from both workers and every 
     await waitFor(() => pool.workers.every((w) => w!.outstanding === 0));
     t.deepEqual(pool.workers.map((w) => w!.outstanding), [0, 0], 'workers reported every connection closed');
     const after = await Promise.all([stats(pool, 0), stats(pool, 1)]);
-    t.is(after[0]!.fds, before[0]!.fds);
-    t.is(after[1]!.fds, before[1]!.fds);
+    t.is(after[0].fds, before[0].fds);
+    t.is(after[1].fds, before[1].fds);
     await assertFdsBack(t, baseline);
   });
 });
@@ -236,7 +236,7 @@ test('a worker error reply rejects with ERR_POOL_REMOTE_ERROR; reply fds arrive 
   await withPool(t, {}, async (pool) => {
     const err = await t.throwsAsync(pool.request(op('fail')));
     t.is((err as NodeJS.ErrnoException).code, 'ERR_POOL_REMOTE_ERROR');
-    t.regex(err!.message, /asked to fail/);
+    t.regex(err.message, /asked to fail/);
     const p = probe();
     const reply = await pool.request({ data: op('echo'), fds: [p.fd] });
     closeAll([p.fd]);

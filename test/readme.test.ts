@@ -22,17 +22,21 @@ function snippets(markdown: string): Snippet[] {
   const lines = markdown.split('\n');
   const found: Snippet[] = [];
   let heading = '';
+  // Every index below is inside lines (each loop checks it), so `lines[i]!`
+  // only tells tsc what the loop condition already says.
   for (let i = 0; i < lines.length; i++) {
-    if (/^#+ /.test(lines[i])) heading = lines[i].replace(/^#+ /, '');
-    const open = /^(\s*)```(\w*)\s*$/.exec(lines[i]);
+    if (/^#+ /.test(lines[i]!)) heading = lines[i]!.replace(/^#+ /, '');
+    const open = /^(\s*)```(\w*)\s*$/.exec(lines[i]!);
     if (!open) continue;
-    const [, indent, lang] = open;
+    // Both groups always take part in a match (each can match ''), so both are strings.
+    const indent = open[1]!;
+    const lang = open[2]!;
     const start = i;
     const code: string[] = [];
-    for (i++; i < lines.length && lines[i] !== `${indent}\`\`\``; i++) code.push(lines[i].slice(indent.length));
+    for (i++; i < lines.length && lines[i] !== `${indent}\`\`\``; i++) code.push(lines[i]!.slice(indent.length));
     if (i === lines.length) throw new Error(`README.md:${start + 1}: a code block that never closes`);
     let before = start - 1;
-    while (before >= 0 && lines[before].trim() === '') before--;
+    while (before >= 0 && lines[before]!.trim() === '') before--;
     const mark = /^\s*<!-- snippet: (\w+)/.exec(lines[before] ?? '')?.[1] ?? (lang === 'js' ? 'run' : '');
     const named = /^\/\/ ([\w.-]+\.m?js)\b/.exec(code[0] ?? '')?.[1];
     const ext = lang === 'ts' ? 'ts' : 'js';

@@ -60,6 +60,7 @@ test("a throwing 'connection' listener does not leak the other connections accep
 
 test('a second copy of the module in one process shares the receive arrays', leakFree(async (t) => {
   // dist/ and src/ are two copies of the JS layer over one addon instance.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports, @typescript-eslint/consistent-type-imports -- the compiled copy, loaded beside src/ on purpose
   const dist = require('../dist/index.js') as typeof import('../src/index');
   const [a, b] = dist.socketPair('seqpacket');
   const [c, d] = socketPair('seqpacket');

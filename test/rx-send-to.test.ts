@@ -4,7 +4,7 @@
 import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import { firstValueFrom, from, lastValueFrom, NEVER, Subject, toArray } from 'rxjs';
-import { socketPair, type UnixMessage, type UnixMessageSocket } from '../src/index';
+import { socketPair, type UnixMessageSocket } from '../src/index';
 import { fromSocket, processMessages, sendTo, type Sendable } from '../src/rx/index';
 import { assertProbeClosed, closeAll, contentOf, delay, fileWithContent, isOpen, leakFree, probe, runFixture, settled, take, tick, waitFor } from './helpers';
 
@@ -269,7 +269,7 @@ test('sendTo() writes nothing more once a write of a synchronous source has fail
   await waitFor(() => b.readableLength > 0);
   await delay(20); // a negative check: no event marks a write that never happens
   const got: string[] = [];
-  for (let m = b.read() as UnixMessage | null; m !== null; m = b.read() as UnixMessage | null) got.push(m.data.toString());
+  for (let m = b.read(); m !== null; m = b.read()) got.push(m.data.toString());
   t.deepEqual(got, ['first']);
   a.destroy();
   b.destroy();

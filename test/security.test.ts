@@ -93,7 +93,7 @@ function asAttacker(s: Setup, args: string[]): [string, string[]] {
 
 interface Running<R> {
   pid: number;
-  running(): boolean;
+  running: () => boolean;
   /** Resolves once the racer printed its first line. */
   ready: Promise<void>;
   /** Writes the byte a racer in 'creds' mode waits for. */
@@ -111,7 +111,7 @@ function runAttacker<R>(t: ExecutionContext, s: Setup, args: string[]): Running<
   let out = '';
   let onReady = (): void => undefined;
   const ready = new Promise<void>((resolve) => (onReady = resolve));
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
     out += chunk;
     if (out.includes('\n')) onReady();
   });
@@ -123,7 +123,7 @@ function runAttacker<R>(t: ExecutionContext, s: Setup, args: string[]): Running<
     return JSON.parse(line) as R;
   });
   report.catch(() => undefined); // awaited by the test; this only keeps it from being unhandled meanwhile
-  return { pid: child.pid ?? -1, running: () => !done, ready, go: () => child.stdin!.end('g'), report };
+  return { pid: child.pid ?? -1, running: () => !done, ready, go: () => child.stdin.end('g'), report };
 }
 
 /** Runs `cycle` in batches, letting the loop turn between them, while `running()` says so. */
@@ -205,7 +205,7 @@ test('with umask 0, an unprivileged user racing connect() never gets past the pe
     const file = path.join(dir, 'server.sock');
     const umask = process.umask(0);
     let listened = 0;
-    let cycles = 0;
+    let cycles: number;
     const attacker = runAttacker<ConnectReport>(t, s, ['connect', file, String(RACE_MS)]);
     try {
       cycles = await cycleWhile(attacker.running, () => {

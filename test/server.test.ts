@@ -10,7 +10,7 @@ import {
   createServer,
   createSocket,
   lowlevel,
-  UnixMessageSocket,
+  type UnixMessageSocket,
   type ErrnoError,
   type ListenOptions,
   type UnixMessageServer,

@@ -159,7 +159,7 @@ export function describe(value: unknown): string {
     const proto: unknown = Object.getPrototypeOf(value);
     if (proto === null) return 'an object with a null prototype';
     const ctor = Object.getOwnPropertyDescriptor(proto, 'constructor')?.value as unknown;
-    const name = typeof ctor === 'function' ? Object.getOwnPropertyDescriptor(ctor, 'name')?.value : undefined;
+    const name = typeof ctor === 'function' ? (Object.getOwnPropertyDescriptor(ctor, 'name')?.value as unknown) : undefined;
     return typeof name === 'string' && name !== '' ? `an instance of ${name}` : 'an object';
   } catch {
     return 'a value that cannot be inspected';

@@ -203,8 +203,10 @@ export function validateAddress(address: unknown, name = 'address'): string {
 /** The bytes of one view or of our array of them, as the views hold them now. */
 export function dataLength(data: ArrayBufferView | readonly ArrayBufferView[]): number {
   if (!Array.isArray(data)) return byteLengthOf(data as ArrayBufferView);
+  // Array.isArray() narrows a readonly array to any[]; say what it holds.
+  const views = data as readonly ArrayBufferView[];
   let n = 0;
-  for (let i = 0; i < data.length; i++) n += byteLengthOf(data[i]!);
+  for (let i = 0; i < views.length; i++) n += byteLengthOf(views[i]!);
   return n;
 }
 

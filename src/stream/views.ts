@@ -11,6 +11,7 @@ import { types } from 'node:util';
 
 const typedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype) as object;
 const getter = (proto: object, name: string): ((this: unknown) => unknown) => {
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- the getter is captured to be called with Reflect.apply on a view
   const get = Object.getOwnPropertyDescriptor(proto, name)?.get;
   if (get === undefined) throw new Error(`no ${name} getter`);
   return get;
@@ -22,6 +23,7 @@ const viewByteLength = getter(DataView.prototype, 'byteLength');
 const viewByteOffset = getter(DataView.prototype, 'byteOffset');
 const viewBuffer = getter(DataView.prototype, 'buffer');
 const apply = Reflect.apply;
+// eslint-disable-next-line @typescript-eslint/unbound-method -- a static method that does not use `this`
 const isView = ArrayBuffer.isView;
 const isDataView = types.isDataView;
 
@@ -40,7 +42,8 @@ export function isFakeView(value: object): boolean {
   return isPrototypeOf(typedArrayPrototype, value) || isPrototypeOf(DataView.prototype, value);
 }
 
-const isPrototypeOf = (proto: object, value: object): boolean => Reflect.apply(Object.prototype.isPrototypeOf, proto, [value]) as boolean;
+// eslint-disable-next-line @typescript-eslint/unbound-method -- called with Reflect.apply and its own receiver, never through the value
+const isPrototypeOf = (proto: object, value: object): boolean => Reflect.apply(Object.prototype.isPrototypeOf, proto, [value]);
 
 /**
  * The bytes `view` holds now: 0 once its buffer is detached, or when a

@@ -72,7 +72,7 @@ const ZOO: ZooKind[] = [
 
 export const fdRef: Arbitrary<FdRef> = fc.oneof(
   { weight: 6, arbitrary: fc.constantFrom(...ZOO).map((zoo): FdRef => ({ zoo })) },
-  { weight: 1, arbitrary: fc.constantFrom('closed', 'huge', 'self', 'peer').map((special) => ({ special }) as FdRef) },
+  { weight: 1, arbitrary: fc.constantFrom('closed', 'huge', 'self', 'peer').map((special) => ({ special })) },
 );
 
 /** An fd that is open (a duplicate of a zoo file). */

@@ -111,7 +111,7 @@ export class Materializer {
       case 'arr': return this.#arr(v, label, forbid);
       case 'view': return this.#view(v, label, forbid);
       case 'fake': {
-        const proto = v.ctor === 'DataView' ? DataView.prototype : v.ctor === 'Buffer' ? Buffer.prototype : CTORS[v.ctor].prototype;
+        const proto = (v.ctor === 'DataView' ? DataView.prototype : v.ctor === 'Buffer' ? Buffer.prototype : CTORS[v.ctor].prototype) as object;
         const value: object = Object.create(proto) as object;
         if (forbid) this.#forbid(value, FORBIDDEN_ON_VIEWS, label);
         return { value, model: new MOther(`fake ${v.ctor}`) };
@@ -262,7 +262,7 @@ export class Materializer {
         return { value: proxy, model };
       }
       default:
-        throw new Error(`unknown wrap ${wrap}`);
+        throw new Error(`unknown wrap ${String(wrap)}`);
     }
   }
 
@@ -355,7 +355,7 @@ function protoOf(proto: string): object | null {
   switch (proto) {
     case 'null': return null;
     case 'uint8array': return Uint8Array.prototype;
-    case 'array': return Array.prototype;
+    case 'array': return Array.prototype as object;
     case 'date': return Date.prototype;
     case 'error': return Error.prototype;
     default: return Object.prototype;

@@ -91,11 +91,11 @@ function runBatch(cases: Array<{ index: number; recipe: CaseRecipe }>): Promise<
       }, HANG_MS);
     };
     arm();
-    child.stderr!.on('data', (d: Buffer) => {
+    child.stderr.on('data', (d: Buffer) => {
       stderr = (stderr + d.toString()).slice(-4000);
       if (process.env.FUZZ_DEBUG !== undefined) process.stderr.write(d);
     });
-    createInterface({ input: child.stdout! }).on('line', (line) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
       let msg: ChildLine;
       try {
         msg = JSON.parse(line) as ChildLine;
@@ -126,7 +126,7 @@ function runBatch(cases: Array<{ index: number; recipe: CaseRecipe }>): Promise<
       const index = started ?? cases.find((c) => !done.has(c.index))?.index ?? -1;
       resolve({ done, crashed: { index, how, stderr } });
     });
-    child.stdin!.end(JSON.stringify({ cases } satisfies ChildInput));
+    child.stdin.end(JSON.stringify({ cases } satisfies ChildInput));
   });
 }
 

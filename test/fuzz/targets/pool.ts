@@ -59,7 +59,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
       ), { nil: null }),
     }),
   },
-  { weight: 1, arbitrary: fc.constantFrom('ready', 'ref', 'unref', 'workers', 'close').map((op) => ({ op }) as Op) },
+  { weight: 1, arbitrary: fc.constantFrom('ready', 'ref', 'unref', 'workers', 'close').map((op) => ({ op })) },
 );
 
 const args: fc.Arbitrary<Args> = fc.record({

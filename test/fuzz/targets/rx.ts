@@ -7,7 +7,7 @@
 // the messages whose writes succeeded.
 import fc from 'fast-check';
 import fs from 'node:fs';
-import { from, Observable, of, take as takeOp, tap, type Subscription } from 'rxjs';
+import { from, type Observable, of, take as takeOp, tap, type Subscription } from 'rxjs';
 import { connect, createServer, lowlevel, socketPair, type UnixMessage, type UnixMessageServer, type UnixMessageSocket } from '../../../src/index';
 import { connect$, connections, fds, fromPrimary, fromSocket, listen$, processMessages, sendTo, withFds } from '../../../src/rx/index';
 import { addressV, boolV, consumableV, hostileV, intV, maybe, numV, objV, openFdV } from '../arbitraries';
@@ -310,7 +310,7 @@ export const rxTarget = target<Args>({
           const o = model.objectArg(x, 'count', { nullish: false });
           const min = model.prop(o, 'min') ?? 0;
           const max = model.prop(o, 'max') ?? Infinity;
-          if (!model.isInt(min, 0, Number.MAX_SAFE_INTEGER) || !(max === Infinity || model.isInt(max, 0, Number.MAX_SAFE_INTEGER)) || (max as number) < (min as number)) throw new model.Reject('range');
+          if (!model.isInt(min, 0, Number.MAX_SAFE_INTEGER) || !(max === Infinity || model.isInt(max, 0, Number.MAX_SAFE_INTEGER)) || (max) < (min)) throw new model.Reject('range');
         });
         const out = c.call(`${a.fn}()`, () => (a.fn === 'fds' ? fds() : withFds(count.value as number)));
         if (!m.valid) c.expectArgumentError(`${a.fn}()`, out, m.why);

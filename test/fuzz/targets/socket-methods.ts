@@ -56,7 +56,7 @@ const callbackV = fc.oneof(
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 12, arbitrary: fc.record({ op: fc.constant('write' as const), msg: messageV, form: fc.constantFrom('cb', 'cb', 'cb', 'enc', 'none', 'args'), enc: encodingV, cb: callbackV }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('end' as const), msg: fc.option(messageV, { nil: null }), withCb: fc.boolean() }) },
-  { weight: 2, arbitrary: fc.constantFrom('cork', 'uncork', 'address', 'peerCredentials', 'ref', 'unref', 'pause', 'resume', 'props').map((op) => ({ op }) as Op) },
+  { weight: 2, arbitrary: fc.constantFrom('cork', 'uncork', 'address', 'peerCredentials', 'ref', 'unref', 'pause', 'resume', 'props').map((op) => ({ op })) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('setOption' as const), level: maybe(optionLevel), name: maybe(optionName), value: maybe(fc.oneof(intV(0, 1), intV(0, 100000)), 1) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('getOption' as const), level: maybe(optionLevel), name: maybe(optionName) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('bind' as const), address: fc.option(addressV, { nil: null }) }) },
@@ -96,7 +96,7 @@ export const socketMethods = target<Args>({
     c.defer(async () => {
       a.destroy();
       b.destroy();
-      await Promise.all([a, b].map((s) => (s.closed ? undefined : new Promise((r) => s.once('close', r)))));
+      await Promise.all([a, b].map((s) => (s.closed ? Promise.resolve() : new Promise((r) => s.once('close', r)))));
     });
     c.self = a.fd;
     c.peer = b.fd;

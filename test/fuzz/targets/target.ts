@@ -17,7 +17,7 @@ export interface Target<A = unknown> {
 }
 
 export function target<A>(t: Target<A>): Target {
-  return t as unknown as Target;
+  return t;
 }
 
 /** A message a call sent, or tried to. */
