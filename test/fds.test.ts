@@ -716,7 +716,7 @@ for (const type of TYPES) {
 
 test('lend must be a boolean', (t) => {
   const [a, b] = socketPair('seqpacket');
-  const err = t.throws(() => a.write({ data: 'x', fds: [0], lend: 'yes' }), { instanceOf: TypeError });
+  const err = t.throws(() => a.write({ data: 'x', fds: [0], lend: 'yes' } as never), { instanceOf: TypeError });
   t.is((err as ErrnoError).code, 'ERR_INVALID_ARG_TYPE');
   a.destroy();
   b.destroy();

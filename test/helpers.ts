@@ -67,7 +67,7 @@ export interface LeakCheck {
   /** The fd count taken before the body ran. */
   base: number;
   /** Registers sockets to destroy (and await 'close') after the body, before the fd check. */
-  track<T extends UnixMessageSocket[]>(...sockets: T): T;
+  track: <T extends UnixMessageSocket[]>(...sockets: T) => T;
 }
 
 /**

@@ -32,7 +32,7 @@ const forms: readonly SendForm[] = [
 ];
 
 /** A socketpair whose first end a SocketHandle owns (opened, not polled). */
-function handlePair(type: number): { h: NativeSocketHandle; peer: number; dispose(): void } {
+function handlePair(type: number): { h: NativeSocketHandle; peer: number; dispose: () => void } {
   const out = new Int32Array(2);
   if (native.socketpair(type, out) !== 0) throw new Error('socketpair');
   const h = new native.SocketHandle();
@@ -168,12 +168,14 @@ test('handle.send(…) on a handle never opened returns -EBADF; on a foreign `th
   t.is(h.send(Buffer.from('x'), null, null, 0), -EBADF);
   t.is(h.sendBatch([Buffer.from('x')], undefined, undefined, 0, 1), -EBADF);
   // V8 checks the receiver of a napi_define_class method against the class.
-  const foreign = Object.create(native.SocketHandle.prototype) as NativeSocketHandle;
+  const foreign = Object.create(native.SocketHandle.prototype as object) as NativeSocketHandle;
+  /* eslint-disable @typescript-eslint/unbound-method -- the point: the handle's methods called on another receiver */
   for (const call of [
     () => Reflect.apply(h.send, foreign, [Buffer.from('x'), null, null, 0]),
     () => Reflect.apply(h.sendBatch, foreign, [[Buffer.from('x')], undefined, undefined, 0, 1]),
     () => Reflect.apply(h.close, foreign, []),
   ]) {
+  /* eslint-enable @typescript-eslint/unbound-method */
     t.throws(call, { instanceOf: TypeError, message: 'Illegal invocation' });
   }
   await assertFdsBack(t, baseline);

@@ -39,7 +39,7 @@ export async function socketIteration(s: UnixMessageSocket): Promise<void> {
     const fds: number[] = m.fds;
     void fds;
     // @ts-expect-error the iterated value is a message, not a Buffer
-    m.readUInt8(0);
+    m.readUInt8(0); // eslint-disable-line @typescript-eslint/no-unsafe-call -- m has no such method: the line exists to fail
   }
   const one: UnixMessage | null = s.read();
   void one;
