@@ -1,7 +1,8 @@
 // What kind of socket an fd is: the socket type names and their SOCK_*
 // numbers, inspectFd() (SO_DOMAIN, SO_TYPE), and whether an fd may be
 // adopted: refusePolled() (not already a socket's of this process) and
-// adoptableType() (UnixMessageSocket.fromFd's checks).
+// adoptableType() (UnixMessageSocket.fromFd's checks), and adoptDuplicate(),
+// fromFd's adoption by duplicate.
 // The lowest layers (lowlevel.ts, server.ts, the pool) import these from
 // here, so nothing below the Duplex depends on socket.ts.
 import { constants, native } from '../native/binding';
@@ -32,7 +33,9 @@ const scratch = new Int32Array(1);
  */
 export function refusePolled(fd: number): void {
   if (native.isPolled(fd)) {
-    throw invalidArgValue(`fd ${fd} belongs to an open UnixMessageSocket or UnixMessageServer of this process; it cannot be adopted (destroy that one, or pass a dup of its peer)`);
+    throw invalidArgValue(
+      `fd ${fd} belongs to an open UnixMessageSocket or UnixMessageServer of this process; it cannot be adopted (destroy that one, or pass a dup of its peer)`,
+    );
   }
 }
 
@@ -63,4 +66,27 @@ export function adoptableType(fd: number): SocketType {
     throw invalidFdType(`fd ${fd} is a listening socket; adopt it with createServer().listen({ fd })`);
   }
   return type;
+}
+
+/**
+ * fromFd()'s adoption: the socket works on a duplicate of its own and closes
+ * `fd` at once. libuv aborts the process if a polled fd is closed before the
+ * loop registers it (uv__io_poll: epoll_ctl fails), so nothing else may be
+ * able to close the fd we poll; a former owner's stray close(fd) now fails
+ * with EBADF instead. On an error `fd` is left open, still the caller's, and
+ * the duplicate is closed: `open` owns it only once it has returned.
+ */
+export function adoptDuplicate<T>(fd: number, open: (own: number, type: SocketType) => T): T {
+  const type = adoptableType(fd);
+  const own = native.dup(fd);
+  if (own < 0) throw errnoError(own, 'dup');
+  let adopted: T;
+  try {
+    adopted = open(own, type);
+  } catch (err) {
+    native.close(own);
+    throw err;
+  }
+  native.close(fd);
+  return adopted;
 }

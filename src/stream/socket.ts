@@ -13,8 +13,18 @@ import { Connection } from './connection';
 import { Reader } from './reader';
 import { limitsOf, openHandle, type InternalOptions, type SocketOptions } from './socket-options';
 import { normalizeMessage, socketOptionsOf, validateFd, writeCallback } from './validate';
-import { bindName, bindTo, getIntOption, localAddress, peerAddress, peerCredentialsOf, setIntOption, validateGetOption, validateSetOption } from './socket-calls';
-import { adoptableType } from './socket-type';
+import {
+  bindName,
+  bindTo,
+  getIntOption,
+  localAddress,
+  peerAddress,
+  peerCredentialsOf,
+  setIntOption,
+  validateGetOption,
+  validateSetOption,
+} from './socket-calls';
+import { adoptDuplicate } from './socket-type';
 import { isByteView } from './views';
 import { WriteReports } from './write-reports';
 import type { Credentials, MessageInput, SocketType, UnixMessage, WriteCallback } from './types';
@@ -90,30 +100,16 @@ export class UnixMessageSocket extends Duplex {
   }
 
   /**
-   * Adopts an existing AF_UNIX socket fd; the socket takes ownership of it.
-   * The type is read from SO_TYPE. The socket works on a duplicate of its
-   * own and closes `fd` at once: libuv aborts the process if a polled fd is
-   * closed before the loop registers it, so nothing else may be able to
-   * close the fd we poll (a former owner's stray close(fd) now fails with
-   * EBADF instead). On an error `fd` is left open, still the caller's. Note
-   * that polling sets O_NONBLOCK on the open file description, which other
+   * Adopts an existing AF_UNIX socket fd (its type read from SO_TYPE); the
+   * socket takes ownership of it and works on a duplicate, closing `fd` at
+   * once (adoptDuplicate). On an error `fd` is left open, still the caller's.
+   * Polling sets O_NONBLOCK on the open file description, which other
    * processes sharing it also see.
    */
   static fromFd(fd: number, options: SocketOptions = {}): UnixMessageSocket {
     validateFd(fd, 'fd');
     const opts = socketOptionsOf(options);
-    const type = adoptableType(fd);
-    const own = native.dup(fd);
-    if (own < 0) throw errnoError(own, 'dup');
-    let socket: UnixMessageSocket;
-    try {
-      socket = new UnixMessageSocket({ ...opts, fd: own, type });
-    } catch (err) {
-      native.close(own);
-      throw err;
-    }
-    native.close(fd);
-    return socket;
+    return adoptDuplicate(fd, (own, type) => new UnixMessageSocket({ ...opts, fd: own, type }));
   }
 
   /** The socket's fd, or -1 once destroyed. Owned by the socket: do not close it. */
@@ -334,8 +330,7 @@ export class UnixMessageSocket extends Duplex {
   readonly #idleNow = (): boolean => this.#idle();
 
   #idle(): boolean {
-    return this.#out.idle && !this.#link.connecting &&
-      this.writableLength === 0 && this.writableCorked === 0 && !this.#tickCorked;
+    return this.#out.idle && !this.#link.connecting && this.writableLength === 0 && this.writableCorked === 0 && !this.#tickCorked;
   }
 
   // write() corks the socket until the end of the tick (#uncorkTick), so the
@@ -348,7 +343,11 @@ export class UnixMessageSocket extends Duplex {
   }
 
   override _writev(chunks: Array<{ chunk: unknown }>, callback: (error?: Error | null) => void): void {
-    this.#out.start(chunks.map((c) => c.chunk), callback, this.#link.connecting);
+    this.#out.start(
+      chunks.map((c) => c.chunk),
+      callback,
+      this.#link.connecting,
+    );
   }
 
   #connected(status: number): void {
@@ -404,7 +403,9 @@ export class UnixMessageSocket extends Duplex {
    * with the message's fds in no one's hands). Decode `m.data` instead.
    */
   override setEncoding(encoding: BufferEncoding): this {
-    throw invalidState(`setEncoding(${describe(encoding)}) does not apply to a message socket: it emits { data, fds } objects; decode each message's data instead`);
+    throw invalidState(
+      `setEncoding(${describe(encoding)}) does not apply to a message socket: it emits { data, fds } objects; decode each message's data instead`,
+    );
   }
 
   // Resumes a read paused for the fd budget, or raises an error held behind
