@@ -42,7 +42,21 @@ const PEER = path.join(BENCH, 'node', 'peer.js');
 // ------------------------------------------------------------------ options
 
 function parseArgs(argv) {
-  const o = { quick: false, long: false, runs: null, warm: null, measure: null, soak: null, out: null, install: true, filter: null, list: false, impls: null, pin: true, render: null };
+  const o = {
+    quick: false,
+    long: false,
+    runs: null,
+    warm: null,
+    measure: null,
+    soak: null,
+    out: null,
+    install: true,
+    filter: null,
+    list: false,
+    impls: null,
+    pin: true,
+    render: null,
+  };
   for (const a of argv) {
     const [k, v] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
     if (k === '--quick') o.quick = true;
@@ -58,7 +72,14 @@ function parseArgs(argv) {
     else if (k === '--impl') o.impls = v.split(',');
     else if (k === '--list') o.list = true;
     else if (k === '--help' || k === '-h') {
-      console.log(fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 29).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
+      console.log(
+        fs
+          .readFileSync(__filename, 'utf8')
+          .split('\n')
+          .slice(2, 29)
+          .map((l) => l.replace(/^\/\/ ?/, ''))
+          .join('\n'),
+      );
       process.exit(0);
     } else if (!a.startsWith('--')) o.filter = new RegExp(a);
     else {
@@ -94,7 +115,10 @@ function ensureLibrary() {
   try {
     return require(path.join(ROOT, 'dist'));
   } catch (err) {
-    throw new Error(`cannot load the library from dist/ (${err.message.split('\n')[0]}); build it at the repository root with npm install (the addon) and npm run build:ts (dist/)`, { cause: err });
+    throw new Error(
+      `cannot load the library from dist/ (${err.message.split('\n')[0]}); build it at the repository root with npm install (the addon) and npm run build:ts (dist/)`,
+      { cause: err },
+    );
   }
 }
 
@@ -133,62 +157,93 @@ const nodeCmd = (impl) => (role, p) => [process.execPath, [...(role.startsWith('
 
 const IMPLS = [
   {
-    key: 'c-naive', label: 'C sendmsg/recvmsg', c: true, wiring: 'pair',
+    key: 'c-naive',
+    label: 'C sendmsg/recvmsg',
+    c: true,
+    wiring: 'pair',
     can: () => true,
-    cmd: (role, p) => role === 'ping' || role === 'echo'
-      ? [C_PP(), [role, p.type, String(p.size), String(p.warmMs), String(p.measMs)]]
-      : [C_TP(), [role, p.type, String(p.size), String(p.fds), '0', String(p.warmMs), String(p.measMs)]],
+    cmd: (role, p) =>
+      role === 'ping' || role === 'echo'
+        ? [C_PP(), [role, p.type, String(p.size), String(p.warmMs), String(p.measMs)]]
+        : [C_TP(), [role, p.type, String(p.size), String(p.fds), '0', String(p.warmMs), String(p.measMs)]],
   },
   {
-    key: 'c-batched', label: 'C sendmmsg/recvmmsg ×64', c: true, wiring: 'pair',
+    key: 'c-batched',
+    label: 'C sendmmsg/recvmmsg ×64',
+    c: true,
+    wiring: 'pair',
     can: (w) => w.kind === 'throughput' || 'ping-pong has one message in flight',
     cmd: (role, p) => [C_TP(), [role, p.type, String(p.size), String(p.fds), '1', String(p.warmMs), String(p.measMs)]],
   },
   {
-    key: 'ums', label: 'unix-message-socket', wiring: 'pair',
-    can: () => true, cmd: nodeCmd('ums'),
+    key: 'ums',
+    label: 'unix-message-socket',
+    wiring: 'pair',
+    can: () => true,
+    cmd: nodeCmd('ums'),
   },
   {
     // The C loops pass the same open fd every time, without a copy; so does
     // this sender, with write({ lend: true }). Plain 'ums' duplicates each fd
     // at write() (the default, safe when the caller closes its fd at once).
-    key: 'ums-lend', label: 'unix-message-socket, fds lent', wiring: 'pair',
+    key: 'ums-lend',
+    label: 'unix-message-socket, fds lent',
+    wiring: 'pair',
     can: (w) => (w.kind === 'throughput' && w.fds > 0) || 'lending only matters with fds',
     cmd: (role, p) => nodeCmd('ums')(role, { ...p, lend: true }),
   },
   // Diagnostics: one side ours, the other the naive C loop, to show which side limits.
   {
-    key: 'ums-recv', label: 'ours receiving from C naive', wiring: 'pair', diagnostic: true,
+    key: 'ums-recv',
+    label: 'ours receiving from C naive',
+    wiring: 'pair',
+    diagnostic: true,
     can: (w) => (w.kind === 'throughput' && w.size === 64) || 'diagnostic: 64 B throughput only',
     cmd: (role, p) => (role === 'recv' ? nodeCmd('ums')(role, p) : IMPLS[0].cmd(role, p)),
   },
   {
-    key: 'ums-send', label: 'C naive receiving from ours', wiring: 'pair', diagnostic: true,
+    key: 'ums-send',
+    label: 'C naive receiving from ours',
+    wiring: 'pair',
+    diagnostic: true,
     can: (w) => (w.kind === 'throughput' && w.size === 64) || 'diagnostic: 64 B throughput only',
     cmd: (role, p) => (role === 'send' ? nodeCmd('ums')(role, p) : IMPLS[0].cmd(role, p)),
   },
   {
-    key: 'net', label: 'Node net (bytes)', wiring: 'pair',
-    can: (w) => (w.type === 'stream' ? (w.fds === 0 || 'cannot send fds') : 'stream only'),
+    key: 'net',
+    label: 'Node net (bytes)',
+    wiring: 'pair',
+    can: (w) => (w.type === 'stream' ? w.fds === 0 || 'cannot send fds' : 'stream only'),
     cmd: nodeCmd('net'),
   },
   {
-    key: 'ipc', label: 'child_process IPC (JSON; fd = a net.Socket handle)', wiring: 'fork',
-    can: (w) => (w.type === 'stream' || 'a stream socket underneath (listed under stream)'),
+    key: 'ipc',
+    label: 'child_process IPC (JSON; fd = a net.Socket handle)',
+    wiring: 'fork',
+    can: (w) => w.type === 'stream' || 'a stream socket underneath (listed under stream)',
     cmd: nodeCmd('ipc'),
   },
   {
-    key: 'usocket', label: 'usocket', peer: 'usocket', wiring: 'pair',
-    can: (w) => (w.type === 'stream' || 'stream only'),
+    key: 'usocket',
+    label: 'usocket',
+    peer: 'usocket',
+    wiring: 'pair',
+    can: (w) => w.type === 'stream' || 'stream only',
     cmd: nodeCmd('usocket'),
   },
   {
-    key: 'unix-dgram', label: 'unix-dgram', peer: 'unix-dgram', wiring: 'path',
-    can: (w) => (w.type === 'dgram' ? (w.fds === 0 || 'cannot send fds') : 'dgram only'),
+    key: 'unix-dgram',
+    label: 'unix-dgram',
+    peer: 'unix-dgram',
+    wiring: 'path',
+    can: (w) => (w.type === 'dgram' ? w.fds === 0 || 'cannot send fds' : 'dgram only'),
     cmd: nodeCmd('unix-dgram'),
   },
   {
-    key: 'nus', label: 'node-unix-socket', peer: 'node-unix-socket', wiring: (w) => (w.type === 'dgram' ? 'path' : 'pair'),
+    key: 'nus',
+    label: 'node-unix-socket',
+    peer: 'node-unix-socket',
+    wiring: (w) => (w.type === 'dgram' ? 'path' : 'pair'),
     can: (w) => (w.type === 'stream' ? 'no stream sockets' : w.fds === 0 || 'cannot send fds'),
     cmd: nodeCmd('nus'),
   },
@@ -299,7 +354,7 @@ async function runOnce(lib, impl, w, o) {
       // Everything else that ran meanwhile (in CPUs): the machine's busy time
       // less the two sides and this harness.
       const t = cpuTimes();
-      const busy = ((t.total - cpuStart[3].total) - (t.idle - cpuStart[3].idle)) / TICKS / secs;
+      const busy = (t.total - cpuStart[3].total - (t.idle - cpuStart[3].idle)) / TICKS / secs;
       const own = process.cpuUsage(cpuStart[4]);
       cpu.others = Math.max(0, busy - (cpu.recv ?? 0) - (cpu.send ?? 0) - (own.user + own.system) / 1e6 / secs);
     }
@@ -359,9 +414,16 @@ async function runOnce(lib, impl, w, o) {
     const bad = result.find((x) => x.code !== 0);
     if (bad) {
       const crashed = result.findIndex((x) => x.code !== 0 && x.signal !== 'SIGKILL');
-      const who = wiring === 'fork' ? 'sender' : ['receiver', 'sender'][crashed] ?? 'a side';
+      const who = wiring === 'fork' ? 'sender' : (['receiver', 'sender'][crashed] ?? 'a side');
       const why = crashed >= 0 ? (result[crashed].signal ?? `exit ${result[crashed].code}`) : 'killed';
-      const err = sides.map((s) => s.stderr().trim()).filter(Boolean).join(' | ').split('\n').filter((l) => !/^\s+(\d+:|at )/.test(l)).slice(0, 3).join(' ');
+      const err = sides
+        .map((s) => s.stderr().trim())
+        .filter(Boolean)
+        .join(' | ')
+        .split('\n')
+        .filter((l) => !/^\s+(\d+:|at )/.test(l))
+        .slice(0, 3)
+        .join(' ');
       throw new Error(`${who} ${why}: ${err}`);
     }
     return { ...summarize(w, events), cpu };
@@ -396,7 +458,10 @@ function summarize(w, ev) {
   return {
     value: msgs / m.seconds,
     bytesPerSec: m.bytes / m.seconds,
-    sent: sd.msgs, received, sentFds: sd.fds, receivedFds: rd.fds,
+    sent: sd.msgs,
+    received,
+    sentFds: sd.fds,
+    receivedFds: rd.fds,
     recvError: rd.error,
   };
 }
@@ -449,9 +514,14 @@ async function measure(lib, impl, w, o) {
   return {
     ...median,
     values: runs.map((r) => r.value),
-    sent: sum('sent'), received: sum('received'), sentFds: sum('sentFds'), receivedFds: sum('receivedFds'),
-    failedRuns: errors.length, error: errors[0],
-    contendedRuns: contended, contendedKept: runs.filter((r) => (r.cpu?.others ?? 0) > CONTENDED).length,
+    sent: sum('sent'),
+    received: sum('received'),
+    sentFds: sum('sentFds'),
+    receivedFds: sum('receivedFds'),
+    failedRuns: errors.length,
+    error: errors[0],
+    contendedRuns: contended,
+    contendedKept: runs.filter((r) => (r.cpu?.others ?? 0) > CONTENDED).length,
   };
 }
 
@@ -481,7 +551,10 @@ function targetsFor(w, results) {
   }
   if (w.kind === 'pingpong' && c) t.push({ what: 'ours ≤ 1.2× C round trip', ratio: ums.value / c, goal: 1.2, lowerIsBetter: true });
   if (w.kind === 'soak') {
-    for (const [name, p] of [['receiver', ums.recv], ['sender', ums.send]]) {
+    for (const [name, p] of [
+      ['receiver', ums.recv],
+      ['sender', ums.send],
+    ]) {
       const growth = (p.rss.at(-1) - p.rss[0]) / p.rss[0];
       t.push({ what: `${name} RSS flat within 10 %`, text: `${(growth * 100).toFixed(1)} %`, met: growth <= 0.1 });
       t.push({ what: `${name} fd count back to baseline`, text: `${p.fdsBefore} → ${p.fdsAfter}`, met: p.fdsAfter === p.fdsBefore });
@@ -560,9 +633,14 @@ function machineInfo(ccVersion, peers) {
     libuv: process.versions.uv,
     cc: ccVersion,
     commit,
-    load: os.loadavg().map((x) => x.toFixed(2)).join(' '),
+    load: os
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' '),
     busy: busyAtStart,
-    peers: Object.entries(peers).map(([k, v]) => `${k}@${v.version ?? '?'}${v.ok ? '' : ' (not loadable)'}`).join(', '),
+    peers: Object.entries(peers)
+      .map(([k, v]) => `${k}@${v.version ?? '?'}${v.ok ? '' : ' (not loadable)'}`)
+      .join(', '),
   };
 }
 
@@ -573,8 +651,14 @@ function renderMarkdown(report) {
   const o = { warm: report.options.warmMs, measure: report.options.measureMs, runs: report.options.runs, pin: report.options.pin };
   const L = [];
   L.push('# unix-message-socket benchmark', '');
-  L.push(`${machine.date} · ${machine.cpu}, ${machine.cores} cores, ${machine.memory} · ${machine.kernel} · Node ${machine.node} (libuv ${machine.libuv}) · ${machine.cc} · commit ${machine.commit} · CPUs ${machine.busy === null ? '?' : Math.round(machine.busy * 100)} % busy in the second before the run (load average ${machine.load})`);
-  L.push('', `Peers: ${machine.peers}. Method: sender and receiver in separate processes; ${o.warm} ms warm-up, then a ${o.measure} ms window timed by the receiver; median of ${o.runs} run(s); ${o.pin ? 'receiver (or echo) pinned to CPU 1 and sender (or pinger) to CPU 0 with taskset, both to CPU 0 for the ping-pong rows marked 1cpu' : 'not pinned to CPUs'}. msgs/s for stream sockets = bytes / message size. "C naive" is one sendmsg/recvmsg per message, "C batched" sendmmsg/recvmmsg with 64 per call, both blocking. Command: \`${report.options.command}\`.`, '');
+  L.push(
+    `${machine.date} · ${machine.cpu}, ${machine.cores} cores, ${machine.memory} · ${machine.kernel} · Node ${machine.node} (libuv ${machine.libuv}) · ${machine.cc} · commit ${machine.commit} · CPUs ${machine.busy === null ? '?' : Math.round(machine.busy * 100)} % busy in the second before the run (load average ${machine.load})`,
+  );
+  L.push(
+    '',
+    `Peers: ${machine.peers}. Method: sender and receiver in separate processes; ${o.warm} ms warm-up, then a ${o.measure} ms window timed by the receiver; median of ${o.runs} run(s); ${o.pin ? 'receiver (or echo) pinned to CPU 1 and sender (or pinger) to CPU 0 with taskset, both to CPU 0 for the ping-pong rows marked 1cpu' : 'not pinned to CPUs'}. msgs/s for stream sockets = bytes / message size. "C naive" is one sendmsg/recvmsg per message, "C batched" sendmmsg/recvmmsg with 64 per call, both blocking. Command: \`${report.options.command}\`.`,
+    '',
+  );
 
   const tp = results.filter((x) => x.w.kind === 'throughput');
   if (tp.length) {
@@ -608,8 +692,12 @@ function renderMarkdown(report) {
         }
         const ts = x.targets.filter((t) => t.impl === i.key);
         const target = ts.map((t) => t.what).join('<br>');
-        const met = ts.map((t) => (t.met ? '✅' : '❌') + (t.ratio !== undefined ? ` ${fmtX(t.ratio)}` : t.lost !== undefined ? ` ${t.lost} lost` : '')).join('<br>');
-        L.push(`| ${x.w.id} | ${i.label} | ${fmtRate(r.value)} | ${fmtMB(r.bytesPerSec)} | ${fmtCpu(r.cpu)} | ${fmtX(r.value / c)} | ${fmtX(r.value / cb)} | ${lossText(r, x.w)} | ${target} | ${met} |`);
+        const met = ts
+          .map((t) => (t.met ? '✅' : '❌') + (t.ratio !== undefined ? ` ${fmtX(t.ratio)}` : t.lost !== undefined ? ` ${t.lost} lost` : ''))
+          .join('<br>');
+        L.push(
+          `| ${x.w.id} | ${i.label} | ${fmtRate(r.value)} | ${fmtMB(r.bytesPerSec)} | ${fmtCpu(r.cpu)} | ${fmtX(r.value / c)} | ${fmtX(r.value / cb)} | ${lossText(r, x.w)} | ${target} | ${met} |`,
+        );
       }
     }
     L.push('', 'C rows for reference:', '');
@@ -618,7 +706,9 @@ function renderMarkdown(report) {
     for (const x of tp) {
       const c = x.results['c-naive'];
       const cb = x.results['c-batched'];
-      L.push(`| ${x.w.id} | ${fmtRate(c?.value)} | ${fmtCpu(c?.cpu)} | ${fmtRate(cb?.value)} | ${fmtCpu(cb?.cpu)} | ${c?.bytesPerSec ? fmtMB(c.bytesPerSec) : '–'} |`);
+      L.push(
+        `| ${x.w.id} | ${fmtRate(c?.value)} | ${fmtCpu(c?.cpu)} | ${fmtRate(cb?.value)} | ${fmtCpu(cb?.cpu)} | ${c?.bytesPerSec ? fmtMB(c.bytesPerSec) : '–'} |`,
+      );
     }
     const diag = tp.filter((x) => x.results['ums-recv']?.value || x.results['ums-send']?.value);
     if (diag.length) {
@@ -654,7 +744,9 @@ function renderMarkdown(report) {
           continue;
         }
         const ts = x.targets.filter((t) => t.impl === i.key);
-        L.push(`| ${x.w.id} | ${i.label} | ${fmtUs(r.mean_us)} | ${fmtUs(r.p50_us)} | ${fmtUs(r.p99_us)} | ${i.c ? '' : fmtX(r.value / c)} | ${ts.map((t) => t.what).join('<br>')} | ${ts.map((t) => `${t.met ? '✅' : '❌'} ${fmtX(t.ratio)}`).join('<br>')} |`);
+        L.push(
+          `| ${x.w.id} | ${i.label} | ${fmtUs(r.mean_us)} | ${fmtUs(r.p50_us)} | ${fmtUs(r.p99_us)} | ${i.c ? '' : fmtX(r.value / c)} | ${ts.map((t) => t.what).join('<br>')} | ${ts.map((t) => `${t.met ? '✅' : '❌'} ${fmtX(t.ratio)}`).join('<br>')} |`,
+        );
       }
     }
   }
@@ -669,28 +761,48 @@ function renderMarkdown(report) {
     }
     L.push('| process | RSS at 10 % | RSS at 100 % | growth | max | heap + external after GC, 10 % → 100 % | fds before → after | target | met |');
     L.push('|---|---:|---:|---:|---:|---:|---|---|---|');
-    for (const [name, s] of [['receiver', r.recv], ['sender', r.send]]) {
+    for (const [name, s] of [
+      ['receiver', r.recv],
+      ['sender', r.send],
+    ]) {
       const first = s.rss[0];
       const last = s.rss[s.rss.length - 1];
       const growth = (last - first) / first;
       const fdsOk = s.fdsBefore === s.fdsAfter;
       const heap = s.heap?.length ? `${fmtMiB(s.heap[0])} → ${fmtMiB(s.heap[s.heap.length - 1])}` : '–';
-      L.push(`| ${name} | ${fmtMiB(first)} | ${fmtMiB(last)} | ${(growth * 100).toFixed(1)} % | ${fmtMiB(Math.max(...s.rss))} | ${heap} | ${s.fdsBefore} → ${s.fdsAfter} | RSS within 10 %, fds back | ${growth <= 0.1 && fdsOk ? '✅' : '❌'} |`);
+      L.push(
+        `| ${name} | ${fmtMiB(first)} | ${fmtMiB(last)} | ${(growth * 100).toFixed(1)} % | ${fmtMiB(Math.max(...s.rss))} | ${heap} | ${s.fdsBefore} → ${s.fdsAfter} | RSS within 10 %, fds back | ${growth <= 0.1 && fdsOk ? '✅' : '❌'} |`,
+      );
     }
-    const flatHeap = [r.recv, r.send].some((p) => p.heap?.length && (p.rss.at(-1) - p.rss[0]) / p.rss[0] > 0.1 && Math.abs(p.heap.at(-1) - p.heap[0]) / p.heap[0] <= 0.1);
-    if (flatHeap) L.push('', 'Where RSS grew but the heap after a full GC did not, the growth is memory V8 keeps (its young generation grows to its maximum under the allocation rate), not live objects: see bench/README.md.');
-    L.push('', `${r.recv.msgs.toLocaleString('en-US')} messages and ${r.recv.fds.toLocaleString('en-US')} fds received of ${r.send.msgs.toLocaleString('en-US')} / ${r.send.fds.toLocaleString('en-US')} sent, in ${r.recv.seconds.toFixed(1)} s (${fmtRate(r.value)} msgs/s). RSS samples (MiB, every tenth; each is followed by a full GC): receiver ${r.recv.rss.map((b) => (b / 1048576).toFixed(0)).join(' ')}; sender ${r.send.rss.map((b) => (b / 1048576).toFixed(0)).join(' ')}. fd counts: before adopting the socket (not counting it) and after destroying it.`);
+    const flatHeap = [r.recv, r.send].some(
+      (p) => p.heap?.length && (p.rss.at(-1) - p.rss[0]) / p.rss[0] > 0.1 && Math.abs(p.heap.at(-1) - p.heap[0]) / p.heap[0] <= 0.1,
+    );
+    if (flatHeap)
+      L.push(
+        '',
+        'Where RSS grew but the heap after a full GC did not, the growth is memory V8 keeps (its young generation grows to its maximum under the allocation rate), not live objects: see bench/README.md.',
+      );
+    L.push(
+      '',
+      `${r.recv.msgs.toLocaleString('en-US')} messages and ${r.recv.fds.toLocaleString('en-US')} fds received of ${r.send.msgs.toLocaleString('en-US')} / ${r.send.fds.toLocaleString('en-US')} sent, in ${r.recv.seconds.toFixed(1)} s (${fmtRate(r.value)} msgs/s). RSS samples (MiB, every tenth; each is followed by a full GC): receiver ${r.recv.rss.map((b) => (b / 1048576).toFixed(0)).join(' ')}; sender ${r.send.rss.map((b) => (b / 1048576).toFixed(0)).join(' ')}. fd counts: before adopting the socket (not counting it) and after destroying it.`,
+    );
   }
 
   const all = results.flatMap((x) => Object.values(x.results));
   const redone = all.reduce((t, r) => t + (r.contendedRuns ?? 0), 0);
   const kept = all.reduce((t, r) => t + (r.contendedKept ?? 0), 0);
-  L.push('', `Contention: a run during which other processes used more than ${CONTENDED * 100} % of a CPU is done again (at most ${RETRIES} times per measurement); ${redone} run(s) were redone${kept ? `, and ${kept} contended run(s) had to be kept (marked "others" in the CPU column)` : ''}.`);
+  L.push(
+    '',
+    `Contention: a run during which other processes used more than ${CONTENDED * 100} % of a CPU is done again (at most ${RETRIES} times per measurement); ${redone} run(s) were redone${kept ? `, and ${kept} contended run(s) had to be kept (marked "others" in the CPU column)` : ''}.`,
+  );
   const targets = results.flatMap((x) => x.targets.map((t) => ({ ...t, id: x.w.id })));
   if (targets.length) {
     const met = targets.filter((t) => t.met).length;
     L.push('', `## Targets: ${met} of ${targets.length} met`, '');
-    for (const t of targets) L.push(`- ${t.met ? '✅' : '❌'} ${t.id}${t.impl === 'ums' ? '' : ` (${t.impl})`}: ${t.what}: ${t.text ?? (t.ratio !== undefined ? fmtX(t.ratio) : `${t.lost} lost`)}`);
+    for (const t of targets)
+      L.push(
+        `- ${t.met ? '✅' : '❌'} ${t.id}${t.impl === 'ums' ? '' : ` (${t.impl})`}: ${t.what}: ${t.text ?? (t.ratio !== undefined ? fmtX(t.ratio) : `${t.lost} lost`)}`,
+      );
   }
   L.push('', '![ratios](ratios.svg)', '');
   return L.join('\n');
@@ -729,7 +841,9 @@ function renderSvg(report) {
     const h = r.bars.length * barH;
     body.push(`<text x="${left - 8}" y="${y + h / 2 + 4}" text-anchor="end" class="l">${r.label}</text>`);
     for (const b of r.bars) {
-      body.push(`<rect x="${left}" y="${y}" width="${Math.max(1, x(b.ratio) - left).toFixed(1)}" height="${barH - 2}" fill="${colors[b.impl.key] ?? '#666'}"><title>${b.impl.label}: ${fmtX(b.ratio)}</title></rect>`);
+      body.push(
+        `<rect x="${left}" y="${y}" width="${Math.max(1, x(b.ratio) - left).toFixed(1)}" height="${barH - 2}" fill="${colors[b.impl.key] ?? '#666'}"><title>${b.impl.label}: ${fmtX(b.ratio)}</title></rect>`,
+      );
       body.push(`<text x="${(x(b.ratio) + 3).toFixed(1)}" y="${y + barH - 3}" class="v">${fmtX(b.ratio)}</text>`);
       y += barH;
     }
@@ -818,10 +932,14 @@ async function main() {
       const t0 = Date.now();
       const r = await measure(lib, impl, w, o);
       res[impl.key] = r;
-      const shown = r.value === undefined ? `FAILED ${r.error}`
-        : w.kind === 'pingpong' ? `${fmtUs(r.mean_us)} mean, p99 ${fmtUs(r.p99_us)}`
-          : w.kind === 'soak' ? `${fmtRate(r.value)} msgs/s, RSS recv ${fmtMiB(r.recv.rss[0])}→${fmtMiB(r.recv.rss.at(-1))}, send ${fmtMiB(r.send.rss[0])}→${fmtMiB(r.send.rss.at(-1))}, fds ${r.recv.fdsBefore}→${r.recv.fdsAfter} / ${r.send.fdsBefore}→${r.send.fdsAfter}`
-            : `${fmtRate(r.value)} msgs/s ${fmtCpu(r.cpu)} ${lossText(r, w)}${r.failedRuns ? ` (${r.failedRuns} failed run(s): ${r.error})` : ''}`;
+      const shown =
+        r.value === undefined
+          ? `FAILED ${r.error}`
+          : w.kind === 'pingpong'
+            ? `${fmtUs(r.mean_us)} mean, p99 ${fmtUs(r.p99_us)}`
+            : w.kind === 'soak'
+              ? `${fmtRate(r.value)} msgs/s, RSS recv ${fmtMiB(r.recv.rss[0])}→${fmtMiB(r.recv.rss.at(-1))}, send ${fmtMiB(r.send.rss[0])}→${fmtMiB(r.send.rss.at(-1))}, fds ${r.recv.fdsBefore}→${r.recv.fdsAfter} / ${r.send.fdsBefore}→${r.send.fdsAfter}`
+              : `${fmtRate(r.value)} msgs/s ${fmtCpu(r.cpu)} ${lossText(r, w)}${r.failedRuns ? ` (${r.failedRuns} failed run(s): ${r.error})` : ''}`;
       const redone = r.contendedRuns ? ` (${r.contendedRuns} run(s) redone: other processes were busy)` : '';
       console.log(`  ${w.id.padEnd(24)} ${impl.key.padEnd(10)} ${shown}  [${((Date.now() - t0) / 1000).toFixed(1)} s]${redone}`);
     }
@@ -835,7 +953,9 @@ async function main() {
   fs.writeFileSync(path.join(o.out, 'latest.json'), JSON.stringify(report, null, 1));
   fs.writeFileSync(path.join(o.out, 'ratios.svg'), renderSvg(report));
   console.log(`\n${md}`);
-  console.log(`bench: done in ${((Date.now() - started) / 1000).toFixed(0)} s; wrote ${path.relative(process.cwd(), path.join(o.out, 'latest.md'))}, latest.json and ratios.svg`);
+  console.log(
+    `bench: done in ${((Date.now() - started) / 1000).toFixed(0)} s; wrote ${path.relative(process.cwd(), path.join(o.out, 'latest.md'))}, latest.json and ratios.svg`,
+  );
 }
 
 main().catch((err) => {

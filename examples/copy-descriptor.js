@@ -97,7 +97,10 @@ function child() {
     fs.closeSync(fd);
     console.log(`[child ${process.pid}] received fd ${fd} for "${msg.data}"; its content:`);
     const lines = content.toString('utf8').replace(/\n$/, '').split('\n');
-    const head = lines.slice(0, 20).map((l) => `  | ${l}`).join('\n');
+    const head = lines
+      .slice(0, 20)
+      .map((l) => `  | ${l}`)
+      .join('\n');
     console.log(head + (lines.length > 20 ? `\n  | ... (${lines.length - 20} more lines)` : ''));
     socket.end(JSON.stringify({ length: content.length, sha256: sha256(content) }));
   });

@@ -175,13 +175,23 @@ async function primary() {
   console.log(`  ${Math.round(COUNT / handoffSeconds).toLocaleString('en-US')} fds/s (${(handoffSeconds * 1000).toFixed(1)} ms, open + send + verify + reply)`);
   for (const w of workers) {
     const t = w.totals;
-    console.log(`  worker ${t.pid}: ${t.batches} batches, ${t.files + t.pipes} fds verified (${t.files} files, ${t.pipes} pipes)${t.missing ? ' - no report' : ''}, ${t.bad} bad`);
+    console.log(
+      `  worker ${t.pid}: ${t.batches} batches, ${t.files + t.pipes} fds verified (${t.files} files, ${t.pipes} pipes)${t.missing ? ' - no report' : ''}, ${t.bad} bad`,
+    );
   }
   console.log(`  probe socketpair: got "${probeMessages[0]}", then EOF once the worker closed its copy`);
   console.log(`  primary fds open (/proc/self/fd): ${fdsBefore} before, ${fdsAfter} after`);
-  const ok = verified === COUNT && bad === 0 && fdsBefore === fdsAfter && codes.every((c) => c === 0) && probeMessages.length === 1 && workers.every((w) => !w.totals.missing);
+  const ok =
+    verified === COUNT &&
+    bad === 0 &&
+    fdsBefore === fdsAfter &&
+    codes.every((c) => c === 0) &&
+    probeMessages.length === 1 &&
+    workers.every((w) => !w.totals.missing);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  console.log(`${ok ? 'OK' : 'FAILED'}: ${verified}/${COUNT} fds verified, ${fdsAfter - fdsBefore} leaked, workers exited ${codes.join(', ')} (${seconds.toFixed(2)} s total)`);
+  console.log(
+    `${ok ? 'OK' : 'FAILED'}: ${verified}/${COUNT} fds verified, ${fdsAfter - fdsBefore} leaked, workers exited ${codes.join(', ')} (${seconds.toFixed(2)} s total)`,
+  );
   process.exitCode = ok ? 0 : 1;
 }
 
@@ -205,7 +215,8 @@ function openItem(dir, i, kind) {
 }
 
 if (process.argv.includes('--worker')) worker();
-else primary().catch((err) => {
-  console.error(`demo failed: ${err.stack ?? err}`);
-  process.exit(1);
-});
+else
+  primary().catch((err) => {
+    console.error(`demo failed: ${err.stack ?? err}`);
+    process.exit(1);
+  });

@@ -65,7 +65,9 @@ const msg = recvmsg(b);
 const [level, type, payload] = msg.ancillary[0];
 const fds = fdsOf(msg.ancillary);
 console.log(`recvmsg(${b}) -> ${show(msg)}`);
-console.log(`  ancillary[0] = [level ${level} (SOL_SOCKET=${constants.SOL_SOCKET}), type ${type} (SCM_RIGHTS=${constants.SCM_RIGHTS}), ${payload.length}-byte payload]`);
+console.log(
+  `  ancillary[0] = [level ${level} (SOL_SOCKET=${constants.SOL_SOCKET}), type ${type} (SCM_RIGHTS=${constants.SCM_RIGHTS}), ${payload.length}-byte payload]`,
+);
 console.log(`  fdsOf(ancillary) -> [${fds.join(', ')}] (installed in this process by the kernel, close-on-exec)`);
 const text = fs.readFileSync(fds[0], 'utf8');
 console.log(`  read through fd ${fds[0]}: ${JSON.stringify(text)}`);

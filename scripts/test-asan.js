@@ -108,7 +108,12 @@ const sanitizedReal = fs.realpathSync(sanitizedAddon);
 // preloaded gcc, cc1, as and ld each report leaks at exit, some from a plugin
 // already unloaded (an "<unknown module>" frame that no suppression can name).
 const { compileC } = require(path.join(root, 'bench', 'c', 'compile.js'));
-compileC(fs.readdirSync(path.join(root, 'bench', 'c')).filter((f) => f.endsWith('.c')).map((f) => f.slice(0, -2)));
+compileC(
+  fs
+    .readdirSync(path.join(root, 'bench', 'c'))
+    .filter((f) => f.endsWith('.c'))
+    .map((f) => f.slice(0, -2)),
+);
 
 // 2. The suite, with every process under the sanitizers.
 const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'unix-message-socket-asan-'));
@@ -121,16 +126,8 @@ const asanOptions = [
   // local that outlives its call is reported instead of read.
   'detect_stack_use_after_return=1',
 ];
-const lsanOptions = [
-  `suppressions=${path.join(here, 'lsan.supp')}`,
-  'print_suppressions=1',
-];
-const ubsanOptions = [
-  `log_path=${logDir}/ubsan`,
-  'print_stacktrace=1',
-  'report_error_type=1',
-  'halt_on_error=0',
-];
+const lsanOptions = [`suppressions=${path.join(here, 'lsan.supp')}`, 'print_suppressions=1'];
+const ubsanOptions = [`log_path=${logDir}/ubsan`, 'print_stacktrace=1', 'report_error_type=1', 'halt_on_error=0'];
 const preload = process.env.LD_PRELOAD ? `${libasan}:${process.env.LD_PRELOAD}` : libasan;
 const env = {
   ...process.env,
@@ -147,8 +144,13 @@ const suiteStarted = Date.now();
 // Without arguments: every test file but the consumer-install test, which
 // packs the tarball (rebuilding dist/ under the suite's feet) and runs npm
 // and tsc: packaging, which a sanitized addon does not change.
-const files = process.argv.length > 2 ? process.argv.slice(2) : fs.readdirSync(path.join(root, 'test'))
-  .filter((f) => f.endsWith('.test.ts') && f !== 'install.test.ts').map((f) => path.join('test', f));
+const files =
+  process.argv.length > 2
+    ? process.argv.slice(2)
+    : fs
+        .readdirSync(path.join(root, 'test'))
+        .filter((f) => f.endsWith('.test.ts') && f !== 'install.test.ts')
+        .map((f) => path.join('test', f));
 const avaStatus = run(process.execPath, [path.join(root, 'node_modules', 'ava', 'entrypoints', 'cli.mjs'), '--serial', ...files], { env });
 const suiteSeconds = Math.round((Date.now() - suiteStarted) / 1000);
 
@@ -192,7 +194,12 @@ if (avaStatus !== 0) problems.push(`the suite failed (ava exited with ${avaStatu
 console.log('\ntest:asan summary');
 console.log(`  suite: ${suiteSeconds} s; whole run: ${Math.round((Date.now() - started) / 1000)} s`);
 console.log(`  Node processes that exited normally: ${processes.length}; loaded the addon: ${withAddon.length}, all sanitized: ${unsanitized.length === 0}`);
-const logged = new Set(fs.readdirSync(logDir).filter((n) => /^(asan|ubsan)\.\d+$/.test(n)).map((n) => n.split('.')[1]));
+const logged = new Set(
+  fs
+    .readdirSync(logDir)
+    .filter((n) => /^(asan|ubsan)\.\d+$/.test(n))
+    .map((n) => n.split('.')[1]),
+);
 const recorded = new Set(processes.map((p) => String(p.pid)));
 console.log(`  processes with sanitizer output: ${logged.size} (${[...logged].filter((pid) => !recorded.has(pid)).length} not Node, or killed)`);
 console.log(`  reports: ${reports.length} (${reports.filter((r) => r.ours).length} mention our code)`);

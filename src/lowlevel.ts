@@ -88,13 +88,7 @@ function snapshotAncillary(ancillary: unknown): ControlItem[] {
  * sendmsg(2) with any number of iovecs and control messages. Returns the bytes
  * sent. MSG_NOSIGNAL and MSG_DONTWAIT are always added.
  */
-export function sendmsg(
-  fd: number,
-  buffers: Bytes | readonly Bytes[],
-  ancillary: ReadonlyArray<ControlItem> = [],
-  flags = 0,
-  address?: string,
-): number {
+export function sendmsg(fd: number, buffers: Bytes | readonly Bytes[], ancillary: ReadonlyArray<ControlItem> = [], flags = 0, address?: string): number {
   validateFd(fd, 'fd');
   const list = snapshotBuffers(buffers);
   const control = snapshotAncillary(ancillary ?? []);

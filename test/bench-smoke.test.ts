@@ -22,14 +22,18 @@ interface Report {
 test('bench/run.js --quick measures ours and C on seqpacket 64 B and a ping-pong', (t) => {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'ums-bench-smoke-'));
   try {
-    const r = spawnSync(process.execPath, [
-      path.join('bench', 'run.js'), '--quick', '--soak=0', '--no-install', '--impl=c-naive,ums',
-      `--out=${out}`, '^(seqpacket-64B-1fd|ping-seqpacket-64B)$',
-    ], { cwd: process.cwd(), encoding: 'utf8', timeout: 50_000 });
+    const r = spawnSync(
+      process.execPath,
+      [path.join('bench', 'run.js'), '--quick', '--soak=0', '--no-install', '--impl=c-naive,ums', `--out=${out}`, '^(seqpacket-64B-1fd|ping-seqpacket-64B)$'],
+      { cwd: process.cwd(), encoding: 'utf8', timeout: 50_000 },
+    );
     t.is(r.status, 0, `${r.stdout}\n${r.stderr}`);
     const report = JSON.parse(fs.readFileSync(path.join(out, 'latest.json'), 'utf8')) as Report;
     t.is(report.machine.node, process.version);
-    t.deepEqual(report.results.map((x) => x.w.id), ['seqpacket-64B-1fd', 'ping-seqpacket-64B']);
+    t.deepEqual(
+      report.results.map((x) => x.w.id),
+      ['seqpacket-64B-1fd', 'ping-seqpacket-64B'],
+    );
     for (const x of report.results) {
       for (const key of ['c-naive', 'ums']) {
         const res = x.results[key];
@@ -51,9 +55,11 @@ test('bench/run.js --quick measures ours and C on seqpacket 64 B and a ping-pong
 test('bench/handoff/run.js --quick measures the pool, cluster and the C reference, and every rate is positive', (t) => {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'ums-handoff-smoke-'));
   try {
-    const r = spawnSync(process.execPath, [
-      path.join('bench', 'handoff', 'run.js'), '--quick', '--connections=200', '--http-ms=300', `--out=${out}`,
-    ], { cwd: process.cwd(), encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(process.execPath, [path.join('bench', 'handoff', 'run.js'), '--quick', '--connections=200', '--http-ms=300', `--out=${out}`], {
+      cwd: process.cwd(),
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     t.is(r.status, 0, `${r.stdout}\n${r.stderr}`);
     const report = JSON.parse(fs.readFileSync(path.join(out, 'handoff.json'), 'utf8')) as {
       handoff: Record<'c' | 'fds' | 'socket' | 'cluster', number>;

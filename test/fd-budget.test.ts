@@ -67,16 +67,21 @@ async function flood(t: ExecutionContext, type: SocketType, config: FloodConfig,
     const [mine, theirs] = lowlevel.socketpair(type);
     const socket = UnixMessageSocket.fromFd(mine);
     const ulimit = limit === null ? '' : `ulimit -n ${limit} && `;
-    const { next, exited } = stepChild<FloodReport>(t, 'sh',
+    const { next, exited } = stepChild<FloodReport>(
+      t,
+      'sh',
       ['-c', `${ulimit}exec "$0" test/fixtures/fd-flood-child.js "$1"`, process.execPath, JSON.stringify({ count: COUNT, ...config })],
-      theirs);
+      theirs,
+    );
     t.is((await next()).step, 'start');
     const written: Array<Promise<void>> = [];
     for (let i = 0; i < COUNT; i++) {
       const file = fileWithContent(`m${i}`);
-      written.push(new Promise((resolve, reject) => {
-        socket.write({ data: `m${i}`, fds: new Array<number>(PER_MESSAGE).fill(file) }, (err) => (err ? reject(err) : resolve()));
-      }));
+      written.push(
+        new Promise((resolve, reject) => {
+          socket.write({ data: `m${i}`, fds: new Array<number>(PER_MESSAGE).fill(file) }, (err) => (err ? reject(err) : resolve()));
+        }),
+      );
       fs.closeSync(file);
     }
     await Promise.all(written);
@@ -88,8 +93,10 @@ async function flood(t: ExecutionContext, type: SocketType, config: FloodConfig,
     socket.destroy();
     await settled(socket);
   });
-  t.log(`${type} ${JSON.stringify(config)}: ${report.messages} messages, ${report.fdsDelivered} fds in ${report.ms} ms; ` +
-    `max fds ${report.maxFds} of ${report.limit}, max pendingFds ${report.maxPending}, room waits seen ${report.roomWaits}`);
+  t.log(
+    `${type} ${JSON.stringify(config)}: ${report.messages} messages, ${report.fdsDelivered} fds in ${report.ms} ms; ` +
+      `max fds ${report.maxFds} of ${report.limit}, max pendingFds ${report.maxPending}, room waits seen ${report.roomWaits}`,
+  );
   return report;
 }
 
@@ -208,10 +215,12 @@ test('a server under ulimit -n 128 that 300 clients connect to accepts only whil
   const name = abstractName('accept-room');
   const [mine, theirs] = lowlevel.socketpair('stream');
   lowlevel.close(mine);
-  const { next, exited } = stepChild<AcceptReport>(t, 'sh',
-    ['-c', `ulimit -n ${limit} && exec "$0" test/fixtures/accept-room-child.js "$1"`, process.execPath,
-      JSON.stringify({ name, expected, holdMs: 20 })],
-    theirs);
+  const { next, exited } = stepChild<AcceptReport>(
+    t,
+    'sh',
+    ['-c', `ulimit -n ${limit} && exec "$0" test/fixtures/accept-room-child.js "$1"`, process.execPath, JSON.stringify({ name, expected, holdMs: 20 })],
+    theirs,
+  );
   t.is((await next()).step, 'start');
   t.is((await next()).step, 'listening');
   const clients: UnixMessageSocket[] = [];

@@ -16,7 +16,11 @@ test(`${CASES} seeded fuzz cases (seed ${SEED}) of every public function break n
     encoding: 'utf8',
     timeout: 55_000,
   });
-  const summary = r.stdout.trim().split('\n').filter((line) => line.startsWith('fuzz: ')).join('\n');
+  const summary = r.stdout
+    .trim()
+    .split('\n')
+    .filter((line) => line.startsWith('fuzz: '))
+    .join('\n');
   t.log(summary);
   if (r.status !== 0) t.log(`${r.stdout.slice(-6000)}\n${r.stderr.slice(-2000)}`);
   t.is(r.signal, null, 'the runner finished');

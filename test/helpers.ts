@@ -43,13 +43,16 @@ export async function waitFor(cond: () => boolean, timeoutMs = 10_000): Promise<
 }
 
 function describeFds(): string {
-  return fs.readdirSync('/proc/self/fd').map((fd) => {
-    try {
-      return `${fd}->${fs.readlinkSync(`/proc/self/fd/${fd}`)}`;
-    } catch {
-      return `${fd}->(gone)`;
-    }
-  }).join(' ');
+  return fs
+    .readdirSync('/proc/self/fd')
+    .map((fd) => {
+      try {
+        return `${fd}->${fs.readlinkSync(`/proc/self/fd/${fd}`)}`;
+      } catch {
+        return `${fd}->(gone)`;
+      }
+    })
+    .join(' ');
 }
 
 /** Waits (briefly) for async closes, then asserts the fd count is back at baseline. */
@@ -102,7 +105,10 @@ export async function withLeakCheck(t: ExecutionContext, body: (check: LeakCheck
  * Extra arguments (a macro's) are passed on after the LeakCheck:
  * test.macro({ exec: leakFree(async (t, _check, arg: T) => ...) }).
  */
-export function leakFree<A extends unknown[] = []>(body: (t: ExecutionContext, check: LeakCheck, ...args: A) => Promise<void> | void, options: { wait?: boolean } = {}): (t: ExecutionContext, ...args: A) => Promise<void> {
+export function leakFree<A extends unknown[] = []>(
+  body: (t: ExecutionContext, check: LeakCheck, ...args: A) => Promise<void> | void,
+  options: { wait?: boolean } = {},
+): (t: ExecutionContext, ...args: A) => Promise<void> {
   return (t, ...args) => withLeakCheck(t, (check) => body(t, check, ...args), options);
 }
 
@@ -291,7 +297,12 @@ export interface ChildStep {
  * next() resolves with the child's next JSON line and throws on an 'error'
  * step or an early exit.
  */
-export function stepChild<R extends ChildStep>(t: ExecutionContext, command: string, args: string[], socketFd: number): { next: () => Promise<R>; exited: Promise<[number | null, NodeJS.Signals | null]> } {
+export function stepChild<R extends ChildStep>(
+  t: ExecutionContext,
+  command: string,
+  args: string[],
+  socketFd: number,
+): { next: () => Promise<R>; exited: Promise<[number | null, NodeJS.Signals | null]> } {
   const child = spawn(command, args, { cwd: path.join(__dirname, '..'), stdio: ['ignore', 'pipe', 'inherit', socketFd] });
   lowlevel.close(socketFd);
   const exited = once(child, 'close') as Promise<[number | null, NodeJS.Signals | null]>;
@@ -323,7 +334,11 @@ export interface FixtureRun<R> {
  * the test runner. Fixtures are plain JS against the built package.
  */
 export function runFixture<R>(name: string, args: readonly string[]): FixtureRun<R> {
-  const r = spawnSync(process.execPath, [path.join(__dirname, 'fixtures', name), ...args], { cwd: path.join(__dirname, '..'), encoding: 'utf8', timeout: 20_000 });
+  const r = spawnSync(process.execPath, [path.join(__dirname, 'fixtures', name), ...args], {
+    cwd: path.join(__dirname, '..'),
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
   const last = r.stdout.trim().split('\n').pop() ?? '';
-  return { status: r.status, signal: r.signal, stderr: r.stderr, report: last === '' ? undefined : JSON.parse(last) as R };
+  return { status: r.status, signal: r.signal, stderr: r.stderr, report: last === '' ? undefined : (JSON.parse(last) as R) };
 }

@@ -15,11 +15,17 @@ import path from 'node:path';
 
 const root = path.join(__dirname, '..');
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as {
-  name: string; version: string; devDependencies: Record<string, string>;
+  name: string;
+  version: string;
+  devDependencies: Record<string, string>;
 };
 const binary = (arch: string): string => path.join('prebuilds', `linux-${arch}`, `${pkg.name}.glibc.node`);
 
-interface Run { status: number | null; stdout: string; stderr: string }
+interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
 function run(cmd: string, args: string[], options: SpawnSyncOptions = {}): Run {
   const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 120_000, ...options });
   return { status: r.status, stdout: String(r.stdout), stderr: String(r.stderr) + (r.error ? String(r.error) : '') };
@@ -41,8 +47,9 @@ function which(cmd: string): string {
   if (r.status !== 0) throw new Error(`${cmd} is not on PATH`);
   return fs.realpathSync(r.stdout.trim());
 }
-const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env)
-  .filter(([key]) => !/^npm_/i.test(key) && !['INIT_CWD', 'PREBUILDS_ONLY', 'NODE_OPTIONS'].includes(key)));
+const env: NodeJS.ProcessEnv = Object.fromEntries(
+  Object.entries(process.env).filter(([key]) => !/^npm_/i.test(key) && !['INIT_CWD', 'PREBUILDS_ONLY', 'NODE_OPTIONS'].includes(key)),
+);
 
 test.before(() => {
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'ums-install-'));
@@ -69,14 +76,33 @@ maybe('npm pack makes a tarball holding both prebuilds, the types, the native so
   t.is(packed.status, 0, packed.stderr);
   tarball = path.join(work, `${pkg.name}-${pkg.version}.tgz`);
   const listing = run('tar', ['tzf', tarball]);
-  const files = listing.stdout.trim().split('\n').map((f) => f.replace(/^package\//, ''));
-  for (const file of [binary('x64'), binary('arm64'), 'dist/index.js', 'dist/index.d.ts', 'dist/rx/index.d.ts',
-    'dist/pool/index.d.ts', 'binding.gyp', 'LICENSE', 'README.md', 'CHANGELOG.md']) {
+  const files = listing.stdout
+    .trim()
+    .split('\n')
+    .map((f) => f.replace(/^package\//, ''));
+  for (const file of [
+    binary('x64'),
+    binary('arm64'),
+    'dist/index.js',
+    'dist/index.d.ts',
+    'dist/rx/index.d.ts',
+    'dist/pool/index.d.ts',
+    'binding.gyp',
+    'LICENSE',
+    'README.md',
+    'CHANGELOG.md',
+  ]) {
     t.true(files.includes(file), `${file} is in the tarball`);
   }
-  t.true(files.some((f) => /^src\/native\/.*\.cc$/.test(f)), 'the native sources are in the tarball (the source-build fallback)');
-  t.deepEqual(files.filter((f) => f.endsWith('.map') || f.endsWith('.ts') && !f.endsWith('.d.ts')), [],
-    'no source maps and no TypeScript sources');
+  t.true(
+    files.some((f) => /^src\/native\/.*\.cc$/.test(f)),
+    'the native sources are in the tarball (the source-build fallback)',
+  );
+  t.deepEqual(
+    files.filter((f) => f.endsWith('.map') || (f.endsWith('.ts') && !f.endsWith('.d.ts'))),
+    [],
+    'no source maps and no TypeScript sources',
+  );
   t.log(`${path.basename(tarball)}: ${(fs.statSync(tarball).size / 1024).toFixed(0)} KiB, ${files.length} files`);
 });
 
@@ -124,34 +150,43 @@ main({ url: pathToFileURL(__filename).href });
 `.replace(/import\.meta\.url/g, 'meta.url');
 
 for (const mode of ['scripts', 'ignore-scripts'] as const) {
-  maybe(`installed ${mode === 'scripts' ? 'as usual' : 'with --ignore-scripts'} where there is no compiler: CJS and ESM load every entry point from the prebuild and pass an fd`, (t) => {
-    t.truthy(tarball, 'the tarball was packed');
-    const project = path.join(work, mode);
-    fs.mkdirSync(project);
-    fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }));
-    const flags = ['--no-audit', '--no-fund', '--prefer-offline', '--foreground-scripts'];
-    if (mode === 'ignore-scripts') flags.push('--ignore-scripts');
-    const installed = run('npm', ['install', tarball, `rxjs@${pkg.devDependencies.rxjs}`, ...flags], { cwd: project, env });
-    t.is(installed.status, 0, installed.stdout + installed.stderr);
-    // npm prints "> unix-message-socket@0.1.0 install" when it runs the
-    // install script (node-gyp-build: it finds the prebuild loadable and
-    // builds nothing).
-    t.is(installed.stdout.includes(`${pkg.name}@${pkg.version} install`), mode === 'scripts', installed.stdout);
-    const installedDir = path.join(project, 'node_modules', pkg.name);
-    t.false(fs.existsSync(path.join(installedDir, 'build')), 'nothing was compiled');
+  maybe(
+    `installed ${mode === 'scripts' ? 'as usual' : 'with --ignore-scripts'} where there is no compiler: CJS and ESM load every entry point from the prebuild and pass an fd`,
+    (t) => {
+      t.truthy(tarball, 'the tarball was packed');
+      const project = path.join(work, mode);
+      fs.mkdirSync(project);
+      fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }));
+      const flags = ['--no-audit', '--no-fund', '--prefer-offline', '--foreground-scripts'];
+      if (mode === 'ignore-scripts') flags.push('--ignore-scripts');
+      const installed = run('npm', ['install', tarball, `rxjs@${pkg.devDependencies.rxjs}`, ...flags], { cwd: project, env });
+      t.is(installed.status, 0, installed.stdout + installed.stderr);
+      // npm prints "> unix-message-socket@0.1.0 install" when it runs the
+      // install script (node-gyp-build: it finds the prebuild loadable and
+      // builds nothing).
+      t.is(installed.stdout.includes(`${pkg.name}@${pkg.version} install`), mode === 'scripts', installed.stdout);
+      const installedDir = path.join(project, 'node_modules', pkg.name);
+      t.false(fs.existsSync(path.join(installedDir, 'build')), 'nothing was compiled');
 
-    fs.writeFileSync(path.join(project, 'probe.cjs'), CJS);
-    fs.writeFileSync(path.join(project, 'probe.mjs'), ESM);
-    for (const file of ['probe.cjs', 'probe.mjs']) {
-      const r = run('node', [file], { cwd: project, env, timeout: 20_000 });
-      t.is(r.status, 0, `${file}: ${r.stderr}`);
-      t.deepEqual(JSON.parse(r.stdout || '{}'), {
-        data: 'ping', fds: 1, same: true,
-        addon: binary(os.arch()),
-        pool: ['function', 'function', false],
-      }, file);
-    }
-  });
+      fs.writeFileSync(path.join(project, 'probe.cjs'), CJS);
+      fs.writeFileSync(path.join(project, 'probe.mjs'), ESM);
+      for (const file of ['probe.cjs', 'probe.mjs']) {
+        const r = run('node', [file], { cwd: project, env, timeout: 20_000 });
+        t.is(r.status, 0, `${file}: ${r.stderr}`);
+        t.deepEqual(
+          JSON.parse(r.stdout || '{}'),
+          {
+            data: 'ping',
+            fds: 1,
+            same: true,
+            addon: binary(os.arch()),
+            pool: ['function', 'function', false],
+          },
+          file,
+        );
+      }
+    },
+  );
 }
 
 maybe('publint finds nothing to report in the tarball', (t) => {
@@ -166,8 +201,7 @@ maybe('@arethetypeswrong/cli finds no problem in the tarball under any resolutio
   t.truthy(tarball, 'the tarball was packed');
   // node10 (moduleResolution "node") ignores the exports map: the /rx and
   // /pool types resolve there through typesVersions.
-  const r = run(process.execPath, [path.join(root, 'node_modules', '@arethetypeswrong', 'cli', 'dist', 'index.js'),
-    tarball, '--format', 'json']);
+  const r = run(process.execPath, [path.join(root, 'node_modules', '@arethetypeswrong', 'cli', 'dist', 'index.js'), tarball, '--format', 'json']);
   t.is(r.status, 0, r.stdout + r.stderr);
   const { analysis } = JSON.parse(r.stdout) as { analysis: { problems: Array<Record<string, string>> } };
   t.deepEqual(analysis.problems, []);

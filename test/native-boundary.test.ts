@@ -32,7 +32,7 @@ test('send() with a getter in its data array that frees an earlier buffer sends 
   t.deepEqual({ sent: r.sent, length: r.received.length, bytes: r.received.bytes }, { sent: 1, length: 1, bytes: 'Z' });
 });
 
-test('sendBatch() with a getter in a later message that frees an earlier message\'s buffer sends the earlier one empty, never the freed memory', (t) => {
+test("sendBatch() with a getter in a later message that frees an earlier message's buffer sends the earlier one empty, never the freed memory", (t) => {
   const r = run<{ sent: number; first: Received; second: Received }>('sendbatch-frees-earlier-message');
   t.is(r.sent, 2);
   t.is(r.first.length, 0);
@@ -46,7 +46,7 @@ test('sendmsg() with an ancillary item whose getter frees the data buffer sends 
   t.is(r.received.fds.length, 1);
 });
 
-test('send() re-entered from a getter of another send()\'s fds is refused with EINVAL, and the outer message carries only its own fds', (t) => {
+test("send() re-entered from a getter of another send()'s fds is refused with EINVAL, and the outer message carries only its own fds", (t) => {
   const r = run<{ sent: number; inner: number; outer: Received; innerReceived: { errno?: number }; mine: string }>('send-reentered-from-fds-getter');
   t.is(r.inner, EINVAL);
   t.is(r.sent, 5);
@@ -54,7 +54,7 @@ test('send() re-entered from a getter of another send()\'s fds is refused with E
   t.is(r.innerReceived.errno, EAGAIN, 'the inner message was never sent');
 });
 
-test('closeAll() re-entered from a getter of another closeAll()\'s list is refused, and closes exactly the fds of the outer list, once', (t) => {
+test("closeAll() re-entered from a getter of another closeAll()'s list is refused, and closes exactly the fds of the outer list, once", (t) => {
   const r = run<{ outer: number; inner: number; xOpen: boolean; yOpen: boolean; zOpen: boolean }>('closeall-reentered-from-getter');
   t.deepEqual(r, { outer: 0, inner: EINVAL, xOpen: false, yOpen: false, zOpen: true });
 });

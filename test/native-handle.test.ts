@@ -14,8 +14,14 @@ const { EAGAIN, EBADF, EINVAL } = os.errno;
 interface SendForm {
   name: string;
   send(h: NativeSocketHandle, data: Gather, fds: FdList, address: string | null, flags: number): number;
-  sendBatch(h: NativeSocketHandle, datas: readonly Gather[], fds: readonly FdList[] | undefined,
-    addresses: ReadonlyArray<string | null> | undefined, start: number, end: number): number;
+  sendBatch(
+    h: NativeSocketHandle,
+    datas: readonly Gather[],
+    fds: readonly FdList[] | undefined,
+    addresses: ReadonlyArray<string | null> | undefined,
+    start: number,
+    end: number,
+  ): number;
 }
 
 const forms: readonly SendForm[] = [
@@ -124,8 +130,14 @@ for (const form of forms) {
     const datas = [Buffer.from('skip'), Buffer.from('one'), [Buffer.from('t'), Buffer.from('wo')], Buffer.from('three')];
     t.is(form.sendBatch(h, datas, [null, null, [p.fd], null], undefined, 1, 4), 3);
     const got = [receive(t, peer), receive(t, peer), receive(t, peer)];
-    t.deepEqual(got.map((r) => r.data.toString()), ['one', 'two', 'three']);
-    t.deepEqual(got.map((r) => r.fds.length), [0, 1, 0]);
+    t.deepEqual(
+      got.map((r) => r.data.toString()),
+      ['one', 'two', 'three'],
+    );
+    t.deepEqual(
+      got.map((r) => r.fds.length),
+      [0, 1, 0],
+    );
     t.is(inodeOf(got[1]!.fds[0]!), inodeOf(p.fd));
     native.close(got[1]!.fds[0]!);
     got[1]!.fds.length = 0;
@@ -175,13 +187,13 @@ test('handle.send(…) on a handle never opened returns -EBADF; on a foreign `th
     () => Reflect.apply(h.sendBatch, foreign, [[Buffer.from('x')], undefined, undefined, 0, 1]),
     () => Reflect.apply(h.close, foreign, []),
   ]) {
-  /* eslint-enable @typescript-eslint/unbound-method */
+    /* eslint-enable @typescript-eslint/unbound-method */
     t.throws(call, { instanceOf: TypeError, message: 'Illegal invocation' });
   }
   await assertFdsBack(t, baseline);
 });
 
-test('handle.send(…) whose fds getter closes the handle, and opens a socket that reuses its number, returns -EBADF: the handle\'s fd is read after every value', async (t) => {
+test("handle.send(…) whose fds getter closes the handle, and opens a socket that reuses its number, returns -EBADF: the handle's fd is read after every value", async (t) => {
   const baseline = fdCount();
   const p = probe();
   const { h, dispose } = handlePair(constants.SOCK_SEQPACKET);
@@ -197,7 +209,7 @@ test('handle.send(…) whose fds getter closes the handle, and opens a socket th
     enumerable: true,
   });
   t.is(h.send(Buffer.from('x'), fds, null, 0), -EBADF);
-  t.is(reused[0], oldFd, 'the new socket took the closed handle\'s number');
+  t.is(reused[0], oldFd, "the new socket took the closed handle's number");
   t.is(native.recvmsg(reused[1]!, 16, 64, 0), -EAGAIN, 'nothing reached the socket that reused the number');
   native.close(reused[0]!);
   native.close(reused[1]!);

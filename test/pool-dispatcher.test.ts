@@ -46,37 +46,50 @@ function setup(n: number, strategy: Strategy = 'round-robin') {
   const settled: Array<[number, Error]> = [];
   const live = new Set<number>();
   const flags = { closing: false, sendsNothing: false, gaveUp: false, full: 0 };
-  const d = new Dispatcher(n, strategy, {
-    worker: (id) => slots[id]?.w ?? null,
-    gaveUp: () => flags.gaveUp,
-    noWorkerLeft: () => flags.gaveUp,
-  }, {
-    has: (id) => live.has(id),
-    settle: (id, err) => {
-      live.delete(id);
-      settled.push([id, err]);
+  const d = new Dispatcher(
+    n,
+    strategy,
+    {
+      worker: (id) => slots[id]?.w ?? null,
+      gaveUp: () => flags.gaveUp,
+      noWorkerLeft: () => flags.gaveUp,
     },
-  }, {
-    closing: () => flags.closing,
-    sendsNothing: () => flags.sendsNothing,
-    error: (err) => errors.push(err),
-    channelFull: () => flags.full++,
-  });
+    {
+      has: (id) => live.has(id),
+      settle: (id, err) => {
+        live.delete(id);
+        settled.push([id, err]);
+      },
+    },
+    {
+      closing: () => flags.closing,
+      sendsNothing: () => flags.sendsNothing,
+      error: (err) => errors.push(err),
+      channelFull: () => flags.full++,
+    },
+  );
   return { d, slots, errors, settled, live, flags };
 }
 
 const openN = (n: number): number[] => Array.from({ length: n }, () => fileWithContent('x'));
 const message = (text: string, fds: number[] = []): { data: Buffer; fds: number[] } => ({ data: Buffer.from(text), fds });
 
-test('round-robin takes the online workers in turn; a written frame closes the primary\'s copies and calls back', async (t) => {
+test("round-robin takes the online workers in turn; a written frame closes the primary's copies and calls back", async (t) => {
   const base = fdCount();
   const { d, slots } = setup(3);
   slots[1]!.w.state = 'starting';
   const [mine] = openN(1);
   const calls: Array<Error | null | undefined> = [];
   for (let i = 0; i < 4; i++) d.dispatch(d.job(Kind.Message, 0, message(`m${i}`, [mine!]), null, false, (err) => calls.push(err), null));
-  t.deepEqual(slots.map((s) => s.channel.frames.length), [2, 0, 2], 'the starting worker is skipped');
-  t.deepEqual(slots.map((s) => s.w.outstanding), [2, 0, 2]);
+  t.deepEqual(
+    slots.map((s) => s.channel.frames.length),
+    [2, 0, 2],
+    'the starting worker is skipped',
+  );
+  t.deepEqual(
+    slots.map((s) => s.w.outstanding),
+    [2, 0, 2],
+  );
   const sent = slots[0]!.channel.frames[0]!;
   t.is(sent.kind, Kind.Message);
   t.is(sent.fds.length, 1);
@@ -98,10 +111,20 @@ test('least-outstanding spreads connections to the least busy, counting what thi
   d.spread(fds);
   const got = slots.map((s) => s.channel.frames.map((f) => f.fds));
   t.deepEqual(got, [[[fds[4]]], [[fds[0], fds[2], fds[5]]], [[fds[1], fds[3]]]], 'one frame per worker, in pick order');
-  t.deepEqual(slots.map((s) => s.channel.frames[0]!.value), [1, 3, 2], 'a connections frame carries its fd count');
-  t.deepEqual(slots.map((s) => s.w.outstanding), [3, 3, 2]);
+  t.deepEqual(
+    slots.map((s) => s.channel.frames[0]!.value),
+    [1, 3, 2],
+    'a connections frame carries its fd count',
+  );
+  t.deepEqual(
+    slots.map((s) => s.w.outstanding),
+    [3, 3, 2],
+  );
   for (const s of slots) for (const f of s.channel.frames) f.done(null);
-  t.true(fds.every((fd) => !isOpen(fd)), 'handed-off fds are the pool\'s, closed once sent');
+  t.true(
+    fds.every((fd) => !isOpen(fd)),
+    "handed-off fds are the pool's, closed once sent",
+  );
   await assertFdsBack(t, base);
 });
 
@@ -110,7 +133,10 @@ test(`connections for one worker go in frames of at most SCM_MAX_FD (${constants
   const { d, slots } = setup(2);
   const fds = openN(constants.SCM_MAX_FD + 7);
   d.handOff(fds, 1);
-  t.deepEqual(slots[1]!.channel.frames.map((f) => f.fds.length), [constants.SCM_MAX_FD, 7]);
+  t.deepEqual(
+    slots[1]!.channel.frames.map((f) => f.fds.length),
+    [constants.SCM_MAX_FD, 7],
+  );
   t.is(slots[0]!.channel.frames.length, 0);
   t.is(slots[1]!.w.outstanding, fds.length);
   for (const f of slots[1]!.channel.frames) f.done(null);
@@ -129,7 +155,13 @@ test('with no worker online a job waits, and goes out when one comes online', as
   slots[1]!.w.state = 'online';
   d.flushWaiting();
   t.is(d.waiting, 0);
-  t.deepEqual(slots[1]!.channel.frames.map((f) => [f.kind, f.fds.length]), [[Kind.Connections, 2], [Kind.Message, 0]]);
+  t.deepEqual(
+    slots[1]!.channel.frames.map((f) => [f.kind, f.fds.length]),
+    [
+      [Kind.Connections, 2],
+      [Kind.Message, 0],
+    ],
+  );
   for (const f of slots[1]!.channel.frames) f.done(null);
   await assertFdsBack(t, base);
 });
@@ -144,8 +176,11 @@ test('a frame whose worker went away (EPIPE) is re-routed to another worker, and
   t.is(slots[0]!.w.state, 'disconnected');
   t.is(slots[0]!.w.outstanding, 0);
   t.is(slots[1]!.w.outstanding, 1);
-  t.deepEqual(slots[1]!.channel.frames.map((f) => f.fds), [fds]);
-  t.true(isOpen(fds[0]!), 'still the job\'s until its frame is in the kernel');
+  t.deepEqual(
+    slots[1]!.channel.frames.map((f) => f.fds),
+    [fds],
+  );
+  t.true(isOpen(fds[0]!), "still the job's until its frame is in the kernel");
   slots[1]!.channel.frames[0]!.done(null);
   t.deepEqual(errors, []);
   await assertFdsBack(t, base);
@@ -184,13 +219,19 @@ test('jobs that no worker will take fail with ERR_POOL_WORKER_EXITED, or ERR_POO
   flags.closing = true;
   d.failWaiting();
   t.is(d.waiting, 0);
-  t.deepEqual(settled.map(([id, err]) => [id, (err as NodeJS.ErrnoException).code]), [[7, 'ERR_POOL_CLOSED']]);
+  t.deepEqual(
+    settled.map(([id, err]) => [id, (err as NodeJS.ErrnoException).code]),
+    [[7, 'ERR_POOL_CLOSED']],
+  );
   t.deepEqual(errors, [], 'closing: nobody is told about connections the pool was asked to drop');
   flags.closing = false;
   const more = openN(1);
   d.spread(more);
   t.false(isOpen(more[0]!));
-  t.deepEqual(errors.map((e) => (e as NodeJS.ErrnoException).code), ['ERR_POOL_WORKER_EXITED']);
+  t.deepEqual(
+    errors.map((e) => (e as NodeJS.ErrnoException).code),
+    ['ERR_POOL_WORKER_EXITED'],
+  );
   flags.sendsNothing = true;
   const late = openN(1);
   d.spread(late);

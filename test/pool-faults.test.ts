@@ -17,8 +17,7 @@ import { delay, waitFor } from './helpers';
 const WORKER = path.join(__dirname, 'fixtures', 'pool-worker.js');
 const DIST_POOL = path.join(__dirname, '..', 'dist', 'pool');
 const op = (name: string, extra: object = {}): string => JSON.stringify({ op: name, ...extra });
-const within = <T>(p: Promise<T>, ms: number): Promise<T | 'TIMEOUT'> =>
-  Promise.race([p, delay(ms).then(() => 'TIMEOUT' as const)]);
+const within = <T>(p: Promise<T>, ms: number): Promise<T | 'TIMEOUT'> => Promise.race([p, delay(ms).then(() => 'TIMEOUT' as const)]);
 
 /** The largest closeTimeout: the close timer never ends a test's close(). */
 const NEVER = 0x7fffffff;
@@ -30,7 +29,10 @@ const NEVER = 0x7fffffff;
  * instead ('stuck'), and the test fails.
  */
 async function closeOrDestroy(pool: WorkerPool): Promise<'drained' | 'stuck'> {
-  const r = await within(pool.close().then(() => 'drained' as const), 10_000);
+  const r = await within(
+    pool.close().then(() => 'drained' as const),
+    10_000,
+  );
   if (r !== 'TIMEOUT') return r;
   const closed = once(pool, 'close');
   pool.destroy();
@@ -75,7 +77,13 @@ test('a worker script that cannot start is not respawned forever; ready() reject
   // ready() rejects once the early deaths run out; the bound only stops a
   // pool that respawns forever, and leaves room for five Node startups on a
   // slow machine (under `npm run test:asan` one takes 4 times as long).
-  const ready = await within(pool.ready().then(() => 'resolved', (err: NodeJS.ErrnoException) => err.code), 10_000);
+  const ready = await within(
+    pool.ready().then(
+      () => 'resolved',
+      (err: NodeJS.ErrnoException) => err.code,
+    ),
+    10_000,
+  );
   pool.destroy();
   await once(pool, 'close');
   t.log(`exits before ready() settled (at most 10 s): ${exits}; errors: ${errors.join(',')}`);
@@ -91,7 +99,13 @@ test('with respawn: false and no worker left, request() and send() fail instead 
   await pool.ready();
   pool.workers[0]!.process.kill('SIGKILL');
   await once(pool, 'exit');
-  const request = await within(pool.request(op('stats')).then(() => 'resolved', (err: NodeJS.ErrnoException) => err.code), 1000);
+  const request = await within(
+    pool.request(op('stats')).then(
+      () => 'resolved',
+      (err: NodeJS.ErrnoException) => err.code,
+    ),
+    1000,
+  );
   let callback = 'not called';
   pool.send('x', {}, (err) => (callback = err ? String((err as NodeJS.ErrnoException).code) : 'ok'));
   await waitFor(() => callback !== 'not called');
@@ -103,7 +117,13 @@ test('with respawn: false and no worker left, request() and send() fail instead 
 test('with respawn: false, ready() settles when a worker dies before coming online', async (t) => {
   const pool = createPool({ script: path.join(tmp, 'does-not-exist.js'), size: 1, execArgv: [], stdio: 'ignore', respawn: false });
   pool.on('error', () => undefined);
-  const ready = await within(pool.ready().then(() => 'resolved', (err: NodeJS.ErrnoException) => err.code), 2000);
+  const ready = await within(
+    pool.ready().then(
+      () => 'resolved',
+      (err: NodeJS.ErrnoException) => err.code,
+    ),
+    2000,
+  );
   pool.destroy();
   t.not(ready, 'TIMEOUT');
 });
@@ -113,7 +133,9 @@ test('with respawn: false, ready() settles when a worker dies before coming onli
 // channel; Writable buffers it (state.errored) and errorBuffer() calls it back
 // in the same loop: a synchronous infinite loop. Any targeted send, or size 1.
 test('a send to a worker that has just died does not spin the primary forever', async (t) => {
-  const file = script('epipe-spin.js', `
+  const file = script(
+    'epipe-spin.js',
+    `
 const { createPool } = require(POOL);
 (async () => {
   const pool = createPool({ script: WORKER, size: 1, execArgv: [] });
@@ -125,7 +147,8 @@ const { createPool } = require(POOL);
   pool.send('x', {}, () => {});
   setTimeout(() => { console.log('event loop alive'); pool.destroy(); }, 300);
 })();
-`);
+`,
+  );
   const { out, signal } = await runChild(file, 6000);
   t.is(signal, null, 'the child had to be killed: the primary spun in #written/errorBuffer');
   t.regex(out, /event loop alive/);
@@ -164,7 +187,10 @@ test('a request that times out while queued in the primary leaves no outstanding
   void pool.request(op('block', { ms: 300 })).catch(() => undefined);
   await delay(50); // no event says the worker has started blocking: give the request time to reach it
   for (let i = 0; i < 3; i++) pool.send(Buffer.alloc(150_000)); // fill the kernel queue
-  const timedOut = await pool.request(op('fail'), { timeout: 20 }).then(() => 'resolved', (err: NodeJS.ErrnoException) => err.code);
+  const timedOut = await pool.request(op('fail'), { timeout: 20 }).then(
+    () => 'resolved',
+    (err: NodeJS.ErrnoException) => err.code,
+  );
   // The worker handles everything; with the defect outstanding never returns to 0.
   await waitFor(() => pool.workers[0]!.outstanding === 0);
   const outstanding = pool.workers[0]!.outstanding;
@@ -180,17 +206,18 @@ test('a request that times out while queued in the primary leaves no outstanding
 test('accepting resumes after the full worker is replaced', async (t) => {
   const pool = createPool({ script: WORKER, size: 1, execArgv: [] });
   pool.on('error', () => undefined);
-  const get = (port: number, ms: number): Promise<string> => new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, agent: false, timeout: ms }, (res) => {
-      res.resume();
-      res.on('end', () => resolve('ok'));
+  const get = (port: number, ms: number): Promise<string> =>
+    new Promise((resolve) => {
+      const req = http.get({ host: '127.0.0.1', port, agent: false, timeout: ms }, (res) => {
+        res.resume();
+        res.on('end', () => resolve('ok'));
+      });
+      req.on('timeout', () => {
+        req.destroy();
+        resolve('TIMEOUT');
+      });
+      req.on('error', (err: NodeJS.ErrnoException) => resolve(`error ${err.code ?? ''}`));
     });
-    req.on('timeout', () => {
-      req.destroy();
-      resolve('TIMEOUT');
-    });
-    req.on('error', (err: NodeJS.ErrnoException) => resolve(`error ${err.code ?? ''}`));
-  });
   try {
     await pool.ready();
     const { port } = await pool.serve({ port: 0 });
@@ -217,13 +244,16 @@ test('accepting resumes after the full worker is replaced', async (t) => {
 // already read are re-routed and delivered twice; 'exit' reports a negative
 // `unfinished` (jobs decremented by Done and again by the failed callback).
 test('a message a worker already read is not delivered again after it dies', async (t) => {
-  const ackWorker = script('ack-worker.js', `
+  const ackWorker = script(
+    'ack-worker.js',
+    `
 const ch = require(POOL).connectToPrimary();
 ch.on('message', (m) => {
   ch.send(m.data.subarray(0, 16));
   const end = Date.now() + 1; while (Date.now() < end);
 });
-`);
+`,
+  );
   const pool = createPool({ script: ackWorker, size: 1, execArgv: [] });
   pool.on('error', () => undefined);
   try {
@@ -255,7 +285,11 @@ ch.on('message', (m) => {
       last = acks.size;
     }
     const twice = [...acks.values()].filter((n) => n > 1).length;
-    t.deepEqual({ deliveredTwice: twice, unfinishedNegative: unfinished !== null && unfinished < 0 }, { deliveredTwice: 0, unfinishedNegative: false }, `'exit' reported unfinished = ${String(unfinished)}`);
+    t.deepEqual(
+      { deliveredTwice: twice, unfinishedNegative: unfinished !== null && unfinished < 0 },
+      { deliveredTwice: 0, unfinishedNegative: false },
+      `'exit' reported unfinished = ${String(unfinished)}`,
+    );
   } finally {
     pool.destroy();
   }
@@ -265,14 +299,17 @@ ch.on('message', (m) => {
 // worker sent before exiting that are still in the kernel queue (more than
 // one 256-message read batch) are thrown away.
 test('messages a worker sent just before exiting all reach the primary', async (t) => {
-  const flood = script('flood-worker.js', `
+  const flood = script(
+    'flood-worker.js',
+    `
 const ch = require(POOL).connectToPrimary();
 ch.on('request', (m) => {
   const n = Number(m.data.toString());
   for (let i = 0; i < n; i++) ch.send(String(i));
   ch.socket.write({ data: Buffer.alloc(0) }, () => process.exit(0)); // everything is in the kernel
 });
-`);
+`,
+  );
   const pool = createPool({ script: flood, size: 1, execArgv: [], respawn: false });
   pool.on('error', () => undefined);
   try {
@@ -296,7 +333,9 @@ ch.on('request', (m) => {
 // send (and queued connection batch) into an 'error' event: with no 'error'
 // listener, destroy() crashes the primary.
 test("destroy() with queued fire-and-forget sends does not crash a primary without an 'error' listener", async (t) => {
-  const file = script('destroy-crash.js', `
+  const file = script(
+    'destroy-crash.js',
+    `
 const { createPool } = require(POOL);
 (async () => {
   const pool = createPool({ script: WORKER, size: 1, execArgv: [] });
@@ -308,7 +347,8 @@ const { createPool } = require(POOL);
   pool.destroy();
   pool.on('close', () => console.log('closed cleanly'));
 })();
-`);
+`,
+  );
   const { code, out } = await runChild(file, 8000);
   t.is(code, 0, out);
   t.regex(out, /closed cleanly/);
@@ -334,7 +374,10 @@ test('a hand-off truncated by the worker fd limit is still accounted', async (t)
   // limit is free (a whole 253-fd frame can never fit), and the kernel
   // installs 200 of the 253 fds and drops the rest.
   execFileSync('prlimit', ['--pid', String(pid), `--nofile=${open + 200}:${open + 200}`]);
-  pool.handOff(Array.from({ length: 253 }, () => fs.openSync('/dev/null', 'r')), { worker: 0 });
+  pool.handOff(
+    Array.from({ length: 253 }, () => fs.openSync('/dev/null', 'r')),
+    { worker: 0 },
+  );
   // The worker accounts for the hand-off; with the defect outstanding never returns to 0.
   await waitFor(() => pool.workers[0]!.outstanding === 0);
   const outstanding = pool.workers[0]!.outstanding;
@@ -358,7 +401,11 @@ pool.ready().then(() => { console.log('ready'); return pool.close(); }, () => { 
   // execArgv ['-e', code]: the primary itself is the `node -e` process, so the deadline kills it.
   const { out } = await runChild('', 8000, ['-e', code]);
   const ran = out.split('WORKER RAN THE -e CODE').length - 1;
-  t.deepEqual({ ran, ready: /^ready$/m.test(out) }, { ran: 0, ready: true }, `${ran} workers ran the primary's -e code instead of the script (and were respawned)`);
+  t.deepEqual(
+    { ran, ready: /^ready$/m.test(out) },
+    { ran: 0, ready: true },
+    `${ran} workers ran the primary's -e code instead of the script (and were respawned)`,
+  );
 });
 
 // --- 12. Argument validation gaps.
@@ -376,18 +423,24 @@ test('argument errors are typed (ERR_*), not TypeErrors from inside the pool', a
   const pool = createPool({ script: WORKER, size: 1, execArgv: [] });
   try {
     await pool.ready();
-    const serveNull = await pool.serve(null as unknown as net.Server).then(() => 'no throw', (err: NodeJS.ErrnoException) => String(err.code));
-    t.deepEqual({
-      serveNull,
-      requestNullOptions: codeOf(() => pool.request('x', null as unknown as object)),
-      requestTimeout3e9: codeOf(() => pool.request(op('hold'), { timeout: 3e9 })),
-      closeTimeout3e9: codeOf(() => createPool({ script: WORKER, size: 1, execArgv: [], closeTimeout: 3e9 })),
-    }, {
-      serveNull: 'ERR_INVALID_ARG_TYPE',
-      requestNullOptions: 'ERR_INVALID_ARG_TYPE',
-      requestTimeout3e9: 'ERR_OUT_OF_RANGE',
-      closeTimeout3e9: 'ERR_OUT_OF_RANGE',
-    });
+    const serveNull = await pool.serve(null as unknown as net.Server).then(
+      () => 'no throw',
+      (err: NodeJS.ErrnoException) => String(err.code),
+    );
+    t.deepEqual(
+      {
+        serveNull,
+        requestNullOptions: codeOf(() => pool.request('x', null as unknown as object)),
+        requestTimeout3e9: codeOf(() => pool.request(op('hold'), { timeout: 3e9 })),
+        closeTimeout3e9: codeOf(() => createPool({ script: WORKER, size: 1, execArgv: [], closeTimeout: 3e9 })),
+      },
+      {
+        serveNull: 'ERR_INVALID_ARG_TYPE',
+        requestNullOptions: 'ERR_INVALID_ARG_TYPE',
+        requestTimeout3e9: 'ERR_OUT_OF_RANGE',
+        closeTimeout3e9: 'ERR_OUT_OF_RANGE',
+      },
+    );
   } finally {
     pool.destroy();
   }
@@ -396,7 +449,9 @@ test('argument errors are typed (ERR_*), not TypeErrors from inside the pool', a
 // A non-function send() callback is accepted, then called from the write
 // callback: "TypeError: job.callback is not a function" crashes the primary.
 test('send() with a non-function callback throws ERR_INVALID_ARG_TYPE instead of crashing later', async (t) => {
-  const file = script('bad-callback.js', `
+  const file = script(
+    'bad-callback.js',
+    `
 const { createPool } = require(POOL);
 (async () => {
   const pool = createPool({ script: WORKER, size: 1, execArgv: [] });
@@ -404,7 +459,8 @@ const { createPool } = require(POOL);
   try { pool.send('x', {}, 123); console.log('accepted'); } catch (err) { console.log('threw', err.code); }
   setTimeout(() => { console.log('still alive'); pool.destroy(); }, 300);
 })();
-`);
+`,
+  );
   const { out } = await runChild(file, 8000);
   t.regex(out, /threw ERR_INVALID_ARG_TYPE/);
   t.regex(out, /still alive/);
@@ -418,14 +474,17 @@ const { createPool } = require(POOL);
 // disconnect, and the channel's failure is reported once. The failure is
 // injected by destroying the channel, since no errno a socketpair returns in
 // a test is both fatal and not a disconnect.
-test('a channel that fails with an error other than a disconnect re-routes the jobs it had not sent and reports the failure once, as the pool\'s \'error\'', async (t) => {
+test("a channel that fails with an error other than a disconnect re-routes the jobs it had not sent and reports the failure once, as the pool's 'error'", async (t) => {
   const pool = createPool({ script: WORKER, size: 1, execArgv: [] });
   const errors: string[] = [];
   pool.on('error', (err: NodeJS.ErrnoException) => errors.push(String(err.code)));
   try {
     await pool.ready();
     const sent = new Promise<string>((resolve) => pool.send('m', {}, (err) => resolve(err === null ? 'sent' : String((err as NodeJS.ErrnoException).code))));
-    const replied = pool.request(op('echo'), { timeout: 5000 }).then((m) => m.data.toString(), (err: NodeJS.ErrnoException) => String(err.code));
+    const replied = pool.request(op('echo'), { timeout: 5000 }).then(
+      (m) => m.data.toString(),
+      (err: NodeJS.ErrnoException) => String(err.code),
+    );
     pool.workers[0]!.channel.destroy(Object.assign(new Error('injected channel failure'), { code: 'E_INJECTED' }));
     t.deepEqual({ sent: await sent, replied: await replied }, { sent: 'sent', replied: op('echo') }, 'both jobs reached the respawned worker');
     t.deepEqual(errors, ['E_INJECTED'], "the channel's failure, once");
@@ -439,7 +498,9 @@ test('a channel that fails with an error other than a disconnect re-routes the j
 // left any sent along with them open, so a worker could fill its fd table
 // (2,000 fds from 20 frames before this was fixed).
 test('fds a worker sends along with Ready, Done, unknown, short or stray Reply frames are closed in the primary', async (t) => {
-  const hostile = script('hostile-frames.js', `
+  const hostile = script(
+    'hostile-frames.js',
+    `
 const { connectToPrimary } = require(POOL);
 const channel = connectToPrimary();
 const fds = new Array(100).fill(0);
@@ -454,12 +515,15 @@ for (const data of [frame(7, 0), frame(6, 0), frame(99, 0), frame(3, 12345), Buf
   for (let i = 0; i < 5; i++) channel.socket.write({ data, fds });
 }
 channel.socket.write({ data: frame(1, 0) }, () => channel.send('sent'));
-`);
+`,
+  );
   const before = fs.readdirSync('/proc/self/fd').length;
   const pool = createPool({ script: hostile, size: 1, execArgv: [], stdio: 'ignore', respawn: false });
-  const got = new Promise<string>((resolve) => pool.on('message', (m: UnixMessage) => {
-    if (m.data.toString() === 'sent') resolve('sent');
-  }));
+  const got = new Promise<string>((resolve) =>
+    pool.on('message', (m: UnixMessage) => {
+      if (m.data.toString() === 'sent') resolve('sent');
+    }),
+  );
   t.is(await within(got, 10_000), 'sent');
   t.is(fs.readdirSync('/proc/self/fd').length, before + 1, 'only the channel is open in the primary');
   pool.destroy();

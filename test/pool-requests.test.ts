@@ -90,9 +90,15 @@ test('settling before the timeout clears the timer; list() is a snapshot that se
   tr.requests.ref();
   tr.requests.unref();
   const list = tr.requests.list();
-  t.deepEqual(list.map((p) => p.id), [1, 2]);
+  t.deepEqual(
+    list.map((p) => p.id),
+    [1, 2],
+  );
   for (const p of list) tr.requests.settle(p.id, new Error(`no ${p.id}`));
-  t.deepEqual(list.map((p) => p.id), [1, 2]);
+  t.deepEqual(
+    list.map((p) => p.id),
+    [1, 2],
+  );
   await t.throwsAsync(a.result, { message: 'no 1' });
   await t.throwsAsync(b.result, { message: 'no 2' });
   await new Promise((r) => setTimeout(r, 30));

@@ -8,7 +8,20 @@ import net from 'node:net';
 import path from 'node:path';
 import { once } from 'node:events';
 import { createPool, type PoolOptions, type WorkerPool } from '../src/pool';
-import { assertFdsBack, assertProbeClosed, closeAll, delay, fdCount, fileWithContent, isOpen, leakFree, type Probe, probe, waitFor, withLeakCheck } from './helpers';
+import {
+  assertFdsBack,
+  assertProbeClosed,
+  closeAll,
+  delay,
+  fdCount,
+  fileWithContent,
+  isOpen,
+  leakFree,
+  type Probe,
+  probe,
+  waitFor,
+  withLeakCheck,
+} from './helpers';
 
 const WORKER = path.join(__dirname, 'fixtures', 'pool-worker.js');
 
@@ -52,12 +65,14 @@ async function withPool(t: ExecutionContext, options: Partial<PoolOptions>, body
 
 function get(port: number): Promise<{ worker: number; pid: number }> {
   return new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve(JSON.parse(body) as { worker: number; pid: number }));
-    }).on('error', reject);
+    http
+      .get({ host: '127.0.0.1', port, agent: false }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => resolve(JSON.parse(body) as { worker: number; pid: number }));
+      })
+      .on('error', reject);
   });
 }
 
@@ -200,7 +215,11 @@ test('HTTP hand-off: 300 requests get 300 responses from both workers and every 
     t.is(perWorker[0]! + perWorker[1]!, 300);
     t.true(perWorker[0]! > 0 && perWorker[1]! > 0, `both workers served: ${perWorker.join('/')}`);
     await waitFor(() => pool.workers.every((w) => w!.outstanding === 0));
-    t.deepEqual(pool.workers.map((w) => w!.outstanding), [0, 0], 'workers reported every connection closed');
+    t.deepEqual(
+      pool.workers.map((w) => w!.outstanding),
+      [0, 0],
+      'workers reported every connection closed',
+    );
     const after = await Promise.all([stats(pool, 0), stats(pool, 1)]);
     t.is(after[0].fds, before[0].fds);
     t.is(after[1].fds, before[1].fds);
@@ -259,31 +278,37 @@ test('argument errors are typed and leave nothing behind', async (t) => {
   });
 });
 
-test('close() drains: requests already sent are answered, then new work is refused with ERR_POOL_CLOSED', leakFree(async (t) => {
-  const pool = createPool({ script: WORKER, size: 2, execArgv: [] });
-  await pool.ready();
-  const pids = pool.workers.map((w) => w!.pid!);
-  const replies = Array.from({ length: 10 }, () => pool.request(op('stats')));
-  const closing = pool.close();
-  t.throws(() => pool.send('late'), { code: 'ERR_POOL_CLOSED' });
-  t.is((await Promise.all(replies)).length, 10);
-  await closing;
-  for (const pid of pids) t.false(isAlive(pid));
-}));
+test(
+  'close() drains: requests already sent are answered, then new work is refused with ERR_POOL_CLOSED',
+  leakFree(async (t) => {
+    const pool = createPool({ script: WORKER, size: 2, execArgv: [] });
+    await pool.ready();
+    const pids = pool.workers.map((w) => w!.pid!);
+    const replies = Array.from({ length: 10 }, () => pool.request(op('stats')));
+    const closing = pool.close();
+    t.throws(() => pool.send('late'), { code: 'ERR_POOL_CLOSED' });
+    t.is((await Promise.all(replies)).length, 10);
+    await closing;
+    for (const pid of pids) t.false(isAlive(pid));
+  }),
+);
 
-test('destroy() kills every worker at once, fails what is pending, and leaves no process or fd', leakFree(async (t) => {
-  const pool = createPool({ script: WORKER, size: 2, execArgv: [] });
-  await pool.ready();
-  const pids = pool.workers.map((w) => w!.pid!);
-  const held = pool.request(op('hold'));
-  await delay(20); // no event says the worker holds the request: give it time to reach the worker
-  const closed = once(pool, 'close');
-  pool.destroy();
-  const err = await t.throwsAsync(held);
-  t.is((err as NodeJS.ErrnoException).code, 'ERR_POOL_CLOSED');
-  await closed;
-  for (const pid of pids) t.false(isAlive(pid), `worker ${pid} is gone`);
-}));
+test(
+  'destroy() kills every worker at once, fails what is pending, and leaves no process or fd',
+  leakFree(async (t) => {
+    const pool = createPool({ script: WORKER, size: 2, execArgv: [] });
+    await pool.ready();
+    const pids = pool.workers.map((w) => w!.pid!);
+    const held = pool.request(op('hold'));
+    await delay(20); // no event says the worker holds the request: give it time to reach the worker
+    const closed = once(pool, 'close');
+    pool.destroy();
+    const err = await t.throwsAsync(held);
+    t.is((err as NodeJS.ErrnoException).code, 'ERR_POOL_CLOSED');
+    await closed;
+    for (const pid of pids) t.false(isAlive(pid), `worker ${pid} is gone`);
+  }),
+);
 
 test('an ESM worker script works the same: HTTP hand-off and a file fd hashed through the pool', async (t) => {
   await withPool(t, { script: path.join(__dirname, '..', 'examples', 'pool', 'worker.mjs') }, async (pool) => {
@@ -317,109 +342,144 @@ test('one wakeup of the acceptor sends each worker one full frame of SCM_MAX_FD 
 test("a worker listening for 'handoff' gets the raw connection fds and owns them", async (t) => {
   await withPool(t, { script: path.join(__dirname, 'fixtures', 'pool-raw-worker.js') }, async (pool) => {
     const { port } = await pool.serve({ port: 0 });
-    const replies = await Promise.all(Array.from({ length: 50 }, () => new Promise<string>((resolve, reject) => {
-      const s = net.connect(port, '127.0.0.1');
-      let got = '';
-      s.setEncoding('utf8');
-      s.on('data', (d: string) => (got += d));
-      s.on('end', () => resolve(got));
-      s.on('error', reject);
-    })));
+    const replies = await Promise.all(
+      Array.from(
+        { length: 50 },
+        () =>
+          new Promise<string>((resolve, reject) => {
+            const s = net.connect(port, '127.0.0.1');
+            let got = '';
+            s.setEncoding('utf8');
+            s.on('data', (d: string) => (got += d));
+            s.on('end', () => resolve(got));
+            s.on('error', reject);
+          }),
+      ),
+    );
     t.is(replies.length, 50);
-    t.true(replies.every((r) => /^raw fd \d+ from worker [01]\n$/.test(r)), replies[0]);
+    t.true(
+      replies.every((r) => /^raw fd \d+ from worker [01]\n$/.test(r)),
+      replies[0],
+    );
     // The idle workers still report completion (an unref'd immediate would
     // leave the DONE frame waiting for an unrelated wakeup).
     // The bound is the point: 2 s, not the generous default.
     await waitFor(() => pool.workers.every((w) => w!.outstanding === 0), 2000);
-    t.deepEqual(pool.workers.map((w) => w!.outstanding), [0, 0]);
+    t.deepEqual(
+      pool.workers.map((w) => w!.outstanding),
+      [0, 0],
+    );
   });
 });
 
-test('createPool() checks every option before it spawns anything: args, execArgv, env, stdio, respawn and script, with ERR_* codes', leakFree(async (t, { base }) => {
-  const { proxy, revoke } = Proxy.revocable({}, {});
-  revoke();
-  const bad: Array<[Partial<PoolOptions>, string]> = [
-    [{ args: 42 as unknown as string[] }, 'ERR_INVALID_ARG_TYPE'],
-    [{ args: ['ok', 7 as unknown as string] }, 'ERR_INVALID_ARG_TYPE'],
-    [{ args: ['nul\0byte'] }, 'ERR_INVALID_ARG_VALUE'],
-    [{ execArgv: 'no' as unknown as string[] }, 'ERR_INVALID_ARG_TYPE'],
-    [{ env: { A: 1 as unknown as string } }, 'ERR_INVALID_ARG_TYPE'],
-    [{ stdio: 'nope' as 'pipe' }, 'ERR_INVALID_ARG_VALUE'],
-    [{ respawn: 'no' as unknown as boolean }, 'ERR_INVALID_ARG_TYPE'],
-    [{ size: Symbol('n') as unknown as number }, 'ERR_INVALID_ARG_TYPE'],
-    [{ closeTimeout: {} as number }, 'ERR_OUT_OF_RANGE'],
-    [{ script: 42 as unknown as string }, 'ERR_INVALID_ARG_TYPE'],
-  ];
-  for (const [options, code] of bad) {
-    const err = t.throws(() => createPool({ script: WORKER, size: 1, ...options })) as Error & { code?: string };
-    t.is(err.code, code, JSON.stringify(Object.keys(options)));
-  }
-  t.is((t.throws(() => createPool(proxy as PoolOptions)) as Error & { code?: string }).code, 'ERR_INVALID_ARG_TYPE');
-  t.is(fdCount(), base, 'nothing was spawned');
-  let reads = 0;
-  const pool = createPool({ get script(): string { reads++; return WORKER; }, size: 1, execArgv: [] });
-  t.is(reads, 1, 'script read once');
-  const closed = once(pool, 'close');
-  pool.destroy();
-  await closed;
-}));
-
-test('handOff() reads its fds once and send()/request() refuse a transfer that is not a boolean, queueing nothing', leakFree(async (t) => {
-  const pool = createPool({ script: WORKER, size: 1, execArgv: [] });
-  await pool.ready();
-  const p = probe();
-  {
-    let lengthReads = 0;
-    // A Proxy whose length grows on a second read: read twice, it would
-    // validate [fd] and hand off [fd, 12345].
-    const fds = new Proxy([p.fd], {
-      get(target, key, receiver) {
-        if (key === 'length') return ++lengthReads === 1 ? 1 : 2;
-        if (key === '1') return 12345;
-        return Reflect.get(target, key, receiver) as unknown;
-      },
-    });
-    pool.handOff(fds);
-    t.is(lengthReads, 1);
-    const before = pool.workers[0]!.outstanding;
-    const q = probe();
-    t.throws(() => pool.send({ data: 'x', fds: [q.fd] }, { transfer: 'yes' as unknown as boolean }), { code: 'ERR_INVALID_ARG_TYPE' });
-    t.throws(() => pool.request({ data: 'x', fds: [q.fd] }, { transfer: 1 as unknown as boolean }), { code: 'ERR_INVALID_ARG_TYPE' });
-    t.is(pool.workers[0]!.outstanding, before, 'nothing was queued');
-    t.true(isOpen(q.fd), 'the fd stays the caller\'s');
-    closeAll([q.fd]);
-    await assertProbeClosed(t, q);
-  }
-  // The worker's HTTP server holds the handed-off connection open: close() would wait for it.
-  const closed = once(pool, 'close');
-  pool.destroy();
-  await closed;
-  // The handed-off end was the worker's connection: closed with it, and nowhere else open.
-  await assertProbeClosed(t, p);
-}));
-
-test('destroy() fails the sends still waiting for a worker on a later tick, after closing every one of their fds', leakFree(async (t) => {
-  // Sent before any worker is online: the jobs wait in the pool.
-  const pool = createPool({ script: WORKER, size: 1, execArgv: [] });
-  const probes = [probe(), probe(), probe()];
-  let destroying = false;
-  const calls: Array<{ code: unknown; duringDestroy: boolean }> = [];
-  const done = new Promise<void>((resolve) => {
-    for (const p of probes) {
-      pool.send({ data: op('noop'), fds: [p.fd] }, { transfer: true }, (err) => {
-        // A callback that threw from inside destroy() would cut its loop short
-        // and leave the jobs after it, with their fds, behind.
-        calls.push({ code: (err as NodeJS.ErrnoException | null)?.code, duringDestroy: destroying });
-        if (calls.length === probes.length) resolve();
-      });
+test(
+  'createPool() checks every option before it spawns anything: args, execArgv, env, stdio, respawn and script, with ERR_* codes',
+  leakFree(async (t, { base }) => {
+    const { proxy, revoke } = Proxy.revocable({}, {});
+    revoke();
+    const bad: Array<[Partial<PoolOptions>, string]> = [
+      [{ args: 42 as unknown as string[] }, 'ERR_INVALID_ARG_TYPE'],
+      [{ args: ['ok', 7 as unknown as string] }, 'ERR_INVALID_ARG_TYPE'],
+      [{ args: ['nul\0byte'] }, 'ERR_INVALID_ARG_VALUE'],
+      [{ execArgv: 'no' as unknown as string[] }, 'ERR_INVALID_ARG_TYPE'],
+      [{ env: { A: 1 as unknown as string } }, 'ERR_INVALID_ARG_TYPE'],
+      [{ stdio: 'nope' as 'pipe' }, 'ERR_INVALID_ARG_VALUE'],
+      [{ respawn: 'no' as unknown as boolean }, 'ERR_INVALID_ARG_TYPE'],
+      [{ size: Symbol('n') as unknown as number }, 'ERR_INVALID_ARG_TYPE'],
+      [{ closeTimeout: {} as number }, 'ERR_OUT_OF_RANGE'],
+      [{ script: 42 as unknown as string }, 'ERR_INVALID_ARG_TYPE'],
+    ];
+    for (const [options, code] of bad) {
+      const err = t.throws(() => createPool({ script: WORKER, size: 1, ...options })) as Error & { code?: string };
+      t.is(err.code, code, JSON.stringify(Object.keys(options)));
     }
-  });
-  destroying = true;
-  pool.destroy();
-  destroying = false;
-  await done;
-  t.deepEqual(calls.map((c) => c.duringDestroy), [false, false, false], 'no callback ran inside destroy()');
-  t.deepEqual(calls.map((c) => c.code), ['ERR_POOL_CLOSED', 'ERR_POOL_CLOSED', 'ERR_POOL_CLOSED']);
-  for (const p of probes) await assertProbeClosed(t, p);
-  await once(pool, 'close');
-}));
+    t.is((t.throws(() => createPool(proxy as PoolOptions)) as Error & { code?: string }).code, 'ERR_INVALID_ARG_TYPE');
+    t.is(fdCount(), base, 'nothing was spawned');
+    let reads = 0;
+    const pool = createPool({
+      get script(): string {
+        reads++;
+        return WORKER;
+      },
+      size: 1,
+      execArgv: [],
+    });
+    t.is(reads, 1, 'script read once');
+    const closed = once(pool, 'close');
+    pool.destroy();
+    await closed;
+  }),
+);
+
+test(
+  'handOff() reads its fds once and send()/request() refuse a transfer that is not a boolean, queueing nothing',
+  leakFree(async (t) => {
+    const pool = createPool({ script: WORKER, size: 1, execArgv: [] });
+    await pool.ready();
+    const p = probe();
+    {
+      let lengthReads = 0;
+      // A Proxy whose length grows on a second read: read twice, it would
+      // validate [fd] and hand off [fd, 12345].
+      const fds = new Proxy([p.fd], {
+        get(target, key, receiver) {
+          if (key === 'length') return ++lengthReads === 1 ? 1 : 2;
+          if (key === '1') return 12345;
+          return Reflect.get(target, key, receiver) as unknown;
+        },
+      });
+      pool.handOff(fds);
+      t.is(lengthReads, 1);
+      const before = pool.workers[0]!.outstanding;
+      const q = probe();
+      t.throws(() => pool.send({ data: 'x', fds: [q.fd] }, { transfer: 'yes' as unknown as boolean }), { code: 'ERR_INVALID_ARG_TYPE' });
+      t.throws(() => pool.request({ data: 'x', fds: [q.fd] }, { transfer: 1 as unknown as boolean }), { code: 'ERR_INVALID_ARG_TYPE' });
+      t.is(pool.workers[0]!.outstanding, before, 'nothing was queued');
+      t.true(isOpen(q.fd), "the fd stays the caller's");
+      closeAll([q.fd]);
+      await assertProbeClosed(t, q);
+    }
+    // The worker's HTTP server holds the handed-off connection open: close() would wait for it.
+    const closed = once(pool, 'close');
+    pool.destroy();
+    await closed;
+    // The handed-off end was the worker's connection: closed with it, and nowhere else open.
+    await assertProbeClosed(t, p);
+  }),
+);
+
+test(
+  'destroy() fails the sends still waiting for a worker on a later tick, after closing every one of their fds',
+  leakFree(async (t) => {
+    // Sent before any worker is online: the jobs wait in the pool.
+    const pool = createPool({ script: WORKER, size: 1, execArgv: [] });
+    const probes = [probe(), probe(), probe()];
+    let destroying = false;
+    const calls: Array<{ code: unknown; duringDestroy: boolean }> = [];
+    const done = new Promise<void>((resolve) => {
+      for (const p of probes) {
+        pool.send({ data: op('noop'), fds: [p.fd] }, { transfer: true }, (err) => {
+          // A callback that threw from inside destroy() would cut its loop short
+          // and leave the jobs after it, with their fds, behind.
+          calls.push({ code: (err as NodeJS.ErrnoException | null)?.code, duringDestroy: destroying });
+          if (calls.length === probes.length) resolve();
+        });
+      }
+    });
+    destroying = true;
+    pool.destroy();
+    destroying = false;
+    await done;
+    t.deepEqual(
+      calls.map((c) => c.duringDestroy),
+      [false, false, false],
+      'no callback ran inside destroy()',
+    );
+    t.deepEqual(
+      calls.map((c) => c.code),
+      ['ERR_POOL_CLOSED', 'ERR_POOL_CLOSED', 'ERR_POOL_CLOSED'],
+    );
+    for (const p of probes) await assertProbeClosed(t, p);
+    await once(pool, 'close');
+  }),
+);

@@ -9,7 +9,21 @@
 import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import { lowlevel, socketPair, UnixMessageSocket, type SocketOptions, type SocketType, type UnixMessage } from '../src/index';
-import { assertProbeClosed, closeAll, delay, fdCount, fileWithContent, inodeOf, leakFree, nextEvent, probe, settled, take, waitFor, withLeakCheck } from './helpers';
+import {
+  assertProbeClosed,
+  closeAll,
+  delay,
+  fdCount,
+  fileWithContent,
+  inodeOf,
+  leakFree,
+  nextEvent,
+  probe,
+  settled,
+  take,
+  waitFor,
+  withLeakCheck,
+} from './helpers';
 
 const PER_MESSAGE = 253;
 const { SOL_SOCKET, SO_SNDBUF } = lowlevel.constants;
@@ -96,8 +110,15 @@ async function sendToStalledPeer(t: ExecutionContext, type: SocketType, options:
     t.log(`${type} ${JSON.stringify(options)}: max queuedFds ${s.maxQueued}, max dups held ${s.maxHeld}, ${s.falses} false returns, ${s.drains} drains`);
     await reading;
     await waitFor(() => received.length >= count);
-    t.deepEqual(received.map((r) => r.data), inodes.map((_, i) => `m${i}`), 'every message arrived, in order');
-    t.true(received.every((r) => r.ok), 'each with its 253 fds, all the file it was sent with');
+    t.deepEqual(
+      received.map((r) => r.data),
+      inodes.map((_, i) => `m${i}`),
+      'every message arrived, in order',
+    );
+    t.true(
+      received.every((r) => r.ok),
+      'each with its 253 fds, all the file it was sent with',
+    );
     t.is(a.queuedFds, 0, 'no dup is held once everything is sent');
     a.destroy();
     reader!.destroy();
@@ -142,92 +163,107 @@ async function received(socket: UnixMessageSocket, data: string): Promise<[strin
 }
 
 for (const type of ['seqpacket', 'stream', 'dgram'] as const satisfies readonly SocketType[]) {
-  test(`${type}: 'drain' comes once, after both the message count and the fds held the writer back, and only when both are below their bounds`, leakFree(async (t) => {
-    const [a, b] = socketPair(type, { writableHighWaterMark: 2, maxQueuedFds: PER_MESSAGE });
-    const file = fileWithContent('both');
-    let drains = 0;
-    a.on('drain', () => drains++);
-    t.true(a.write('first'), 'one message: under both bounds');
-    const room = a.write({ data: 'second', fds: new Array<number>(PER_MESSAGE).fill(file) });
-    fs.closeSync(file);
-    t.false(room, 'false: two messages reach writableHighWaterMark and 253 dups reach maxQueuedFds');
-    t.is(a.queuedFds, PER_MESSAGE, 'the second message holds its dups');
-    t.true(a.writableNeedDrain);
-    await nextEvent(a, ['drain']);
-    t.is(a.queuedFds, 0, "the dups were released before 'drain'");
-    t.false(a.writableNeedDrain, "writableNeedDrain is false at 'drain'");
-    t.deepEqual(await received(b, 'firstsecond'), ['firstsecond', PER_MESSAGE]);
-    await delay(20); // a negative check: no event marks a second 'drain' that never comes
-    t.is(drains, 1, "one 'drain' for one false return");
-    a.destroy();
-    b.destroy();
-    await Promise.all([settled(a), settled(b)]);
-  }));
+  test(
+    `${type}: 'drain' comes once, after both the message count and the fds held the writer back, and only when both are below their bounds`,
+    leakFree(async (t) => {
+      const [a, b] = socketPair(type, { writableHighWaterMark: 2, maxQueuedFds: PER_MESSAGE });
+      const file = fileWithContent('both');
+      let drains = 0;
+      a.on('drain', () => drains++);
+      t.true(a.write('first'), 'one message: under both bounds');
+      const room = a.write({ data: 'second', fds: new Array<number>(PER_MESSAGE).fill(file) });
+      fs.closeSync(file);
+      t.false(room, 'false: two messages reach writableHighWaterMark and 253 dups reach maxQueuedFds');
+      t.is(a.queuedFds, PER_MESSAGE, 'the second message holds its dups');
+      t.true(a.writableNeedDrain);
+      await nextEvent(a, ['drain']);
+      t.is(a.queuedFds, 0, "the dups were released before 'drain'");
+      t.false(a.writableNeedDrain, "writableNeedDrain is false at 'drain'");
+      t.deepEqual(await received(b, 'firstsecond'), ['firstsecond', PER_MESSAGE]);
+      await delay(20); // a negative check: no event marks a second 'drain' that never comes
+      t.is(drains, 1, "one 'drain' for one false return");
+      a.destroy();
+      b.destroy();
+      await Promise.all([settled(a), settled(b)]);
+    }),
+  );
 
-  test(`${type}: write() says false for the fds alone, under writableHighWaterMark, and one 'drain' follows once they are sent`, leakFree(async (t) => {
-    const [a, b] = socketPair(type, { maxQueuedFds: PER_MESSAGE });
-    const file = fileWithContent('fds');
-    let drains = 0;
-    a.on('drain', () => drains++);
-    t.true(a.write('first'));
-    const room = a.write({ data: 'second', fds: new Array<number>(PER_MESSAGE).fill(file) });
-    fs.closeSync(file);
-    t.false(room, '253 dups reach maxQueuedFds');
-    t.true(a.writableLength < a.writableHighWaterMark, 'the message count alone would not have held the writer back');
-    await nextEvent(a, ['drain']);
-    t.is(a.queuedFds, 0);
-    t.deepEqual(await received(b, 'firstsecond'), ['firstsecond', PER_MESSAGE]);
-    await delay(20); // a negative check: no event marks a second 'drain' that never comes
-    t.is(drains, 1, "one 'drain' for one false return");
-    a.destroy();
-    b.destroy();
-    await Promise.all([settled(a), settled(b)]);
-  }));
+  test(
+    `${type}: write() says false for the fds alone, under writableHighWaterMark, and one 'drain' follows once they are sent`,
+    leakFree(async (t) => {
+      const [a, b] = socketPair(type, { maxQueuedFds: PER_MESSAGE });
+      const file = fileWithContent('fds');
+      let drains = 0;
+      a.on('drain', () => drains++);
+      t.true(a.write('first'));
+      const room = a.write({ data: 'second', fds: new Array<number>(PER_MESSAGE).fill(file) });
+      fs.closeSync(file);
+      t.false(room, '253 dups reach maxQueuedFds');
+      t.true(a.writableLength < a.writableHighWaterMark, 'the message count alone would not have held the writer back');
+      await nextEvent(a, ['drain']);
+      t.is(a.queuedFds, 0);
+      t.deepEqual(await received(b, 'firstsecond'), ['firstsecond', PER_MESSAGE]);
+      await delay(20); // a negative check: no event marks a second 'drain' that never comes
+      t.is(drains, 1, "one 'drain' for one false return");
+      a.destroy();
+      b.destroy();
+      await Promise.all([settled(a), settled(b)]);
+    }),
+  );
 }
 
-test('seqpacket: maxQueuedFds is exact: write() says false on the write whose dups reach it, not one write earlier or later', leakFree(async (t) => {
-  for (const [maxQueuedFds, falseAt] of [[4 * PER_MESSAGE, 4], [4 * PER_MESSAGE + 1, 5]] as const) {
-    const [a, b] = socketPair('seqpacket', { maxQueuedFds, writableHighWaterMark: 1000 });
-    const file = fileWithContent('exact');
-    // Corked, every message waits and holds its dups (an idle socket would
-    // send the first one from write() itself, without dups).
-    a.cork();
-    const rooms: boolean[] = [];
-    for (let i = 1; i <= falseAt; i++) rooms.push(a.write({ data: `m${i}`, fds: new Array<number>(PER_MESSAGE).fill(file) }));
-    fs.closeSync(file);
-    t.deepEqual(rooms, [...new Array<boolean>(falseAt - 1).fill(true), false], `maxQueuedFds ${maxQueuedFds}: false on write ${falseAt}`);
-    t.is(a.queuedFds, falseAt * PER_MESSAGE);
-    t.true(a.queuedFds <= maxQueuedFds + PER_MESSAGE - 1, 'at most the bound plus one message less one fd');
-    const drained = nextEvent(a, ['drain']);
-    a.uncork();
-    await drained;
-    const got = await take(b, falseAt);
-    t.true(got.every((m) => m.fds.length === PER_MESSAGE));
-    for (const m of got) closeAll(m.fds);
-    a.destroy();
-    b.destroy();
-    await Promise.all([settled(a), settled(b)]);
-  }
-}));
+test(
+  'seqpacket: maxQueuedFds is exact: write() says false on the write whose dups reach it, not one write earlier or later',
+  leakFree(async (t) => {
+    for (const [maxQueuedFds, falseAt] of [
+      [4 * PER_MESSAGE, 4],
+      [4 * PER_MESSAGE + 1, 5],
+    ] as const) {
+      const [a, b] = socketPair('seqpacket', { maxQueuedFds, writableHighWaterMark: 1000 });
+      const file = fileWithContent('exact');
+      // Corked, every message waits and holds its dups (an idle socket would
+      // send the first one from write() itself, without dups).
+      a.cork();
+      const rooms: boolean[] = [];
+      for (let i = 1; i <= falseAt; i++) rooms.push(a.write({ data: `m${i}`, fds: new Array<number>(PER_MESSAGE).fill(file) }));
+      fs.closeSync(file);
+      t.deepEqual(rooms, [...new Array<boolean>(falseAt - 1).fill(true), false], `maxQueuedFds ${maxQueuedFds}: false on write ${falseAt}`);
+      t.is(a.queuedFds, falseAt * PER_MESSAGE);
+      t.true(a.queuedFds <= maxQueuedFds + PER_MESSAGE - 1, 'at most the bound plus one message less one fd');
+      const drained = nextEvent(a, ['drain']);
+      a.uncork();
+      await drained;
+      const got = await take(b, falseAt);
+      t.true(got.every((m) => m.fds.length === PER_MESSAGE));
+      for (const m of got) closeAll(m.fds);
+      a.destroy();
+      b.destroy();
+      await Promise.all([settled(a), settled(b)]);
+    }
+  }),
+);
 
 for (const type of ['seqpacket', 'stream', 'dgram'] as const satisfies readonly SocketType[]) {
-  test(`${type}: destroying a writer whose 253-fd messages wait for a peer that never reads closes every dup it holds`, leakFree(async (t, { base }) => {
-    const p = probe();
-    const [mine, peer] = lowlevel.socketpair(type);
-    const a = UnixMessageSocket.fromFd(mine, { writableHighWaterMark: 1000, maxQueuedFds: 100_000 });
-    a.setOption(SOL_SOCKET, SO_SNDBUF, 1);
-    const errors: Array<Error | null | undefined> = [];
-    for (let i = 0; i < 20; i++) a.write({ data: `m${i}`, fds: new Array<number>(PER_MESSAGE).fill(p.fd) }, (err) => errors.push(err));
-    fs.closeSync(p.fd);
-    await delay(20); // a negative check: the messages that cannot leave are still waiting (no event marks that)
-    t.true(a.queuedFds > 0, `messages wait with their dups (${a.queuedFds})`);
-    t.true(fdCount() - base >= a.queuedFds, 'the dups are open in this process');
-    a.destroy();
-    await settled(a);
-    t.is(a.queuedFds, 0, 'no dup is counted after destroy');
-    t.true(errors.filter((e) => e != null).length > 0, 'the waiting writes failed');
-    // The messages the kernel took are in the peer's queue until it closes.
-    lowlevel.close(peer);
-    await assertProbeClosed(t, p);
-  }));
+  test(
+    `${type}: destroying a writer whose 253-fd messages wait for a peer that never reads closes every dup it holds`,
+    leakFree(async (t, { base }) => {
+      const p = probe();
+      const [mine, peer] = lowlevel.socketpair(type);
+      const a = UnixMessageSocket.fromFd(mine, { writableHighWaterMark: 1000, maxQueuedFds: 100_000 });
+      a.setOption(SOL_SOCKET, SO_SNDBUF, 1);
+      const errors: Array<Error | null | undefined> = [];
+      for (let i = 0; i < 20; i++) a.write({ data: `m${i}`, fds: new Array<number>(PER_MESSAGE).fill(p.fd) }, (err) => errors.push(err));
+      fs.closeSync(p.fd);
+      await delay(20); // a negative check: the messages that cannot leave are still waiting (no event marks that)
+      t.true(a.queuedFds > 0, `messages wait with their dups (${a.queuedFds})`);
+      t.true(fdCount() - base >= a.queuedFds, 'the dups are open in this process');
+      a.destroy();
+      await settled(a);
+      t.is(a.queuedFds, 0, 'no dup is counted after destroy');
+      t.true(errors.filter((e) => e != null).length > 0, 'the waiting writes failed');
+      // The messages the kernel took are in the peer's queue until it closes.
+      lowlevel.close(peer);
+      await assertProbeClosed(t, p);
+    }),
+  );
 }

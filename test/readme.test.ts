@@ -16,7 +16,14 @@ import path from 'node:path';
 
 const root = path.join(__dirname, '..');
 
-interface Snippet { line: number; lang: string; mark: string; heading: string; code: string; file: string }
+interface Snippet {
+  line: number;
+  lang: string;
+  mark: string;
+  heading: string;
+  code: string;
+  file: string;
+}
 
 function snippets(markdown: string): Snippet[] {
   const lines = markdown.split('\n');
@@ -70,16 +77,26 @@ test('every code block is js, ts or sh, and its mark is known', (t) => {
 });
 
 test('every js and ts block type-checks against the published types', (t) => {
-  fs.writeFileSync(path.join(scratch, 'tsconfig.json'), JSON.stringify({
-    compilerOptions: {
-      allowJs: true, checkJs: true, noEmit: true, strict: true, skipLibCheck: true,
-      target: 'ES2022', lib: ['ES2022'], module: 'node16', moduleResolution: 'node16',
-      moduleDetection: 'force', types: ['node'],
-    },
-    files: code.map((s) => s.file),
-  }));
-  const r = spawnSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', scratch],
-    { encoding: 'utf8', timeout: 60_000 });
+  fs.writeFileSync(
+    path.join(scratch, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: {
+        allowJs: true,
+        checkJs: true,
+        noEmit: true,
+        strict: true,
+        skipLibCheck: true,
+        target: 'ES2022',
+        lib: ['ES2022'],
+        module: 'node16',
+        moduleResolution: 'node16',
+        moduleDetection: 'force',
+        types: ['node'],
+      },
+      files: code.map((s) => s.file),
+    }),
+  );
+  const r = spawnSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', scratch], { encoding: 'utf8', timeout: 60_000 });
   const report = r.stdout.replace(/\S*(readme-(\d+)\.\w+)/g, (_match, file, line) => `README.md block at line ${line} (${file})`);
   t.is(r.status, 0, report);
 });

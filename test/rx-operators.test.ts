@@ -37,40 +37,58 @@ test('fds() passes an error through and unsubscribes from its source', (t) => {
   });
 });
 
-test('fds() closes the fds of a message that were not emitted when the subscriber leaves in its middle', leakFree((t) => {
-  const files = openFiles(3);
-  scheduler(t).run(({ cold, expectObservable, expectSubscriptions }) => {
-    const source = cold('-a-b-|', { a: message('a', files), b: message('b', []) });
-    expectObservable(source.pipe(fds(), take(2))).toBe('-(xy|)', { x: files[0], y: files[1] });
-    expectSubscriptions(source.subscriptions).toBe('^!');
-  });
-  t.deepEqual(files.map(isOpen), [true, true, false], 'the two emitted fds are the subscriber\'s; the third was closed');
-  closeAll(files.slice(0, 2));
-}, { wait: false }));
+test(
+  'fds() closes the fds of a message that were not emitted when the subscriber leaves in its middle',
+  leakFree(
+    (t) => {
+      const files = openFiles(3);
+      scheduler(t).run(({ cold, expectObservable, expectSubscriptions }) => {
+        const source = cold('-a-b-|', { a: message('a', files), b: message('b', []) });
+        expectObservable(source.pipe(fds(), take(2))).toBe('-(xy|)', { x: files[0], y: files[1] });
+        expectSubscriptions(source.subscriptions).toBe('^!');
+      });
+      t.deepEqual(files.map(isOpen), [true, true, false], "the two emitted fds are the subscriber's; the third was closed");
+      closeAll(files.slice(0, 2));
+    },
+    { wait: false },
+  ),
+);
 
-test('withFds(n) passes the messages carrying exactly n fds and closes the fds of the others', leakFree((t) => {
-  const [one, two, none, three] = [openFiles(1), openFiles(2), [], openFiles(3)];
-  const values = { a: message('a', one), b: message('b', two), c: message('c', none), d: message('d', three) };
-  scheduler(t).run(({ cold, expectObservable, expectSubscriptions }) => {
-    const source = cold('-a-b-c-d-|', values);
-    expectObservable(source.pipe(withFds(1))).toBe('-a-------|', values);
-    expectSubscriptions(source.subscriptions).toBe('^--------!');
-  });
-  t.true(isOpen(one[0]!), 'the passed message keeps its fd: it is the subscriber\'s');
-  t.false([...two, ...three].some(isOpen), 'every fd of the dropped messages was closed');
-  closeAll(one);
-}, { wait: false }));
+test(
+  'withFds(n) passes the messages carrying exactly n fds and closes the fds of the others',
+  leakFree(
+    (t) => {
+      const [one, two, none, three] = [openFiles(1), openFiles(2), [], openFiles(3)];
+      const values = { a: message('a', one), b: message('b', two), c: message('c', none), d: message('d', three) };
+      scheduler(t).run(({ cold, expectObservable, expectSubscriptions }) => {
+        const source = cold('-a-b-c-d-|', values);
+        expectObservable(source.pipe(withFds(1))).toBe('-a-------|', values);
+        expectSubscriptions(source.subscriptions).toBe('^--------!');
+      });
+      t.true(isOpen(one[0]!), "the passed message keeps its fd: it is the subscriber's");
+      t.false([...two, ...three].some(isOpen), 'every fd of the dropped messages was closed');
+      closeAll(one);
+    },
+    { wait: false },
+  ),
+);
 
-test('withFds({ min, max }) keeps the messages whose fd count is in the range, bounds included', leakFree((t) => {
-  const [two, three, four] = [openFiles(2), openFiles(3), openFiles(4)];
-  const values = { a: message('a', []), b: message('b', two), c: message('c', three), d: message('d', four) };
-  scheduler(t).run(({ cold, expectObservable }) => {
-    expectObservable(cold('abcd|', values).pipe(withFds({ min: 2, max: 3 }))).toBe('-bc-|', values);
-    expectObservable(cold('a|', values).pipe(withFds({ min: 1 }))).toBe('-|');
-  });
-  t.false(four.some(isOpen), 'above max: closed');
-  closeAll([...two, ...three]);
-}, { wait: false }));
+test(
+  'withFds({ min, max }) keeps the messages whose fd count is in the range, bounds included',
+  leakFree(
+    (t) => {
+      const [two, three, four] = [openFiles(2), openFiles(3), openFiles(4)];
+      const values = { a: message('a', []), b: message('b', two), c: message('c', three), d: message('d', four) };
+      scheduler(t).run(({ cold, expectObservable }) => {
+        expectObservable(cold('abcd|', values).pipe(withFds({ min: 2, max: 3 }))).toBe('-bc-|', values);
+        expectObservable(cold('a|', values).pipe(withFds({ min: 1 }))).toBe('-|');
+      });
+      t.false(four.some(isOpen), 'above max: closed');
+      closeAll([...two, ...three]);
+    },
+    { wait: false },
+  ),
+);
 
 test('withFds() passes an error through', (t) => {
   scheduler(t).run(({ cold, expectObservable }) => {
@@ -84,22 +102,24 @@ test('withFds() refuses a count that no message can have', (t) => {
   }
 });
 
-test('fromSocket | fds() | take(5) over real messages: the taken fds are the subscriber\'s, every other copy is closed', leakFree(async (t) => {
-  const [a, b] = socketPair('seqpacket');
-  const p = probe();
-  // Ten messages of three copies each: take(5) stops in the middle of the second.
-  for (let i = 0; i < 10; i++) a.write({ data: `m${i}`, fds: [p.fd, p.fd, p.fd] });
-  fs.closeSync(p.fd);
-  const taken = await lastValueFrom(fromSocket(b).pipe(fds(), take(5), toArray()));
-  t.is(taken.length, 5);
-  t.true(taken.every(isOpen));
-  t.true(b.destroyed, 'unsubscribing destroyed the socket, with what it had buffered');
-  closeAll(taken);
-  await assertProbeClosed(t, p);
-  a.destroy();
-  await Promise.all([settled(a), settled(b)]);
-}));
-
+test(
+  "fromSocket | fds() | take(5) over real messages: the taken fds are the subscriber's, every other copy is closed",
+  leakFree(async (t) => {
+    const [a, b] = socketPair('seqpacket');
+    const p = probe();
+    // Ten messages of three copies each: take(5) stops in the middle of the second.
+    for (let i = 0; i < 10; i++) a.write({ data: `m${i}`, fds: [p.fd, p.fd, p.fd] });
+    fs.closeSync(p.fd);
+    const taken = await lastValueFrom(fromSocket(b).pipe(fds(), take(5), toArray()));
+    t.is(taken.length, 5);
+    t.true(taken.every(isOpen));
+    t.true(b.destroyed, 'unsubscribing destroyed the socket, with what it had buffered');
+    closeAll(taken);
+    await assertProbeClosed(t, p);
+    a.destroy();
+    await Promise.all([settled(a), settled(b)]);
+  }),
+);
 
 test('withFds() refuses a count that is not one with ERR_* codes (a BigInt, null, a revoked Proxy), reading min and max once', (t) => {
   const { proxy, revoke } = Proxy.revocable({}, {});
@@ -111,17 +131,25 @@ test('withFds() refuses a count that is not one with ERR_* codes (a BigInt, null
   }
   t.throws(() => withFds({ min: 2, max: 1 }), { instanceOf: RangeError, code: 'ERR_OUT_OF_RANGE' });
   let reads = 0;
-  withFds({ get min(): number { reads++; return 1; } });
+  withFds({
+    get min(): number {
+      reads++;
+      return 1;
+    },
+  });
   t.is(reads, 1);
 });
 
-test('withFds() closes the fds of the messages a synchronous source goes on emitting after its subscriber has gone', leakFree(async (t) => {
-  const probes = [probe(), probe(), probe()];
-  const messages = probes.map((p, i) => message(`m${i}`, [lowlevel.dup(p.fd)]));
-  for (const p of probes) fs.closeSync(p.fd);
-  // take(1) unsubscribes after the first message; of() emits the other two anyway.
-  const got = await lastValueFrom(of(...messages).pipe(withFds(1), take(1), toArray()));
-  t.is(got.length, 1);
-  closeAll(got[0]!.fds);
-  for (const p of probes) await assertProbeClosed(t, p);
-}));
+test(
+  'withFds() closes the fds of the messages a synchronous source goes on emitting after its subscriber has gone',
+  leakFree(async (t) => {
+    const probes = [probe(), probe(), probe()];
+    const messages = probes.map((p, i) => message(`m${i}`, [lowlevel.dup(p.fd)]));
+    for (const p of probes) fs.closeSync(p.fd);
+    // take(1) unsubscribes after the first message; of() emits the other two anyway.
+    const got = await lastValueFrom(of(...messages).pipe(withFds(1), take(1), toArray()));
+    t.is(got.length, 1);
+    closeAll(got[0]!.fds);
+    for (const p of probes) await assertProbeClosed(t, p);
+  }),
+);

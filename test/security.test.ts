@@ -179,7 +179,9 @@ test('listen({ path, mode }) never changes the mode of the file a symlink swappe
       }
     });
     const report = await attacker.report;
-    t.log(`${cycles} listen cycles (${listened} listened) in ${RACE_MS} ms; the attacker swapped the socket file ${report.swaps} times; the target changed ${changed} times`);
+    t.log(
+      `${cycles} listen cycles (${listened} listened) in ${RACE_MS} ms; the attacker swapped the socket file ${report.swaps} times; the target changed ${changed} times`,
+    );
     t.true(report.swaps > 0, 'the attacker did replace the socket file with its symlink');
     t.is(changed, 0, "the target's mode and ctime never changed: nothing was chmod()ed by path");
     t.is(fs.statSync(target).mode & 0o7777, 0o600);
@@ -215,7 +217,9 @@ test('with umask 0, an unprivileged user racing connect() never gets past the pe
       process.umask(umask);
     }
     const r = await attacker.report;
-    t.log(`${cycles} listen cycles (${listened} listened) in ${RACE_MS} ms; ${r.attempts} connects: ENOENT ${r.enoent}, EACCES ${r.eacces}, ECONNREFUSED ${r.refused}, connected ${r.connected}, other ${r.other}`);
+    t.log(
+      `${cycles} listen cycles (${listened} listened) in ${RACE_MS} ms; ${r.attempts} connects: ENOENT ${r.enoent}, EACCES ${r.eacces}, ECONNREFUSED ${r.refused}, connected ${r.connected}, other ${r.other}`,
+    );
     t.true(r.eacces > 0, 'the attacker did find the socket file, and was refused by its mode');
     t.is(r.connected, 0, 'no connect() by the unprivileged user succeeded');
     // ECONNREFUSED comes after the permission check (af_unix.c
@@ -276,17 +280,27 @@ test('an acceptFds: false server: a client that sends 253 fds before it is accep
     const got = await readAll(conn);
     const plain = Array.from({ length: 10 }, (_, i) => `m${i}`);
     t.is(report.sent, 10);
-    t.true(got.every((m) => m.fds.length === 0), 'no message brought an fd');
+    t.true(
+      got.every((m) => m.fds.length === 0),
+      'no message brought an fd',
+    );
     if (kernelHasPassRights()) {
       t.is(report.fdsSend, 'EPERM', 'the kernel refused the fds: SO_PASSRIGHTS was on the connection before accept()');
-      t.deepEqual(got.map((m) => m.data.toString()), plain, 'only the plain messages arrived');
+      t.deepEqual(
+        got.map((m) => m.data.toString()),
+        plain,
+        'only the plain messages arrived',
+      );
       t.true(got.every((m) => !m.fdsTruncated));
     } else {
       // Before Linux 6.16 the fds travel; the server reads with no room for
       // them, so the kernel drops them instead of installing them here.
       t.log('this kernel has no SO_PASSRIGHTS: checked the fallback (fds dropped on receipt, message flagged fdsTruncated)');
       t.is(report.fdsSend, 'ok');
-      t.deepEqual(got.map((m) => m.data.toString()), ['with-fds', ...plain]);
+      t.deepEqual(
+        got.map((m) => m.data.toString()),
+        ['with-fds', ...plain],
+      );
       t.true(got[0]!.fdsTruncated);
     }
     conn.destroy();
@@ -335,7 +349,11 @@ test('a passCredentials server reports the real pid, uid and gid on every messag
     await Promise.all(ended);
     await closed(server);
     const pids = new Set(clients.map((c) => c.pid));
-    t.deepEqual(reports.map((r) => [r.sent, r.accepted]), Array(8).fill([100, true]), 'each sent 100 messages and saw itself accepted');
+    t.deepEqual(
+      reports.map((r) => [r.sent, r.accepted]),
+      Array(8).fill([100, true]),
+      'each sent 100 messages and saw itself accepted',
+    );
     t.is(received.length, 800, 'every message arrived');
     const wrong = received.filter((m) => {
       const pid = Number(m.data.toString().split(' ')[0]);
@@ -351,67 +369,80 @@ test('a passCredentials server reports the real pid, uid and gid on every messag
   });
 });
 
-test('a message sent while neither end had SO_PASSCRED has no credentials, not pid 0 and the overflow ids', leakFree(async (t) => {
-  const [a, b] = lowlevel.socketpair('seqpacket');
-  lowlevel.sendmsg(a, Buffer.from('before'));
-  // The receiver turns SO_PASSCRED on now: the kernel then attaches
-  // SCM_CREDENTIALS to the queued message too, with no sender in it.
-  const socket = UnixMessageSocket.fromFd(b, { passCredentials: true });
-  lowlevel.sendmsg(a, Buffer.from('after'));
-  const [before, after] = await take(socket, 2);
-  t.is(before?.data.toString(), 'before');
-  t.false(before !== undefined && 'credentials' in before, 'no sender is reported');
-  t.deepEqual(after?.credentials, { pid: process.pid, uid: process.getuid?.(), gid: process.getgid?.() }, 'a message sent with SO_PASSCRED on carries its sender');
-  socket.destroy();
-  lowlevel.close(a);
-}));
+test(
+  'a message sent while neither end had SO_PASSCRED has no credentials, not pid 0 and the overflow ids',
+  leakFree(async (t) => {
+    const [a, b] = lowlevel.socketpair('seqpacket');
+    lowlevel.sendmsg(a, Buffer.from('before'));
+    // The receiver turns SO_PASSCRED on now: the kernel then attaches
+    // SCM_CREDENTIALS to the queued message too, with no sender in it.
+    const socket = UnixMessageSocket.fromFd(b, { passCredentials: true });
+    lowlevel.sendmsg(a, Buffer.from('after'));
+    const [before, after] = await take(socket, 2);
+    t.is(before?.data.toString(), 'before');
+    t.false(before !== undefined && 'credentials' in before, 'no sender is reported');
+    t.deepEqual(
+      after?.credentials,
+      { pid: process.pid, uid: process.getuid?.(), gid: process.getgid?.() },
+      'a message sent with SO_PASSCRED on carries its sender',
+    );
+    socket.destroy();
+    lowlevel.close(a);
+  }),
+);
 
 // --- The socket file close() removes: only the one the socket is bound to.
 
-test("close() leaves alone a socket file that replaced ours right after bind, before the server's first look at the path", leakFree(async (t) => {
-  const file = tmpPath('replaced-early.sock');
-  const moved = `${file}.ours`;
-  let attacker: UnixMessageSocket | null = null;
-  // The earliest moment an attacker can act: the server's first lstat of
-  // the path if it makes one (fs.lstatSync is wrapped to swap just before
-  // it), or else right after listen() returns.
-  const replace = (): void => {
-    if (attacker !== null) return;
-    fs.renameSync(file, moved);
-    attacker = createSocket({ type: 'dgram', bind: file });
-  };
-  const mutableFs = fs as { lstatSync: typeof fs.lstatSync };
-  const lstat = fs.lstatSync;
-  const server = createServer();
-  let theirs: fs.Stats;
-  try {
-    mutableFs.lstatSync = ((...args: Parameters<typeof fs.lstatSync>) => {
-      if (args[0] === file) replace();
-      return lstat(...args);
-    }) as typeof fs.lstatSync;
-    await listen(server, { path: file, mode: 0o600 });
-    replace();
-    theirs = lstat(file);
-    await closed(server);
-  } finally {
-    mutableFs.lstatSync = lstat;
-  }
-  const after = fs.lstatSync(file, { throwIfNoEntry: false });
-  t.true(after !== undefined && after.ino === theirs.ino && after.dev === theirs.dev, "the other socket's file is still there");
-  (attacker as UnixMessageSocket | null)?.destroy();
-  fs.rmSync(file, { force: true });
-  fs.rmSync(moved, { force: true });
-}));
+test(
+  "close() leaves alone a socket file that replaced ours right after bind, before the server's first look at the path",
+  leakFree(async (t) => {
+    const file = tmpPath('replaced-early.sock');
+    const moved = `${file}.ours`;
+    let attacker: UnixMessageSocket | null = null;
+    // The earliest moment an attacker can act: the server's first lstat of
+    // the path if it makes one (fs.lstatSync is wrapped to swap just before
+    // it), or else right after listen() returns.
+    const replace = (): void => {
+      if (attacker !== null) return;
+      fs.renameSync(file, moved);
+      attacker = createSocket({ type: 'dgram', bind: file });
+    };
+    const mutableFs = fs as { lstatSync: typeof fs.lstatSync };
+    const lstat = fs.lstatSync;
+    const server = createServer();
+    let theirs: fs.Stats;
+    try {
+      mutableFs.lstatSync = ((...args: Parameters<typeof fs.lstatSync>) => {
+        if (args[0] === file) replace();
+        return lstat(...args);
+      }) as typeof fs.lstatSync;
+      await listen(server, { path: file, mode: 0o600 });
+      replace();
+      theirs = lstat(file);
+      await closed(server);
+    } finally {
+      mutableFs.lstatSync = lstat;
+    }
+    const after = fs.lstatSync(file, { throwIfNoEntry: false });
+    t.true(after !== undefined && after.ino === theirs.ino && after.dev === theirs.dev, "the other socket's file is still there");
+    (attacker as UnixMessageSocket | null)?.destroy();
+    fs.rmSync(file, { force: true });
+    fs.rmSync(moved, { force: true });
+  }),
+);
 
-test('close() removes our socket file when it is still ours, also after it was renamed away and back', leakFree(async (t) => {
-  const file = tmpPath('ours.sock');
-  const server = createServer();
-  await listen(server, { path: file, mode: 0o600 });
-  fs.renameSync(file, `${file}.away`);
-  fs.renameSync(`${file}.away`, file);
-  await closed(server);
-  t.false(fs.existsSync(file), 'removed');
-}));
+test(
+  'close() removes our socket file when it is still ours, also after it was renamed away and back',
+  leakFree(async (t) => {
+    const file = tmpPath('ours.sock');
+    const server = createServer();
+    await listen(server, { path: file, mode: 0o600 });
+    fs.renameSync(file, `${file}.away`);
+    fs.renameSync(`${file}.away`, file);
+    await closed(server);
+    t.false(fs.existsSync(file), 'removed');
+  }),
+);
 
 interface OwnFileReport {
   step: string;
@@ -421,10 +452,14 @@ interface OwnFileReport {
   sameFile: boolean;
 }
 
-function ownFileChild(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): { status: number | null; report: OwnFileReport | undefined; stderr: string } {
+function ownFileChild(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): { status: number | null; report: OwnFileReport | undefined; stderr: string } {
   const r = spawnSync(command, args, { cwd: path.join(__dirname, '..'), encoding: 'utf8', timeout: 20_000, env });
   const last = r.stdout?.trim().split('\n').pop() ?? '';
-  return { status: r.status, stderr: r.stderr ?? '', report: last === '' ? undefined : JSON.parse(last) as OwnFileReport };
+  return { status: r.status, stderr: r.stderr ?? '', report: last === '' ? undefined : (JSON.parse(last) as OwnFileReport) };
 }
 
 const child = path.join('test', 'fixtures', 'own-file-child.js');
@@ -441,8 +476,10 @@ test('on overlayfs, where st_dev is not the superblock device sock_diag reports,
     // A tmpfs lower layer and an upper layer on the test's filesystem: two
     // filesystems, so overlayfs gives the upper layer's files a device of
     // their own in stat.
-    const script = 'mount -t tmpfs ums-lower "$1/lower" && mount -t overlay overlay -o "lowerdir=$1/lower,upperdir=$1/upper,workdir=$1/work" "$1/merged" || exit 77; exec "$2" "$3" "$1/merged/server.sock" "$4"';
-    const run = (action: string): ReturnType<typeof ownFileChild> => ownFileChild('unshare', ['-m', 'sh', '-c', script, 'sh', dir, process.execPath, child, action]);
+    const script =
+      'mount -t tmpfs ums-lower "$1/lower" && mount -t overlay overlay -o "lowerdir=$1/lower,upperdir=$1/upper,workdir=$1/work" "$1/merged" || exit 77; exec "$2" "$3" "$1/merged/server.sock" "$4"';
+    const run = (action: string): ReturnType<typeof ownFileChild> =>
+      ownFileChild('unshare', ['-m', 'sh', '-c', script, 'sh', dir, process.execPath, child, action]);
     const plain = run('plain');
     if (plain.status === 77) {
       t.log(`skipped: overlayfs could not be mounted here: ${plain.stderr.trim()}`);
@@ -451,7 +488,8 @@ test('on overlayfs, where st_dev is not the superblock device sock_diag reports,
     }
     t.is(plain.status, 0, plain.stderr);
     t.is(plain.report?.step, 'done');
-    if (plain.report?.statDev === plain.report?.mountDev) t.log(`this overlay reports the superblock's device (${String(plain.report?.statDev)}) in stat: the mismatch case did not arise`);
+    if (plain.report?.statDev === plain.report?.mountDev)
+      t.log(`this overlay reports the superblock's device (${String(plain.report?.statDev)}) in stat: the mismatch case did not arise`);
     else t.log(`st_dev ${String(plain.report?.statDev)}, superblock ${String(plain.report?.mountDev)}`);
     t.false(plain.report?.exists, 'our socket file was removed');
     const replaced = run('replace');
@@ -477,7 +515,11 @@ test('where sock_diag cannot answer, the server falls back to the file the path 
     // Under `npm run test:asan`, LeakSanitizer cannot run in a traced
     // process (it stops with a fatal error): the child checks memory errors only.
     const env = { ...process.env, ASAN_OPTIONS: `${process.env.ASAN_OPTIONS ?? ''}:detect_leaks=0` };
-    return ownFileChild('strace', ['-f', '-qq', '-o', log, '-e', 'trace=sendto', '-e', 'inject=sendto:error=ENOENT', process.execPath, child, files.at(-1)!, action], env);
+    return ownFileChild(
+      'strace',
+      ['-f', '-qq', '-o', log, '-e', 'trace=sendto', '-e', 'inject=sendto:error=ENOENT', process.execPath, child, files.at(-1)!, action],
+      env,
+    );
   };
   try {
     const plain = run('plain');
@@ -494,57 +536,63 @@ test('where sock_diag cannot answer, the server falls back to the file the path 
 
 // --- listen()'s other paths.
 
-test('listen({ path, mode }) on a path that is a symlink fails with EADDRINUSE and touches neither the link nor its target', leakFree(async (t) => {
-  const target = tmpPath('link-target');
-  const link = tmpPath('link.sock');
-  fs.writeFileSync(target, 'keep');
-  fs.chmodSync(target, 0o600);
-  fs.symlinkSync(target, link);
-  const before = fs.statSync(target, { bigint: true });
-  const linkBefore = fs.lstatSync(link, { bigint: true });
-  try {
-    const server = createServer();
-    const err = await new Promise<NodeJS.ErrnoException>((resolve) => {
-      server.once('error', resolve);
-      server.listen({ path: link, mode: 0o666 });
-    });
-    t.is(err.code, 'EADDRINUSE');
-    const after = fs.statSync(target, { bigint: true });
-    t.is(after.mode, before.mode);
-    t.is(after.ctimeNs, before.ctimeNs, 'the target was not chmod()ed');
-    t.is(fs.lstatSync(link, { bigint: true }).ino, linkBefore.ino, 'the link is still there');
-    t.is(fs.readlinkSync(link), target);
-  } finally {
-    fs.rmSync(link, { force: true });
-    fs.rmSync(target, { force: true });
-  }
-}));
+test(
+  'listen({ path, mode }) on a path that is a symlink fails with EADDRINUSE and touches neither the link nor its target',
+  leakFree(async (t) => {
+    const target = tmpPath('link-target');
+    const link = tmpPath('link.sock');
+    fs.writeFileSync(target, 'keep');
+    fs.chmodSync(target, 0o600);
+    fs.symlinkSync(target, link);
+    const before = fs.statSync(target, { bigint: true });
+    const linkBefore = fs.lstatSync(link, { bigint: true });
+    try {
+      const server = createServer();
+      const err = await new Promise<NodeJS.ErrnoException>((resolve) => {
+        server.once('error', resolve);
+        server.listen({ path: link, mode: 0o666 });
+      });
+      t.is(err.code, 'EADDRINUSE');
+      const after = fs.statSync(target, { bigint: true });
+      t.is(after.mode, before.mode);
+      t.is(after.ctimeNs, before.ctimeNs, 'the target was not chmod()ed');
+      t.is(fs.lstatSync(link, { bigint: true }).ino, linkBefore.ino, 'the link is still there');
+      t.is(fs.readlinkSync(link), target);
+    } finally {
+      fs.rmSync(link, { force: true });
+      fs.rmSync(target, { force: true });
+    }
+  }),
+);
 
-test('listen({ fd }) with acceptFds: false: fds a client sent before the socket was adopted are dropped by the kernel, never installed here', leakFree(async (t) => {
-  const name = abstractName('adopted-early');
-  const listener = native.socket(constants.SOCK_SEQPACKET);
-  t.is(native.bind(listener, name), 0);
-  t.is(native.listen(listener, 8), 0);
-  // This connection and its message predate the server's SO_PASSRIGHTS=0
-  // on the listening socket, so they did not inherit it.
-  const client = native.socket(constants.SOCK_SEQPACKET);
-  t.is(native.connect(client, name), 0);
-  const p = probe();
-  lowlevel.sendmsg(client, Buffer.from('early'), [lowlevel.rights([p.fd])]);
-  lowlevel.close(p.fd);
-  const server = createServer({ acceptFds: false });
-  const conn = nextConnection(server);
-  server.listen({ fd: listener });
-  const socket = await conn;
-  const [m] = await take(socket, 1);
-  t.is(m?.data.toString(), 'early');
-  t.deepEqual(m?.fds, []);
-  t.true(m?.fdsTruncated, 'the socket read it with no room for fds: the kernel dropped them');
-  await assertProbeClosed(t, p);
-  socket.destroy();
-  native.close(client);
-  await closed(server);
-}));
+test(
+  'listen({ fd }) with acceptFds: false: fds a client sent before the socket was adopted are dropped by the kernel, never installed here',
+  leakFree(async (t) => {
+    const name = abstractName('adopted-early');
+    const listener = native.socket(constants.SOCK_SEQPACKET);
+    t.is(native.bind(listener, name), 0);
+    t.is(native.listen(listener, 8), 0);
+    // This connection and its message predate the server's SO_PASSRIGHTS=0
+    // on the listening socket, so they did not inherit it.
+    const client = native.socket(constants.SOCK_SEQPACKET);
+    t.is(native.connect(client, name), 0);
+    const p = probe();
+    lowlevel.sendmsg(client, Buffer.from('early'), [lowlevel.rights([p.fd])]);
+    lowlevel.close(p.fd);
+    const server = createServer({ acceptFds: false });
+    const conn = nextConnection(server);
+    server.listen({ fd: listener });
+    const socket = await conn;
+    const [m] = await take(socket, 1);
+    t.is(m?.data.toString(), 'early');
+    t.deepEqual(m?.fds, []);
+    t.true(m?.fdsTruncated, 'the socket read it with no room for fds: the kernel dropped them');
+    await assertProbeClosed(t, p);
+    socket.destroy();
+    native.close(client);
+    await closed(server);
+  }),
+);
 
 test("the addon's bind with a mode refuses an fd that is not a socket, and leaves that file's mode alone", (t) => {
   // Only the server calls it, on a socket of its own; a direct caller of the

@@ -13,10 +13,16 @@ import type { SocketType } from '../src/stream/types';
 import { assertFdsBack, fdCount, fileWithContent, inodeOf, isOpen } from './helpers';
 
 // Positive errno numbers (errno() gives them negative); the fake port answers -errno, as the binding does.
-const [EAGAIN, ENOBUFS, ETOOMANYREFS, EMSGSIZE, EPIPE] = ['EAGAIN', 'ENOBUFS', 'ETOOMANYREFS', 'EMSGSIZE', 'EPIPE'].map((n) => -errno(n)) as [number, number, number, number, number];
+const [EAGAIN, ENOBUFS, ETOOMANYREFS, EMSGSIZE, EPIPE] = ['EAGAIN', 'ENOBUFS', 'ETOOMANYREFS', 'EMSGSIZE', 'EPIPE'].map((n) => -errno(n)) as [
+  number,
+  number,
+  number,
+  number,
+  number,
+];
 
 function bytesOf(data: Gather): string {
-  const parts = Array.isArray(data) ? data as readonly ArrayBufferView[] : [data as ArrayBufferView];
+  const parts = Array.isArray(data) ? (data as readonly ArrayBufferView[]) : [data as ArrayBufferView];
   return Buffer.concat(parts.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength))).toString();
 }
 
@@ -50,8 +56,13 @@ class FakePort implements SendPort {
     return this.#next();
   }
 
-  sendBatch(datas: readonly Gather[], fds: readonly FdList[] | undefined, addresses: ReadonlyArray<string | null> | undefined,
-    start: number, end: number): number {
+  sendBatch(
+    datas: readonly Gather[],
+    fds: readonly FdList[] | undefined,
+    addresses: ReadonlyArray<string | null> | undefined,
+    start: number,
+    end: number,
+  ): number {
     this.calls.push({
       kind: 'batch',
       datas: datas.slice(start, end).map(bytesOf),
@@ -129,10 +140,14 @@ test('stream: a partial write resends exactly the rest, without the fds, which w
     const { calls, cb } = callbacks();
     port.answers.push(4, -EAGAIN);
     queue.start([a, b], cb, false);
-    t.deepEqual(port.calls, [
-      { kind: 'send', data: 'aaaaaaaaaabbbbb', fds: [dup], address: null },
-      { kind: 'send', data: 'aaaaaabbbbb', fds: null, address: null },
-    ], 'one gathering sendmsg, then the rest of the first message and all of the second, with no fds');
+    t.deepEqual(
+      port.calls,
+      [
+        { kind: 'send', data: 'aaaaaaaaaabbbbb', fds: [dup], address: null },
+        { kind: 'send', data: 'aaaaaabbbbb', fds: null, address: null },
+      ],
+      'one gathering sendmsg, then the rest of the first message and all of the second, with no fds',
+    );
     t.false(isOpen(dup), 'the dup was closed once its first byte was in the kernel');
     t.is(queue.queuedFds, 0);
     t.is(owner.waits, 1, 'EAGAIN asked for a writable wait');
@@ -165,7 +180,8 @@ test('stream: each message with fds starts its own sendmsg, so its fds go with i
   await withFds(t, 2, ([f1, f2]) => {
     const { port, queue } = setup('stream');
     const ms = queued(queue, [Buffer.from('xx'), { data: Buffer.from('yyy'), fds: [f1] }, Buffer.from('zz'), { data: Buffer.from('w'), fds: [f2] }]);
-    const d1 = ms[1]!.dups![0]!, d2 = ms[3]!.dups![0]!;
+    const d1 = ms[1]!.dups![0]!,
+      d2 = ms[3]!.dups![0]!;
     const { calls, cb } = callbacks();
     port.answers.push(2, 5, 1);
     queue.start(ms, cb, false);
@@ -183,7 +199,10 @@ test('stream: each message with fds starts its own sendmsg, so its fds go with i
 test('seqpacket: ETOOMANYREFS asks for a timed retry and keeps the dups; the retry sends the batch, then the rest alone', async (t) => {
   await withFds(t, 3, (files) => {
     const { port, owner, queue } = setup('seqpacket');
-    const ms = queued(queue, files.map((f, i) => ({ data: Buffer.from(`m${i}`), fds: [f] })));
+    const ms = queued(
+      queue,
+      files.map((f, i) => ({ data: Buffer.from(`m${i}`), fds: [f] })),
+    );
     const dups = ms.map((m) => m.dups![0]!);
     t.is(queue.queuedFds, 3);
     const { calls, cb } = callbacks();
@@ -213,7 +232,10 @@ test('seqpacket: ETOOMANYREFS asks for a timed retry and keeps the dups; the ret
 test('seqpacket: EMSGSIZE fails only its message; EPIPE fails the write and releases every dup still held', async (t) => {
   await withFds(t, 3, (files) => {
     const { port, queue } = setup('seqpacket');
-    const ms = queued(queue, files.map((f, i) => ({ data: Buffer.from(`m${i}`), fds: [f] })));
+    const ms = queued(
+      queue,
+      files.map((f, i) => ({ data: Buffer.from(`m${i}`), fds: [f] })),
+    );
     const dups = ms.map((m) => m.dups![0]!);
     const { calls, cb } = callbacks();
     // A sendmmsg error with nothing sent is its first message's: m0 is too
@@ -247,12 +269,12 @@ test('dgram: EAGAIN to an address backs off on a timer, as poll() reports an unc
   t.deepEqual(calls, [null]);
 });
 
-test('write() on an idle queue sends the caller\'s fds at once, with no dup; EAGAIN falls back to dups', async (t) => {
+test("write() on an idle queue sends the caller's fds at once, with no dup; EAGAIN falls back to dups", async (t) => {
   await withFds(t, 1, ([file]) => {
     const { port, queue } = setup('seqpacket');
     port.answers.push(3);
     const now = queue.queue({ data: Buffer.from('now'), fds: [file] }, () => true) as QueuedMessage;
-    t.deepEqual(port.calls, [{ kind: 'send', data: 'now', fds: [file], address: null }], 'the caller\'s own fd went');
+    t.deepEqual(port.calls, [{ kind: 'send', data: 'now', fds: [file], address: null }], "the caller's own fd went");
     t.true(now.sent);
     t.is(now.dups, null);
     t.is(queue.queuedFds, 0);

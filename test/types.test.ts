@@ -20,14 +20,24 @@ test('the published declarations reject every wrong use in test/types/api-types.
     const rewritten = source.replaceAll("'../../src/", `'${dist}/`);
     t.not(rewritten, source, 'the file imports the sources, rewritten to dist/');
     fs.writeFileSync(path.join(dir, 'api-types.ts'), rewritten);
-    fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify({
-      compilerOptions: {
-        strict: true, noEmit: true, target: 'ES2022', module: 'commonjs', moduleResolution: 'node',
-        types: ['node'], typeRoots: [path.join(root, 'node_modules', '@types')], skipLibCheck: false,
-        baseUrl: root, paths: { rxjs: [path.join(root, 'node_modules', 'rxjs')] },
-      },
-      files: ['api-types.ts'],
-    }));
+    fs.writeFileSync(
+      path.join(dir, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          strict: true,
+          noEmit: true,
+          target: 'ES2022',
+          module: 'commonjs',
+          moduleResolution: 'node',
+          types: ['node'],
+          typeRoots: [path.join(root, 'node_modules', '@types')],
+          skipLibCheck: false,
+          baseUrl: root,
+          paths: { rxjs: [path.join(root, 'node_modules', 'rxjs')] },
+        },
+        files: ['api-types.ts'],
+      }),
+    );
     const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
     const r = spawnSync(process.execPath, [tsc, '-p', dir], { encoding: 'utf8' });
     t.is(r.status, 0, r.stdout + r.stderr);

@@ -57,10 +57,10 @@ interface CaseReport {
 async function runCase(name: string): Promise<{ r: Run; report: CaseReport | undefined }> {
   const r = await run([path.join(FIXTURES, 'terminate-cases.js'), name], 30_000);
   const line = lastLine(r.stdout);
-  return { r, report: line.startsWith('{') ? JSON.parse(line) as CaseReport : undefined };
+  return { r, report: line.startsWith('{') ? (JSON.parse(line) as CaseReport) : undefined };
 }
 
-test('an fd a \'data\' listener handed to the main thread survives terminate() while that listener still runs', async (t) => {
+test("an fd a 'data' listener handed to the main thread survives terminate() while that listener still runs", async (t) => {
   const { r, report } = await runCase('handed-to-main');
   t.is(r.signal, null, r.stderr);
   t.is(r.code, 0, r.stderr);
@@ -69,7 +69,7 @@ test('an fd a \'data\' listener handed to the main thread survives terminate() w
   t.deepEqual(report?.leftOpen, [], 'nothing else is left open');
 });
 
-test('a main-thread file that reuses the number of an fd a worker\'s listener closed survives terminate()', async (t) => {
+test("a main-thread file that reuses the number of an fd a worker's listener closed survives terminate()", async (t) => {
   const { r, report } = await runCase('number-reused');
   t.is(r.signal, null, r.stderr);
   t.is(r.code, 0, r.stderr);
@@ -90,12 +90,12 @@ const socketNeverStays = test.macro({
   title: (what = '') => `a socket fd never stays open after its worker is gone: terminate() ${what}`,
 });
 
-test('between socketPair()\'s socketpair(2) and its first handle', socketNeverStays, 'socketpair-1');
-test('between socketPair()\'s first handle and its second', socketNeverStays, 'socketpair-2');
-test('between connect()\'s socket(2) and its handle', socketNeverStays, 'connect');
-test('in the first \'connection\' listener of a batch, the second connection not yet adopted', socketNeverStays, 'accept');
+test("between socketPair()'s socketpair(2) and its first handle", socketNeverStays, 'socketpair-1');
+test("between socketPair()'s first handle and its second", socketNeverStays, 'socketpair-2');
+test("between connect()'s socket(2) and its handle", socketNeverStays, 'connect');
+test("in the first 'connection' listener of a batch, the second connection not yet adopted", socketNeverStays, 'accept');
 
-test('a server\'s socket file goes with its worker also when terminate() strikes right after bind(2) created it, inside listen()', async (t) => {
+test("a server's socket file goes with its worker also when terminate() strikes right after bind(2) created it, inside listen()", async (t) => {
   const { r, report } = await runCase('listen-bound');
   t.is(r.signal, null, r.stderr);
   t.is(r.code, 0, r.stderr);

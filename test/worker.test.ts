@@ -18,9 +18,12 @@ test.before((t) => {
   // package (npm test builds it first: "pretest": "npm run build:ts ...").
   if (!fs.existsSync(DIST)) throw new Error(`${DIST} is missing: run \`npm run build:ts\` before this test`);
   const srcDir = path.join(__dirname, '..', 'src');
-  const newestSrc = Math.max(...fs.readdirSync(srcDir, { recursive: true, encoding: 'utf8' })
-    .filter((f) => f.endsWith('.ts'))
-    .map((f) => fs.statSync(path.join(srcDir, f)).mtimeMs));
+  const newestSrc = Math.max(
+    ...fs
+      .readdirSync(srcDir, { recursive: true, encoding: 'utf8' })
+      .filter((f) => f.endsWith('.ts'))
+      .map((f) => fs.statSync(path.join(srcDir, f)).mtimeMs),
+  );
   if (fs.statSync(DIST).mtimeMs < newestSrc) t.log('warning: dist/ is older than src/; run `npm run build:ts`');
 });
 
@@ -103,19 +106,22 @@ b.on('data', (m) => {
 });
 `;
 
-test(`the addon loads, passes an fd over a socketPair and is torn down by terminate() in ${RUNS} workers in sequence`, leakFree(async (t) => {
-  const file = withFile('shared with workers');
-  try {
-    for (let i = 0; i < RUNS; i++) {
-      const { worker, first } = start(ROUND_TRIP, { file, i });
-      const report = await first;
-      t.deepEqual(report, { kind: 'roundtrip', data: `hello from worker ${i}`, nfds: 1, content: 'shared with workers' });
-      t.is(await worker.terminate(), 1, 'terminated, not exited on its own');
+test(
+  `the addon loads, passes an fd over a socketPair and is torn down by terminate() in ${RUNS} workers in sequence`,
+  leakFree(async (t) => {
+    const file = withFile('shared with workers');
+    try {
+      for (let i = 0; i < RUNS; i++) {
+        const { worker, first } = start(ROUND_TRIP, { file, i });
+        const report = await first;
+        t.deepEqual(report, { kind: 'roundtrip', data: `hello from worker ${i}`, nfds: 1, content: 'shared with workers' });
+        t.is(await worker.terminate(), 1, 'terminated, not exited on its own');
+      }
+    } finally {
+      fs.rmSync(file, { force: true });
     }
-  } finally {
-    fs.rmSync(file, { force: true });
-  }
-}));
+  }),
+);
 
 // Reads pending on a socketPair and on a server connection, then terminated.
 const POLLING = `${PRELUDE}
@@ -132,13 +138,16 @@ server.listen(workerData.name, () => {
 });
 `;
 
-test(`terminate() while sockets and a server are polling leaves no fd behind (${RUNS} workers)`, leakFree(async (t) => {
-  for (let i = 0; i < RUNS; i++) {
-    const { worker, first } = start(POLLING, { name: `\0ums-worker-${process.pid}-${Date.now()}-${i}` });
-    t.deepEqual(await first, { kind: 'polling', listening: true, connections: 1 });
-    t.is(await worker.terminate(), 1);
-  }
-}));
+test(
+  `terminate() while sockets and a server are polling leaves no fd behind (${RUNS} workers)`,
+  leakFree(async (t) => {
+    for (let i = 0; i < RUNS; i++) {
+      const { worker, first } = start(POLLING, { name: `\0ums-worker-${process.pid}-${Date.now()}-${i}` });
+      t.deepEqual(await first, { kind: 'polling', listening: true, connections: 1 });
+      t.is(await worker.terminate(), 1);
+    }
+  }),
+);
 
 // fd-carrying writes queued in JS behind a full peer (backpressure): each
 // queued message holds dups of its fds until it is sent.
@@ -164,33 +173,39 @@ d.on('readable', () => {
 });
 `;
 
-test('terminate() with fd-carrying writes still queued in JS leaves no fd behind', leakFree(async (t) => {
-  const file = withFile('queued');
-  try {
-    for (let i = 0; i < 10; i++) {
-      const { worker, first } = start(QUEUED_FDS, { file });
-      const report = await first;
-      t.is(report.kind, 'queued');
-      t.true((report.writableLength as number) >= 6, 'the fd-carrying writes are queued behind a pending one');
-      t.is(await worker.terminate(), 1);
+test(
+  'terminate() with fd-carrying writes still queued in JS leaves no fd behind',
+  leakFree(async (t) => {
+    const file = withFile('queued');
+    try {
+      for (let i = 0; i < 10; i++) {
+        const { worker, first } = start(QUEUED_FDS, { file });
+        const report = await first;
+        t.is(report.kind, 'queued');
+        t.true((report.writableLength as number) >= 6, 'the fd-carrying writes are queued behind a pending one');
+        t.is(await worker.terminate(), 1);
+      }
+    } finally {
+      fs.rmSync(file, { force: true });
     }
-  } finally {
-    fs.rmSync(file, { force: true });
-  }
-}));
+  }),
+);
 
-test('terminate() with received fds unread in the readable buffer leaves no fd behind', leakFree(async (t) => {
-  const file = withFile('unread');
-  try {
-    for (let i = 0; i < 10; i++) {
-      const { worker, first } = start(UNREAD_FDS, { file });
-      t.deepEqual(await first, { kind: 'unread', readableLength: 8 });
-      t.is(await worker.terminate(), 1);
+test(
+  'terminate() with received fds unread in the readable buffer leaves no fd behind',
+  leakFree(async (t) => {
+    const file = withFile('unread');
+    try {
+      for (let i = 0; i < 10; i++) {
+        const { worker, first } = start(UNREAD_FDS, { file });
+        t.deepEqual(await first, { kind: 'unread', readableLength: 8 });
+        t.is(await worker.terminate(), 1);
+      }
+    } finally {
+      fs.rmSync(file, { force: true });
     }
-  } finally {
-    fs.rmSync(file, { force: true });
-  }
-}));
+  }),
+);
 
 // terminate() while the worker runs JS inside one of the addon's callbacks.
 // Run in a child process: if the process aborts, the test fails instead of
@@ -232,8 +247,7 @@ const inCallback = test.macro({
     t.is(code, 0, err);
     t.is(out.trim(), 'terminated 1');
   },
-  title: (_provided, where: 'data' | 'connection') =>
-    `terminate() while the worker runs a '${where}' handler called from the addon does not abort the process`,
+  title: (_provided, where: 'data' | 'connection') => `terminate() while the worker runs a '${where}' handler called from the addon does not abort the process`,
 });
 
 test(inCallback, 'data');
@@ -313,31 +327,37 @@ test('with open, unref()ed sockets and an unread fd in a buffer', normalExit, ID
 test('with unref()ed polling sockets and server', normalExit, UNREF_EXIT, { kind: 'unrefed', listening: true });
 test('through process.exit() while sockets poll and a server listens', normalExit, PROCESS_EXIT, { kind: 'exiting' });
 
-test('several workers and the main thread use the addon at the same time', leakFree(async (t) => {
-  const file = withFile('concurrent');
-  try {
-    const workers = Array.from({ length: 4 }, (_v, i) => start(ROUND_TRIP, { file, i }));
-    // The main thread's own instance keeps working meanwhile.
-    const [a, b] = socketPair('seqpacket');
-    a.write('main thread');
-    const [m] = await take(b, 1);
-    t.is(m?.data.toString(), 'main thread');
-    const reports = await Promise.all(workers.map((w) => w.first));
-    t.deepEqual(reports.map((r) => r.data), workers.map((_w, i) => `hello from worker ${i}`));
-    t.deepEqual(await Promise.all(workers.map((w) => w.worker.terminate())), [1, 1, 1, 1]);
-    // Still working after the workers' teardown.
-    b.write('after teardown');
-    const [r] = await take(a, 1);
-    t.is(r?.data.toString(), 'after teardown');
-    const ca = settled(a);
-    const cb = settled(b);
-    a.destroy();
-    b.destroy();
-    await Promise.all([ca, cb]);
-  } finally {
-    fs.rmSync(file, { force: true });
-  }
-}));
+test(
+  'several workers and the main thread use the addon at the same time',
+  leakFree(async (t) => {
+    const file = withFile('concurrent');
+    try {
+      const workers = Array.from({ length: 4 }, (_v, i) => start(ROUND_TRIP, { file, i }));
+      // The main thread's own instance keeps working meanwhile.
+      const [a, b] = socketPair('seqpacket');
+      a.write('main thread');
+      const [m] = await take(b, 1);
+      t.is(m?.data.toString(), 'main thread');
+      const reports = await Promise.all(workers.map((w) => w.first));
+      t.deepEqual(
+        reports.map((r) => r.data),
+        workers.map((_w, i) => `hello from worker ${i}`),
+      );
+      t.deepEqual(await Promise.all(workers.map((w) => w.worker.terminate())), [1, 1, 1, 1]);
+      // Still working after the workers' teardown.
+      b.write('after teardown');
+      const [r] = await take(a, 1);
+      t.is(r?.data.toString(), 'after teardown');
+      const ca = settled(a);
+      const cb = settled(b);
+      a.destroy();
+      b.destroy();
+      await Promise.all([ca, cb]);
+    } finally {
+      fs.rmSync(file, { force: true });
+    }
+  }),
+);
 
 // A server listening on a path when its worker is terminated: its file goes
 // with it, as net.Server's does (libuv unlinks a pipe's path on close), but
@@ -347,26 +367,29 @@ const server = lib.createServer({ type: 'seqpacket' });
 server.listen(workerData.path, () => report({ kind: 'listening' }));
 `;
 
-test('a server on a path in a terminated worker takes its socket file with it, and leaves alone a file that replaced it', leakFree(async (t) => {
-  const ours = tmpPath('worker-server');
-  const first = start(LISTEN_ON_PATH, { path: ours });
-  t.deepEqual(await first.first, { kind: 'listening' });
-  t.true(fs.lstatSync(ours).isSocket());
-  await first.worker.terminate();
-  t.false(fs.existsSync(ours), 'the socket file was removed with the worker');
+test(
+  'a server on a path in a terminated worker takes its socket file with it, and leaves alone a file that replaced it',
+  leakFree(async (t) => {
+    const ours = tmpPath('worker-server');
+    const first = start(LISTEN_ON_PATH, { path: ours });
+    t.deepEqual(await first.first, { kind: 'listening' });
+    t.true(fs.lstatSync(ours).isSocket());
+    await first.worker.terminate();
+    t.false(fs.existsSync(ours), 'the socket file was removed with the worker');
 
-  // Someone moves our file away and puts another socket file at the path.
-  const replaced = tmpPath('worker-server');
-  const second = start(LISTEN_ON_PATH, { path: replaced });
-  t.deepEqual(await second.first, { kind: 'listening' });
-  const moved = `${replaced}.moved`;
-  fs.renameSync(replaced, moved);
-  const theirs = createSocket({ type: 'dgram', bind: replaced });
-  const theirIno = fs.lstatSync(replaced).ino;
-  await second.worker.terminate();
-  t.is(fs.lstatSync(replaced).ino, theirIno, 'the file that replaced ours is still there');
-  theirs.destroy();
-  await settled(theirs);
-  fs.rmSync(replaced, { force: true });
-  fs.rmSync(moved, { force: true });
-}));
+    // Someone moves our file away and puts another socket file at the path.
+    const replaced = tmpPath('worker-server');
+    const second = start(LISTEN_ON_PATH, { path: replaced });
+    t.deepEqual(await second.first, { kind: 'listening' });
+    const moved = `${replaced}.moved`;
+    fs.renameSync(replaced, moved);
+    const theirs = createSocket({ type: 'dgram', bind: replaced });
+    const theirIno = fs.lstatSync(replaced).ino;
+    await second.worker.terminate();
+    t.is(fs.lstatSync(replaced).ino, theirIno, 'the file that replaced ours is still there');
+    theirs.destroy();
+    await settled(theirs);
+    fs.rmSync(replaced, { force: true });
+    fs.rmSync(moved, { force: true });
+  }),
+);

@@ -11,16 +11,18 @@ let failed = 0;
 function one() {
   if (Date.now() >= end) return Promise.resolve();
   return new Promise((resolve) => {
-    http.get({ host: '127.0.0.1', port, agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => {
-        done++;
+    http
+      .get({ host: '127.0.0.1', port, agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => {
+          done++;
+          resolve();
+        });
+      })
+      .on('error', () => {
+        failed++;
         resolve();
       });
-    }).on('error', () => {
-      failed++;
-      resolve();
-    });
   }).then(one);
 }
 

@@ -14,14 +14,18 @@ if (isPoolWorker()) {
     const count = handoffCounter((fd) => fs.closeSync(fd));
     channel.on('handoff', (fds) => fds.forEach(count));
   } else if (mode === 'socket') {
-    channel.on('connection', handoffCounter((socket) => socket.destroy()));
+    channel.on(
+      'connection',
+      handoffCounter((socket) => socket.destroy()),
+    );
   } else {
     const server = httpServer();
     channel.on('connection', (socket) => server.emit('connection', socket));
   }
 } else {
   const pool = createPool({ script: __filename, size: 2, execArgv: [], env: { ...process.env, HANDOFF_MODE: mode } });
-  pool.ready()
+  pool
+    .ready()
     .then(() => pool.serve({ host: '127.0.0.1', port, backlog: 4096 }))
     .then(({ port: bound }) => process.stdout.write(`READY ${bound}\n`));
   process.on('SIGTERM', () => pool.close().then(() => process.exit(0)));

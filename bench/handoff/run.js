@@ -51,9 +51,8 @@ function freePort() {
 // and follows its workers' reports.
 async function start(impl, mode) {
   const port = await freePort();
-  const [cmd, args] = impl === 'c'
-    ? [path.join(BUILD, 'handoff'), [String(port)]]
-    : [process.execPath, [path.join(__dirname, `${impl}.js`), mode, String(port)]];
+  const [cmd, args] =
+    impl === 'c' ? [path.join(BUILD, 'handoff'), [String(port)]] : [process.execPath, [path.join(__dirname, `${impl}.js`), mode, String(port)]];
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const counts = new Map(); // worker pid -> { count, at }
   let onLine = () => undefined;
@@ -89,11 +88,17 @@ async function start(impl, mode) {
 
 async function connectAll(port, n) {
   const sockets = [];
-  await Promise.all(Array.from({ length: n }, () => new Promise((resolve, reject) => {
-    const s = net.connect({ host: '127.0.0.1', port }, resolve);
-    s.on('error', reject);
-    sockets.push(s);
-  })));
+  await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise((resolve, reject) => {
+          const s = net.connect({ host: '127.0.0.1', port }, resolve);
+          s.on('error', reject);
+          sockets.push(s);
+        }),
+    ),
+  );
   return sockets;
 }
 
@@ -122,12 +127,18 @@ async function handoffRate(impl, mode) {
 async function httpRate(impl) {
   const app = await start(impl, 'http');
   try {
-    const loaders = Array.from({ length: 2 }, () => new Promise((resolve) => {
-      const c = spawn(process.execPath, [path.join(__dirname, 'load.js'), String(app.port), String(HTTP_MS), '32'], { stdio: ['ignore', 'pipe', 'inherit'] });
-      let out = '';
-      c.stdout.on('data', (d) => (out += d));
-      c.on('exit', () => resolve(JSON.parse(out)));
-    }));
+    const loaders = Array.from(
+      { length: 2 },
+      () =>
+        new Promise((resolve) => {
+          const c = spawn(process.execPath, [path.join(__dirname, 'load.js'), String(app.port), String(HTTP_MS), '32'], {
+            stdio: ['ignore', 'pipe', 'inherit'],
+          });
+          let out = '';
+          c.stdout.on('data', (d) => (out += d));
+          c.on('exit', () => resolve(JSON.parse(out)));
+        }),
+    );
     const results = await Promise.all(loaders);
     const done = results.reduce((a, r) => a + r.done, 0);
     const failed = results.reduce((a, r) => a + r.failed, 0);
@@ -150,9 +161,36 @@ async function main() {
   const httpResult = {};
   for (const impl of ['pool', 'cluster']) httpResult[impl] = await httpRate(impl);
   const vsC = (n) => `${((100 * n) / handoff.c).toFixed(0)} %`;
-  rows.push(['connections handed to 2 workers /s (fd in the worker)', fmt(handoff.fds), fmt(handoff.cluster), `${(handoff.fds / handoff.cluster).toFixed(1)}×`, '≥ 20×', fmt(handoff.c), `${(handoff.c / handoff.cluster).toFixed(1)}×`, vsC(handoff.fds)]);
-  rows.push(['… and made into a net.Socket by the worker', fmt(handoff.socket), fmt(handoff.cluster), `${(handoff.socket / handoff.cluster).toFixed(1)}×`, '', '', '', '']);
-  rows.push(['HTTP requests /s (keep-alive off, 2 clients × 32)', fmt(httpResult.pool.rps), fmt(httpResult.cluster.rps), `${(httpResult.pool.rps / httpResult.cluster.rps).toFixed(2)}×`, '', '', '', '']);
+  rows.push([
+    'connections handed to 2 workers /s (fd in the worker)',
+    fmt(handoff.fds),
+    fmt(handoff.cluster),
+    `${(handoff.fds / handoff.cluster).toFixed(1)}×`,
+    '≥ 20×',
+    fmt(handoff.c),
+    `${(handoff.c / handoff.cluster).toFixed(1)}×`,
+    vsC(handoff.fds),
+  ]);
+  rows.push([
+    '… and made into a net.Socket by the worker',
+    fmt(handoff.socket),
+    fmt(handoff.cluster),
+    `${(handoff.socket / handoff.cluster).toFixed(1)}×`,
+    '',
+    '',
+    '',
+    '',
+  ]);
+  rows.push([
+    'HTTP requests /s (keep-alive off, 2 clients × 32)',
+    fmt(httpResult.pool.rps),
+    fmt(httpResult.cluster.rps),
+    `${(httpResult.pool.rps / httpResult.cluster.rps).toFixed(2)}×`,
+    '',
+    '',
+    '',
+    '',
+  ]);
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
   const header = `Node ${process.version}, ${os.cpus().length} × ${cpu}, Linux ${os.release()}; ${CONNECTIONS} connections × ${ROUNDS} rounds (median) after ${WARMUP} warm-up rounds, HTTP ${HTTP_MS} ms`;
   const table = [

@@ -119,8 +119,13 @@ class Pinger {
         const s = this.samples.sort((a, b) => a - b);
         const total = t - this.t0;
         out({
-          role: 'ping', event: 'measured', rtts: s.length, seconds: total / 1000,
-          mean_us: (total / s.length) * 1000, p50_us: s[s.length >> 1] * 1000, p99_us: s[Math.floor(s.length * 0.99)] * 1000,
+          role: 'ping',
+          event: 'measured',
+          rtts: s.length,
+          seconds: total / 1000,
+          mean_us: (total / s.length) * 1000,
+          p50_us: s[s.length >> 1] * 1000,
+          p99_us: s[Math.floor(s.length * 0.99)] * 1000,
         });
         this.finish();
         return;

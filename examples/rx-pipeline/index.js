@@ -50,12 +50,14 @@ function answer({ data, fds: [fd] }) {
 // connection. A null message marks the end of a connection's requests. A
 // connection that fails ends its own requests and nothing else.
 const requests$ = listen$({ path: ADDRESS }).pipe(
-  mergeMap((conn) => fromSocket(conn).pipe(
-    withFds(1), // a request carries exactly one fd; others are dropped and their fds closed
-    map((message) => ({ conn, message })),
-    catchError(() => EMPTY),
-    endWith({ conn, message: null }),
-  )),
+  mergeMap((conn) =>
+    fromSocket(conn).pipe(
+      withFds(1), // a request carries exactly one fd; others are dropped and their fds closed
+      map((message) => ({ conn, message })),
+      catchError(() => EMPTY),
+      endWith({ conn, message: null }),
+    ),
+  ),
 );
 
 // Replies go back per connection: group by connection (the end marker also
@@ -63,12 +65,14 @@ const requests$ = listen$({ path: ADDRESS }).pipe(
 // each group's replies and end its connection after the last one.
 const server$ = requests$.pipe(
   groupBy(({ conn }) => conn, { duration: (group) => group.pipe(filter(({ message }) => message === null)) }),
-  mergeMap((group) => group.pipe(
-    takeWhile(({ message }) => message !== null),
-    map(({ message }) => answer(message)),
-    sendTo(group.key),
-    catchError(() => EMPTY), // e.g. the client went away before its replies
-  )),
+  mergeMap((group) =>
+    group.pipe(
+      takeWhile(({ message }) => message !== null),
+      map(({ message }) => answer(message)),
+      sendTo(group.key),
+      catchError(() => EMPTY), // e.g. the client went away before its replies
+    ),
+  ),
 );
 
 /**
@@ -81,13 +85,14 @@ function client(files) {
     data: JSON.stringify({ id, op }),
     fds: [fs.openSync(file, 'r')],
   }));
-  return lastValueFrom(connect$({ path: ADDRESS }).pipe(
-    switchMap((socket) => merge(
-      sendTo(socket, { closeFds: true })(requests).pipe(ignoreElements()),
-      fromSocket(socket).pipe(map((reply) => JSON.parse(reply.data.toString()))),
-    )),
-    toArray(),
-  ));
+  return lastValueFrom(
+    connect$({ path: ADDRESS }).pipe(
+      switchMap((socket) =>
+        merge(sendTo(socket, { closeFds: true })(requests).pipe(ignoreElements()), fromSocket(socket).pipe(map((reply) => JSON.parse(reply.data.toString())))),
+      ),
+      toArray(),
+    ),
+  );
 }
 
 function expected(op, file) {
@@ -110,8 +115,16 @@ async function main() {
   });
   const root = path.join(__dirname, '..', '..');
   const jobs = [
-    [{ op: 'size', file: __filename }, { op: 'lines', file: __filename }, { op: 'sha256', file: path.join(root, 'package.json') }],
-    [{ op: 'lines', file: path.join(root, 'README.md') }, { op: 'sha256', file: __filename }, { op: 'size', file: path.join(root, 'package.json') }],
+    [
+      { op: 'size', file: __filename },
+      { op: 'lines', file: __filename },
+      { op: 'sha256', file: path.join(root, 'package.json') },
+    ],
+    [
+      { op: 'lines', file: path.join(root, 'README.md') },
+      { op: 'sha256', file: __filename },
+      { op: 'size', file: path.join(root, 'package.json') },
+    ],
   ];
   const results = await Promise.all(jobs.map((files) => client(files)));
   let ok = true;

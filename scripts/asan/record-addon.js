@@ -17,15 +17,19 @@ if (dir && isMainThread) {
     try {
       // A mapped file is listed once per segment: keep each path once.
       const maps = fs.readFileSync('/proc/self/maps', 'utf8');
-      addons = [...new Set(maps.split('\n')
-        .map((line) => line.slice(line.indexOf('/')))
-        .filter((p) => p.startsWith('/') && path.basename(p) === 'unix_message_socket.node'))];
+      addons = [
+        ...new Set(
+          maps
+            .split('\n')
+            .map((line) => line.slice(line.indexOf('/')))
+            .filter((p) => p.startsWith('/') && path.basename(p) === 'unix_message_socket.node'),
+        ),
+      ];
     } catch {
       // /proc unreadable: the runner sees an empty list and says so.
     }
     try {
-      fs.writeFileSync(path.join(dir, `process.${process.pid}.json`),
-        JSON.stringify({ pid: process.pid, argv: process.argv, code, addons }));
+      fs.writeFileSync(path.join(dir, `process.${process.pid}.json`), JSON.stringify({ pid: process.pid, argv: process.argv, code, addons }));
     } catch {
       // The directory is gone (the runner was interrupted): nothing to record.
     }

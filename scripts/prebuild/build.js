@@ -91,7 +91,8 @@ function nodeGyp() {
 /** The files `npm pack` would ship, minus the prebuilds and dist/ (the addon needs neither). */
 function shippedSources() {
   const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8' });
-  return JSON.parse(out)[0].files.map((f) => f.path)
+  return JSON.parse(out)[0]
+    .files.map((f) => f.path)
     .filter((file) => !file.startsWith('prebuilds/') && !file.startsWith('dist/'));
 }
 
@@ -120,8 +121,7 @@ function build(arch, files) {
     // --exclude-libs keeps this copy of libstdc++ to ourselves: none of its
     // symbols is exported to interpose on the one Node itself uses.
     // --gc-sections drops the parts of it nothing calls (x64: 352 -> 283 KiB).
-    LDFLAGS: [process.env.LDFLAGS, '-static-libstdc++ -static-libgcc -Wl,--exclude-libs,ALL -Wl,--gc-sections', compat]
-      .filter(Boolean).join(' '),
+    LDFLAGS: [process.env.LDFLAGS, '-static-libstdc++ -static-libgcc -Wl,--exclude-libs,ALL -Wl,--gc-sections', compat].filter(Boolean).join(' '),
     PREBUILD_STRIP_BIN: tools.strip,
     PREBUILD_NODE_GYP: nodeGyp(),
   };
@@ -133,11 +133,20 @@ function build(arch, files) {
   }
   const out = path.join(root, 'prebuilds', `linux-${arch}`);
   fs.rmSync(out, { recursive: true, force: true });
-  run(process.execPath, [
-    require.resolve('prebuildify/bin.js', { paths: [root] }),
-    '--napi', '--strip', '--tag-libc', `--arch=${arch}`, `--target=node@${process.versions.node}`,
-    `--out=${root}`, staging,
-  ], { env });
+  run(
+    process.execPath,
+    [
+      require.resolve('prebuildify/bin.js', { paths: [root] }),
+      '--napi',
+      '--strip',
+      '--tag-libc',
+      `--arch=${arch}`,
+      `--target=node@${process.versions.node}`,
+      `--out=${root}`,
+      staging,
+    ],
+    { env },
+  );
 
   const binaries = fs.readdirSync(out).filter((f) => f.endsWith('.node'));
   if (binaries.length !== 1) fail(`expected one .node file in ${out}, found ${binaries.join(', ') || 'none'}`);

@@ -28,11 +28,11 @@ const major = process.versions.node.split('.')[0];
 // Tests that cannot pass under qemu-user whatever the binary does; they are
 // left out, and said so.
 const NOT_UNDER_QEMU = {
-  'recvmsg() reports MSG_CTRUNC when cmsgSize is too small*': 'qemu-user (7.2) hands the kernel a control buffer '
-    + 'twice the size asked for, then cuts the fds that do not fit without setting MSG_CTRUNC; a plain C program '
-    + 'built for arm64 shows the same under qemu-aarch64-static and gets MSG_CTRUNC natively',
-  'a worker script that cannot start is not respawned forever*': 'five emulated Node start-ups take longer than '
-    + "the test's 2.5 s window",
+  'recvmsg() reports MSG_CTRUNC when cmsgSize is too small*':
+    'qemu-user (7.2) hands the kernel a control buffer ' +
+    'twice the size asked for, then cuts the fds that do not fit without setting MSG_CTRUNC; a plain C program ' +
+    'built for arm64 shows the same under qemu-aarch64-static and gets MSG_CTRUNC natively',
+  'a worker script that cannot start is not respawned forever*': 'five emulated Node start-ups take longer than ' + "the test's 2.5 s window",
 };
 
 function fail(message) {
@@ -50,8 +50,7 @@ function aptInstall(packages) {
   if (process.getuid?.() !== 0) fail(`missing ${packages.join(', ')}: install them (Debian/Ubuntu), or run this as root`);
   console.log(`check:arm64: installing ${packages.join(' ')} with apt-get`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  if (run('apt-get', ['update', '-qq'], { env }) !== 0
-    || run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...packages], { env }) !== 0) {
+  if (run('apt-get', ['update', '-qq'], { env }) !== 0 || run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...packages], { env }) !== 0) {
     fail('apt-get failed');
   }
 }
@@ -119,8 +118,14 @@ const trip = spawnSync(command[0], command.slice(1), { cwd: root, env, encoding:
 if (trip.status !== 0) fail(`round trip failed (${trip.status ?? trip.signal}):\n${trip.stdout}${trip.stderr}`);
 const result = JSON.parse(trip.stdout);
 console.log(`check:arm64: ${trip.stdout.trim()}`);
-const expected = { arch: 'arm64', addon: 'prebuilds/linux-arm64/unix-message-socket.glibc.node', data: 'three fds', fds: 3,
-  file: 'unix-message-socket', pair: 'through the passed fd' };
+const expected = {
+  arch: 'arm64',
+  addon: 'prebuilds/linux-arm64/unix-message-socket.glibc.node',
+  data: 'three fds',
+  fds: 3,
+  file: 'unix-message-socket',
+  pair: 'through the passed fd',
+};
 for (const [key, value] of Object.entries(expected)) {
   if (result[key] !== value) fail(`round trip: ${key} is ${JSON.stringify(result[key])}, expected ${JSON.stringify(value)}`);
 }
@@ -130,8 +135,10 @@ if (!wantSuite) process.exit(0);
 // The tests, with binfmt_misc for arm64 in a namespace of our own. tsx
 // compiles the tests with esbuild's native binary; the x64 one runs natively.
 const esbuild = path.join(root, 'node_modules', '@esbuild', 'linux-x64', 'bin', 'esbuild');
-const register = ':qemu-aarch64:M::\\x7fELF\\x02\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\xb7\\x00:'
-  + '\\xff\\xff\\xff\\xff\\xff\\xfe\\xfe\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff:' + `${QEMU}:F`;
+const register =
+  ':qemu-aarch64:M::\\x7fELF\\x02\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\xb7\\x00:' +
+  '\\xff\\xff\\xff\\xff\\xff\\xfe\\xfe\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff:' +
+  `${QEMU}:F`;
 const script = [
   'set -e',
   'mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc',
@@ -146,6 +153,8 @@ for (const [title, why] of Object.entries(NOT_UNDER_QEMU)) {
 }
 const files = avaArgs.filter((arg) => !arg.startsWith('--'));
 console.log(`check:arm64: ava --serial on ${files.join(' ') || 'every test file'} under ${path.relative(root, node)}`);
-const status = run('unshare', ['--user', '--map-root-user', '--mount', '--fork', 'sh', '-c', script, 'sh',
-  node, ava, '--serial', ...avaArgs], { cwd: root, env: { ...env, ESBUILD_BINARY_PATH: esbuild } });
+const status = run('unshare', ['--user', '--map-root-user', '--mount', '--fork', 'sh', '-c', script, 'sh', node, ava, '--serial', ...avaArgs], {
+  cwd: root,
+  env: { ...env, ESBUILD_BINARY_PATH: esbuild },
+});
 process.exit(status);

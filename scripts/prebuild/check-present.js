@@ -42,8 +42,10 @@ for (const [arch, machine] of Object.entries(ARCHES)) {
 }
 
 if (problems.length) {
-  console.error(`prepack: the tarball would ship without current prebuilt addons:\n  ${problems.join('\n  ')}\n`
-    + 'Run `npm run prebuild` first (it builds linux-x64 and linux-arm64, installing the arm64 cross compiler\n'
-    + 'with apt-get when it is missing).');
+  console.error(
+    `prepack: the tarball would ship without current prebuilt addons:\n  ${problems.join('\n  ')}\n` +
+      'Run `npm run prebuild` first (it builds linux-x64 and linux-arm64, installing the arm64 cross compiler\n' +
+      'with apt-get when it is missing).',
+  );
   process.exit(1);
 }

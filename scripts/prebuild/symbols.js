@@ -22,8 +22,7 @@ function compareVersions(a, b) {
  */
 function inspect(file, { objdump = 'objdump' } = {}) {
   const dynamic = execFileSync(objdump, ['-T', file], { encoding: 'utf8' });
-  const needed = [...execFileSync('readelf', ['-d', '-W', file], { encoding: 'utf8' })
-    .matchAll(/\(NEEDED\)\s+Shared library: \[([^\]]+)\]/g)].map((m) => m[1]);
+  const needed = [...execFileSync('readelf', ['-d', '-W', file], { encoding: 'utf8' }).matchAll(/\(NEEDED\)\s+Shared library: \[([^\]]+)\]/g)].map((m) => m[1]);
   const machine = /Machine:\s+(.+)/.exec(execFileSync('readelf', ['-h', '-W', file], { encoding: 'utf8' }))?.[1].trim();
   // One line per dynamic symbol; the undefined ones (*UND*) are the needs:
   // "0000000000000000      DF *UND*  0000000000000000 (GLIBC_2.28) fcntl64"

@@ -35,7 +35,8 @@ napi_value Init(napi_env env, napi_value exports) {
   }
   d->SetConstructor(constructor);
   if (!Constants(env, &constants)) return nullptr;
-#define UMS_FUNCTION(name, fn) {name, nullptr, fn, nullptr, nullptr, nullptr, napi_enumerable, nullptr}
+#define UMS_FUNCTION(name, fn) \
+  { name, nullptr, fn, nullptr, nullptr, nullptr, napi_enumerable, nullptr }
   const napi_property_descriptor props[] = {
       {"SocketHandle", nullptr, nullptr, nullptr, nullptr, handle_class, napi_enumerable, nullptr},
       {"constants", nullptr, nullptr, nullptr, nullptr, constants, napi_enumerable, nullptr},

@@ -86,8 +86,14 @@ export interface NativeCallbacks {
   fds: Int32Array;
   /** The disown ring: [0] entries, then delivered fds (src/native/fd_ledger.h). */
   ring: Int32Array;
-  onread(this: NativeSocketHandle, count: number, data: Buffer | Buffer[], status: number,
-    addresses: Array<string | undefined> | undefined, base: number | undefined): void;
+  onread(
+    this: NativeSocketHandle,
+    count: number,
+    data: Buffer | Buffer[],
+    status: number,
+    addresses: Array<string | undefined> | undefined,
+    base: number | undefined,
+  ): void;
   onwritable(this: NativeSocketHandle): void;
   onconnection(this: NativeSocketHandle, status: number, fds: number[]): void;
 }
@@ -98,8 +104,7 @@ export interface HandleOwner {
    * data: the batch's bytes, from `base` when it is the shared slab for small
    * batches (undefined: from 0), or a Buffer per message.
    */
-  onRead(count: number, data: Buffer | Buffer[], status: number, addresses: Array<string | undefined> | undefined,
-    base: number | undefined): void;
+  onRead(count: number, data: Buffer | Buffer[], status: number, addresses: Array<string | undefined> | undefined, base: number | undefined): void;
   onWritable(): void;
   onConnection(status: number, fds: number[]): void;
 }
@@ -145,8 +150,13 @@ export interface NativeSocketHandle {
    */
   send(data: Gather, fds: FdList, address: string | null, flags: number): Errno;
   /** NativeBinding's sendBatch() on the fd this handle owns; -EBADF once closed. */
-  sendBatch(datas: readonly Gather[], fds: readonly FdList[] | undefined,
-    addresses: ReadonlyArray<string | null> | undefined, start: number, end: number): Errno;
+  sendBatch(
+    datas: readonly Gather[],
+    fds: readonly FdList[] | undefined,
+    addresses: ReadonlyArray<string | null> | undefined,
+    start: number,
+    end: number,
+  ): Errno;
 }
 
 export interface NativeBinding {
@@ -208,10 +218,15 @@ export interface NativeBinding {
   fileAtPath(path: string): [number, number, number] | Errno;
   /** What these read is the caller's own snapshot: its arrays, validated views and numbers. */
   send(fd: number, data: Gather, fds: FdList, address: string | null, flags: number): Errno;
-  sendBatch(fd: number, datas: readonly Gather[], fds: readonly FdList[] | undefined,
-    addresses: ReadonlyArray<string | null> | undefined, start: number, end: number): Errno;
-  sendmsg(fd: number, buffers: Gather, ancillary: ReadonlyArray<readonly [number, number, ByteView]> | null,
-    flags: number, address: string | null): Errno;
+  sendBatch(
+    fd: number,
+    datas: readonly Gather[],
+    fds: readonly FdList[] | undefined,
+    addresses: ReadonlyArray<string | null> | undefined,
+    start: number,
+    end: number,
+  ): Errno;
+  sendmsg(fd: number, buffers: Gather, ancillary: ReadonlyArray<readonly [number, number, ByteView]> | null, flags: number, address: string | null): Errno;
   recvmsg(fd: number, maxSize: number, cmsgSize: number, flags: number): NativeRecvResult | Errno;
 }
 

@@ -155,7 +155,8 @@ int MountDevice(uint64_t id, unsigned* major, unsigned* minor) {
 int FileAtPathOf(const std::string& path, FileId* out) {
   if (path.empty() || path.find('\0') != std::string::npos) return -EINVAL;
   struct statx stx;
-  if (RETRY_EINTR(statx(AT_FDCWD, path.c_str(), AT_SYMLINK_NOFOLLOW, STATX_INO | STATX_MNT_ID, &stx)) < 0) return -errno;
+  if (RETRY_EINTR(statx(AT_FDCWD, path.c_str(), AT_SYMLINK_NOFOLLOW, STATX_INO | STATX_MNT_ID, &stx)) < 0)
+    return -errno;
   if ((stx.stx_mask & STATX_MNT_ID) == 0 || (stx.stx_mask & STATX_INO) == 0) return -ENOSYS;  // before Linux 5.8
   const int r = MountDevice(stx.stx_mnt_id, &out->major, &out->minor);
   if (r < 0) return r;

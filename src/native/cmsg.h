@@ -21,8 +21,7 @@ constexpr int kMaxFdsPerMessage = 253;
 // buffer was too small" (docs/kernel.md, "Receive control buffer"):
 // 253 fds, then credentials, then an SCM_PIDFD if SO_PASSPIDFD is on.
 constexpr size_t kRecvControlSize =
-    CMSG_SPACE(sizeof(int) * kMaxFdsPerMessage) + CMSG_SPACE(sizeof(struct ucred)) +
-    CMSG_SPACE(sizeof(int));
+    CMSG_SPACE(sizeof(int) * kMaxFdsPerMessage) + CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int));
 
 union RecvControl {
   struct cmsghdr align;

@@ -69,8 +69,7 @@ bool AddonData::SlabCopy(napi_env env, const char* bytes, size_t used, napi_valu
     void* mem;
     size_t len;
     fresh = napi_get_reference_value(env, slab_ref_, out) != napi_ok || *out == nullptr ||
-            napi_get_buffer_info(env, *out, &mem, &len) != napi_ok || mem != slab_ ||
-            len != kSlabSize;
+            napi_get_buffer_info(env, *out, &mem, &len) != napi_ok || mem != slab_ || len != kSlabSize;
   }
   if (fresh) {
     void* mem;

@@ -92,7 +92,9 @@ Room Free(int need, bool busy) {
     Recount(now);
   }
   const long free = limit - in_use.load(std::memory_order_relaxed);
-  return {free <= 0 ? 0 : free > INT_MAX ? INT_MAX : static_cast<int>(free),
+  return {free <= 0        ? 0
+          : free > INT_MAX ? INT_MAX
+                           : static_cast<int>(free),
           limit > INT_MAX ? INT_MAX : static_cast<int>(limit)};
 }
 

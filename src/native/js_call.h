@@ -13,8 +13,8 @@ namespace ums {
 // reported as an uncaught exception, as Node does for its own handles
 // (otherwise Node-API would keep it pending and it would be lost).
 // Returns false if the call could not run or threw.
-inline bool CallJs(napi_env env, napi_ref recv_ref, napi_ref fn_ref, napi_async_context context,
-                   size_t argc, const napi_value* argv) {
+inline bool CallJs(napi_env env, napi_ref recv_ref, napi_ref fn_ref, napi_async_context context, size_t argc,
+                   const napi_value* argv) {
   napi_value recv, fn, result;
   if (napi_get_reference_value(env, recv_ref, &recv) != napi_ok || recv == nullptr ||
       napi_get_reference_value(env, fn_ref, &fn) != napi_ok || fn == nullptr) {

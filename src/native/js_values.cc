@@ -32,15 +32,12 @@ Read Classify(napi_status status) {
   }
 }
 
-napi_value Failure(napi_env env, Read read) {
-  return read == Read::kBad ? Int(env, -EINVAL) : nullptr;
-}
+napi_value Failure(napi_env env, Read read) { return read == Read::kBad ? Int(env, -EINVAL) : nullptr; }
 
 napi_value Int(napi_env env, int64_t v) {
   napi_value out;
-  const napi_status s = v >= INT32_MIN && v <= INT32_MAX
-                            ? napi_create_int32(env, static_cast<int32_t>(v), &out)
-                            : napi_create_double(env, static_cast<double>(v), &out);
+  const napi_status s = v >= INT32_MIN && v <= INT32_MAX ? napi_create_int32(env, static_cast<int32_t>(v), &out)
+                                                         : napi_create_double(env, static_cast<double>(v), &out);
   return s == napi_ok ? out : nullptr;
 }
 

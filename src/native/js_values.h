@@ -96,9 +96,9 @@ bool SetNamed(napi_env env, napi_value object, const char* name, napi_value v);
 }  // namespace ums
 
 // Reads one argument or returns the failure from the enclosing function.
-#define UMS_READ(env, expr)                                   \
-  do {                                                        \
-    const ::ums::Read ums_read_ = (expr);                     \
+#define UMS_READ(env, expr)                                                     \
+  do {                                                                          \
+    const ::ums::Read ums_read_ = (expr);                                       \
     if (ums_read_ != ::ums::Read::kOk) return ::ums::Failure((env), ums_read_); \
   } while (0)
 

@@ -120,8 +120,7 @@ napi_value RecvMsg(napi_env env, napi_callback_info info) {
   std::unique_ptr<char, decltype(&free)> data(static_cast<char*>(malloc(max_size > 0 ? max_size : 1)), free);
   if (data == nullptr) return Int(env, -ENOMEM);
   // Aligned for cmsghdr: CMSG_FIRSTHDR/CMSG_NXTHDR assume it.
-  std::vector<struct cmsghdr> control((CMSG_SPACE(cmsg_size) + sizeof(struct cmsghdr) - 1) /
-                                      sizeof(struct cmsghdr));
+  std::vector<struct cmsghdr> control((CMSG_SPACE(cmsg_size) + sizeof(struct cmsghdr) - 1) / sizeof(struct cmsghdr));
   struct iovec iov = {data.get(), static_cast<size_t>(max_size)};
   sockaddr_un name;
   memset(&name, 0, sizeof(name));
@@ -163,8 +162,7 @@ napi_value RecvMsg(napi_env env, napi_callback_info info) {
     for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); ok && c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
       napi_value item, payload;
       ok = napi_create_array_with_length(env, 3, &item) == napi_ok &&
-           SetElement(env, item, 0, Int(env, c->cmsg_level)) &&
-           SetElement(env, item, 1, Int(env, c->cmsg_type)) &&
+           SetElement(env, item, 0, Int(env, c->cmsg_level)) && SetElement(env, item, 1, Int(env, c->cmsg_type)) &&
            napi_create_buffer_copy(env, c->cmsg_len - CMSG_LEN(0), CMSG_DATA(c), &copy, &payload) == napi_ok &&
            SetElement(env, item, 2, payload) && SetElement(env, anc, k++, item);
     }

@@ -52,8 +52,8 @@ Read ReadMessage(napi_env env, napi_value data, napi_value fds_value, napi_value
 // Fills one msghdr from values ReadMessage read; runs no JS. iov, control
 // and name must outlive it. *err is 0, or the -errno the message fails with
 // before any syscall.
-Read PrepareMessage(napi_env env, const MessageValues& values, std::vector<struct iovec>* iov,
-                    SendControl* control, sockaddr_un* name, struct msghdr* msg, int* err) {
+Read PrepareMessage(napi_env env, const MessageValues& values, std::vector<struct iovec>* iov, SendControl* control,
+                    sockaddr_un* name, struct msghdr* msg, int* err) {
   const Read r = ViewsBytes(env, values.views.data(), values.views.size(), iov);
   if (r != Read::kOk) return r;
   *err = 0;

@@ -23,8 +23,8 @@ bool TakeArray(napi_env env, napi_value object, const char* key, size_t min, nap
   napi_value ab;
   size_t offset;
   if (napi_get_named_property(env, object, key, &v) != napi_ok ||
-      napi_get_typedarray_info(env, v, &type, &count, &p, &ab, &offset) != napi_ok ||
-      type != napi_int32_array || count < min || napi_create_reference(env, v, 1, ref) != napi_ok) {
+      napi_get_typedarray_info(env, v, &type, &count, &p, &ab, &offset) != napi_ok || type != napi_int32_array ||
+      count < min || napi_create_reference(env, v, 1, ref) != napi_ok) {
     return false;
   }
   *data = static_cast<int32_t*>(p);

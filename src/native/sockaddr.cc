@@ -22,8 +22,7 @@ int EncodeAddress(const std::string& name, sockaddr_un* addr, socklen_t* len) {
     return -EINVAL;
   }
   memcpy(addr->sun_path, name.data(), name.size());
-  *len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + name.size() +
-                                (abstract ? 0 : 1));
+  *len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + name.size() + (abstract ? 0 : 1));
   return 0;
 }
 

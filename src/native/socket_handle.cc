@@ -26,10 +26,10 @@ namespace {
 const napi_type_tag kTag = {0x9c1f5a2e4b7d4e61ULL, 0xa3d8e0f27c6b1945ULL};
 
 // The receiver of a method call, checked, or a -EINVAL/nullptr result.
-#define UMS_METHOD(env, info, self)                           \
-  Args args(env, info);                                       \
-  if (!args.ok) return nullptr;                               \
-  SocketHandle* self = From(env, args.self);                  \
+#define UMS_METHOD(env, info, self)          \
+  Args args(env, info);                      \
+  if (!args.ok) return nullptr;              \
+  SocketHandle* self = From(env, args.self); \
   if (self == nullptr) return Int(env, -EINVAL)
 
 }  // namespace
@@ -52,16 +52,15 @@ napi_status SocketHandle::Define(napi_env env, napi_value* out) {
       {"sendBatch", nullptr, SendBatch, nullptr, nullptr, nullptr, napi_default_method, nullptr},
       {"fd", nullptr, nullptr, GetFd, nullptr, nullptr, napi_default, nullptr},
   };
-  return napi_define_class(env, "SocketHandle", NAPI_AUTO_LENGTH, New, nullptr,
-                           sizeof(props) / sizeof(props[0]), props, out);
+  return napi_define_class(env, "SocketHandle", NAPI_AUTO_LENGTH, New, nullptr, sizeof(props) / sizeof(props[0]), props,
+                           out);
 }
 
 napi_value SocketHandle::New(napi_env env, napi_callback_info info) {
   Args args(env, info);
   napi_value target = nullptr;
   AddonData* d = GetAddonData(env);
-  if (!args.ok || d == nullptr || napi_get_new_target(env, info, &target) != napi_ok ||
-      target == nullptr) {
+  if (!args.ok || d == nullptr || napi_get_new_target(env, info, &target) != napi_ok || target == nullptr) {
     return nullptr;  // called without new: nothing to construct
   }
   auto* h = new SocketHandle(d);

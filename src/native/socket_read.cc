@@ -124,8 +124,7 @@ void SocketHandle::DoRead(napi_env env) {
   }
   const int limit = std::min(fd_budget_, room);
   // Bounded loop: ECONNRESET is reported once, so it cannot spin.
-  for (int rounds = 0; count < kMaxBatch && used < kMaxBatchBytes && rounds < 2 * kMaxBatch;
-       rounds++) {
+  for (int rounds = 0; count < kMaxBatch && used < kMaxBatchBytes && rounds < 2 * kMaxBatch; rounds++) {
     const int ask = max_fds_ == 0 || fds_used + max_fds_ <= limit ? max_fds_ : per_read;
     if (max_fds_ > 0 && fds_used + ask > limit) {
       // Nothing read: say so, or level-triggered polling would call again
@@ -156,8 +155,7 @@ void SocketHandle::DoRead(napi_env env) {
   }
   napi_value argv[5];
   int64_t base;
-  bool ok = napi_create_uint32(env, count, &argv[0]) == napi_ok &&
-            MessageBytes(env, count, used, &argv[1], &base) &&
+  bool ok = napi_create_uint32(env, count, &argv[0]) == napi_ok && MessageBytes(env, count, used, &argv[1], &base) &&
             napi_create_int32(env, status, &argv[2]) == napi_ok &&
             (base < 0 ? napi_get_undefined(env, &argv[4])
                       : napi_create_uint32(env, static_cast<uint32_t>(base), &argv[4])) == napi_ok;
@@ -167,8 +165,7 @@ void SocketHandle::DoRead(napi_env env) {
     ok = napi_create_array_with_length(env, count, &argv[3]) == napi_ok;
     for (size_t i = 0; ok && i < batch_names.size(); i++) {
       napi_value name;
-      ok = napi_create_string_utf8(env, batch_names[i].second.data(), batch_names[i].second.size(),
-                                   &name) == napi_ok &&
+      ok = napi_create_string_utf8(env, batch_names[i].second.data(), batch_names[i].second.size(), &name) == napi_ok &&
            napi_set_element(env, argv[3], batch_names[i].first, name) == napi_ok;
     }
   }
@@ -181,12 +178,10 @@ void SocketHandle::DoRead(napi_env env) {
 
 namespace {
 
-void RecordMessage(AddonData* d, int index, size_t length, int msg_flags, int fd_count,
-                   const Credentials& creds) {
+void RecordMessage(AddonData* d, int index, size_t length, int msg_flags, int fd_count, const Credentials& creds) {
   int32_t* m = d->meta() + index * kMetaStride;
   m[kMetaLength] = static_cast<int32_t>(length);
-  m[kMetaFlags] = ((msg_flags & MSG_TRUNC) ? kFlagTruncated : 0) |
-                  ((msg_flags & MSG_CTRUNC) ? kFlagFdsTruncated : 0) |
+  m[kMetaFlags] = ((msg_flags & MSG_TRUNC) ? kFlagTruncated : 0) | ((msg_flags & MSG_CTRUNC) ? kFlagFdsTruncated : 0) |
                   (creds.present ? kFlagCredentials : 0);
   m[kMetaFdCount] = fd_count;
   m[kMetaPid] = creds.pid;

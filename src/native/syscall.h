@@ -8,13 +8,13 @@
 #include <errno.h>
 #include <unistd.h>
 
-#define RETRY_EINTR(expr)                   \
-  ({                                        \
-    __typeof__(expr) ums_r_;                \
-    do {                                    \
-      ums_r_ = (expr);                      \
+#define RETRY_EINTR(expr)                     \
+  ({                                          \
+    __typeof__(expr) ums_r_;                  \
+    do {                                      \
+      ums_r_ = (expr);                        \
     } while (ums_r_ == -1 && errno == EINTR); \
-    ums_r_;                                 \
+    ums_r_;                                   \
   })
 
 namespace ums {

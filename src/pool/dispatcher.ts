@@ -96,7 +96,15 @@ export class Dispatcher {
    * A message or request job; its fds are duplicated, or with `transfer`
    * taken over (then they must be distinct, as each is closed once sent).
    */
-  job(kind: Kind.Message | Kind.Request, value: number, message: OutgoingMessage | Buffer | string, target: number | null, transfer: boolean, callback: WriteCallback | null, request: PendingRequest | null): Job {
+  job(
+    kind: Kind.Message | Kind.Request,
+    value: number,
+    message: OutgoingMessage | Buffer | string,
+    target: number | null,
+    transfer: boolean,
+    callback: WriteCallback | null,
+    request: PendingRequest | null,
+  ): Job {
     const msg = normalizeMessage(message, 'seqpacket');
     let fds: number[];
     if (transfer) {
@@ -231,10 +239,7 @@ export class Dispatcher {
     // to drop at the worker (EMFILE: MSG_CTRUNC) are still accounted for.
     const value = job.kind === Kind.Connections ? job.fds.length : job.value;
     // Lent, not duplicated: the job keeps its fds open until #written.
-    const ok = w.channel.write(
-      { data: [header(job.kind, value), ...job.payload], fds: job.fds, lend: true },
-      (err) => this.#written(w, job, err ?? null),
-    );
+    const ok = w.channel.write({ data: [header(job.kind, value), ...job.payload], fds: job.fds, lend: true }, (err) => this.#written(w, job, err ?? null));
     if (!ok && job.kind === Kind.Connections) this.#host.channelFull();
   }
 

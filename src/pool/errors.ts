@@ -10,9 +10,11 @@ export const workerExited = (w: PoolWorker, what: string): CodedError =>
 
 /** A job for `target` (or any worker, when null) that no worker will ever take. */
 export const workerLost = (target: number | null): CodedError =>
-  coded(Error, 'ERR_POOL_WORKER_EXITED', target !== null
-    ? `Worker ${target} has exited and is not respawned`
-    : 'No worker is left to take the message (every worker exited and none is respawned)');
+  coded(
+    Error,
+    'ERR_POOL_WORKER_EXITED',
+    target !== null ? `Worker ${target} has exited and is not respawned` : 'No worker is left to take the message (every worker exited and none is respawned)',
+  );
 
 /** A write error that says the worker's end is gone (EPIPE, ECONNRESET), not that the frame was bad. */
 export const isDisconnect = (err: Error): boolean => {

@@ -109,7 +109,8 @@ function snapshotEnv(value: unknown): NodeJS.ProcessEnv {
     const v = (value as Record<string, unknown>)[key];
     if (v === undefined) continue;
     if (typeof v !== 'string') throw invalidArgType(`The "env.${key}" option must be a string. Received ${describe(v)}`);
-    if (v.includes('\0') || key.includes('\0')) throw invalidArgValue(`The "env" option must have no NUL bytes in its keys and values (spawn would refuse them)`);
+    if (v.includes('\0') || key.includes('\0'))
+      throw invalidArgValue(`The "env" option must have no NUL bytes in its keys and values (spawn would refuse them)`);
     env[key] = v;
   }
   return env;

@@ -29,8 +29,17 @@ import { Acceptor, type ServeAddress, type ServeOptions } from './acceptor';
 import { Dispatcher } from './dispatcher';
 import { poolClosed, workerExited } from './errors';
 import {
-  noDuplicates, readPoolOptions, sendOptions, validateCallback, validateTarget, validateTimeout,
-  type PoolOptions, type RequestOptions, type SendOptions, type SpawnOptions, type Strategy,
+  noDuplicates,
+  readPoolOptions,
+  sendOptions,
+  validateCallback,
+  validateTarget,
+  validateTimeout,
+  type PoolOptions,
+  type RequestOptions,
+  type SendOptions,
+  type SpawnOptions,
+  type Strategy,
 } from './options';
 import type { PoolWorker } from './pool-worker';
 import { Kind, readFrame } from './protocol';
@@ -203,9 +212,10 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     // One wakeup's connections make one full frame per worker: 512 over 2
     // workers was 253 + 3 each, twice the sendmsg/recvmsg for the same fds.
     const perWakeup = this.#workers.slots.length * constants.SCM_MAX_FD;
-    const acceptor = typeof (target as net.Server).address === 'function'
-      ? Acceptor.adopt(target as net.Server, perWakeup, onConnections, onError)
-      : await Acceptor.listen(target as ServeOptions, perWakeup, onConnections, onError);
+    const acceptor =
+      typeof (target as net.Server).address === 'function'
+        ? Acceptor.adopt(target as net.Server, perWakeup, onConnections, onError)
+        : await Acceptor.listen(target as ServeOptions, perWakeup, onConnections, onError);
     if (this.#closing) {
       acceptor.close();
       throw poolClosed();

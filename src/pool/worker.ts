@@ -155,7 +155,9 @@ export class PrimaryChannel extends EventEmitter<PrimaryChannelEvents> {
         this.emit('connection', socket);
       } catch (err) {
         // As UnixMessageServer: the rest of the batch still gets served.
-        process.nextTick(() => { throw err; });
+        process.nextTick(() => {
+          throw err;
+        });
       }
     }
     if (!listening) this.#finished(fds.length);

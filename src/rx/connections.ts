@@ -1,13 +1,7 @@
 // Servers as observables of accepted connections: connections() for a server
 // you created, listen$() for one the subscription creates and owns.
 import { Observable } from 'rxjs';
-import {
-  createServer,
-  type ListenOptions,
-  type ServerOptions,
-  type UnixMessageServer,
-  type UnixMessageSocket,
-} from '../stream/index';
+import { createServer, type ListenOptions, type ServerOptions, type UnixMessageServer, type UnixMessageSocket } from '../stream/index';
 import { describe, invalidArgType, invalidArgValue } from '../stream/errors';
 import { listenOptionsOf } from '../stream/server';
 import { snapshotOptions, socketOptionsOf, validateBoolean } from '../stream/validate';
@@ -74,8 +68,15 @@ export function listen$(options: Listen$Options): Observable<UnixMessageSocket> 
     throw invalidArgType(`The "options" argument must be an object { path } or { fd }. Received ${describe(options)}`);
   }
   // Read once and checked now, not at each subscription.
-  const { path, fd, backlog, mode, closeConnections, onAcceptError, type, ...serverOptions } =
-    socketOptionsOf(options, ['path', 'fd', 'backlog', 'mode', 'closeConnections', 'onAcceptError', 'type']);
+  const { path, fd, backlog, mode, closeConnections, onAcceptError, type, ...serverOptions } = socketOptionsOf(options, [
+    'path',
+    'fd',
+    'backlog',
+    'mode',
+    'closeConnections',
+    'onAcceptError',
+    'type',
+  ]);
   if (type !== undefined && type !== 'stream' && type !== 'seqpacket') {
     throw invalidArgValue(`The "type" option of a server must be 'stream' or 'seqpacket'. Received ${describe(type)}`);
   }

@@ -100,7 +100,14 @@ export function fromSocket(socket: UnixMessageSocket, options: FromSocketOptions
   const o = snapshotOptions(options, ['destroyOnUnsubscribe']);
   validateBoolean(o.destroyOnUnsubscribe, 'destroyOnUnsubscribe');
   return new Observable<UnixMessage>((subscriber) =>
-    readMessages(socket, subscriber, (message) => subscriber.next(message), () => subscriber.complete(), o as FromSocketOptions));
+    readMessages(
+      socket,
+      subscriber,
+      (message) => subscriber.next(message),
+      () => subscriber.complete(),
+      o as FromSocketOptions,
+    ),
+  );
 }
 
 /** processMessages()'s options, read once and checked when it is called. */
@@ -122,8 +129,12 @@ function readOptions(options: unknown): ProcessMessagesOptions {
  * getter, a Proxy trap) and goes on unchanged.
  */
 function output<R>(value: ObservableInput<R>): Observable<R> {
-  const invalid = (): Error => coded(TypeError, 'ERR_INVALID_RETURN_VALUE',
-    `The function given to processMessages() must return an ObservableInput (an Observable, a Promise, an array, an iterable...). It returned ${describe(value)}`);
+  const invalid = (): Error =>
+    coded(
+      TypeError,
+      'ERR_INVALID_RETURN_VALUE',
+      `The function given to processMessages() must return an ObservableInput (an Observable, a Promise, an array, an iterable...). It returned ${describe(value)}`,
+    );
   // What from() cannot even look at without an engine error of its own.
   const kind = typeof value;
   if ((kind !== 'object' && kind !== 'function' && kind !== 'string') || value === null) throw invalid();
@@ -170,16 +181,18 @@ export function processMessages<R>(
         subscriber.error(err);
         return;
       }
-      subscriber.add(results.subscribe({
-        next: (value) => subscriber.next(value),
-        error: (err: unknown) => subscriber.error(err),
-        complete: () => {
-          running--;
-          if (subscriber.closed) return;
-          if (!ended) socket.resume();
-          else if (running === 0) subscriber.complete();
-        },
-      }));
+      subscriber.add(
+        results.subscribe({
+          next: (value) => subscriber.next(value),
+          error: (err: unknown) => subscriber.error(err),
+          complete: () => {
+            running--;
+            if (subscriber.closed) return;
+            if (!ended) socket.resume();
+            else if (running === 0) subscriber.complete();
+          },
+        }),
+      );
     };
     const onEnd = (): void => {
       ended = true;

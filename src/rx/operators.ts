@@ -13,20 +13,23 @@ import type { UnixMessage } from '../stream/index';
  * yet emitted are closed.
  */
 export function fds(): OperatorFunction<UnixMessage, number> {
-  return (source) => new Observable<number>((subscriber) => source.subscribe({
-    next: (message) => {
-      const list = message.fds;
-      for (let i = 0; i < list.length; i++) {
-        if (subscriber.closed) {
-          closeFds(list.slice(i));
-          return;
-        }
-        subscriber.next(list[i]!);
-      }
-    },
-    error: (err: unknown) => subscriber.error(err),
-    complete: () => subscriber.complete(),
-  }));
+  return (source) =>
+    new Observable<number>((subscriber) =>
+      source.subscribe({
+        next: (message) => {
+          const list = message.fds;
+          for (let i = 0; i < list.length; i++) {
+            if (subscriber.closed) {
+              closeFds(list.slice(i));
+              return;
+            }
+            subscriber.next(list[i]!);
+          }
+        },
+        error: (err: unknown) => subscriber.error(err),
+        complete: () => subscriber.complete(),
+      }),
+    );
 }
 
 /** An fd count: exactly `n`, or a range `{ min, max }` (both inclusive, either optional). */
@@ -51,19 +54,30 @@ export function withFds(count: FdCount): MonoTypeOperatorFunction<UnixMessage> {
     min = range.min ?? 0;
     max = range.max ?? Infinity;
   }
-  if (typeof min !== 'number' || typeof max !== 'number' || !Number.isSafeInteger(min) || min < 0 ||
-    !(Number.isSafeInteger(max) || max === Infinity) || max < min) {
-    throw outOfRange(`withFds() takes a count of fds or a range { min, max } of them. Received ${describe(count)}${typeof count === 'number' ? '' : ` (min ${describe(min)}, max ${describe(max)})`}`);
+  if (
+    typeof min !== 'number' ||
+    typeof max !== 'number' ||
+    !Number.isSafeInteger(min) ||
+    min < 0 ||
+    !(Number.isSafeInteger(max) || max === Infinity) ||
+    max < min
+  ) {
+    throw outOfRange(
+      `withFds() takes a count of fds or a range { min, max } of them. Received ${describe(count)}${typeof count === 'number' ? '' : ` (min ${describe(min)}, max ${describe(max)})`}`,
+    );
   }
-  return (source) => new Observable<UnixMessage>((subscriber) => source.subscribe({
-    next: (message) => {
-      const n = message.fds.length;
-      // A synchronous source goes on emitting after the subscriber has
-      // gone (take(1)): those messages' fds are closed, never dropped.
-      if (n >= min && n <= max && !subscriber.closed) subscriber.next(message);
-      else closeFds(message.fds);
-    },
-    error: (err: unknown) => subscriber.error(err),
-    complete: () => subscriber.complete(),
-  }));
+  return (source) =>
+    new Observable<UnixMessage>((subscriber) =>
+      source.subscribe({
+        next: (message) => {
+          const n = message.fds.length;
+          // A synchronous source goes on emitting after the subscriber has
+          // gone (take(1)): those messages' fds are closed, never dropped.
+          if (n >= min && n <= max && !subscriber.closed) subscriber.next(message);
+          else closeFds(message.fds);
+        },
+        error: (err: unknown) => subscriber.error(err),
+        complete: () => subscriber.complete(),
+      }),
+    );
 }

@@ -137,22 +137,25 @@ export function sendTo(socket: UnixMessageSocket, options: SendToOptions = {}): 
       };
 
       if (kind === 'observable') {
-        subscriber.add((source as Observable<Sendable>).subscribe({
-          // A source that emits synchronously goes on after a failed write
-          // has ended the subscription: nothing more is written then.
-          next: (message) => void (subscriber.closed || write(message)),
-          error: (err: unknown) => subscriber.error(err),
-          complete: onSourceDone,
-        }));
+        subscriber.add(
+          (source as Observable<Sendable>).subscribe({
+            // A source that emits synchronously goes on after a failed write
+            // has ended the subscription: nothing more is written then.
+            next: (message) => void (subscriber.closed || write(message)),
+            error: (err: unknown) => subscriber.error(err),
+            complete: onSourceDone,
+          }),
+        );
         return;
       }
       const iterator = kind === 'async' ? (source as AsyncIterable<Sendable>)[Symbol.asyncIterator]() : (source as Iterable<Sendable>)[Symbol.iterator]();
-      const drained = (): Promise<void> => new Promise((resolve) => {
-        wake = () => {
-          wake = null;
-          resolve();
-        };
-      });
+      const drained = (): Promise<void> =>
+        new Promise((resolve) => {
+          wake = () => {
+            wake = null;
+            resolve();
+          };
+        });
       // An async generator's return() settles later, when nobody can be told.
       subscriber.add(() => void Promise.resolve(iterator.return?.()).catch(() => undefined));
       void (async () => {
@@ -183,7 +186,10 @@ function sourceKind(source: unknown): 'observable' | 'async' | 'sync' {
   // A byte view is one message, not a source of them (its iterator yields
   // numbers, or throws once detached), and a fake one inherits an iterator
   // that throws.
-  if ((typeof source === 'object' && source !== null && !isRevokedProxy(source) && !isByteView(source) && !isFakeView(source)) || typeof source === 'function') {
+  if (
+    (typeof source === 'object' && source !== null && !isRevokedProxy(source) && !isByteView(source) && !isFakeView(source)) ||
+    typeof source === 'function'
+  ) {
     if (isObservable(source)) return 'observable';
     if (Symbol.asyncIterator in source) return 'async';
     if (Symbol.iterator in source) return 'sync';

@@ -6,7 +6,9 @@
 import { constants, native, type NativeSocketHandle } from '../native/binding';
 import { errno } from './errors';
 
-const EAGAIN = errno('EAGAIN'), EINPROGRESS = errno('EINPROGRESS'), EINTR = errno('EINTR');
+const EAGAIN = errno('EAGAIN'),
+  EINPROGRESS = errno('EINPROGRESS'),
+  EINTR = errno('EINTR');
 const MAX_RETRY_MS = 64;
 
 export interface ConnectionHost {

@@ -99,14 +99,11 @@ export const invalidArgValue = (message: string): CodedError => coded(TypeError,
 export const outOfRange = (message: string): CodedError => coded(RangeError, 'ERR_OUT_OF_RANGE', message);
 export const invalidFdType = (message: string): CodedError => coded(TypeError, 'ERR_INVALID_FD_TYPE', message);
 export const invalidState = (message: string): CodedError => coded(Error, 'ERR_INVALID_STATE', `Invalid state: ${message}`);
-export const streamDestroyed = (method: string): CodedError =>
-  coded(Error, 'ERR_STREAM_DESTROYED', `Cannot call ${method} after a stream was destroyed`);
-export const serverAlreadyListen = (): CodedError =>
-  coded(Error, 'ERR_SERVER_ALREADY_LISTEN', 'Listen method has been called more than once without closing.');
+export const streamDestroyed = (method: string): CodedError => coded(Error, 'ERR_STREAM_DESTROYED', `Cannot call ${method} after a stream was destroyed`);
+export const serverAlreadyListen = (): CodedError => coded(Error, 'ERR_SERVER_ALREADY_LISTEN', 'Listen method has been called more than once without closing.');
 export const serverNotRunning = (): CodedError => coded(Error, 'ERR_SERVER_NOT_RUNNING', 'Server is not running.');
 
-export const unknownEncoding = (encoding: unknown): CodedError =>
-  coded(TypeError, 'ERR_UNKNOWN_ENCODING', `Unknown encoding: ${describe(encoding)}`);
+export const unknownEncoding = (encoding: unknown): CodedError => coded(TypeError, 'ERR_UNKNOWN_ENCODING', `Unknown encoding: ${describe(encoding)}`);
 
 /**
  * A Proxy whose revoke() was called: every operation on it throws a

@@ -23,8 +23,14 @@ const { FLAG_TRUNCATED, FLAG_FDS_TRUNCATED, FLAG_CREDENTIALS } = constants;
  * (SocketHandle::MessageBytes, socket_read.cc). If deliver() throws (a 'data' listener
  * threw), the fds of the messages after it are closed, as nobody got them.
  */
-export function decodeBatch(fd: number, count: number, data: Buffer | Buffer[], addresses: Array<string | undefined> | undefined,
-  base: number | undefined, deliver: (message: UnixMessage) => void): void {
+export function decodeBatch(
+  fd: number,
+  count: number,
+  data: Buffer | Buffer[],
+  addresses: Array<string | undefined> | undefined,
+  base: number | undefined,
+  deliver: (message: UnixMessage) => void,
+): void {
   const perMessage = Array.isArray(data);
   let offset = base ?? 0;
   let fdOffset = 0;

@@ -113,8 +113,7 @@ export class Reader {
   }
 
   /** The handle's onRead: a batch of `count` messages, then `status`. */
-  onRead(count: number, data: Buffer | Buffer[], status: number, addresses: Array<string | undefined> | undefined,
-    base: number | undefined): void {
+  onRead(count: number, data: Buffer | Buffer[], status: number, addresses: Array<string | undefined> | undefined, base: number | undefined): void {
     try {
       decodeBatch(this.#fd, count, data, addresses, base, this.#deliverOne);
     } finally {
@@ -179,7 +178,7 @@ export class Reader {
       // the last listener removed): Readable drops the message, so nobody
       // ever gets its fds. They are ours to close, as for a message never
       // delivered; a read() that takes it anyway finds no fds in it.
-      if (debug.enabled) debug('fd %d: flowing with no \'data\' listener; closing fds %j', this.#fd, message.fds);
+      if (debug.enabled) debug("fd %d: flowing with no 'data' listener; closing fds %j", this.#fd, message.fds);
       closeFds(message.fds);
       message.fds = [];
       return;

@@ -21,14 +21,27 @@ import type { SocketType } from './types';
 import { normalizeMessage, type NormalizedMessage } from './validate';
 import { byteLengthOf, isByteView } from './views';
 
-const EACCES = errno('EACCES'), EAGAIN = errno('EAGAIN'), EBADF = errno('EBADF'), ECONNREFUSED = errno('ECONNREFUSED'), ECONNRESET = errno('ECONNRESET'), EINVAL = errno('EINVAL'), EISCONN = errno('EISCONN'), EMSGSIZE = errno('EMSGSIZE'), ENOBUFS = errno('ENOBUFS'), ENOENT = errno('ENOENT'), ENOMEM = errno('ENOMEM'), ENOTCONN = errno('ENOTCONN'), ENOTDIR = errno('ENOTDIR'), EPERM = errno('EPERM'), EPROTOTYPE = errno('EPROTOTYPE'), ETOOMANYREFS = errno('ETOOMANYREFS');
+const EACCES = errno('EACCES'),
+  EAGAIN = errno('EAGAIN'),
+  EBADF = errno('EBADF'),
+  ECONNREFUSED = errno('ECONNREFUSED'),
+  ECONNRESET = errno('ECONNRESET'),
+  EINVAL = errno('EINVAL'),
+  EISCONN = errno('EISCONN'),
+  EMSGSIZE = errno('EMSGSIZE'),
+  ENOBUFS = errno('ENOBUFS'),
+  ENOENT = errno('ENOENT'),
+  ENOMEM = errno('ENOMEM'),
+  ENOTCONN = errno('ENOTCONN'),
+  ENOTDIR = errno('ENOTDIR'),
+  EPERM = errno('EPERM'),
+  EPROTOTYPE = errno('EPROTOTYPE'),
+  ETOOMANYREFS = errno('ETOOMANYREFS');
 
 // Errors that fail one message and leave the socket usable. Everything else
 // (EPIPE, ECONNRESET, ENOTCONN...) ends the connection.
 const MESSAGE_ERRORS = new Set([EMSGSIZE, EINVAL, EPERM, EBADF, ENOMEM]);
-const DESTINATION_ERRORS = new Set([
-  ECONNREFUSED, ENOENT, EPROTOTYPE, EACCES, ENOTDIR, EISCONN, ECONNRESET, ENOTCONN,
-]);
+const DESTINATION_ERRORS = new Set([ECONNREFUSED, ENOENT, EPROTOTYPE, EACCES, ENOTDIR, EISCONN, ECONNRESET, ENOTCONN]);
 /** A sendmsg error that fails this message and leaves the socket usable. */
 function failsOnlyTheMessage(r: number, address: string | null): boolean {
   return MESSAGE_ERRORS.has(r) || (address !== null && DESTINATION_ERRORS.has(r));
@@ -49,8 +62,13 @@ export interface SendPort {
   /** Bytes sent, or -errno. */
   send(data: Gather, fds: FdList, address: string | null, flags: number): Errno;
   /** Messages sent, or -errno. */
-  sendBatch(datas: readonly Gather[], fds: readonly FdList[] | undefined,
-    addresses: ReadonlyArray<string | null> | undefined, start: number, end: number): Errno;
+  sendBatch(
+    datas: readonly Gather[],
+    fds: readonly FdList[] | undefined,
+    addresses: ReadonlyArray<string | null> | undefined,
+    start: number,
+    end: number,
+  ): Errno;
 }
 
 /** The binding's free functions on one fd. */
@@ -176,7 +194,7 @@ export class SendQueue {
     if (r === EAGAIN || r === ENOBUFS || r === ETOOMANYREFS) return null;
     const own = failsOnlyTheMessage(r, msg.address);
     const remote = this.#link.remote;
-    q.error = errnoError(r, 'sendmsg', own ? msg.address ?? remote : remote);
+    q.error = errnoError(r, 'sendmsg', own ? (msg.address ?? remote) : remote);
     q.fatal = !own;
     return q;
   }

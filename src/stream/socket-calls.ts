@@ -44,7 +44,11 @@ export function peerCredentialsOf(fd: number): Credentials {
 
 /** setOption()'s arguments: 32-bit integers. */
 export function validateSetOption(level: number, name: number, value: number): void {
-  for (const [k, v] of [['level', level], ['name', name], ['value', value]] as const) {
+  for (const [k, v] of [
+    ['level', level],
+    ['name', name],
+    ['value', value],
+  ] as const) {
     if (!isInt32(v)) throw invalidArgType(`The "${k}" argument must be a 32-bit integer. Received ${describe(v)}`);
   }
 }

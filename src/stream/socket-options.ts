@@ -62,7 +62,6 @@ export interface InternalOptions extends SocketOptions {
   connectTo?: string;
 }
 
-
 /** The options a socket keeps, checked, with their defaults applied. */
 export interface SocketLimits {
   maxMessageSize: number;

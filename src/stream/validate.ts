@@ -74,8 +74,15 @@ export function validateInteger(value: unknown, name: string, min: number, max =
 }
 
 const SOCKET_OPTIONS = [
-  'allowHalfOpen', 'readableHighWaterMark', 'writableHighWaterMark', 'maxPendingFds', 'maxQueuedFds', 'maxFdsPerMessage',
-  'maxMessageSize', 'passCredentials', 'acceptFds',
+  'allowHalfOpen',
+  'readableHighWaterMark',
+  'writableHighWaterMark',
+  'maxPendingFds',
+  'maxQueuedFds',
+  'maxFdsPerMessage',
+  'maxMessageSize',
+  'passCredentials',
+  'acceptFds',
 ] as const;
 
 /**
@@ -83,7 +90,11 @@ const SOCKET_OPTIONS = [
  * and validated, so that every socket made from them sees the same values
  * and a bad one is refused before anything is created.
  */
-export function socketOptionsOf<K extends string = never>(options: unknown, extra: readonly K[] = [], name = 'options'): SocketOptions & Partial<Record<K, unknown>> {
+export function socketOptionsOf<K extends string = never>(
+  options: unknown,
+  extra: readonly K[] = [],
+  name = 'options',
+): SocketOptions & Partial<Record<K, unknown>> {
   const o = snapshotOptions<K | (typeof SOCKET_OPTIONS)[number]>(options, [...SOCKET_OPTIONS, ...extra], name);
   validateBoolean(o.allowHalfOpen, 'allowHalfOpen');
   validateBoolean(o.passCredentials, 'passCredentials');
@@ -155,8 +166,7 @@ function snapshotData(data: unknown): ArrayBufferView | ArrayBufferView[] {
     }
     return parts as ArrayBufferView[];
   }
-  throw invalidArgType(
-    `The "data" property must be a Buffer, TypedArray, DataView, string or an array of them. Received ${describe(data)}`);
+  throw invalidArgType(`The "data" property must be a Buffer, TypedArray, DataView, string or an array of them. Received ${describe(data)}`);
 }
 
 function isFd(fd: unknown): fd is number {

@@ -13,29 +13,101 @@ const toNum = (n: number): Num => {
 };
 
 const SPECIAL_NUMBERS = [
-  0, -0, 1, -1, 0.5, 1.5, -1.5, 2, 3, 7, 8, 16, 252, 253, 254, 255, 256, 511, 1023, 4096, 65535, 65536, 0o600, 0o7777, 0o10000,
-  2 ** 30, 2 ** 30 + 1, 2 ** 31 - 1, 2 ** 31, -(2 ** 31), -(2 ** 31) - 1, 2 ** 32, 2 ** 32 + 3, 2 ** 53, 2 ** 53 + 2, -(2 ** 53),
-  Number.MAX_VALUE, Number.MIN_VALUE, Number.EPSILON, 1e21, -1e21, NaN, Infinity, -Infinity,
+  0,
+  -0,
+  1,
+  -1,
+  0.5,
+  1.5,
+  -1.5,
+  2,
+  3,
+  7,
+  8,
+  16,
+  252,
+  253,
+  254,
+  255,
+  256,
+  511,
+  1023,
+  4096,
+  65535,
+  65536,
+  0o600,
+  0o7777,
+  0o10000,
+  2 ** 30,
+  2 ** 30 + 1,
+  2 ** 31 - 1,
+  2 ** 31,
+  -(2 ** 31),
+  -(2 ** 31) - 1,
+  2 ** 32,
+  2 ** 32 + 3,
+  2 ** 53,
+  2 ** 53 + 2,
+  -(2 ** 53),
+  Number.MAX_VALUE,
+  Number.MIN_VALUE,
+  Number.EPSILON,
+  1e21,
+  -1e21,
+  NaN,
+  Infinity,
+  -Infinity,
 ];
 
-export const numV: Arbitrary<V> = fc.oneof(
-  { weight: 4, arbitrary: fc.constantFrom(...SPECIAL_NUMBERS) },
-  { weight: 2, arbitrary: fc.integer({ min: -5, max: 300 }) },
-  { weight: 1, arbitrary: fc.double() },
-).map((n) => ({ t: 'num', v: toNum(n) }));
+export const numV: Arbitrary<V> = fc
+  .oneof(
+    { weight: 4, arbitrary: fc.constantFrom(...SPECIAL_NUMBERS) },
+    { weight: 2, arbitrary: fc.integer({ min: -5, max: 300 }) },
+    { weight: 1, arbitrary: fc.double() },
+  )
+  .map((n) => ({ t: 'num', v: toNum(n) }));
 
 export const intV = (min: number, max: number): Arbitrary<V> => fc.integer({ min, max }).map((v) => ({ t: 'num', v }));
 
 const STRINGS = [
-  '', ' ', 'seqpacket', 'stream', 'dgram', 'SEQPACKET', 'utf8', 'hex', 'buffer', '\0', '\0x', '/', '/nonexistent/dir/sock', 'relative.sock',
-  'x\0y', '🙂', '\ud800', 'a'.repeat(107), 'a'.repeat(108), '\0' + 'b'.repeat(107), '\0' + 'b'.repeat(108), 'round-robin',
-  'least-outstanding', 'inherit', 'ignore', 'pipe', 'message', 'request', 'connection', 'handoff', '__proto__', 'constructor', '1',
+  '',
+  ' ',
+  'seqpacket',
+  'stream',
+  'dgram',
+  'SEQPACKET',
+  'utf8',
+  'hex',
+  'buffer',
+  '\0',
+  '\0x',
+  '/',
+  '/nonexistent/dir/sock',
+  'relative.sock',
+  'x\0y',
+  '🙂',
+  '\ud800',
+  'a'.repeat(107),
+  'a'.repeat(108),
+  '\0' + 'b'.repeat(107),
+  '\0' + 'b'.repeat(108),
+  'round-robin',
+  'least-outstanding',
+  'inherit',
+  'ignore',
+  'pipe',
+  'message',
+  'request',
+  'connection',
+  'handoff',
+  '__proto__',
+  'constructor',
+  '1',
 ];
 
-export const strV: Arbitrary<V> = fc.oneof(
-  { weight: 3, arbitrary: fc.constantFrom(...STRINGS) },
-  { weight: 1, arbitrary: fc.string({ maxLength: 12 }) },
-).map((v) => ({ t: 'str', v }));
+export const strV: Arbitrary<V> = fc
+  .oneof({ weight: 3, arbitrary: fc.constantFrom(...STRINGS) }, { weight: 1, arbitrary: fc.string({ maxLength: 12 }) })
+  .map((v) => ({ t: 'str', v }));
 
 export const boolV: Arbitrary<V> = fc.boolean().map((v) => ({ t: 'bool', v }));
 
@@ -50,24 +122,50 @@ export const primitiveV: Arbitrary<V> = fc.oneof(
 );
 
 const VIEW_CTORS: ViewCtor[] = [
-  'Buffer', 'Uint8Array', 'Int8Array', 'Uint8ClampedArray', 'Int16Array', 'Uint16Array', 'Int32Array', 'Uint32Array',
-  'Float32Array', 'Float64Array', 'BigInt64Array', 'BigUint64Array', 'DataView',
+  'Buffer',
+  'Uint8Array',
+  'Int8Array',
+  'Uint8ClampedArray',
+  'Int16Array',
+  'Uint16Array',
+  'Int32Array',
+  'Uint32Array',
+  'Float32Array',
+  'Float64Array',
+  'BigInt64Array',
+  'BigUint64Array',
+  'DataView',
 ];
 const BACKINGS: Backing[] = ['plain', 'plain', 'plain', 'pooled', 'shared', 'resizable', 'detached', 'outOfBounds'];
 
-export const viewV: Arbitrary<V> = fc.record({
-  ctor: fc.constantFrom(...VIEW_CTORS),
-  n: fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 0, max: 12 }) }, { weight: 1, arbitrary: fc.constant(0) }),
-  pad: fc.integer({ min: 0, max: 3 }),
-  fill: fc.integer({ min: 0, max: 255 }),
-  backing: fc.constantFrom(...BACKINGS),
-  after: fc.constantFrom('none', 'none', 'none', 'none', 'detach', 'shrink', 'grow'),
-  shadow: fc.boolean(),
-}).map((r): V => ({ t: 'view', ...r, after: r.after as 'none' }));
+export const viewV: Arbitrary<V> = fc
+  .record({
+    ctor: fc.constantFrom(...VIEW_CTORS),
+    n: fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 0, max: 12 }) }, { weight: 1, arbitrary: fc.constant(0) }),
+    pad: fc.integer({ min: 0, max: 3 }),
+    fill: fc.integer({ min: 0, max: 255 }),
+    backing: fc.constantFrom(...BACKINGS),
+    after: fc.constantFrom('none', 'none', 'none', 'none', 'detach', 'shrink', 'grow'),
+    shadow: fc.boolean(),
+  })
+  .map((r): V => ({ t: 'view', ...r, after: r.after as 'none' }));
 
 const ZOO: ZooKind[] = [
-  'file', 'dir', 'devnull', 'pipe', 'memfd', 'eventfd', 'epoll', 'pidfd', 'unixListener', 'unixStream', 'unixDgram',
-  'unixSeqpacket', 'inflight', 'tcp', 'udp',
+  'file',
+  'dir',
+  'devnull',
+  'pipe',
+  'memfd',
+  'eventfd',
+  'epoll',
+  'pidfd',
+  'unixListener',
+  'unixStream',
+  'unixDgram',
+  'unixSeqpacket',
+  'inflight',
+  'tcp',
+  'udp',
 ];
 
 export const fdRef: Arbitrary<FdRef> = fc.oneof(
@@ -81,10 +179,7 @@ export const anyFdV: Arbitrary<V> = fdRef.map((ref): V => ({ t: 'fd', ref }));
 
 const MISC = ['date', 'regexp', 'map', 'promise', 'error', 'boxedString', 'boxedNumber', 'weakref'] as const;
 const WRAPS: Wrap[] = ['none', 'frozen', 'proxy', 'lying', 'revoked', 'throwing'];
-export const wrapArb: Arbitrary<Wrap> = fc.oneof(
-  { weight: 6, arbitrary: fc.constant<Wrap>('none') },
-  { weight: 3, arbitrary: fc.constantFrom(...WRAPS) },
-);
+export const wrapArb: Arbitrary<Wrap> = fc.oneof({ weight: 6, arbitrary: fc.constant<Wrap>('none') }, { weight: 3, arbitrary: fc.constantFrom(...WRAPS) });
 
 /** Any value at all, of any kind, nested up to `depth`. */
 export function hostileV(depth = 2): Arbitrary<V> {
@@ -99,17 +194,15 @@ export function hostileV(depth = 2): Arbitrary<V> {
   ];
   if (depth <= 0) return fc.oneof(...leaves);
   const inner = hostileV(depth - 1);
-  return fc.oneof(
-    { weight: 6, arbitrary: fc.oneof(...leaves) },
-    { weight: 1, arbitrary: objV({}, inner) },
-    { weight: 1, arbitrary: arrV(inner, 4) },
-  );
+  return fc.oneof({ weight: 6, arbitrary: fc.oneof(...leaves) }, { weight: 1, arbitrary: objV({}, inner) }, { weight: 1, arbitrary: arrV(inner, 4) });
 }
 
 /** Hostile, but no integer that might name an fd the child holds: for arguments the library closes. */
 export function consumableV(depth = 0): Arbitrary<V> {
   // "-0" (encoded as a string) is fd 0 too.
-  return hostileV(depth).filter((v) => !(v.t === 'num' && ((typeof v.v === 'number' && Number.isInteger(v.v) && v.v >= 0 && v.v < 0x7fff0000) || v.v === '-0')));
+  return hostileV(depth).filter(
+    (v) => !(v.t === 'num' && ((typeof v.v === 'number' && Number.isInteger(v.v) && v.v >= 0 && v.v < 0x7fff0000) || v.v === '-0')),
+  );
 }
 
 /** A position's value: the valid one mostly, a hostile one sometimes. */
@@ -133,26 +226,35 @@ export function slotOf(value: Arbitrary<V>): Arbitrary<Slot> {
  */
 export function objV(known: Record<string, Arbitrary<V>>, extra: Arbitrary<V> = primitiveV): Arbitrary<V> {
   const keys = Object.keys(known);
-  const props = fc.tuple(
-    ...keys.map((k) => fc.option(slotOf(known[k]!), { freq: 2, nil: null }).map((slot) => (slot === null ? null : [k, slot] as [string, Slot]))),
-    fc.option(fc.tuple(fc.constantFrom('unknownOption', '__proto__', 'constructor'), slotOf(extra)), { freq: 6, nil: null }),
-  ).map((list) => list.filter((p): p is [string, Slot] => p !== null));
-  return fc.record({
-    props,
-    proto: fc.oneof({ weight: 8, arbitrary: fc.constant('object' as const) }, { weight: 2, arbitrary: fc.constantFrom('null', 'uint8array', 'array', 'date', 'error') }),
-    wrap: wrapArb,
-    lie: hostileV(0),
-  }).map((r): V => ({ t: 'obj', props: r.props, proto: r.proto as 'object', wrap: r.wrap, lie: r.lie }));
+  const props = fc
+    .tuple(
+      ...keys.map((k) => fc.option(slotOf(known[k]!), { freq: 2, nil: null }).map((slot) => (slot === null ? null : ([k, slot] as [string, Slot])))),
+      fc.option(fc.tuple(fc.constantFrom('unknownOption', '__proto__', 'constructor'), slotOf(extra)), { freq: 6, nil: null }),
+    )
+    .map((list) => list.filter((p): p is [string, Slot] => p !== null));
+  return fc
+    .record({
+      props,
+      proto: fc.oneof(
+        { weight: 8, arbitrary: fc.constant('object' as const) },
+        { weight: 2, arbitrary: fc.constantFrom('null', 'uint8array', 'array', 'date', 'error') },
+      ),
+      wrap: wrapArb,
+      lie: hostileV(0),
+    })
+    .map((r): V => ({ t: 'obj', props: r.props, proto: r.proto as 'object', wrap: r.wrap, lie: r.lie }));
 }
 
 /** An array of `item`s (holes, getters), sometimes an array-like or wrapped. */
 export function arrV(item: Arbitrary<V>, maxLength: number): Arbitrary<V> {
-  return fc.record({
-    items: fc.array(fc.oneof({ weight: 12, arbitrary: slotOf(item) }, { weight: 1, arbitrary: fc.constant<Slot>({ hole: true }) }), { maxLength }),
-    wrap: wrapArb,
-    lie: fc.oneof(numV, hostileV(0)),
-    likeArray: fc.oneof({ weight: 12, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
-  }).map((r): V => ({ t: 'arr', ...r }));
+  return fc
+    .record({
+      items: fc.array(fc.oneof({ weight: 12, arbitrary: slotOf(item) }, { weight: 1, arbitrary: fc.constant<Slot>({ hole: true }) }), { maxLength }),
+      wrap: wrapArb,
+      lie: fc.oneof(numV, hostileV(0)),
+      likeArray: fc.oneof({ weight: 12, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
+    })
+    .map((r): V => ({ t: 'arr', ...r }));
 }
 
 /** The data of a message: a string, a view, an array of views. */

@@ -24,13 +24,16 @@ export function fdCount(): number {
 }
 
 export function openFdList(): string {
-  return fs.readdirSync('/proc/self/fd').map((fd) => {
-    try {
-      return `${fd}->${fs.readlinkSync(`/proc/self/fd/${fd}`)}`;
-    } catch {
-      return `${fd}->?`;
-    }
-  }).join(' ');
+  return fs
+    .readdirSync('/proc/self/fd')
+    .map((fd) => {
+      try {
+        return `${fd}->${fs.readlinkSync(`/proc/self/fd/${fd}`)}`;
+      } catch {
+        return `${fd}->?`;
+      }
+    })
+    .join(' ');
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -56,7 +59,10 @@ export class FuzzCase {
   readonly #cleanups: Array<() => void | Promise<void>> = [];
   readonly #m: Materializer;
 
-  constructor(readonly zoo: Zoo, readonly target: string) {
+  constructor(
+    readonly zoo: Zoo,
+    readonly target: string,
+  ) {
     this.#m = new Materializer(this);
   }
 
@@ -93,9 +99,12 @@ export class FuzzCase {
         fs.closeSync(fd);
         return fd;
       }
-      case 'huge': return 0x7ffffff0;
-      case 'self': return this.self;
-      case 'peer': return this.peer;
+      case 'huge':
+        return 0x7ffffff0;
+      case 'self':
+        return this.self;
+      case 'peer':
+        return this.peer;
     }
   }
 
@@ -127,8 +136,10 @@ export class FuzzCase {
         this.#names.set(s, p);
         return p;
       }
-      case '~missing/dir': return `${this.zoo.dir}/missing-${n}/s`;
-      default: return s;
+      case '~missing/dir':
+        return `${this.zoo.dir}/missing-${n}/s`;
+      default:
+        return s;
     }
   }
 

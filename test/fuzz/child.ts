@@ -27,7 +27,7 @@ function escaped(kind: string, err: unknown): void {
   // An exception of the fuzzer's own callbacks is the caller's, thrown where
   // Node throws a callback's exception; anything else escaped the library.
   if (isTrap(err) && err.where.endsWith(' called')) return;
-  const text = `${kind}: ${err instanceof Error ? err.stack ?? err.message : String(err)}`;
+  const text = `${kind}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`;
   if (current !== null) current.fail(text);
   else orphans.push(text);
 }
@@ -78,7 +78,7 @@ async function main(): Promise<void> {
       if (t === undefined) throw new Error(`no target ${recipe.target}`);
       await t.run(c, recipe.args);
     } catch (err) {
-      c.fail(`the case threw: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+      c.fail(`the case threw: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     }
     await c.finish();
     await tick();
@@ -103,6 +103,6 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   // The harness itself failed (the zoo could not be made...): not a finding.
-  process.stderr.write(`fuzz child setup failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.stderr.write(`fuzz child setup failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exit(SETUP_FAILED);
 });

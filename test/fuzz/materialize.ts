@@ -29,18 +29,29 @@ export const HOLE = Symbol('hole');
 
 /** The model of an object: its properties as first read. */
 export class MObj {
-  constructor(readonly props: Map<string, unknown>, readonly proto: string, readonly proxy: boolean) {}
+  constructor(
+    readonly props: Map<string, unknown>,
+    readonly proto: string,
+    readonly proxy: boolean,
+  ) {}
   get(key: string): unknown {
     return this.props.has(key) ? this.props.get(key) : undefined;
   }
 }
 /** The model of an array (or, when !real, an array-like object): its elements as first read. */
 export class MArr {
-  constructor(readonly items: unknown[], readonly real: boolean, readonly proxy: boolean) {}
+  constructor(
+    readonly items: unknown[],
+    readonly real: boolean,
+    readonly proxy: boolean,
+  ) {}
 }
 /** The model of a byte view: the bytes it holds when the call is made. */
 export class MView {
-  constructor(readonly bytes: Buffer, readonly ctor: ViewCtor) {}
+  constructor(
+    readonly bytes: Buffer,
+    readonly ctor: ViewCtor,
+  ) {}
 }
 /** The model of anything else that is an object: a function, a fake view, an ArrayBuffer, a Date... */
 export class MOther {
@@ -53,8 +64,18 @@ export interface Built {
 }
 
 const CTORS = {
-  Buffer: Uint8Array, Uint8Array, Int8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array,
-  Float32Array, Float64Array, BigInt64Array, BigUint64Array,
+  Buffer: Uint8Array,
+  Uint8Array,
+  Int8Array,
+  Uint8ClampedArray,
+  Int16Array,
+  Uint16Array,
+  Int32Array,
+  Uint32Array,
+  Float32Array,
+  Float64Array,
+  BigInt64Array,
+  BigUint64Array,
 } as const;
 
 type TypedCtor = new (buffer: ArrayBufferLike, byteOffset?: number, length?: number) => ArrayBufferView;
@@ -79,7 +100,17 @@ function detach(buffer: ArrayBufferLike): void {
 
 const FORBIDDEN_ON_OBJECTS: Array<string | symbol> = [Symbol.toPrimitive, 'toString', 'valueOf', 'toJSON', 'then'];
 const FORBIDDEN_ON_ARRAYS: Array<string | symbol> = [Symbol.toPrimitive, 'toString', 'valueOf', 'toJSON', 'constructor', Symbol.iterator];
-const FORBIDDEN_ON_VIEWS: Array<string | symbol> = ['byteLength', 'byteOffset', 'length', 'buffer', 'subarray', Symbol.toPrimitive, 'toString', 'valueOf', 'toJSON'];
+const FORBIDDEN_ON_VIEWS: Array<string | symbol> = [
+  'byteLength',
+  'byteOffset',
+  'length',
+  'buffer',
+  'subarray',
+  Symbol.toPrimitive,
+  'toString',
+  'valueOf',
+  'toJSON',
+];
 
 /** Builds recipes for one case; every read it counts is reported to the case. */
 export class Materializer {
@@ -93,11 +124,16 @@ export class Materializer {
    */
   build(v: V, label: string, forbid = true): Built {
     switch (v.t) {
-      case 'undefined': return { value: undefined, model: undefined };
-      case 'null': return { value: null, model: null };
-      case 'bool': return { value: v.v, model: v.v };
-      case 'num': return { value: num(v.v), model: num(v.v) };
-      case 'bigint': return { value: BigInt(v.v), model: BigInt(v.v) };
+      case 'undefined':
+        return { value: undefined, model: undefined };
+      case 'null':
+        return { value: null, model: null };
+      case 'bool':
+        return { value: v.v, model: v.v };
+      case 'num':
+        return { value: num(v.v), model: num(v.v) };
+      case 'bigint':
+        return { value: BigInt(v.v), model: BigInt(v.v) };
       case 'str': {
         const s = this.c.name(v.v);
         return { value: s, model: s };
@@ -106,10 +142,14 @@ export class Materializer {
         const s = Symbol('fuzz');
         return { value: s, model: s };
       }
-      case 'fn': return this.#fn(v, label, forbid);
-      case 'obj': return this.#obj(v, label, forbid);
-      case 'arr': return this.#arr(v, label, forbid);
-      case 'view': return this.#view(v, label, forbid);
+      case 'fn':
+        return this.#fn(v, label, forbid);
+      case 'obj':
+        return this.#obj(v, label, forbid);
+      case 'arr':
+        return this.#arr(v, label, forbid);
+      case 'view':
+        return this.#view(v, label, forbid);
       case 'fake': {
         const proto = (v.ctor === 'DataView' ? DataView.prototype : v.ctor === 'Buffer' ? Buffer.prototype : CTORS[v.ctor].prototype) as object;
         const value: object = Object.create(proto) as object;
@@ -128,10 +168,12 @@ export class Materializer {
         const fds = v.fds.map((ref) => this.c.fd(ref));
         const bytes = Buffer.alloc(fds.length * 4);
         fds.forEach((fd, i) => bytes.writeInt32LE(fd, i * 4));
-        const value = v.ctor === 'Buffer' ? bytes : v.ctor === 'Int32Array' ? new Int32Array(bytes.buffer, bytes.byteOffset, fds.length) : new Uint8Array(bytes);
+        const value =
+          v.ctor === 'Buffer' ? bytes : v.ctor === 'Int32Array' ? new Int32Array(bytes.buffer, bytes.byteOffset, fds.length) : new Uint8Array(bytes);
         return { value, model: new MView(Buffer.from(bytes), v.ctor) };
       }
-      case 'misc': return this.#misc(v.what, label, forbid);
+      case 'misc':
+        return this.#misc(v.what, label, forbid);
     }
   }
 
@@ -151,14 +193,30 @@ export class Materializer {
   #misc(what: Extract<V, { t: 'misc' }>['what'], label: string, forbid: boolean): Built {
     let value: object;
     switch (what) {
-      case 'date': value = new Date(0); break;
-      case 'regexp': value = /fuzz/; break;
-      case 'map': value = new Map([[1, 2]]); break;
-      case 'promise': value = new Promise(() => undefined); break;
-      case 'error': value = new Error('a user error'); break;
-      case 'boxedString': value = Object('abc') as object; break;
-      case 'boxedNumber': value = Object(3) as object; break;
-      case 'weakref': value = new WeakRef({}); break;
+      case 'date':
+        value = new Date(0);
+        break;
+      case 'regexp':
+        value = /fuzz/;
+        break;
+      case 'map':
+        value = new Map([[1, 2]]);
+        break;
+      case 'promise':
+        value = new Promise(() => undefined);
+        break;
+      case 'error':
+        value = new Error('a user error');
+        break;
+      case 'boxedString':
+        value = Object('abc') as object;
+        break;
+      case 'boxedNumber':
+        value = Object(3) as object;
+        break;
+      case 'weakref':
+        value = new WeakRef({});
+        break;
     }
     if (forbid) this.#forbid(value, FORBIDDEN_ON_OBJECTS, label);
     return { value, model: new MOther(what) };
@@ -215,7 +273,12 @@ export class Materializer {
     if (forbid) this.#forbid(target, FORBIDDEN_ON_ARRAYS, label);
     if (v.lyingIterator === true && !forbid) {
       // Where reading is allowed (a source), an iterator that disagrees with the indices.
-      Object.defineProperty(target, Symbol.iterator, { value: function* lying() { yield 42; }, enumerable: false });
+      Object.defineProperty(target, Symbol.iterator, {
+        value: function* lying() {
+          yield 42;
+        },
+        enumerable: false,
+      });
     }
     return this.#wrap(target, new MArr(items, v.likeArray !== true, isProxy(v.wrap)), v.wrap, v.lie, label, forbid);
   }
@@ -237,7 +300,19 @@ export class Materializer {
           throw new FuzzTrap(`${name} trap of ${label}`);
         };
         const handler: ProxyHandler<object> = {};
-        for (const name of ['get', 'has', 'ownKeys', 'getOwnPropertyDescriptor', 'getPrototypeOf', 'set', 'defineProperty', 'deleteProperty', 'isExtensible', 'preventExtensions', 'setPrototypeOf'] as const) {
+        for (const name of [
+          'get',
+          'has',
+          'ownKeys',
+          'getOwnPropertyDescriptor',
+          'getPrototypeOf',
+          'set',
+          'defineProperty',
+          'deleteProperty',
+          'isExtensible',
+          'preventExtensions',
+          'setPrototypeOf',
+        ] as const) {
           (handler as Record<string, unknown>)[name] = trap(name);
         }
         return { value: new Proxy(target, handler), model: OPAQUE };
@@ -353,11 +428,17 @@ function isProxy(wrap: string | undefined): boolean {
 
 function protoOf(proto: string): object | null {
   switch (proto) {
-    case 'null': return null;
-    case 'uint8array': return Uint8Array.prototype;
-    case 'array': return Array.prototype as object;
-    case 'date': return Date.prototype;
-    case 'error': return Error.prototype;
-    default: return Object.prototype;
+    case 'null':
+      return null;
+    case 'uint8array':
+      return Uint8Array.prototype;
+    case 'array':
+      return Array.prototype as object;
+    case 'date':
+      return Date.prototype;
+    case 'error':
+      return Error.prototype;
+    default:
+      return Object.prototype;
   }
 }

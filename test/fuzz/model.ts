@@ -30,8 +30,7 @@ export function readable(v: unknown, what: string): unknown {
   return v;
 }
 
-export const isInt = (v: unknown, min: number, max: number): v is number =>
-  typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
+export const isInt = (v: unknown, min: number, max: number): v is number => typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
 
 /** An object argument: an MObj, or something whose own properties read as none (an array-like, a Date...). */
 export function objectArg(v: unknown, what: string, { nullish = true, arrays = false } = {}): MObj | null {
@@ -105,10 +104,12 @@ export function address(v: unknown, what: string): string {
 export function bytes(v: unknown, what: string, max = IOV_MAX): Buffer {
   const x = readable(v, what);
   if (x instanceof MView) return x.bytes;
-  return Buffer.concat(array(x, what, max).map((part, i) => {
-    if (!(part instanceof MView)) reject(`${what}[${i}] is not a byte view`);
-    return (part as MView).bytes;
-  }));
+  return Buffer.concat(
+    array(x, what, max).map((part, i) => {
+      if (!(part instanceof MView)) reject(`${what}[${i}] is not a byte view`);
+      return (part as MView).bytes;
+    }),
+  );
 }
 
 export interface MessageModel {

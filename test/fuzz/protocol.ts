@@ -7,11 +7,7 @@ export interface ChildInput {
   cases: Array<{ index: number; recipe: CaseRecipe }>;
 }
 
-export type ChildLine =
-  | { ready: true }
-  | { start: number }
-  | { done: number; violations: string[]; ms: number }
-  | { end: true };
+export type ChildLine = { ready: true } | { start: number } | { done: number; violations: string[]; ms: number } | { end: true };
 
 /** The exit status of a child whose harness failed (not a finding: the run stops). */
 export const SETUP_FAILED = 70;

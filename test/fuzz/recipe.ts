@@ -10,8 +10,21 @@ export type Num = number | 'NaN' | 'Infinity' | '-Infinity' | '-0';
 
 /** The files the child keeps open for the whole run (zoo.ts); a case gets fresh duplicates. */
 export type ZooKind =
-  | 'file' | 'dir' | 'devnull' | 'pipe' | 'memfd' | 'eventfd' | 'epoll' | 'pidfd'
-  | 'unixListener' | 'unixStream' | 'unixDgram' | 'unixSeqpacket' | 'inflight' | 'tcp' | 'udp';
+  | 'file'
+  | 'dir'
+  | 'devnull'
+  | 'pipe'
+  | 'memfd'
+  | 'eventfd'
+  | 'epoll'
+  | 'pidfd'
+  | 'unixListener'
+  | 'unixStream'
+  | 'unixDgram'
+  | 'unixSeqpacket'
+  | 'inflight'
+  | 'tcp'
+  | 'udp';
 
 export type FdRef =
   /** A fresh duplicate of a zoo file, owned by the case. */
@@ -20,8 +33,19 @@ export type FdRef =
   | { special: 'closed' | 'huge' | 'self' | 'peer' };
 
 export type ViewCtor =
-  | 'Buffer' | 'Uint8Array' | 'Int8Array' | 'Uint8ClampedArray' | 'Int16Array' | 'Uint16Array' | 'Int32Array'
-  | 'Uint32Array' | 'Float32Array' | 'Float64Array' | 'BigInt64Array' | 'BigUint64Array' | 'DataView';
+  | 'Buffer'
+  | 'Uint8Array'
+  | 'Int8Array'
+  | 'Uint8ClampedArray'
+  | 'Int16Array'
+  | 'Uint16Array'
+  | 'Int32Array'
+  | 'Uint32Array'
+  | 'Float32Array'
+  | 'Float64Array'
+  | 'BigInt64Array'
+  | 'BigUint64Array'
+  | 'DataView';
 
 /**
  * Where a view's bytes live when the call is made. 'detached' and 'outOfBounds'
@@ -84,10 +108,15 @@ export interface CaseRecipe {
 /** Turns a Num back into the number it stands for. */
 export function num(n: Num): number {
   switch (n) {
-    case 'NaN': return NaN;
-    case 'Infinity': return Infinity;
-    case '-Infinity': return -Infinity;
-    case '-0': return -0;
-    default: return n;
+    case 'NaN':
+      return NaN;
+    case 'Infinity':
+      return Infinity;
+    case '-Infinity':
+      return -Infinity;
+    case '-0':
+      return -0;
+    default:
+      return n;
   }
 }

@@ -31,13 +31,32 @@ function parse(argv: readonly string[]): Options {
   for (let i = 0; i < argv.length; i++) {
     const value = argv[i + 1];
     switch (argv[i]) {
-      case '--seed': o.seed = Number(value); i++; break;
-      case '--cases': o.cases = Number(value); i++; break;
-      case '--jobs': o.jobs = Number(value); i++; break;
-      case '--batch': o.batch = Number(value); i++; break;
-      case '--only': o.only = Number(value); i++; break;
-      case '--targets': o.targets = value!.split(','); i++; break;
-      default: throw new Error(`unknown argument ${argv[i]}`);
+      case '--seed':
+        o.seed = Number(value);
+        i++;
+        break;
+      case '--cases':
+        o.cases = Number(value);
+        i++;
+        break;
+      case '--jobs':
+        o.jobs = Number(value);
+        i++;
+        break;
+      case '--batch':
+        o.batch = Number(value);
+        i++;
+        break;
+      case '--only':
+        o.only = Number(value);
+        i++;
+        break;
+      case '--targets':
+        o.targets = value!.split(',');
+        i++;
+        break;
+      default:
+        throw new Error(`unknown argument ${argv[i]}`);
     }
   }
   return o;
@@ -154,8 +173,13 @@ async function main(): Promise<void> {
         crashes++;
         const { index, how, stderr } = r.crashed;
         const alone = await runBatch([{ index, recipe: byIndex.get(index)! }]);
-        const confirmed = alone.crashed !== null ? `it dies alone too (${alone.crashed.how})` : 'it passes alone: the crash needs the cases before it in the batch';
-        failures.push({ index, recipe: byIndex.get(index)!, violations: [`the child process ${how}; ${confirmed}`, `stderr: ${stderr.trim().split('\n').slice(-12).join('\n        ')}`] });
+        const confirmed =
+          alone.crashed !== null ? `it dies alone too (${alone.crashed.how})` : 'it passes alone: the crash needs the cases before it in the batch';
+        failures.push({
+          index,
+          recipe: byIndex.get(index)!,
+          violations: [`the child process ${how}; ${confirmed}`, `stderr: ${stderr.trim().split('\n').slice(-12).join('\n        ')}`],
+        });
         finished++;
         const rest = batch.filter((c) => !r.done.has(c.index) && c.index !== index);
         if (rest.length > 0) queue.unshift(rest);
@@ -168,10 +192,15 @@ async function main(): Promise<void> {
     console.log(`\nFAIL case ${f.index} (seed ${o.seed}), target ${f.recipe.target}`);
     for (const v of f.violations) console.log(`  - ${v}`);
     console.log(`  recipe: ${JSON.stringify(f.recipe.args)}`);
-    console.log(`  replay: node --import tsx test/fuzz/run.ts --seed ${o.seed} --only ${f.index}${o.targets === null ? "" : ` --targets ${o.targets.join(",")}`}`);
+    console.log(
+      `  replay: node --import tsx test/fuzz/run.ts --seed ${o.seed} --only ${f.index}${o.targets === null ? '' : ` --targets ${o.targets.join(',')}`}`,
+    );
   }
   const seconds = ((Date.now() - t0) / 1000).toFixed(1);
-  const split = [...perTarget].sort((a, b) => b[1] - a[1]).map(([t, n]) => `${t} ${n}`).join(', ');
+  const split = [...perTarget]
+    .sort((a, b) => b[1] - a[1])
+    .map(([t, n]) => `${t} ${n}`)
+    .join(', ');
   console.log(`\nfuzz: ${finished} cases (${split}), seed ${o.seed}, ${o.jobs} jobs, ${seconds} s`);
   console.log(`fuzz: ${failures.length} failing cases, ${crashes} child crashes`);
   process.exitCode = failures.length === 0 && finished === all.length ? 0 : 1;

@@ -98,10 +98,14 @@ function child(p) {
 function ping(p) {
   const c = forkChild(p, 'echo');
   const msg = { d: 'p'.repeat(p.size) };
-  const pinger = new Pinger(p, () => c.send(msg), () => {
-    c.send({ end: true });
-    c.on('exit', () => process.exit(0));
-  });
+  const pinger = new Pinger(
+    p,
+    () => c.send(msg),
+    () => {
+      c.send({ end: true });
+      c.on('exit', () => process.exit(0));
+    },
+  );
   c.once('message', () => {
     c.on('message', () => pinger.reply());
     pinger.start();

@@ -30,10 +30,14 @@ function send(p) {
     out({ role: 'send', event: 'error', error: err.code });
     process.exit(1);
   });
-  pump(() => s.write(payload), (resume) => s.once('drain', resume), (sent) => {
-    out({ role: 'send', event: 'done', msgs: sent, fds: 0 });
-    s.end(() => process.exit(0));
-  });
+  pump(
+    () => s.write(payload),
+    (resume) => s.once('drain', resume),
+    (sent) => {
+      out({ role: 'send', event: 'done', msgs: sent, fds: 0 });
+      s.end(() => process.exit(0));
+    },
+  );
 }
 
 function echo() {
@@ -48,7 +52,11 @@ function ping(p) {
   const s = open();
   const payload = Buffer.alloc(p.size, 'p');
   let got = 0;
-  const pinger = new Pinger(p, () => s.write(payload), () => s.end(() => process.exit(0)));
+  const pinger = new Pinger(
+    p,
+    () => s.write(payload),
+    () => s.end(() => process.exit(0)),
+  );
   s.on('data', (chunk) => {
     got += chunk.length;
     if (got >= p.size) {

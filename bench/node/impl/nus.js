@@ -127,10 +127,15 @@ function echo(p) {
 function ping(p) {
   const s = sender(p);
   const payload = Buffer.alloc(p.size, 'p');
-  const pinger = new Pinger(p, () => s.write(payload), () => s.write(END, () => {
-    s.close();
-    process.exit(0);
-  }));
+  const pinger = new Pinger(
+    p,
+    () => s.write(payload),
+    () =>
+      s.write(END, () => {
+        s.close();
+        process.exit(0);
+      }),
+  );
   s.on('data', () => pinger.reply());
   pinger.start();
 }

@@ -45,15 +45,19 @@ function send(p) {
     out({ role: 'send', event: 'error', error: err.code, message: err.message });
     process.exit(1);
   });
-  pump(() => s.write(msg), (resume) => s.once('drain', resume), (sent) => {
-    out({ role: 'send', event: 'done', msgs: sent, fds: fd >= 0 ? sent : 0 });
-    const exit = () => {
-      s.destroy();
-      process.exit(0);
-    };
-    if (p.type === 'stream') s.end(exit);
-    else s.write(END, exit);
-  });
+  pump(
+    () => s.write(msg),
+    (resume) => s.once('drain', resume),
+    (sent) => {
+      out({ role: 'send', event: 'done', msgs: sent, fds: fd >= 0 ? sent : 0 });
+      const exit = () => {
+        s.destroy();
+        process.exit(0);
+      };
+      if (p.type === 'stream') s.end(exit);
+      else s.write(END, exit);
+    },
+  );
 }
 
 function echo(p) {
@@ -72,10 +76,14 @@ function ping(p) {
   const s = UnixMessageSocket.fromFd(3);
   const payload = Buffer.alloc(p.size, 'p');
   let got = 0;
-  const pinger = new Pinger(p, () => s.write(payload), () => {
-    if (p.type === 'stream') s.end(() => process.exit(0));
-    else s.write(END, () => process.exit(0));
-  });
+  const pinger = new Pinger(
+    p,
+    () => s.write(payload),
+    () => {
+      if (p.type === 'stream') s.end(() => process.exit(0));
+      else s.write(END, () => process.exit(0));
+    },
+  );
   s.on('data', (m) => {
     got += m.data.length;
     if (got >= p.size) {
@@ -97,7 +105,9 @@ function rssSampler(count) {
   const samples = [];
   const heap = [];
   return {
-    every, samples, heap,
+    every,
+    samples,
+    heap,
     take: () => {
       samples.push(process.memoryUsage.rss());
       if (typeof global.gc === 'function') {

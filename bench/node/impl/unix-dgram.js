@@ -66,12 +66,13 @@ function send(p) {
       retry = true;
       return false;
     },
-    (resume) => s.once('writable', () => {
-      // The congested message did not go: send it again before going on.
-      if (retry && !write(payload)) return s.once('writable', () => resume());
-      retry = false;
-      resume();
-    }),
+    (resume) =>
+      s.once('writable', () => {
+        // The congested message did not go: send it again before going on.
+        if (retry && !write(payload)) return s.once('writable', () => resume());
+        retry = false;
+        resume();
+      }),
     (sent) => {
       out({ role: 'send', event: 'done', msgs: sent - (retry ? 1 : 0), fds: 0, congestion: dropped });
       const end = () => {
@@ -99,10 +100,14 @@ function ping(p) {
   const payload = Buffer.alloc(p.size, 'p');
   s.bind(path.join(p.path, 'send'));
   s.connect(path.join(p.path, 'recv'));
-  const pinger = new Pinger(p, () => s.send(payload), () => {
-    s.send(END);
-    process.exit(0);
-  });
+  const pinger = new Pinger(
+    p,
+    () => s.send(payload),
+    () => {
+      s.send(END);
+      process.exit(0);
+    },
+  );
   s.on('message', () => pinger.reply());
   pinger.start();
 }

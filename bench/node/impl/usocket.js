@@ -54,14 +54,18 @@ function send(p) {
   });
   // USocket.prototype.write() returns undefined instead of the Writable's
   // result, so backpressure is read from writableNeedDrain.
-  pump(() => {
-    s.write(msg);
-    return !s.writableNeedDrain;
-  }, (resume) => s.once('drain', resume), (sent) => {
-    out({ role: 'send', event: 'done', msgs: sent, fds: fd >= 0 ? sent : 0 });
-    s.end();
-    s.once('finish', () => process.exit(0));
-  });
+  pump(
+    () => {
+      s.write(msg);
+      return !s.writableNeedDrain;
+    },
+    (resume) => s.once('drain', resume),
+    (sent) => {
+      out({ role: 'send', event: 'done', msgs: sent, fds: fd >= 0 ? sent : 0 });
+      s.end();
+      s.once('finish', () => process.exit(0));
+    },
+  );
 }
 
 function echo() {
@@ -76,10 +80,14 @@ function ping(p) {
   const s = open();
   const payload = Buffer.alloc(p.size, 'p');
   let got = 0;
-  const pinger = new Pinger(p, () => s.write(payload), () => {
-    s.end();
-    process.exit(0);
-  });
+  const pinger = new Pinger(
+    p,
+    () => s.write(payload),
+    () => {
+      s.end();
+      process.exit(0);
+    },
+  );
   s.on('data', (chunk) => {
     got += chunk.length;
     if (got >= p.size) {

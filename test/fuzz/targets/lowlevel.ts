@@ -35,15 +35,37 @@ const selfFdV = fc.oneof(
   { weight: 1, arbitrary: hostileV(0) },
 );
 
-const fdBytesV = fc.record({
-  fds: fc.array(fc.oneof({ weight: 6, arbitrary: fc.constantFrom<ZooKind>('memfd', 'file', 'pipe', 'eventfd', 'unixStream').map((zoo): FdRef => ({ zoo })) }, { weight: 1, arbitrary: fdRef }), { maxLength: 3 }),
-  ctor: fc.constantFrom('Buffer', 'Buffer', 'Uint8Array', 'Int32Array'),
-}).map((r): V => ({ t: 'fdBytes', fds: r.fds, ctor: r.ctor as 'Buffer' }));
+const fdBytesV = fc
+  .record({
+    fds: fc.array(
+      fc.oneof(
+        { weight: 6, arbitrary: fc.constantFrom<ZooKind>('memfd', 'file', 'pipe', 'eventfd', 'unixStream').map((zoo): FdRef => ({ zoo })) },
+        { weight: 1, arbitrary: fdRef },
+      ),
+      { maxLength: 3 },
+    ),
+    ctor: fc.constantFrom('Buffer', 'Buffer', 'Uint8Array', 'Int32Array'),
+  })
+  .map((r): V => ({ t: 'fdBytes', fds: r.fds, ctor: r.ctor as 'Buffer' }));
 
 /** [level, type, data]: SCM_RIGHTS mostly. */
 const itemV: fc.Arbitrary<V> = fc.oneof(
-  { weight: 6, arbitrary: fc.tuple(slotOf(fc.constant<V>({ t: 'num', v: SOL_SOCKET })), slotOf(fc.constant<V>({ t: 'num', v: SCM_RIGHTS })), slotOf(fdBytesV)).map((items): V => ({ t: 'arr', items })) },
-  { weight: 1, arbitrary: fc.tuple(maybe(fc.constantFrom(0, 1, 6).map((v): V => ({ t: 'num', v }))), maybe(fc.constantFrom(1, 2, 4, 99).map((v): V => ({ t: 'num', v }))), maybe(viewV)).map((items): V => ({ t: 'arr', items: items.map((v) => ({ v })) })) },
+  {
+    weight: 6,
+    arbitrary: fc
+      .tuple(slotOf(fc.constant<V>({ t: 'num', v: SOL_SOCKET })), slotOf(fc.constant<V>({ t: 'num', v: SCM_RIGHTS })), slotOf(fdBytesV))
+      .map((items): V => ({ t: 'arr', items })),
+  },
+  {
+    weight: 1,
+    arbitrary: fc
+      .tuple(
+        maybe(fc.constantFrom(0, 1, 6).map((v): V => ({ t: 'num', v }))),
+        maybe(fc.constantFrom(1, 2, 4, 99).map((v): V => ({ t: 'num', v }))),
+        maybe(viewV),
+      )
+      .map((items): V => ({ t: 'arr', items: items.map((v) => ({ v })) })),
+  },
   { weight: 1, arbitrary: arrV(hostileV(0), 4) },
   { weight: 1, arbitrary: hostileV(1) },
 );
@@ -70,23 +92,86 @@ const args: fc.Arbitrary<Args> = fc.oneof(
     arbitrary: fc.record({
       fn: fc.constant('recvmsg' as const),
       type: rawType,
-      pre: fc.option(fc.record({ bytes: fc.integer({ min: 0, max: 40 }), fds: fc.array(fc.constantFrom<ZooKind>('memfd', 'file', 'pipe', 'unixStream', 'inflight'), { maxLength: 3 }) }), { freq: 5, nil: null }),
-      fd: selfFdV,
-      options: fc.option(fc.oneof({
-        weight: 5,
-        arbitrary: objV({
-          maxSize: maybe(fc.oneof(intV(0, 64), fc.constantFrom(1 << 30, (1 << 30) + 1, 1 << 20).map((v): V => ({ t: 'num', v })))),
-          cmsgSize: maybe(fc.oneof(intV(0, 64), fc.constantFrom(0, 4096, 1 << 20, (1 << 20) + 1).map((v): V => ({ t: 'num', v })))),
-          flags: flagsV,
+      pre: fc.option(
+        fc.record({
+          bytes: fc.integer({ min: 0, max: 40 }),
+          fds: fc.array(fc.constantFrom<ZooKind>('memfd', 'file', 'pipe', 'unixStream', 'inflight'), { maxLength: 3 }),
         }),
-      }, { weight: 1, arbitrary: hostileV(1) }), { nil: null }),
+        { freq: 5, nil: null },
+      ),
+      fd: selfFdV,
+      options: fc.option(
+        fc.oneof(
+          {
+            weight: 5,
+            arbitrary: objV({
+              maxSize: maybe(
+                fc.oneof(
+                  intV(0, 64),
+                  fc.constantFrom(1 << 30, (1 << 30) + 1, 1 << 20).map((v): V => ({ t: 'num', v })),
+                ),
+              ),
+              cmsgSize: maybe(
+                fc.oneof(
+                  intV(0, 64),
+                  fc.constantFrom(0, 4096, 1 << 20, (1 << 20) + 1).map((v): V => ({ t: 'num', v })),
+                ),
+              ),
+              flags: flagsV,
+            }),
+          },
+          { weight: 1, arbitrary: hostileV(1) },
+        ),
+        { nil: null },
+      ),
     }),
   },
-  { weight: 2, arbitrary: fc.record({ fn: fc.constant('rights' as const), fds: fc.oneof({ weight: 4, arbitrary: arrV(fc.oneof(openFdV, numV), 4) }, { weight: 1, arbitrary: hostileV(1) }) }) },
-  { weight: 2, arbitrary: fc.record({ fn: fc.constant('fdsOf' as const), ancillary: fc.oneof({ weight: 4, arbitrary: arrV(itemV, 3) }, { weight: 1, arbitrary: hostileV(1) }) }) },
-  { weight: 1, arbitrary: fc.record({ fn: fc.constant('socketpair' as const), type: fc.option(fc.oneof(fc.constantFrom('seqpacket', 'stream', 'dgram').map((v): V => ({ t: 'str', v })), hostileV(0)), { nil: null }) }) },
-  { weight: 2, arbitrary: fc.record({ fn: fc.constantFrom('close' as const, 'dup' as const), fd: fc.oneof({ weight: 4, arbitrary: anyFdV.filter((v) => v.t !== 'fd' || !('special' in v.ref) || (v.ref.special !== 'self' && v.ref.special !== 'peer')) }, { weight: 1, arbitrary: consumableV() }) }) },
-  { weight: 1, arbitrary: fc.record({ fn: fc.constant('errnoError' as const), errno: fc.oneof(intV(-140, 0), numV, hostileV(0)), syscall: fc.oneof(fc.constant<V>({ t: 'str', v: 'read' }), hostileV(0)), address: fc.option(fc.oneof(addressV, hostileV(0)), { nil: null }) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      fn: fc.constant('rights' as const),
+      fds: fc.oneof({ weight: 4, arbitrary: arrV(fc.oneof(openFdV, numV), 4) }, { weight: 1, arbitrary: hostileV(1) }),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      fn: fc.constant('fdsOf' as const),
+      ancillary: fc.oneof({ weight: 4, arbitrary: arrV(itemV, 3) }, { weight: 1, arbitrary: hostileV(1) }),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      fn: fc.constant('socketpair' as const),
+      type: fc.option(
+        fc.oneof(
+          fc.constantFrom('seqpacket', 'stream', 'dgram').map((v): V => ({ t: 'str', v })),
+          hostileV(0),
+        ),
+        { nil: null },
+      ),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      fn: fc.constantFrom('close' as const, 'dup' as const),
+      fd: fc.oneof(
+        { weight: 4, arbitrary: anyFdV.filter((v) => v.t !== 'fd' || !('special' in v.ref) || (v.ref.special !== 'self' && v.ref.special !== 'peer')) },
+        { weight: 1, arbitrary: consumableV() },
+      ),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      fn: fc.constant('errnoError' as const),
+      errno: fc.oneof(intV(-140, 0), numV, hostileV(0)),
+      syscall: fc.oneof(fc.constant<V>({ t: 'str', v: 'read' }), hostileV(0)),
+      address: fc.option(fc.oneof(addressV, hostileV(0)), { nil: null }),
+    }),
+  },
 );
 
 /** The fds of the SCM_RIGHTS items of an ancillary model, as the kernel reads them. */
@@ -156,7 +241,10 @@ export const lowlevelTarget = target<Args>({
         const address = a.address === null ? null : c.build(a.address, 'address');
         const m = model.judge(() => {
           model.fd(fd.model, 'fd');
-          const b = model.readable(buffers.model, 'buffers') instanceof MArr ? model.bytes(buffers.model, 'buffers', model.IOV_MAX) : model.bytes(buffers.model, 'buffers');
+          const b =
+            model.readable(buffers.model, 'buffers') instanceof MArr
+              ? model.bytes(buffers.model, 'buffers', model.IOV_MAX)
+              : model.bytes(buffers.model, 'buffers');
           const items = ancillaryModel(ancillary?.model);
           const f = flags?.model;
           if (f !== undefined && !model.isInt(f, -0x80000000, 0x7fffffff)) throw new model.Reject('flags is not an int32');
@@ -187,7 +275,8 @@ export const lowlevelTarget = target<Args>({
         const gotIds = got.flatMap((g) => g.ids);
         // On a stream socket the kernel drops fds sent with no byte (unix(7)).
         const wantIds = a.type === 'stream' && n === 0 ? [] : ids;
-        if (JSON.stringify(gotIds) !== JSON.stringify(wantIds)) c.fail(`sendmsg() returned ${n}; the peer received fds ${JSON.stringify(gotIds)}, not ${JSON.stringify(wantIds)}`);
+        if (JSON.stringify(gotIds) !== JSON.stringify(wantIds))
+          c.fail(`sendmsg() returned ${n}; the peer received fds ${JSON.stringify(gotIds)}, not ${JSON.stringify(wantIds)}`);
         return;
       }
       case 'recvmsg': {
@@ -228,7 +317,8 @@ export const lowlevelTarget = target<Args>({
         const ids = fds.map(identity);
         for (const f of fds) fs.closeSync(f);
         for (const [level, type, data] of out.value.ancillary) {
-          if (level === SOL_SOCKET && type !== SCM_RIGHTS && type !== SCM_CREDENTIALS) c.fail(`recvmsg() returned a control message of type ${type} that fdsOf() does not look at (${data.length} bytes)`);
+          if (level === SOL_SOCKET && type !== SCM_RIGHTS && type !== SCM_CREDENTIALS)
+            c.fail(`recvmsg() returned a control message of type ${type} that fdsOf() does not look at (${data.length} bytes)`);
         }
         if (fd.value === self && sent !== null && m.valid) {
           const truncated = (out.value.flags & 8) !== 0;
@@ -247,26 +337,33 @@ export const lowlevelTarget = target<Args>({
         if (out.ok && m.valid) {
           const [level, type, data] = out.value;
           const got = Array.from({ length: data.length / 4 }, (_, i) => data.readInt32LE(i * 4));
-          if (level !== SOL_SOCKET || type !== SCM_RIGHTS || JSON.stringify(got) !== JSON.stringify(m.value)) c.fail(`rights() made [${level}, ${type}, ${JSON.stringify(got)}] of ${JSON.stringify(m.value)}`);
+          if (level !== SOL_SOCKET || type !== SCM_RIGHTS || JSON.stringify(got) !== JSON.stringify(m.value))
+            c.fail(`rights() made [${level}, ${type}, ${JSON.stringify(got)}] of ${JSON.stringify(m.value)}`);
         }
         return;
       }
       case 'fdsOf': {
         const anc = c.build(a.ancillary, 'ancillary');
-        const m = model.judge(() => model.array(anc.model, 'ancillary', 0xffff).map((item, i) => {
-          const parts = model.array(item, `ancillary[${i}]`, 0xffff);
-          const [level, type, data] = parts;
-          // Every item's level and type are int32s, carrying fds or not.
-          if (!model.isInt(level, -(2 ** 31), 2 ** 31 - 1)) throw new model.Reject(`ancillary[${i}][0] is not an int32`);
-          if (!model.isInt(type, -(2 ** 31), 2 ** 31 - 1)) throw new model.Reject(`ancillary[${i}][1] is not an int32`);
-          if (!(data instanceof MView) || data.ctor !== 'Buffer') throw new model.Reject(`ancillary[${i}][2] is not a Buffer`);
-          if (level !== SOL_SOCKET || type !== SCM_RIGHTS) return [];
-          return Array.from({ length: Math.floor(data.bytes.length / 4) }, (_, k) => data.bytes.readInt32LE(k * 4));
-        }).flat());
+        const m = model.judge(() =>
+          model
+            .array(anc.model, 'ancillary', 0xffff)
+            .map((item, i) => {
+              const parts = model.array(item, `ancillary[${i}]`, 0xffff);
+              const [level, type, data] = parts;
+              // Every item's level and type are int32s, carrying fds or not.
+              if (!model.isInt(level, -(2 ** 31), 2 ** 31 - 1)) throw new model.Reject(`ancillary[${i}][0] is not an int32`);
+              if (!model.isInt(type, -(2 ** 31), 2 ** 31 - 1)) throw new model.Reject(`ancillary[${i}][1] is not an int32`);
+              if (!(data instanceof MView) || data.ctor !== 'Buffer') throw new model.Reject(`ancillary[${i}][2] is not a Buffer`);
+              if (level !== SOL_SOCKET || type !== SCM_RIGHTS) return [];
+              return Array.from({ length: Math.floor(data.bytes.length / 4) }, (_, k) => data.bytes.readInt32LE(k * 4));
+            })
+            .flat(),
+        );
         const out = c.call('fdsOf()', () => fdsOf(anc.value as []));
         if (!m.valid) c.expectArgumentError('fdsOf()', out, m.why);
         else c.expectNoArgumentError('fdsOf()', out);
-        if (out.ok && m.valid && JSON.stringify(out.value) !== JSON.stringify(m.value)) c.fail(`fdsOf() gave ${JSON.stringify(out.value)}, not ${JSON.stringify(m.value)}`);
+        if (out.ok && m.valid && JSON.stringify(out.value) !== JSON.stringify(m.value))
+          c.fail(`fdsOf() gave ${JSON.stringify(out.value)}, not ${JSON.stringify(m.value)}`);
         return;
       }
       case 'socketpair': {
@@ -302,7 +399,11 @@ export const lowlevelTarget = target<Args>({
           if (typeof syscall.model !== 'string') throw new model.Reject('syscall is not a string');
           if (address !== null && address.model !== undefined && typeof address.model !== 'string') throw new model.Reject('address is not a string');
         });
-        const out = c.call('errnoError()', () => (address === null ? errnoError(errno.value as number, syscall.value as string) : errnoError(errno.value as number, syscall.value as string, address.value as string)));
+        const out = c.call('errnoError()', () =>
+          address === null
+            ? errnoError(errno.value as number, syscall.value as string)
+            : errnoError(errno.value as number, syscall.value as string, address.value as string),
+        );
         if (!m.valid) c.expectArgumentError('errnoError()', out, m.why);
         else c.expectNoArgumentError('errnoError()', out);
         if (out.ok) c.checkError('the error errnoError() made', out.value);

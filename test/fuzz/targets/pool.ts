@@ -22,13 +22,28 @@ import { target } from './target';
 const SCRIPT = path.join(__dirname, '..', 'pool-worker.js');
 
 /** fds the pool may close (transfer, handOff): zoo duplicates, never a number the child holds. */
-const poolFdsV = fc.oneof({ weight: 6, arbitrary: arrV(fc.oneof({ weight: 6, arbitrary: openFdV }, { weight: 1, arbitrary: consumableV() }), 4) }, { weight: 1, arbitrary: consumableV() });
+const poolFdsV = fc.oneof(
+  { weight: 6, arbitrary: arrV(fc.oneof({ weight: 6, arbitrary: openFdV }, { weight: 1, arbitrary: consumableV() }), 4) },
+  { weight: 1, arbitrary: consumableV() },
+);
 const poolMessageV = fc.oneof(
   { weight: 6, arbitrary: objV({ data: dataV, fds: poolFdsV, lend: maybe(boolV) }) },
   { weight: 1, arbitrary: dataV },
   { weight: 1, arbitrary: consumableV() },
 );
-const sendOptionsV = fc.option(objV({ worker: maybe(intV(0, 1)), transfer: maybe(boolV), timeout: maybe(fc.oneof(intV(0, 2000), fc.constantFrom(2 ** 31, -1, 0.5).map((v): V => ({ t: 'num', v })))) }), { nil: null });
+const sendOptionsV = fc.option(
+  objV({
+    worker: maybe(intV(0, 1)),
+    transfer: maybe(boolV),
+    timeout: maybe(
+      fc.oneof(
+        intV(0, 2000),
+        fc.constantFrom(2 ** 31, -1, 0.5).map((v): V => ({ t: 'num', v })),
+      ),
+    ),
+  }),
+  { nil: null },
+);
 
 type Op =
   | { op: 'send'; message: V; options: V | null; cb: V | null }
@@ -47,16 +62,29 @@ const cbV = fc.oneof({ weight: 4, arbitrary: fc.constant<V>({ t: 'fn', does: 'no
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ op: fc.constant('send' as const), message: poolMessageV, options: sendOptionsV, cb: fc.option(cbV, { nil: null }) }) },
   { weight: 4, arbitrary: fc.record({ op: fc.constant('request' as const), message: poolMessageV, options: sendOptionsV }) },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant('handOff' as const), fds: poolFdsV, options: fc.option(objV({ worker: maybe(intV(0, 1)) }), { nil: null }) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({ op: fc.constant('handOff' as const), fds: poolFdsV, options: fc.option(objV({ worker: maybe(intV(0, 1)) }), { nil: null }) }),
+  },
   {
     weight: 1,
     arbitrary: fc.record({
       op: fc.constant('serve' as const),
-      target: fc.option(fc.oneof(
-        { weight: 3, arbitrary: objV({ port: maybe(fc.constantFrom(0, 0, -1, 65536, 1.5).map((v): V => ({ t: 'num', v }))), host: maybe(fc.constantFrom('127.0.0.1', '::1', 'localhost', '', 'no.such.host.invalid').map((v): V => ({ t: 'str', v }))), backlog: maybe(intV(0, 10)) }) },
-        { weight: 1, arbitrary: fc.constant('server' as const) },
-        { weight: 1, arbitrary: hostileV(0) },
-      ), { nil: null }),
+      target: fc.option(
+        fc.oneof(
+          {
+            weight: 3,
+            arbitrary: objV({
+              port: maybe(fc.constantFrom(0, 0, -1, 65536, 1.5).map((v): V => ({ t: 'num', v }))),
+              host: maybe(fc.constantFrom('127.0.0.1', '::1', 'localhost', '', 'no.such.host.invalid').map((v): V => ({ t: 'str', v }))),
+              backlog: maybe(intV(0, 10)),
+            }),
+          },
+          { weight: 1, arbitrary: fc.constant('server' as const) },
+          { weight: 1, arbitrary: hostileV(0) },
+        ),
+        { nil: null },
+      ),
     }),
   },
   { weight: 1, arbitrary: fc.constantFrom('ready', 'ref', 'unref', 'workers', 'close').map((op) => ({ op })) },
@@ -67,7 +95,11 @@ const args: fc.Arbitrary<Args> = fc.record({
     {
       weight: 6,
       arbitrary: objV({
-        script: fc.oneof({ weight: 8, arbitrary: fc.constant<V>({ t: 'str', v: SCRIPT }) }, { weight: 1, arbitrary: strV }, { weight: 1, arbitrary: hostileV(0) }),
+        script: fc.oneof(
+          { weight: 8, arbitrary: fc.constant<V>({ t: 'str', v: SCRIPT }) },
+          { weight: 1, arbitrary: strV },
+          { weight: 1, arbitrary: hostileV(0) },
+        ),
         size: maybe(intV(1, 2)),
         strategy: maybe(fc.constantFrom('round-robin', 'least-outstanding').map((v): V => ({ t: 'str', v }))),
         args: maybe(arrV(strV, 2)),
@@ -75,7 +107,12 @@ const args: fc.Arbitrary<Args> = fc.record({
         env: maybe(objV({ FUZZ: strV })),
         stdio: maybe(fc.constantFrom('ignore', 'inherit', 'pipe').map((v): V => ({ t: 'str', v }))),
         respawn: maybe(boolV),
-        closeTimeout: maybe(fc.oneof(intV(0, 500), fc.constantFrom(-1, 2 ** 31, 0.5).map((v): V => ({ t: 'num', v })))),
+        closeTimeout: maybe(
+          fc.oneof(
+            intV(0, 500),
+            fc.constantFrom(-1, 2 ** 31, 0.5).map((v): V => ({ t: 'num', v })),
+          ),
+        ),
       }),
     },
     { weight: 1, arbitrary: hostileV(1) },
@@ -139,7 +176,13 @@ async function settled<T>(p: Promise<T>, ms: number): Promise<{ value?: T; error
   const timeout = new Promise<{ timedOut: true }>((resolve) => {
     timer = setTimeout(() => resolve({ timedOut: true }), ms);
   });
-  const r = await Promise.race([p.then((value) => ({ value, timedOut: false }), (error: unknown) => ({ error, timedOut: false })), timeout]);
+  const r = await Promise.race([
+    p.then(
+      (value) => ({ value, timedOut: false }),
+      (error: unknown) => ({ error, timedOut: false }),
+    ),
+    timeout,
+  ]);
   clearTimeout(timer);
   return r;
 }
@@ -196,9 +239,11 @@ export const poolTarget = target<Args>({
             return { mm, transfer };
           });
           const ids = j.valid ? j.value.mm.fds.map(identity) : [];
-          const out = c.call(where, () => (op.op === 'send'
-            ? pool.send(msg.value as string, (opts?.value ?? undefined) as object, (cb?.value ?? undefined) as () => void)
-            : pool.request(msg.value as string, (opts?.value ?? undefined) as object)));
+          const out = c.call(where, () =>
+            op.op === 'send'
+              ? pool.send(msg.value as string, (opts?.value ?? undefined) as object, (cb?.value ?? undefined) as () => void)
+              : pool.request(msg.value as string, (opts?.value ?? undefined) as object),
+          );
           if (!j.valid) {
             if (op.op === 'request' && out.ok) {
               // A promise-returning call may refuse by rejecting: typed, and nothing queued.
@@ -219,18 +264,22 @@ export const poolTarget = target<Args>({
           }
           if (j.value.transfer) for (const fd of j.value.mm.fds) if (c.owned.has(fd)) c.owned.delete(fd); // the pool's now
           if (op.op === 'request') {
-            pending.push((async () => {
-              const r = await settled(out.value as Promise<UnixMessage>, 2000);
-              if (r.error !== undefined) {
-                c.checkError(`${where} rejection`, r.error);
-                return;
-              }
-              if (r.value === undefined) return; // no worker came online in time: destroy() fails it
-              const got = r.value.fds.map(identity);
-              closeAll(r.value.fds);
-              if (!r.value.data.equals(j.value.mm.bytes)) c.fail(`${where}: the echo came back with ${r.value.data.length} bytes, not the ${j.value.mm.bytes.length} sent`);
-              if (JSON.stringify(got) !== JSON.stringify(ids)) c.fail(`${where}: the echo came back with fds ${JSON.stringify(got)}, not ${JSON.stringify(ids)}`);
-            })());
+            pending.push(
+              (async () => {
+                const r = await settled(out.value as Promise<UnixMessage>, 2000);
+                if (r.error !== undefined) {
+                  c.checkError(`${where} rejection`, r.error);
+                  return;
+                }
+                if (r.value === undefined) return; // no worker came online in time: destroy() fails it
+                const got = r.value.fds.map(identity);
+                closeAll(r.value.fds);
+                if (!r.value.data.equals(j.value.mm.bytes))
+                  c.fail(`${where}: the echo came back with ${r.value.data.length} bytes, not the ${j.value.mm.bytes.length} sent`);
+                if (JSON.stringify(got) !== JSON.stringify(ids))
+                  c.fail(`${where}: the echo came back with fds ${JSON.stringify(got)}, not ${JSON.stringify(ids)}`);
+              })(),
+            );
           }
           break;
         }

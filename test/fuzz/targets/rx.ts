@@ -41,11 +41,12 @@ const serverArg: fc.Arbitrary<Arg> = fc.oneof(
   { weight: 1, arbitrary: fc.constant<Arg>({ real: 'socket' }) },
   { weight: 1, arbitrary: hostileV(1) },
 );
-const fnV = (returns: fc.Arbitrary<V>): fc.Arbitrary<V> => fc.oneof(
-  { weight: 5, arbitrary: returns.map((value): V => ({ t: 'fn', does: 'return', value })) },
-  { weight: 1, arbitrary: fc.constant<V>({ t: 'fn', does: 'throw' }) },
-  { weight: 1, arbitrary: hostileV(0) },
-);
+const fnV = (returns: fc.Arbitrary<V>): fc.Arbitrary<V> =>
+  fc.oneof(
+    { weight: 5, arbitrary: returns.map((value): V => ({ t: 'fn', does: 'return', value })) },
+    { weight: 1, arbitrary: fc.constant<V>({ t: 'fn', does: 'throw' }) },
+    { weight: 1, arbitrary: hostileV(0) },
+  );
 const returnV: fc.Arbitrary<V> = fc.oneof(
   { weight: 3, arbitrary: fc.constant<V>({ t: 'arr', items: [{ v: { t: 'num', v: 1 } }] }) },
   { weight: 2, arbitrary: fc.constant<V>({ t: 'misc', what: 'promise' }) },
@@ -59,39 +60,71 @@ const args: fc.Arbitrary<Args> = fc.oneof(
       fn: fc.constantFrom('fromSocket' as const, 'processMessages' as const),
       socket: socketArg,
       f: fnV(returnV),
-      options: fc.option(objV({ destroyOnUnsubscribe: maybe(boolV), concurrency: maybe(fc.oneof(intV(1, 4), fc.constant<V>({ t: 'num', v: 'Infinity' }))) }), { nil: null }),
+      options: fc.option(objV({ destroyOnUnsubscribe: maybe(boolV), concurrency: maybe(fc.oneof(intV(1, 4), fc.constant<V>({ t: 'num', v: 'Infinity' }))) }), {
+        nil: null,
+      }),
       sends: fc.integer({ min: 0, max: 3 }),
       endEarly: fc.boolean(),
     }),
   },
-  { weight: 2, arbitrary: fc.record({ fn: fc.constant('connect$' as const), options: fc.oneof({ weight: 5, arbitrary: objV({ path: fc.oneof(fc.constant<V>({ t: 'str', v: '@listening' }), addressV), type: maybe(fc.constant<V>({ t: 'str', v: 'seqpacket' })), passCredentials: maybe(boolV) }) }, { weight: 1, arbitrary: hostileV(1) }) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      fn: fc.constant('connect$' as const),
+      options: fc.oneof(
+        {
+          weight: 5,
+          arbitrary: objV({
+            path: fc.oneof(fc.constant<V>({ t: 'str', v: '@listening' }), addressV),
+            type: maybe(fc.constant<V>({ t: 'str', v: 'seqpacket' })),
+            passCredentials: maybe(boolV),
+          }),
+        },
+        { weight: 1, arbitrary: hostileV(1) },
+      ),
+    }),
+  },
   {
     weight: 2,
     arbitrary: fc.record({
       fn: fc.constant('listen$' as const),
-      options: fc.oneof({
-        weight: 5,
-        arbitrary: objV({
-          path: fc.oneof(fc.constant<V>({ t: 'str', v: '@fresh' }), fc.constant<V>({ t: 'str', v: '~file' }), addressV),
-          backlog: maybe(intV(0, 10)),
-          mode: maybe(fc.constantFrom(0o600, 0o666).map((v): V => ({ t: 'num', v }))),
-          closeConnections: maybe(boolV),
-          onAcceptError: maybe(fc.constant<V>({ t: 'fn', does: 'noop' })),
-          type: maybe(fc.constantFrom('seqpacket', 'stream').map((v): V => ({ t: 'str', v }))),
-          fd: fc.oneof(openFdV, consumableV()),
-        }),
-      }, { weight: 1, arbitrary: hostileV(1) }),
+      options: fc.oneof(
+        {
+          weight: 5,
+          arbitrary: objV({
+            path: fc.oneof(fc.constant<V>({ t: 'str', v: '@fresh' }), fc.constant<V>({ t: 'str', v: '~file' }), addressV),
+            backlog: maybe(intV(0, 10)),
+            mode: maybe(fc.constantFrom(0o600, 0o666).map((v): V => ({ t: 'num', v }))),
+            closeConnections: maybe(boolV),
+            onAcceptError: maybe(fc.constant<V>({ t: 'fn', does: 'noop' })),
+            type: maybe(fc.constantFrom('seqpacket', 'stream').map((v): V => ({ t: 'str', v }))),
+            fd: fc.oneof(openFdV, consumableV()),
+          }),
+        },
+        { weight: 1, arbitrary: hostileV(1) },
+      ),
       client: fc.boolean(),
     }),
   },
-  { weight: 2, arbitrary: fc.record({ fn: fc.constant('connections' as const), server: serverArg, options: fc.option(objV({ closeConnections: maybe(boolV), onAcceptError: maybe(fc.constant<V>({ t: 'fn', does: 'noop' })) }), { nil: null }), client: fc.boolean() }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      fn: fc.constant('connections' as const),
+      server: serverArg,
+      options: fc.option(objV({ closeConnections: maybe(boolV), onAcceptError: maybe(fc.constant<V>({ t: 'fn', does: 'noop' })) }), { nil: null }),
+      client: fc.boolean(),
+    }),
+  },
   {
     weight: 5,
     arbitrary: fc.record({
       fn: fc.constant('sendTo' as const),
       socket: socketArg,
       options: fc.option(objV({ end: maybe(boolV), closeFds: maybe(boolV) }), { nil: null }),
-      source: fc.oneof({ weight: 6, arbitrary: fc.constantFrom('array' as const, 'observable' as const, 'generator' as const, 'asyncGenerator' as const) }, { weight: 1, arbitrary: hostileV(0) }),
+      source: fc.oneof(
+        { weight: 6, arbitrary: fc.constantFrom('array' as const, 'observable' as const, 'generator' as const, 'asyncGenerator' as const) },
+        { weight: 1, arbitrary: hostileV(0) },
+      ),
       messages: fc.array(messageV, { maxLength: 4 }),
     }),
   },
@@ -99,12 +132,27 @@ const args: fc.Arbitrary<Args> = fc.oneof(
     weight: 2,
     arbitrary: fc.record({
       fn: fc.constantFrom('fds' as const, 'withFds' as const),
-      count: fc.oneof(intV(0, 3), objV({ min: maybe(intV(0, 3)), max: maybe(fc.oneof(intV(0, 3), fc.constant<V>({ t: 'num', v: 'Infinity' }))) }), numV, hostileV(1)),
+      count: fc.oneof(
+        intV(0, 3),
+        objV({ min: maybe(intV(0, 3)), max: maybe(fc.oneof(intV(0, 3), fc.constant<V>({ t: 'num', v: 'Infinity' }))) }),
+        numV,
+        hostileV(1),
+      ),
       counts: fc.array(fc.integer({ min: 0, max: 3 }), { maxLength: 4 }),
       take: fc.integer({ min: 0, max: 6 }),
     }),
   },
-  { weight: 1, arbitrary: fc.record({ fn: fc.constant('fromPrimary' as const), event: fc.oneof(fc.constantFrom('message', 'request', 'connection', 'handoff').map((v): V => ({ t: 'str', v })), hostileV(0)), channel: fc.option(hostileV(1), { nil: null }) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      fn: fc.constant('fromPrimary' as const),
+      event: fc.oneof(
+        fc.constantFrom('message', 'request', 'connection', 'handoff').map((v): V => ({ t: 'str', v })),
+        hostileV(0),
+      ),
+      channel: fc.option(hostileV(1), { nil: null }),
+    }),
+  },
 );
 
 interface Made {
@@ -124,15 +172,18 @@ function make(c: FuzzCase, arg: Arg, label: string): Made {
   if (arg.real === 'server') {
     const server = createServer();
     server.on('error', (err) => c.checkError('server error event', err));
-    c.defer(() => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      if (!server.listening) return resolve();
-      const t = setTimeout(resolve, 1000);
-      server.close(() => {
-        clearTimeout(t);
-        resolve();
-      });
-    }));
+    c.defer(
+      () =>
+        new Promise<void>((resolve) => {
+          server.closeAllConnections();
+          if (!server.listening) return resolve();
+          const t = setTimeout(resolve, 1000);
+          server.close(() => {
+            clearTimeout(t);
+            resolve();
+          });
+        }),
+    );
     return { value: server, model: 'server', socket: null, peer: null, server };
   }
   const [a, b] = socketPair('seqpacket');
@@ -154,17 +205,19 @@ const isFn = (v: unknown): boolean => v instanceof MOther && v.what === 'functio
 /** Subscribes, recording the errors the subscriber gets (they must be typed). */
 function watch(c: FuzzCase, where: string, o: Observable<unknown>): { sub: Subscription | null; state: { done: boolean; values: unknown[]; error: unknown } } {
   const state = { done: false, values: [] as unknown[], error: undefined as unknown };
-  const out = c.call(`${where}.subscribe()`, () => o.subscribe({
-    next: (v) => state.values.push(v),
-    error: (err: unknown) => {
-      c.checkError(`${where} subscriber error`, err);
-      state.error = err;
-      state.done = true;
-    },
-    complete: () => {
-      state.done = true;
-    },
-  }));
+  const out = c.call(`${where}.subscribe()`, () =>
+    o.subscribe({
+      next: (v) => state.values.push(v),
+      error: (err: unknown) => {
+        c.checkError(`${where} subscriber error`, err);
+        state.error = err;
+        state.done = true;
+      },
+      complete: () => {
+        state.done = true;
+      },
+    }),
+  );
   if (out.ok) c.defer(() => out.value.unsubscribe());
   return { sub: out.ok ? out.value : null, state };
 }
@@ -197,15 +250,24 @@ export const rxTarget = target<Args>({
           }
         });
         // fn owns each message's fds: the fuzzer's function closes them first.
-        const fn = typeof f.value === 'function'
-          ? (msg: UnixMessage): unknown => {
-            closeMessage(msg);
-            return (f.value as (x: unknown) => unknown)(msg);
-          }
-          : f.value;
-        const out = c.call(`${a.fn}()`, () => (a.fn === 'fromSocket'
-          ? (options === null ? fromSocket(s.value as UnixMessageSocket) : fromSocket(s.value as UnixMessageSocket, options.value as object))
-          : (options === null ? processMessages(s.value as UnixMessageSocket, fn as () => []) : processMessages(s.value as UnixMessageSocket, fn as () => [], options.value as object))) as Observable<unknown>);
+        const fn =
+          typeof f.value === 'function'
+            ? (msg: UnixMessage): unknown => {
+                closeMessage(msg);
+                return (f.value as (x: unknown) => unknown)(msg);
+              }
+            : f.value;
+        const out = c.call(
+          `${a.fn}()`,
+          () =>
+            (a.fn === 'fromSocket'
+              ? options === null
+                ? fromSocket(s.value as UnixMessageSocket)
+                : fromSocket(s.value as UnixMessageSocket, options.value as object)
+              : options === null
+                ? processMessages(s.value as UnixMessageSocket, fn as () => [])
+                : processMessages(s.value as UnixMessageSocket, fn as () => [], options.value as object)) as Observable<unknown>,
+        );
         if (!m.valid) c.expectArgumentError(`${a.fn}()`, out, m.why);
         else c.expectNoArgumentError(`${a.fn}()`, out);
         if (!out.ok) return;
@@ -223,10 +285,13 @@ export const rxTarget = target<Args>({
         server.on('error', () => undefined);
         server.listen(c.name('@listening'));
         server.on('connection', (s: UnixMessageSocket) => c.defer(() => void s.destroy()));
-        c.defer(() => new Promise<void>((r) => {
-          server.closeAllConnections();
-          server.close(() => r());
-        }));
+        c.defer(
+          () =>
+            new Promise<void>((r) => {
+              server.closeAllConnections();
+              server.close(() => r());
+            }),
+        );
         const options = c.build(a.options, 'options');
         const m = model.judge(() => {
           const o = model.objectArg(options.model, 'options', { nullish: false });
@@ -279,7 +344,9 @@ export const rxTarget = target<Args>({
           model.bool(model.prop(o, 'closeConnections'), 'closeConnections');
           model.callback(model.prop(o, 'onAcceptError'), 'onAcceptError');
         });
-        const out = c.call('connections()', () => (options === null ? connections(server.value as UnixMessageServer) : connections(server.value as UnixMessageServer, options.value as object)));
+        const out = c.call('connections()', () =>
+          options === null ? connections(server.value as UnixMessageServer) : connections(server.value as UnixMessageServer, options.value as object),
+        );
         if (!m.valid) c.expectArgumentError('connections()', out, m.why);
         else c.expectNoArgumentError('connections()', out);
         if (!out.ok) return;
@@ -296,7 +363,8 @@ export const rxTarget = target<Args>({
         }
         return;
       }
-      case 'sendTo': return runSendTo(c, a);
+      case 'sendTo':
+        return runSendTo(c, a);
       case 'fds':
       case 'withFds': {
         const count = c.build(a.count, 'count');
@@ -310,7 +378,8 @@ export const rxTarget = target<Args>({
           const o = model.objectArg(x, 'count', { nullish: false });
           const min = model.prop(o, 'min') ?? 0;
           const max = model.prop(o, 'max') ?? Infinity;
-          if (!model.isInt(min, 0, Number.MAX_SAFE_INTEGER) || !(max === Infinity || model.isInt(max, 0, Number.MAX_SAFE_INTEGER)) || (max) < (min)) throw new model.Reject('range');
+          if (!model.isInt(min, 0, Number.MAX_SAFE_INTEGER) || !(max === Infinity || model.isInt(max, 0, Number.MAX_SAFE_INTEGER)) || max < min)
+            throw new model.Reject('range');
         });
         const out = c.call(`${a.fn}()`, () => (a.fn === 'fds' ? fds() : withFds(count.value as number)));
         if (!m.valid) c.expectArgumentError(`${a.fn}()`, out, m.why);
@@ -326,21 +395,29 @@ export const rxTarget = target<Args>({
           fdsTruncated: false,
         }));
         const seen = new Set<UnixMessage>();
-        const piped = (of(...messages).pipe(tap((msg) => seen.add(msg)), out.value as never) as Observable<unknown>).pipe(takeOp(a.take));
+        const piped = (
+          of(...messages).pipe(
+            tap((msg) => seen.add(msg)),
+            out.value as never,
+          ) as Observable<unknown>
+        ).pipe(takeOp(a.take));
         const w = watch(c, a.fn, piped);
         await until(() => w.state.done, 500);
         for (const v of w.state.values) {
           if (typeof v === 'number') lowlevel.close(v);
           else closeMessage(v as UnixMessage);
         }
-        if (process.env.FUZZ_DEBUG !== undefined) process.stderr.write(`withFds: ${messages.length} messages, seen ${seen.size}, values ${w.state.values.length}, done ${String(w.state.done)}\n`);
+        if (process.env.FUZZ_DEBUG !== undefined)
+          process.stderr.write(`withFds: ${messages.length} messages, seen ${seen.size}, values ${w.state.values.length}, done ${String(w.state.done)}\n`);
         for (const msg of messages) if (!seen.has(msg)) closeMessage(msg);
         return;
       }
       case 'fromPrimary': {
         const event = c.build(a.event, 'event');
         const channel = a.channel === null ? null : c.build(a.channel, 'channel');
-        const out = c.call('fromPrimary()', () => (channel === null ? fromPrimary(event.value as 'message') : fromPrimary(event.value as 'message', channel.value as never)));
+        const out = c.call('fromPrimary()', () =>
+          channel === null ? fromPrimary(event.value as 'message') : fromPrimary(event.value as 'message', channel.value as never),
+        );
         // Not a pool worker: with no channel, ERR_POOL_NOT_A_WORKER; a hostile one must be refused.
         if (out.ok) c.fail('fromPrimary() outside a pool worker, or with a channel that is not one, returned an observable');
         return;
@@ -363,7 +440,9 @@ async function runSendTo(c: FuzzCase, a: Extract<Args, { fn: 'sendTo' }>): Promi
     model.bool(model.prop(o, 'end'), 'end');
     return model.bool(model.prop(o, 'closeFds'), 'closeFds') ?? false;
   });
-  const out = c.call('sendTo()', () => (options === null ? sendTo(s.value as UnixMessageSocket) : sendTo(s.value as UnixMessageSocket, options.value as object)));
+  const out = c.call('sendTo()', () =>
+    options === null ? sendTo(s.value as UnixMessageSocket) : sendTo(s.value as UnixMessageSocket, options.value as object),
+  );
   if (!m.valid) c.expectArgumentError('sendTo()', out, m.why);
   else c.expectNoArgumentError('sendTo()', out);
   if (!out.ok) return;
@@ -379,7 +458,12 @@ async function runSendTo(c: FuzzCase, a: Extract<Args, { fn: 'sendTo' }>): Promi
   const sent: Sent[] = built.map((b, i) => {
     const j = model.judge(() => model.message(b.model, 'seqpacket'));
     refused ||= !j.valid;
-    return { label: `messages[${i}]`, bytes: j.valid ? j.value.bytes : Buffer.alloc(0), ids: j.valid ? j.value.fds.map(identity) : [], status: refused ? 'failed' : 'unknown' };
+    return {
+      label: `messages[${i}]`,
+      bytes: j.valid ? j.value.bytes : Buffer.alloc(0),
+      ids: j.valid ? j.value.fds.map(identity) : [],
+      status: refused ? 'failed' : 'unknown',
+    };
   });
   // closeFds closes what the messages name, as told: a raw number that names
   // an fd of the harness (stdio, the zoo) would be closed too. Such a case
@@ -389,7 +473,10 @@ async function runSendTo(c: FuzzCase, a: Extract<Args, { fn: 'sendTo' }>): Promi
     for (const b of built) {
       const fdsModel = b.model instanceof MObj ? model.judge(() => model.prop(b.model as MObj, 'fds')) : null;
       const list = fdsModel?.valid === true && fdsModel.value instanceof MArr ? fdsModel.value.items : [];
-      const named = list.map((x) => model.judge(() => model.readable(x, 'fd'))).filter((x) => x.valid).map((x) => x.value);
+      const named = list
+        .map((x) => model.judge(() => model.readable(x, 'fd')))
+        .filter((x) => x.valid)
+        .map((x) => x.value);
       if (named.some((fd) => typeof fd === 'number' && Number.isInteger(fd) && fd >= 0 && !c.owned.has(fd) && identity(fd) !== null)) return;
     }
   }
@@ -401,13 +488,25 @@ async function runSendTo(c: FuzzCase, a: Extract<Args, { fn: 'sendTo' }>): Promi
   let source: unknown;
   let sourceModel: unknown = 'ok';
   switch (a.source) {
-    case 'array': source = values; break;
-    case 'observable': source = from(values); break;
-    case 'generator': source = (function* gen() { yield* values; })(); break;
+    case 'array':
+      source = values;
+      break;
+    case 'observable':
+      source = from(values);
+      break;
+    case 'generator':
+      source = (function* gen() {
+        yield* values;
+      })();
+      break;
     case 'asyncGenerator': {
       // Not an async generator: its yield would await each message, reading then.
       let i = 0;
-      source = { [Symbol.asyncIterator]: () => ({ next: () => Promise.resolve(i < values.length ? { value: values[i++], done: false } : { value: undefined, done: true }) }) };
+      source = {
+        [Symbol.asyncIterator]: () => ({
+          next: () => Promise.resolve(i < values.length ? { value: values[i++], done: false } : { value: undefined, done: true }),
+        }),
+      };
       break;
     }
     default: {
@@ -419,8 +518,14 @@ async function runSendTo(c: FuzzCase, a: Extract<Args, { fn: 'sendTo' }>): Promi
   const applied = c.call('sendTo()(source)', () => (out.value as (x: unknown) => Observable<number>)(source));
   // Neither an Observable nor iterable (a string is): refused, typed, when applied.
   const x = sourceModel;
-  const notSource = x === undefined || x === null || typeof x === 'number' || typeof x === 'boolean' || typeof x === 'bigint' ||
-    typeof x === 'symbol' || (x instanceof MObj && !x.proxy && (x.proto === 'object' || x.proto === 'null'));
+  const notSource =
+    x === undefined ||
+    x === null ||
+    typeof x === 'number' ||
+    typeof x === 'boolean' ||
+    typeof x === 'bigint' ||
+    typeof x === 'symbol' ||
+    (x instanceof MObj && !x.proxy && (x.proto === 'object' || x.proto === 'null'));
   if (notSource) c.expectArgumentError('sendTo()(source)', applied, 'a source that is neither an Observable nor iterable');
   if (!applied.ok) return;
   const w = watch(c, 'sendTo', applied.value);
@@ -439,7 +544,8 @@ async function runSendTo(c: FuzzCase, a: Extract<Args, { fn: 'sendTo' }>): Promi
       const j = model.judge(() => model.message(built[i]!.model, 'seqpacket'));
       if (!j.valid) continue;
       for (const fd of j.value.fds) {
-        if (c.owned.has(fd) && identity(fd) === c.owned.get(fd) && i < w.state.values.length) c.fail(`sendTo({ closeFds: true }) left fd ${fd} of messages[${i}] open`);
+        if (c.owned.has(fd) && identity(fd) === c.owned.get(fd) && i < w.state.values.length)
+          c.fail(`sendTo({ closeFds: true }) left fd ${fd} of messages[${i}] open`);
       }
     }
   }

@@ -41,7 +41,16 @@ type Args =
   | { fn: 'connect'; options: V; onConnect: V | null; serverType: 'seqpacket' | 'stream' }
   | { fn: 'createSocket'; options: V | null }
   | { fn: 'fromFd'; fd: V; options: V | null }
-  | { fn: 'createServer'; options: V | null; onConnection: V | null; listen: V; listenCb: V | null; client: boolean; closeCb: V | null; extra: Array<'address' | 'ref' | 'unref' | 'closeAllConnections' | 'listenAgain' | 'closeTwice'> };
+  | {
+      fn: 'createServer';
+      options: V | null;
+      onConnection: V | null;
+      listen: V;
+      listenCb: V | null;
+      client: boolean;
+      closeCb: V | null;
+      extra: Array<'address' | 'ref' | 'unref' | 'closeAllConnections' | 'listenAgain' | 'closeTwice'>;
+    };
 
 const listenTargetV = fc.oneof(
   { weight: 3, arbitrary: addressV },
@@ -61,12 +70,23 @@ const args: fc.Arbitrary<Args> = fc.oneof(
   fc.record({ fn: fc.constant('socketPair' as const), type: fc.option(typeV, { nil: null }), options: fc.option(socketOptionsV, { nil: null }) }),
   fc.record({
     fn: fc.constant('connect' as const),
-    options: objV({ ...SOCKET_OPTIONS, path: fc.oneof({ weight: 4, arbitrary: fc.constant<V>({ t: 'str', v: '@listening' }) }, { weight: 1, arbitrary: addressV }), type: typeV }),
+    options: objV({
+      ...SOCKET_OPTIONS,
+      path: fc.oneof({ weight: 4, arbitrary: fc.constant<V>({ t: 'str', v: '@listening' }) }, { weight: 1, arbitrary: addressV }),
+      type: typeV,
+    }),
     onConnect: fc.option(fnV, { nil: null }),
     serverType: fc.constantFrom('seqpacket', 'stream'),
   }),
-  fc.record({ fn: fc.constant('createSocket' as const), options: fc.option(objV({ ...SOCKET_OPTIONS, type: typeV, bind: maybe(fc.oneof(addressV, fc.constant<V>({ t: 'str', v: '' }))) }), { nil: null }) }),
-  fc.record({ fn: fc.constant('fromFd' as const), fd: fc.oneof({ weight: 4, arbitrary: anyFdV }, { weight: 1, arbitrary: consumableV() }), options: fc.option(socketOptionsV, { nil: null }) }),
+  fc.record({
+    fn: fc.constant('createSocket' as const),
+    options: fc.option(objV({ ...SOCKET_OPTIONS, type: typeV, bind: maybe(fc.oneof(addressV, fc.constant<V>({ t: 'str', v: '' }))) }), { nil: null }),
+  }),
+  fc.record({
+    fn: fc.constant('fromFd' as const),
+    fd: fc.oneof({ weight: 4, arbitrary: anyFdV }, { weight: 1, arbitrary: consumableV() }),
+    options: fc.option(socketOptionsV, { nil: null }),
+  }),
   fc.record({
     fn: fc.constant('createServer' as const),
     options: fc.option(fc.oneof({ weight: 5, arbitrary: objV({ ...SOCKET_OPTIONS, type: typeV }) }, { weight: 1, arbitrary: fnV }), { nil: null }),
@@ -163,16 +183,14 @@ export const socketCreate = target<Args>({
           model.socketType(model.prop(o, 'type'), 'type', TYPES);
           model.callback(onConnect?.model, 'onConnect');
         });
-        const out = c.call('connect()', () => (onConnect === null ? connect(options.value as { path: string }) : connect(options.value as { path: string }, onConnect.value as () => void)));
+        const out = c.call('connect()', () =>
+          onConnect === null ? connect(options.value as { path: string }) : connect(options.value as { path: string }, onConnect.value as () => void),
+        );
         if (!m.valid) c.expectArgumentError('connect()', out, m.why);
         else c.expectNoArgumentError('connect()', out);
         if (!out.ok) return;
         const s = adopt(c, out.value, 'connect()');
-        await Promise.race([
-          new Promise((r) => s.once('connect', r)),
-          new Promise((r) => s.once('close', r)),
-          new Promise((r) => setTimeout(r, 1000)),
-        ]);
+        await Promise.race([new Promise((r) => s.once('connect', r)), new Promise((r) => s.once('close', r)), new Promise((r) => setTimeout(r, 1000))]);
         return;
       }
       case 'createSocket': {
@@ -193,7 +211,9 @@ export const socketCreate = target<Args>({
         const options = a.options === null ? null : c.build(a.options, 'options');
         const before = typeof fd.value === 'number' ? identity(fd.value) : null;
         const m = judgeOptions(options?.model, () => model.fd(fd.model, 'fd'));
-        const out = c.call('fromFd()', () => (options === null ? UnixMessageSocket.fromFd(fd.value as number) : UnixMessageSocket.fromFd(fd.value as number, options.value as object)));
+        const out = c.call('fromFd()', () =>
+          options === null ? UnixMessageSocket.fromFd(fd.value as number) : UnixMessageSocket.fromFd(fd.value as number, options.value as object),
+        );
         if (!m.valid) c.expectArgumentError('fromFd()', out, m.why);
         if (typeof fd.value === 'number' && c.owned.has(fd.value)) {
           const now = identity(fd.value);
@@ -203,7 +223,8 @@ export const socketCreate = target<Args>({
         if (out.ok) adopt(c, out.value, 'fromFd()');
         return;
       }
-      case 'createServer': return runServer(c, a);
+      case 'createServer':
+        return runServer(c, a);
     }
   },
 });
@@ -265,7 +286,9 @@ async function runServer(c: FuzzCase, a: Extract<Args, { fn: 'createServer' }>):
     return { path: p, fd: null };
   });
   const fdBefore = l.valid && l.value.fd !== null ? identity(l.value.fd) : null;
-  const listened = c.call('listen()', () => (cb === null ? server.listen(target.value as string) : server.listen(target.value as string, cb.value as () => void)));
+  const listened = c.call('listen()', () =>
+    cb === null ? server.listen(target.value as string) : server.listen(target.value as string, cb.value as () => void),
+  );
   if (!l.valid) c.expectArgumentError('listen()', listened, l.why);
   else c.expectNoArgumentError('listen()', listened);
   if (l.valid && l.value.fd !== null && c.owned.has(l.value.fd)) {
@@ -292,9 +315,11 @@ async function runServer(c: FuzzCase, a: Extract<Args, { fn: 'createServer' }>):
         break;
       }
       case 'closeTwice':
-        c.call('close()', () => server.close((err) => {
-          if (err) c.checkError('close() callback', err);
-        }));
+        c.call('close()', () =>
+          server.close((err) => {
+            if (err) c.checkError('close() callback', err);
+          }),
+        );
         break;
       default:
         c.call(`${op}()`, () => (server as unknown as Record<string, () => unknown>)[op]!());
@@ -315,4 +340,3 @@ async function runServer(c: FuzzCase, a: Extract<Args, { fn: 'createServer' }>):
     if (!closedEmitted) c.fail("the server never emitted 'close' after close() and closeAllConnections()");
   }
 }
-

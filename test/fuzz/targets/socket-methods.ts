@@ -54,14 +54,37 @@ const callbackV = fc.oneof(
 );
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 12, arbitrary: fc.record({ op: fc.constant('write' as const), msg: messageV, form: fc.constantFrom('cb', 'cb', 'cb', 'enc', 'none', 'args'), enc: encodingV, cb: callbackV }) },
+  {
+    weight: 12,
+    arbitrary: fc.record({
+      op: fc.constant('write' as const),
+      msg: messageV,
+      form: fc.constantFrom('cb', 'cb', 'cb', 'enc', 'none', 'args'),
+      enc: encodingV,
+      cb: callbackV,
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('end' as const), msg: fc.option(messageV, { nil: null }), withCb: fc.boolean() }) },
   { weight: 2, arbitrary: fc.constantFrom('cork', 'uncork', 'address', 'peerCredentials', 'ref', 'unref', 'pause', 'resume', 'props').map((op) => ({ op })) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('setOption' as const), level: maybe(optionLevel), name: maybe(optionName), value: maybe(fc.oneof(intV(0, 1), intV(0, 100000)), 1) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant('setOption' as const),
+      level: maybe(optionLevel),
+      name: maybe(optionName),
+      value: maybe(fc.oneof(intV(0, 1), intV(0, 100000)), 1),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('getOption' as const), level: maybe(optionLevel), name: maybe(optionName) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('bind' as const), address: fc.option(addressV, { nil: null }) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('read' as const), size: fc.oneof(fc.constant<V>({ t: 'undefined' }), numV, hostileV(0)) }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('destroy' as const), err: fc.option(fc.oneof(fc.constant<V>({ t: 'misc', what: 'error' }), primitiveV), { nil: null }) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant('destroy' as const),
+      err: fc.option(fc.oneof(fc.constant<V>({ t: 'misc', what: 'error' }), primitiveV), { nil: null }),
+    }),
+  },
 );
 
 const isInt32 = (v: unknown): boolean => model.isInt(v, -0x80000000, 0x7fffffff);
@@ -128,7 +151,12 @@ export const socketMethods = target<Args>({
             const callback = enc !== null && enc.model instanceof MOther && enc.model.what === 'function' ? enc.model : cb?.model;
             if (cb !== null) model.callback(callback, 'callback');
           });
-          const s: Sent = { label: `${where}`, bytes: m.valid ? m.value.bytes : Buffer.alloc(0), ids: m.valid ? m.value.fds.map(identity) : [], status: 'pending' };
+          const s: Sent = {
+            label: `${where}`,
+            bytes: m.valid ? m.value.bytes : Buffer.alloc(0),
+            ids: m.valid ? m.value.fds.map(identity) : [],
+            status: 'pending',
+          };
           s.brokenLend = m.valid && m.value.lend && s.ids.includes(null);
           // Unconnected: a message to another name than the peer's (the
           // socket's own, once bound) goes there, not to the peer.
@@ -139,10 +167,14 @@ export const socketMethods = target<Args>({
           };
           const out = c.call(where, () => {
             switch (op.form) {
-              case 'cb': return a.write(msg.value as never, record);
-              case 'enc': return a.write(msg.value as never, 'utf8', record);
-              case 'none': return a.write(msg.value as never);
-              case 'args': return a.write(msg.value as never, enc!.value as BufferEncoding, cb!.value as () => void);
+              case 'cb':
+                return a.write(msg.value as never, record);
+              case 'enc':
+                return a.write(msg.value as never, 'utf8', record);
+              case 'none':
+                return a.write(msg.value as never);
+              case 'args':
+                return a.write(msg.value as never, enc!.value as BufferEncoding, cb!.value as () => void);
             }
           });
           if (!m.valid || !argsOk.valid) {
@@ -168,12 +200,19 @@ export const socketMethods = target<Args>({
           // end(undefined), end(null) and end(callback) end with no last message.
           const noMessage = msg === null || msg.model === undefined || msg.model === null || (msg.model instanceof MOther && msg.model.what === 'function');
           const m = noMessage ? null : model.judge(() => model.message(msg.model, type));
-          const s: Sent = { label: where, bytes: m?.valid === true ? m.value.bytes : Buffer.alloc(0), ids: m?.valid === true ? m.value.fds.map(identity) : [], status: 'unknown' };
+          const s: Sent = {
+            label: where,
+            bytes: m?.valid === true ? m.value.bytes : Buffer.alloc(0),
+            ids: m?.valid === true ? m.value.fds.map(identity) : [],
+            status: 'unknown',
+          };
           endStatus = s;
           const done = (err?: Error | null): void => {
             if (err && !userErrors.has(err)) c.checkError(`${where} callback`, err);
           };
-          const out = c.call(where, () => (msg === null ? (op.withCb ? a.end(done) : a.end()) : op.withCb ? a.end(msg.value as never, done) : a.end(msg.value as never)));
+          const out = c.call(where, () =>
+            msg === null ? (op.withCb ? a.end(done) : a.end()) : op.withCb ? a.end(msg.value as never, done) : a.end(msg.value as never),
+          );
           if (m !== null && !m.valid) {
             c.expectArgumentError(where, out, m.why);
             if (!out.ok) nothingQueued();
@@ -189,7 +228,11 @@ export const socketMethods = target<Args>({
           const name = c.build(op.name, `${where}.name`);
           const value = op.op === 'setOption' ? c.build(op.value, `${where}.value`) : null;
           const valid = isInt32(level.model) && isInt32(name.model) && (value === null || isInt32(value.model));
-          const out = c.call(where, () => (op.op === 'setOption' ? a.setOption(level.value as number, name.value as number, value!.value as number) : a.getOption(level.value as number, name.value as number)));
+          const out = c.call(where, () =>
+            op.op === 'setOption'
+              ? a.setOption(level.value as number, name.value as number, value!.value as number)
+              : a.getOption(level.value as number, name.value as number),
+          );
           if (!valid) c.expectArgumentError(where, out, 'a level, name or value that is not a 32-bit integer');
           else c.expectNoArgumentError(where, out);
           if (out.ok && op.op === 'setOption' && level.model === SOL_SOCKET && (name.model === 7 || name.model === 8)) {
@@ -220,8 +263,17 @@ export const socketMethods = target<Args>({
           return;
         }
         case 'props':
-          c.call(`${where} getters`, () => [a.fd, a.connecting, a.remoteAddress, a.pendingFds, a.queuedFds, a.waitingForFdRoom,
-            a.writableNeedDrain, a.writableCorked, a.type]);
+          c.call(`${where} getters`, () => [
+            a.fd,
+            a.connecting,
+            a.remoteAddress,
+            a.pendingFds,
+            a.queuedFds,
+            a.waitingForFdRoom,
+            a.writableNeedDrain,
+            a.writableCorked,
+            a.type,
+          ]);
           return;
         default:
           c.call(where, () => (a as unknown as Record<string, () => unknown>)[op.op]!());
@@ -240,9 +292,12 @@ export const socketMethods = target<Args>({
       a.write(peerName === null ? mark : { data: mark, address: peerName }, (err) => {
         markStatus = err;
       });
-      const arrived = (): boolean => type === 'stream'
-        ? Buffer.concat(peer.messages.map((m) => m.data)).subarray(-mark.length).equals(mark)
-        : peer.messages.some((m) => m.data.equals(mark));
+      const arrived = (): boolean =>
+        type === 'stream'
+          ? Buffer.concat(peer.messages.map((m) => m.data))
+              .subarray(-mark.length)
+              .equals(mark)
+          : peer.messages.some((m) => m.data.equals(mark));
       const ok = await peer.until(() => arrived() || markStatus != null || a.destroyed);
       if (!ok && !c.userThrew()) c.fail('the sentinel written after the case never arrived');
       if (!arrived()) return; // the socket failed meanwhile: its error was checked
@@ -250,7 +305,10 @@ export const socketMethods = target<Args>({
         const all = Buffer.concat(peer.messages.map((m) => m.data));
         received = [{ data: all.subarray(0, all.length - mark.length), ids: peer.messages.flatMap((m) => m.ids) }];
       } else {
-        received = peer.messages.slice(0, peer.messages.findIndex((m) => m.data.equals(mark)));
+        received = peer.messages.slice(
+          0,
+          peer.messages.findIndex((m) => m.data.equals(mark)),
+        );
       }
     } else if (type !== 'dgram') {
       await peer.until(() => peer.ended, 1000);
@@ -268,4 +326,3 @@ export const socketMethods = target<Args>({
     else checkMessages(c, sent, received);
   },
 });
-

@@ -88,9 +88,8 @@ export async function settle(c: FuzzCase, sent: readonly Sent[], ms = 1500): Pro
   }
 }
 
-const same = (a: ReadonlyArray<string | null>, b: ReadonlyArray<string | null>): boolean =>
-  a.length === b.length && a.every((x, i) => x === b[i]);
-const fdsMatch = (s: Sent, r: Received): boolean => s.brokenLend === true ? s.ids.length === r.ids.length : same(s.ids, r.ids);
+const same = (a: ReadonlyArray<string | null>, b: ReadonlyArray<string | null>): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
+const fdsMatch = (s: Sent, r: Received): boolean => (s.brokenLend === true ? s.ids.length === r.ids.length : same(s.ids, r.ids));
 
 /**
  * Message types: the peer got, in order, a subsequence of the sent messages
@@ -105,9 +104,11 @@ export function checkMessages(c: FuzzCase, sent: readonly Sent[], received: read
     while (k < sent.length && !(sent[k]!.status !== 'failed' && sent[k]!.bytes.equals(r.data))) k++;
     if (k === sent.length) {
       const failed = sent.find((s) => s.status === 'failed' && s.bytes.equals(r.data));
-      c.fail(failed !== undefined
-        ? `${failed.label} reported an error, yet the peer received it`
-        : `the peer received ${r.data.length} bytes with ${r.ids.length} fds that no successful call sent`);
+      c.fail(
+        failed !== undefined
+          ? `${failed.label} reported an error, yet the peer received it`
+          : `the peer received ${r.data.length} bytes with ${r.ids.length} fds that no successful call sent`,
+      );
       continue;
     }
     for (let j = next; j < k; j++) {
@@ -136,7 +137,10 @@ function matches(sent: readonly Sent[], received: readonly Received[], i: number
 /** Stream: the bytes of the successful sends, in order, and their fds (as a multiset: boundaries are gone). */
 export function checkStream(c: FuzzCase, sent: readonly Sent[], received: readonly Received[]): void {
   const got = Buffer.concat(received.map((r) => r.data));
-  const gotIds = received.flatMap((r) => r.ids).map(String).sort();
+  const gotIds = received
+    .flatMap((r) => r.ids)
+    .map(String)
+    .sort();
   if (sent.some((s) => s.status === 'unknown')) {
     const most = sent.filter((s) => s.status !== 'failed').reduce((n, s) => n + s.ids.length, 0);
     if (gotIds.length > most) c.fail(`the stream peer received ${gotIds.length} fds; at most ${most} were sent`);
@@ -144,8 +148,12 @@ export function checkStream(c: FuzzCase, sent: readonly Sent[], received: readon
   }
   const ok = sent.filter((s) => s.status === 'ok');
   const want = Buffer.concat(ok.map((s) => s.bytes));
-  if (!got.equals(want)) c.fail(`the stream peer received ${got.length} bytes; the successful writes sent ${want.length} (${ok.map((s) => s.label).join(', ')})`);
-  const wantIds = ok.flatMap((s) => s.ids).map(String).sort();
+  if (!got.equals(want))
+    c.fail(`the stream peer received ${got.length} bytes; the successful writes sent ${want.length} (${ok.map((s) => s.label).join(', ')})`);
+  const wantIds = ok
+    .flatMap((s) => s.ids)
+    .map(String)
+    .sort();
   if (ok.some((s) => s.brokenLend === true)) {
     if (gotIds.length !== wantIds.length) c.fail(`the stream peer received ${gotIds.length} fds; the successful writes sent ${wantIds.length}`);
     return;
