@@ -71,7 +71,17 @@ export interface SendPort {
   ): Errno;
 }
 
-/** The binding's free functions on one fd. */
+/**
+ * The binding's free functions on one fd: the port every socket uses. The
+ * handle's own send()/sendBatch() methods (SocketHandle) are a SendPort as
+ * they are and share the native implementation, but a method call on the
+ * handle measured slower than these with the fd bound, most on the 1-CPU
+ * ping-pong (bench/run.js 'ping-*-1cpu', interleaved runs), so the hot path
+ * keeps the free functions. The fd stays the handle's (closed only by
+ * it); _destroy() drops this port (close()) in the same synchronous step
+ * in which the handle closes the fd, so no send can reach a later file
+ * that reuses the number.
+ */
 export function fdSendPort(fd: number): SendPort {
   return {
     fd,
