@@ -1,3 +1,5 @@
+// The package's main entry point: the stream layer (sockets, servers, their
+// types), errnoError, and the low-level sendmsg/recvmsg API.
 export * from './stream/index';
 export { errnoError, type CodedError, type ErrnoError } from './stream/errors';
 export { sendmsg, recvmsg, rights, fdsOf, type ReceivedMessage, type RecvmsgOptions } from './lowlevel';
