@@ -11,7 +11,8 @@ namespace ums {
 
 // getsockoptBytes(fd, level, name, out view, len Int32Array[1]) -> 0 | -errno.
 // len[0] is the option length the kernel reported, also on -ERANGE, where
-// SO_PEERGROUPS and SO_PEERSEC say how many bytes they need (socket(7)).
+// SO_PEERGROUPS and SO_PEERSEC say how many bytes they need (sock.c
+// sk_getsockopt; security_socket_getpeersec_stream).
 napi_value GetSockOptBytes(napi_env env, napi_callback_info info) {
   Args args(env, info);
   if (!args.ok) return nullptr;

@@ -110,7 +110,8 @@ export function getOptionOn(fd: number, level: number, name: number, length: num
 
 /**
  * A variable-length option read whole: SO_PEERGROUPS and SO_PEERSEC fail
- * with ERANGE and report the length they need (socket(7)), so the read is
+ * with ERANGE and report the length they need (sock.c sk_getsockopt;
+ * security_socket_getpeersec_stream), so the read is
  * retried with that much room. undefined for ENOPROTOOPT.
  */
 function wholeOption(fd: number, name: number): Buffer | undefined {
