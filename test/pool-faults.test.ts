@@ -581,3 +581,29 @@ process.on('uncaughtException', (err) => { report.push('uncaught ' + (err.code |
   const report = JSON.parse(out.trim().split('\n').pop()!) as string[];
   t.deepEqual(report, ['0: ready ', '1: ready ', '2: ready ', '3: ready ', '4: ready ', '5: ready '], out);
 });
+
+// --- Dispatcher #written (dispatcher.ts): a request that timed out while its
+// frame waited in a full channel was released from its worker's count by the
+// timeout (Requests.settle), and again when the frame then failed on its own
+// (EMSGSIZE): the live worker's outstanding went to -1, which least-outstanding
+// dispatch and close()'s drain then read as a worker with a job fewer.
+test('a request that times out while queued and then fails its write (EMSGSIZE) is taken off its worker once: outstanding ends at 0, not -1', async (t) => {
+  const pool = createPool({ script: WORKER, size: 1, execArgv: [], closeTimeout: NEVER });
+  pool.on('error', () => undefined);
+  await pool.ready();
+  const w = pool.workers[0]!;
+  // The worker stops reading; the requests after it wait in the channel.
+  const block = pool.request(op('block', { ms: 300 }));
+  await waitFor(() => w.outstanding === 1);
+  const fillers: Array<Promise<UnixMessage>> = [];
+  for (let i = 0; i < 2000; i++) fillers.push(pool.request(op('echo', { pad: 'x'.repeat(1000) })));
+  // Larger than any SEQPACKET frame the kernel takes: EMSGSIZE once its turn comes.
+  const big = pool.request({ data: Buffer.alloc(8 * 1024 * 1024) }, { timeout: 20 });
+  await t.throwsAsync(big, { code: 'ERR_POOL_REQUEST_TIMEOUT' });
+  await block;
+  for (const m of await Promise.all(fillers)) t.deepEqual(m.fds, []);
+  await waitFor(() => w.outstanding <= 0);
+  await delay(100); // negative check: no write callback is still to come
+  t.is(w.outstanding, 0);
+  t.is(await closeOrDestroy(pool), 'drained');
+});
