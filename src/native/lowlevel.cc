@@ -171,8 +171,7 @@ napi_value RecvMsg(napi_env env, napi_callback_info info) {
        SetNamed(env, result, "fds", fd_list);
   std::string addr;
   if (ok && DecodeAddress(name, msg.msg_namelen, &addr)) {
-    napi_value s;
-    ok = napi_create_string_utf8(env, addr.data(), addr.size(), &s) == napi_ok && SetNamed(env, result, "address", s);
+    ok = SetNamed(env, result, "address", AddressValue(env, addr));
   }
   if (!ok) {
     for (int one : fds) CloseOwnedFd(env, one);
