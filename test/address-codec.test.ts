@@ -43,7 +43,10 @@ test('matches Python surrogateescape on random byte strings', (t) => {
   const samples = fc.sample(bytes, 300).map((b) => Buffer.from(b));
   const script = 'import sys,json\nfor l in sys.stdin: print(json.dumps(bytes.fromhex(l.strip()).decode("utf-8","surrogateescape")))';
   const out = execFileSync('python3', ['-c', script], { input: samples.map((b) => b.toString('hex')).join('\n') + '\n' }).toString();
-  const theirs = out.trim().split('\n').map((l) => JSON.parse(l) as string);
+  const theirs = out
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as string);
   t.is(theirs.length, samples.length);
   samples.forEach((b, i) => t.is(decodeAddress(b), theirs[i]!, b.toString('hex')));
 });
