@@ -159,6 +159,10 @@ test('bad byte addresses are refused, typed, before anything happens', (t) => {
     t.throws(() => s.bind(Buffer.concat([Buffer.from([0]), Buffer.alloc(108, 0x61)])), { code: 'ERR_OUT_OF_RANGE' });
     t.throws(() => s.bind(new Uint16Array(4) as never), { code: 'ERR_INVALID_ARG_TYPE' });
     t.throws(() => s.bind('\0a\ud800'), { code: 'ERR_INVALID_ARG_VALUE', message: /surrogate/ });
+    // A view whose own length lies is read by its internal slots, and copied once.
+    const liar = new Uint8Array(200);
+    Object.defineProperty(liar, 'length', { value: 3 });
+    t.throws(() => s.bind(liar), { code: 'ERR_OUT_OF_RANGE' });
     t.throws(() => s.write({ data: 'x', address: new Uint8Array(0) }), { code: 'ERR_INVALID_ARG_VALUE' });
     t.throws(() => lowlevel.sendmsg(s.fd, [Buffer.from('x')], [], 0, Buffer.from('a\0')), { code: 'ERR_INVALID_ARG_VALUE' });
     t.throws(() => lowlevel.recvmsg(s.fd, { addressEncoding: 'latin1' as never }), { code: 'ERR_INVALID_ARG_VALUE' });
@@ -200,5 +204,21 @@ test(
     t.is(await writeDone(hub, { data: 'to b', address: mb!.address }), null);
     t.is((await take(a, 1))[0]!.data.toString(), 'to a');
     t.is((await take(b, 1))[0]!.data.toString(), 'to b');
+  }),
+);
+
+test(
+  'a byte address is copied when write() returns: changing it later changes nothing',
+  leakFree(async (t, { track }) => {
+    const name = rawName('snap');
+    const [receiver, sender] = track(createSocket({ bind: name, addressEncoding: 'buffer' }), createSocket({ bind: '' }));
+    const address = Buffer.from(name);
+    sender.cork();
+    sender.write({ data: 'queued', address });
+    address.fill(0x61, 1);
+    sender.uncork();
+    const [m] = await take(receiver, 1);
+    t.is(m!.data.toString(), 'queued');
+    t.deepEqual(m!.address, Buffer.from(sender.address() as string), 'from the autobound sender');
   }),
 );

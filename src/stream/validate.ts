@@ -13,7 +13,7 @@ import { constants } from '../native/binding';
 import { describe, invalidArgType, invalidArgValue, isRevokedProxy, outOfRange, unknownEncoding } from './errors';
 import type { SocketOptions } from './socket-options';
 import type { SocketType, WriteCallback } from './types';
-import { byteLengthOf, isByteView, isFakeView } from './views';
+import { byteLengthOf, bytesAfter, isByteView, isFakeView } from './views';
 import { encodeAddress, hasSurrogate, type AddressEncoding, type NativeAddress } from './address-codec';
 
 export interface NormalizedMessage {
@@ -216,7 +216,8 @@ export function snapshotFds(fds: unknown, name = 'fds', max = constants.SCM_MAX_
 export function validateAddress(address: unknown, name = 'address'): NativeAddress {
   let bytes: Buffer | null = null;
   if (types.isUint8Array(address)) {
-    bytes = Buffer.from(address);
+    // Copied through the engine's own getters: a shadowed length cannot lie.
+    bytes = Buffer.from(bytesAfter(address, 0));
   } else if (typeof address !== 'string') {
     throw invalidArgType(`The "${name}" argument must be of type string or a Buffer. Received ${describe(address)}`);
   } else if (hasSurrogate(address)) {
