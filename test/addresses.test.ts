@@ -121,7 +121,7 @@ test(
 );
 
 test(
-  'lowlevel sendmsg takes bytes and recvmsg hands them out in either encoding',
+  'lowlevel sendmsg takes bytes; recvmsg and recvmsgInto hand them out in either encoding',
   leakFree((t) => {
     const name = rawName('ll');
     const receiver = createSocket({ bind: name });
@@ -142,6 +142,12 @@ test(
       t.deepEqual(c.address, senderName);
       lowlevel.sendmsg(sender.fd, [Buffer.from('d')], [], 0, name);
       t.is(lowlevel.recvmsg(receiver.fd, { cmsgSize: 0 }).address, decodeAddress(senderName));
+      lowlevel.sendmsg(sender.fd, [Buffer.from('e')], [], 0, name);
+      lowlevel.sendmsg(sender.fd, [Buffer.from('f')], [], 0, name);
+      const into = Buffer.alloc(1);
+      t.deepEqual(lowlevel.recvmsgInto(receiver.fd, into, { cmsgSize: 0, addressEncoding: 'buffer' }).address, senderName);
+      t.is(lowlevel.recvmsgInto(receiver.fd, into, { cmsgSize: 0 }).address, decodeAddress(senderName));
+      t.is(into.toString(), 'f');
     } finally {
       receiver.destroy();
       sender.destroy();
