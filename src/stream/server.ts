@@ -27,7 +27,7 @@ export interface ServerOptions extends SocketOptions {
 }
 
 export interface ListenOptions {
-  /** A filesystem path, or '\0name' for the abstract namespace. */
+  /** A filesystem path, or '\0name' for the abstract namespace; or its raw bytes (a Uint8Array). */
   path?: string | Uint8Array;
   /** Adopt an already bound (and possibly listening) socket fd. */
   fd?: number;
