@@ -14,3 +14,4 @@ export {
   type RecvmsgIntoOptions,
 } from './lowlevel';
 export * as lowlevel from './lowlevel';
+export type { AddressEncoding } from './stream/address-codec';

@@ -171,8 +171,7 @@ napi_value ReceivedResult(napi_env env, Received* r, const char* key, napi_value
        SetNamed(env, result, "fds", fd_list);
   std::string addr;
   if (ok && DecodeAddress(r->name, r->msg.msg_namelen, &addr)) {
-    napi_value s;
-    ok = napi_create_string_utf8(env, addr.data(), addr.size(), &s) == napi_ok && SetNamed(env, result, "address", s);
+    ok = SetNamed(env, result, "address", AddressValue(env, addr));
   }
   if (!ok) {
     for (int one : r->fds) CloseOwnedFd(env, one);

@@ -43,8 +43,8 @@ export function socketPair(type: SocketType = 'seqpacket', options: SocketOption
 }
 
 export interface ConnectOptions extends SocketOptions {
-  /** A filesystem path, or '\0name' for the abstract namespace. */
-  path: string;
+  /** A filesystem path, or '\0name' for the abstract namespace; or its raw bytes (a Uint8Array). */
+  path: string | Uint8Array;
   /** Default 'seqpacket'. */
   type?: SocketType;
 }
@@ -69,8 +69,8 @@ export function connect(options: ConnectOptions, onConnect?: () => void): UnixMe
 export interface CreateSocketOptions extends SocketOptions {
   /** Default 'dgram'. */
   type?: SocketType;
-  /** Bind at once: a path, '\0name', or '' to autobind. */
-  bind?: string;
+  /** Bind at once: a path, '\0name' (or its raw bytes, a Uint8Array), or '' to autobind. */
+  bind?: string | Uint8Array;
 }
 
 /** An unconnected socket, typically dgram: bind() it, then write({ data, address }). */

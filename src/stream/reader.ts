@@ -18,6 +18,7 @@ import { FdRoomWait } from './fd-room-wait';
 import { closeFds } from './fds';
 import { decodeBatch, UnreadLedger } from './incoming';
 import type { UnixMessage } from './types';
+import type { AddressEncoding, NativeAddress } from './address-codec';
 
 const UV_EOF = -4095;
 
@@ -31,6 +32,8 @@ export interface ReaderLimits {
   /** 0 when the socket refuses fds. */
   maxFdsPerMessage: number;
   acceptFds: boolean;
+  /** How `m.address` is handed out (address-codec.ts). */
+  addressEncoding?: AddressEncoding;
 }
 
 export class Reader {
@@ -39,7 +42,8 @@ export class Reader {
   #handle: NativeSocketHandle | null;
   // For traces only.
   readonly #fd: number;
-  readonly #remote: () => string | undefined;
+  readonly #remote: () => NativeAddress | undefined;
+  readonly #addressEncoding: AddressEncoding;
   readonly #maxPendingFds: number;
   readonly maxFdsPerMessage: number;
   readonly #acceptFds: boolean;
@@ -56,7 +60,7 @@ export class Reader {
   #deferredError: Error | null = null;
   readonly #unread = new UnreadLedger();
 
-  constructor(socket: ReadingSocket, handle: NativeSocketHandle, fd: number, limits: ReaderLimits, remote: () => string | undefined) {
+  constructor(socket: ReadingSocket, handle: NativeSocketHandle, fd: number, limits: ReaderLimits, remote: () => NativeAddress | undefined) {
     this.#socket = socket;
     this.#handle = handle;
     this.#fd = fd;
@@ -64,6 +68,7 @@ export class Reader {
     this.maxFdsPerMessage = limits.maxFdsPerMessage;
     this.#acceptFds = limits.acceptFds;
     this.#remote = remote;
+    this.#addressEncoding = limits.addressEncoding ?? 'utf8';
   }
 
   /** Received fds in the readable buffer, not yet delivered. */
@@ -113,9 +118,9 @@ export class Reader {
   }
 
   /** The handle's onRead: a batch of `count` messages, then `status`. */
-  onRead(count: number, data: Buffer | Buffer[], status: number, addresses: Array<string | undefined> | undefined, base: number | undefined): void {
+  onRead(count: number, data: Buffer | Buffer[], status: number, addresses: Array<NativeAddress | undefined> | undefined, base: number | undefined): void {
     try {
-      decodeBatch(this.#fd, count, data, addresses, base, this.#deliverOne);
+      decodeBatch(this.#fd, count, data, addresses, base, this.#deliverOne, this.#addressEncoding);
     } finally {
       this.#afterRead(status, count);
     }

@@ -9,36 +9,48 @@ import { describe, errno, errnoError, invalidArgType, outOfRange } from './error
 import { isInt32 } from './socket-options';
 import type { Credentials } from './types';
 import { validateAddress } from './validate';
+import { presentAddress, type AddressEncoding, type NativeAddress } from './address-codec';
 import { isByteView } from './views';
 
 const scratch = new Int32Array(1);
 
-/** getsockname(2): a path, '\0name', or '' when unnamed. */
-export function localAddress(fd: number): string {
+/** getsockname(2): a path, '\0name', or '' (empty) when unnamed, in `encoding`. */
+export function localAddress(fd: number, encoding: AddressEncoding = 'utf8'): string | Buffer {
   const r = native.getsockname(fd);
   if (typeof r === 'number') throw errnoError(r, 'getsockname');
-  return r ?? '';
+  return presentAddress(r ?? '', encoding);
 }
 
-/** getpeername(2), if the peer has a name. */
-export function peerAddress(fd: number): string | undefined {
+/** getpeername(2), if the peer has a name, in `encoding`. */
+export function peerAddress(fd: number, encoding: AddressEncoding = 'utf8'): string | Buffer | undefined {
   const r = native.getpeername(fd);
-  return typeof r === 'string' ? r : undefined;
+  return typeof r === 'number' || r === null ? undefined : presentAddress(r, encoding);
 }
 
-/** Checks bind()'s argument: null autobinds. */
-export function bindName(address: string | undefined): string | null {
+/** The peer's address connect() reached, or else getpeername(2), in `encoding`. */
+export function remoteAddressOf(remote: NativeAddress | undefined, fd: number | undefined, encoding: AddressEncoding): string | Buffer | undefined {
+  if (remote !== undefined) return presentAddress(remote, encoding);
+  return fd === undefined ? undefined : peerAddress(fd, encoding);
+}
+
+/** Whether getsockname/getpeername gave a name (a string or bytes; null: unnamed; a number: -errno). */
+export function hasName(r: string | Buffer | null | number): boolean {
+  return r !== null && typeof r !== 'number';
+}
+
+/** Checks bind()'s argument (a string or raw bytes): null autobinds. */
+export function bindName(address: string | Uint8Array | undefined): NativeAddress | null {
   return address === undefined ? null : validateAddress(address);
 }
 
 /** bind(2) to a name bindName() checked. */
-export function bindTo(fd: number, name: string | null): void {
+export function bindTo(fd: number, name: NativeAddress | null): void {
   const r = native.bind(fd, name);
   if (r < 0) throw errnoError(r, 'bind', name ?? undefined);
 }
 
 /** end()'s shutdown(SHUT_WR): the error to report, null when done or already disconnected (ENOTCONN). */
-export function shutdownWrite(fd: number, remote: string | undefined): Error | null {
+export function shutdownWrite(fd: number, remote: NativeAddress | undefined): Error | null {
   const r = native.shutdown(fd, constants.SHUT_WR);
   return r < 0 && r !== ENOTCONN ? errnoError(r, 'shutdown', remote) : null;
 }

@@ -7,6 +7,7 @@ import { describe, errno, errnoError, outOfRange } from './errors';
 import { defaultFdBound } from './fds';
 import { TYPE_NUMBERS } from './socket-type';
 import type { SocketType } from './types';
+import type { AddressEncoding, NativeAddress } from './address-codec';
 
 const { SCM_MAX_FD } = constants;
 const ENOPROTOOPT = errno('ENOPROTOOPT');
@@ -53,13 +54,19 @@ export interface SocketOptions {
    * on older kernels fds that still arrive are closed on receipt.
    */
   acceptFds?: boolean;
+  /**
+   * How addresses are handed out (`m.address`, address(), remoteAddress,
+   * server.address()): 'utf8' (default), lossless strings (address-codec.ts),
+   * or 'buffer', the raw sun_path bytes.
+   */
+  addressEncoding?: AddressEncoding;
 }
 
 export interface InternalOptions extends SocketOptions {
   fd: number;
   type: SocketType;
   /** Connect to this address before reading or writing. */
-  connectTo?: string;
+  connectTo?: NativeAddress;
 }
 
 /** The options a socket keeps, checked, with their defaults applied. */
@@ -72,6 +79,7 @@ export interface SocketLimits {
   maxFdsPerMessage: number;
   passCredentials: boolean;
   acceptFds: boolean;
+  addressEncoding: AddressEncoding;
 }
 
 /** Throws ERR_OUT_OF_RANGE for the first option out of range. */
@@ -92,7 +100,8 @@ export function limitsOf(options: InternalOptions): SocketLimits {
   // with no room for them (older kernels, without SO_PASSRIGHTS, drop them
   // there and flag the message fdsTruncated).
   const maxFdsPerMessage = acceptFds ? maxFds : 0;
-  return { maxMessageSize, maxPendingFds, maxQueuedFds, maxFdsPerMessage, passCredentials, acceptFds };
+  const addressEncoding = options.addressEncoding ?? 'utf8';
+  return { maxMessageSize, maxPendingFds, maxQueuedFds, maxFdsPerMessage, passCredentials, acceptFds, addressEncoding };
 }
 
 /**

@@ -11,7 +11,7 @@ import { describe, errnoError, invalidArgType, invalidState, streamDestroyed } f
 import { fdSendPort, SEND_BATCH, SendQueue } from './send-queue';
 import { Connection } from './connection';
 import { Reader } from './reader';
-import { limitsOf, openHandle, type InternalOptions, type SocketOptions } from './socket-options';
+import { limitsOf, openHandle, type InternalOptions, type SocketLimits, type SocketOptions } from './socket-options';
 import { normalizeMessage, socketOptionsOf, validateFd, writeCallback } from './validate';
 import * as calls from './socket-calls';
 import { adoptDuplicate } from './socket-type';
@@ -27,6 +27,7 @@ export class UnixMessageSocket extends Duplex {
   // connect(), the peer's address, the writable poll and the retry timer.
   readonly #link: Connection;
   #passCredentials: boolean;
+  readonly #limits: SocketLimits;
   // Read side: the poll budget, pauses, EOF, and the received fds (reader.ts).
   readonly #reader: Reader;
   // Write side: the queued messages, their dups and the sends (send-queue.ts).
@@ -52,6 +53,7 @@ export class UnixMessageSocket extends Duplex {
     });
     this.type = type;
     const limits = limitsOf(options);
+    this.#limits = limits;
     this.#passCredentials = limits.passCredentials;
     const handle = openHandle(options.fd, type, limits);
     handle.owner = {
@@ -74,14 +76,13 @@ export class UnixMessageSocket extends Duplex {
     }
   }
 
-  // Like net.Socket: a socket reads from the start (into its bounded buffer),
-  // so a connection keeps the process alive until it ends or is unref()ed.
-  // An unnamed, unconnected dgram socket can receive nothing and does not,
-  // like an unbound dgram.Socket. (A socketpair end has no name either, but
-  // is connected: getpeername succeeds, with an unnamed peer.)
+  // Like net.Socket: a socket reads from the start (into its bounded buffer), so
+  // a connection keeps the process alive until it ends or is unref()ed. An unnamed,
+  // unconnected dgram socket can receive nothing and does not, like an unbound
+  // dgram.Socket. (A socketpair end has no name either, but is connected.)
   #startReading(): void {
     const fd = this.#handle?.fd ?? -1;
-    if (this.type === 'dgram' && typeof native.getsockname(fd) !== 'string' && typeof native.getpeername(fd) === 'number') {
+    if (this.type === 'dgram' && !calls.hasName(native.getsockname(fd)) && typeof native.getpeername(fd) === 'number') {
       return;
     }
     this.read(0);
@@ -110,20 +111,18 @@ export class UnixMessageSocket extends Duplex {
     return this.#link.connecting;
   }
 
-  /** The peer's address (getpeername), if it has one. */
-  get remoteAddress(): string | undefined {
-    if (this.#link.remote !== undefined) return this.#link.remote;
-    const h = this.#handle;
-    return h === null ? undefined : calls.peerAddress(h.fd);
+  /** The peer's address (getpeername), if it has one (a Buffer with addressEncoding: 'buffer'). */
+  get remoteAddress(): string | Buffer | undefined {
+    return calls.remoteAddressOf(this.#link.remote, this.#handle?.fd, this.#limits.addressEncoding);
   }
 
-  /** This socket's own address (getsockname): a path, '\0name', or '' when unnamed. */
-  address(): string {
-    return calls.localAddress(this.#liveFd('address'));
+  /** This socket's own address (getsockname): a path, '\0name', or '' when unnamed (or as bytes). */
+  address(): string | Buffer {
+    return calls.localAddress(this.#liveFd('address'), this.#limits.addressEncoding);
   }
 
-  /** dgram: binds to a path or '\0abstract' name; with no argument, autobinds. */
-  bind(address?: string): this {
+  /** dgram: binds to a path or '\0abstract' name (or its bytes); with no argument, autobinds. */
+  bind(address?: string | Uint8Array): this {
     const name = calls.bindName(address);
     calls.bindTo(this.#liveFd('bind'), name);
     this.#startReading();
