@@ -10,11 +10,16 @@ import { constants, disowned, native, type AncillaryItem } from './native/bindin
 import { check, describe, errnoError, invalidArgType, invalidArgValue, outOfRange } from './stream/errors';
 import { TYPE_NUMBERS } from './stream/socket-type';
 import type { SocketType } from './stream/types';
-import { isArray, snapshotFds, snapshotOptions, validateAddress, validateFd, validateInteger } from './stream/validate';
+import { isArray, snapshotFds, snapshotOptions, validateFd, validateInteger } from './stream/validate';
 import { bytesAfter, isByteView } from './stream/views';
+import { addressFromNative, formatSocketAddress, snapshotSocketAddress, type SocketAddress } from './lowlevel/inet';
 
 export type { AncillaryItem };
 export { constants };
+export { accept, bind, connect, getpeername, getsockname, getsockopt, listen, setsockopt, socket } from './lowlevel/inet';
+export type { AcceptedSocket, InetAddress, SocketAddress, SocketFamily } from './lowlevel/inet';
+export { watch, Watcher } from './lowlevel/watch';
+export type { WatchCallback, WatchEvent, WatchEvents } from './lowlevel/watch';
 
 export interface ReceivedMessage {
   data: Buffer;
@@ -22,7 +27,8 @@ export interface ReceivedMessage {
   ancillary: AncillaryItem[];
   /** msg_flags: check MSG_TRUNC and MSG_CTRUNC. */
   flags: number;
-  address?: string;
+  /** The sender: a Unix name, or { address, port, family } for inet; absent for an unnamed sender. */
+  address?: SocketAddress;
 }
 
 export interface RecvmsgOptions {
@@ -86,15 +92,16 @@ function snapshotAncillary(ancillary: unknown): ControlItem[] {
 
 /**
  * sendmsg(2) with any number of iovecs and control messages. Returns the bytes
- * sent. MSG_NOSIGNAL and MSG_DONTWAIT are always added.
+ * sent. MSG_NOSIGNAL and MSG_DONTWAIT are always added. address: a Unix name,
+ * or { address, port } for an inet socket.
  */
-export function sendmsg(fd: number, buffers: Bytes | readonly Bytes[], ancillary: ReadonlyArray<ControlItem> = [], flags = 0, address?: string): number {
+export function sendmsg(fd: number, buffers: Bytes | readonly Bytes[], ancillary: ReadonlyArray<ControlItem> = [], flags = 0, address?: SocketAddress): number {
   validateFd(fd, 'fd');
   const list = snapshotBuffers(buffers);
   const control = snapshotAncillary(ancillary ?? []);
   int32(flags, 'flags');
-  const addr = address === undefined ? null : validateAddress(address);
-  return check(native.sendmsg(fd, list, control, flags, addr), 'sendmsg', addr ?? undefined);
+  const addr = address === undefined ? null : snapshotSocketAddress(address);
+  return check(native.sendmsg(fd, list, control, flags, addr), 'sendmsg', addr === null ? undefined : formatSocketAddress(addr));
 }
 
 /**
@@ -118,7 +125,7 @@ export function recvmsg(fd: number, options: RecvmsgOptions = {}): ReceivedMessa
   disowned(r.fds);
   // The kernel echoes the MSG_CMSG_CLOEXEC we always add; the caller did not ask.
   const result: ReceivedMessage = { data: r.data, ancillary: r.ancillary, flags: r.flags & ~constants.MSG_CMSG_CLOEXEC };
-  if (r.address !== undefined) result.address = r.address;
+  if (r.address !== undefined) result.address = addressFromNative(r.address);
   return result;
 }
 

@@ -14,6 +14,7 @@
 #include "cmsg.h"
 #include "env_state.h"
 #include "functions.h"
+#include "inet_addr.h"
 #include "js_values.h"
 #include "sockaddr.h"
 #include "syscall.h"
@@ -82,14 +83,13 @@ napi_value SendMsg(napi_env env, napi_callback_info info) {
   }
   struct msghdr msg;
   memset(&msg, 0, sizeof(msg));
-  sockaddr_un name;
-  std::string addr;
-  bool has_addr;
-  UMS_READ(env, GetAddress(env, args[4], &addr, &has_addr));
-  if (has_addr) {
-    socklen_t len;
-    const int r = EncodeAddress(addr, &name, &len);
-    if (r < 0) return Int(env, r);
+  // A Unix address string, or an inet [family, host, port] (inet_addr.h).
+  sockaddr_storage name;
+  if (!IsNothing(env, args[4])) {
+    socklen_t len = 0;
+    int err;
+    UMS_READ(env, GetSockAddr(env, args[4], &name, &len, &err));
+    if (err < 0) return Int(env, err);
     msg.msg_name = &name;
     msg.msg_namelen = len;
   }
@@ -122,7 +122,7 @@ napi_value RecvMsg(napi_env env, napi_callback_info info) {
   // Aligned for cmsghdr: CMSG_FIRSTHDR/CMSG_NXTHDR assume it.
   std::vector<struct cmsghdr> control((CMSG_SPACE(cmsg_size) + sizeof(struct cmsghdr) - 1) / sizeof(struct cmsghdr));
   struct iovec iov = {data.get(), static_cast<size_t>(max_size)};
-  sockaddr_un name;
+  sockaddr_storage name;
   memset(&name, 0, sizeof(name));
   struct msghdr msg;
   memset(&msg, 0, sizeof(msg));
@@ -169,10 +169,11 @@ napi_value RecvMsg(napi_env env, napi_callback_info info) {
   }
   ok = ok && SetNamed(env, result, "ancillary", anc) && SetNamed(env, result, "flags", Int(env, msg.msg_flags)) &&
        SetNamed(env, result, "fds", fd_list);
-  std::string addr;
-  if (ok && DecodeAddress(name, msg.msg_namelen, &addr)) {
-    napi_value s;
-    ok = napi_create_string_utf8(env, addr.data(), addr.size(), &s) == napi_ok && SetNamed(env, result, "address", s);
+  if (ok && msg.msg_namelen > 0) {
+    napi_value from = SockAddrValue(env, name, msg.msg_namelen);
+    napi_valuetype kind = napi_null;
+    ok = from != nullptr && napi_typeof(env, from, &kind) == napi_ok;
+    if (ok && kind != napi_null) ok = SetNamed(env, result, "address", from);
   }
   if (!ok) {
     for (int one : fds) CloseOwnedFd(env, one);
