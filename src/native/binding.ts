@@ -70,6 +70,7 @@ export interface NativeConstants {
   readonly IPPROTO_IPV6: number;
   readonly IPV6_RECVPKTINFO: number;
   readonly IPV6_PKTINFO: number;
+  readonly SO_REUSEADDR: number;
   readonly SO_TIMESTAMP: number;
   readonly SCM_TIMESTAMP: number;
 }
