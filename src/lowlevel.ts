@@ -12,12 +12,12 @@ import { TYPE_NUMBERS } from './stream/socket-type';
 import type { SocketType } from './stream/types';
 import { isArray, snapshotFds, snapshotOptions, validateFd, validateInteger } from './stream/validate';
 import { bytesAfter, isByteView } from './stream/views';
-import { addressFromNative, formatSocketAddress, snapshotSocketAddress, type SocketAddress } from './lowlevel/inet';
+import { addressFromNative, formatSocketAddress, snapshotSocketAddress, type SocketAddress, type SocketAddressInput } from './lowlevel/inet';
 
 export type { AncillaryItem };
 export { constants };
 export { accept, bind, connect, getpeername, getsockname, getsockopt, listen, setsockopt, socket } from './lowlevel/inet';
-export type { AcceptedSocket, InetAddress, SocketAddress, SocketFamily } from './lowlevel/inet';
+export type { AcceptedSocket, InetAddress, InetAddressInput, SocketAddress, SocketAddressInput, SocketFamily } from './lowlevel/inet';
 export { watch, Watcher } from './lowlevel/watch';
 export type { WatchCallback, WatchEvent, WatchEvents } from './lowlevel/watch';
 
@@ -95,7 +95,7 @@ function snapshotAncillary(ancillary: unknown): ControlItem[] {
  * sent. MSG_NOSIGNAL and MSG_DONTWAIT are always added. address: a Unix name,
  * or { address, port } for an inet socket.
  */
-export function sendmsg(fd: number, buffers: Bytes | readonly Bytes[], ancillary: ReadonlyArray<ControlItem> = [], flags = 0, address?: SocketAddress): number {
+export function sendmsg(fd: number, buffers: Bytes | readonly Bytes[], ancillary: ReadonlyArray<ControlItem> = [], flags = 0, address?: SocketAddressInput): number {
   validateFd(fd, 'fd');
   const list = snapshotBuffers(buffers);
   const control = snapshotAncillary(ancillary ?? []);

@@ -18,8 +18,17 @@ export interface InetAddress {
   family: 'IPv4' | 'IPv6';
 }
 
+/** An inet address as the calls take it: family may be left out (the literal says it). */
+export interface InetAddressInput {
+  address: string;
+  port: number;
+  family?: 'IPv4' | 'IPv6';
+}
+
 /** A Unix socket name (a path, or '\0' and an abstract name), or an inet address. */
 export type SocketAddress = string | InetAddress;
+/** What the calls take: a Unix name, or an inet address with or without family. */
+export type SocketAddressInput = string | InetAddressInput;
 
 export type SocketFamily = 'unix' | 'inet' | 'inet6';
 
@@ -81,7 +90,7 @@ export function socket(family: SocketFamily, type: SocketType): number {
 }
 
 /** bind(2). A Unix address is a name (no mode: use createServer's for that); an inet one { address, port }. */
-export function bind(fd: number, address: SocketAddress): void {
+export function bind(fd: number, address: SocketAddressInput): void {
   validateFd(fd, 'fd');
   const addr = snapshotSocketAddress(address);
   check(native.bindTo(fd, addr), 'bind', formatSocketAddress(addr));
@@ -94,7 +103,7 @@ export function bind(fd: number, address: SocketAddress): void {
  * SO_ERROR), 0 or the errno the connection failed with. Any other failure
  * throws an errno error (a full Unix backlog is EAGAIN).
  */
-export function connect(fd: number, address: SocketAddress): boolean {
+export function connect(fd: number, address: SocketAddressInput): boolean {
   validateFd(fd, 'fd');
   const addr = snapshotSocketAddress(address);
   const r = native.connectTo(fd, addr);
