@@ -95,7 +95,13 @@ function snapshotAncillary(ancillary: unknown): ControlItem[] {
  * sent. MSG_NOSIGNAL and MSG_DONTWAIT are always added. address: a Unix name,
  * or { address, port } for an inet socket.
  */
-export function sendmsg(fd: number, buffers: Bytes | readonly Bytes[], ancillary: ReadonlyArray<ControlItem> = [], flags = 0, address?: SocketAddressInput): number {
+export function sendmsg(
+  fd: number,
+  buffers: Bytes | readonly Bytes[],
+  ancillary: ReadonlyArray<ControlItem> = [],
+  flags = 0,
+  address?: SocketAddressInput,
+): number {
   validateFd(fd, 'fd');
   const list = snapshotBuffers(buffers);
   const control = snapshotAncillary(ancillary ?? []);

@@ -148,7 +148,7 @@ test(
         t.deepEqual(m.address, bound.address, 'recvmsg reports the sender as rinfo');
         const done = await py.next();
         t.is(done.data, `hi ${family}`);
-        t.deepEqual(done.peer, me, "Python saw our getsockname() address");
+        t.deepEqual(done.peer, me, 'Python saw our getsockname() address');
         await py.exit;
       } finally {
         lowlevel.close(fd);

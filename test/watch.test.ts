@@ -114,7 +114,10 @@ test(
 
 for (const which of ['same-tick', 'while-polled'] as const) {
   test(`the caller closing its fd while watching (${which}) does not abort; the watcher still sees the socket, not the reused number`, (t) => {
-    const run = runFixture<{ result: string; events: number; readable: boolean; reused: boolean; reusedIsDevNull: boolean; leaked: number }>('watch-closed-fd.js', [which]);
+    const run = runFixture<{ result: string; events: number; readable: boolean; reused: boolean; reusedIsDevNull: boolean; leaked: number }>(
+      'watch-closed-fd.js',
+      [which],
+    );
     t.is(run.signal, null, run.stderr);
     t.is(run.status, 0, run.stderr);
     t.like(run.report, { result: 'ok', readable: true, reused: true, reusedIsDevNull: true, leaked: 0 });

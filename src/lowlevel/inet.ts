@@ -166,4 +166,3 @@ export function getsockopt(fd: number, level: number, name: number): number {
   check(native.getsockopt(fd, int32(level, 'level'), int32(name, 'name'), out), 'getsockopt');
   return out[0]!;
 }
-

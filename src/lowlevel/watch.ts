@@ -27,7 +27,8 @@ const UV_WRITABLE = 2;
 
 function eventsOf(value: unknown): number {
   const o = snapshotOptions(value, ['readable', 'writable'], 'events');
-  const events = (validateBoolean(o.readable, 'events.readable') === true ? UV_READABLE : 0) | (validateBoolean(o.writable, 'events.writable') === true ? UV_WRITABLE : 0);
+  const events =
+    (validateBoolean(o.readable, 'events.readable') === true ? UV_READABLE : 0) | (validateBoolean(o.writable, 'events.writable') === true ? UV_WRITABLE : 0);
   if (events === 0) throw invalidArgValue('The "events" argument must ask for readable, writable or both');
   return events;
 }

@@ -256,7 +256,13 @@ export interface NativeBinding {
     start: number,
     end: number,
   ): Errno;
-  sendmsg(fd: number, buffers: Gather, ancillary: ReadonlyArray<readonly [number, number, ByteView]> | null, flags: number, address: NativeAddress | null): Errno;
+  sendmsg(
+    fd: number,
+    buffers: Gather,
+    ancillary: ReadonlyArray<readonly [number, number, ByteView]> | null,
+    flags: number,
+    address: NativeAddress | null,
+  ): Errno;
   /** socket(2) of any domain, SOCK_NONBLOCK | SOCK_CLOEXEC. */
   socketOf(domain: number, type: number): Errno;
   bindTo(fd: number, address: NativeAddress): Errno;

@@ -60,8 +60,7 @@ napi_value AcceptFrom(napi_env env, napi_callback_info info) {
   UMS_READ(env, GetInt(env, args[0], &fd));
   sockaddr_storage addr;
   socklen_t len = sizeof(addr);
-  const int conn =
-      RETRY_EINTR(accept4(fd, reinterpret_cast<sockaddr*>(&addr), &len, SOCK_CLOEXEC | SOCK_NONBLOCK));
+  const int conn = RETRY_EINTR(accept4(fd, reinterpret_cast<sockaddr*>(&addr), &len, SOCK_CLOEXEC | SOCK_NONBLOCK));
   if (conn < 0) return Int(env, -errno);
   OwnFds(env, &conn, 1);
   napi_value out, peer = SockAddrValue(env, addr, len);
