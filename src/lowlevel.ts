@@ -18,8 +18,8 @@ export type { AncillaryItem };
 export { constants };
 export { accept, bind, connect, getpeername, getsockname, getsockopt, listen, setsockopt, socket } from './lowlevel/inet';
 export type { AcceptedSocket, InetAddress, InetAddressInput, SocketAddress, SocketAddressInput, SocketFamily } from './lowlevel/inet';
-export { watch, Watcher } from './lowlevel/watch';
-export type { WatchCallback, WatchEvent, WatchEvents } from './lowlevel/watch';
+export { watch } from './lowlevel/watch';
+export type { WatchCallback, WatchEvent, WatchEvents, Watcher } from './lowlevel/watch';
 
 export interface ReceivedMessage {
   data: Buffer;

@@ -36,7 +36,7 @@ function eventsOf(value: unknown): number {
 export class Watcher {
   #handle: NativeWatcher | null;
 
-  /** @internal Made by watch(). */
+  /** Made by watch() only (the class is exported as a type). */
   constructor(handle: NativeWatcher) {
     this.#handle = handle;
   }
