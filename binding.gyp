@@ -26,6 +26,7 @@
             "src/native/socket_handle.cc",
             "src/native/socket_read.cc",
             "src/native/sockaddr.cc",
+            "src/native/sockopt.cc",
             "src/native/watcher.cc"
           ],
           "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],

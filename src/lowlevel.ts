@@ -11,12 +11,13 @@ import { check, describe, errnoError, invalidArgType, invalidArgValue, outOfRang
 import { TYPE_NUMBERS } from './stream/socket-type';
 import type { SocketType } from './stream/types';
 import { isArray, snapshotFds, snapshotOptions, validateFd, validateInteger } from './stream/validate';
-import { bytesAfter, isByteView } from './stream/views';
+import { getOptionOn, setOptionOn, validateGetOption, validateSetOption } from './stream/socket-calls';
+import { bytesAfter, isByteView, isDetached } from './stream/views';
 import { addressFromNative, formatSocketAddress, snapshotSocketAddress, type SocketAddress, type SocketAddressInput } from './lowlevel/inet';
 
 export type { AncillaryItem };
 export { constants };
-export { accept, bind, connect, getpeername, getsockname, getsockopt, listen, setsockopt, socket } from './lowlevel/inet';
+export { accept, bind, connect, getpeername, getsockname, listen, socket } from './lowlevel/inet';
 export type { AcceptedSocket, InetAddress, InetAddressInput, SocketAddress, SocketAddressInput, SocketFamily } from './lowlevel/inet';
 export { watch } from './lowlevel/watch';
 export type { WatchCallback, WatchEvent, WatchEvents, Watcher } from './lowlevel/watch';
@@ -34,6 +35,23 @@ export interface ReceivedMessage {
 export interface RecvmsgOptions {
   /** Data buffer size (default 8192, at most 1 GiB). Only what arrives is copied. */
   maxSize?: number;
+  /** Ancillary payload room in bytes, as CMSG_SPACE(cmsgSize) (default 4096, at most 1 MiB). */
+  cmsgSize?: number;
+  flags?: number;
+}
+
+export interface ReceivedInto {
+  /** The bytes recvmsg(2) returned, written into the buffers in order (with MSG_TRUNC in flags: the real length). */
+  bytes: number;
+  /** [level, type, data] for each control message, as recvmsg() returns them. */
+  ancillary: AncillaryItem[];
+  /** msg_flags: check MSG_TRUNC and MSG_CTRUNC. */
+  flags: number;
+  /** The sender: a Unix name, or { address, port, family } for inet; absent for an unnamed sender. */
+  address?: SocketAddress;
+}
+
+export interface RecvmsgIntoOptions {
   /** Ancillary payload room in bytes, as CMSG_SPACE(cmsgSize) (default 4096, at most 1 MiB). */
   cmsgSize?: number;
   flags?: number;
@@ -121,11 +139,7 @@ export function recvmsg(fd: number, options: RecvmsgOptions = {}): ReceivedMessa
   const maxSize = validateInteger(o.maxSize, 'maxSize', 0, MAX_RECV_SIZE) ?? 8192;
   const cmsgSize = validateInteger(o.cmsgSize, 'cmsgSize', 0, MAX_CMSG_SIZE) ?? 4096;
   const flags = o.flags === undefined ? 0 : int32(o.flags, 'flags');
-  if ((flags & constants.MSG_PEEK) !== 0 && cmsgSize > 0) {
-    // Each peek with a control buffer installs fresh duplicates of the queued
-    // fds (af_unix.c unix_peek_fds).
-    throw invalidArgValue('MSG_PEEK with a control buffer installs duplicate fds on every call; peek with cmsgSize: 0');
-  }
+  refusePeekWithControl(flags, cmsgSize);
   const r = native.recvmsg(fd, maxSize, cmsgSize, flags);
   if (typeof r === 'number') throw errnoError(r, 'recvmsg');
   disowned(r.fds);
@@ -133,6 +147,61 @@ export function recvmsg(fd: number, options: RecvmsgOptions = {}): ReceivedMessa
   const result: ReceivedMessage = { data: r.data, ancillary: r.ancillary, flags: r.flags & ~constants.MSG_CMSG_CLOEXEC };
   if (r.address !== undefined) result.address = addressFromNative(r.address);
   return result;
+}
+
+/**
+ * recvmsg(2) into the caller's buffers, in order (an iovec each, up to
+ * IOV_MAX). Received fds are close-on-exec and belong to the caller, as
+ * with recvmsg().
+ */
+export function recvmsgInto(fd: number, buffers: Bytes | readonly Bytes[], options: RecvmsgIntoOptions = {}): ReceivedInto {
+  validateFd(fd, 'fd');
+  const list = snapshotBuffers(buffers);
+  list.forEach((b, i) => {
+    // Its bytes are gone: a message received into it would be lost.
+    if (isDetached(b)) throw invalidArgValue(`The "buffers[${i}]" element is over a detached ArrayBuffer`);
+  });
+  const o = snapshotOptions(options, ['cmsgSize', 'flags']);
+  const cmsgSize = validateInteger(o.cmsgSize, 'cmsgSize', 0, MAX_CMSG_SIZE) ?? 4096;
+  const flags = o.flags === undefined ? 0 : int32(o.flags, 'flags');
+  refusePeekWithControl(flags, cmsgSize);
+  const r = native.recvmsgInto(fd, list, cmsgSize, flags);
+  if (typeof r === 'number') throw errnoError(r, 'recvmsg');
+  disowned(r.fds);
+  const result: ReceivedInto = { bytes: r.bytes, ancillary: r.ancillary, flags: r.flags & ~constants.MSG_CMSG_CLOEXEC };
+  if (r.address !== undefined) result.address = addressFromNative(r.address);
+  return result;
+}
+
+function refusePeekWithControl(flags: number, cmsgSize: number): void {
+  if ((flags & constants.MSG_PEEK) !== 0 && cmsgSize > 0) {
+    // Each peek with a control buffer installs fresh duplicates of the queued
+    // fds (af_unix.c unix_peek_fds).
+    throw invalidArgValue('MSG_PEEK with a control buffer installs duplicate fds on every call; peek with cmsgSize: 0');
+  }
+}
+
+/** getsockopt(2) on a raw fd: the integer option, or with `length`, a Buffer of up to `length` bytes. */
+export function getsockopt(fd: number, level: number, name: number): number;
+export function getsockopt(fd: number, level: number, name: number, length: number): Buffer;
+export function getsockopt(fd: number, level: number, name: number, length?: number): number | Buffer {
+  validateFd(fd, 'fd');
+  return getOptionOn(fd, level, name, validateGetOption(level, name, length));
+}
+
+/** setsockopt(2) on a raw fd: a 32-bit integer, or the bytes of a Buffer, TypedArray or DataView. */
+export function setsockopt(fd: number, level: number, name: number, value: number | Bytes): void {
+  validateFd(fd, 'fd');
+  setOptionOn(fd, level, name, validateSetOption(level, name, value));
+}
+
+/** shutdown(2): how is constants.SHUT_RD, SHUT_WR or SHUT_RDWR. */
+export function shutdown(fd: number, how: number): void {
+  validateFd(fd, 'fd');
+  if (how !== constants.SHUT_RD && how !== constants.SHUT_WR && how !== constants.SHUT_RDWR) {
+    throw invalidArgValue(`The "how" argument must be constants.SHUT_RD, SHUT_WR or SHUT_RDWR. Received ${describe(how)}`);
+  }
+  check(native.shutdown(fd, how), 'shutdown');
 }
 
 /** The [SOL_SOCKET, SCM_RIGHTS, data] item that sends these fds. */

@@ -145,24 +145,3 @@ export function getsockname(fd: number): SocketAddress | null {
 export function getpeername(fd: number): SocketAddress | null {
   return nameOf(fd, true);
 }
-
-function int32(value: unknown, name: string): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < -0x80000000 || value > 0x7fffffff) {
-    throw invalidArgType(`The "${name}" argument must be a 32-bit integer. Received ${describe(value)}`);
-  }
-  return value;
-}
-
-/** setsockopt(2) of an int option, e.g. (fd, IPPROTO_IP, IP_PKTINFO, 1). */
-export function setsockopt(fd: number, level: number, name: number, value: number): void {
-  validateFd(fd, 'fd');
-  check(native.setsockopt(fd, int32(level, 'level'), int32(name, 'name'), int32(value, 'value')), 'setsockopt');
-}
-
-/** getsockopt(2) of an int option, e.g. (fd, SOL_SOCKET, SO_ERROR). */
-export function getsockopt(fd: number, level: number, name: number): number {
-  validateFd(fd, 'fd');
-  const out = new Int32Array(1);
-  check(native.getsockopt(fd, int32(level, 'level'), int32(name, 'name'), out), 'getsockopt');
-  return out[0]!;
-}

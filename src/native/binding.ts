@@ -29,6 +29,8 @@ export interface NativeConstants {
   readonly SO_RCVBUF: number;
   readonly SO_SNDBUFFORCE: number;
   readonly SO_RCVBUFFORCE: number;
+  readonly SO_PEERGROUPS: number;
+  readonly SO_PEERSEC: number;
   readonly MSG_PEEK: number;
   readonly MSG_TRUNC: number;
   readonly MSG_CTRUNC: number;
@@ -94,6 +96,10 @@ export interface NativeRecvResult {
   address?: NativeAddress;
   /** The fds that arrived (SCM_RIGHTS, SCM_PIDFD): the library's until handed over. */
   fds: number[];
+}
+
+export interface NativeRecvIntoResult extends Omit<NativeRecvResult, 'data'> {
+  bytes: number;
 }
 
 /** `this` of the callbacks below is the SocketHandle that polled. */
@@ -234,6 +240,10 @@ export interface NativeBinding {
   shutdown(fd: number, how: number): Errno;
   getsockopt(fd: number, level: number, name: number, out: Int32Array): Errno;
   setsockopt(fd: number, level: number, name: number, value: number): Errno;
+  /** getsockopt(2) into `out`; len[0] is the length the kernel reported, also on -ERANGE. */
+  getsockoptBytes(fd: number, level: number, name: number, out: ByteView, len: Int32Array): Errno;
+  /** setsockopt(2) with the bytes of `value`. */
+  setsockoptBytes(fd: number, level: number, name: number, value: ByteView): Errno;
   /** The name, null for an unnamed socket, or -errno. */
   getsockname(fd: number): string | null | Errno;
   getpeername(fd: number): string | null | Errno;
@@ -272,6 +282,8 @@ export interface NativeBinding {
   /** getsockname(2), or getpeername(2) when peer is true. */
   nameOf(fd: number, peer: boolean): NativeAddress | null | Errno;
   recvmsg(fd: number, maxSize: number, cmsgSize: number, flags: number): NativeRecvResult | Errno;
+  /** One recvmsg(2) with an iovec per view, filled in order; bytes is recvmsg's return. */
+  recvmsgInto(fd: number, buffers: readonly ByteView[], cmsgSize: number, flags: number): NativeRecvIntoResult | Errno;
 }
 
 const root = path.join(__dirname, '..', '..');

@@ -1,3 +1,6 @@
+// The stream layer's public entry: the socket and server classes, the
+// factories that make them (socketPair, connect, createSocket, createServer),
+// and the types and constants a user of the package imports.
 import { constants, native } from '../native/binding';
 import { describe, errnoError, invalidArgType } from './errors';
 import { UnixMessageServer, type ServerOptions } from './server';

@@ -6,31 +6,19 @@
 // socket-calls.ts (plain socket calls). The socket owns its fd (the handle
 // closes it on destroy); the fds in messages are owned as those files say.
 import { Duplex } from 'node:stream';
-import { constants, native, type NativeSocketHandle } from '../native/binding';
-import { describe, errno, errnoError, invalidArgType, invalidState, streamDestroyed } from './errors';
+import { native, type NativeSocketHandle } from '../native/binding';
+import { describe, errnoError, invalidArgType, invalidState, streamDestroyed } from './errors';
 import { fdSendPort, SEND_BATCH, SendQueue } from './send-queue';
 import { Connection } from './connection';
 import { Reader } from './reader';
 import { limitsOf, openHandle, type InternalOptions, type SocketOptions } from './socket-options';
 import { normalizeMessage, socketOptionsOf, validateFd, writeCallback } from './validate';
-import {
-  bindName,
-  bindTo,
-  getIntOption,
-  localAddress,
-  peerAddress,
-  peerCredentialsOf,
-  setIntOption,
-  validateGetOption,
-  validateSetOption,
-} from './socket-calls';
+import * as calls from './socket-calls';
 import { adoptDuplicate } from './socket-type';
 import { isByteView } from './views';
 import { WriteReports } from './write-reports';
 import type { Credentials, MessageInput, SocketType, UnixMessage, WriteCallback } from './types';
 import './socket-events';
-
-const ENOTCONN = errno('ENOTCONN');
 
 export class UnixMessageSocket extends Duplex {
   /** 'stream', 'seqpacket' or 'dgram'. */
@@ -126,43 +114,55 @@ export class UnixMessageSocket extends Duplex {
   get remoteAddress(): string | undefined {
     if (this.#link.remote !== undefined) return this.#link.remote;
     const h = this.#handle;
-    return h === null ? undefined : peerAddress(h.fd);
+    return h === null ? undefined : calls.peerAddress(h.fd);
   }
 
   /** This socket's own address (getsockname): a path, '\0name', or '' when unnamed. */
   address(): string {
-    return localAddress(this.#liveFd('address'));
+    return calls.localAddress(this.#liveFd('address'));
   }
 
   /** dgram: binds to a path or '\0abstract' name; with no argument, autobinds. */
   bind(address?: string): this {
-    const name = bindName(address);
-    bindTo(this.#liveFd('bind'), name);
+    const name = calls.bindName(address);
+    calls.bindTo(this.#liveFd('bind'), name);
     this.#startReading();
     return this;
   }
 
   /** SO_PEERCRED: the peer's credentials at connect()/socketpair() time. */
   peerCredentials(): Credentials {
-    return peerCredentialsOf(this.#liveFd('peerCredentials'));
+    return calls.peerCredentialsOf(this.#liveFd('peerCredentials'));
   }
 
-  /** setsockopt(2) for integer options. */
-  setOption(level: number, name: number, value: number): this {
-    validateSetOption(level, name, value);
-    setIntOption(this.#liveFd('setOption'), level, name, value);
-    if (level === constants.SOL_SOCKET && name === constants.SO_PASSCRED) {
+  /** SO_PEERGROUPS: the peer's supplementary groups at connect()/socketpair() time. */
+  peerGroups(): number[] {
+    return calls.peerGroupsOf(this.#liveFd('peerGroups'));
+  }
+
+  /** SO_PEERSEC: the peer's security context; undefined when no LSM labels sockets. */
+  peerSecurityContext(): string | undefined {
+    return calls.peerSecurityContextOf(this.#liveFd('peerSecurityContext'));
+  }
+
+  /** setsockopt(2): an integer, or the bytes of a Buffer, TypedArray or DataView. */
+  setOption(level: number, name: number, value: number | ArrayBufferView): this {
+    calls.validateSetOption(level, name, value);
+    const passCredentials = calls.setSocketOption(this.#liveFd('setOption'), level, name, value);
+    if (passCredentials !== undefined) {
       // Credentials come before the fds in the receive buffer (setMaxFds).
-      this.#passCredentials = value !== 0;
+      this.#passCredentials = passCredentials;
       this.#handle?.setMaxFds(this.#reader.maxFdsPerMessage, this.#passCredentials);
     }
     return this;
   }
 
-  /** getsockopt(2) for integer options. */
-  getOption(level: number, name: number): number {
-    validateGetOption(level, name);
-    return getIntOption(this.#liveFd('getOption'), level, name);
+  /** getsockopt(2): the integer, or with `length`, a Buffer of up to `length` bytes. */
+  getOption(level: number, name: number): number;
+  getOption(level: number, name: number, length: number): Buffer;
+  getOption(level: number, name: number, length?: number): number | Buffer {
+    const n = calls.validateGetOption(level, name, length);
+    return calls.getOptionOn(this.#liveFd('getOption'), level, name, n);
   }
 
   ref(): this {
@@ -377,8 +377,7 @@ export class UnixMessageSocket extends Duplex {
       callback();
       return;
     }
-    const r = native.shutdown(h.fd, constants.SHUT_WR);
-    callback(r < 0 && r !== ENOTCONN ? errnoError(r, 'shutdown', this.#link.remote) : null);
+    callback(calls.shutdownWrite(h.fd, this.#link.remote));
   }
 
   // Every delivery (read() in paused mode, flowing mode, push() straight to a

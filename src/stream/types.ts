@@ -1,3 +1,5 @@
+// The shapes users write and receive: socket types, messages in and out,
+// credentials, write callbacks. Types only: no code.
 export type SocketType = 'stream' | 'seqpacket' | 'dgram';
 
 export interface Credentials {
