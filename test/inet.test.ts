@@ -406,3 +406,30 @@ for (const [script, args, expect] of [
     t.regex(r.stdout, expect);
   });
 }
+
+test(
+  'recvmsgInto() reports an inet sender in the rinfo shape too',
+  leakFree(async (t) => {
+    const a = lowlevel.socket('inet', 'dgram');
+    const b = lowlevel.socket('inet', 'dgram');
+    try {
+      lowlevel.bind(a, { address: '127.0.0.1', port: 0 });
+      lowlevel.bind(b, { address: '127.0.0.1', port: 0 });
+      lowlevel.sendmsg(a, Buffer.from('into'), [], 0, lowlevel.getsockname(b)!);
+      const into = Buffer.alloc(16);
+      await new Promise<void>((resolve) => {
+        const w = lowlevel.watch(b, { readable: true }, () => {
+          w.close();
+          resolve();
+        });
+      });
+      const r = lowlevel.recvmsgInto(b, into);
+      t.is(into.subarray(0, r.bytes).toString(), 'into');
+      t.deepEqual(r.address, lowlevel.getsockname(a));
+      t.is((r.address as lowlevel.InetAddress).family, 'IPv4');
+    } finally {
+      lowlevel.close(a);
+      lowlevel.close(b);
+    }
+  }),
+);
