@@ -15,6 +15,8 @@
             "src/native/fd_ledger.cc",
             "src/native/fd_room.cc",
             "src/native/inet.cc",
+            "src/native/inet_addr.cc",
+            "src/native/inet_calls.cc",
             "src/native/js_values.cc",
             "src/native/lowlevel.cc",
             "src/native/polled_fds.cc",
@@ -24,7 +26,8 @@
             "src/native/socket_handle.cc",
             "src/native/socket_read.cc",
             "src/native/sockaddr.cc",
-            "src/native/sockopt.cc"
+            "src/native/sockopt.cc",
+            "src/native/watcher.cc"
           ],
           "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
           "cflags": ["-Wall", "-Wextra", "-fvisibility=hidden", "-fstack-protector-strong"],

@@ -10,22 +10,31 @@ import { constants, disowned, native, type AncillaryItem } from './native/bindin
 import { check, describe, errnoError, invalidArgType, invalidArgValue, outOfRange } from './stream/errors';
 import { TYPE_NUMBERS } from './stream/socket-type';
 import type { SocketType } from './stream/types';
-import { isArray, snapshotFds, snapshotOptions, validateAddress, validateAddressEncoding, validateFd, validateInteger } from './stream/validate';
+import { isArray, snapshotFds, snapshotOptions, validateAddressEncoding, validateFd, validateInteger } from './stream/validate';
 import { getOptionOn, setOptionOn, validateGetOption, validateSetOption } from './stream/socket-calls';
 import { bytesAfter, isByteView, isDetached } from './stream/views';
-import { presentAddress, type AddressEncoding } from './stream/address-codec';
+import type { AddressEncoding } from './stream/address-codec';
+import { addressFromNative, errorAddress, snapshotSocketAddress, type SocketAddress, type SocketAddressInput } from './lowlevel/inet';
 
 export type { AncillaryItem };
 export { constants };
+export { accept, bind, connect, getpeername, getsockname, listen, socket } from './lowlevel/inet';
+export type { AcceptedSocket, AddressOptions, InetAddress, InetAddressInput, SocketAddress, SocketAddressInput, SocketFamily } from './lowlevel/inet';
+export { watch } from './lowlevel/watch';
+export type { WatchCallback, WatchEvent, WatchEvents, Watcher } from './lowlevel/watch';
 
-/** `address` is a lossless string, or with `{ addressEncoding: 'buffer' }` the raw bytes. */
+/**
+ * `address`, the sender: a Unix name as a lossless string, or with
+ * `{ addressEncoding: 'buffer' }` its raw bytes; { address, port, family }
+ * for inet; absent for an unnamed sender.
+ */
 export interface ReceivedMessage<A extends string | Buffer = string> {
   data: Buffer;
   /** [level, type, data] for each control message, e.g. [SOL_SOCKET, SCM_RIGHTS, <fds>]. */
   ancillary: AncillaryItem[];
   /** msg_flags: check MSG_TRUNC and MSG_CTRUNC. */
   flags: number;
-  address?: A;
+  address?: SocketAddress<A>;
 }
 
 export interface RecvmsgOptions {
@@ -34,11 +43,11 @@ export interface RecvmsgOptions {
   /** Ancillary payload room in bytes, as CMSG_SPACE(cmsgSize) (default 4096, at most 1 MiB). */
   cmsgSize?: number;
   flags?: number;
-  /** How `address` is returned: 'utf8' (default, lossless string) or 'buffer' (raw sun_path bytes). */
+  /** How a Unix `address` is returned: 'utf8' (default, lossless string) or 'buffer' (raw sun_path bytes). */
   addressEncoding?: AddressEncoding;
 }
 
-/** `address` as in ReceivedMessage: a lossless string, or with `{ addressEncoding: 'buffer' }` the raw bytes. */
+/** `address` as in ReceivedMessage: a Unix name as a lossless string or (addressEncoding 'buffer') its bytes, or inet rinfo. */
 export interface ReceivedInto<A extends string | Buffer = string> {
   /** The bytes recvmsg(2) returned, written into the buffers in order (with MSG_TRUNC in flags: the real length). */
   bytes: number;
@@ -46,14 +55,14 @@ export interface ReceivedInto<A extends string | Buffer = string> {
   ancillary: AncillaryItem[];
   /** msg_flags: check MSG_TRUNC and MSG_CTRUNC. */
   flags: number;
-  address?: A;
+  address?: SocketAddress<A>;
 }
 
 export interface RecvmsgIntoOptions {
   /** Ancillary payload room in bytes, as CMSG_SPACE(cmsgSize) (default 4096, at most 1 MiB). */
   cmsgSize?: number;
   flags?: number;
-  /** How `address` is returned: 'utf8' (default, lossless string) or 'buffer' (raw sun_path bytes). */
+  /** How a Unix `address` is returned: 'utf8' (default, lossless string) or 'buffer' (raw sun_path bytes). */
   addressEncoding?: AddressEncoding;
 }
 
@@ -110,21 +119,23 @@ function snapshotAncillary(ancillary: unknown): ControlItem[] {
 
 /**
  * sendmsg(2) with any number of iovecs and control messages. Returns the bytes
- * sent. MSG_NOSIGNAL and MSG_DONTWAIT are always added.
+ * sent. MSG_NOSIGNAL and MSG_DONTWAIT are always added. address: a Unix name
+ * (a string, or a Uint8Array of raw sun_path bytes), or { address, port } for
+ * an inet socket.
  */
 export function sendmsg(
   fd: number,
   buffers: Bytes | readonly Bytes[],
   ancillary: ReadonlyArray<ControlItem> = [],
   flags = 0,
-  address?: string | Uint8Array,
+  address?: SocketAddressInput,
 ): number {
   validateFd(fd, 'fd');
   const list = snapshotBuffers(buffers);
   const control = snapshotAncillary(ancillary ?? []);
   int32(flags, 'flags');
-  const addr = address === undefined ? null : validateAddress(address);
-  return check(native.sendmsg(fd, list, control, flags, addr), 'sendmsg', addr ?? undefined);
+  const addr = address === undefined ? null : snapshotSocketAddress(address);
+  return check(native.sendmsg(fd, list, control, flags, addr), 'sendmsg', addr === null ? undefined : errorAddress(addr));
 }
 
 /**
@@ -147,7 +158,7 @@ export function recvmsg(fd: number, options: RecvmsgOptions = {}): ReceivedMessa
   disowned(r.fds);
   // The kernel echoes the MSG_CMSG_CLOEXEC we always add; the caller did not ask.
   const result: ReceivedMessage<string | Buffer> = { data: r.data, ancillary: r.ancillary, flags: r.flags & ~constants.MSG_CMSG_CLOEXEC };
-  if (r.address !== undefined) result.address = presentAddress(r.address, addressEncoding);
+  if (r.address !== undefined) result.address = addressFromNative(r.address, addressEncoding);
   return result;
 }
 
@@ -174,7 +185,7 @@ export function recvmsgInto(fd: number, buffers: Bytes | readonly Bytes[], optio
   if (typeof r === 'number') throw errnoError(r, 'recvmsg');
   disowned(r.fds);
   const result: ReceivedInto<string | Buffer> = { bytes: r.bytes, ancillary: r.ancillary, flags: r.flags & ~constants.MSG_CMSG_CLOEXEC };
-  if (r.address !== undefined) result.address = presentAddress(r.address, addressEncoding);
+  if (r.address !== undefined) result.address = addressFromNative(r.address, addressEncoding);
   return result;
 }
 

@@ -35,6 +35,8 @@ napi_value Init(napi_env env, napi_value exports) {
   }
   d->SetConstructor(constructor);
   if (!Constants(env, &constants)) return nullptr;
+  napi_value watcher_class;
+  if (DefineWatcher(env, &watcher_class) != napi_ok) return nullptr;
 #define UMS_FUNCTION(name, fn) \
   { name, nullptr, fn, nullptr, nullptr, nullptr, napi_enumerable, nullptr }
   const napi_property_descriptor props[] = {
@@ -70,6 +72,12 @@ napi_value Init(napi_env env, napi_value exports) {
       UMS_FUNCTION("setsockoptBytes", SetSockOptBytes),
       UMS_FUNCTION("listenInet", ListenInet),
       UMS_FUNCTION("inetPort", InetPort),
+      UMS_FUNCTION("socketOf", SocketOf),
+      UMS_FUNCTION("bindTo", BindTo),
+      UMS_FUNCTION("connectTo", ConnectTo),
+      UMS_FUNCTION("acceptFrom", AcceptFrom),
+      UMS_FUNCTION("nameOf", NameOf),
+      {"Watcher", nullptr, nullptr, nullptr, nullptr, watcher_class, napi_enumerable, nullptr},
   };
 #undef UMS_FUNCTION
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return nullptr;

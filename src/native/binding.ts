@@ -4,6 +4,7 @@
 import nodeGypBuild from 'node-gyp-build';
 import path from 'node:path';
 import { markAsUntransferable } from 'node:worker_threads';
+import type { NativeAddress } from '../stream/address-codec';
 
 /** Native return convention: a result, or a negative errno. */
 export type Errno = number;
@@ -64,6 +65,17 @@ export interface NativeConstants {
   readonly FD_RESERVE: number;
   /** Capacity of the disown ring. */
   readonly DISOWN_RING: number;
+  /** inet sockets of the low-level API (ip(7), ipv6(7), socket(7)). */
+  readonly AF_INET: number;
+  readonly AF_INET6: number;
+  readonly IPPROTO_IP: number;
+  readonly IP_PKTINFO: number;
+  readonly IPPROTO_IPV6: number;
+  readonly IPV6_RECVPKTINFO: number;
+  readonly IPV6_PKTINFO: number;
+  readonly SO_REUSEADDR: number;
+  readonly SO_TIMESTAMP: number;
+  readonly SCM_TIMESTAMP: number;
 }
 
 export type ByteView = ArrayBufferView;
@@ -73,12 +85,20 @@ export type FdList = readonly number[] | Int32Array | null;
 /** One received ancillary item, as the low-level recvmsg returns it. */
 export type AncillaryItem = [level: number, type: number, data: Buffer];
 
+/** An inet address across the boundary: [AF_INET or AF_INET6, host literal, port]. */
+export type NativeInetAddress = [family: number, host: string, port: number];
+/**
+ * An address of any family across the boundary (inet_addr.h): a Unix name as
+ * address-codec.ts's NativeAddress (a string, or its bytes), or an inet one.
+ */
+export type NativeSocketAddress = NativeAddress | NativeInetAddress;
+
 export interface NativeRecvResult {
   data: Buffer;
   ancillary: AncillaryItem[];
   flags: number;
-  /** An ASCII name as a string, any other as its bytes (js_values.h AddressValue). */
-  address?: string | Buffer;
+  /** A Unix name (an ASCII one as a string, any other as its bytes), or an inet [family, host, port]. */
+  address?: NativeSocketAddress;
   /** The fds that arrived (SCM_RIGHTS, SCM_PIDFD): the library's until handed over. */
   fds: number[];
 }
@@ -166,9 +186,23 @@ export interface NativeSocketHandle {
   ): Errno;
 }
 
+/** A uv_poll_t on a duplicate of a raw fd (src/native/watcher.cc). */
+export interface NativeWatcher {
+  /** Duplicates fd (F_DUPFD_CLOEXEC) and makes the poll handle, not started. */
+  open(fd: number, callback: (status: number, events: number) => void): Errno;
+  /** UV_READABLE (1) | UV_WRITABLE (2); 0 stops. */
+  start(events: number): Errno;
+  stop(): Errno;
+  /** Closes the poll handle and the duplicate; idempotent. */
+  close(): Errno;
+  ref(): Errno;
+  unref(): Errno;
+}
+
 export interface NativeBinding {
   readonly constants: NativeConstants;
   readonly SocketHandle: new () => NativeSocketHandle;
+  readonly Watcher: new () => NativeWatcher;
   /** Once per env; every call returns the shared arrays actually in use. */
   setup(callbacks: NativeCallbacks): { meta: Int32Array; fds: Int32Array; ring: Int32Array };
   /**
@@ -242,8 +276,16 @@ export interface NativeBinding {
     buffers: Gather,
     ancillary: ReadonlyArray<readonly [number, number, ByteView]> | null,
     flags: number,
-    address: string | Buffer | null,
+    address: NativeSocketAddress | null,
   ): Errno;
+  /** socket(2) of any domain, SOCK_NONBLOCK | SOCK_CLOEXEC. */
+  socketOf(domain: number, type: number): Errno;
+  bindTo(fd: number, address: NativeSocketAddress): Errno;
+  connectTo(fd: number, address: NativeSocketAddress): Errno;
+  /** accept4(2) with SOCK_CLOEXEC | SOCK_NONBLOCK: [fd, peer address or null]. */
+  acceptFrom(fd: number): [number, NativeSocketAddress | null] | Errno;
+  /** getsockname(2), or getpeername(2) when peer is true. */
+  nameOf(fd: number, peer: boolean): NativeSocketAddress | null | Errno;
   recvmsg(fd: number, maxSize: number, cmsgSize: number, flags: number): NativeRecvResult | Errno;
   /** One recvmsg(2) with an iovec per view, filled in order; bytes is recvmsg's return. */
   recvmsgInto(fd: number, buffers: readonly ByteView[], cmsgSize: number, flags: number): NativeRecvIntoResult | Errno;

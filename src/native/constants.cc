@@ -2,6 +2,7 @@
 // needs (socket types, levels, options, flags), and the shape of what the
 // addon shares with binding.ts (shared_layout.h), each by name.
 #include <limits.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include "cmsg.h"
@@ -60,6 +61,17 @@ bool Constants(napi_env env, napi_value* out) {
   UMS_CONSTANT(IOV_MAX);
   // Errnos that neither libuv nor os.constants.errno name.
   UMS_CONSTANT(ETOOMANYREFS);
+  // inet sockets of the low-level API (ip(7), ipv6(7), socket(7)).
+  UMS_CONSTANT(AF_INET);
+  UMS_CONSTANT(AF_INET6);
+  UMS_CONSTANT(IPPROTO_IP);
+  UMS_CONSTANT(IP_PKTINFO);
+  UMS_CONSTANT(IPPROTO_IPV6);
+  UMS_CONSTANT(IPV6_RECVPKTINFO);
+  UMS_CONSTANT(IPV6_PKTINFO);
+  UMS_CONSTANT(SO_REUSEADDR);
+  UMS_CONSTANT(SO_TIMESTAMP);
+  UMS_CONSTANT(SCM_TIMESTAMP);
 #undef UMS_CONSTANT
   set("SCM_MAX_FD", kMaxFdsPerMessage);
   // The shape of what the addon shares with binding.ts.

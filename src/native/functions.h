@@ -54,6 +54,16 @@ napi_value SetSockOptBytes(napi_env env, napi_callback_info info);
 napi_value ListenInet(napi_env env, napi_callback_info info);
 napi_value InetPort(napi_env env, napi_callback_info info);
 
+// inet_calls.cc: the low-level BSD socket calls for any family.
+napi_value SocketOf(napi_env env, napi_callback_info info);
+napi_value BindTo(napi_env env, napi_callback_info info);
+napi_value ConnectTo(napi_env env, napi_callback_info info);
+napi_value AcceptFrom(napi_env env, napi_callback_info info);
+napi_value NameOf(napi_env env, napi_callback_info info);
+
+// watcher.cc: readiness of raw fds (the Watcher class).
+napi_status DefineWatcher(napi_env env, napi_value* out);
+
 }  // namespace ums
 
 #endif  // UMS_FUNCTIONS_H_

@@ -14,6 +14,7 @@
 #include "cmsg.h"
 #include "env_state.h"
 #include "functions.h"
+#include "inet_addr.h"
 #include "js_values.h"
 #include "sockaddr.h"
 #include "syscall.h"
@@ -82,14 +83,13 @@ napi_value SendMsg(napi_env env, napi_callback_info info) {
   }
   struct msghdr msg;
   memset(&msg, 0, sizeof(msg));
-  sockaddr_un name;
-  std::string addr;
-  bool has_addr;
-  UMS_READ(env, GetAddress(env, args[4], &addr, &has_addr));
-  if (has_addr) {
-    socklen_t len;
-    const int r = EncodeAddress(addr, &name, &len);
-    if (r < 0) return Int(env, r);
+  // A Unix address string, or an inet [family, host, port] (inet_addr.h).
+  sockaddr_storage name;
+  if (!IsNothing(env, args[4])) {
+    socklen_t len = 0;
+    int err;
+    UMS_READ(env, GetSockAddr(env, args[4], &name, &len, &err));
+    if (err < 0) return Int(env, err);
     msg.msg_name = &name;
     msg.msg_namelen = len;
   }
@@ -108,7 +108,7 @@ namespace {
 // this struct: it is filled and used in place, never copied.
 struct Received {
   struct msghdr msg;
-  sockaddr_un name;
+  sockaddr_storage name;  // any family (inet_addr.h)
   std::vector<struct cmsghdr> control;
   // The SCM_RIGHTS and SCM_PIDFD fds that arrived: the library's (FdLedger)
   // until JS hands the result over; ReceivedResult() closes them if the
@@ -169,9 +169,11 @@ napi_value ReceivedResult(napi_env env, Received* r, const char* key, napi_value
   }
   ok = ok && SetNamed(env, result, "ancillary", anc) && SetNamed(env, result, "flags", Int(env, r->msg.msg_flags)) &&
        SetNamed(env, result, "fds", fd_list);
-  std::string addr;
-  if (ok && DecodeAddress(r->name, r->msg.msg_namelen, &addr)) {
-    ok = SetNamed(env, result, "address", AddressValue(env, addr));
+  if (ok && r->msg.msg_namelen > 0) {
+    napi_value from = SockAddrValue(env, r->name, r->msg.msg_namelen);
+    napi_valuetype kind = napi_null;
+    ok = from != nullptr && napi_typeof(env, from, &kind) == napi_ok;
+    if (ok && kind != napi_null) ok = SetNamed(env, result, "address", from);
   }
   if (!ok) {
     for (int one : r->fds) CloseOwnedFd(env, one);

@@ -2,7 +2,7 @@
 // (part of `npm test`): each `@ts-expect-error` line must fail to compile,
 // or tsc reports the directive as unused. Nothing here runs.
 import type { Subscription } from 'rxjs';
-import { connect, createServer, socketPair, type UnixMessage, type UnixMessageServer, type UnixMessageSocket } from '../../src/index';
+import { connect, createServer, lowlevel, socketPair, type UnixMessage, type UnixMessageServer, type UnixMessageSocket } from '../../src/index';
 import { fromSocket } from '../../src/rx/index';
 import { createPool, type WorkerPool } from '../../src/pool/index';
 
@@ -81,4 +81,34 @@ export function entryPoints(): void {
   socketPair('raw');
   const pool: WorkerPool = createPool({ script: 'w.js' });
   void pool;
+}
+
+export function lowlevelInet(fd: number): void {
+  const sock: number = lowlevel.socket('inet6', 'dgram');
+  // @ts-expect-error no such family
+  lowlevel.socket('ipx', 'dgram');
+  lowlevel.bind(sock, { address: '::1', port: 0 });
+  lowlevel.bind(sock, { address: '::1', port: 0, family: 'IPv6' });
+  // @ts-expect-error an inet address needs a port
+  lowlevel.bind(sock, { address: '::1' });
+  const inProgress: boolean = lowlevel.connect(sock, '/tmp/x.sock');
+  const name = lowlevel.getsockname(fd);
+  if (name !== null && typeof name !== 'string') {
+    const family: 'IPv4' | 'IPv6' = name.family;
+    void family;
+  }
+  const { fd: conn, address } = lowlevel.accept(fd);
+  const from = lowlevel.recvmsg(conn).address;
+  if (typeof from === 'object') void from.port;
+  void address;
+  void inProgress;
+  const w: lowlevel.Watcher = lowlevel.watch(fd, { readable: true }, (e) => {
+    const r: boolean = e.readable && e.writable;
+    const code: string | undefined = e.error?.code;
+    void r;
+    void code;
+  });
+  w.stop().unref().ref().close();
+  // @ts-expect-error Watcher is made by watch() only
+  new lowlevel.Watcher(); // eslint-disable-line @typescript-eslint/no-unsafe-call -- the point: it does not resolve
 }
