@@ -155,6 +155,99 @@ test(
   }),
 );
 
+/** Resolves once fd is readable (lowlevel.watch on a duplicate). */
+function readable(fd: number): Promise<void> {
+  return new Promise((resolve) => {
+    const w = lowlevel.watch(fd, { readable: true }, () => {
+      w.close();
+      resolve();
+    });
+  });
+}
+
+test(
+  'lowlevel BSD calls take unix names as bytes and give them back in either encoding; inet stays rinfo in both',
+  leakFree(async (t) => {
+    const rxName = rawName('bsd-rx');
+    const txName = rawName('bsd-tx');
+    const rx = lowlevel.socket('unix', 'dgram');
+    const tx = lowlevel.socket('unix', 'dgram');
+    const in4 = lowlevel.socket('inet', 'dgram');
+    const in4tx = lowlevel.socket('inet', 'dgram');
+    try {
+      lowlevel.bind(rx, rxName);
+      lowlevel.bind(tx, decodeAddress(txName)); // the lossless string names the same bytes
+      t.is(lowlevel.getsockname(rx), decodeAddress(rxName));
+      t.deepEqual(lowlevel.getsockname(tx, { addressEncoding: 'buffer' }), txName);
+      t.true(lowlevel.connect(tx, rxName));
+      t.is(lowlevel.getpeername(tx), decodeAddress(rxName));
+      t.deepEqual(lowlevel.getpeername(tx, { addressEncoding: 'buffer' }), rxName);
+      const taken = lowlevel.socket('unix', 'dgram');
+      try {
+        const err = t.throws(() => lowlevel.bind(taken, rxName)) as Error & { code?: string; address?: string };
+        t.is(err.code, 'EADDRINUSE');
+        t.is(err.address, decodeAddress(rxName), 'the error names the bytes by their lossless string');
+      } finally {
+        lowlevel.close(taken);
+      }
+      lowlevel.bind(in4, { address: '127.0.0.1', port: 0 });
+      lowlevel.bind(in4tx, { address: '127.0.0.1', port: 0 });
+      const dest = lowlevel.getsockname(in4);
+      const me = lowlevel.getsockname(in4tx);
+      t.like(me, { address: '127.0.0.1', family: 'IPv4' });
+      t.deepEqual(lowlevel.getsockname(in4tx, { addressEncoding: 'buffer' }), me, 'inet is rinfo in either encoding');
+      for (const addressEncoding of ['utf8', 'buffer'] as const) {
+        lowlevel.sendmsg(tx, Buffer.from(`unix-${addressEncoding}`));
+        lowlevel.sendmsg(in4tx, Buffer.from(`inet-${addressEncoding}`), [], 0, dest!);
+        await readable(rx);
+        const fromUnix = lowlevel.recvmsg(rx, { cmsgSize: 0, addressEncoding });
+        t.is(fromUnix.data.toString(), `unix-${addressEncoding}`);
+        t.deepEqual(fromUnix.address, addressEncoding === 'buffer' ? txName : decodeAddress(txName));
+        await readable(in4);
+        const fromInet = lowlevel.recvmsg(in4, { cmsgSize: 0, addressEncoding });
+        t.is(fromInet.data.toString(), `inet-${addressEncoding}`);
+        t.deepEqual(fromInet.address, me, `an inet sender is rinfo with addressEncoding '${addressEncoding}'`);
+        lowlevel.sendmsg(in4tx, Buffer.from('into'), [], 0, dest!);
+        await readable(in4);
+        t.deepEqual(lowlevel.recvmsgInto(in4, Buffer.alloc(8), { cmsgSize: 0, addressEncoding }).address, me);
+      }
+    } finally {
+      for (const fd of [rx, tx, in4, in4tx]) lowlevel.close(fd);
+    }
+  }),
+);
+
+test(
+  'lowlevel accept gives a non-UTF-8 unix peer as a lossless string or, asked, its bytes',
+  leakFree((t) => {
+    const listenName = rawName('acc');
+    const names = [rawName('acc-a'), rawName('acc-b')];
+    const listener = lowlevel.socket('unix', 'stream');
+    const clients = names.map(() => lowlevel.socket('unix', 'stream'));
+    const accepted: number[] = [];
+    try {
+      lowlevel.bind(listener, listenName);
+      lowlevel.listen(listener);
+      clients.forEach((c, i) => {
+        lowlevel.bind(c, names[i]!);
+        t.true(lowlevel.connect(c, decodeAddress(listenName)));
+      });
+      const a = lowlevel.accept(listener, { addressEncoding: 'buffer' });
+      accepted.push(a.fd);
+      t.deepEqual(a.address, names[0]);
+      const b = lowlevel.accept(listener);
+      accepted.push(b.fd);
+      t.is(b.address, decodeAddress(names[1]!));
+      t.is(lowlevel.getpeername(b.fd), decodeAddress(names[1]!));
+      t.deepEqual(lowlevel.getsockname(b.fd, { addressEncoding: 'buffer' }), listenName);
+      const e = t.throws(() => lowlevel.getsockname(listener, { addressEncoding: 'hex' as 'buffer' })) as Error & { code?: string };
+      t.is(e.code, 'ERR_INVALID_ARG_VALUE');
+    } finally {
+      for (const fd of [listener, ...clients, ...accepted]) lowlevel.close(fd);
+    }
+  }),
+);
+
 test('bad byte addresses are refused, typed, before anything happens', (t) => {
   const s = createSocket();
   try {

@@ -102,6 +102,22 @@ export function lowlevelInet(fd: number): void {
   if (typeof from === 'object') void from.port;
   void address;
   void inProgress;
+  // Unix names as bytes in the BSD calls too: a Uint8Array in, a Buffer out with addressEncoding 'buffer'.
+  lowlevel.bind(sock, Buffer.from('\0raw'));
+  lowlevel.connect(sock, new Uint8Array([0, 0xe9]));
+  const raw: Buffer | lowlevel.InetAddress | null = lowlevel.getsockname(fd, { addressEncoding: 'buffer' });
+  const peer: lowlevel.SocketAddress<Buffer> | null = lowlevel.getpeername(fd, { addressEncoding: 'buffer' });
+  const text: string | lowlevel.InetAddress | null = lowlevel.getpeername(fd);
+  const acceptedRaw: lowlevel.AcceptedSocket<Buffer> = lowlevel.accept(fd, { addressEncoding: 'buffer' });
+  // @ts-expect-error with addressEncoding 'buffer' a Unix name is a Buffer, not a string
+  const notText: string | lowlevel.InetAddress | null = lowlevel.getsockname(fd, { addressEncoding: 'buffer' });
+  const rawFrom = lowlevel.recvmsg(conn, { addressEncoding: 'buffer' }).address;
+  if (rawFrom !== undefined && !Buffer.isBuffer(rawFrom)) {
+    const family: 'IPv4' | 'IPv6' = rawFrom.family;
+    void family;
+  }
+  const into: Buffer | lowlevel.InetAddress | undefined = lowlevel.recvmsgInto(conn, Buffer.alloc(8), { addressEncoding: 'buffer' }).address;
+  void [raw, peer, text, acceptedRaw, notText, into];
   const w: lowlevel.Watcher = lowlevel.watch(fd, { readable: true }, (e) => {
     const r: boolean = e.readable && e.writable;
     const code: string | undefined = e.error?.code;
