@@ -17,6 +17,7 @@
             "src/native/inet.cc",
             "src/native/js_values.cc",
             "src/native/lowlevel.cc",
+            "src/native/pidfd.cc",
             "src/native/polled_fds.cc",
             "src/native/send.cc",
             "src/native/setup.cc",

@@ -103,7 +103,7 @@ napi_value SendMsg(napi_env env, napi_callback_info info) {
 }
 
 // recvmsg(fd, maxSize, cmsgSize, flags) -> { data, ancillary, flags, address?,
-// fds } | -errno. `fds` lists the SCM_RIGHTS fds that arrived: they are the
+// fds } | -errno. `fds` lists the SCM_RIGHTS and SCM_PIDFD fds that arrived: they are the
 // library's (FdLedger) until JS hands the result over, and closed here if
 // the result cannot be made.
 napi_value RecvMsg(napi_env env, napi_callback_info info) {
@@ -143,7 +143,7 @@ napi_value RecvMsg(napi_env env, napi_callback_info info) {
       for (size_t i = 0; i < count; i++) {
         int one;
         memcpy(&one, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-        fds.push_back(one);
+        if (one >= 0) fds.push_back(one);  // an SCM_PIDFD may be -errno (not installed)
       }
     }
   }

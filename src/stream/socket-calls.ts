@@ -1,8 +1,9 @@
 // The plain socket calls behind UnixMessageSocket's public methods, on an fd
-// the socket owns: getsockname(2), getpeername(2), bind(2), SO_PEERCRED, and
+// the socket owns: getsockname(2), getpeername(2), bind(2), SO_PEERCRED,
+// SO_PEERPIDFD, and
 // integer getsockopt(2)/setsockopt(2), with their argument checks and their
 // errors (errno codes, ERR_INVALID_ARG_TYPE). They hold no state.
-import { native } from '../native/binding';
+import { disowned, native } from '../native/binding';
 import { describe, errnoError, invalidArgType } from './errors';
 import { isInt32 } from './socket-options';
 import type { Credentials } from './types';
@@ -40,6 +41,17 @@ export function peerCredentialsOf(fd: number): Credentials {
   const r = native.peercred(fd, out);
   if (r < 0) throw errnoError(r, 'getsockopt');
   return { pid: out[0]!, uid: out[1]!, gid: out[2]! };
+}
+
+/**
+ * SO_PEERPIDFD: a new pidfd for the peer (close-on-exec), handed to the
+ * caller, who closes it. ENOPROTOOPT before Linux 6.5.
+ */
+export function peerPidfdOf(fd: number): number {
+  const r = native.peerPidfd(fd);
+  if (r < 0) throw errnoError(r, 'getsockopt');
+  disowned([r]);
+  return r;
 }
 
 /** setOption()'s arguments: 32-bit integers. */

@@ -20,6 +20,7 @@ import {
   localAddress,
   peerAddress,
   peerCredentialsOf,
+  peerPidfdOf,
   setIntOption,
   validateGetOption,
   validateSetOption,
@@ -38,7 +39,6 @@ export class UnixMessageSocket extends Duplex {
   #handle: NativeSocketHandle | null = null;
   // connect(), the peer's address, the writable poll and the retry timer.
   readonly #link: Connection;
-  #passCredentials: boolean;
   // Read side: the poll budget, pauses, EOF, and the received fds (reader.ts).
   readonly #reader: Reader;
   // Write side: the queued messages, their dups and the sends (send-queue.ts).
@@ -64,7 +64,6 @@ export class UnixMessageSocket extends Duplex {
     });
     this.type = type;
     const limits = limitsOf(options);
-    this.#passCredentials = limits.passCredentials;
     const handle = openHandle(options.fd, type, limits);
     handle.owner = {
       onRead: (count, data, status, addresses, base) => this.#reader.onRead(count, data, status, addresses, base),
@@ -147,15 +146,16 @@ export class UnixMessageSocket extends Duplex {
     return peerCredentialsOf(this.#liveFd('peerCredentials'));
   }
 
+  /** SO_PEERPIDFD (Linux 6.5+): a new pidfd (close-on-exec) for the peer; the caller owns and closes it. */
+  peerPidfd(): number {
+    return peerPidfdOf(this.#liveFd('peerPidfd'));
+  }
+
   /** setsockopt(2) for integer options. */
   setOption(level: number, name: number, value: number): this {
     validateSetOption(level, name, value);
     setIntOption(this.#liveFd('setOption'), level, name, value);
-    if (level === constants.SOL_SOCKET && name === constants.SO_PASSCRED) {
-      // Credentials come before the fds in the receive buffer (setMaxFds).
-      this.#passCredentials = value !== 0;
-      this.#handle?.setMaxFds(this.#reader.maxFdsPerMessage, this.#passCredentials);
-    }
+    this.#reader.optionSet(level, name, value);
     return this;
   }
 

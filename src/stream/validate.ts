@@ -82,6 +82,7 @@ const SOCKET_OPTIONS = [
   'maxFdsPerMessage',
   'maxMessageSize',
   'passCredentials',
+  'passPidfd',
   'acceptFds',
 ] as const;
 
@@ -98,6 +99,7 @@ export function socketOptionsOf<K extends string = never>(
   const o = snapshotOptions<K | (typeof SOCKET_OPTIONS)[number]>(options, [...SOCKET_OPTIONS, ...extra], name);
   validateBoolean(o.allowHalfOpen, 'allowHalfOpen');
   validateBoolean(o.passCredentials, 'passCredentials');
+  validateBoolean(o.passPidfd, 'passPidfd');
   validateBoolean(o.acceptFds, 'acceptFds');
   validateInteger(o.readableHighWaterMark, 'readableHighWaterMark', 0);
   validateInteger(o.writableHighWaterMark, 'writableHighWaterMark', 0);
