@@ -56,7 +56,7 @@ interface Child {
 function child(type: SocketType, theirs: number): Child {
   const c = spawn('python3', ['-c', SENDER, type], { stdio: ['pipe', 'pipe', 'inherit', theirs] });
   lowlevel.close(theirs);
-  return { process: c, pid: c.pid, exited: once(c, 'close') };
+  return { process: c, pid: c.pid ?? -1, exited: once(c, 'close') };
 }
 
 // A python3 child that connects to argv[1] (seqpacket), says "connected"
