@@ -130,7 +130,7 @@ void SocketHandle::DoRead(napi_env env) {
     const int ask = max_fds_ == 0 || fds_used + cost <= limit ? max_fds_ : per_read;
     if (cost > 0 && fds_used + ReadCost(ask) > limit) {
       // Nothing read: say so, or level-triggered polling would call again
-      // at once, forever. (JS never asks for a budget below max_fds_, so
+      // at once, forever. (JS never asks for a budget below ReadCost(max_fds_), so
       // here the room is short; a budget below it reads nothing either.)
       if (count == 0) status = kStatusNoFdRoom;
       break;
