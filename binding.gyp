@@ -24,7 +24,8 @@
             "src/native/socket_accept.cc",
             "src/native/socket_handle.cc",
             "src/native/socket_read.cc",
-            "src/native/sockaddr.cc"
+            "src/native/sockaddr.cc",
+            "src/native/sockopt.cc"
           ],
           "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
           "cflags": ["-Wall", "-Wextra", "-fvisibility=hidden", "-fstack-protector-strong"],

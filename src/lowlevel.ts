@@ -10,19 +10,22 @@ import { constants, disowned, native, type AncillaryItem } from './native/bindin
 import { check, describe, errnoError, invalidArgType, invalidArgValue, outOfRange } from './stream/errors';
 import { TYPE_NUMBERS } from './stream/socket-type';
 import type { SocketType } from './stream/types';
-import { isArray, snapshotFds, snapshotOptions, validateAddress, validateFd, validateInteger } from './stream/validate';
-import { bytesAfter, isByteView } from './stream/views';
+import { isArray, snapshotFds, snapshotOptions, validateAddress, validateAddressEncoding, validateFd, validateInteger } from './stream/validate';
+import { getOptionOn, setOptionOn, validateGetOption, validateSetOption } from './stream/socket-calls';
+import { bytesAfter, isByteView, isDetached } from './stream/views';
+import { presentAddress, type AddressEncoding } from './stream/address-codec';
 
 export type { AncillaryItem };
 export { constants };
 
-export interface ReceivedMessage {
+/** `address` is a lossless string, or with `{ addressEncoding: 'buffer' }` the raw bytes. */
+export interface ReceivedMessage<A extends string | Buffer = string> {
   data: Buffer;
   /** [level, type, data] for each control message, e.g. [SOL_SOCKET, SCM_RIGHTS, <fds>]. */
   ancillary: AncillaryItem[];
   /** msg_flags: check MSG_TRUNC and MSG_CTRUNC. */
   flags: number;
-  address?: string;
+  address?: A;
 }
 
 export interface RecvmsgOptions {
@@ -31,6 +34,27 @@ export interface RecvmsgOptions {
   /** Ancillary payload room in bytes, as CMSG_SPACE(cmsgSize) (default 4096, at most 1 MiB). */
   cmsgSize?: number;
   flags?: number;
+  /** How `address` is returned: 'utf8' (default, lossless string) or 'buffer' (raw sun_path bytes). */
+  addressEncoding?: AddressEncoding;
+}
+
+/** `address` as in ReceivedMessage: a lossless string, or with `{ addressEncoding: 'buffer' }` the raw bytes. */
+export interface ReceivedInto<A extends string | Buffer = string> {
+  /** The bytes recvmsg(2) returned, written into the buffers in order (with MSG_TRUNC in flags: the real length). */
+  bytes: number;
+  /** [level, type, data] for each control message, as recvmsg() returns them. */
+  ancillary: AncillaryItem[];
+  /** msg_flags: check MSG_TRUNC and MSG_CTRUNC. */
+  flags: number;
+  address?: A;
+}
+
+export interface RecvmsgIntoOptions {
+  /** Ancillary payload room in bytes, as CMSG_SPACE(cmsgSize) (default 4096, at most 1 MiB). */
+  cmsgSize?: number;
+  flags?: number;
+  /** How `address` is returned: 'utf8' (default, lossless string) or 'buffer' (raw sun_path bytes). */
+  addressEncoding?: AddressEncoding;
 }
 
 type Bytes = ArrayBufferView;
@@ -88,7 +112,13 @@ function snapshotAncillary(ancillary: unknown): ControlItem[] {
  * sendmsg(2) with any number of iovecs and control messages. Returns the bytes
  * sent. MSG_NOSIGNAL and MSG_DONTWAIT are always added.
  */
-export function sendmsg(fd: number, buffers: Bytes | readonly Bytes[], ancillary: ReadonlyArray<ControlItem> = [], flags = 0, address?: string): number {
+export function sendmsg(
+  fd: number,
+  buffers: Bytes | readonly Bytes[],
+  ancillary: ReadonlyArray<ControlItem> = [],
+  flags = 0,
+  address?: string | Uint8Array,
+): number {
   validateFd(fd, 'fd');
   const list = snapshotBuffers(buffers);
   const control = snapshotAncillary(ancillary ?? []);
@@ -101,25 +131,82 @@ export function sendmsg(fd: number, buffers: Bytes | readonly Bytes[], ancillary
  * recvmsg(2). Received fds are close-on-exec (MSG_CMSG_CLOEXEC) and belong to
  * the caller, including when MSG_CTRUNC is set.
  */
-export function recvmsg(fd: number, options: RecvmsgOptions = {}): ReceivedMessage {
+export function recvmsg(fd: number, options: RecvmsgOptions & { addressEncoding: 'buffer' }): ReceivedMessage<Buffer>;
+export function recvmsg(fd: number, options?: RecvmsgOptions): ReceivedMessage;
+export function recvmsg(fd: number, options: RecvmsgOptions = {}): ReceivedMessage<string | Buffer> {
   validateFd(fd, 'fd');
   // Each option read once; null means none, as undefined does.
-  const o = snapshotOptions(options, ['maxSize', 'cmsgSize', 'flags']);
+  const o = snapshotOptions(options, ['maxSize', 'cmsgSize', 'flags', 'addressEncoding']);
+  const addressEncoding = validateAddressEncoding(o.addressEncoding);
   const maxSize = validateInteger(o.maxSize, 'maxSize', 0, MAX_RECV_SIZE) ?? 8192;
   const cmsgSize = validateInteger(o.cmsgSize, 'cmsgSize', 0, MAX_CMSG_SIZE) ?? 4096;
   const flags = o.flags === undefined ? 0 : int32(o.flags, 'flags');
+  refusePeekWithControl(flags, cmsgSize);
+  const r = native.recvmsg(fd, maxSize, cmsgSize, flags);
+  if (typeof r === 'number') throw errnoError(r, 'recvmsg');
+  disowned(r.fds);
+  // The kernel echoes the MSG_CMSG_CLOEXEC we always add; the caller did not ask.
+  const result: ReceivedMessage<string | Buffer> = { data: r.data, ancillary: r.ancillary, flags: r.flags & ~constants.MSG_CMSG_CLOEXEC };
+  if (r.address !== undefined) result.address = presentAddress(r.address, addressEncoding);
+  return result;
+}
+
+/**
+ * recvmsg(2) into the caller's buffers, in order (an iovec each, up to
+ * IOV_MAX). Received fds are close-on-exec and belong to the caller, as
+ * with recvmsg().
+ */
+export function recvmsgInto(fd: number, buffers: Bytes | readonly Bytes[], options: RecvmsgIntoOptions & { addressEncoding: 'buffer' }): ReceivedInto<Buffer>;
+export function recvmsgInto(fd: number, buffers: Bytes | readonly Bytes[], options?: RecvmsgIntoOptions): ReceivedInto;
+export function recvmsgInto(fd: number, buffers: Bytes | readonly Bytes[], options: RecvmsgIntoOptions = {}): ReceivedInto<string | Buffer> {
+  validateFd(fd, 'fd');
+  const list = snapshotBuffers(buffers);
+  list.forEach((b, i) => {
+    // Its bytes are gone: a message received into it would be lost.
+    if (isDetached(b)) throw invalidArgValue(`The "buffers[${i}]" element is over a detached ArrayBuffer`);
+  });
+  const o = snapshotOptions(options, ['cmsgSize', 'flags', 'addressEncoding']);
+  const addressEncoding = validateAddressEncoding(o.addressEncoding);
+  const cmsgSize = validateInteger(o.cmsgSize, 'cmsgSize', 0, MAX_CMSG_SIZE) ?? 4096;
+  const flags = o.flags === undefined ? 0 : int32(o.flags, 'flags');
+  refusePeekWithControl(flags, cmsgSize);
+  const r = native.recvmsgInto(fd, list, cmsgSize, flags);
+  if (typeof r === 'number') throw errnoError(r, 'recvmsg');
+  disowned(r.fds);
+  const result: ReceivedInto<string | Buffer> = { bytes: r.bytes, ancillary: r.ancillary, flags: r.flags & ~constants.MSG_CMSG_CLOEXEC };
+  if (r.address !== undefined) result.address = presentAddress(r.address, addressEncoding);
+  return result;
+}
+
+function refusePeekWithControl(flags: number, cmsgSize: number): void {
   if ((flags & constants.MSG_PEEK) !== 0 && cmsgSize > 0) {
     // Each peek with a control buffer installs fresh duplicates of the queued
     // fds (af_unix.c unix_peek_fds).
     throw invalidArgValue('MSG_PEEK with a control buffer installs duplicate fds on every call; peek with cmsgSize: 0');
   }
-  const r = native.recvmsg(fd, maxSize, cmsgSize, flags);
-  if (typeof r === 'number') throw errnoError(r, 'recvmsg');
-  disowned(r.fds);
-  // The kernel echoes the MSG_CMSG_CLOEXEC we always add; the caller did not ask.
-  const result: ReceivedMessage = { data: r.data, ancillary: r.ancillary, flags: r.flags & ~constants.MSG_CMSG_CLOEXEC };
-  if (r.address !== undefined) result.address = r.address;
-  return result;
+}
+
+/** getsockopt(2) on a raw fd: the integer option, or with `length`, a Buffer of up to `length` bytes. */
+export function getsockopt(fd: number, level: number, name: number): number;
+export function getsockopt(fd: number, level: number, name: number, length: number): Buffer;
+export function getsockopt(fd: number, level: number, name: number, length?: number): number | Buffer {
+  validateFd(fd, 'fd');
+  return getOptionOn(fd, level, name, validateGetOption(level, name, length));
+}
+
+/** setsockopt(2) on a raw fd: a 32-bit integer, or the bytes of a Buffer, TypedArray or DataView. */
+export function setsockopt(fd: number, level: number, name: number, value: number | Bytes): void {
+  validateFd(fd, 'fd');
+  setOptionOn(fd, level, name, validateSetOption(level, name, value));
+}
+
+/** shutdown(2): how is constants.SHUT_RD, SHUT_WR or SHUT_RDWR. */
+export function shutdown(fd: number, how: number): void {
+  validateFd(fd, 'fd');
+  if (how !== constants.SHUT_RD && how !== constants.SHUT_WR && how !== constants.SHUT_RDWR) {
+    throw invalidArgValue(`The "how" argument must be constants.SHUT_RD, SHUT_WR or SHUT_RDWR. Received ${describe(how)}`);
+  }
+  check(native.shutdown(fd, how), 'shutdown');
 }
 
 /** The [SOL_SOCKET, SCM_RIGHTS, data] item that sends these fds. */

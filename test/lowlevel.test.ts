@@ -243,7 +243,7 @@ test(
       const m3 = recvmsg(receiver.fd);
       t.is(m3.data.toString(), 'from autobind');
       t.regex(m3.address ?? '', /^\0[0-9a-f]{5}$/, 'autobind gives a 5-hex-digit abstract name');
-      t.is(m3.address, auto.address());
+      t.is(m3.address, auto.address() as string);
       const m4 = recvmsg(receiver.fd);
       t.is(m4.data.toString(), 'from unnamed');
       // The kernel autobinds an unnamed dgram sender on send only with

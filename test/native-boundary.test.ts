@@ -46,6 +46,12 @@ test('sendmsg() with an ancillary item whose getter frees the data buffer sends 
   t.is(r.received.fds.length, 1);
 });
 
+test('recvmsgInto() with a getter in its buffers array that frees an earlier buffer receives into what the views hold once every element is read, never into the freed memory', (t) => {
+  const r = run<{ bytes: number; target: string }>('recvmsginto-frees-earlier-view');
+  // The first view is detached (0 bytes) by the time its bytes are taken.
+  t.deepEqual(r, { bytes: 8, target: 'payload!' });
+});
+
 test("send() re-entered from a getter of another send()'s fds is refused with EINVAL, and the outer message carries only its own fds", (t) => {
   const r = run<{ sent: number; inner: number; outer: Received; innerReceived: { errno?: number }; mine: string }>('send-reentered-from-fds-getter');
   t.is(r.inner, EINVAL);

@@ -529,3 +529,81 @@ channel.socket.write({ data: frame(1, 0) }, () => channel.send('sent'));
   pool.destroy();
   await once(pool, 'close');
 });
+
+// --- Supervisor #spawnFailed (supervisor.ts): a start that failed at once
+// (socketpair or dup at EMFILE) emitted 'error' from inside createPool(),
+// before anyone could listen: createPool() threw, the other slots were never
+// started, and a slot whose spawn had begun reported its own failure later as
+// an uncaught 'error'. The child runs under `ulimit -n 64` and leaves 0 to 5
+// fds free when it creates each pool; an 'error' listener is added right
+// after createPool() returns, then the fds are freed.
+test("createPool() at EMFILE does not throw: the failed starts are the pool's 'error' events, retried, and the pool comes up once fds are free", async (t) => {
+  const file = script(
+    'emfile-start.js',
+    `
+const fs = require('node:fs');
+const { createPool } = require(POOL);
+const report = [];
+process.on('uncaughtException', (err) => { report.push('uncaught ' + (err.code || err.message)); });
+(async () => {
+  for (let free = 0; free <= 5; free++) {
+    const fill = [];
+    try { for (;;) fill.push(fs.openSync('/dev/null', 'r')); } catch {}
+    for (let i = 0; i < free; i++) fs.closeSync(fill.pop());
+    let pool;
+    try {
+      pool = createPool({ script: WORKER, size: 2, execArgv: [], stdio: 'ignore', closeTimeout: 2000 });
+    } catch (err) {
+      for (const fd of fill) fs.closeSync(fd);
+      report.push(free + ': createPool threw ' + (err.code || err.message));
+      continue;
+    }
+    const codes = new Set();
+    pool.on('error', (err) => codes.add(err.code));
+    for (const fd of fill) fs.closeSync(fd);
+    const ready = await pool.ready().then(() => 'ready', (err) => 'not ready ' + err.code);
+    await pool.close();
+    report.push(free + ': ' + ready + ' ' + [...codes].filter((c) => c !== 'EMFILE').join(','));
+  }
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  console.log(JSON.stringify(report));
+})();
+`,
+  );
+  const child = spawn('sh', ['-c', 'ulimit -n 64 && exec "$0" "$1"', process.execPath, file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  const [code] = (await once(child, 'exit')) as [number | null];
+  clearTimeout(timer);
+  t.is(code, 0, out);
+  const report = JSON.parse(out.trim().split('\n').pop()!) as string[];
+  t.deepEqual(report, ['0: ready ', '1: ready ', '2: ready ', '3: ready ', '4: ready ', '5: ready '], out);
+});
+
+// --- Dispatcher #written (dispatcher.ts): a request that timed out while its
+// frame waited in a full channel was released from its worker's count by the
+// timeout (Requests.settle), and again when the frame then failed on its own
+// (EMSGSIZE): the live worker's outstanding went to -1, which least-outstanding
+// dispatch and close()'s drain then read as a worker with a job fewer.
+test('a request that times out while queued and then fails its write (EMSGSIZE) is taken off its worker once: outstanding ends at 0, not -1', async (t) => {
+  const pool = createPool({ script: WORKER, size: 1, execArgv: [], closeTimeout: NEVER });
+  pool.on('error', () => undefined);
+  await pool.ready();
+  const w = pool.workers[0]!;
+  // The worker stops reading; the requests after it wait in the channel.
+  const block = pool.request(op('block', { ms: 300 }));
+  await waitFor(() => w.outstanding === 1);
+  const fillers: Array<Promise<UnixMessage>> = [];
+  for (let i = 0; i < 2000; i++) fillers.push(pool.request(op('echo', { pad: 'x'.repeat(1000) })));
+  // Larger than any SEQPACKET frame the kernel takes: EMSGSIZE once its turn comes.
+  const big = pool.request({ data: Buffer.alloc(8 * 1024 * 1024) }, { timeout: 20 });
+  await t.throwsAsync(big, { code: 'ERR_POOL_REQUEST_TIMEOUT' });
+  await block;
+  for (const m of await Promise.all(fillers)) t.deepEqual(m.fds, []);
+  await waitFor(() => w.outstanding <= 0);
+  await delay(100); // negative check: no write callback is still to come
+  t.is(w.outstanding, 0);
+  t.is(await closeOrDestroy(pool), 'drained');
+});

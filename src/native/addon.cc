@@ -66,6 +66,9 @@ napi_value Init(napi_env env, napi_value exports) {
       UMS_FUNCTION("sendBatch", SendBatch),
       UMS_FUNCTION("sendmsg", SendMsg),
       UMS_FUNCTION("recvmsg", RecvMsg),
+      UMS_FUNCTION("recvmsgInto", RecvMsgInto),
+      UMS_FUNCTION("getsockoptBytes", GetSockOptBytes),
+      UMS_FUNCTION("setsockoptBytes", SetSockOptBytes),
       UMS_FUNCTION("listenInet", ListenInet),
       UMS_FUNCTION("inetPort", InetPort),
   };

@@ -30,6 +30,8 @@ export interface NativeConstants {
   readonly SO_RCVBUF: number;
   readonly SO_SNDBUFFORCE: number;
   readonly SO_RCVBUFFORCE: number;
+  readonly SO_PEERGROUPS: number;
+  readonly SO_PEERSEC: number;
   readonly MSG_PEEK: number;
   readonly MSG_TRUNC: number;
   readonly MSG_CTRUNC: number;
@@ -78,9 +80,14 @@ export interface NativeRecvResult {
   data: Buffer;
   ancillary: AncillaryItem[];
   flags: number;
-  address?: string;
+  /** An ASCII name as a string, any other as its bytes (js_values.h AddressValue). */
+  address?: string | Buffer;
   /** The fds that arrived (SCM_RIGHTS, SCM_PIDFD): the library's until handed over. */
   fds: number[];
+}
+
+export interface NativeRecvIntoResult extends Omit<NativeRecvResult, 'data'> {
+  bytes: number;
 }
 
 /** `this` of the callbacks below is the SocketHandle that polled. */
@@ -94,7 +101,7 @@ export interface NativeCallbacks {
     count: number,
     data: Buffer | Buffer[],
     status: number,
-    addresses: Array<string | undefined> | undefined,
+    addresses: Array<string | Buffer | undefined> | undefined,
     base: number | undefined,
   ): void;
   onwritable(this: NativeSocketHandle): void;
@@ -107,7 +114,7 @@ export interface HandleOwner {
    * data: the batch's bytes, from `base` when it is the shared slab for small
    * batches (undefined: from 0), or a Buffer per message.
    */
-  onRead(count: number, data: Buffer | Buffer[], status: number, addresses: Array<string | undefined> | undefined, base: number | undefined): void;
+  onRead(count: number, data: Buffer | Buffer[], status: number, addresses: Array<string | Buffer | undefined> | undefined, base: number | undefined): void;
   onWritable(): void;
   onConnection(status: number, fds: number[]): void;
 }
@@ -143,7 +150,7 @@ export interface NativeSocketHandle {
    * open (a terminated worker), when the path still names the file the
    * socket is bound to (sock_diag). null: none.
    */
-  setTeardownUnlink(path: string | null): Errno;
+  setTeardownUnlink(path: string | Buffer | null): Errno;
   ref(): Errno;
   unref(): Errno;
   hasRef(): boolean;
@@ -153,12 +160,12 @@ export interface NativeSocketHandle {
    * NativeBinding's send() on the fd this handle owns: the same arguments
    * after the fd, the same results; -EBADF once the handle is closed.
    */
-  send(data: Gather, fds: FdList, address: string | null, flags: number): Errno;
+  send(data: Gather, fds: FdList, address: string | Buffer | null, flags: number): Errno;
   /** NativeBinding's sendBatch() on the fd this handle owns; -EBADF once closed. */
   sendBatch(
     datas: readonly Gather[],
     fds: readonly FdList[] | undefined,
-    addresses: ReadonlyArray<string | null> | undefined,
+    addresses: ReadonlyArray<string | Buffer | null> | undefined,
     start: number,
     end: number,
   ): Errno;
@@ -199,8 +206,8 @@ export interface NativeBinding {
   /** Applies the deliveries recorded in the disown ring (when it is full). */
   disown(): Errno;
   /** address null: autobind. mode: the socket file is created with exactly this mode. */
-  bind(fd: number, address: string | null, mode?: number): Errno;
-  connect(fd: number, address: string): Errno;
+  bind(fd: number, address: string | Buffer | null, mode?: number): Errno;
+  connect(fd: number, address: string | Buffer): Errno;
   listen(fd: number, backlog: number): Errno;
   /** A listening TCP socket on an IP literal (SO_REUSEADDR); port 0 picks one. */
   listenInet(host: string, port: number, backlog: number): Errno;
@@ -209,9 +216,13 @@ export interface NativeBinding {
   shutdown(fd: number, how: number): Errno;
   getsockopt(fd: number, level: number, name: number, out: Int32Array): Errno;
   setsockopt(fd: number, level: number, name: number, value: number): Errno;
+  /** getsockopt(2) into `out`; len[0] is the length the kernel reported, also on -ERANGE. */
+  getsockoptBytes(fd: number, level: number, name: number, out: ByteView, len: Int32Array): Errno;
+  /** setsockopt(2) with the bytes of `value`. */
+  setsockoptBytes(fd: number, level: number, name: number, value: ByteView): Errno;
   /** The name, null for an unnamed socket, or -errno. */
-  getsockname(fd: number): string | null | Errno;
-  getpeername(fd: number): string | null | Errno;
+  getsockname(fd: number): string | Buffer | null | Errno;
+  getpeername(fd: number): string | Buffer | null | Errno;
   peercred(fd: number, out: Int32Array): Errno;
   /** SO_PEERPIDFD: a new pidfd (O_CLOEXEC, the library's until handed on), or -errno. */
   peerPidfd(fd: number): Errno;
@@ -222,19 +233,27 @@ export interface NativeBinding {
    */
   boundFile(fd: number): [number, number, number] | Errno;
   /** The same identity for the file a path names (a final symlink is not followed). */
-  fileAtPath(path: string): [number, number, number] | Errno;
+  fileAtPath(path: string | Buffer): [number, number, number] | Errno;
   /** What these read is the caller's own snapshot: its arrays, validated views and numbers. */
-  send(fd: number, data: Gather, fds: FdList, address: string | null, flags: number): Errno;
+  send(fd: number, data: Gather, fds: FdList, address: string | Buffer | null, flags: number): Errno;
   sendBatch(
     fd: number,
     datas: readonly Gather[],
     fds: readonly FdList[] | undefined,
-    addresses: ReadonlyArray<string | null> | undefined,
+    addresses: ReadonlyArray<string | Buffer | null> | undefined,
     start: number,
     end: number,
   ): Errno;
-  sendmsg(fd: number, buffers: Gather, ancillary: ReadonlyArray<readonly [number, number, ByteView]> | null, flags: number, address: string | null): Errno;
+  sendmsg(
+    fd: number,
+    buffers: Gather,
+    ancillary: ReadonlyArray<readonly [number, number, ByteView]> | null,
+    flags: number,
+    address: string | Buffer | null,
+  ): Errno;
   recvmsg(fd: number, maxSize: number, cmsgSize: number, flags: number): NativeRecvResult | Errno;
+  /** One recvmsg(2) with an iovec per view, filled in order; bytes is recvmsg's return. */
+  recvmsgInto(fd: number, buffers: readonly ByteView[], cmsgSize: number, flags: number): NativeRecvIntoResult | Errno;
 }
 
 const root = path.join(__dirname, '..', '..');

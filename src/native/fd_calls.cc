@@ -29,8 +29,7 @@ napi_value Address(napi_env env, int r, const sockaddr_un& addr, socklen_t len) 
   if (r < 0) return Int(env, -errno);
   std::string name;
   if (!DecodeAddress(addr, len, &name)) return Null(env);
-  napi_value out;
-  return napi_create_string_utf8(env, name.data(), name.size(), &out) == napi_ok ? out : nullptr;
+  return AddressValue(env, name);
 }
 
 Read ArgAddress(napi_env env, napi_value value, sockaddr_un* addr, socklen_t* len, int* err) {

@@ -47,6 +47,11 @@ napi_value SendBatch(napi_env env, napi_callback_info info);
 // lowlevel.cc: the general sendmsg/recvmsg of the low-level API.
 napi_value SendMsg(napi_env env, napi_callback_info info);
 napi_value RecvMsg(napi_env env, napi_callback_info info);
+napi_value RecvMsgInto(napi_env env, napi_callback_info info);
+
+// sockopt.cc: socket options of any shape, as bytes.
+napi_value GetSockOptBytes(napi_env env, napi_callback_info info);
+napi_value SetSockOptBytes(napi_env env, napi_callback_info info);
 
 // inet.cc: TCP listening sockets for the worker pool's hand-off.
 napi_value ListenInet(napi_env env, napi_callback_info info);

@@ -179,6 +179,20 @@ Read GetAddress(napi_env env, napi_value value, std::string* out, bool* present)
   *present = false;
   if (IsNothing(env, value)) return Read::kOk;
   size_t len;
+  bool is_typed = false;
+  Read r0 = Classify(napi_is_typedarray(env, value, &is_typed));
+  if (r0 != Read::kOk) return r0;
+  if (is_typed) {
+    // Raw sun_path bytes (a Uint8Array snapshot JS made): copied as they are.
+    napi_typedarray_type type;
+    void* data;
+    r0 = Classify(napi_get_typedarray_info(env, value, &type, &len, &data, nullptr, nullptr));
+    if (r0 != Read::kOk) return r0;
+    if (type != napi_uint8_array || len > 4096) return Read::kBad;
+    out->assign(static_cast<const char*>(data), len);
+    *present = true;
+    return Read::kOk;
+  }
   Read r = Classify(napi_get_value_string_utf8(env, value, nullptr, 0, &len));
   if (r != Read::kOk) return r;
   // Longer than any sun_path: refused by the caller without copying it all.
@@ -188,6 +202,17 @@ Read GetAddress(napi_env env, napi_value value, std::string* out, bool* present)
   out->resize(len);
   *present = r == Read::kOk;
   return r;
+}
+
+napi_value AddressValue(napi_env env, const std::string& name) {
+  napi_value out;
+  for (unsigned char c : name) {
+    if (c >= 0x80) {
+      void* copy;
+      return napi_create_buffer_copy(env, name.size(), name.data(), &copy, &out) == napi_ok ? out : nullptr;
+    }
+  }
+  return napi_create_string_latin1(env, name.data(), name.size(), &out) == napi_ok ? out : nullptr;
 }
 
 bool SetElement(napi_env env, napi_value array, uint32_t i, napi_value v) {

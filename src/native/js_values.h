@@ -86,8 +86,14 @@ class ArrayCall {
   static thread_local int depth_;
   bool nested_;
 };
-// null/undefined: *present = false; a string: its UTF-8 bytes.
+// null/undefined: *present = false; a string: its UTF-8 bytes; a Uint8Array:
+// its bytes as they are (raw sun_path bytes).
 Read GetAddress(napi_env env, napi_value value, std::string* out, bool* present);
+
+// A unix(7) name's raw bytes for JS: a string when every byte is ASCII (the
+// common case, as cheap as before), else a Buffer; JS decodes it
+// (src/stream/address-codec.ts). nullptr when napi fails.
+napi_value AddressValue(napi_env env, const std::string& name);
 
 // napi_set_element / napi_set_named_property that report success.
 bool SetElement(napi_env env, napi_value array, uint32_t i, napi_value v);

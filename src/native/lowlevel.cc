@@ -102,10 +102,88 @@ napi_value SendMsg(napi_env env, napi_callback_info info) {
   return Int(env, NegErrno(RETRY_EINTR(sendmsg(fd, &msg, flags | kSendFlags))));
 }
 
+namespace {
+
+// One recvmsg(2) of the low-level API, and what it brought. msg points into
+// this struct: it is filled and used in place, never copied.
+struct Received {
+  struct msghdr msg;
+  sockaddr_un name;
+  std::vector<struct cmsghdr> control;
+  // The SCM_RIGHTS and SCM_PIDFD fds that arrived: the library's (FdLedger)
+  // until JS hands the result over; ReceivedResult() closes them if the
+  // result cannot be made.
+  std::vector<int> fds;
+  ssize_t n = 0;
+};
+
+// recvmsg(2) into iov, with room for CMSG_SPACE(cmsg_size) bytes of control
+// messages, non-blocking, received fds close-on-exec. 0 | -errno.
+int Receive(napi_env env, int fd, struct iovec* iov, size_t iovcnt, int cmsg_size, int flags, Received* r) {
+  // Aligned for cmsghdr: CMSG_FIRSTHDR/CMSG_NXTHDR assume it.
+  r->control.resize((CMSG_SPACE(cmsg_size) + sizeof(struct cmsghdr) - 1) / sizeof(struct cmsghdr));
+  memset(&r->name, 0, sizeof(r->name));
+  memset(&r->msg, 0, sizeof(r->msg));
+  r->msg.msg_name = &r->name;
+  r->msg.msg_namelen = sizeof(r->name);
+  r->msg.msg_iov = iov;
+  r->msg.msg_iovlen = iovcnt;
+  r->msg.msg_control = cmsg_size > 0 ? r->control.data() : nullptr;
+  r->msg.msg_controllen = cmsg_size > 0 ? CMSG_SPACE(cmsg_size) : 0;
+  r->n = RETRY_EINTR(recvmsg(fd, &r->msg, flags | MSG_CMSG_CLOEXEC | MSG_DONTWAIT));
+  if (r->n < 0) return -errno;
+  if (r->msg.msg_controllen > 0) {
+    for (struct cmsghdr* c = CMSG_FIRSTHDR(&r->msg); c != nullptr; c = CMSG_NXTHDR(&r->msg, c)) {
+      if (c->cmsg_level != SOL_SOCKET || (c->cmsg_type != SCM_RIGHTS && c->cmsg_type != SCM_PIDFD)) continue;
+      const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < count; i++) {
+        int one;
+        memcpy(&one, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+        if (one >= 0) r->fds.push_back(one);  // an SCM_PIDFD may be -errno (not installed)
+      }
+    }
+  }
+  OwnFds(env, r->fds.data(), static_cast<int>(r->fds.size()));
+  return 0;
+}
+
+// { [key]: value, ancillary, flags, fds, address? } for what Receive() got;
+// value nullptr means it could not be made. On any failure the fds that
+// arrived are closed and the result is nullptr.
+napi_value ReceivedResult(napi_env env, Received* r, const char* key, napi_value value) {
+  napi_value result, anc, fd_list;
+  void* copy;
+  bool ok = value != nullptr && napi_create_object(env, &result) == napi_ok && SetNamed(env, result, key, value) &&
+            napi_create_array(env, &anc) == napi_ok &&
+            napi_create_array_with_length(env, r->fds.size(), &fd_list) == napi_ok;
+  for (size_t i = 0; ok && i < r->fds.size(); i++) ok = SetElement(env, fd_list, i, Int(env, r->fds[i]));
+  uint32_t k = 0;
+  if (ok && r->msg.msg_controllen > 0) {
+    for (struct cmsghdr* c = CMSG_FIRSTHDR(&r->msg); ok && c != nullptr; c = CMSG_NXTHDR(&r->msg, c)) {
+      napi_value item, payload;
+      ok = napi_create_array_with_length(env, 3, &item) == napi_ok &&
+           SetElement(env, item, 0, Int(env, c->cmsg_level)) && SetElement(env, item, 1, Int(env, c->cmsg_type)) &&
+           napi_create_buffer_copy(env, c->cmsg_len - CMSG_LEN(0), CMSG_DATA(c), &copy, &payload) == napi_ok &&
+           SetElement(env, item, 2, payload) && SetElement(env, anc, k++, item);
+    }
+  }
+  ok = ok && SetNamed(env, result, "ancillary", anc) && SetNamed(env, result, "flags", Int(env, r->msg.msg_flags)) &&
+       SetNamed(env, result, "fds", fd_list);
+  std::string addr;
+  if (ok && DecodeAddress(r->name, r->msg.msg_namelen, &addr)) {
+    ok = SetNamed(env, result, "address", AddressValue(env, addr));
+  }
+  if (!ok) {
+    for (int one : r->fds) CloseOwnedFd(env, one);
+    return nullptr;
+  }
+  return result;
+}
+
+}  // namespace
+
 // recvmsg(fd, maxSize, cmsgSize, flags) -> { data, ancillary, flags, address?,
-// fds } | -errno. `fds` lists the SCM_RIGHTS and SCM_PIDFD fds that arrived: they are the
-// library's (FdLedger) until JS hands the result over, and closed here if
-// the result cannot be made.
+// fds } | -errno. `fds` lists the SCM_RIGHTS fds that arrived (Received).
 napi_value RecvMsg(napi_env env, napi_callback_info info) {
   Args args(env, info);
   if (!args.ok) return nullptr;
@@ -119,66 +197,43 @@ napi_value RecvMsg(napi_env env, napi_callback_info info) {
   // out, so a large maxSize costs address space, not a page per KiB.
   std::unique_ptr<char, decltype(&free)> data(static_cast<char*>(malloc(max_size > 0 ? max_size : 1)), free);
   if (data == nullptr) return Int(env, -ENOMEM);
-  // Aligned for cmsghdr: CMSG_FIRSTHDR/CMSG_NXTHDR assume it.
-  std::vector<struct cmsghdr> control((CMSG_SPACE(cmsg_size) + sizeof(struct cmsghdr) - 1) / sizeof(struct cmsghdr));
   struct iovec iov = {data.get(), static_cast<size_t>(max_size)};
-  sockaddr_un name;
-  memset(&name, 0, sizeof(name));
-  struct msghdr msg;
-  memset(&msg, 0, sizeof(msg));
-  msg.msg_name = &name;
-  msg.msg_namelen = sizeof(name);
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = cmsg_size > 0 ? control.data() : nullptr;
-  msg.msg_controllen = cmsg_size > 0 ? CMSG_SPACE(cmsg_size) : 0;
-  const ssize_t n = RETRY_EINTR(recvmsg(fd, &msg, flags | MSG_CMSG_CLOEXEC | MSG_DONTWAIT));
-  if (n < 0) return Int(env, -errno);
-  // The fds that arrived, owned until JS takes the result.
-  std::vector<int> fds;
-  if (msg.msg_controllen > 0) {
-    for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-      if (c->cmsg_level != SOL_SOCKET || (c->cmsg_type != SCM_RIGHTS && c->cmsg_type != SCM_PIDFD)) continue;
-      const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      for (size_t i = 0; i < count; i++) {
-        int one;
-        memcpy(&one, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-        if (one >= 0) fds.push_back(one);  // an SCM_PIDFD may be -errno (not installed)
-      }
-    }
-  }
-  OwnFds(env, fds.data(), static_cast<int>(fds.size()));
+  Received r;
+  const int err = Receive(env, fd, &iov, 1, cmsg_size, flags, &r);
+  if (err < 0) return Int(env, err);
   // With MSG_TRUNC passed in, n is the real length, which may exceed maxSize.
-  const size_t got = std::min(static_cast<size_t>(n), static_cast<size_t>(max_size));
-  napi_value result, buffer, anc, fd_list;
+  const size_t got = std::min(static_cast<size_t>(r.n), static_cast<size_t>(max_size));
+  napi_value buffer;
   void* copy;
-  bool ok = napi_create_object(env, &result) == napi_ok &&
-            napi_create_buffer_copy(env, got, data.get(), &copy, &buffer) == napi_ok &&
-            SetNamed(env, result, "data", buffer) && napi_create_array(env, &anc) == napi_ok &&
-            napi_create_array_with_length(env, fds.size(), &fd_list) == napi_ok;
-  for (size_t i = 0; ok && i < fds.size(); i++) ok = SetElement(env, fd_list, i, Int(env, fds[i]));
-  uint32_t k = 0;
-  if (ok && msg.msg_controllen > 0) {
-    for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); ok && c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-      napi_value item, payload;
-      ok = napi_create_array_with_length(env, 3, &item) == napi_ok &&
-           SetElement(env, item, 0, Int(env, c->cmsg_level)) && SetElement(env, item, 1, Int(env, c->cmsg_type)) &&
-           napi_create_buffer_copy(env, c->cmsg_len - CMSG_LEN(0), CMSG_DATA(c), &copy, &payload) == napi_ok &&
-           SetElement(env, item, 2, payload) && SetElement(env, anc, k++, item);
-    }
-  }
-  ok = ok && SetNamed(env, result, "ancillary", anc) && SetNamed(env, result, "flags", Int(env, msg.msg_flags)) &&
-       SetNamed(env, result, "fds", fd_list);
-  std::string addr;
-  if (ok && DecodeAddress(name, msg.msg_namelen, &addr)) {
-    napi_value s;
-    ok = napi_create_string_utf8(env, addr.data(), addr.size(), &s) == napi_ok && SetNamed(env, result, "address", s);
-  }
-  if (!ok) {
-    for (int one : fds) CloseOwnedFd(env, one);
-    return nullptr;
-  }
-  return result;
+  if (napi_create_buffer_copy(env, got, data.get(), &copy, &buffer) != napi_ok) buffer = nullptr;
+  return ReceivedResult(env, &r, "data", buffer);
+}
+
+// recvmsgInto(fd, views, cmsgSize, flags) -> { bytes, ancillary, flags,
+// address?, fds } | -errno: one recvmsg(2) with an iovec per view of JS's own
+// array, filled in order. bytes is recvmsg's return (with MSG_TRUNC passed
+// in, the real length, which may exceed the views).
+napi_value RecvMsgInto(napi_env env, napi_callback_info info) {
+  Args args(env, info);
+  if (!args.ok) return nullptr;
+  ArrayCall call;
+  if (call.Nested()) return Int(env, -EINVAL);
+  int fd, cmsg_size, flags;
+  UMS_READ(env, GetInt(env, args[0], &fd));
+  UMS_READ(env, GetInt(env, args[2], &cmsg_size));
+  UMS_READ(env, GetInt(env, args[3], &flags));
+  if (cmsg_size < 0 || cmsg_size > (1 << 20)) return Int(env, -EINVAL);
+  // The views' bytes are taken last, after every read that may run JS
+  // (js_values.h), and the syscall follows with no JS in between.
+  std::vector<napi_value> views;
+  UMS_READ(env, GatherViews(env, args[1], &views));
+  if (views.size() > IOV_MAX) return Int(env, -EMSGSIZE);
+  std::vector<struct iovec> iov;
+  UMS_READ(env, ViewsBytes(env, views.data(), views.size(), &iov));
+  Received r;
+  const int err = Receive(env, fd, iov.data(), iov.size(), cmsg_size, flags, &r);
+  if (err < 0) return Int(env, err);
+  return ReceivedResult(env, &r, "bytes", Int(env, r.n));
 }
 
 }  // namespace ums

@@ -1,4 +1,5 @@
-// Conversion between JS address strings and struct sockaddr_un.
+// Conversion between a name's bytes (from a JS string or Uint8Array) and
+// struct sockaddr_un.
 // A leading '\0' names the abstract namespace, and the name is length-exact:
 // no trailing NUL is added, because "\0name" and "\0name\0" are different
 // sockets (unix(7) "abstract"; docs/kernel.md, "Addresses").

@@ -166,9 +166,8 @@ void SocketHandle::DoRead(napi_env env) {
   } else if (ok) {
     ok = napi_create_array_with_length(env, count, &argv[3]) == napi_ok;
     for (size_t i = 0; ok && i < batch_names.size(); i++) {
-      napi_value name;
-      ok = napi_create_string_utf8(env, batch_names[i].second.data(), batch_names[i].second.size(), &name) == napi_ok &&
-           napi_set_element(env, argv[3], batch_names[i].first, name) == napi_ok;
+      napi_value name = AddressValue(env, batch_names[i].second);
+      ok = name != nullptr && napi_set_element(env, argv[3], batch_names[i].first, name) == napi_ok;
     }
   }
   if (!ok) {

@@ -254,18 +254,19 @@ export class Dispatcher {
       job.callback?.(null);
       return;
     }
-    w.released(jobCount(job));
     const request = job.request;
     if (request !== null) {
       request.worker = null;
       if (!this.#requests.has(request.id)) {
-        // Timed out meanwhile: nobody waits for it any more.
+        // Timed out meanwhile: nobody waits for it any more, and settling it
+        // took it off this worker's count already (release()).
         if (job.fds.length > 0) debug('pool: closing fds %j of request %d: settled while its write failed', job.fds, request.id);
         closeFds(job.fds);
         job.fds = [];
         return;
       }
     }
+    w.released(jobCount(job));
     // The channel itself failed (errored: its 'error' listener reports that
     // once, as the pool's 'error'), or the worker is going: either way the
     // frame never reached a worker, and its caller is not the one to tell.

@@ -48,6 +48,8 @@ export class Supervisor {
   readonly #earlyDeaths: number[];
   /** Workers spawned whose exit is not yet reported (a slot's old worker may still be here). */
   readonly #live = new Set<PoolWorker>();
+  // start() runs inside createPool(), before anyone can listen for 'error'.
+  #starting = false;
 
   constructor(size: number, options: SpawnOptions, host: SupervisorHost) {
     this.#options = options;
@@ -58,7 +60,12 @@ export class Supervisor {
 
   /** Spawns every slot's first worker. */
   start(): void {
-    for (let id = 0; id < this.#slots.length; id++) this.#spawn(id);
+    this.#starting = true;
+    try {
+      for (let id = 0; id < this.#slots.length; id++) this.#spawn(id);
+    } finally {
+      this.#starting = false;
+    }
   }
 
   /** The current worker of each slot (null while a slot respawns or after close). */
@@ -169,7 +176,14 @@ export class Supervisor {
   }
 
   // EMFILE and the like: counted as a failed start, retried with a delay.
+  // A start that fails inside start() (createPool()) is handled on the next
+  // tick: an 'error' emitted there would throw out of createPool(), leave
+  // the other slots unstarted, and no listener could have been added yet.
   #spawnFailed(id: number, err: Error): void {
+    if (this.#starting) {
+      process.nextTick(() => this.#spawnFailed(id, err));
+      return;
+    }
     this.#host.error(err);
     const deaths = ++this.#earlyDeaths[id]!;
     debug('pool: worker %d could not be started (%s), failure %d of %d', id, err.message, deaths, MAX_EARLY_DEATHS);

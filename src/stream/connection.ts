@@ -5,6 +5,7 @@
 // poll, one timer per socket).
 import { constants, native, type NativeSocketHandle } from '../native/binding';
 import { errno } from './errors';
+import type { NativeAddress } from './address-codec';
 
 const EAGAIN = errno('EAGAIN'),
   EINPROGRESS = errno('EINPROGRESS'),
@@ -25,11 +26,11 @@ export class Connection {
   #handle: NativeSocketHandle | null;
   readonly #host: ConnectionHost;
   /** The address connect() was asked for (connect()), if any. */
-  readonly connectTo: string | undefined;
+  readonly connectTo: NativeAddress | undefined;
   /** True from construction until that connect() has completed. */
   connecting: boolean;
   /** The peer's address once connect() succeeded. */
-  remote: string | undefined;
+  remote: NativeAddress | undefined;
   // Whether the handle polls for writability. It mirrors the handle's own
   // state so that the end of every write costs no N-API call (writeStop).
   #watchingWritable = false;
@@ -37,7 +38,7 @@ export class Connection {
   #retryDelay = 1;
   #refed = true;
 
-  constructor(handle: NativeSocketHandle, connectTo: string | undefined, host: ConnectionHost) {
+  constructor(handle: NativeSocketHandle, connectTo: NativeAddress | undefined, host: ConnectionHost) {
     this.#handle = handle;
     this.connectTo = connectTo;
     this.connecting = connectTo !== undefined;

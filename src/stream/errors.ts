@@ -5,6 +5,7 @@
 import os from 'node:os';
 import util from 'node:util';
 import { constants } from '../native/binding';
+import { decodeAddress } from './address-codec';
 
 export interface ErrnoError extends Error {
   code: string;
@@ -40,26 +41,28 @@ export function formatAddress(address: string): string {
   return address.startsWith('\0') ? `@${address.slice(1)}` : address;
 }
 
-export function errnoError(errno: number, syscall: string, address?: string): ErrnoError {
+export function errnoError(errno: number, syscall: string, address?: string | Uint8Array): ErrnoError {
   if (typeof errno !== 'number' || !Number.isInteger(errno)) {
     throw invalidArgType(`The "errno" argument must be an integer. Received ${describe(errno)}`);
   }
   if (typeof syscall !== 'string') {
     throw invalidArgType(`The "syscall" argument must be of type string. Received ${describe(syscall)}`);
   }
-  if (address !== undefined && typeof address !== 'string') {
-    throw invalidArgType(`The "address" argument must be of type string. Received ${describe(address)}`);
+  if (address !== undefined && typeof address !== 'string' && !util.types.isUint8Array(address)) {
+    throw invalidArgType(`The "address" argument must be of type string or a Buffer. Received ${describe(address)}`);
   }
+  // Raw bytes are named by their lossless string (address-codec.ts).
+  const text = address === undefined || typeof address === 'string' ? address : decodeAddress(address);
   // An errno libuv does not name gets Node's code for it (uvException).
   const name = nameByErrno.get(errno);
   const code = name ?? 'UNKNOWN';
   const description = systemErrors.get(errno)?.[1] ?? `unknown error ${errno}`;
-  const where = address !== undefined && address !== '' ? ` ${formatAddress(address)}` : '';
+  const where = text !== undefined && text !== '' ? ` ${formatAddress(text)}` : '';
   const err = new Error(`${syscall} ${code}: ${description}${where}`) as ErrnoError;
   err.code = code;
   err.errno = errno;
   err.syscall = syscall;
-  if (address !== undefined) err.address = address;
+  if (text !== undefined) err.address = text;
   Error.captureStackTrace(err, errnoError);
   return err;
 }
@@ -121,7 +124,7 @@ export function isRevokedProxy(value: unknown): boolean {
 }
 
 /** Throws the errno error for a negative native result; returns it otherwise. */
-export function check(result: number, syscall: string, address?: string): number {
+export function check(result: number, syscall: string, address?: string | Uint8Array): number {
   if (result < 0) throw errnoError(result, syscall, address);
   return result;
 }

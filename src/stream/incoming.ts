@@ -15,6 +15,7 @@ import { debug } from '../debug';
 import { constants, native, recvFds, recvMeta } from '../native/binding';
 import { closeFds } from './fds';
 import type { UnixMessage } from './types';
+import { presentAddress, type AddressEncoding, type NativeAddress } from './address-codec';
 
 const { META_STRIDE, META_LENGTH, META_FLAGS, META_FD_COUNT, META_PID, META_UID, META_GID } = constants;
 const { FLAG_TRUNCATED, FLAG_FDS_TRUNCATED, FLAG_CREDENTIALS, FLAG_PIDFD } = constants;
@@ -40,9 +41,10 @@ export function decodeBatch(
   fd: number,
   count: number,
   data: Buffer | Buffer[],
-  addresses: Array<string | undefined> | undefined,
+  addresses: Array<NativeAddress | undefined> | undefined,
   base: number | undefined,
   deliver: (message: UnixMessage) => void,
+  addressEncoding: AddressEncoding = 'utf8',
 ): void {
   const perMessage = Array.isArray(data);
   let offset = base ?? 0;
@@ -64,7 +66,8 @@ export function decodeBatch(
         fdsTruncated: (flags & FLAG_FDS_TRUNCATED) !== 0,
       };
       const address = addresses?.[i];
-      if (address !== undefined) message.address = address;
+      // The common case, an ASCII name read as a string, is handed on as it is.
+      if (address !== undefined) message.address = presentAddress(address, addressEncoding);
       if ((flags & FLAG_CREDENTIALS) !== 0) {
         message.credentials = { pid: recvMeta[m + META_PID]!, uid: recvMeta[m + META_UID]!, gid: recvMeta[m + META_GID]! };
       }

@@ -1,3 +1,6 @@
+// The stream layer's public entry: the socket and server classes, the
+// factories that make them (socketPair, connect, createSocket, createServer),
+// and the types and constants a user of the package imports.
 import { constants, native } from '../native/binding';
 import { describe, errnoError, invalidArgType } from './errors';
 import { UnixMessageServer, type ServerOptions } from './server';
@@ -40,8 +43,8 @@ export function socketPair(type: SocketType = 'seqpacket', options: SocketOption
 }
 
 export interface ConnectOptions extends SocketOptions {
-  /** A filesystem path, or '\0name' for the abstract namespace. */
-  path: string;
+  /** A filesystem path, or '\0name' for the abstract namespace; or its raw bytes (a Uint8Array). */
+  path: string | Uint8Array;
   /** Default 'seqpacket'. */
   type?: SocketType;
 }
@@ -66,8 +69,8 @@ export function connect(options: ConnectOptions, onConnect?: () => void): UnixMe
 export interface CreateSocketOptions extends SocketOptions {
   /** Default 'dgram'. */
   type?: SocketType;
-  /** Bind at once: a path, '\0name', or '' to autobind. */
-  bind?: string;
+  /** Bind at once: a path, '\0name' (or its raw bytes, a Uint8Array), or '' to autobind. */
+  bind?: string | Uint8Array;
 }
 
 /** An unconnected socket, typically dgram: bind() it, then write({ data, address }). */

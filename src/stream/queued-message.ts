@@ -2,6 +2,7 @@
 // dups it owns, and how much of it is left after a partial stream write.
 import { constants, type Gather } from '../native/binding';
 import { invalidState } from './errors';
+import type { NativeAddress } from './address-codec';
 import { closeFds } from './fds';
 import { dataLength } from './validate';
 import { byteLengthOf, bytesAfter } from './views';
@@ -16,14 +17,14 @@ export class QueuedMessage {
   error: Error | null = null;
   data: Gather;
   byteLength: number;
-  readonly address: string | null;
+  readonly address: NativeAddress | null;
   readonly lent: boolean;
   /** Wholly in the kernel. A later error of the same flush is not this message's. */
   sent = false;
   /** `error` ends the socket, not only this message (SendQueue.sendNow). */
   fatal = false;
 
-  constructor(data: Gather, byteLength: number, address: string | null, dups: number[] | null, lent: boolean) {
+  constructor(data: Gather, byteLength: number, address: NativeAddress | null, dups: number[] | null, lent: boolean) {
     this.data = data;
     this.byteLength = byteLength;
     this.address = address;

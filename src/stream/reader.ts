@@ -18,6 +18,7 @@ import { FdRoomWait } from './fd-room-wait';
 import { closeFds } from './fds';
 import { decodeBatch, heldCount, heldFds, UnreadLedger } from './incoming';
 import type { UnixMessage } from './types';
+import type { AddressEncoding, NativeAddress } from './address-codec';
 
 const UV_EOF = -4095;
 
@@ -34,6 +35,8 @@ export interface ReaderLimits {
   /** Each message also brings a pidfd, one more fd to budget for. */
   passPidfd: boolean;
   acceptFds: boolean;
+  /** How `m.address` is handed out (address-codec.ts). */
+  addressEncoding?: AddressEncoding;
 }
 
 export class Reader {
@@ -42,7 +45,8 @@ export class Reader {
   #handle: NativeSocketHandle | null;
   // For traces only.
   readonly #fd: number;
-  readonly #remote: () => string | undefined;
+  readonly #remote: () => NativeAddress | undefined;
+  readonly #addressEncoding: AddressEncoding;
   readonly #maxPendingFds: number;
   readonly maxFdsPerMessage: number;
   // SO_PASSCRED and SO_PASSPIDFD as last set: how the handle sizes its
@@ -63,7 +67,7 @@ export class Reader {
   #deferredError: Error | null = null;
   readonly #unread = new UnreadLedger();
 
-  constructor(socket: ReadingSocket, handle: NativeSocketHandle, fd: number, limits: ReaderLimits, remote: () => string | undefined) {
+  constructor(socket: ReadingSocket, handle: NativeSocketHandle, fd: number, limits: ReaderLimits, remote: () => NativeAddress | undefined) {
     this.#socket = socket;
     this.#handle = handle;
     this.#fd = fd;
@@ -73,6 +77,7 @@ export class Reader {
     this.#passPidfd = limits.passPidfd;
     this.#acceptFds = limits.acceptFds;
     this.#remote = remote;
+    this.#addressEncoding = limits.addressEncoding ?? 'utf8';
   }
 
   /** Received fds in the readable buffer, not yet delivered. */
@@ -81,14 +86,14 @@ export class Reader {
   }
 
   /**
-   * setOption() set level/name to value: SO_PASSCRED and SO_PASSPIDFD change
-   * the receive buffer (credentials come before the fds, the pidfd after
-   * them) and the fds a message may bring (setMaxFds).
+   * setOption() turned SOL_SOCKET option `name` (SO_PASSCRED or
+   * SO_PASSPIDFD) on or off, as the kernel reads it back: that changes the
+   * receive buffer (credentials come before the fds, the pidfd after them)
+   * and the fds a message may bring (setMaxFds).
    */
-  optionSet(level: number, name: number, value: number): void {
-    if (level !== constants.SOL_SOCKET) return;
-    if (name === constants.SO_PASSCRED) this.#passCredentials = value !== 0;
-    else if (name === constants.SO_PASSPIDFD) this.#passPidfd = value !== 0;
+  optionSet(name: number, on: boolean): void {
+    if (name === constants.SO_PASSCRED) this.#passCredentials = on;
+    else if (name === constants.SO_PASSPIDFD) this.#passPidfd = on;
     else return;
     this.#handle?.setMaxFds(this.maxFdsPerMessage, this.#passCredentials, this.#passPidfd);
     this.update();
@@ -137,9 +142,9 @@ export class Reader {
   }
 
   /** The handle's onRead: a batch of `count` messages, then `status`. */
-  onRead(count: number, data: Buffer | Buffer[], status: number, addresses: Array<string | undefined> | undefined, base: number | undefined): void {
+  onRead(count: number, data: Buffer | Buffer[], status: number, addresses: Array<NativeAddress | undefined> | undefined, base: number | undefined): void {
     try {
-      decodeBatch(this.#fd, count, data, addresses, base, this.#deliverOne);
+      decodeBatch(this.#fd, count, data, addresses, base, this.#deliverOne, this.#addressEncoding);
     } finally {
       this.#afterRead(status, count);
     }

@@ -20,6 +20,7 @@ import { appendParts, changedError, isDone, QueuedMessage } from './queued-messa
 import type { SocketType } from './types';
 import { normalizeMessage, type NormalizedMessage } from './validate';
 import { byteLengthOf, isByteView } from './views';
+import type { NativeAddress } from './address-codec';
 
 const EACCES = errno('EACCES'),
   EAGAIN = errno('EAGAIN'),
@@ -43,7 +44,7 @@ const EACCES = errno('EACCES'),
 const MESSAGE_ERRORS = new Set([EMSGSIZE, EINVAL, EPERM, EBADF, ENOMEM]);
 const DESTINATION_ERRORS = new Set([ECONNREFUSED, ENOENT, EPROTOTYPE, EACCES, ENOTDIR, EISCONN, ECONNRESET, ENOTCONN]);
 /** A sendmsg error that fails this message and leaves the socket usable. */
-function failsOnlyTheMessage(r: number, address: string | null): boolean {
+function failsOnlyTheMessage(r: number, address: NativeAddress | null): boolean {
   return MESSAGE_ERRORS.has(r) || (address !== null && DESTINATION_ERRORS.has(r));
 }
 /** Messages per sendmmsg; also the socket's default writableHighWaterMark. */
@@ -60,12 +61,12 @@ export interface SendPort {
   /** The socket's fd, read only for debug traces. */
   readonly fd: number;
   /** Bytes sent, or -errno. */
-  send(data: Gather, fds: FdList, address: string | null, flags: number): Errno;
+  send(data: Gather, fds: FdList, address: NativeAddress | null, flags: number): Errno;
   /** Messages sent, or -errno. */
   sendBatch(
     datas: readonly Gather[],
     fds: readonly FdList[] | undefined,
-    addresses: ReadonlyArray<string | null> | undefined,
+    addresses: ReadonlyArray<NativeAddress | null> | undefined,
     start: number,
     end: number,
   ): Errno;
@@ -93,7 +94,7 @@ export function fdSendPort(fd: number): SendPort {
 /** What the queue asks of the socket's connection (connection.ts). */
 export interface SendLink {
   /** The connected peer's address, named in errors. */
-  readonly remote: string | undefined;
+  readonly remote: NativeAddress | undefined;
   /** Poll for writability and call flush() then (EAGAIN, ENOBUFS). */
   waitWritable(): void;
   /** The wait above is no longer needed: the write it was for is done. */
@@ -393,7 +394,7 @@ export class SendQueue {
     }
     const datas: Gather[] = [];
     let fds: Array<number[] | null> | undefined;
-    let addresses: Array<string | null> | undefined;
+    let addresses: Array<NativeAddress | null> | undefined;
     for (let i = p.index; i < end; i++) {
       const m = p.messages[i]!;
       if (i > p.index && (isDone(m) || m.changed())) {

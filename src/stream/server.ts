@@ -9,9 +9,11 @@
 // bound to (recordOwnFile).
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
+import { types } from 'node:util';
 import { debug } from '../debug';
 import { constants, native, type NativeSocketHandle } from '../native/binding';
 import { describe, errno, errnoError, invalidArgType, invalidArgValue, invalidFdType, outOfRange, serverAlreadyListen, serverNotRunning } from './errors';
+import { isAbstract, presentAddress, type NativeAddress } from './address-codec';
 import { FdRoomWait } from './fd-room-wait';
 import { UnixMessageSocket } from './socket';
 import type { UnixMessageServerEvents } from './socket-events';
@@ -25,8 +27,8 @@ export interface ServerOptions extends SocketOptions {
 }
 
 export interface ListenOptions {
-  /** A filesystem path, or '\0name' for the abstract namespace. */
-  path?: string;
+  /** A filesystem path, or '\0name' for the abstract namespace; or its raw bytes (a Uint8Array). */
+  path?: string | Uint8Array;
   /** Adopt an already bound (and possibly listening) socket fd. */
   fd?: number;
   /** listen(2) backlog; default 511 like net.Server. */
@@ -39,8 +41,8 @@ export interface ListenOptions {
  * listen()'s target, read once and checked: a path, or an options object
  * with exactly one of path and fd. Also what listen$() checks when called.
  */
-export function listenOptionsOf(target: unknown): { path?: string; fd?: number; backlog: number; mode?: number } {
-  if (typeof target === 'string') return { path: validateAddress(target, 'path'), backlog: 511 };
+export function listenOptionsOf(target: unknown): { path?: NativeAddress; fd?: number; backlog: number; mode?: number } {
+  if (typeof target === 'string' || types.isUint8Array(target)) return { path: validateAddress(target, 'path'), backlog: 511 };
   if (typeof target !== 'object' || target === null || isArray(target, 'options')) {
     throw invalidArgType(`listen() takes a path or an options object { path, backlog, mode, fd }. Received ${describe(target)}`);
   }
@@ -62,7 +64,7 @@ export function listenOptionsOf(target: unknown): { path?: string; fd?: number; 
     return { fd: validateFd(options.fd, 'fd'), backlog };
   }
   const path = validateAddress(options.path, 'path');
-  if (mode !== undefined && path.startsWith('\0')) {
+  if (mode !== undefined && isAbstract(path)) {
     throw invalidArgValue('The "mode" option applies to pathname sockets; an abstract name has no file');
   }
   return mode === undefined ? { path, backlog } : { path, backlog, mode };
@@ -97,7 +99,7 @@ export class UnixMessageServer extends EventEmitter<UnixMessageServerEvents> {
   readonly type: 'stream' | 'seqpacket';
   #options: SocketOptions;
   #handle: NativeSocketHandle | null = null;
-  #address: string | null = null;
+  #address: NativeAddress | null = null;
   // The socket file we created: the only file close() may remove.
   #ownFile: OwnFile | null = null;
   #connections = new Set<UnixMessageSocket>();
@@ -138,7 +140,7 @@ export class UnixMessageServer extends EventEmitter<UnixMessageServerEvents> {
    * listen('/path' | '\0abstract' | { path, backlog, mode } | { fd }).
    * Errors (EADDRINUSE, EACCES...) are emitted as 'error', like net.Server.
    */
-  listen(target: string | ListenOptions, callback?: () => void): this {
+  listen(target: string | Uint8Array | ListenOptions, callback?: () => void): this {
     if (this.#handle !== null) throw serverAlreadyListen();
     if (callback !== undefined && typeof callback !== 'function') {
       throw invalidArgType(`The "callback" argument must be a function. Received ${describe(callback)}`);
@@ -185,7 +187,7 @@ export class UnixMessageServer extends EventEmitter<UnixMessageServerEvents> {
     return handle;
   }
 
-  #bindAndListen(path: string, backlog: number, mode: number | undefined): NativeSocketHandle | Error {
+  #bindAndListen(path: NativeAddress, backlog: number, mode: number | undefined): NativeSocketHandle | Error {
     const fd = native.socket(TYPE_NUMBERS[this.type]);
     if (fd < 0) return errnoError(fd, 'socket');
     // The handle takes the fd before bind(2) creates the file, and knows the
@@ -194,7 +196,7 @@ export class UnixMessageServer extends EventEmitter<UnixMessageServerEvents> {
     // the socket is bound to (sock_diag; an unbound socket names none).
     const handle = this.#open(fd);
     if (handle instanceof Error) return handle;
-    if (!path.startsWith('\0')) handle.setTeardownUnlink(path);
+    if (!isAbstract(path)) handle.setTeardownUnlink(path);
     const fail = (err: Error): Error => {
       handle.close();
       this.#removeOwnFile();
@@ -207,7 +209,7 @@ export class UnixMessageServer extends EventEmitter<UnixMessageServerEvents> {
     r = native.bind(fd, path, mode);
     if (r < 0) return fail(errnoError(r, 'listen', path));
     this.#address = path;
-    if (!path.startsWith('\0')) this.#ownFile = recordOwnFile(fd, path);
+    if (!isAbstract(path)) this.#ownFile = recordOwnFile(fd, path);
     r = native.listen(fd, backlog);
     if (r < 0) return fail(errnoError(r, 'listen', path));
     return handle;
@@ -250,7 +252,7 @@ export class UnixMessageServer extends EventEmitter<UnixMessageServerEvents> {
       throw errnoError(o < 0 ? o : l, o < 0 ? 'setsockopt' : 'listen');
     }
     const name = native.getsockname(own);
-    this.#address = typeof name === 'string' ? name : null;
+    this.#address = typeof name === 'number' ? null : name;
     return own;
   }
 
@@ -337,9 +339,13 @@ export class UnixMessageServer extends EventEmitter<UnixMessageServerEvents> {
     for (const socket of this.#connections) socket.destroy();
   }
 
-  /** The bound name: a path or '\0name'; null when not listening. */
-  address(): string | null {
-    return this.#handle === null ? null : this.#address;
+  /**
+   * The bound name: a path or '\0name' (a Buffer with addressEncoding:
+   * 'buffer'); null when not listening.
+   */
+  address(): string | Buffer | null {
+    const name = this.#handle === null ? null : this.#address;
+    return name === null ? null : presentAddress(name, this.#options.addressEncoding ?? 'utf8');
   }
 
   ref(): this {
@@ -388,7 +394,7 @@ export class UnixMessageServer extends EventEmitter<UnixMessageServerEvents> {
  * names right after bind stands in for it, if it is a socket: that one could
  * already have been replaced.
  */
-function recordOwnFile(fd: number, path: string): OwnFile | null {
+function recordOwnFile(fd: number, path: NativeAddress): OwnFile | null {
   const own = kernelFile(native.boundFile(fd));
   if (own !== null) return own;
   try {
@@ -400,7 +406,7 @@ function recordOwnFile(fd: number, path: string): OwnFile | null {
 }
 
 /** Whether `path` names the file recorded in `own` (a final symlink is not followed). */
-function isOwnFile(path: string, own: OwnFile): boolean {
+function isOwnFile(path: NativeAddress, own: OwnFile): boolean {
   const st = fs.lstatSync(path, { bigint: true, throwIfNoEntry: false });
   if (st === undefined || !st.isSocket()) return false;
   if (!own.kernel) return st.dev === own.dev && st.ino === own.ino;

@@ -7,6 +7,7 @@ import { describe, errno, errnoError, outOfRange } from './errors';
 import { defaultFdBound } from './fds';
 import { TYPE_NUMBERS } from './socket-type';
 import type { SocketType } from './types';
+import type { AddressEncoding, NativeAddress } from './address-codec';
 
 const { SCM_MAX_FD } = constants;
 const ENOPROTOOPT = errno('ENOPROTOOPT');
@@ -59,13 +60,19 @@ export interface SocketOptions {
    * on older kernels fds that still arrive are closed on receipt.
    */
   acceptFds?: boolean;
+  /**
+   * How addresses are handed out (`m.address`, address(), remoteAddress,
+   * server.address()): 'utf8' (default), lossless strings (address-codec.ts),
+   * or 'buffer', the raw sun_path bytes.
+   */
+  addressEncoding?: AddressEncoding;
 }
 
 export interface InternalOptions extends SocketOptions {
   fd: number;
   type: SocketType;
   /** Connect to this address before reading or writing. */
-  connectTo?: string;
+  connectTo?: NativeAddress;
 }
 
 /** The options a socket keeps, checked, with their defaults applied. */
@@ -79,6 +86,7 @@ export interface SocketLimits {
   passCredentials: boolean;
   passPidfd: boolean;
   acceptFds: boolean;
+  addressEncoding: AddressEncoding;
 }
 
 /** Throws ERR_OUT_OF_RANGE for the first option out of range. */
@@ -100,7 +108,8 @@ export function limitsOf(options: InternalOptions): SocketLimits {
   // with no room for them (older kernels, without SO_PASSRIGHTS, drop them
   // there and flag the message fdsTruncated).
   const maxFdsPerMessage = acceptFds ? maxFds : 0;
-  return { maxMessageSize, maxPendingFds, maxQueuedFds, maxFdsPerMessage, passCredentials, passPidfd, acceptFds };
+  const addressEncoding = options.addressEncoding ?? 'utf8';
+  return { maxMessageSize, maxPendingFds, maxQueuedFds, maxFdsPerMessage, passCredentials, passPidfd, acceptFds, addressEncoding };
 }
 
 /**

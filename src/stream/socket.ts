@@ -6,32 +6,19 @@
 // socket-calls.ts (plain socket calls). The socket owns its fd (the handle
 // closes it on destroy); the fds in messages are owned as those files say.
 import { Duplex } from 'node:stream';
-import { constants, native, type NativeSocketHandle } from '../native/binding';
-import { describe, errno, errnoError, invalidArgType, invalidState, streamDestroyed } from './errors';
+import { native, type NativeSocketHandle } from '../native/binding';
+import { describe, errnoError, invalidArgType, invalidState, streamDestroyed } from './errors';
 import { fdSendPort, SEND_BATCH, SendQueue } from './send-queue';
 import { Connection } from './connection';
 import { Reader } from './reader';
-import { limitsOf, openHandle, type InternalOptions, type SocketOptions } from './socket-options';
+import { limitsOf, openHandle, type InternalOptions, type SocketLimits, type SocketOptions } from './socket-options';
 import { normalizeMessage, socketOptionsOf, validateFd, writeCallback } from './validate';
-import {
-  bindName,
-  bindTo,
-  getIntOption,
-  localAddress,
-  peerAddress,
-  peerCredentialsOf,
-  peerPidfdOf,
-  setIntOption,
-  validateGetOption,
-  validateSetOption,
-} from './socket-calls';
+import * as calls from './socket-calls';
 import { adoptDuplicate } from './socket-type';
 import { isByteView } from './views';
 import { WriteReports } from './write-reports';
 import type { Credentials, MessageInput, SocketType, UnixMessage, WriteCallback } from './types';
 import './socket-events';
-
-const ENOTCONN = errno('ENOTCONN');
 
 export class UnixMessageSocket extends Duplex {
   /** 'stream', 'seqpacket' or 'dgram'. */
@@ -39,6 +26,7 @@ export class UnixMessageSocket extends Duplex {
   #handle: NativeSocketHandle | null = null;
   // connect(), the peer's address, the writable poll and the retry timer.
   readonly #link: Connection;
+  readonly #limits: SocketLimits;
   // Read side: the poll budget, pauses, EOF, and the received fds (reader.ts).
   readonly #reader: Reader;
   // Write side: the queued messages, their dups and the sends (send-queue.ts).
@@ -64,6 +52,7 @@ export class UnixMessageSocket extends Duplex {
     });
     this.type = type;
     const limits = limitsOf(options);
+    this.#limits = limits;
     const handle = openHandle(options.fd, type, limits);
     handle.owner = {
       onRead: (count, data, status, addresses, base) => this.#reader.onRead(count, data, status, addresses, base),
@@ -85,14 +74,13 @@ export class UnixMessageSocket extends Duplex {
     }
   }
 
-  // Like net.Socket: a socket reads from the start (into its bounded buffer),
-  // so a connection keeps the process alive until it ends or is unref()ed.
-  // An unnamed, unconnected dgram socket can receive nothing and does not,
-  // like an unbound dgram.Socket. (A socketpair end has no name either, but
-  // is connected: getpeername succeeds, with an unnamed peer.)
+  // Like net.Socket: a socket reads from the start (into its bounded buffer), so
+  // a connection keeps the process alive until it ends or is unref()ed. An unnamed,
+  // unconnected dgram socket can receive nothing and does not, like an unbound
+  // dgram.Socket. (A socketpair end has no name either, but is connected.)
   #startReading(): void {
     const fd = this.#handle?.fd ?? -1;
-    if (this.type === 'dgram' && typeof native.getsockname(fd) !== 'string' && typeof native.getpeername(fd) === 'number') {
+    if (this.type === 'dgram' && !calls.hasName(native.getsockname(fd)) && typeof native.getpeername(fd) === 'number') {
       return;
     }
     this.read(0);
@@ -121,48 +109,58 @@ export class UnixMessageSocket extends Duplex {
     return this.#link.connecting;
   }
 
-  /** The peer's address (getpeername), if it has one. */
-  get remoteAddress(): string | undefined {
-    if (this.#link.remote !== undefined) return this.#link.remote;
-    const h = this.#handle;
-    return h === null ? undefined : peerAddress(h.fd);
+  /** The peer's address (getpeername), if it has one (a Buffer with addressEncoding: 'buffer'). */
+  get remoteAddress(): string | Buffer | undefined {
+    return calls.remoteAddressOf(this.#link.remote, this.#handle?.fd, this.#limits.addressEncoding);
   }
 
-  /** This socket's own address (getsockname): a path, '\0name', or '' when unnamed. */
-  address(): string {
-    return localAddress(this.#liveFd('address'));
+  /** This socket's own address (getsockname): a path, '\0name', or '' when unnamed (or as bytes). */
+  address(): string | Buffer {
+    return calls.localAddress(this.#liveFd('address'), this.#limits.addressEncoding);
   }
 
-  /** dgram: binds to a path or '\0abstract' name; with no argument, autobinds. */
-  bind(address?: string): this {
-    const name = bindName(address);
-    bindTo(this.#liveFd('bind'), name);
+  /** dgram: binds to a path or '\0abstract' name (or its bytes); with no argument, autobinds. */
+  bind(address?: string | Uint8Array): this {
+    const name = calls.bindName(address);
+    calls.bindTo(this.#liveFd('bind'), name);
     this.#startReading();
     return this;
   }
 
   /** SO_PEERCRED: the peer's credentials at connect()/socketpair() time. */
   peerCredentials(): Credentials {
-    return peerCredentialsOf(this.#liveFd('peerCredentials'));
+    return calls.peerCredentialsOf(this.#liveFd('peerCredentials'));
   }
 
   /** SO_PEERPIDFD (Linux 6.5+): a new pidfd (close-on-exec) for the peer; the caller owns and closes it. */
   peerPidfd(): number {
-    return peerPidfdOf(this.#liveFd('peerPidfd'));
+    return calls.peerPidfdOf(this.#liveFd('peerPidfd'));
   }
 
-  /** setsockopt(2) for integer options. */
-  setOption(level: number, name: number, value: number): this {
-    validateSetOption(level, name, value);
-    setIntOption(this.#liveFd('setOption'), level, name, value);
-    this.#reader.optionSet(level, name, value);
+  /** SO_PEERGROUPS: the peer's supplementary groups at connect()/socketpair() time. */
+  peerGroups(): number[] {
+    return calls.peerGroupsOf(this.#liveFd('peerGroups'));
+  }
+
+  /** SO_PEERSEC: the peer's security context; undefined when no LSM labels sockets. */
+  peerSecurityContext(): string | undefined {
+    return calls.peerSecurityContextOf(this.#liveFd('peerSecurityContext'));
+  }
+
+  /** setsockopt(2): an integer, or the bytes of a Buffer, TypedArray or DataView. */
+  setOption(level: number, name: number, value: number | ArrayBufferView): this {
+    calls.validateSetOption(level, name, value);
+    const on = calls.setSocketOption(this.#liveFd('setOption'), level, name, value);
+    if (on !== undefined) this.#reader.optionSet(name, on);
     return this;
   }
 
-  /** getsockopt(2) for integer options. */
-  getOption(level: number, name: number): number {
-    validateGetOption(level, name);
-    return getIntOption(this.#liveFd('getOption'), level, name);
+  /** getsockopt(2): the integer, or with `length`, a Buffer of up to `length` bytes. */
+  getOption(level: number, name: number): number;
+  getOption(level: number, name: number, length: number): Buffer;
+  getOption(level: number, name: number, length?: number): number | Buffer {
+    const n = calls.validateGetOption(level, name, length);
+    return calls.getOptionOn(this.#liveFd('getOption'), level, name, n);
   }
 
   ref(): this {
@@ -377,8 +375,7 @@ export class UnixMessageSocket extends Duplex {
       callback();
       return;
     }
-    const r = native.shutdown(h.fd, constants.SHUT_WR);
-    callback(r < 0 && r !== ENOTCONN ? errnoError(r, 'shutdown', this.#link.remote) : null);
+    callback(calls.shutdownWrite(h.fd, this.#link.remote));
   }
 
   // Every delivery (read() in paused mode, flowing mode, push() straight to a

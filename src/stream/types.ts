@@ -1,3 +1,5 @@
+// The shapes users write and receive: socket types, messages in and out,
+// credentials, write callbacks. Types only: no code.
 export type SocketType = 'stream' | 'seqpacket' | 'dgram';
 
 export interface Credentials {
@@ -18,8 +20,11 @@ export interface UnixMessage {
    * arrive.
    */
   fdsTruncated: boolean;
-  /** dgram: the sender's address, when it has one. */
-  address?: string;
+  /**
+   * dgram: the sender's address, when it has one: a lossless string, or a
+   * Buffer with `addressEncoding: 'buffer'`.
+   */
+  address?: string | Buffer;
   /** With `passCredentials`: the sender's SCM_CREDENTIALS. */
   credentials?: Credentials;
   /**
@@ -38,8 +43,8 @@ export type MessageInput = OutgoingMessage | MessageData;
 export interface OutgoingMessage {
   data?: MessageData;
   fds?: readonly number[];
-  /** dgram only: the destination of an unconnected send. */
-  address?: string;
+  /** dgram only: the destination of an unconnected send (a string, or raw sun_path bytes). */
+  address?: string | Uint8Array;
   /**
    * Lend the fds instead of having them duplicated: the socket sends these
    * fd numbers as they are, and you keep every one of them open (and

@@ -13,7 +13,8 @@ import { constants } from '../native/binding';
 import { describe, invalidArgType, invalidArgValue, isRevokedProxy, outOfRange, unknownEncoding } from './errors';
 import type { SocketOptions } from './socket-options';
 import type { SocketType, WriteCallback } from './types';
-import { byteLengthOf, isByteView, isFakeView } from './views';
+import { byteLengthOf, bytesAfter, isByteView, isFakeView } from './views';
+import { encodeAddress, hasSurrogate, type AddressEncoding, type NativeAddress } from './address-codec';
 
 export interface NormalizedMessage {
   /** One view, or our own array of them. */
@@ -22,7 +23,7 @@ export interface NormalizedMessage {
   byteLength: number;
   /** Our own copy. */
   fds: readonly number[];
-  address: string | null;
+  address: NativeAddress | null;
   /** OutgoingMessage.lend */
   lend: boolean;
 }
@@ -84,6 +85,7 @@ const SOCKET_OPTIONS = [
   'passCredentials',
   'passPidfd',
   'acceptFds',
+  'addressEncoding',
 ] as const;
 
 /**
@@ -107,6 +109,7 @@ export function socketOptionsOf<K extends string = never>(
   validateInteger(o.maxQueuedFds, 'maxQueuedFds', 1);
   validateInteger(o.maxFdsPerMessage, 'maxFdsPerMessage', 0, constants.SCM_MAX_FD);
   validateInteger(o.maxMessageSize, 'maxMessageSize', 1, 0x7fffffff);
+  validateAddressEncoding(o.addressEncoding);
   return o as SocketOptions & Partial<Record<K, unknown>>;
 }
 
@@ -125,6 +128,12 @@ export function writeCallback(encoding: unknown, callback: unknown): WriteCallba
   return cb as WriteCallback | undefined;
 }
 
+/** The addressEncoding option: 'utf8' (default) or 'buffer'. */
+export function validateAddressEncoding(value: unknown): AddressEncoding {
+  if (value === undefined || value === 'utf8' || value === 'buffer') return value ?? 'utf8';
+  throw invalidArgValue(`The "addressEncoding" option must be 'utf8' or 'buffer'. Received ${describe(value)}`);
+}
+
 export function validateSocketType(type: unknown): SocketType {
   if (type !== 'stream' && type !== 'seqpacket' && type !== 'dgram') {
     throw invalidArgValue(`The "type" option must be 'stream', 'seqpacket' or 'dgram'. Received ${describe(type)}`);
@@ -133,7 +142,7 @@ export function validateSocketType(type: unknown): SocketType {
 }
 
 /** connect()'s options, read once and checked: the socket options, a path and a type. */
-export function connectOptionsOf(options: unknown): SocketOptions & { path: string; type: SocketType } {
+export function connectOptionsOf(options: unknown): SocketOptions & { path: NativeAddress; type: SocketType } {
   if (options === undefined || options === null) {
     throw invalidArgType(`The "options" argument must be an object { path }. Received ${describe(options)}`);
   }
@@ -200,16 +209,33 @@ export function snapshotFds(fds: unknown, name = 'fds', max = constants.SCM_MAX_
   return copy as number[];
 }
 
-export function validateAddress(address: unknown, name = 'address'): string {
-  if (typeof address !== 'string') throw invalidArgType(`The "${name}" argument must be of type string. Received ${describe(address)}`);
-  const abstract = address.startsWith('\0');
-  const bytes = Buffer.byteLength(address) - (abstract ? 1 : 0);
-  if (bytes === 0) throw invalidArgValue(`The "${name}" argument must not be empty`);
-  if (bytes > MAX_NAME) {
-    throw outOfRange(`The "${name}" argument is ${bytes} bytes; a Unix socket name holds at most ${MAX_NAME} (sun_path)`);
+/**
+ * An address argument: a string (lossless, address-codec.ts) or a Uint8Array
+ * of raw sun_path bytes (a leading 0 byte: the abstract namespace), checked
+ * and snapshotted once. A plain string goes to the addon as it is; a string
+ * with escaped bytes, and any byte array, as a Buffer of our own.
+ */
+export function validateAddress(address: unknown, name = 'address'): NativeAddress {
+  let bytes: Buffer | null = null;
+  if (types.isUint8Array(address)) {
+    // Copied through the engine's own getters: a shadowed length cannot lie.
+    bytes = Buffer.from(bytesAfter(address, 0));
+  } else if (typeof address !== 'string') {
+    throw invalidArgType(`The "${name}" argument must be of type string or a Buffer. Received ${describe(address)}`);
+  } else if (hasSurrogate(address)) {
+    bytes = encodeAddress(address);
+    if (bytes === null) throw invalidArgValue(`The "${name}" argument has a lone surrogate other than an escaped byte (U+DC80..U+DCFF)`);
   }
-  if (!abstract && address.includes('\0')) throw invalidArgValue(`The "${name}" path must not contain NUL bytes`);
-  return address;
+  const abstract = bytes === null ? (address as string).startsWith('\0') : bytes[0] === 0;
+  const length = (bytes === null ? Buffer.byteLength(address as string) : bytes.length) - (abstract ? 1 : 0);
+  if (length === 0) throw invalidArgValue(`The "${name}" argument must not be empty`);
+  if (length > MAX_NAME) {
+    throw outOfRange(`The "${name}" argument is ${length} bytes; a Unix socket name holds at most ${MAX_NAME} (sun_path)`);
+  }
+  if (!abstract && (bytes === null ? (address as string).includes('\0') : bytes.includes(0))) {
+    throw invalidArgValue(`The "${name}" path must not contain NUL bytes`);
+  }
+  return bytes ?? (address as string);
 }
 
 /** The bytes of one view or of our array of them, as the views hold them now. */
@@ -258,7 +284,7 @@ export function messageFromParts(parts: MessageParts, type: SocketType): Normali
   const { data: rawData, fds: rawFds, address: rawAddress, lend: rawLend } = parts;
   const data = snapshotData(rawData);
   const fds = snapshotFds(rawFds);
-  let address: string | null = null;
+  let address: NativeAddress | null = null;
   if (rawAddress !== undefined) {
     if (type !== 'dgram') throw invalidArgValue(`The "address" property is only valid on dgram sockets; this one is ${type}`);
     address = validateAddress(rawAddress);

@@ -65,3 +65,18 @@ export function bytesAfter(view: ArrayBufferView, skip: number): Uint8Array {
   const offset = apply(dv ? viewByteOffset : typedByteOffset, view, []) as number;
   return new Uint8Array(buffer, offset + skip, byteLengthOf(view) - skip);
 }
+
+/**
+ * Whether `view`'s ArrayBuffer is detached (transferred or freed). A typed
+ * array cannot be made over a detached buffer: the engine's own check, with
+ * the buffer read through the captured getters.
+ */
+export function isDetached(view: ArrayBufferView): boolean {
+  const buffer = apply(isDataView(view) ? viewBuffer : typedBuffer, view, []) as ArrayBufferLike;
+  try {
+    new Uint8Array(buffer, 0, 0);
+    return false;
+  } catch {
+    return true;
+  }
+}
