@@ -19,6 +19,7 @@
             "src/native/inet_calls.cc",
             "src/native/js_values.cc",
             "src/native/lowlevel.cc",
+            "src/native/pidfd.cc",
             "src/native/polled_fds.cc",
             "src/native/send.cc",
             "src/native/setup.cc",

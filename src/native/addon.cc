@@ -61,6 +61,7 @@ napi_value Init(napi_env env, napi_value exports) {
       UMS_FUNCTION("getsockname", GetSockName),
       UMS_FUNCTION("getpeername", GetPeerName),
       UMS_FUNCTION("peercred", PeerCred),
+      UMS_FUNCTION("peerPidfd", PeerPidfd),
       UMS_FUNCTION("boundFile", BoundFile),
       UMS_FUNCTION("fileAtPath", FileAtPath),
       UMS_FUNCTION("send", Send),

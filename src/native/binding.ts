@@ -26,6 +26,7 @@ export interface NativeConstants {
   readonly SO_PASSPIDFD: number;
   readonly SO_PASSRIGHTS: number;
   readonly SO_PEERCRED: number;
+  readonly SO_PEERPIDFD: number;
   readonly SO_SNDBUF: number;
   readonly SO_RCVBUF: number;
   readonly SO_SNDBUFFORCE: number;
@@ -59,6 +60,8 @@ export interface NativeConstants {
   readonly FLAG_TRUNCATED: number;
   readonly FLAG_FDS_TRUNCATED: number;
   readonly FLAG_CREDENTIALS: number;
+  /** The message's last fd is its SCM_PIDFD (passPidfd). */
+  readonly FLAG_PIDFD: number;
   /** onread status: nothing was read, the process has too few free fds. */
   readonly STATUS_NO_FD_ROOM: number;
   /** fds a read always leaves free for the rest of the process. */
@@ -146,9 +149,11 @@ export interface NativeSocketHandle {
   /**
    * How many fds one received message may bring (the control buffer holds
    * exactly that many; more arrive fdsTruncated), and whether credentials
-   * come first (SO_PASSCRED).
+   * come first (SO_PASSCRED), and whether each message's SCM_PIDFD is kept
+   * as its last fd (SO_PASSPIDFD; FLAG_PIDFD) or closed on receipt. A kept
+   * pidfd counts as one more fd per message against the budget.
    */
-  setMaxFds(maxFdsPerMessage: number, passCredentials: boolean): Errno;
+  setMaxFds(maxFdsPerMessage: number, passCredentials: boolean, passPidfd: boolean): Errno;
   /**
    * Polls for reads; a wakeup adds at most fdBudget received fds: a read is
    * made only while maxFdsPerMessage more still fit, in the budget and in
@@ -253,6 +258,8 @@ export interface NativeBinding {
   getsockname(fd: number): string | Buffer | null | Errno;
   getpeername(fd: number): string | Buffer | null | Errno;
   peercred(fd: number, out: Int32Array): Errno;
+  /** SO_PEERPIDFD: a new pidfd (O_CLOEXEC, the library's until handed on), or -errno. */
+  peerPidfd(fd: number): Errno;
   /**
    * [major, minor, low 32 bits of the inode number] of the file a socket is
    * bound to, from sock_diag, whatever its path names now; -errno when

@@ -34,7 +34,7 @@ bool NoSender(const struct ucred& uc) {
 
 }  // namespace
 
-void ParseControl(struct msghdr* msg, std::vector<int>* fds, Credentials* creds) {
+void ParseControl(struct msghdr* msg, std::vector<int>* fds, Credentials* creds, int* pidfd) {
   if (msg->msg_controllen == 0) return;
   for (struct cmsghdr* c = CMSG_FIRSTHDR(msg); c != nullptr; c = CMSG_NXTHDR(msg, c)) {
     if (c->cmsg_level != SOL_SOCKET) continue;
@@ -47,6 +47,10 @@ void ParseControl(struct msghdr* msg, std::vector<int>* fds, Credentials* creds)
         memcpy(&fd, p + i * sizeof(int), sizeof(int));
         if (c->cmsg_type == SCM_RIGHTS) {
           fds->push_back(fd);
+        } else if (fd < 0) {
+          continue;  // the kernel could not install it: nothing to close
+        } else if (pidfd != nullptr && *pidfd < 0) {
+          *pidfd = fd;
         } else {
           CloseFd(fd);
         }

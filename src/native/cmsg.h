@@ -44,8 +44,11 @@ struct Credentials {
 // Appends every SCM_RIGHTS fd of msg to fds (counts derived from cmsg_len,
 // never from the buffer size), fills creds from SCM_CREDENTIALS, and closes
 // SCM_PIDFD descriptors, which the kernel installs even though we never asked
-// for them unless SO_PASSPIDFD is set (E19).
-void ParseControl(struct msghdr* msg, std::vector<int>* fds, Credentials* creds);
+// for them unless SO_PASSPIDFD is set (E19). With pidfd non-null (the socket
+// asked for them, passPidfd) the SCM_PIDFD fd is stored there instead; it
+// stays -1 when none came (or the kernel reported a negative errno for one
+// it could not install).
+void ParseControl(struct msghdr* msg, std::vector<int>* fds, Credentials* creds, int* pidfd = nullptr);
 
 // Writes one SCM_RIGHTS cmsg for fds into control and returns msg_controllen.
 size_t BuildRights(const int* fds, int count, SendControl* control);

@@ -16,6 +16,9 @@
 #ifndef SO_PASSPIDFD
 #define SO_PASSPIDFD 76
 #endif
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
 
 namespace ums {
 
@@ -38,6 +41,7 @@ bool Constants(napi_env env, napi_value* out) {
   UMS_CONSTANT(SO_ACCEPTCONN);
   UMS_CONSTANT(SO_PASSCRED);
   UMS_CONSTANT(SO_PASSPIDFD);
+  UMS_CONSTANT(SO_PEERPIDFD);
   UMS_CONSTANT(SO_PASSRIGHTS);
   UMS_CONSTANT(SO_PEERCRED);
   UMS_CONSTANT(SO_SNDBUF);
@@ -86,6 +90,7 @@ bool Constants(napi_env env, napi_value* out) {
   set("FLAG_TRUNCATED", kFlagTruncated);
   set("FLAG_FDS_TRUNCATED", kFlagFdsTruncated);
   set("FLAG_CREDENTIALS", kFlagCredentials);
+  set("FLAG_PIDFD", kFlagPidfd);
   set("STATUS_NO_FD_ROOM", kStatusNoFdRoom);
   set("FD_RESERVE", kFdReserve);
   set("DISOWN_RING", kDisownRing);

@@ -33,6 +33,9 @@ napi_value GetSockName(napi_env env, napi_callback_info info);
 napi_value GetPeerName(napi_env env, napi_callback_info info);
 napi_value PeerCred(napi_env env, napi_callback_info info);
 
+// pidfd.cc: SO_PEERPIDFD.
+napi_value PeerPidfd(napi_env env, napi_callback_info info);
+
 // bound_file.cc: the inode a socket is bound to, and the one a path names.
 napi_value BoundFile(napi_env env, napi_callback_info info);
 napi_value FileAtPath(napi_env env, napi_callback_info info);

@@ -139,7 +139,7 @@ int Receive(napi_env env, int fd, struct iovec* iov, size_t iovcnt, int cmsg_siz
       for (size_t i = 0; i < count; i++) {
         int one;
         memcpy(&one, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-        r->fds.push_back(one);
+        if (one >= 0) r->fds.push_back(one);  // an SCM_PIDFD may be -errno (not installed)
       }
     }
   }

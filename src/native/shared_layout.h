@@ -26,6 +26,7 @@ enum MetaFlag {
   kFlagTruncated = 1,     // MSG_TRUNC
   kFlagFdsTruncated = 2,  // MSG_CTRUNC
   kFlagCredentials = 4,
+  kFlagPidfd = 8,  // SCM_PIDFD: the message's last fd is the sender's pidfd
 };
 
 // Cap on messages per JS call; the meta array is sized from it.

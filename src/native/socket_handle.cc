@@ -195,17 +195,20 @@ napi_value SocketHandle::SetListening(napi_env env, napi_callback_info info) {
   return Int(env, 0);
 }
 
-// setMaxFds(maxFdsPerMessage, passCredentials): how the control buffer is
-// sized (ControlLength).
+// setMaxFds(maxFdsPerMessage, passCredentials, passPidfd): how the control
+// buffer is sized (ControlLength), and whether SCM_PIDFD fds are kept.
 napi_value SocketHandle::SetMaxFds(napi_env env, napi_callback_info info) {
   UMS_METHOD(env, info, self);
   int max_fds;
   bool creds;
   UMS_READ(env, GetInt(env, args[0], &max_fds));
   UMS_READ(env, GetBool(env, args[1], &creds));
+  bool pidfd;
+  UMS_READ(env, GetBool(env, args[2], &pidfd));
   if (max_fds < 0 || max_fds > kMaxFdsPerMessage) return Int(env, -EINVAL);
   self->max_fds_ = max_fds;
   self->pass_credentials_ = creds;
+  self->pass_pidfd_ = pidfd;
   return Int(env, 0);
 }
 

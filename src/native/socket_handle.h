@@ -90,6 +90,11 @@ class SocketHandle {
   int ReadDatagrams(int limit, int ask, int* count, size_t* used, int* fds_used);
   bool SeqpacketEof();
   size_t ControlLength(int fds) const;
+  // The fds one read asking for `ask` may leave with: ask, plus the pidfd.
+  int ReadCost(int ask) const { return ask + (pass_pidfd_ ? 1 : 0); }
+  // Closes the SCM_RIGHTS fds past `ask` that room left for the pidfd let
+  // in (ReadStream, ReadDatagrams); true if any were.
+  static bool DropExtraFds(int ask);
 
   AddonData* data_;
   napi_env env_ = nullptr;
@@ -105,6 +110,9 @@ class SocketHandle {
   // control buffer holds exactly that many, so more arrive fdsTruncated.
   int max_fds_ = 253;
   bool pass_credentials_ = false;
+  // SO_PASSPIDFD (passPidfd): each message's SCM_PIDFD is kept and handed
+  // to JS as its last fd (kFlagPidfd); otherwise it is closed on receipt.
+  bool pass_pidfd_ = false;
   // A listening socket's file, removed by TeardownClose() if the path still
   // names the file the socket is bound to.
   std::string teardown_unlink_;

@@ -114,21 +114,23 @@ void SocketHandle::DoRead(napi_env env) {
   // as it must. The control buffer holds exactly the fds asked for (the
   // kernel installs what it has room for and closes the rest, unix(7)), so
   // no read installs more than the room it was checked against.
+  // A pidfd (passPidfd) counts as one more fd per read (ReadCost).
   int room = INT32_MAX;
-  int per_read = 1;
-  if (max_fds_ > 0) {
-    const fd_room::Room r = fd_room::Free(max_fds_ + kFdReserve, fds_flowing_);
+  int per_read = max_fds_ > 0 ? 1 : 0;
+  const int cost = ReadCost(max_fds_);
+  if (cost > 0) {
+    const fd_room::Room r = fd_room::Free(cost + kFdReserve, fds_flowing_);
     const int reserve = std::min(kFdReserve, r.limit / 8);
-    per_read = std::max(1, std::min(max_fds_, r.limit / 2));
+    if (max_fds_ > 0) per_read = std::max(1, std::min(max_fds_, r.limit / 2));
     room = r.free - reserve;
   }
   const int limit = std::min(fd_budget_, room);
   // Bounded loop: ECONNRESET is reported once, so it cannot spin.
   for (int rounds = 0; count < kMaxBatch && used < kMaxBatchBytes && rounds < 2 * kMaxBatch; rounds++) {
-    const int ask = max_fds_ == 0 || fds_used + max_fds_ <= limit ? max_fds_ : per_read;
-    if (max_fds_ > 0 && fds_used + ask > limit) {
+    const int ask = max_fds_ == 0 || fds_used + cost <= limit ? max_fds_ : per_read;
+    if (cost > 0 && fds_used + ReadCost(ask) > limit) {
       // Nothing read: say so, or level-triggered polling would call again
-      // at once, forever. (JS never asks for a budget below max_fds_, so
+      // at once, forever. (JS never asks for a budget below ReadCost(max_fds_), so
       // here the room is short; a budget below it reads nothing either.)
       if (count == 0) status = kStatusNoFdRoom;
       break;
@@ -177,11 +179,12 @@ void SocketHandle::DoRead(napi_env env) {
 
 namespace {
 
-void RecordMessage(AddonData* d, int index, size_t length, int msg_flags, int fd_count, const Credentials& creds) {
+void RecordMessage(AddonData* d, int index, size_t length, int msg_flags, int fd_count, const Credentials& creds,
+                   bool pidfd) {
   int32_t* m = d->meta() + index * kMetaStride;
   m[kMetaLength] = static_cast<int32_t>(length);
   m[kMetaFlags] = ((msg_flags & MSG_TRUNC) ? kFlagTruncated : 0) | ((msg_flags & MSG_CTRUNC) ? kFlagFdsTruncated : 0) |
-                  (creds.present ? kFlagCredentials : 0);
+                  (creds.present ? kFlagCredentials : 0) | (pidfd ? kFlagPidfd : 0);
   m[kMetaFdCount] = fd_count;
   m[kMetaPid] = creds.pid;
   m[kMetaUid] = creds.uid;
@@ -216,14 +219,30 @@ int StoreFds(AddonData* d, int* fds_used) {
 
 }  // namespace
 
+// The kernel sizes SCM_RIGHTS from all the room left in the control buffer
+// (scm_detach_fds), so the room ControlLength keeps after them for the
+// SCM_PIDFD lets a few more in when a sender sends more than `ask`: they
+// are closed here, before anything counts them, and the message arrives
+// fdsTruncated, as it would without passPidfd. The pidfd itself did not
+// fit then (put_cmsg sets MSG_CTRUNC and the kernel installs none).
+bool SocketHandle::DropExtraFds(int ask) {
+  if (static_cast<int>(fd_scratch.size()) <= ask) return false;
+  for (size_t i = ask; i < fd_scratch.size(); i++) CloseFd(fd_scratch[i]);
+  fd_scratch.resize(ask);
+  return true;
+}
+
 // Room for exactly `fds` fds (and the credentials first, when they come:
 // the kernel writes SCM_CREDENTIALS before SCM_RIGHTS and sizes the fds from
 // what is left). The last cmsg is measured with CMSG_LEN, not CMSG_SPACE: the
 // padding of an odd count would fit one more fd. With the full SCM_MAX_FD
-// the whole buffer is offered: no sender can pass more.
+// the whole buffer is offered: no sender can pass more. With passPidfd the
+// SCM_PIDFD comes last (scm_recv_unix): the fds get their CMSG_SPACE and
+// the pidfd its CMSG_LEN (DropExtraFds).
 size_t SocketHandle::ControlLength(int fds) const {
   if (fds >= kMaxFdsPerMessage) return sizeof(RecvControl::buf);
   const size_t creds = pass_credentials_ ? CMSG_SPACE(sizeof(struct ucred)) : 0;
+  if (pass_pidfd_) return creds + (fds > 0 ? CMSG_SPACE(sizeof(int) * fds) : 0) + CMSG_LEN(sizeof(int));
   return creds + (fds > 0 ? CMSG_LEN(sizeof(int) * fds) : 0);
 }
 
@@ -267,7 +286,11 @@ int SocketHandle::ReadStream(napi_env env, int ask, int* count, size_t* used, in
     return -errno;
   }
   Credentials creds;
-  ParseControl(&msg, &fd_scratch, &creds);
+  int pidfd = -1;
+  ParseControl(&msg, &fd_scratch, &creds, pass_pidfd_ ? &pidfd : nullptr);
+  const bool dropped = DropExtraFds(ask);
+  const int rights = static_cast<int>(fd_scratch.size());
+  if (pidfd >= 0) fd_scratch.push_back(pidfd);
   if (n == 0 && fd_scratch.empty()) return kStatusEof;
   const size_t len = static_cast<size_t>(n);
   read_direct_ = len == max_message_;
@@ -285,10 +308,10 @@ int SocketHandle::ReadStream(napi_env env, int ask, int* count, size_t* used, in
   direct_bufs.resize(*count + 1, nullptr);
   direct_bufs[*count] = direct;
   const int nfds = StoreFds(data_, fds_used);
-  RecordMessage(data_, *count, len, msg.msg_flags, nfds, creds);
+  RecordMessage(data_, *count, len, msg.msg_flags | (dropped ? MSG_CTRUNC : 0), nfds, creds, pidfd >= 0);
   *used += len;
   (*count)++;
-  if (InstallFailed(msg.msg_flags, nfds, ask)) return 0;
+  if (InstallFailed(msg.msg_flags, rights, ask)) return 0;
   // A short read that brought no fds or credentials emptied the queue, as
   // libuv's uv__read assumes: skip the recvmsg that would only say EAGAIN
   // (one of a ping-pong hop's three socket syscalls, bench/README.md). The kernel
@@ -302,7 +325,7 @@ int SocketHandle::ReadStream(napi_env env, int ask, int* count, size_t* used, in
 // limit: the fds this wakeup may still add (DoRead); each slot asks for
 // `ask` of them.
 int SocketHandle::ReadDatagrams(int limit, int ask, int* count, size_t* used, int* fds_used) {
-  const int fd_slots = max_fds_ == 0 ? kSlots : (limit - *fds_used) / ask;
+  const int fd_slots = ReadCost(ask) == 0 ? kSlots : (limit - *fds_used) / ReadCost(ask);
   const int size_slots = static_cast<int>(std::max<size_t>(1, kArenaBudget / max_message_));
   const int slots = std::min({kSlots, kMaxBatch - *count, fd_slots, size_slots});
   if (slots <= 0) return 0;
@@ -350,18 +373,22 @@ int SocketHandle::ReadDatagrams(int limit, int ask, int* count, size_t* used, in
       }
     }
     Credentials creds;
-    ParseControl(&h, &fd_scratch, &creds);
+    int pidfd = -1;
+    ParseControl(&h, &fd_scratch, &creds, pass_pidfd_ ? &pidfd : nullptr);
+    const bool dropped = DropExtraFds(ask);
+    const int rights = static_cast<int>(fd_scratch.size());
+    if (pidfd >= 0) fd_scratch.push_back(pidfd);
     const int nfds = StoreFds(data_, fds_used);
     char* from = arena.data + base + i * max_message_;
     if (from != arena.data + *used) memmove(arena.data + *used, from, len);
-    RecordMessage(data_, *count, len, h.msg_flags, nfds, creds);
+    RecordMessage(data_, *count, len, h.msg_flags | (dropped ? MSG_CTRUNC : 0), nfds, creds, pidfd >= 0);
     std::string name;
     if (named && DecodeAddress(recv_names[i], h.msg_namelen, &name)) {
       batch_names.emplace_back(*count, std::move(name));
     }
     *used += len;
     (*count)++;
-    if (InstallFailed(h.msg_flags, nfds, ask)) short_room = true;
+    if (InstallFailed(h.msg_flags, rights, ask)) short_room = true;
   }
   return n < slots || short_room ? 0 : 1;
 }

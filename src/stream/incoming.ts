@@ -7,7 +7,10 @@
 // or closed undelivered: by decodeBatch when a 'data' listener throws before
 // the rest of the batch was delivered, and by UnreadLedger.closeAll() when
 // the socket is destroyed with messages still buffered. README.md, "Who owns
-// which fd".
+// which fd". A message's pidfd (passPidfd) is held like one more fd: it
+// arrives as the last fd of the message in recvFds (FLAG_PIDFD), and
+// heldFds() lists it with the others wherever fds are counted, closed or
+// handed over.
 import { debug } from '../debug';
 import { constants, native, recvFds, recvMeta } from '../native/binding';
 import { closeFds } from './fds';
@@ -15,7 +18,17 @@ import type { UnixMessage } from './types';
 import { presentAddress, type AddressEncoding, type NativeAddress } from './address-codec';
 
 const { META_STRIDE, META_LENGTH, META_FLAGS, META_FD_COUNT, META_PID, META_UID, META_GID } = constants;
-const { FLAG_TRUNCATED, FLAG_FDS_TRUNCATED, FLAG_CREDENTIALS } = constants;
+const { FLAG_TRUNCATED, FLAG_FDS_TRUNCATED, FLAG_CREDENTIALS, FLAG_PIDFD } = constants;
+
+/** The fds a received message holds: its `fds`, then its `pidfd` if it has one. */
+export function heldFds(message: UnixMessage): number[] {
+  return message.pidfd === undefined ? message.fds : [...message.fds, message.pidfd];
+}
+
+/** How many fds a received message holds (heldFds().length). */
+export function heldCount(message: UnixMessage): number {
+  return message.fds.length + (message.pidfd === undefined ? 0 : 1);
+}
 
 /**
  * Builds the batch's `count` messages from recvMeta/recvFds and hands each
@@ -43,8 +56,9 @@ export function decodeBatch(
       const length = recvMeta[m + META_LENGTH]!;
       const flags = recvMeta[m + META_FLAGS]!;
       const nfds = recvMeta[m + META_FD_COUNT]!;
+      const withPidfd = (flags & FLAG_PIDFD) !== 0;
       const fds: number[] = [];
-      for (let k = 0; k < nfds; k++) fds.push(recvFds[fdOffset + k]!);
+      for (let k = 0; k < nfds - (withPidfd ? 1 : 0); k++) fds.push(recvFds[fdOffset + k]!);
       const message: UnixMessage = {
         data: perMessage ? trimmed(data[i]!, length) : data.subarray(offset, offset + length),
         fds,
@@ -57,7 +71,8 @@ export function decodeBatch(
       if ((flags & FLAG_CREDENTIALS) !== 0) {
         message.credentials = { pid: recvMeta[m + META_PID]!, uid: recvMeta[m + META_UID]!, gid: recvMeta[m + META_GID]! };
       }
-      if (nfds > 0 && debug.enabled) debug('fd %d: received fds %j (message %d of %d, %d bytes)', fd, fds, i + 1, count, length);
+      if (withPidfd) message.pidfd = recvFds[fdOffset + nfds - 1]!;
+      if (nfds > 0 && debug.enabled) debug('fd %d: received fds %j (message %d of %d, %d bytes)', fd, heldFds(message), i + 1, count, length);
       offset += length;
       fdOffset += nfds;
       deliver(message);
@@ -97,7 +112,7 @@ export class UnreadLedger {
   /** message went into the readable buffer. */
   push(message: UnixMessage): void {
     this.#unread.push(message);
-    this.#fds += message.fds.length;
+    this.#fds += heldCount(message);
   }
 
   /**
@@ -108,7 +123,7 @@ export class UnreadLedger {
   take(message: UnixMessage): boolean {
     if (this.#unread[this.#head] !== message) return false;
     this.#unread[this.#head++] = undefined;
-    this.#fds -= message.fds.length;
+    this.#fds -= heldCount(message);
     if (this.#head === this.#unread.length) {
       this.#unread = [];
       this.#head = 0;
@@ -122,7 +137,7 @@ export class UnreadLedger {
   /** The socket is destroyed: closes the fds of every message never delivered. */
   closeAll(fd: number): void {
     for (let i = this.#head; i < this.#unread.length; i++) {
-      const fds = this.#unread[i]!.fds;
+      const fds = heldFds(this.#unread[i]!);
       if (fds.length > 0 && debug.enabled) debug('fd %d: destroyed; closing undelivered fds %j', fd, fds);
       closeFds(fds);
     }

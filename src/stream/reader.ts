@@ -16,7 +16,7 @@ import { constants, disowned, type NativeSocketHandle } from '../native/binding'
 import { errnoError } from './errors';
 import { FdRoomWait } from './fd-room-wait';
 import { closeFds } from './fds';
-import { decodeBatch, UnreadLedger } from './incoming';
+import { decodeBatch, heldCount, heldFds, UnreadLedger } from './incoming';
 import type { UnixMessage } from './types';
 import type { AddressEncoding, NativeAddress } from './address-codec';
 
@@ -31,6 +31,9 @@ export interface ReaderLimits {
   maxPendingFds: number;
   /** 0 when the socket refuses fds. */
   maxFdsPerMessage: number;
+  passCredentials: boolean;
+  /** Each message also brings a pidfd, one more fd to budget for. */
+  passPidfd: boolean;
   acceptFds: boolean;
   /** How `m.address` is handed out (address-codec.ts). */
   addressEncoding?: AddressEncoding;
@@ -46,6 +49,10 @@ export class Reader {
   readonly #addressEncoding: AddressEncoding;
   readonly #maxPendingFds: number;
   readonly maxFdsPerMessage: number;
+  // SO_PASSCRED and SO_PASSPIDFD as last set: how the handle sizes its
+  // receive buffer, and the pidfd each message brings (setMaxFds).
+  #passCredentials: boolean;
+  #passPidfd: boolean;
   readonly #acceptFds: boolean;
   #eof = false;
   // Readable asked for more (_read) and no push has said "enough" since.
@@ -66,6 +73,8 @@ export class Reader {
     this.#fd = fd;
     this.#maxPendingFds = limits.maxPendingFds;
     this.maxFdsPerMessage = limits.maxFdsPerMessage;
+    this.#passCredentials = limits.passCredentials;
+    this.#passPidfd = limits.passPidfd;
     this.#acceptFds = limits.acceptFds;
     this.#remote = remote;
     this.#addressEncoding = limits.addressEncoding ?? 'utf8';
@@ -74,6 +83,20 @@ export class Reader {
   /** Received fds in the readable buffer, not yet delivered. */
   get pendingFds(): number {
     return this.#unread.fds;
+  }
+
+  /**
+   * setOption() turned SOL_SOCKET option `name` (SO_PASSCRED or
+   * SO_PASSPIDFD) on or off, as the kernel reads it back: that changes the
+   * receive buffer (credentials come before the fds, the pidfd after them)
+   * and the fds a message may bring (setMaxFds).
+   */
+  optionSet(name: number, on: boolean): void {
+    if (name === constants.SO_PASSCRED) this.#passCredentials = on;
+    else if (name === constants.SO_PASSPIDFD) this.#passPidfd = on;
+    else return;
+    this.#handle?.setMaxFds(this.maxFdsPerMessage, this.#passCredentials, this.#passPidfd);
+    this.update();
   }
 
   /** Readable's _read(): it waits for a push. */
@@ -97,14 +120,15 @@ export class Reader {
     }
   }
 
-  // The handle reads only while maxFdsPerMessage more fds fit the budget
-  // max(maxPendingFds, maxFdsPerMessage) - pendingFds (and the process's fd
-  // room, which the addon checks), so unclaimed fds never pass the bound.
+  // The handle reads only while maxFdsPerMessage more fds (plus the pidfd,
+  // passPidfd) fit the budget max(maxPendingFds, that) - pendingFds (and the
+  // process's fd room, which the addon checks), so unclaimed fds never pass
+  // the bound.
   /** Starts, stops or re-budgets the handle's read poll. */
   update(): void {
     const h = this.#handle;
     if (h === null) return;
-    const perMessage = this.maxFdsPerMessage;
+    const perMessage = this.maxFdsPerMessage + (this.#passPidfd ? 1 : 0);
     const budget = perMessage === 0 ? 0 : Math.max(this.#maxPendingFds, perMessage) - this.#unread.fds;
     this.#fdPaused = this.#wantRead && budget < perMessage;
     const want = this.#wantRead && !this.#eof && !this.#socket.connecting && !this.#fdPaused && !this.room.waiting;
@@ -164,8 +188,9 @@ export class Reader {
     }
     if (socket.destroyed) {
       // Nobody can receive it any more: its fds are ours to close.
-      if (message.fds.length > 0 && debug.enabled) debug('fd %d: destroyed; closing received fds %j', this.#fd, message.fds);
-      closeFds(message.fds);
+      const fds = heldFds(message);
+      if (fds.length > 0 && debug.enabled) debug('fd %d: destroyed; closing received fds %j', this.#fd, fds);
+      closeFds(fds);
       return;
     }
     const before = socket.readableLength;
@@ -177,22 +202,24 @@ export class Reader {
   /** emit('data', message): from here its fds are the consumer's. */
   delivering(message: UnixMessage): void {
     const ours = this.#unread.take(message);
-    if (message.fds.length === 0) return;
+    if (heldCount(message) === 0) return;
+    const fds = heldFds(message);
     if (ours && this.#socket.readableFlowing === true && this.#socket.listenerCount('data') === 0) {
       // Flowing with no 'data' listener (resume() to discard what comes, or
       // the last listener removed): Readable drops the message, so nobody
-      // ever gets its fds. They are ours to close, as for a message never
-      // delivered; a read() that takes it anyway finds no fds in it.
-      if (debug.enabled) debug("fd %d: flowing with no 'data' listener; closing fds %j", this.#fd, message.fds);
-      closeFds(message.fds);
+      // ever gets its fds (or pidfd). They are ours to close, as for a
+      // message never delivered; a read() that takes it anyway finds none.
+      if (debug.enabled) debug("fd %d: flowing with no 'data' listener; closing fds %j", this.#fd, fds);
+      closeFds(fds);
       message.fds = [];
+      delete message.pidfd;
       return;
     }
     // From here the fds are the consumer's, also if the env is torn down
     // while a listener runs: the addon's teardown closes only what is still
     // the library's (FdLedger, fd_ledger.h).
-    if (debug.enabled) debug('fd %d: delivered fds %j', this.#fd, message.fds);
-    disowned(message.fds);
+    if (debug.enabled) debug('fd %d: delivered fds %j', this.#fd, fds);
+    disowned(fds);
   }
 
   /** The socket is destroyed (its handle closed): stop, and close every fd never delivered. */

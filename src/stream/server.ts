@@ -3,7 +3,7 @@
 // Security (README "Security"): the socket file is created with the asked
 // mode from the start (bind with a private umask, never a chmod by path),
 // the options that connections inherit from the listening socket
-// (SO_PASSCRED, SO_PASSRIGHTS) are set on it before listen(), so a client
+// (SO_PASSCRED, SO_PASSPIDFD, SO_PASSRIGHTS) are set on it before listen(), so a client
 // that sends before it is accepted meets them already, and the file is
 // removed on close only if its path still names the inode the socket is
 // bound to (recordOwnFile).
@@ -222,6 +222,10 @@ export class UnixMessageServer extends EventEmitter<UnixMessageServerEvents> {
   #inheritedOptions(fd: number): number {
     if (this.#options.passCredentials === true) {
       const r = native.setsockopt(fd, constants.SOL_SOCKET, constants.SO_PASSCRED, 1);
+      if (r < 0) return r;
+    }
+    if (this.#options.passPidfd === true) {
+      const r = native.setsockopt(fd, constants.SOL_SOCKET, constants.SO_PASSPIDFD, 1);
       if (r < 0) return r;
     }
     if (this.#options.acceptFds === false) {

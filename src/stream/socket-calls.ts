@@ -1,10 +1,10 @@
 // The plain socket calls behind UnixMessageSocket's public methods (on an fd
 // the socket owns) and the low-level getsockopt/setsockopt (on raw fds):
-// getsockname(2), getpeername(2), bind(2), SO_PEERCRED, SO_PEERGROUPS,
-// SO_PEERSEC, and getsockopt(2)/setsockopt(2) of integers and of bytes, with
+// getsockname(2), getpeername(2), bind(2), SO_PEERCRED, SO_PEERPIDFD,
+// SO_PEERGROUPS, SO_PEERSEC, and getsockopt(2)/setsockopt(2) of integers and of bytes, with
 // their argument checks and their errors (errno codes, ERR_INVALID_ARG_TYPE,
 // ERR_OUT_OF_RANGE). They hold no state.
-import { constants, native } from '../native/binding';
+import { constants, disowned, native } from '../native/binding';
 import { describe, errno, errnoError, invalidArgType, outOfRange } from './errors';
 import { isInt32 } from './socket-options';
 import type { Credentials } from './types';
@@ -63,6 +63,17 @@ export function peerCredentialsOf(fd: number): Credentials {
   return { pid: out[0]!, uid: out[1]!, gid: out[2]! };
 }
 
+/**
+ * SO_PEERPIDFD: a new pidfd for the peer (close-on-exec), handed to the
+ * caller, who closes it. ENOPROTOOPT before Linux 6.5.
+ */
+export function peerPidfdOf(fd: number): number {
+  const r = native.peerPidfd(fd);
+  if (r < 0) throw errnoError(r, 'getsockopt');
+  disowned([r]);
+  return r;
+}
+
 /** The most bytes getOption(level, name, length) reads. */
 export const MAX_OPTION_LENGTH = 1 << 20;
 const ENOPROTOOPT = errno('ENOPROTOOPT');
@@ -101,13 +112,13 @@ export function setOptionOn(fd: number, level: number, name: number, value: numb
 }
 
 /**
- * A socket's setOption(): setsockopt(2), then for SO_PASSCRED whether
- * credentials now come, as the kernel reads the option back (a Buffer value
- * too); undefined for any other option.
+ * A socket's setOption(): setsockopt(2), then for SO_PASSCRED and
+ * SO_PASSPIDFD whether credentials (a pidfd) now come, as the kernel reads
+ * the option back (a Buffer value too); undefined for any other option.
  */
 export function setSocketOption(fd: number, level: number, name: number, value: number | ArrayBufferView): boolean | undefined {
   setOptionOn(fd, level, name, value);
-  if (level !== constants.SOL_SOCKET || name !== constants.SO_PASSCRED) return undefined;
+  if (level !== constants.SOL_SOCKET || (name !== constants.SO_PASSCRED && name !== constants.SO_PASSPIDFD)) return undefined;
   return getIntOption(fd, level, name) !== 0;
 }
 

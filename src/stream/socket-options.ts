@@ -50,6 +50,12 @@ export interface SocketOptions {
   /** SO_PASSCRED: every received message carries the sender's credentials. */
   passCredentials?: boolean;
   /**
+   * SO_PASSPIDFD (Linux 6.5+, else ENOPROTOOPT): every received message
+   * carries a pidfd for its sender (`pidfd`), which counts against
+   * maxPendingFds like one more fd.
+   */
+  passPidfd?: boolean;
+  /**
    * false: refuse fds. Sets SO_PASSRIGHTS=0 (Linux 6.16+: senders get EPERM);
    * on older kernels fds that still arrive are closed on receipt.
    */
@@ -78,6 +84,7 @@ export interface SocketLimits {
   /** 0 when the socket refuses fds. */
   maxFdsPerMessage: number;
   passCredentials: boolean;
+  passPidfd: boolean;
   acceptFds: boolean;
   addressEncoding: AddressEncoding;
 }
@@ -86,6 +93,7 @@ export interface SocketLimits {
 export function limitsOf(options: InternalOptions): SocketLimits {
   const acceptFds = options.acceptFds ?? true;
   const passCredentials = options.passCredentials ?? false;
+  const passPidfd = options.passPidfd ?? false;
   const maxMessageSize = options.maxMessageSize ?? (options.type === 'stream' ? 65536 : 262144);
   if (!Number.isInteger(maxMessageSize) || maxMessageSize < 1 || maxMessageSize > 0x7fffffff) {
     throw outOfRange(`The "maxMessageSize" option must be a positive integer. Received ${describe(maxMessageSize)}`);
@@ -101,7 +109,7 @@ export function limitsOf(options: InternalOptions): SocketLimits {
   // there and flag the message fdsTruncated).
   const maxFdsPerMessage = acceptFds ? maxFds : 0;
   const addressEncoding = options.addressEncoding ?? 'utf8';
-  return { maxMessageSize, maxPendingFds, maxQueuedFds, maxFdsPerMessage, passCredentials, acceptFds, addressEncoding };
+  return { maxMessageSize, maxPendingFds, maxQueuedFds, maxFdsPerMessage, passCredentials, passPidfd, acceptFds, addressEncoding };
 }
 
 /**
@@ -115,12 +123,16 @@ export function openHandle(fd: number, type: SocketType, limits: SocketLimits): 
     const s = native.setsockopt(fd, constants.SOL_SOCKET, constants.SO_PASSCRED, 1);
     if (s < 0) throw errnoError(s, 'setsockopt');
   }
+  if (limits.passPidfd) {
+    const s = native.setsockopt(fd, constants.SOL_SOCKET, constants.SO_PASSPIDFD, 1);
+    if (s < 0) throw errnoError(s, 'setsockopt');
+  }
   if (!limits.acceptFds) {
     const s = native.setsockopt(fd, constants.SOL_SOCKET, constants.SO_PASSRIGHTS, 0);
     if (s < 0 && s !== ENOPROTOOPT) throw errnoError(s, 'setsockopt');
   }
   const handle = new native.SocketHandle();
-  handle.setMaxFds(limits.maxFdsPerMessage, limits.passCredentials);
+  handle.setMaxFds(limits.maxFdsPerMessage, limits.passCredentials, limits.passPidfd);
   const r = handle.open(fd, TYPE_NUMBERS[type], limits.maxMessageSize);
   if (r < 0) throw errnoError(r, 'uv_poll_init');
   return handle;

@@ -26,7 +26,6 @@ export class UnixMessageSocket extends Duplex {
   #handle: NativeSocketHandle | null = null;
   // connect(), the peer's address, the writable poll and the retry timer.
   readonly #link: Connection;
-  #passCredentials: boolean;
   readonly #limits: SocketLimits;
   // Read side: the poll budget, pauses, EOF, and the received fds (reader.ts).
   readonly #reader: Reader;
@@ -54,7 +53,6 @@ export class UnixMessageSocket extends Duplex {
     this.type = type;
     const limits = limitsOf(options);
     this.#limits = limits;
-    this.#passCredentials = limits.passCredentials;
     const handle = openHandle(options.fd, type, limits);
     handle.owner = {
       onRead: (count, data, status, addresses, base) => this.#reader.onRead(count, data, status, addresses, base),
@@ -134,6 +132,11 @@ export class UnixMessageSocket extends Duplex {
     return calls.peerCredentialsOf(this.#liveFd('peerCredentials'));
   }
 
+  /** SO_PEERPIDFD (Linux 6.5+): a new pidfd (close-on-exec) for the peer; the caller owns and closes it. */
+  peerPidfd(): number {
+    return calls.peerPidfdOf(this.#liveFd('peerPidfd'));
+  }
+
   /** SO_PEERGROUPS: the peer's supplementary groups at connect()/socketpair() time. */
   peerGroups(): number[] {
     return calls.peerGroupsOf(this.#liveFd('peerGroups'));
@@ -147,12 +150,8 @@ export class UnixMessageSocket extends Duplex {
   /** setsockopt(2): an integer, or the bytes of a Buffer, TypedArray or DataView. */
   setOption(level: number, name: number, value: number | ArrayBufferView): this {
     calls.validateSetOption(level, name, value);
-    const passCredentials = calls.setSocketOption(this.#liveFd('setOption'), level, name, value);
-    if (passCredentials !== undefined) {
-      // Credentials come before the fds in the receive buffer (setMaxFds).
-      this.#passCredentials = passCredentials;
-      this.#handle?.setMaxFds(this.#reader.maxFdsPerMessage, this.#passCredentials);
-    }
+    const on = calls.setSocketOption(this.#liveFd('setOption'), level, name, value);
+    if (on !== undefined) this.#reader.optionSet(name, on);
     return this;
   }
 

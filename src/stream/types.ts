@@ -27,6 +27,11 @@ export interface UnixMessage {
   address?: string | Buffer;
   /** With `passCredentials`: the sender's SCM_CREDENTIALS. */
   credentials?: Credentials;
+  /**
+   * With `passPidfd`: a pidfd (SCM_PIDFD) for the sending process. Like
+   * `fds`, it belongs to whoever the message is delivered to.
+   */
+  pidfd?: number;
 }
 
 /** A message's bytes: a string (UTF-8), a Buffer, any TypedArray or DataView, or an array of views (gathered). */

@@ -83,6 +83,7 @@ const SOCKET_OPTIONS = [
   'maxFdsPerMessage',
   'maxMessageSize',
   'passCredentials',
+  'passPidfd',
   'acceptFds',
   'addressEncoding',
 ] as const;
@@ -100,6 +101,7 @@ export function socketOptionsOf<K extends string = never>(
   const o = snapshotOptions<K | (typeof SOCKET_OPTIONS)[number]>(options, [...SOCKET_OPTIONS, ...extra], name);
   validateBoolean(o.allowHalfOpen, 'allowHalfOpen');
   validateBoolean(o.passCredentials, 'passCredentials');
+  validateBoolean(o.passPidfd, 'passPidfd');
   validateBoolean(o.acceptFds, 'acceptFds');
   validateInteger(o.readableHighWaterMark, 'readableHighWaterMark', 0);
   validateInteger(o.writableHighWaterMark, 'writableHighWaterMark', 0);
