@@ -263,6 +263,11 @@ test('bad byte addresses are refused, typed, before anything happens', (t) => {
     Object.defineProperty(liar, 'length', { value: 3 });
     t.throws(() => s.bind(liar), { code: 'ERR_OUT_OF_RANGE' });
     t.throws(() => s.write({ data: 'x', address: new Uint8Array(0) }), { code: 'ERR_INVALID_ARG_VALUE' });
+    // A name whose ArrayBuffer was transferred away (found by the fuzzer: an untyped TypeError).
+    const detached = Buffer.from(new Uint8Array([0x2f, 0x61]).buffer.slice(0));
+    structuredClone(detached.buffer, { transfer: [detached.buffer] });
+    t.throws(() => s.bind(detached), { code: 'ERR_INVALID_ARG_VALUE', message: /detached/ });
+    t.throws(() => connect({ path: detached }), { code: 'ERR_INVALID_ARG_VALUE', message: /detached/ });
     t.throws(() => lowlevel.sendmsg(s.fd, [Buffer.from('x')], [], 0, Buffer.from('a\0')), { code: 'ERR_INVALID_ARG_VALUE' });
     t.throws(() => lowlevel.recvmsg(s.fd, { addressEncoding: 'latin1' as never }), { code: 'ERR_INVALID_ARG_VALUE' });
     t.throws(() => createSocket({ addressEncoding: 'hex' as never }), { code: 'ERR_INVALID_ARG_VALUE' });
