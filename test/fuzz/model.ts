@@ -4,6 +4,7 @@
 // A valid model must not be refused with an argument error; an invalid one
 // must be refused with a TypeError or RangeError (ERR_*) or, when one of its
 // reads throws, with the fuzzer's own exception.
+import { decodeAddress, encodeAddress } from '../../src/stream/address-codec';
 import { HOLE, MArr, MObj, MOther, MView, OPAQUE, THROWS } from './materialize';
 
 export const IOV_MAX = 1024;
@@ -88,16 +89,24 @@ export function fds(v: unknown, what = 'fds'): number[] {
   return array(v, what, SCM_MAX_FD).map((f, i) => fd(f, `${what}[${i}]`));
 }
 
-/** A socket name as sun_path takes it. */
+/**
+ * A socket name as sun_path takes it: a string (UTF-8, where a lone
+ * U+DC80..U+DCFF is the byte it escapes and any other lone surrogate names no
+ * bytes) or a Uint8Array/Buffer of raw bytes. Returns the lossless string.
+ */
 export function address(v: unknown, what: string): string {
   const x = readable(v, what);
-  if (typeof x !== 'string') return reject(`${what} is not a string`);
-  const abstract = x.startsWith('\0');
-  const bytes = Buffer.byteLength(x) - (abstract ? 1 : 0);
+  let raw: Buffer | null;
+  if (x instanceof MView && (x.ctor === 'Uint8Array' || x.ctor === 'Buffer')) raw = x.bytes;
+  else if (typeof x !== 'string') return reject(`${what} is not a string or a Uint8Array`);
+  else raw = encodeAddress(x);
+  if (raw === null) return reject(`${what} has a lone surrogate that escapes no byte`);
+  const abstract = raw[0] === 0;
+  const bytes = raw.length - (abstract ? 1 : 0);
   if (bytes === 0) reject(`${what} is empty`);
   if (bytes > 107) reject(`${what} is longer than sun_path`);
-  if (!abstract && x.includes('\0')) reject(`${what} has a NUL byte`);
-  return x;
+  if (!abstract && raw.includes(0)) reject(`${what} has a NUL byte`);
+  return decodeAddress(raw);
 }
 
 /** Bytes of one view or a real array of them. */

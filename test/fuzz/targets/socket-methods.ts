@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { createSocket, socketPair, type UnixMessageSocket } from '../../../src/index';
 import { addressV, boolV, dataV, fdsV, hostileV, intV, maybe, numV, objV, primitiveV } from '../arbitraries';
 import type { FuzzCase } from '../case';
-import { MOther } from '../materialize';
+import { MOther, MView } from '../materialize';
 import * as model from '../model';
 import type { V } from '../recipe';
 import { identity } from '../zoo';
@@ -227,7 +227,8 @@ export const socketMethods = target<Args>({
           const level = c.build(op.level, `${where}.level`);
           const name = c.build(op.name, `${where}.name`);
           const value = op.op === 'setOption' ? c.build(op.value, `${where}.value`) : null;
-          const valid = isInt32(level.model) && isInt32(name.model) && (value === null || isInt32(value.model));
+          // setOption's value: a 32-bit integer or the option's bytes (any view).
+          const valid = isInt32(level.model) && isInt32(name.model) && (value === null || isInt32(value.model) || value.model instanceof MView);
           const out = c.call(where, () =>
             op.op === 'setOption'
               ? a.setOption(level.value as number, name.value as number, value!.value as number)
