@@ -13,7 +13,7 @@ import { constants } from '../native/binding';
 import { describe, invalidArgType, invalidArgValue, isRevokedProxy, outOfRange, unknownEncoding } from './errors';
 import type { SocketOptions } from './socket-options';
 import type { SocketType, WriteCallback } from './types';
-import { byteLengthOf, bytesAfter, isByteView, isFakeView } from './views';
+import { byteLengthOf, bytesAfter, isByteView, isDetached, isFakeView } from './views';
 import { encodeAddress, hasSurrogate, type AddressEncoding, type NativeAddress } from './address-codec';
 
 export interface NormalizedMessage {
@@ -218,6 +218,8 @@ export function snapshotFds(fds: unknown, name = 'fds', max = constants.SCM_MAX_
 export function validateAddress(address: unknown, name = 'address'): NativeAddress {
   let bytes: Buffer | null = null;
   if (types.isUint8Array(address)) {
+    // Its bytes are gone: no view of them can be made (the engine's TypeError).
+    if (isDetached(address)) throw invalidArgValue(`The "${name}" argument is over a detached ArrayBuffer`);
     // Copied through the engine's own getters: a shadowed length cannot lie.
     bytes = Buffer.from(bytesAfter(address, 0));
   } else if (typeof address !== 'string') {
