@@ -240,6 +240,7 @@ export function fdsOf(ancillary: readonly AncillaryItem[]): number[] {
     int32(type, `ancillary[${i}][1]`);
     if (!isByteView(data) || !Buffer.isBuffer(data)) throw invalidArgType(`The "ancillary[${i}][2]" data must be a Buffer. Received ${describe(data)}`);
     if (level !== constants.SOL_SOCKET || type !== constants.SCM_RIGHTS) return;
+    if (isDetached(data)) throw invalidArgValue(`The "ancillary[${i}][2]" data is over a detached ArrayBuffer`);
     // Read through a view of ours: the item's own length or readInt32LE may
     // be shadowed by its holder.
     const bytes = bytesAfter(data, 0);

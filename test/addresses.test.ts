@@ -263,13 +263,19 @@ test('bad byte addresses are refused, typed, before anything happens', (t) => {
     Object.defineProperty(liar, 'length', { value: 3 });
     t.throws(() => s.bind(liar), { code: 'ERR_OUT_OF_RANGE' });
     t.throws(() => s.write({ data: 'x', address: new Uint8Array(0) }), { code: 'ERR_INVALID_ARG_VALUE' });
-    // A name whose ArrayBuffer was transferred away (found by the fuzzer: an untyped TypeError).
-    const detached = Buffer.from(new Uint8Array([0x2f, 0x61]).buffer.slice(0));
-    structuredClone(detached.buffer, { transfer: [detached.buffer] });
-    t.throws(() => s.bind(detached), { code: 'ERR_INVALID_ARG_VALUE', message: /detached/ });
-    t.throws(() => connect({ path: detached }), { code: 'ERR_INVALID_ARG_VALUE', message: /detached/ });
     t.throws(() => lowlevel.sendmsg(s.fd, [Buffer.from('x')], [], 0, Buffer.from('a\0')), { code: 'ERR_INVALID_ARG_VALUE' });
     t.throws(() => lowlevel.recvmsg(s.fd, { addressEncoding: 'latin1' as never }), { code: 'ERR_INVALID_ARG_VALUE' });
+    // A view over a detached ArrayBuffer has no bytes to name anything by: a
+    // typed error, not the engine's untyped TypeError from making a view of it.
+    const detached = new Uint8Array(new ArrayBuffer(8));
+    structuredClone(detached.buffer, { transfer: [detached.buffer] });
+    t.throws(() => s.bind(detached), { code: 'ERR_INVALID_ARG_VALUE', message: /detached/ });
+    t.throws(() => s.write({ data: 'x', address: detached }), { code: 'ERR_INVALID_ARG_VALUE', message: /detached/ });
+    t.throws(() => lowlevel.bind(s.fd, detached), { code: 'ERR_INVALID_ARG_VALUE', message: /detached/ });
+    // connect()'s path too (found by the fuzzer, seed 20261130 case 1402).
+    t.throws(() => connect({ path: detached }), { code: 'ERR_INVALID_ARG_VALUE', message: /detached/ });
+    t.throws(() => lowlevel.connect(s.fd, detached), { code: 'ERR_INVALID_ARG_VALUE', message: /detached/ });
+    t.throws(() => lowlevel.sendmsg(s.fd, [Buffer.from('x')], [], 0, detached), { code: 'ERR_INVALID_ARG_VALUE', message: /detached/ });
     t.throws(() => createSocket({ addressEncoding: 'hex' as never }), { code: 'ERR_INVALID_ARG_VALUE' });
     t.throws(() => createServer({ addressEncoding: 1 as never }), { code: 'ERR_INVALID_ARG_VALUE' });
     // 1 + 107 bytes of abstract name fit: the whole sun_path.

@@ -110,6 +110,12 @@ test('fdsOf() ignores ancillary items that are not SCM_RIGHTS', (t) => {
   t.deepEqual(fds, [7, 9]);
 });
 
+test('fdsOf() refuses, typed, an SCM_RIGHTS item whose data is over a detached ArrayBuffer', (t) => {
+  const data = Buffer.from(new ArrayBuffer(8));
+  structuredClone(data.buffer, { transfer: [data.buffer] });
+  t.throws(() => fdsOf([[constants.SOL_SOCKET, constants.SCM_RIGHTS, data]]), { code: 'ERR_INVALID_ARG_VALUE', message: /detached/ });
+});
+
 test('rights() rejects invalid fds and more than SCM_MAX_FD of them', (t) => {
   const bad = t.throws(() => rights([3, -1]), { instanceOf: RangeError }) as CodedError;
   t.is(bad.code, 'ERR_OUT_OF_RANGE');

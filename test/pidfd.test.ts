@@ -6,9 +6,10 @@
 // receiver's; undelivered, the library closes it; unread, it counts
 // against maxPendingFds.
 import test from 'ava';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
+import path from 'node:path';
 import { constants, native } from '../src/native/binding';
 import { createServer, createSocket, connect, lowlevel, socketPair, UnixMessageSocket, fdsOf, type SocketType, type UnixMessage } from '../src/index';
 import { closeAll, closeServer, destroyAll, delay, inodeOf, leakFree, listen, runFixture, take, tmpPath, waitFor } from './helpers';
@@ -280,6 +281,19 @@ test(
     t.is(off!.pidfd, undefined);
   }),
 );
+
+for (const type of ['seqpacket', 'dgram'] as const) {
+  test(`${type}: under ulimit -n 40, messages of 7 fds to a passPidfd reader with maxFdsPerMessage 1 each bring their 1 fd (the pidfd's room filled with fds is counted per recvmmsg slot)`, (t) => {
+    const r = spawnSync('sh', ['-c', 'ulimit -n 40 && exec "$0" test/fixtures/pidfd-extra-fds-child.js "$1"', process.execPath, type], {
+      cwd: path.join(__dirname, '..'),
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    t.is(r.status, 0, r.stderr);
+    const report = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { messages: number; fds: number };
+    t.deepEqual(report, { messages: 100, fds: 100 });
+  });
+}
 
 test('passPidfd must be a boolean (ERR_INVALID_ARG_TYPE, before anything is made)', (t) => {
   for (const bad of ['yes', 1, null]) {

@@ -92,6 +92,12 @@ class SocketHandle {
   size_t ControlLength(int fds) const;
   // The fds one read asking for `ask` may leave with: ask, plus the pidfd.
   int ReadCost(int ask) const { return ask + (pass_pidfd_ ? 1 : 0); }
+  // The most fds one recvmsg with ControlLength(ask) may install at once:
+  // with passPidfd the room kept for the pidfd takes that many more
+  // SCM_RIGHTS fds from a sender sending more than `ask` (DropExtraFds
+  // closes them, but only after the call; recvmmsg installs every slot's
+  // before any is closed).
+  int InstallBound(int ask) const;
   // Closes the SCM_RIGHTS fds past `ask` that room left for the pidfd let
   // in (ReadStream, ReadDatagrams); true if any were.
   static bool DropExtraFds(int ask);

@@ -324,8 +324,19 @@ int SocketHandle::ReadStream(napi_env env, int ask, int* count, size_t* used, in
 
 // limit: the fds this wakeup may still add (DoRead); each slot asks for
 // `ask` of them.
+int SocketHandle::InstallBound(int ask) const {
+  if (!pass_pidfd_ || ask >= kMaxFdsPerMessage) return ReadCost(ask);
+  // Credentials' room counted as fds too: an upper bound either way.
+  const int room = static_cast<int>((ControlLength(ask) - CMSG_LEN(0)) / sizeof(int));
+  return std::max(ReadCost(ask), std::min(room, kMaxFdsPerMessage));
+}
+
 int SocketHandle::ReadDatagrams(int limit, int ask, int* count, size_t* used, int* fds_used) {
-  const int fd_slots = ReadCost(ask) == 0 ? kSlots : (limit - *fds_used) / ReadCost(ask);
+  // Every slot's fds are installed before any extra one is closed, so the
+  // slots are counted at InstallBound; one slot whenever ReadCost fits (DoRead
+  // checked), as its extras come after the fds it keeps.
+  int fd_slots = ReadCost(ask) == 0 ? kSlots : (limit - *fds_used) / ReadCost(ask);
+  if (fd_slots > 0 && ReadCost(ask) > 0) fd_slots = std::max(1, (limit - *fds_used) / InstallBound(ask));
   const int size_slots = static_cast<int>(std::max<size_t>(1, kArenaBudget / max_message_));
   const int slots = std::min({kSlots, kMaxBatch - *count, fd_slots, size_slots});
   if (slots <= 0) return 0;
