@@ -23,8 +23,11 @@ napi_value SocketOf(napi_env env, napi_callback_info info) {
   return NewFdResult(env, RETRY_EINTR(socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)));
 }
 
-// bindTo(fd, address) -> 0 | -errno.
-napi_value BindTo(napi_env env, napi_callback_info info) {
+namespace {
+
+// The shared shape of bindTo and connectTo: read (fd, address), then call.
+template <typename Call>
+napi_value WithAddress(napi_env env, napi_callback_info info, Call call) {
   Args args(env, info);
   if (!args.ok) return nullptr;
   int fd, err;
@@ -33,21 +36,20 @@ napi_value BindTo(napi_env env, napi_callback_info info) {
   UMS_READ(env, GetInt(env, args[0], &fd));
   UMS_READ(env, GetSockAddr(env, args[1], &addr, &len, &err));
   if (err < 0) return Int(env, err);
-  return Int(env, NegErrno(RETRY_EINTR(bind(fd, reinterpret_cast<sockaddr*>(&addr), len))));
+  return Int(env, NegErrno(call(fd, reinterpret_cast<sockaddr*>(&addr), len)));
+}
+
+}  // namespace
+
+// bindTo(fd, address) -> 0 | -errno.
+napi_value BindTo(napi_env env, napi_callback_info info) {
+  return WithAddress(env, info, [](int fd, sockaddr* addr, socklen_t len) { return RETRY_EINTR(bind(fd, addr, len)); });
 }
 
 // connectTo(fd, address) -> 0 | -errno. Not retried on EINTR (fd_calls.cc
 // Connect says why): the caller treats it as EINPROGRESS.
 napi_value ConnectTo(napi_env env, napi_callback_info info) {
-  Args args(env, info);
-  if (!args.ok) return nullptr;
-  int fd, err;
-  sockaddr_storage addr;
-  socklen_t len = 0;
-  UMS_READ(env, GetInt(env, args[0], &fd));
-  UMS_READ(env, GetSockAddr(env, args[1], &addr, &len, &err));
-  if (err < 0) return Int(env, err);
-  return Int(env, NegErrno(connect(fd, reinterpret_cast<sockaddr*>(&addr), len)));
+  return WithAddress(env, info, [](int fd, sockaddr* addr, socklen_t len) { return connect(fd, addr, len); });
 }
 
 // acceptFrom(fd) -> [fd, address] | -errno: accept4(2) with SOCK_CLOEXEC and
