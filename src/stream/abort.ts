@@ -26,8 +26,13 @@ export class AbortError extends Error {
 
 // AbortSignal's own accessors, called on the signal: an own property of the
 // same name (a getter that lies, or throws) is never consulted.
-const abortedOf = Object.getOwnPropertyDescriptor(AbortSignal.prototype, 'aborted')!.get!;
-const reasonOf = Object.getOwnPropertyDescriptor(AbortSignal.prototype, 'reason')!.get!;
+function accessor(name: 'aborted' | 'reason'): (this: AbortSignal) => unknown {
+  const get: unknown = Reflect.get(Object.getOwnPropertyDescriptor(AbortSignal.prototype, name) ?? {}, 'get');
+  if (typeof get !== 'function') throw new Error(`AbortSignal.prototype.${name} is not an accessor`);
+  return get as (this: AbortSignal) => unknown;
+}
+const abortedOf = accessor('aborted');
+const reasonOf = accessor('reason');
 const SHADOWED = ['aborted', 'reason', 'addEventListener', 'removeEventListener', 'dispatchEvent'] as const;
 
 /**
@@ -44,7 +49,7 @@ export function validateSignal(value: unknown, name = 'signal'): AbortSignal | u
   for (const key of SHADOWED) if (Object.getOwnPropertyDescriptor(value, key) !== undefined) throw fail();
   try {
     // The brand check: AbortSignal's getter throws ERR_INVALID_THIS on anything else.
-    abortedOf.call(value);
+    abortedOf.call(value as AbortSignal);
   } catch {
     throw fail();
   }
@@ -52,7 +57,7 @@ export function validateSignal(value: unknown, name = 'signal'): AbortSignal | u
 }
 
 export function isAborted(signal: AbortSignal): boolean {
-  return abortedOf.call(signal) as boolean;
+  return abortedOf.call(signal) === true;
 }
 
 export function abortErrorOf(signal: AbortSignal): AbortError {
