@@ -245,3 +245,17 @@ test(
     await shutdown(s, accepted);
   }),
 );
+
+test(
+  "another abort listener's stopImmediatePropagation() does not keep the socket from being destroyed (events.addAbortListener)",
+  leakFree(async (t) => {
+    const ac = new AbortController();
+    ac.signal.addEventListener('abort', (e) => e.stopImmediatePropagation());
+    const socket = createSocket({ bind: '', signal: ac.signal });
+    const result = outcome(socket);
+    ac.abort();
+    const { error } = await result;
+    t.is(error?.name, 'AbortError');
+    t.true(socket.destroyed);
+  }),
+);
