@@ -82,7 +82,9 @@ export type ErrorCode =
   | 'ERR_POOL_WORKER_EXITED'
   | 'ERR_POOL_REQUEST_TIMEOUT'
   | 'ERR_POOL_REMOTE_ERROR'
-  | 'ERR_POOL_NOT_A_WORKER';
+  | 'ERR_POOL_NOT_A_WORKER'
+  // Not an ERR_* code, but Node's own for an AbortError (abort.ts).
+  | 'ABORT_ERR';
 
 export interface CodedError extends Error {
   code: ErrorCode;
