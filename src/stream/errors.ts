@@ -82,7 +82,8 @@ export type ErrorCode =
   | 'ERR_POOL_WORKER_EXITED'
   | 'ERR_POOL_REQUEST_TIMEOUT'
   | 'ERR_POOL_REMOTE_ERROR'
-  | 'ERR_POOL_NOT_A_WORKER';
+  | 'ERR_POOL_NOT_A_WORKER'
+  | 'ERR_SYSTEMD_ENV';
 
 export interface CodedError extends Error {
   code: ErrorCode;
