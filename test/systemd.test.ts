@@ -355,3 +355,28 @@ for (const type of ['stream', 'seqpacket', 'dgram'] as const) {
     },
   );
 }
+
+withActivate(
+  'examples/systemd-service/server.js under systemd-socket-activate: READY=1, an echo, and FDSTORE=1 with the live connection',
+  leakFree(async (t, { track }) => {
+    const m = manager(abstractName('example'), track);
+    const { sock, exited } = await activated(
+      t,
+      ['--seqpacket', '--fdname=listen', `--setenv=NOTIFY_SOCKET=${process.env.NOTIFY_SOCKET!}`],
+      [path.join(__dirname, '..', 'examples', 'systemd-service', 'server.js')],
+    );
+    const c = connect({ path: sock, type: 'seqpacket' });
+    track(c);
+    const echo = new Promise<UnixMessage>((resolve) => c.once('data', resolve));
+    c.write('ping');
+    t.is((await echo).data.toString(), 'ping');
+    t.true(await waitFor(() => m.texts().some((x) => x.startsWith('READY=1\n'))), m.texts().join(' | '));
+    t.true(await waitFor(() => m.messages.some((x) => x.data.toString().startsWith('FDSTORE=1\n'))));
+    const stored = m.messages.find((x) => x.data.toString().startsWith('FDSTORE=1\n'))!;
+    t.is(stored.data.toString(), 'FDSTORE=1\nFDNAME=conn-0');
+    t.is(stored.fds.length, 1);
+    for (const x of m.messages) for (const fd of x.fds) fs.closeSync(fd);
+    process.kill(m.messages.find((x) => x.credentials !== undefined)!.credentials!.pid, 'SIGTERM');
+    t.is(await exited, 0);
+  }),
+);

@@ -13,7 +13,14 @@ export type NotifyState = string | StateFields;
 
 // Variable names as systemd's env_name_is_valid(): no '=', no control
 // characters; an empty name is refused too.
-const KEY = /^[^=\x00-\x1f\x7f]+$/;
+function validKey(key: string): boolean {
+  if (key === '') return false;
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    if (c === 0x3d || c < 0x20 || c === 0x7f) return false;
+  }
+  return true;
+}
 
 function valueText(key: string, value: unknown): string | undefined {
   let text: string;
@@ -47,7 +54,7 @@ function valueText(key: string, value: unknown): string | undefined {
 function fieldLines(state: object): string[] {
   const lines: string[] = [];
   for (const key of Object.keys(state)) {
-    if (!KEY.test(key)) throw invalidArgValue(`The "state" field names must be non-empty, without '=' or control characters. Received ${describe(key)}`);
+    if (!validKey(key)) throw invalidArgValue(`The "state" field names must be non-empty, without '=' or control characters. Received ${describe(key)}`);
     const text = valueText(key, (state as Record<string, unknown>)[key]);
     if (text !== undefined) lines.push(`${key}=${text}`);
   }
