@@ -7,7 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { connect, createSocket, type UnixMessage, type UnixMessageSocket } from '../src/index';
+import { connect, createSocket, socketPair, type UnixMessage, type UnixMessageSocket } from '../src/index';
 import { barrier, listenFds, notify, watchdog } from '../src/systemd/index';
 import { abstractName, assertProbeClosed, delay, fileWithContent, inodeOf, isOpen, leakFree, probe, settled, tmpPath, waitFor } from './helpers';
 
@@ -290,24 +290,35 @@ interface ActivatedReport {
   got: string;
 }
 
-/** Starts systemd-socket-activate listening at a new path; resolves once it listens. */
+/**
+ * Starts systemd-socket-activate listening at a new path; resolves once it
+ * listens. `passed` fds go to it as fds 3, 4, ... with LISTEN_FDS (its own
+ * socket-activation input, which it passes on ahead of its socket), through
+ * a shell that sets LISTEN_PID to its pid and execs it.
+ */
 async function activated(
   t: ExecutionContext,
   flags: string[],
   args: string[],
+  passed: number[] = [],
 ): Promise<{ sock: string; exited: Promise<number | null>; stderr: () => string }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ums-sd-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const sock = path.join(dir, 'sock');
   const env = { ...process.env };
   for (const k of SYSTEMD_VARS) delete env[k];
-  const child = spawn(activate, ['-l', sock, ...flags, process.execPath, ...args], {
-    env,
-    stdio: ['ignore', 'ignore', 'pipe'],
-    cwd: path.join(__dirname, '..'),
-  });
+  const argv = [activate, '-l', sock, ...flags, process.execPath, ...args];
+  if (passed.length > 0) env.LISTEN_FDS = String(passed.length);
+  const child =
+    passed.length === 0
+      ? spawn(argv[0]!, argv.slice(1), { env, stdio: ['ignore', 'ignore', 'pipe'], cwd: path.join(__dirname, '..') })
+      : spawn('sh', ['-c', 'export LISTEN_PID=$$; exec "$0" "$@"', ...argv], {
+          env,
+          stdio: ['ignore', 'ignore', 'pipe', ...passed],
+          cwd: path.join(__dirname, '..'),
+        });
   let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
   t.teardown(() => child.kill());
   // It prints this after listen(2); the file alone exists from bind(2) on.
@@ -380,3 +391,87 @@ withActivate(
     t.is(await exited, 0);
   }),
 );
+
+withActivate(
+  'examples/systemd-service/server.js restarts without dropping a client: the stored connection comes back in LISTEN_FDS and is served again',
+  leakFree(async (t, { track }) => {
+    const m = manager(abstractName('restart'), track);
+    const server = path.join(__dirname, '..', 'examples', 'systemd-service', 'server.js');
+    const notifyEnv = `--setenv=NOTIFY_SOCKET=${process.env.NOTIFY_SOCKET!}`;
+    const first = await activated(t, ['--seqpacket', '--fdname=listen', notifyEnv], [server]);
+    const c = connect({ path: first.sock, type: 'seqpacket' });
+    track(c);
+    const replies: string[] = [];
+    c.on('data', (x: UnixMessage) => replies.push(x.data.toString()));
+    c.write('before');
+    t.true(await waitFor(() => replies.length === 1 && m.messages.some((x) => x.data.toString().startsWith('FDSTORE=1\n'))));
+    const stored = m.messages.find((x) => x.data.toString().startsWith('FDSTORE=1\n'))!;
+    const pid = m.messages.find((x) => x.credentials !== undefined)!.credentials!.pid;
+    process.kill(pid, 'SIGTERM');
+    t.is(await first.exited, 0, first.stderr());
+
+    // The manager's copy kept the connection open: start the service again
+    // with it, as systemd would (stored fds come after the socket unit's
+    // there; systemd-socket-activate puts passed fds first).
+    const second = await activated(t, ['--seqpacket', '--fdname=conn-0:listen', notifyEnv], [server], [stored.fds[0]!]);
+    c.write('after');
+    t.true(await waitFor(() => replies.length === 2), second.stderr());
+    t.deepEqual(replies, ['before', 'after']);
+    t.is(m.texts().filter((x) => x.startsWith('READY=1\n')).length, 2);
+    for (const x of m.messages) for (const fd of x.fds) fs.closeSync(fd);
+    const pid2 = m.messages.filter((x) => x.credentials !== undefined).pop()!.credentials!.pid;
+    t.not(pid2, pid);
+    process.kill(pid2, 'SIGTERM');
+    t.is(await second.exited, 0, second.stderr());
+  }),
+);
+
+const systemdNotify = spawnSync('sh', ['-c', 'command -v systemd-notify'], { encoding: 'utf8' }).stdout.trim();
+if (!systemdNotify) console.log('systemd.test.ts: systemd-notify not found (Debian package systemd); the cross-check with it is skipped');
+(systemdNotify ? test : test.skip)(
+  "the real systemd-notify's datagrams read as notify()'s do, and its barrier ends when the receiver closes the fd",
+  leakFree(async (t, { track }) => {
+    const m = manager(abstractName('systemd-notify'), track);
+    // A manager closes a barrier's fd once it has read it.
+    m.socket.on('data', (x: UnixMessage) => {
+      if (x.data.toString() === 'BARRIER=1') for (const fd of x.fds) fs.closeSync(fd);
+    });
+    const child = spawn(systemdNotify, ['--ready', '--status=hi there'], { env: { ...process.env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const status = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    t.is(status, 0, stderr);
+    await notify({ READY: 1, STATUS: 'hi there' });
+    t.true(await waitFor(() => m.texts().filter((x) => x === 'READY=1\nSTATUS=hi there').length === 2), m.texts().join(' | '));
+    t.true(m.texts().includes('BARRIER=1'));
+    for (const x of m.messages) if (x.data.toString() !== 'BARRIER=1') for (const fd of x.fds) fs.closeSync(fd);
+  }),
+);
+
+test('listenFds() checks LISTEN_PIDFDID against this process where pidfs can tell', (t) => {
+  const [a, b] = socketPair('stream');
+  const pidfd = a.peerPidfd();
+  a.destroy();
+  b.destroy();
+  const own = fs.statfsSync(`/proc/self/fd/${pidfd}`).type === 0x50494446 ? fs.fstatSync(pidfd, { bigint: true }).ino : null;
+  fs.closeSync(pidfd);
+  if (own === null) {
+    t.log('no pidfs here (Linux < 6.9): LISTEN_PIDFDID cannot be checked, as in libsystemd');
+    t.pass();
+    return;
+  }
+  // fd 3 is one of this process's own here, made close-on-exec already.
+  const set = (id: bigint): void => {
+    process.env.LISTEN_PID = String(process.pid);
+    process.env.LISTEN_PIDFDID = String(id);
+    process.env.LISTEN_FDS = '1';
+  };
+  set(own + 1n);
+  t.deepEqual(listenFds(), [], 'another process with our pid');
+  set(own);
+  t.deepEqual(listenFds(), [{ fd: 3, name: 'unknown' }]);
+  t.false('LISTEN_PIDFDID' in process.env);
+  process.env.LISTEN_PID = String(process.pid);
+  process.env.LISTEN_PIDFDID = 'x';
+  t.throws(() => listenFds(), { code: 'ERR_SYSTEMD_ENV' });
+});
