@@ -475,3 +475,25 @@ test('listenFds() checks LISTEN_PIDFDID against this process where pidfs can tel
   process.env.LISTEN_PIDFDID = 'x';
   t.throws(() => listenFds(), { code: 'ERR_SYSTEMD_ENV' });
 });
+
+test('hostile arguments get typed errors before anything is sent: revoked Proxies, wrong types, too many fds', (t) => {
+  process.env.NOTIFY_SOCKET = `@${abstractName('hostile').slice(1)}`;
+  const { proxy, revoke } = Proxy.revocable({}, {});
+  revoke();
+  const cases: Array<[() => unknown, string]> = [
+    [() => notify(proxy as never), 'ERR_INVALID_ARG_TYPE'],
+    [() => notify('A=1', proxy as never), 'ERR_INVALID_ARG_TYPE'],
+    [() => notify('A=1', { fds: proxy as never }), 'ERR_INVALID_ARG_TYPE'],
+    [() => notify('A=1', { fds: '3' as never }), 'ERR_INVALID_ARG_TYPE'],
+    [() => notify('A=1', { fds: new Array<number>(254).fill(0) }), 'ERR_OUT_OF_RANGE'],
+    [() => notify(null as never), 'ERR_INVALID_ARG_TYPE'],
+    [() => notify(['A=1'] as never), 'ERR_INVALID_ARG_TYPE'],
+    [() => notify({ A: Number.NaN }), 'ERR_INVALID_ARG_VALUE'],
+    [() => listenFds(proxy as never), 'ERR_INVALID_ARG_TYPE'],
+    [() => barrier(proxy as never), 'ERR_INVALID_ARG_TYPE'],
+    [() => barrier({ timeout: 1.5 }), 'ERR_OUT_OF_RANGE'],
+    [() => watchdog(proxy as never), 'ERR_INVALID_ARG_TYPE'],
+    [() => watchdog({ onError: 1 as never }), 'ERR_INVALID_ARG_TYPE'],
+  ];
+  for (const [call, code] of cases) t.throws(call, { code }, call.toString());
+});

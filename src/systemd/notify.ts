@@ -8,7 +8,6 @@
 // sent (the kernel takes its own references; the socket's write duplicates
 // them only while the message waits) and never closed here.
 import { createSocket } from '../stream/index';
-import { describe, invalidArgType } from '../stream/errors';
 import { snapshotFds, snapshotOptions } from '../stream/validate';
 import { readEnv, systemdEnvError } from './env';
 import { stateLines, withMonotonicUsec, type NotifyState } from './state';
@@ -48,7 +47,6 @@ export function notifyAddress(): string | null {
 export function notify(state: NotifyState, options: NotifyOptions = {}): Promise<boolean> {
   const parts = stateLines(state);
   const o = snapshotOptions(options, ['fds']);
-  if (o.fds !== undefined && !Array.isArray(o.fds)) throw invalidArgType(`The "options.fds" option must be an array of fds. Received ${describe(o.fds)}`);
   const fds = snapshotFds(o.fds, 'options.fds');
   let address: string | null;
   try {
