@@ -307,7 +307,13 @@ async function activated(
   const sock = path.join(dir, 'sock');
   const env = { ...process.env };
   for (const k of SYSTEMD_VARS) delete env[k];
-  const argv = [activate, '-l', sock, ...flags, process.execPath, ...args];
+  // systemd-socket-activate gives the service a fresh environment (PATH,
+  // HOME, ... and LISTEN_*); -E NAME passes one of its own on: what selects
+  // the addon (test:asan, PREBUILDS_ONLY) and the sanitizers' settings.
+  const passEnv = Object.keys(env)
+    .filter((k) => /^(UNIX_MESSAGE_SOCKET_|NODE_|LD_PRELOAD$|[AL]SAN_OPTIONS$|UBSAN_OPTIONS$|PREBUILDS_ONLY$)/.test(k))
+    .map((k) => `--setenv=${k}`);
+  const argv = [activate, '-l', sock, ...passEnv, ...flags, process.execPath, ...args];
   if (passed.length > 0) env.LISTEN_FDS = String(passed.length);
   const child =
     passed.length === 0
@@ -332,9 +338,14 @@ async function streamRequest(sock: string, type: 'stream' | 'seqpacket'): Promis
   c.on('data', (m: UnixMessage) => (out += m.data.toString()));
   const closed = settled(c);
   c.write('hello');
-  await new Promise((resolve) => c.once('end', resolve));
+  // An error (the child died: ECONNRESET) is the test's failure, not an uncaught exception.
+  const ended = await new Promise<Error | null>((resolve) => {
+    c.once('end', () => resolve(null));
+    c.once('error', resolve);
+  });
   c.destroy();
   await closed;
+  if (ended) throw ended;
   return out;
 }
 
@@ -355,7 +366,7 @@ for (const type of ['stream', 'seqpacket', 'dgram'] as const) {
           client.destroy();
         });
       } else {
-        text = await streamRequest(sock, type);
+        text = await streamRequest(sock, type).catch((err: Error) => `${err.message}; systemd-socket-activate said: ${stderr()}`);
       }
       t.is(await exited, 0, stderr());
       const report = JSON.parse(text) as ActivatedReport;
