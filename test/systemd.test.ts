@@ -102,11 +102,14 @@ test(
   }),
 );
 
-test('notify() resolves false when NOTIFY_SOCKET is unset, and sends nothing', async (t) => {
-  delete process.env.NOTIFY_SOCKET;
-  t.false(await notify('READY=1'));
-  t.false(await barrier());
-});
+test(
+  'notify() resolves false when NOTIFY_SOCKET is unset, and sends nothing',
+  leakFree(async (t) => {
+    delete process.env.NOTIFY_SOCKET;
+    t.false(await notify('READY=1'));
+    t.false(await barrier());
+  }),
+);
 
 test(
   'notify() rejects with the errno error: ENOENT for a missing path, ECONNREFUSED for an abstract name nobody holds',
@@ -120,13 +123,16 @@ test(
   }),
 );
 
-test('NOTIFY_SOCKET that is not AF_UNIX (vsock:, a relative path, a lone @) rejects with ERR_SYSTEMD_ENV', async (t) => {
-  for (const value of ['vsock:2:1234', 'run/notify', '@']) {
-    process.env.NOTIFY_SOCKET = value;
-    const err = await t.throwsAsync(notify('READY=1'));
-    t.is(codeOf(err), 'ERR_SYSTEMD_ENV', value);
-  }
-});
+test(
+  'NOTIFY_SOCKET that is not AF_UNIX (vsock:, a relative path, a lone @) rejects with ERR_SYSTEMD_ENV',
+  leakFree(async (t) => {
+    for (const value of ['vsock:2:1234', 'run/notify', '@']) {
+      process.env.NOTIFY_SOCKET = value;
+      const err = await t.throwsAsync(notify('READY=1'));
+      t.is(codeOf(err), 'ERR_SYSTEMD_ENV', value);
+    }
+  }),
+);
 
 test(
   'a newline or NUL in a value, or a field name with "=", is refused at once and nothing is sent',
@@ -214,67 +220,79 @@ test(
   }),
 );
 
-test('a failed ping goes to onError and does not stop the pings or crash', async (t) => {
-  process.env.NOTIFY_SOCKET = tmpPath('gone');
-  process.env.WATCHDOG_USEC = '20000';
-  delete process.env.WATCHDOG_PID;
-  const errors: Error[] = [];
-  const stop = watchdog({ onError: (err) => errors.push(err) });
-  t.true(await waitFor(() => errors.length >= 2));
-  stop();
-  t.is(codeOf(errors[0]), 'ENOENT');
-});
+test(
+  'a failed ping goes to onError and does not stop the pings or crash',
+  leakFree(async (t) => {
+    process.env.NOTIFY_SOCKET = tmpPath('gone');
+    process.env.WATCHDOG_USEC = '20000';
+    delete process.env.WATCHDOG_PID;
+    const errors: Error[] = [];
+    const stop = watchdog({ onError: (err) => errors.push(err) });
+    t.true(await waitFor(() => errors.length >= 2));
+    stop();
+    t.is(codeOf(errors[0]), 'ENOENT');
+  }),
+);
 
-test('listenFds() is [] unless LISTEN_PID is ours, and unsets the variables unless told not to', (t) => {
-  delete process.env.LISTEN_PID;
-  t.deepEqual(listenFds(), []);
-  process.env.LISTEN_PID = String(process.pid + 1);
-  process.env.LISTEN_FDS = '1';
-  process.env.LISTEN_FDNAMES = 'x';
-  t.deepEqual(listenFds({ unsetEnvironment: false }), []);
-  t.is(process.env.LISTEN_FDS, '1');
-  t.deepEqual(listenFds(), []);
-  t.deepEqual(
-    ['LISTEN_PID', 'LISTEN_FDS', 'LISTEN_FDNAMES'].filter((k) => k in process.env),
-    [],
-  );
-});
+test(
+  'listenFds() is [] unless LISTEN_PID is ours, and unsets the variables unless told not to',
+  leakFree((t) => {
+    delete process.env.LISTEN_PID;
+    t.deepEqual(listenFds(), []);
+    process.env.LISTEN_PID = String(process.pid + 1);
+    process.env.LISTEN_FDS = '1';
+    process.env.LISTEN_FDNAMES = 'x';
+    t.deepEqual(listenFds({ unsetEnvironment: false }), []);
+    t.is(process.env.LISTEN_FDS, '1');
+    t.deepEqual(listenFds(), []);
+    t.deepEqual(
+      ['LISTEN_PID', 'LISTEN_FDS', 'LISTEN_FDNAMES'].filter((k) => k in process.env),
+      [],
+    );
+  }),
+);
 
-test('listenFds() refuses what sd_listen_fds refuses, with ERR_SYSTEMD_ENV, and unsets the variables anyway', (t) => {
-  const cases: Array<[string, string, string | undefined]> = [
-    ['garbage', 'x', undefined],
-    [String(process.pid), '0', undefined],
-    [String(process.pid), '-1', undefined],
-    [String(process.pid), '3 ', undefined],
-    [String(process.pid), '2147483647', undefined],
-    [String(process.pid), '99999999999999999999', undefined],
-    ['0', '1', undefined],
-    ['99999999999', '1', undefined],
-  ];
-  for (const [pid, count, names] of cases) {
-    process.env.LISTEN_PID = pid;
-    process.env.LISTEN_FDS = count;
-    if (names !== undefined) process.env.LISTEN_FDNAMES = names;
-    t.throws(() => listenFds(), { code: 'ERR_SYSTEMD_ENV' }, `${pid} ${count}`);
-    t.false('LISTEN_FDS' in process.env);
-  }
-  t.throws(() => listenFds({ unsetEnvironment: 'yes' as never }), { code: 'ERR_INVALID_ARG_TYPE' });
-});
+test(
+  'listenFds() refuses what sd_listen_fds refuses, with ERR_SYSTEMD_ENV, and unsets the variables anyway',
+  leakFree((t) => {
+    const cases: Array<[string, string, string | undefined]> = [
+      ['garbage', 'x', undefined],
+      [String(process.pid), '0', undefined],
+      [String(process.pid), '-1', undefined],
+      [String(process.pid), '3 ', undefined],
+      [String(process.pid), '2147483647', undefined],
+      [String(process.pid), '99999999999999999999', undefined],
+      ['0', '1', undefined],
+      ['99999999999', '1', undefined],
+    ];
+    for (const [pid, count, names] of cases) {
+      process.env.LISTEN_PID = pid;
+      process.env.LISTEN_FDS = count;
+      if (names !== undefined) process.env.LISTEN_FDNAMES = names;
+      t.throws(() => listenFds(), { code: 'ERR_SYSTEMD_ENV' }, `${pid} ${count}`);
+      t.false('LISTEN_FDS' in process.env);
+    }
+    t.throws(() => listenFds({ unsetEnvironment: 'yes' as never }), { code: 'ERR_INVALID_ARG_TYPE' });
+  }),
+);
 
-test('listenFds() throws EBADF when LISTEN_FDS counts past the open fds, and ERR_SYSTEMD_ENV for a wrong count of names', (t) => {
-  // fds 3.. are this process's own here; FD_CLOEXEC is already set on them.
-  const open = fs.readdirSync('/proc/self/fd').map(Number);
-  let firstClosed = 3;
-  while (open.includes(firstClosed)) firstClosed++;
-  process.env.LISTEN_PID = String(process.pid);
-  process.env.LISTEN_FDS = String(firstClosed - 3 + 1);
-  const err = t.throws(() => listenFds(), { code: 'EBADF' });
-  t.is((err as { syscall?: string }).syscall, 'fcntl');
-  process.env.LISTEN_PID = String(process.pid);
-  process.env.LISTEN_FDS = '1';
-  process.env.LISTEN_FDNAMES = 'a:b';
-  t.throws(() => listenFds(), { code: 'ERR_SYSTEMD_ENV' });
-});
+test(
+  'listenFds() throws EBADF when LISTEN_FDS counts past the open fds, and ERR_SYSTEMD_ENV for a wrong count of names',
+  leakFree((t) => {
+    // fds 3.. are this process's own here; FD_CLOEXEC is already set on them.
+    const open = fs.readdirSync('/proc/self/fd').map(Number);
+    let firstClosed = 3;
+    while (open.includes(firstClosed)) firstClosed++;
+    process.env.LISTEN_PID = String(process.pid);
+    process.env.LISTEN_FDS = String(firstClosed - 3 + 1);
+    const err = t.throws(() => listenFds(), { code: 'EBADF' });
+    t.is((err as { syscall?: string }).syscall, 'fcntl');
+    process.env.LISTEN_PID = String(process.pid);
+    process.env.LISTEN_FDS = '1';
+    process.env.LISTEN_FDNAMES = 'a:b';
+    t.throws(() => listenFds(), { code: 'ERR_SYSTEMD_ENV' });
+  }),
+);
 
 // The real systemd-socket-activate (Debian's systemd package).
 const activate = spawnSync('sh', ['-c', 'command -v systemd-socket-activate'], { encoding: 'utf8' }).stdout.trim();
@@ -459,52 +477,67 @@ if (!systemdNotify) console.log('systemd.test.ts: systemd-notify not found (Debi
   }),
 );
 
-test('listenFds() checks LISTEN_PIDFDID against this process where pidfs can tell', (t) => {
-  const [a, b] = socketPair('stream');
-  const pidfd = a.peerPidfd();
-  a.destroy();
-  b.destroy();
-  const own = fs.statfsSync(`/proc/self/fd/${pidfd}`).type === 0x50494446 ? fs.fstatSync(pidfd, { bigint: true }).ino : null;
-  fs.closeSync(pidfd);
-  if (own === null) {
-    t.log('no pidfs here (Linux < 6.9): LISTEN_PIDFDID cannot be checked, as in libsystemd');
-    t.pass();
-    return;
-  }
-  // fd 3 is one of this process's own here, made close-on-exec already.
-  const set = (id: bigint): void => {
+test(
+  'listenFds() checks LISTEN_PIDFDID against this process where pidfs can tell',
+  leakFree((t) => {
+    const [a, b] = socketPair('stream');
+    const pidfd = a.peerPidfd();
+    a.destroy();
+    b.destroy();
+    const own = fs.statfsSync(`/proc/self/fd/${pidfd}`).type === 0x50494446 ? fs.fstatSync(pidfd, { bigint: true }).ino : null;
+    fs.closeSync(pidfd);
+    if (own === null) {
+      t.log('no pidfs here (Linux < 6.9): LISTEN_PIDFDID cannot be checked, as in libsystemd');
+      t.pass();
+      return;
+    }
+    // fd 3 is one of this process's own here, made close-on-exec already.
+    const set = (id: bigint): void => {
+      process.env.LISTEN_PID = String(process.pid);
+      process.env.LISTEN_PIDFDID = String(id);
+      process.env.LISTEN_FDS = '1';
+    };
+    set(own + 1n);
+    t.deepEqual(listenFds(), [], 'another process with our pid');
+    set(own);
+    t.deepEqual(listenFds(), [{ fd: 3, name: 'unknown' }]);
+    t.false('LISTEN_PIDFDID' in process.env);
     process.env.LISTEN_PID = String(process.pid);
-    process.env.LISTEN_PIDFDID = String(id);
-    process.env.LISTEN_FDS = '1';
-  };
-  set(own + 1n);
-  t.deepEqual(listenFds(), [], 'another process with our pid');
-  set(own);
-  t.deepEqual(listenFds(), [{ fd: 3, name: 'unknown' }]);
-  t.false('LISTEN_PIDFDID' in process.env);
-  process.env.LISTEN_PID = String(process.pid);
-  process.env.LISTEN_PIDFDID = 'x';
-  t.throws(() => listenFds(), { code: 'ERR_SYSTEMD_ENV' });
-});
+    process.env.LISTEN_PIDFDID = 'x';
+    t.throws(() => listenFds(), { code: 'ERR_SYSTEMD_ENV' });
+  }),
+);
 
-test('hostile arguments get typed errors before anything is sent: revoked Proxies, wrong types, too many fds', (t) => {
-  process.env.NOTIFY_SOCKET = `@${abstractName('hostile').slice(1)}`;
-  const { proxy, revoke } = Proxy.revocable({}, {});
-  revoke();
-  const cases: Array<[() => unknown, string]> = [
-    [() => notify(proxy as never), 'ERR_INVALID_ARG_TYPE'],
-    [() => notify('A=1', proxy as never), 'ERR_INVALID_ARG_TYPE'],
-    [() => notify('A=1', { fds: proxy as never }), 'ERR_INVALID_ARG_TYPE'],
-    [() => notify('A=1', { fds: '3' as never }), 'ERR_INVALID_ARG_TYPE'],
-    [() => notify('A=1', { fds: new Array<number>(254).fill(0) }), 'ERR_OUT_OF_RANGE'],
-    [() => notify(null as never), 'ERR_INVALID_ARG_TYPE'],
-    [() => notify(['A=1'] as never), 'ERR_INVALID_ARG_TYPE'],
-    [() => notify({ A: Number.NaN }), 'ERR_INVALID_ARG_VALUE'],
-    [() => listenFds(proxy as never), 'ERR_INVALID_ARG_TYPE'],
-    [() => barrier(proxy as never), 'ERR_INVALID_ARG_TYPE'],
-    [() => barrier({ timeout: 1.5 }), 'ERR_OUT_OF_RANGE'],
-    [() => watchdog(proxy as never), 'ERR_INVALID_ARG_TYPE'],
-    [() => watchdog({ onError: 1 as never }), 'ERR_INVALID_ARG_TYPE'],
-  ];
-  for (const [call, code] of cases) t.throws(call, { code }, call.toString());
-});
+test(
+  'hostile arguments get typed errors before anything is sent: revoked Proxies, wrong types, too many fds',
+  leakFree((t) => {
+    process.env.NOTIFY_SOCKET = `@${abstractName('hostile').slice(1)}`;
+    const { proxy, revoke } = Proxy.revocable({}, {});
+    revoke();
+    const cases: Array<[() => unknown, string]> = [
+      [() => notify(proxy as never), 'ERR_INVALID_ARG_TYPE'],
+      [() => notify('A=1', proxy as never), 'ERR_INVALID_ARG_TYPE'],
+      [() => notify('A=1', { fds: proxy as never }), 'ERR_INVALID_ARG_TYPE'],
+      [() => notify('A=1', { fds: '3' as never }), 'ERR_INVALID_ARG_TYPE'],
+      [() => notify('A=1', { fds: new Array<number>(254).fill(0) }), 'ERR_OUT_OF_RANGE'],
+      [() => notify(null as never), 'ERR_INVALID_ARG_TYPE'],
+      [() => notify(['A=1'] as never), 'ERR_INVALID_ARG_TYPE'],
+      [() => notify({ A: Number.NaN }), 'ERR_INVALID_ARG_VALUE'],
+      [() => listenFds(proxy as never), 'ERR_INVALID_ARG_TYPE'],
+      [() => barrier(proxy as never), 'ERR_INVALID_ARG_TYPE'],
+      [() => barrier({ timeout: 1.5 }), 'ERR_OUT_OF_RANGE'],
+      [() => watchdog(proxy as never), 'ERR_INVALID_ARG_TYPE'],
+      [() => watchdog({ onError: 1 as never }), 'ERR_INVALID_ARG_TYPE'],
+    ];
+    for (const [call, code] of cases) t.throws(call, { code }, call.toString());
+  }),
+);
+
+test(
+  'barrier() whose send fails rejects with the errno error and closes both ends of its socketpair',
+  leakFree(async (t) => {
+    process.env.NOTIFY_SOCKET = tmpPath('no-manager');
+    const err = await t.throwsAsync(barrier({ timeout: 10_000 }));
+    t.is(codeOf(err), 'ENOENT');
+  }),
+);
