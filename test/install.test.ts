@@ -1,7 +1,7 @@
 // The package as a user gets it: `npm pack`, then `npm install` of the tarball
 // into an empty project whose PATH holds only node, npm and sh (no compiler,
 // make or python), once as usual and once with --ignore-scripts. In both, the
-// main entry, /rx and /pool load by CJS require() and ESM import, from the
+// main entry, /rx, /pool and /systemd load by CJS require() and ESM import, from the
 // prebuilt addon, and an fd goes through a socket pair. publint and
 // @arethetypeswrong/cli check the same tarball.
 //
@@ -87,6 +87,7 @@ maybe('npm pack makes a tarball holding both prebuilds, the types, the native so
     'dist/index.d.ts',
     'dist/rx/index.d.ts',
     'dist/pool/index.d.ts',
+    'dist/systemd/index.d.ts',
     'binding.gyp',
     'LICENSE',
     'README.md',
@@ -124,6 +125,7 @@ console.log(JSON.stringify({
   data: m.data.toString(), fds: m.fds.length, same,
   addon: relative(pkgDir, createRequire(pkgDir + '/')(addon).resolve(pkgDir)),
   pool: [typeof createPool, typeof connectToPrimary, isPoolWorker()],
+  systemd: [typeof notify, listenFds().length],
 }));
 `;
 const ESM = probe(`import fs from 'node:fs';
@@ -133,7 +135,8 @@ import { fileURLToPath } from 'node:url';
 import { firstValueFrom } from 'rxjs';
 import { socketPair } from 'unix-message-socket';
 import { fromSocket } from 'unix-message-socket/rx';
-import { createPool, connectToPrimary, isPoolWorker } from 'unix-message-socket/pool';`);
+import { createPool, connectToPrimary, isPoolWorker } from 'unix-message-socket/pool';
+import { listenFds, notify } from 'unix-message-socket/systemd';`);
 // The same through require(), in a CommonJS file (top-level await needs an
 // async function there).
 const CJS = `const fs = require('node:fs');
@@ -144,6 +147,7 @@ const { firstValueFrom } = require('rxjs');
 const { socketPair } = require('unix-message-socket');
 const { fromSocket } = require('unix-message-socket/rx');
 const { createPool, connectToPrimary, isPoolWorker } = require('unix-message-socket/pool');
+const { listenFds, notify } = require('unix-message-socket/systemd');
 const main = async (meta) => {
 ${ESM.slice(ESM.indexOf('const self'))}};
 main({ url: pathToFileURL(__filename).href });
@@ -181,6 +185,7 @@ for (const mode of ['scripts', 'ignore-scripts'] as const) {
             same: true,
             addon: binary(os.arch()),
             pool: ['function', 'function', false],
+            systemd: ['function', 0],
           },
           file,
         );
@@ -199,8 +204,8 @@ maybe('publint finds nothing to report in the tarball', (t) => {
 
 maybe('@arethetypeswrong/cli finds no problem in the tarball under any resolution, node10 included', (t) => {
   t.truthy(tarball, 'the tarball was packed');
-  // node10 (moduleResolution "node") ignores the exports map: the /rx and
-  // /pool types resolve there through typesVersions.
+  // node10 (moduleResolution "node") ignores the exports map: the /rx,
+  // /pool and /systemd types resolve there through typesVersions.
   const r = run(process.execPath, [path.join(root, 'node_modules', '@arethetypeswrong', 'cli', 'dist', 'index.js'), tarball, '--format', 'json']);
   t.is(r.status, 0, r.stdout + r.stderr);
   const { analysis } = JSON.parse(r.stdout) as { analysis: { problems: Array<Record<string, string>> } };

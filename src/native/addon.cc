@@ -47,6 +47,7 @@ napi_value Init(napi_env env, napi_value exports) {
       UMS_FUNCTION("socketpair", SocketPair),
       UMS_FUNCTION("dup", Dup),
       UMS_FUNCTION("dupAll", DupAll),
+      UMS_FUNCTION("setCloexec", SetCloexec),
       UMS_FUNCTION("fdLimit", FdLimit),
       UMS_FUNCTION("close", Close),
       UMS_FUNCTION("closeAll", CloseAll),

@@ -226,6 +226,8 @@ export interface NativeBinding {
    * (nothing left open then).
    */
   dupAll(fds: readonly number[], out: Int32Array): Errno;
+  /** Sets FD_CLOEXEC on fd in place (F_GETFD, F_SETFD); the fd is not the library's. */
+  setCloexec(fd: number): Errno;
   /** The soft RLIMIT_NOFILE (getrlimit(2)). */
   fdLimit(): number;
   /** close(2); also forgets the fd as the library's. -EBUSY for an fd a SocketHandle polls. */

@@ -130,6 +130,22 @@ napi_value Dup(napi_env env, napi_callback_info info) {
   return NewFdResult(env, RETRY_EINTR(fcntl(fd, F_DUPFD_CLOEXEC, 0)));
 }
 
+// setCloexec(fd) -> 0 | -errno: sets FD_CLOEXEC on an fd the process
+// inherited (socket activation's LISTEN_FDS), keeping its number, as
+// sd_listen_fds(3) does with fd_cloexec(). F_GETFD/F_SETFD change only this
+// fd's flag, not the open file description; the fd stays its owner's.
+napi_value SetCloexec(napi_env env, napi_callback_info info) {
+  Args args(env, info);
+  if (!args.ok) return nullptr;
+  int fd;
+  UMS_READ(env, GetInt(env, args[0], &fd));
+  const int flags = RETRY_EINTR(fcntl(fd, F_GETFD));
+  if (flags < 0) return Int(env, -errno);
+  if ((flags & FD_CLOEXEC) != 0) return Int(env, 0);
+  if (RETRY_EINTR(fcntl(fd, F_SETFD, flags | FD_CLOEXEC)) < 0) return Int(env, -errno);
+  return Int(env, 0);
+}
+
 // dupAll(fds, out) -> count | -errno: F_DUPFD_CLOEXEC of each fd, into out.
 // Every fd is checked before the first is duplicated: otherwise the
 // duplicate of an earlier fd could take the number of a later one that was

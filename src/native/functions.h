@@ -18,6 +18,7 @@ napi_value Socket(napi_env env, napi_callback_info info);
 napi_value SocketPair(napi_env env, napi_callback_info info);
 napi_value Dup(napi_env env, napi_callback_info info);
 napi_value DupAll(napi_env env, napi_callback_info info);
+napi_value SetCloexec(napi_env env, napi_callback_info info);
 napi_value FdLimit(napi_env env, napi_callback_info info);
 napi_value Close(napi_env env, napi_callback_info info);
 napi_value CloseAll(napi_env env, napi_callback_info info);

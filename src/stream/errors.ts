@@ -83,6 +83,7 @@ export type ErrorCode =
   | 'ERR_POOL_REQUEST_TIMEOUT'
   | 'ERR_POOL_REMOTE_ERROR'
   | 'ERR_POOL_NOT_A_WORKER'
+  | 'ERR_SYSTEMD_ENV'
   // Not an ERR_* code, but Node's own for an AbortError (abort.ts).
   | 'ABORT_ERR';
 

@@ -5,6 +5,7 @@ import type { Subscription } from 'rxjs';
 import { connect, createServer, createSocket, lowlevel, socketPair, type UnixMessage, type UnixMessageServer, type UnixMessageSocket } from '../../src/index';
 import { fromSocket } from '../../src/rx/index';
 import { createPool, type WorkerPool } from '../../src/pool/index';
+import { barrier, listenFds, notify, watchdog, type ListenFd } from '../../src/systemd/index';
 
 declare function takesBuffer(b: Buffer): void;
 
@@ -154,4 +155,23 @@ export async function cancellation(): Promise<void> {
   pool.send('m', { signal: ac.signal });
   await using disposedPool = pool;
   void disposedPool;
+}
+
+export async function systemdTypes(): Promise<void> {
+  const fds: ListenFd[] = listenFds({ unsetEnvironment: false });
+  const first: number | undefined = fds[0]?.fd;
+  void first;
+  const sent: boolean = await notify({ READY: 1, STATUS: 'up', ERRNO: 0n, X: true }, { fds: [3] });
+  void sent;
+  await notify('READY=1');
+  // @ts-expect-error a field's value is a string, number, bigint or boolean
+  await notify({ STATUS: { text: 'up' } });
+  // @ts-expect-error fds is an array of numbers
+  await notify('FDSTORE=1', { fds: 3 });
+  const stop: () => void = watchdog({ onError: (err) => void err.message });
+  stop();
+  const done: boolean = await barrier({ timeout: 1000 });
+  void done;
+  // @ts-expect-error timeout is a number of milliseconds
+  await barrier({ timeout: '5s' });
 }

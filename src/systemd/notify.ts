@@ -1,0 +1,80 @@
+// notify(): one datagram to the service manager's NOTIFY_SOCKET, as
+// sd_pid_notify_with_fds(3) sends it: an unbound AF_UNIX SOCK_DGRAM socket
+// of its own (close-on-exec, as every socket of the library), sendmsg(2) to
+// the address with the fds as SCM_RIGHTS, then closed.
+//
+// Who owns which fd: the notification socket is notify()'s and is destroyed
+// before the promise settles. The caller's `fds` stay the caller's: they are
+// sent (the kernel takes its own references; the socket's write duplicates
+// them only while the message waits) and never closed here.
+import { createSocket } from '../stream/index';
+import { snapshotFds, snapshotOptions } from '../stream/validate';
+import { readEnv, systemdEnvError } from './env';
+import { stateLines, withMonotonicUsec, type NotifyState } from './state';
+
+export interface NotifyOptions {
+  /** fds sent with the message (SCM_RIGHTS), e.g. for FDSTORE=1; at most 253. They stay yours. */
+  fds?: readonly number[];
+}
+
+/**
+ * The address NOTIFY_SOCKET names, as socket_address_parse_unix() reads it:
+ * an absolute path, or '@name' for the abstract name "\0name" (exactly
+ * those bytes, no trailing NUL). null when unset. Other forms (vsock:...,
+ * a relative path) are refused with ERR_SYSTEMD_ENV: only AF_UNIX is
+ * spoken here.
+ */
+export function notifyAddress(): string | null {
+  const value = readEnv('NOTIFY_SOCKET');
+  if (value === undefined) return null;
+  if (value.startsWith('/')) return value;
+  if (value.startsWith('@') && value.length > 1) return `\0${value.slice(1)}`;
+  throw systemdEnvError('NOTIFY_SOCKET', value, "must be an absolute path or '@' and an abstract name (AF_VSOCK addresses are not supported)");
+}
+
+/**
+ * Sends `state` to the service manager. `state` is a string sent as it is
+ * ("READY=1\nSTATUS=up") or an object of fields (`{ READY: 1, STATUS: 'up' }`);
+ * `RELOADING=1` gets MONOTONIC_USEC added (Type=notify-reload). Resolves
+ * true once the kernel has taken the message, false when NOTIFY_SOCKET is
+ * unset (sd_notify returns 0), and rejects with the errno error when the
+ * send fails (ENOENT, ECONNREFUSED, EAGAIN never: a full queue is waited
+ * out) or ERR_SYSTEMD_ENV when NOTIFY_SOCKET is not an AF_UNIX address.
+ * Bad arguments throw at once, before anything is sent: a field name with
+ * '=' or a value with a newline (which would inject a field) is
+ * ERR_INVALID_ARG_VALUE.
+ */
+export function notify(state: NotifyState, options: NotifyOptions = {}): Promise<boolean> {
+  const parts = stateLines(state);
+  const o = snapshotOptions(options, ['fds']);
+  const fds = snapshotFds(o.fds, 'options.fds');
+  let address: string | null;
+  try {
+    address = notifyAddress();
+  } catch (err) {
+    return Promise.reject(err as Error);
+  }
+  if (address === null) return Promise.resolve(false);
+  return sendDatagram(address, withMonotonicUsec(parts), fds);
+}
+
+/** Sends one datagram from a socket of its own, destroyed before the promise settles. */
+export function sendDatagram(address: string, text: string, fds: readonly number[]): Promise<boolean> {
+  return new Promise<boolean>((resolve, reject) => {
+    const socket = createSocket({ type: 'dgram' });
+    // The write's callback reports the error; 'error' would repeat it.
+    socket.on('error', () => {});
+    try {
+      socket.write({ data: Buffer.from(text, 'utf8'), fds: [...fds], address }, (err) => {
+        const settle = (): void => (err ? reject(err) : resolve(true));
+        socket.destroy();
+        if (socket.closed) settle();
+        else socket.once('close', settle);
+      });
+    } catch (err) {
+      // write() checks the address (too long for sun_path) before queueing.
+      socket.destroy();
+      reject(err as Error);
+    }
+  });
+}
