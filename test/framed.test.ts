@@ -416,3 +416,33 @@ test(
     await assertProbeClosed(t, p);
   }),
 );
+
+test(
+  'framed: passPidfd: a pidfd goes with the last message whose header began in its read; those of reads that begin none are closed',
+  leakFree(async (t, { track }) => {
+    let pairs: [UnixMessageSocket, UnixMessageSocket];
+    try {
+      pairs = socketPair('stream', { framed: true, passPidfd: true });
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'ENOPROTOOPT') throw err;
+      t.log('skipped: SO_PASSPIDFD needs Linux 6.5');
+      t.pass();
+      return;
+    }
+    const [a, b] = track(...pairs);
+    const got = take(b, 3);
+    a.write('a');
+    // Spans many reads, each bringing a pidfd of its own.
+    a.write(Buffer.alloc(600_000));
+    a.write('c');
+    const messages = await got;
+    t.deepEqual(
+      messages.map((m) => m.data.length),
+      [1, 600_000, 1],
+    );
+    const pidfds = messages.flatMap((m) => (m.pidfd === undefined ? [] : [m.pidfd]));
+    t.true(pidfds.length >= 1);
+    t.is(messages[2]!.pidfd !== undefined, true, 'the last message of the last read has one');
+    closeAll(pidfds);
+  }),
+);
