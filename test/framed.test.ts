@@ -491,3 +491,30 @@ test(
     await assertProbeClosed(t, p);
   }),
 );
+
+test(
+  'framed: a frameLength that destroys the socket while a read is being cut leaves no fd behind',
+  leakFree(async (t, { track }) => {
+    let calls = 0;
+    const [raw, theirs] = lowlevel.socketpair('stream');
+    const b: UnixMessageSocket = UnixMessageSocket.fromFd(theirs, {
+      framed: {
+        headerSize: 4,
+        frameLength: (h: Buffer) => {
+          calls++;
+          b.destroy();
+          return le32(h);
+        },
+      },
+    });
+    track(b);
+    const p = probe();
+    lowlevel.sendmsg(raw, [frame('one'), frame('two')], [lowlevel.rights([p.fd])]);
+    lowlevel.close(p.fd);
+    b.resume();
+    await waitFor(() => b.closed);
+    t.is(calls, 1);
+    lowlevel.close(raw);
+    await assertProbeClosed(t, p);
+  }),
+);
