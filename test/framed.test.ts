@@ -518,3 +518,27 @@ test(
     await assertProbeClosed(t, p);
   }),
 );
+
+test(
+  'framed: an incomplete message holding a full fd budget does not stall reading: the rest of it is still read',
+  leakFree(async (t, { track }) => {
+    const [raw, b] = rawPeer({ framed: true, maxPendingFds: 1 });
+    track(b);
+    const p = probe();
+    const fds = Array.from({ length: 253 }, () => lowlevel.dup(p.fd));
+    lowlevel.sendmsg(raw, [header(100), Buffer.alloc(10)], [lowlevel.rights(fds)]);
+    closeAll(fds);
+    const got = take(b, 2);
+    await waitFor(() => b.pendingFds === 253);
+    lowlevel.sendmsg(raw, [Buffer.alloc(90)]);
+    lowlevel.sendmsg(raw, [header(1), Buffer.from('z')], [lowlevel.rights([p.fd])]);
+    lowlevel.close(p.fd);
+    const [m1, m2] = await got;
+    t.is(m1!.data.length, 100);
+    t.is(m1!.fds.length, 253);
+    t.is(m2!.fds.length, 1);
+    closeAll([...m1!.fds, ...m2!.fds]);
+    lowlevel.close(raw);
+    await assertProbeClosed(t, p);
+  }),
+);
