@@ -4,6 +4,7 @@
 // code and closes every fd of the broken message.
 // Oracles: fd-table delta (leakFree) and probe-socketpair EOF.
 import test, { type ExecutionContext } from 'ava';
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import { createServer, connect, lowlevel, socketPair, UnixMessageSocket, type UnixMessage } from '../src/index';
@@ -542,3 +543,12 @@ test(
     await assertProbeClosed(t, p);
   }),
 );
+
+test("framed: a 'data' listener that throws is an uncaught exception; the socket is destroyed and every fd it held is closed", (t) => {
+  const r = spawnSync(process.execPath, ['test/fixtures/throwing-framed-listener.js'], { cwd: process.cwd(), timeout: 20_000, encoding: 'utf8' });
+  t.is(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout.trim()) as { message: string; destroyed: boolean; delta: number };
+  t.is(out.message, 'listener failed on m0');
+  t.true(out.destroyed, 'the stream cannot be cut into messages after the throw');
+  t.is(out.delta, -2, 'both sockets closed, and no received fd left open');
+});
