@@ -18,6 +18,8 @@ import type { Framing } from './frame-format';
 import { heldCount, heldFds } from './incoming';
 import type { Credentials, UnixMessage } from './types';
 
+// Never handed out: a message gets an array of its own.
+// Never handed out: a message gets an array of its own.
 const NO_FDS: number[] = [];
 
 /** A read being cut into messages: where it stopped, and whether its fds are still its own. */
@@ -285,7 +287,7 @@ export class FrameAssembler {
     this.#bodyFilled += got;
     at += got;
     if (this.#bodyFilled < body.length) return at;
-    const m: UnixMessage = { data: body, fds: this.#fds, truncated: false, fdsTruncated: this.#fdsTruncated };
+    const m: UnixMessage = { data: body, fds: this.#fds === NO_FDS ? [] : this.#fds, truncated: false, fdsTruncated: this.#fdsTruncated };
     if (this.#credentials !== undefined) m.credentials = this.#credentials;
     if (this.#pidfd !== undefined) m.pidfd = this.#pidfd;
     // From here the message (and its fds) is deliver()'s.
