@@ -19,7 +19,6 @@ import { heldCount, heldFds } from './incoming';
 import type { Credentials, UnixMessage } from './types';
 
 // Never handed out: a message gets an array of its own.
-// Never handed out: a message gets an array of its own.
 const NO_FDS: number[] = [];
 
 /** A read being cut into messages: where it stopped, and whether its fds are still its own. */
