@@ -5,6 +5,7 @@ import type { Subscription } from 'rxjs';
 import {
   connect,
   createServer,
+  createSocket,
   lowlevel,
   socketPair,
   type FrameFormat,
@@ -143,4 +144,31 @@ export function lowlevelInet(fd: number): void {
   w.stop().unref().ref().close();
   // @ts-expect-error Watcher is made by watch() only
   new lowlevel.Watcher(); // eslint-disable-line @typescript-eslint/no-unsafe-call -- the point: it does not resolve
+}
+
+export async function cancellation(): Promise<void> {
+  const ac = new AbortController();
+  const s: UnixMessageSocket = connect({ path: '/x', signal: ac.signal });
+  // @ts-expect-error the option is the AbortSignal, not its controller
+  connect({ path: '/x', signal: ac });
+  createSocket({ type: 'dgram', bind: '', signal: AbortSignal.timeout(10) });
+  const server: UnixMessageServer = createServer().listen({ path: '/x', signal: ac.signal });
+  // @ts-expect-error a signal, not a flag
+  server.listen({ path: '/x', signal: true });
+  {
+    await using disposedServer = server;
+    await using disposedSocket = s;
+    void [disposedServer, disposedSocket];
+  }
+  const done: Promise<void> = createServer()[Symbol.asyncDispose]();
+  void done;
+  const pool: WorkerPool = createPool({ script: 'worker.js', signal: ac.signal });
+  const reply: UnixMessage = await pool.request('q', { signal: ac.signal, timeout: 100 });
+  void reply;
+  // @ts-expect-error a signal, not a reason
+  void pool.request('q', { signal: 'abort' });
+  // @ts-expect-error send() is fire-and-forget: there is nothing to cancel
+  pool.send('m', { signal: ac.signal });
+  await using disposedPool = pool;
+  void disposedPool;
 }
