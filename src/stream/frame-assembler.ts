@@ -18,6 +18,8 @@ import type { Framing } from './frame-format';
 import { heldCount, heldFds } from './incoming';
 import type { Credentials, UnixMessage } from './types';
 
+// The first buffer of a message that spans reads; it doubles as bytes arrive.
+const FIRST_BODY = 64 * 1024;
 // Never handed out: a message gets an array of its own.
 const NO_FDS: number[] = [];
 
@@ -47,11 +49,12 @@ export class FrameAssembler {
   #backlogFds = 0;
   #draining = false;
   // The message in progress: its header bytes so far (header phase) or its
-  // buffer, allocated once its length is known (body phase).
+  // buffer, which grows to its length as bytes arrive (body phase).
   #head: Buffer | null = null;
   #headFilled = 0;
   #body: Buffer | null = null;
   #bodyFilled = 0;
+  #bodyLength = 0;
   // What the read in which its header began brought.
   #fds: number[] = NO_FDS;
   #pidfd: number | undefined;
@@ -178,8 +181,8 @@ export class FrameAssembler {
         if (total > left) {
           this.#begin(read);
           cut.own = false;
-          this.#body = Buffer.allocUnsafe(total - this.#strip);
-          this.#bodyFilled = data.copy(this.#body, 0, off + this.#strip, n);
+          this.#startBody(total - this.#strip);
+          this.#append(data, off + this.#strip, n);
           cut.off = n;
           break;
         }
@@ -254,9 +257,31 @@ export class FrameAssembler {
     this.#credentials = read.credentials;
   }
 
+  // The buffer of a message of `length` bytes (header stripped) grows with
+  // what arrives, doubling up to that length: a header announcing a large
+  // message reserves nothing its peer has not sent.
+  #startBody(length: number): void {
+    this.#bodyLength = length;
+    this.#bodyFilled = 0;
+    this.#body = Buffer.allocUnsafe(Math.min(length, FIRST_BODY));
+  }
+
+  #append(src: Buffer, from: number, to: number): void {
+    const n = to - from;
+    let body = this.#body!;
+    if (this.#bodyFilled + n > body.length) {
+      const grown = Buffer.allocUnsafe(Math.min(this.#bodyLength, Math.max(this.#bodyFilled + n, body.length * 2)));
+      body.copy(grown, 0, 0, this.#bodyFilled);
+      this.#body = body = grown;
+    }
+    src.copy(body, this.#bodyFilled, from, to);
+    this.#bodyFilled += n;
+  }
+
   #reset(): void {
     this.#head = null;
     this.#body = null;
+    this.#bodyLength = 0;
     this.#headFilled = 0;
     this.#bodyFilled = 0;
     this.#fds = NO_FDS;
@@ -278,15 +303,14 @@ export class FrameAssembler {
       const total = this.#frameLength(head, 0);
       if (total < 0) return -1;
       this.#head = null;
-      this.#body = Buffer.allocUnsafe(total - this.#strip);
-      this.#bodyFilled = this.#strip === 0 ? head.copy(this.#body, 0) : 0;
+      this.#startBody(total - this.#strip);
+      if (this.#strip === 0) this.#append(head, 0, head.length);
     }
-    const body = this.#body!;
-    const got = data.copy(body, this.#bodyFilled, at, at + body.length - this.#bodyFilled);
-    this.#bodyFilled += got;
-    at += got;
-    if (this.#bodyFilled < body.length) return at;
-    const m: UnixMessage = { data: body, fds: this.#fds === NO_FDS ? [] : this.#fds, truncated: false, fdsTruncated: this.#fdsTruncated };
+    const take = Math.min(this.#bodyLength - this.#bodyFilled, data.length - at);
+    this.#append(data, at, at + take);
+    at += take;
+    if (this.#bodyFilled < this.#bodyLength) return at;
+    const m: UnixMessage = { data: this.#body!, fds: this.#fds === NO_FDS ? [] : this.#fds, truncated: false, fdsTruncated: this.#fdsTruncated };
     if (this.#credentials !== undefined) m.credentials = this.#credentials;
     if (this.#pidfd !== undefined) m.pidfd = this.#pidfd;
     // From here the message (and its fds) is deliver()'s.

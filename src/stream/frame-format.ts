@@ -6,6 +6,7 @@
 // fd ownership: nothing here holds fds. A framed write's fds stay in the
 // NormalizedMessage it returns, and the SendQueue sends them alone with the
 // frame's first byte (send-queue.ts, sendStream).
+import { constants } from '../native/binding';
 import { describe, invalidArgType, invalidArgValue, outOfRange } from './errors';
 import { changedError } from './queued-message';
 import type { SocketType } from './types';
@@ -91,7 +92,9 @@ export function framedMessage(chunk: unknown, f: Framing): NormalizedMessage {
   if (f.builtin) {
     const header = Buffer.allocUnsafe(BUILTIN_HEADER);
     header.writeUInt32BE(msg.byteLength, 0);
-    const data = Array.isArray(msg.data) ? [header, ...(msg.data as ArrayBufferView[])] : [header, msg.data as ArrayBufferView];
+    const views = Array.isArray(msg.data) ? (msg.data as ArrayBufferView[]) : [msg.data as ArrayBufferView];
+    // One more buffer than write() allows (IOV_MAX): the header and the first view go as one copy.
+    const data = views.length < constants.IOV_MAX ? [header, ...views] : [Buffer.concat([header, asBytes(views[0]!)]), ...views.slice(1)];
     return { data, byteLength: msg.byteLength + BUILTIN_HEADER, fds: msg.fds, address: null, lend: msg.lend };
   }
   const size = f.headerSize;
@@ -110,6 +113,10 @@ export function framedMessage(chunk: unknown, f: Framing): NormalizedMessage {
     throw invalidArgValue(`A write to this framed socket must be one whole frame: frameLength says ${describe(length)} bytes, the write has ${msg.byteLength}`);
   }
   return msg;
+}
+
+function asBytes(v: ArrayBufferView): Uint8Array {
+  return new Uint8Array(v.buffer, v.byteOffset, byteLengthOf(v));
 }
 
 /** A copy of the first n bytes of the views (they hold at least n). */

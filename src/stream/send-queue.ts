@@ -280,6 +280,8 @@ export class SendQueue {
       }
       if (q.changed()) {
         q.error = changedError();
+        // Framed, with part of its frame sent: whatever followed would land inside it.
+        if (this.#framing !== null && q.partial) return this.#finish(q.error);
         this.release(q);
         p.index++;
         continue;
