@@ -23,6 +23,8 @@ export class QueuedMessage {
   sent = false;
   /** `error` ends the socket, not only this message (SendQueue.sendNow). */
   fatal = false;
+  /** Part of it is in the kernel already (a partial stream write). */
+  partial = false;
 
   constructor(data: Gather, byteLength: number, address: NativeAddress | null, dups: number[] | null, lent: boolean) {
     this.data = data;
@@ -67,6 +69,7 @@ export class QueuedMessage {
     }
     this.data = rest;
     this.byteLength -= n;
+    this.partial = true;
   }
 }
 

@@ -66,7 +66,7 @@ export class UnixMessageSocket extends Duplex {
     });
     this.#link = link;
     this.#reader = new Reader(this, handle, options.fd, limits, () => link.remote);
-    this.#out = new SendQueue(type, fdSendPort(options.fd), link, limits.maxQueuedFds, () => this.#reports.fdRoomFreed());
+    this.#out = new SendQueue(type, fdSendPort(options.fd), link, limits.maxQueuedFds, () => this.#reports.fdRoomFreed(), limits.framing);
     if (link.connecting) {
       process.nextTick(() => link.connect());
     } else {
@@ -233,7 +233,7 @@ export class UnixMessageSocket extends Duplex {
     if (this.destroyed || this.writableEnded) {
       // Checked all the same, as Writable checks a chunk first; then
       // Writable reports ERR_STREAM_DESTROYED / ERR_STREAM_WRITE_AFTER_END.
-      if (!isByteView(chunk)) normalizeMessage(chunk, this.type);
+      if (!isByteView(chunk)) normalizeMessage(chunk, this.type, this.#limits.framing?.builtin);
       return super.write(chunk, cb ?? noop);
     }
     const queued = this.#out.queue(chunk, this.#idleNow);
@@ -318,7 +318,7 @@ export class UnixMessageSocket extends Duplex {
         return super.end(cb);
       }
       // Checked as write() checks it; Writable then reports the state.
-      if (!isByteView(chunk)) normalizeMessage(chunk, this.type);
+      if (!isByteView(chunk)) normalizeMessage(chunk, this.type, this.#limits.framing?.builtin);
     }
     return super.end(chunk, cb);
   }
