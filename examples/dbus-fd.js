@@ -24,7 +24,8 @@
 // fromFd() takes it over (the socket works on a duplicate of its own and
 // closes ours at once) and we destroy the socket at the end. Every fd that
 // arrives in a message is ours: each is closed once its message is handled,
-// whatever the message. The process counts its fds before and after: equal.
+// whatever the message. The process lists its fds after authenticating and
+// at the end: the same, but for the adopted fd.
 // Exit status 0 when the file came back, 1 with a message otherwise.
 const { UnixMessageSocket, lowlevel } = require('unix-message-socket');
 const fs = require('node:fs');
@@ -40,7 +41,16 @@ const BUS = { destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus'
 const ECHO = { path: '/org/example/FdEcho', interface: 'org.example.FdEcho', member: 'Pass' };
 
 const log = (line) => console.log(line);
-const fdCount = () => fs.readdirSync('/proc/self/fd').length - 1; // readdirSync's own fd is listed
+/** The process's open fds and what each is ("pipe:[123]", a path...); readdirSync's own fd is gone by the readlink. */
+function openFds() {
+  const fds = new Map();
+  for (const fd of fs.readdirSync('/proc/self/fd')) {
+    try {
+      fds.set(fd, fs.readlinkSync(`/proc/self/fd/${fd}`));
+    } catch {} // readdirSync's own fd, closed by now
+  }
+  return fds;
+}
 
 /**
  * The bus's messages in order: next() resolves with the next one, parsed,
@@ -161,8 +171,12 @@ async function exchange(socket, inbox, file) {
 async function main() {
   const address = process.argv[2] ?? process.env.DBUS_SESSION_BUS_ADDRESS;
   if (!address) throw new Error('no bus: pass an address (unix:path=...) or set DBUS_SESSION_BUS_ADDRESS');
-  const before = fdCount();
   const { fd } = await authenticate(address, { timeoutMs: TIMEOUT_MS, log });
+  // The fds counted from here on, once the first output is written and the
+  // addon loaded (each opens an fd of its own for good: libuv's stdout pipe
+  // setup, the addon's reserve fd for EMFILE): at the end, the same but `fd`.
+  const before = openFds();
+  before.delete(String(fd));
   let socket;
   try {
     socket = UnixMessageSocket.fromFd(fd, { framed: { headerSize: 16, frameLength } });
@@ -181,9 +195,12 @@ async function main() {
     await closed;
     inbox.drain();
   }
-  const after = fdCount();
-  if (after !== before) throw new Error(`${after} fds open at the end, ${before} at the start`);
-  log(`done: the fd came back through the bus; ${after} fds open, as at the start`);
+  const after = openFds();
+  const opened = [...after].filter(([fd]) => !before.has(fd));
+  const closed = [...before].filter(([fd]) => !after.has(fd));
+  if (opened.length + closed.length > 0)
+    throw new Error(`fds opened and not closed: ${JSON.stringify(opened)}; fds closed that were open: ${JSON.stringify(closed)}`);
+  log(`done: the fd came back through the bus; ${after.size} fds open, as at the start`);
 }
 
 main().catch((err) => {
