@@ -82,7 +82,11 @@ export type ErrorCode =
   | 'ERR_POOL_WORKER_EXITED'
   | 'ERR_POOL_REQUEST_TIMEOUT'
   | 'ERR_POOL_REMOTE_ERROR'
-  | 'ERR_POOL_NOT_A_WORKER';
+  | 'ERR_POOL_NOT_A_WORKER'
+  | 'ERR_FRAME_TOO_LARGE'
+  | 'ERR_FRAME_LENGTH'
+  | 'ERR_FRAME_TRUNCATED'
+  | 'ERR_FRAME_STRAY_FDS';
 
 export interface CodedError extends Error {
   code: ErrorCode;
@@ -105,6 +109,13 @@ export const invalidState = (message: string): CodedError => coded(Error, 'ERR_I
 export const streamDestroyed = (method: string): CodedError => coded(Error, 'ERR_STREAM_DESTROYED', `Cannot call ${method} after a stream was destroyed`);
 export const serverAlreadyListen = (): CodedError => coded(Error, 'ERR_SERVER_ALREADY_LISTEN', 'Listen method has been called more than once without closing.');
 export const serverNotRunning = (): CodedError => coded(Error, 'ERR_SERVER_NOT_RUNNING', 'Server is not running.');
+
+/** A framed stream's peer broke the format (frame-assembler.ts); the socket is destroyed with it. */
+export function frameError(code: ErrorCode, message: string, cause?: unknown): CodedError {
+  const err = coded(Error, code, message);
+  if (cause !== undefined) err.cause = cause;
+  return err;
+}
 
 export const unknownEncoding = (encoding: unknown): CodedError => coded(TypeError, 'ERR_UNKNOWN_ENCODING', `Unknown encoding: ${describe(encoding)}`);
 

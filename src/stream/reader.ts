@@ -15,6 +15,8 @@ import { debug } from '../debug';
 import { constants, disowned, type NativeSocketHandle } from '../native/binding';
 import { errnoError } from './errors';
 import { FdRoomWait } from './fd-room-wait';
+import { FrameAssembler } from './frame-assembler';
+import type { Framing } from './frame-format';
 import { closeFds } from './fds';
 import { decodeBatch, heldCount, heldFds, UnreadLedger } from './incoming';
 import type { UnixMessage } from './types';
@@ -37,6 +39,8 @@ export interface ReaderLimits {
   acceptFds: boolean;
   /** How `m.address` is handed out (address-codec.ts). */
   addressEncoding?: AddressEncoding;
+  /** A framed stream: reads go through a FrameAssembler. */
+  framing?: Framing | null;
 }
 
 export class Reader {
@@ -66,6 +70,9 @@ export class Reader {
   readonly room = new FdRoomWait();
   #deferredError: Error | null = null;
   readonly #unread = new UnreadLedger();
+  // Framed stream sockets only: turns reads into messages (frame-assembler.ts).
+  readonly #framer: FrameAssembler | null = null;
+  readonly #deliverOne: (message: UnixMessage) => void;
 
   constructor(socket: ReadingSocket, handle: NativeSocketHandle, fd: number, limits: ReaderLimits, remote: () => NativeAddress | undefined) {
     this.#socket = socket;
@@ -78,11 +85,26 @@ export class Reader {
     this.#acceptFds = limits.acceptFds;
     this.#remote = remote;
     this.#addressEncoding = limits.addressEncoding ?? 'utf8';
+    const framing = limits.framing ?? null;
+    if (framing === null) {
+      this.#deliverOne = (message) => this.#deliver(message);
+    } else {
+      const framer = new FrameAssembler(
+        framing,
+        (message) => this.#deliver(message),
+        (err) => {
+          this.#fail(err);
+          this.update();
+        },
+      );
+      this.#framer = framer;
+      this.#deliverOne = (read) => framer.feed(read);
+    }
   }
 
   /** Received fds in the readable buffer, not yet delivered. */
   get pendingFds(): number {
-    return this.#unread.fds;
+    return this.#unread.fds + (this.#framer?.heldFds ?? 0);
   }
 
   /**
@@ -129,7 +151,11 @@ export class Reader {
     const h = this.#handle;
     if (h === null) return;
     const perMessage = this.maxFdsPerMessage + (this.#passPidfd ? 1 : 0);
-    const budget = perMessage === 0 ? 0 : Math.max(this.#maxPendingFds, perMessage) - this.#unread.fds;
+    let budget = perMessage === 0 ? 0 : Math.max(this.#maxPendingFds, perMessage) - this.#unread.fds;
+    // The fds held for an incomplete framed message count too, but only
+    // reading the rest of it can free them: with nothing else unclaimed, one
+    // more read's worth is allowed (so at most one message's fds over).
+    if (this.#framer !== null && perMessage > 0) budget = framedBudget(budget, this.#framer.heldFds, this.#unread.fds, perMessage);
     this.#fdPaused = this.#wantRead && budget < perMessage;
     const want = this.#wantRead && !this.#eof && !this.#socket.connecting && !this.#fdPaused && !this.room.waiting;
     // Nothing to tell the handle: the common case after every read batch,
@@ -145,6 +171,11 @@ export class Reader {
   onRead(count: number, data: Buffer | Buffer[], status: number, addresses: Array<NativeAddress | undefined> | undefined, base: number | undefined): void {
     try {
       decodeBatch(this.#fd, count, data, addresses, base, this.#deliverOne, this.#addressEncoding);
+    } catch (err) {
+      // A 'data' listener threw in the middle of a framed read: the rest of
+      // the stream cannot be cut into messages any more.
+      if (this.#framer !== null) this.#socket.destroy();
+      throw err;
     } finally {
       this.#afterRead(status, count);
     }
@@ -152,6 +183,8 @@ export class Reader {
 
   #afterRead(status: number, count: number): void {
     if (count > 0) this.room.progressed();
+    // A framed stream broken by its peer (#fail has stopped it), or cut inside a message.
+    if (this.#framer !== null && (this.#framer.closed || (status === UV_EOF && this.#framer.eof()))) return;
     if (status === constants.STATUS_NO_FD_ROOM) {
       // Stop polling (the next update() sees the wait) until the retry.
       if (debug.enabled) debug('fd %d: too few free fds for another read (RLIMIT_NOFILE); reading waits', this.#fd);
@@ -163,21 +196,22 @@ export class Reader {
       this.#eof = true;
       this.#socket.push(null);
     } else if (status < 0) {
-      this.#eof = true;
-      const err = errnoError(status, 'recvmsg', this.#remote());
-      // The messages read before the error (docs/kernel.md, "Errors and readiness": after a
-      // reset, SEQPACKET still delivers what was queued) reach the consumer
-      // first; read() raises the error when the buffer is empty.
-      if (this.#socket.readableLength === 0) this.#socket.destroy(err);
-      else this.#deferredError = err;
+      this.#fail(errnoError(status, 'recvmsg', this.#remote()));
       return;
     }
     this.update();
   }
 
-  readonly #retryRead = (): void => this.update();
+  // The messages read before the error (docs/kernel.md, "Errors and readiness": after a
+  // reset, SEQPACKET still delivers what was queued) reach the consumer
+  // first; read() raises the error when the buffer is empty.
+  #fail(err: Error): void {
+    this.#eof = true;
+    if (this.#socket.readableLength === 0) this.#socket.destroy(err);
+    else this.#deferredError = err;
+  }
 
-  readonly #deliverOne = (message: UnixMessage): void => this.#deliver(message);
+  readonly #retryRead = (): void => this.update();
 
   #deliver(message: UnixMessage): void {
     const socket = this.#socket;
@@ -227,5 +261,12 @@ export class Reader {
     this.#handle = null;
     this.room.cancel();
     this.#unread.closeAll(this.#fd);
+    this.#framer?.close();
   }
+}
+
+// The read budget of a framed socket whose assembler holds `held` fds.
+function framedBudget(budget: number, held: number, unread: number, perMessage: number): number {
+  const left = budget - held;
+  return left < perMessage && unread === 0 ? perMessage : left;
 }

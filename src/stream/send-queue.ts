@@ -16,6 +16,7 @@ import { debug } from '../debug';
 import { native, type Errno, type FdList, type Gather } from '../native/binding';
 import { errno, errnoError, streamDestroyed } from './errors';
 import { dupFds } from './fds';
+import { framedMessage, type Framing } from './frame-format';
 import { appendParts, changedError, isDone, QueuedMessage } from './queued-message';
 import type { SocketType } from './types';
 import { normalizeMessage, type NormalizedMessage } from './validate';
@@ -116,6 +117,8 @@ export class SendQueue {
   readonly #link: SendLink;
   readonly #fdRoomFreed: () => void;
   readonly #maxQueuedFds: number;
+  // A framed stream socket's format (frame-format.ts), or null.
+  readonly #framing: Framing | null;
   #port: SendPort | null;
   // The _write/_writev batch in progress (Writable hands us one at a time).
   #pending: PendingWrite | null = null;
@@ -128,8 +131,9 @@ export class SendQueue {
    * fdRoomFreed(): the dups held fell below maxQueuedFds after write()
    * returned false for them ('drain' is owed).
    */
-  constructor(type: SocketType, port: SendPort, link: SendLink, maxQueuedFds: number, fdRoomFreed: () => void) {
+  constructor(type: SocketType, port: SendPort, link: SendLink, maxQueuedFds: number, fdRoomFreed: () => void, framing: Framing | null = null) {
     this.#type = type;
+    this.#framing = framing;
     this.#port = port;
     this.#link = link;
     this.#maxQueuedFds = maxQueuedFds;
@@ -164,8 +168,9 @@ export class SendQueue {
    */
   queue(chunk: unknown, canSendNow?: () => boolean): QueuedMessage | Error {
     // A bare Buffer, the common case, needs no normalizing.
-    if (isByteView(chunk)) return new QueuedMessage(chunk, byteLengthOf(chunk), null, null, false);
-    const msg = normalizeMessage(chunk, this.#type);
+    const framing = this.#framing;
+    if (framing === null && isByteView(chunk)) return new QueuedMessage(chunk, byteLengthOf(chunk), null, null, false);
+    const msg = framing === null ? normalizeMessage(chunk, this.#type) : framedMessage(chunk, framing);
     if (msg.fds.length === 0) return new QueuedMessage(msg.data, msg.byteLength, msg.address, null, false);
     // normalizeMessage's copy: nobody else holds it.
     if (msg.lend) return new QueuedMessage(msg.data, msg.byteLength, msg.address, msg.fds as number[], true);
@@ -342,7 +347,8 @@ export class SendQueue {
     let end = p.index + 1;
     let data: Gather = q.data;
     let bytes = q.byteLength;
-    if (end < p.messages.length && p.messages[end]!.dups === null) {
+    // Framed: the sendmsg with a message's fds holds no later header (README.md, "Framed stream sockets").
+    if (end < p.messages.length && p.messages[end]!.dups === null && (q.dups === null || this.#framing === null)) {
       const parts: ArrayBufferView[] = [];
       let k = p.index;
       let n = 0;

@@ -19,6 +19,7 @@ import { UnixMessageSocket } from './socket';
 import type { UnixMessageServerEvents } from './socket-events';
 import type { SocketOptions } from './socket-options';
 import { inspectFd, refusePolled, TYPE_NUMBERS } from './socket-type';
+import { checkFramedType } from './frame-format';
 import { isArray, snapshotOptions, socketOptionsOf, validateAddress, validateFd } from './validate';
 
 export interface ServerOptions extends SocketOptions {
@@ -119,6 +120,7 @@ export class UnixMessageServer extends EventEmitter<UnixMessageServerEvents> {
     if (onConnection !== undefined && typeof onConnection !== 'function') {
       throw invalidArgType(`The "onConnection" argument must be a function. Received ${describe(onConnection)}`);
     }
+    checkFramedType(rest.framed, type);
     this.type = type;
     // Checked now (a connection would fail at accept time otherwise): an
     // adopted throwaway fd is not needed, the socket constructor's own

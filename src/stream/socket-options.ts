@@ -5,6 +5,7 @@
 import { constants, native, type NativeSocketHandle } from '../native/binding';
 import { describe, errno, errnoError, outOfRange } from './errors';
 import { defaultFdBound } from './fds';
+import { FRAMED_READ_SIZE, framingOf, type FrameFormat, type Framing } from './frame-format';
 import { TYPE_NUMBERS } from './socket-type';
 import type { SocketType } from './types';
 import type { AddressEncoding, NativeAddress } from './address-codec';
@@ -44,7 +45,9 @@ export interface SocketOptions {
   maxFdsPerMessage?: number;
   /**
    * Largest message received whole (seqpacket, dgram; default 256 KiB; larger
-   * ones arrive with `truncated: true`), or the read size (stream; default 64 KiB).
+   * ones arrive with `truncated: true`), the read size (stream; default 64 KiB),
+   * or the largest message (framed stream; default 16 MiB; a larger one is a
+   * protocol error, ERR_FRAME_TOO_LARGE, and a larger write ERR_OUT_OF_RANGE).
    */
   maxMessageSize?: number;
   /** SO_PASSCRED: every received message carries the sender's credentials. */
@@ -66,6 +69,14 @@ export interface SocketOptions {
    * or 'buffer', the raw sun_path bytes.
    */
   addressEncoding?: AddressEncoding;
+  /**
+   * Stream sockets only: one `{ data, fds }` per message sent, with exactly
+   * its fds. `true`: each message is a 4-byte big-endian length and its
+   * bytes; `{ headerSize, frameLength }`: an existing protocol's framing.
+   * README.md, "Framed stream sockets". maxMessageSize then limits a
+   * message (default 16 MiB).
+   */
+  framed?: boolean | FrameFormat;
 }
 
 export interface InternalOptions extends SocketOptions {
@@ -87,6 +98,10 @@ export interface SocketLimits {
   passPidfd: boolean;
   acceptFds: boolean;
   addressEncoding: AddressEncoding;
+  /** The `framed` option, checked; null when not framed. */
+  framing: Framing | null;
+  /** Bytes one stream read asks for: maxMessageSize, or FRAMED_READ_SIZE when framed. */
+  readSize: number;
 }
 
 /** Throws ERR_OUT_OF_RANGE for the first option out of range. */
@@ -94,10 +109,13 @@ export function limitsOf(options: InternalOptions): SocketLimits {
   const acceptFds = options.acceptFds ?? true;
   const passCredentials = options.passCredentials ?? false;
   const passPidfd = options.passPidfd ?? false;
-  const maxMessageSize = options.maxMessageSize ?? (options.type === 'stream' ? 65536 : 262144);
-  if (!Number.isInteger(maxMessageSize) || maxMessageSize < 1 || maxMessageSize > 0x7fffffff) {
-    throw outOfRange(`The "maxMessageSize" option must be a positive integer. Received ${describe(maxMessageSize)}`);
+  const given = options.maxMessageSize;
+  if (given !== undefined && (!Number.isInteger(given) || given < 1 || given > 0x7fffffff)) {
+    throw outOfRange(`The "maxMessageSize" option must be a positive integer. Received ${describe(given)}`);
   }
+  const framing = framingOf(options.framed, options.type, given);
+  const maxMessageSize = framing?.maxMessageSize ?? given ?? (options.type === 'stream' ? 65536 : 262144);
+  const readSize = framing === null ? maxMessageSize : FRAMED_READ_SIZE;
   const maxPendingFds = fdOption(options.maxPendingFds, 'maxPendingFds');
   const maxQueuedFds = Math.max(fdOption(options.maxQueuedFds, 'maxQueuedFds'), SCM_MAX_FD);
   const maxFds = options.maxFdsPerMessage ?? SCM_MAX_FD;
@@ -109,7 +127,7 @@ export function limitsOf(options: InternalOptions): SocketLimits {
   // there and flag the message fdsTruncated).
   const maxFdsPerMessage = acceptFds ? maxFds : 0;
   const addressEncoding = options.addressEncoding ?? 'utf8';
-  return { maxMessageSize, maxPendingFds, maxQueuedFds, maxFdsPerMessage, passCredentials, passPidfd, acceptFds, addressEncoding };
+  return { maxMessageSize, maxPendingFds, maxQueuedFds, maxFdsPerMessage, passCredentials, passPidfd, acceptFds, addressEncoding, framing, readSize };
 }
 
 /**
@@ -133,7 +151,7 @@ export function openHandle(fd: number, type: SocketType, limits: SocketLimits): 
   }
   const handle = new native.SocketHandle();
   handle.setMaxFds(limits.maxFdsPerMessage, limits.passCredentials, limits.passPidfd);
-  const r = handle.open(fd, TYPE_NUMBERS[type], limits.maxMessageSize);
+  const r = handle.open(fd, TYPE_NUMBERS[type], limits.readSize);
   if (r < 0) throw errnoError(r, 'uv_poll_init');
   return handle;
 }

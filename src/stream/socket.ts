@@ -66,7 +66,7 @@ export class UnixMessageSocket extends Duplex {
     });
     this.#link = link;
     this.#reader = new Reader(this, handle, options.fd, limits, () => link.remote);
-    this.#out = new SendQueue(type, fdSendPort(options.fd), link, limits.maxQueuedFds, () => this.#reports.fdRoomFreed());
+    this.#out = new SendQueue(type, fdSendPort(options.fd), link, limits.maxQueuedFds, () => this.#reports.fdRoomFreed(), limits.framing);
     if (link.connecting) {
       process.nextTick(() => link.connect());
     } else {

@@ -14,6 +14,7 @@ import { describe, invalidArgType, invalidArgValue, isRevokedProxy, outOfRange, 
 import type { SocketOptions } from './socket-options';
 import type { SocketType, WriteCallback } from './types';
 import { byteLengthOf, bytesAfter, isByteView, isDetached, isFakeView } from './views';
+import { snapshotFramed } from './frame-format';
 import { encodeAddress, hasSurrogate, type AddressEncoding, type NativeAddress } from './address-codec';
 
 export interface NormalizedMessage {
@@ -86,6 +87,7 @@ const SOCKET_OPTIONS = [
   'passPidfd',
   'acceptFds',
   'addressEncoding',
+  'framed',
 ] as const;
 
 /**
@@ -110,6 +112,8 @@ export function socketOptionsOf<K extends string = never>(
   validateInteger(o.maxFdsPerMessage, 'maxFdsPerMessage', 0, constants.SCM_MAX_FD);
   validateInteger(o.maxMessageSize, 'maxMessageSize', 1, 0x7fffffff);
   validateAddressEncoding(o.addressEncoding);
+  // Our frozen copy: every socket made from these options sees one function.
+  if (o.framed !== undefined) o.framed = snapshotFramed(o.framed);
   return o as SocketOptions & Partial<Record<K, unknown>>;
 }
 
@@ -257,9 +261,12 @@ function holdsNoBytes(value: object): boolean {
   return types.isAnyArrayBuffer(value) || isFakeView(value);
 }
 
-/** Turns what write() was given into one message, or throws. */
-export function normalizeMessage(chunk: unknown, type: SocketType): NormalizedMessage {
-  return messageFromParts(readMessage(chunk), type);
+/**
+ * Turns what write() was given into one message, or throws. `emptyWithFds`:
+ * a framed socket's header carries the fds of an empty message.
+ */
+export function normalizeMessage(chunk: unknown, type: SocketType, emptyWithFds = false): NormalizedMessage {
+  return messageFromParts(readMessage(chunk), type, emptyWithFds);
 }
 
 /** A message's four properties, each read once, not yet checked. */
@@ -281,7 +288,7 @@ export function readMessage(chunk: unknown): MessageParts {
 }
 
 /** The message of parts readMessage() read (its fds may be snapshotFds()'s already), or throws. */
-export function messageFromParts(parts: MessageParts, type: SocketType): NormalizedMessage {
+export function messageFromParts(parts: MessageParts, type: SocketType, emptyWithFds = false): NormalizedMessage {
   const { data: rawData, fds: rawFds, address: rawAddress, lend: rawLend } = parts;
   const data = snapshotData(rawData);
   const fds = snapshotFds(rawFds);
@@ -296,7 +303,7 @@ export function messageFromParts(parts: MessageParts, type: SocketType): Normali
   // check before each send, UnixMessageSocket's #changed()), so a buffer detached
   // meanwhile is caught, never sent as an empty message.
   const byteLength = dataLength(data);
-  if (type === 'stream' && fds.length > 0 && byteLength === 0) {
+  if (type === 'stream' && fds.length > 0 && byteLength === 0 && !emptyWithFds) {
     // The kernel silently drops fds sent with zero bytes on a stream socket
     // (unix(7) NOTES).
     throw invalidArgValue('A stream socket cannot send fds with empty data: the kernel would drop them. Send at least one byte');
