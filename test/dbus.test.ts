@@ -13,7 +13,8 @@ import { createRequire } from 'node:module';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { delay, waitFor, withLeakCheck } from './helpers';
+import { lowlevel, UnixMessageSocket, type UnixMessage } from '../src/index';
+import { closeAll, contentOf, delay, fileWithContent, waitFor, withLeakCheck } from './helpers';
 
 const ROOT = path.join(__dirname, '..');
 const EXAMPLE = path.join(ROOT, 'examples', 'dbus-fd.js');
@@ -26,7 +27,7 @@ interface Parsed {
   body: unknown[];
 }
 interface Wire {
-  frameLength(header: Uint8Array): number;
+  frameLength(this: void, header: Uint8Array): number;
   encodeMessage(m: Record<string, unknown>): Buffer;
   parseMessage(data: Uint8Array): Parsed;
   splitSignature(sig: string): string[];
@@ -376,6 +377,84 @@ test('examples/dbus-fd.js takes the bus from DBUS_SESSION_BUS_ADDRESS, and fails
       t.regex(r.stderr, /dbus-fd: Error: ENOENT|dbus-fd: .*ENOENT/);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+test('a real bus routes 40 calls sent back to back, with 0 to 4 fds each and one of 1 MiB, back to us: each arrives whole with exactly its own fds', async (t) => {
+  const missing = dbusDaemonMissing();
+  if (missing !== null) {
+    t.log(`skipped: ${missing}`);
+    t.pass();
+    return;
+  }
+  await withLeakCheck(t, async ({ track }) => {
+    const bus = await startBus();
+    const received: UnixMessage[] = [];
+    try {
+      const { fd } = await auth.authenticate(bus.address);
+      let socket: UnixMessageSocket;
+      try {
+        socket = UnixMessageSocket.fromFd(fd, { framed: { headerSize: 16, frameLength: wire.frameLength } });
+      } catch (e) {
+        lowlevel.close(fd); // fromFd() failed: still ours
+        throw e;
+      }
+      track(socket);
+      socket.on('data', (m: UnixMessage) => received.push(m));
+      const parsed = (): Parsed[] => received.map((m) => wire.parseMessage(m.data));
+      socket.write(
+        wire.encodeMessage({
+          type: 1,
+          serial: 1,
+          destination: 'org.freedesktop.DBus',
+          path: '/org/freedesktop/DBus',
+          interface: 'org.freedesktop.DBus',
+          member: 'Hello',
+        }),
+      );
+      t.true(await waitFor(() => parsed().some((m) => m.fields.replySerial === 1), 30_000), 'Hello answered');
+      const name = parsed().find((m) => m.fields.replySerial === 1)?.body[0];
+      const big = 19;
+      for (let i = 0; i < 40; i++) {
+        const fds = Array.from({ length: i % 5 }, (_, j) => fileWithContent(`${i}:${j}`));
+        const body: [string, unknown][] = [['u', i], ...fds.map((_, j): [string, unknown] => ['h', j])];
+        if (i === big) body.push(['s', 'x'.repeat(1 << 20)]);
+        const call = {
+          type: 1,
+          flags: 1,
+          serial: 2 + i,
+          path: '/t',
+          interface: 'org.example.T',
+          member: 'M',
+          destination: name,
+          body,
+          unixFds: fds.length > 0 ? fds.length : undefined,
+        };
+        socket.write({ data: wire.encodeMessage(call), fds });
+        closeAll(fds); // write() returned: the socket no longer needs ours
+      }
+      const calls = (): number => parsed().filter((m) => m.fields.member === 'M').length;
+      t.true(await waitFor(() => calls() === 40, 30_000), `${calls()} of 40 calls came back`);
+      for (const [k, m] of received.entries()) {
+        const p = wire.parseMessage(m.data);
+        if (p.fields.member !== 'M') {
+          t.is(m.fds.length, 0, `the bus's own message ${String(p.fields.member ?? p.fields.replySerial)} has no fds`);
+          continue;
+        }
+        const i = p.body[0] as number;
+        t.is(m.fds.length, i % 5, `call ${i}: its own fd count`);
+        t.is(p.fields.unixFds, i % 5 === 0 ? undefined : i % 5, `call ${i}: UNIX_FDS`);
+        t.deepEqual(
+          m.fds.map((fd) => contentOf(fd)),
+          Array.from({ length: i % 5 }, (_, j) => `${i}:${j}`),
+          `call ${i} (message ${k}): its own files, in order`,
+        );
+        if (i === big) t.is((p.body.at(-1) as string).length, 1 << 20);
+      }
+    } finally {
+      for (const m of received) closeAll(m.fds);
+      await bus.stop();
     }
   });
 });
