@@ -204,6 +204,9 @@ async function main() {
 }
 
 main().catch((err) => {
-  console.error(`dbus-fd: ${err.stack ?? err}`);
+  // The code says which rule broke (ENOENT, ERR_FRAME_TOO_LARGE...); the cause, where frameLength() threw, why.
+  const code = err.code ? `${err.code}: ` : '';
+  const cause = err.cause instanceof Error ? ` (${err.cause.message})` : '';
+  console.error(`dbus-fd: ${code}${err.message}${cause}`);
   process.exit(1);
 });

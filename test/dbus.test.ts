@@ -224,6 +224,7 @@ const GUID = '0123456789abcdef0123456789abcdef';
 const polite = (line: string): string => {
   if (line.startsWith('AUTH EXTERNAL ')) return `OK ${GUID}\r\n`;
   if (line === 'NEGOTIATE_UNIX_FD') return 'AGREE_UNIX_FD\r\n';
+  if (line === 'BEGIN') return ''; // the messages start: a bus answers nothing
   return 'ERROR "unexpected"\r\n';
 };
 
@@ -256,6 +257,26 @@ test('authentication fails, closing its fd, when the bus rejects EXTERNAL, refus
       try {
         const attempt = auth.authenticate(bus.address, { timeoutMs: name.startsWith('half') ? 300 : 20_000 });
         await t.throwsAsync(attempt, { message: expected }, name);
+      } finally {
+        await bus.close();
+      }
+    }
+  });
+});
+
+test('examples/dbus-fd.js against a hostile bus: a header with a bad byte-order mark, or one announcing 32 MiB, fails it with the framed error code and status 1', async (t) => {
+  await withLeakCheck(t, async () => {
+    const cases: [string, RegExp][] = [
+      ['78'.repeat(16), /dbus-fd: ERR_FRAME_LENGTH: .*\(bad D-Bus byte-order mark 0x78\)/],
+      ['6c0201010000000001000000ffffffff', /dbus-fd: ERR_FRAME_LENGTH: .*\(D-Bus header fields of 4294967295 bytes/],
+      ['6c020101000000000100000000000002', /dbus-fd: ERR_FRAME_TOO_LARGE: .*33554448 bytes/], // fields of 32 MiB: under D-Bus's limit, over maxMessageSize
+    ];
+    for (const [header, expected] of cases) {
+      const bus = await fakeBus((line) => (line === 'BEGIN' ? Buffer.from(header, 'hex').toString('latin1') : polite(line)), 64);
+      try {
+        const r = await runExample([bus.address]);
+        t.is(r.status, 1, r.stderr);
+        t.regex(r.stderr, expected);
       } finally {
         await bus.close();
       }
