@@ -416,3 +416,78 @@ test(
     await assertProbeClosed(t, p);
   }),
 );
+
+test(
+  'framed: passPidfd: a pidfd goes with the last message whose header began in its read; those of reads that begin none are closed',
+  leakFree(async (t, { track }) => {
+    let pairs: [UnixMessageSocket, UnixMessageSocket];
+    try {
+      pairs = socketPair('stream', { framed: true, passPidfd: true });
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'ENOPROTOOPT') throw err;
+      t.log('skipped: SO_PASSPIDFD needs Linux 6.5');
+      t.pass();
+      return;
+    }
+    const [a, b] = track(...pairs);
+    const got = take(b, 3);
+    a.write('a');
+    // Spans many reads, each bringing a pidfd of its own.
+    a.write(Buffer.alloc(600_000));
+    a.write('c');
+    const messages = await got;
+    t.deepEqual(
+      messages.map((m) => m.data.length),
+      [1, 600_000, 1],
+    );
+    const pidfds = messages.flatMap((m) => (m.pidfd === undefined ? [] : [m.pidfd]));
+    t.true(pidfds.length >= 1);
+    t.is(messages[2]!.pidfd !== undefined, true, 'the last message of the last read has one');
+    closeAll(pidfds);
+  }),
+);
+
+test(
+  'framed: a read of many messages fills the readable buffer only to its high-water mark; the rest, then EOF, follow as the consumer reads',
+  leakFree(async (t, { track }) => {
+    const [raw, b] = rawPeer({ framed: true, readableHighWaterMark: 8 });
+    track(b);
+    const p = probe();
+    const frames = Array.from({ length: 1000 }, (_, i) => Buffer.concat([header(4), Buffer.from(String(i).padStart(4, '0'))]));
+    lowlevel.sendmsg(raw, [Buffer.concat(frames.slice(0, 999))]);
+    lowlevel.sendmsg(raw, [frames[999]!], [lowlevel.rights([p.fd])]);
+    lowlevel.close(p.fd);
+    lowlevel.close(raw);
+    await waitFor(() => b.readableLength >= 8);
+    await new Promise((r) => setTimeout(r, 20));
+    t.true(b.readableLength <= 8, `buffered ${b.readableLength}`);
+    t.is(b.pendingFds, 1, 'the fd of a message not yet cut out counts as pending');
+    const all = await take(b, 1001);
+    t.is(all.length, 1000, 'then EOF');
+    t.deepEqual(
+      all.map((m) => Number(m.data.toString())),
+      Array.from({ length: 1000 }, (_, i) => i),
+    );
+    t.is(all[999]!.fds.length, 1);
+    closeAll(all[999]!.fds);
+    t.true(b.readableEnded);
+    await assertProbeClosed(t, p);
+  }),
+);
+
+test(
+  'framed: destroying a socket with reads waiting in its backlog closes their fds',
+  leakFree(async (t, { track }) => {
+    const [raw, b] = rawPeer({ framed: true, readableHighWaterMark: 2 });
+    track(b);
+    const p = probe();
+    const frames = Array.from({ length: 50 }, () => Buffer.concat([header(1), Buffer.from('x')]));
+    lowlevel.sendmsg(raw, [Buffer.concat(frames)], [lowlevel.rights([p.fd])]);
+    lowlevel.close(p.fd);
+    await waitFor(() => b.readableLength >= 2);
+    t.is(b.pendingFds, 1);
+    b.destroy();
+    lowlevel.close(raw);
+    await assertProbeClosed(t, p);
+  }),
+);
