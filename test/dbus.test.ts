@@ -1,10 +1,15 @@
-// D-Bus, the protocol framed stream sockets were made for: the wire code of
-// examples/dbus/ against bytes libdbus and dbus-daemon produced (captured with
-// strace from dbus-send 1.14 and the daemon's reply to it), and
-// examples/dbus-fd.js run against a private dbus-daemon: it authenticates a
-// raw fd, adopts it with fromFd(fd, { framed: { headerSize: 16, frameLength } })
-// and passes a file's fd to itself through the bus. The daemon tests skip,
-// saying why, where dbus-daemon is missing (`.ci/run` installs it).
+// D-Bus, the protocol framed stream sockets were made for:
+//  - the wire code of examples/dbus/ against bytes libdbus and dbus-daemon
+//    produced (captured with strace from dbus-send 1.14 and the daemon's reply);
+//  - its authentication against a fake bus in this process (lines split into
+//    single bytes, refusals, two lines at once, silence);
+//  - examples/dbus-fd.js against a private dbus-daemon (it authenticates a raw
+//    fd, adopts it with fromFd(fd, { framed: { headerSize: 16, frameLength } })
+//    and passes a file's fd to itself through the bus) and against a hostile
+//    bus (a bad or oversized header: the framed error code, status 1);
+//  - a framed fromFd socket in this process, 40 calls with fds through the bus.
+// The dbus-daemon tests skip, saying why, where it is missing (`.ci/run`
+// installs it). The daemon runs without LD_PRELOAD (see startBus).
 import test from 'ava';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
