@@ -540,6 +540,12 @@ function targetsFor(w, results) {
   if (!ums || ums.value === undefined) return t;
   const c = results['c-naive']?.value;
   const lent = results['ums-lend'];
+  if (w.framed) {
+    // Ours only: no C row to compare with, so only the fds are checked.
+    if (w.fds === 1) t.push({ what: 'zero fds lost', lost: ums.sentFds - ums.receivedFds, goal: 0 });
+    if (w.fds === 1 && lent?.value !== undefined) t.push({ impl: 'ums-lend', what: 'zero fds lost', lost: lent.sentFds - lent.receivedFds, goal: 0 });
+    return t;
+  }
   if (w.kind === 'throughput' && lent?.value !== undefined) {
     if (w.size === 64 && w.fds === 1) t.push({ impl: 'ums-lend', what: 'ours ≥ 0.75× C naive with one fd', ratio: lent.value / c, goal: 0.75 });
     if (w.size === 65536) t.push({ impl: 'ums-lend', what: 'ours ≥ 0.6× C', ratio: lent.value / c, goal: 0.6 });

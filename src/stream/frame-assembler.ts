@@ -123,8 +123,12 @@ export class FrameAssembler {
         let done = false;
         try {
           done = this.#run(cut);
+        } catch (err) {
+          // A 'data' listener threw: the stream is at an unknown point.
+          this.close();
+          throw err;
         } finally {
-          this.#backlogFds -= had - (cut.own ? heldCount(cut.read) : 0);
+          if (!this.#closed) this.#backlogFds -= had - (cut.own ? heldCount(cut.read) : 0);
         }
         if (!done) return;
         this.#backlog.shift();

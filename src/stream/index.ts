@@ -13,6 +13,7 @@ import { connectOptionsOf, socketOptionsOf, validateAddress, validateSocketType 
 export { UnixMessageServer, UnixMessageSocket };
 export type { ListenOptions, ServerOptions } from './server';
 export type { SocketOptions } from './socket-options';
+export type { FrameFormat } from './frame-format';
 export type { UnixMessageServerEvents, UnixMessageSocketEvents } from './socket-events';
 export * from './types';
 

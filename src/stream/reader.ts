@@ -130,7 +130,13 @@ export class Reader {
     const framer = this.#framer;
     if (framer !== null && framer.backlogged) {
       // Messages of reads already made come first; then EOF or an error held behind them.
-      framer.drain();
+      try {
+        framer.drain();
+      } catch (err) {
+        // A 'data' listener threw, as in onRead.
+        this.#socket.destroy();
+        throw err;
+      }
       if (!framer.backlogged && this.#heldStatus !== 0) {
         const status = this.#heldStatus;
         this.#heldStatus = 0;

@@ -2,7 +2,16 @@
 // (part of `npm test`): each `@ts-expect-error` line must fail to compile,
 // or tsc reports the directive as unused. Nothing here runs.
 import type { Subscription } from 'rxjs';
-import { connect, createServer, lowlevel, socketPair, type UnixMessage, type UnixMessageServer, type UnixMessageSocket } from '../../src/index';
+import {
+  connect,
+  createServer,
+  lowlevel,
+  socketPair,
+  type FrameFormat,
+  type UnixMessage,
+  type UnixMessageServer,
+  type UnixMessageSocket,
+} from '../../src/index';
 import { fromSocket } from '../../src/rx/index';
 import { createPool, type WorkerPool } from '../../src/pool/index';
 
@@ -79,6 +88,13 @@ export function entryPoints(): void {
   void server;
   // @ts-expect-error an unknown socket type
   socketPair('raw');
+  const framed: FrameFormat = { headerSize: 16, frameLength: (h: Buffer) => 16 + h.readUInt32LE(4) };
+  socketPair('stream', { framed });
+  socketPair('stream', { framed: true });
+  // @ts-expect-error frameLength gets the header Buffer and returns a number
+  socketPair('stream', { framed: { headerSize: 4, frameLength: (h: string) => h.length } });
+  // @ts-expect-error framed is true or a FrameFormat
+  socketPair('stream', { framed: 'yes' });
   const pool: WorkerPool = createPool({ script: 'w.js' });
   void pool;
 }
