@@ -166,6 +166,32 @@ test(
 );
 
 test(
+  'sendTo with closeFds forwards empty messages with fds between framed stream sockets, as write() takes them',
+  leakFree(async (t) => {
+    const [a, b] = socketPair('stream', { framed: true });
+    const [c, d] = socketPair('stream', { framed: true });
+    const p = probe();
+    for (let i = 0; i < 3; i++) a.write({ data: Buffer.alloc(0), fds: [p.fd] });
+    a.end();
+    fs.closeSync(p.fd);
+    const forwarded = await lastValueFrom(fromSocket(b).pipe(sendTo(c, { closeFds: true })));
+    t.is(forwarded, 3);
+    const arrived = await lastValueFrom(fromSocket(d).pipe(toArray()));
+    t.deepEqual(
+      arrived.map((m) => [m.data.length, m.fds.length]),
+      [
+        [0, 1],
+        [0, 1],
+        [0, 1],
+      ],
+    );
+    closeAll(arrived.flatMap((m) => m.fds));
+    await assertProbeClosed(t, p);
+    await Promise.all([settled(a.resume()), settled(b), settled(c.resume()), settled(d)]);
+  }),
+);
+
+test(
   'unsubscribing from sendTo stops pulling and returns the iterator; the socket is neither ended nor destroyed',
   leakFree(async (t) => {
     const [a, b] = socketPair('seqpacket', { writableHighWaterMark: 4 });

@@ -101,7 +101,9 @@ export function sendTo(socket: UnixMessageSocket, options: SendToOptions = {}): 
             // exactly the ones written. Not lent: write() duplicates them.
             const parts = readMessage(message);
             owned = snapshotFds(parts.fds);
-            const msg = messageFromParts({ ...parts, fds: owned }, socket.type);
+            // Whether an empty message may carry fds is write()'s to judge: a
+            // framed stream's may (README.md, "Framed stream sockets").
+            const msg = messageFromParts({ ...parts, fds: owned }, socket.type, true);
             chunk = { data: msg.data, fds: msg.fds, address: msg.address ?? undefined };
           }
           return socket.write(chunk, (err?: Error | null) => {
