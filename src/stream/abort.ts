@@ -85,12 +85,22 @@ export function onAbort(signal: AbortSignal, listener: () => void): () => void {
  * then: the connect and the writes wait for a later tick). Destroying closes
  * the duplicates held for queued messages, as any destroy() does.
  */
-export function destroyOnAbort(socket: EventEmitter & { destroy(err: Error): unknown }, signal: AbortSignal): void {
+export function destroyOnAbort(socket: EventEmitter & { destroy(err?: Error): unknown }, signal: AbortSignal): void {
   if (isAborted(signal)) {
     socket.destroy(abortErrorOf(signal));
     return;
   }
-  const remove = onAbort(signal, () => socket.destroy(abortErrorOf(signal)));
+  let remove: () => void;
+  try {
+    remove = onAbort(signal, () => socket.destroy(abortErrorOf(signal)));
+  } catch (err) {
+    // events.addAbortListener reads signal.aborted and calls addEventListener
+    // by name, so a replaced AbortSignal.prototype getter can throw here;
+    // the caller (connect(), createSocket()) then throws, and the socket it
+    // made but never returns must not stay open.
+    socket.destroy();
+    throw err;
+  }
   socket.once('close', remove);
 }
 
