@@ -114,7 +114,10 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       channelFull: () => this.#maybePauseAccepting(),
     });
     this.#workers.start();
-    if (signal !== undefined) closeOnAbort(this, signal, () => void this.close());
+    if (signal !== undefined) {
+      const unlisten = closeOnAbort(signal, () => void this.close());
+      this.once('close', unlisten);
+    }
   }
 
   /** The current worker of each slot (null while a slot respawns or after close). */

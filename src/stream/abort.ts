@@ -107,13 +107,13 @@ export function destroyOnAbort(socket: EventEmitter & { destroy(err?: Error): un
 /**
  * A server or pool given a `signal`: close() when it aborts. Already aborted:
  * close() on the next tick, as net.Server does (a server then never emits
- * 'listening'). The listener goes once 'close' is emitted.
+ * 'listening'). Returns what removes the listener: the pool removes it on
+ * 'close', a server as soon as the listen it belongs to is closed.
  */
-export function closeOnAbort(target: EventEmitter, signal: AbortSignal, close: () => void): void {
+export function closeOnAbort(signal: AbortSignal, close: () => void): () => void {
   if (isAborted(signal)) {
     process.nextTick(close);
-    return;
+    return () => {};
   }
-  const remove = onAbort(signal, close);
-  target.once('close', remove);
+  return onAbort(signal, close);
 }

@@ -62,6 +62,8 @@ export class UnixMessageServer extends EventEmitter<UnixMessageServerEvents> {
   // The socket file we created: the only file close() may remove.
   #ownFile: OwnFile | null = null;
   #connections = new Set<UnixMessageSocket>();
+  /** Removes the abort listener of the current listen's `signal`. */
+  #unlistenAbort: (() => void) | null = null;
   #closing = false;
   #refed = true;
   // Accepting waits for the process to have fds free (STATUS_NO_FD_ROOM).
@@ -122,7 +124,14 @@ export class UnixMessageServer extends EventEmitter<UnixMessageServerEvents> {
     this.#closing = false;
     // Before 'listening' is queued: an aborted signal closes first, and then
     // 'listening' is not emitted (as net.Server's emitListeningNextTick).
-    if (signal !== undefined) closeOnAbort(this, signal, () => this.close());
+    // The abort closes this listen only, never a later one of the server
+    // (an already aborted signal's close() runs on the next tick; close()
+    // removes the listener).
+    if (signal !== undefined) {
+      this.#unlistenAbort = closeOnAbort(signal, () => {
+        if (this.#handle === handle) this.close();
+      });
+    }
     process.nextTick(() => {
       if (this.#handle !== handle) return;
       this.emit('listening');
@@ -287,6 +296,8 @@ export class UnixMessageServer extends EventEmitter<UnixMessageServerEvents> {
       return this;
     }
     this.#handle = null;
+    this.#unlistenAbort?.();
+    this.#unlistenAbort = null;
     this.#room.cancel();
     h.owner = undefined;
     h.close();
