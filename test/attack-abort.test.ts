@@ -3,6 +3,7 @@
 // abort listener throws, after the socket, server or pool exists), and an
 // abort that belongs to one listen() reaching a later one.
 import test from 'ava';
+import { getEventListeners } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { connect, createServer, createSocket, lowlevel } from '../src/index';
@@ -65,6 +66,19 @@ test(
     await tick();
     t.false(server.listening, 'a listen() that threw does not listen');
     t.false(fs.existsSync(file));
+  }),
+);
+
+test(
+  'listen({ fd, signal }) that throws ERR_INVALID_FD_TYPE (not a socket) leaves no abort listener on the signal',
+  leakFree((t) => {
+    const server = createServer();
+    const ac = new AbortController();
+    const fd = fileWithContent('not a socket');
+    t.throws(() => server.listen({ fd, signal: ac.signal }), { code: 'ERR_INVALID_FD_TYPE' });
+    t.is(getEventListeners(ac.signal, 'abort').length, 0);
+    t.false(server.listening);
+    lowlevel.close(fd);
   }),
 );
 
