@@ -22,7 +22,7 @@ import { watch, type Watcher } from '../lowlevel/watch';
 import { notifyAddress, sendDatagram } from './notify';
 
 export interface BarrierOptions {
-  /** How long to wait for the manager, in milliseconds (default 5000); then the promise rejects with ETIMEDOUT. */
+  /** How long to wait for the manager, the send included, in milliseconds (default 5000); then the promise rejects with ETIMEDOUT. */
   timeout?: number;
 }
 
@@ -48,35 +48,47 @@ export function barrier(options: BarrierOptions = {}): Promise<boolean> {
   const r = native.socketpair(TYPE_NUMBERS.stream, pair);
   if (r < 0) return Promise.reject(errnoError(r, 'socketpair'));
   const [ours, theirs] = [pair[0]!, pair[1]!];
-  return sendDatagram(address, 'BARRIER=1', [theirs]).then(
-    () => {
-      native.close(theirs);
-      return waitForHangup(ours, timeout);
-    },
-    (err: Error) => {
-      native.close(theirs);
-      native.close(ours);
-      throw err;
-    },
-  );
+  // The timeout covers the send too: a manager that stops reading fills its
+  // queue, and BARRIER=1 would wait for room (the send's EAGAIN) forever.
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(), timeout);
+  const timedOut = (): Error => errnoError(errno('ETIMEDOUT'), 'barrier');
+  return sendDatagram(address, 'BARRIER=1', [theirs], deadline.signal)
+    .then(
+      () => {
+        native.close(theirs);
+        return waitForHangup(ours, deadline.signal, timedOut);
+      },
+      (err: Error) => {
+        native.close(theirs);
+        native.close(ours);
+        throw deadline.signal.aborted ? timedOut() : err;
+      },
+    )
+    .finally(() => clearTimeout(timer));
 }
 
-/** Resolves when `fd` reads EOF; closes it when the promise settles. */
-function waitForHangup(fd: number, timeout: number): Promise<boolean> {
+/** Resolves when `fd` reads EOF, rejects when `deadline` aborts; closes `fd` when the promise settles. */
+function waitForHangup(fd: number, deadline: AbortSignal, timedOut: () => Error): Promise<boolean> {
   return new Promise<boolean>((resolve, reject) => {
     let watcher: Watcher | null = null;
     let done = false;
+    const onDeadline = (): void => finish(timedOut());
     const finish = (err: Error | null): void => {
       if (done) return;
       done = true;
-      clearTimeout(timer);
+      deadline.removeEventListener('abort', onDeadline);
       watcher?.close();
       watcher = null;
       native.close(fd);
       if (err) reject(err);
       else resolve(true);
     };
-    const timer = setTimeout(() => finish(errnoError(errno('ETIMEDOUT'), 'barrier')), timeout);
+    if (deadline.aborted) {
+      finish(timedOut());
+      return;
+    }
+    deadline.addEventListener('abort', onDeadline, { once: true });
     const onReadable = (): void => {
       if (watcher === null) return;
       // Drain: a manager that writes cannot keep us from seeing EOF, nor
