@@ -147,3 +147,39 @@ test(
     await closeServer(server);
   }),
 );
+
+test(
+  'with EventTarget.prototype.removeEventListener throwing, closing a listen({ signal }), destroying a connect({ signal }) socket and settling a request({ signal }) still finish',
+  leakFree(async (t) => {
+    const pool = createPool({ script: WORKER, size: 1, execArgv: [] });
+    await pool.ready();
+    const ac = new AbortController();
+    const server = createServer();
+    const name = abstractName('throwing-remove');
+    await listen(server, { path: name, signal: ac.signal });
+    const client = connect({ path: name, signal: ac.signal });
+    await new Promise((resolve) => client.once('connect', resolve));
+    const original = EventTarget.prototype.removeEventListener;
+    EventTarget.prototype.removeEventListener = function () {
+      throw new Error('patched removeEventListener');
+    };
+    try {
+      t.notThrows(() => server.close());
+      const closed = new Promise((resolve) => client.once('close', resolve));
+      t.notThrows(() => client.destroy());
+      await closed;
+      server.closeAllConnections();
+      let reply: unknown = 'pending';
+      pool.request(JSON.stringify({ op: 'echo' }), { signal: ac.signal }).then(
+        (m) => (reply = m.data.toString()),
+        (err: unknown) => (reply = err),
+      );
+      t.true(await waitFor(() => reply !== 'pending'), 'the request settles');
+      t.is(reply, JSON.stringify({ op: 'echo' }));
+    } finally {
+      EventTarget.prototype.removeEventListener = original;
+    }
+    t.false(server.listening);
+    await pool.close();
+  }),
+);
