@@ -68,15 +68,32 @@ export function abortErrorOf(signal: AbortSignal): AbortError {
  * Calls `listener` once when `signal` aborts; returns what removes it.
  * events.addAbortListener (Node 20.5+) is net's own way: another listener's
  * stopImmediatePropagation() cannot keep ours from running.
+ *
+ * The remover never throws: it runs inside close(), a 'close' emit or a
+ * request's settling, which must finish. Removal calls
+ * signal.removeEventListener by name, which a replaced
+ * EventTarget.prototype method can make throw; the listener then stays on
+ * the signal, and every caller's listener does nothing once its resource is
+ * gone (destroy() of a destroyed socket, close() of another listen, settle()
+ * of a settled request).
  */
 export function onAbort(signal: AbortSignal, listener: () => void): () => void {
   const add = (events as { addAbortListener?: typeof events.addAbortListener }).addAbortListener;
+  let remove: () => void;
   if (add !== undefined) {
     const disposable = add(signal, listener);
-    return () => disposable[Symbol.dispose]();
+    remove = () => disposable[Symbol.dispose]();
+  } else {
+    signal.addEventListener('abort', listener, { once: true });
+    remove = () => signal.removeEventListener('abort', listener);
   }
-  signal.addEventListener('abort', listener, { once: true });
-  return () => signal.removeEventListener('abort', listener);
+  return () => {
+    try {
+      remove();
+    } catch {
+      // Left on the signal, inert (see above).
+    }
+  };
 }
 
 /**
