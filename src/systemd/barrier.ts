@@ -14,6 +14,7 @@
 // soon as the send is done (the manager then holds the only copy), ours when
 // the promise settles, on every path; the watch() watcher's duplicate with it.
 import { native } from '../native/binding';
+import { isAborted, onAbort } from '../stream/abort';
 import { errno, errnoError } from '../stream/errors';
 import { TYPE_NUMBERS } from '../stream/socket-type';
 import { snapshotOptions, validateInteger } from '../stream/validate';
@@ -62,7 +63,7 @@ export function barrier(options: BarrierOptions = {}): Promise<boolean> {
       (err: Error) => {
         native.close(theirs);
         native.close(ours);
-        throw deadline.signal.aborted ? timedOut() : err;
+        throw isAborted(deadline.signal) ? timedOut() : err;
       },
     )
     .finally(() => clearTimeout(timer));
@@ -72,23 +73,18 @@ export function barrier(options: BarrierOptions = {}): Promise<boolean> {
 function waitForHangup(fd: number, deadline: AbortSignal, timedOut: () => Error): Promise<boolean> {
   return new Promise<boolean>((resolve, reject) => {
     let watcher: Watcher | null = null;
+    let unlisten = (): void => {};
     let done = false;
-    const onDeadline = (): void => finish(timedOut());
     const finish = (err: Error | null): void => {
       if (done) return;
       done = true;
-      deadline.removeEventListener('abort', onDeadline);
+      unlisten();
       watcher?.close();
       watcher = null;
       native.close(fd);
       if (err) reject(err);
       else resolve(true);
     };
-    if (deadline.aborted) {
-      finish(timedOut());
-      return;
-    }
-    deadline.addEventListener('abort', onDeadline, { once: true });
     const onReadable = (): void => {
       if (watcher === null) return;
       // Drain: a manager that writes cannot keep us from seeing EOF, nor
@@ -108,7 +104,11 @@ function waitForHangup(fd: number, deadline: AbortSignal, timedOut: () => Error)
         }
       }
     };
+    // Whatever throws here (a replaced EventTarget method, watch()'s
+    // EMFILE) settles the promise, and `fd` is closed.
     try {
+      if (isAborted(deadline)) throw timedOut();
+      unlisten = onAbort(deadline, () => finish(timedOut()));
       watcher = watch(fd, { readable: true }, (event) => (event.error ? finish(event.error) : onReadable()));
     } catch (err) {
       finish(err as Error);
