@@ -159,10 +159,13 @@ test(
     await listen(server, { path: name, signal: ac.signal });
     const client = connect({ path: name, signal: ac.signal });
     await new Promise((resolve) => client.once('connect', resolve));
-    const original = EventTarget.prototype.removeEventListener;
-    EventTarget.prototype.removeEventListener = function () {
-      throw new Error('patched removeEventListener');
-    };
+    const original = Object.getOwnPropertyDescriptor(EventTarget.prototype, 'removeEventListener')!;
+    Object.defineProperty(EventTarget.prototype, 'removeEventListener', {
+      ...original,
+      value() {
+        throw new Error('patched removeEventListener');
+      },
+    });
     try {
       t.notThrows(() => server.close());
       const closed = new Promise((resolve) => client.once('close', resolve));
@@ -177,7 +180,7 @@ test(
       t.true(await waitFor(() => reply !== 'pending'), 'the request settles');
       t.is(reply, JSON.stringify({ op: 'echo' }));
     } finally {
-      EventTarget.prototype.removeEventListener = original;
+      Object.defineProperty(EventTarget.prototype, 'removeEventListener', original);
     }
     t.false(server.listening);
     await pool.close();
