@@ -113,8 +113,14 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       error: (err) => void this.emit('error', err),
       channelFull: () => this.#maybePauseAccepting(),
     });
+    // Before any worker starts: adding the abort listener can throw (a
+    // replaced AbortSignal.prototype getter), and then no process may be
+    // left running for a pool the caller never got.
+    if (signal !== undefined) {
+      const unlisten = closeOnAbort(signal, () => void this.close());
+      this.once('close', unlisten);
+    }
     this.#workers.start();
-    if (signal !== undefined) closeOnAbort(this, signal, () => void this.close());
   }
 
   /** The current worker of each slot (null while a slot respawns or after close). */

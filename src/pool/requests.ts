@@ -55,11 +55,22 @@ export class Requests {
   /**
    * Waits for `p`'s reply; after `timeout` ms it is settled with
    * ERR_POOL_REQUEST_TIMEOUT, and when `signal` aborts, with an AbortError
-   * (the caller checked that it has not aborted yet).
+   * (the caller checked that it has not aborted yet). Throws, with the job
+   * released, when the abort listener cannot be added.
    */
   add(p: PendingRequest, timeout: number | undefined, refed: boolean, signal?: AbortSignal): void {
+    if (signal !== undefined) {
+      try {
+        p.unlisten = onAbort(signal, () => this.settle(p.id, abortErrorOf(signal)));
+      } catch (err) {
+        // A replaced AbortSignal.prototype getter can make adding the
+        // listener throw: request() then rejects, and its job, never
+        // waited for, is released (its fds closed) as a settled one is.
+        this.#hooks.release(p);
+        throw err;
+      }
+    }
     this.#pending.set(p.id, p);
-    if (signal !== undefined) p.unlisten = onAbort(signal, () => this.settle(p.id, abortErrorOf(signal)));
     if (timeout === undefined) return;
     p.timer = setTimeout(() => {
       this.settle(p.id, coded(Error, 'ERR_POOL_REQUEST_TIMEOUT', `Request ${p.id} got no reply within ${timeout} ms`));

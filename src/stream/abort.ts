@@ -68,15 +68,32 @@ export function abortErrorOf(signal: AbortSignal): AbortError {
  * Calls `listener` once when `signal` aborts; returns what removes it.
  * events.addAbortListener (Node 20.5+) is net's own way: another listener's
  * stopImmediatePropagation() cannot keep ours from running.
+ *
+ * The remover never throws: it runs inside close(), a 'close' emit or a
+ * request's settling, which must finish. Removal calls
+ * signal.removeEventListener by name, which a replaced
+ * EventTarget.prototype method can make throw; the listener then stays on
+ * the signal, and every caller's listener does nothing once its resource is
+ * gone (destroy() of a destroyed socket, close() of another listen, settle()
+ * of a settled request).
  */
 export function onAbort(signal: AbortSignal, listener: () => void): () => void {
   const add = (events as { addAbortListener?: typeof events.addAbortListener }).addAbortListener;
+  let remove: () => void;
   if (add !== undefined) {
     const disposable = add(signal, listener);
-    return () => disposable[Symbol.dispose]();
+    remove = () => disposable[Symbol.dispose]();
+  } else {
+    signal.addEventListener('abort', listener, { once: true });
+    remove = () => signal.removeEventListener('abort', listener);
   }
-  signal.addEventListener('abort', listener, { once: true });
-  return () => signal.removeEventListener('abort', listener);
+  return () => {
+    try {
+      remove();
+    } catch {
+      // Left on the signal, inert (see above).
+    }
+  };
 }
 
 /**
@@ -85,25 +102,35 @@ export function onAbort(signal: AbortSignal, listener: () => void): () => void {
  * then: the connect and the writes wait for a later tick). Destroying closes
  * the duplicates held for queued messages, as any destroy() does.
  */
-export function destroyOnAbort(socket: EventEmitter & { destroy(err: Error): unknown }, signal: AbortSignal): void {
+export function destroyOnAbort(socket: EventEmitter & { destroy(err?: Error): unknown }, signal: AbortSignal): void {
   if (isAborted(signal)) {
     socket.destroy(abortErrorOf(signal));
     return;
   }
-  const remove = onAbort(signal, () => socket.destroy(abortErrorOf(signal)));
+  let remove: () => void;
+  try {
+    remove = onAbort(signal, () => socket.destroy(abortErrorOf(signal)));
+  } catch (err) {
+    // events.addAbortListener reads signal.aborted and calls addEventListener
+    // by name, so a replaced AbortSignal.prototype getter can throw here;
+    // the caller (connect(), createSocket()) then throws, and the socket it
+    // made but never returns must not stay open.
+    socket.destroy();
+    throw err;
+  }
   socket.once('close', remove);
 }
 
 /**
  * A server or pool given a `signal`: close() when it aborts. Already aborted:
  * close() on the next tick, as net.Server does (a server then never emits
- * 'listening'). The listener goes once 'close' is emitted.
+ * 'listening'). Returns what removes the listener: the pool removes it on
+ * 'close', a server as soon as the listen it belongs to is closed.
  */
-export function closeOnAbort(target: EventEmitter, signal: AbortSignal, close: () => void): void {
+export function closeOnAbort(signal: AbortSignal, close: () => void): () => void {
   if (isAborted(signal)) {
     process.nextTick(close);
-    return;
+    return () => {};
   }
-  const remove = onAbort(signal, close);
-  target.once('close', remove);
+  return onAbort(signal, close);
 }

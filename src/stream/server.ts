@@ -63,6 +63,8 @@ export class UnixMessageServer extends EventEmitter<UnixMessageServerEvents> {
   // The socket file we created: the only file close() may remove.
   #ownFile: OwnFile | null = null;
   #connections = new Set<UnixMessageSocket>();
+  /** Removes the abort listener of the current listen's `signal`. */
+  #unlistenAbort: (() => void) | null = null;
   #closing = false;
   #refed = true;
   // Accepting waits for the process to have fds free (STATUS_NO_FD_ROOM).
@@ -107,8 +109,23 @@ export class UnixMessageServer extends EventEmitter<UnixMessageServerEvents> {
       throw invalidArgType(`The "callback" argument must be a function. Received ${describe(callback)}`);
     }
     const { path, fd: given, backlog, mode, signal } = listenOptionsOf(target);
-    const handle = given !== undefined ? this.#adoptAndOpen(given, backlog) : this.#bindAndListen(path!, backlog, mode);
+    // The abort listener before the socket: adding it can throw (a replaced
+    // AbortSignal.prototype getter), and then nothing may be listening. It
+    // closes this listen only, never a later one of the server (an already
+    // aborted signal's close() runs on the next tick, before 'listening';
+    // close() removes the listener).
+    let mine: NativeSocketHandle | null = null;
+    const unlisten = signal === undefined ? null : closeOnAbort(signal, () => mine !== null && this.#handle === mine && this.close());
+    let handle: NativeSocketHandle | Error;
+    try {
+      handle = given !== undefined ? this.#adoptAndOpen(given, backlog) : this.#bindAndListen(path!, backlog, mode);
+    } catch (err) {
+      // An fd that is not a socket of ours to adopt (ERR_INVALID_FD_TYPE).
+      unlisten?.();
+      throw err;
+    }
     if (handle instanceof Error) {
+      unlisten?.();
       process.nextTick(() => this.emit('error', handle));
       return this;
     }
@@ -120,11 +137,9 @@ export class UnixMessageServer extends EventEmitter<UnixMessageServerEvents> {
     handle.setListening(true);
     if (!this.#refed) handle.unref();
     handle.readStart(0);
-    this.#handle = handle;
+    this.#handle = mine = handle;
+    this.#unlistenAbort = unlisten;
     this.#closing = false;
-    // Before 'listening' is queued: an aborted signal closes first, and then
-    // 'listening' is not emitted (as net.Server's emitListeningNextTick).
-    if (signal !== undefined) closeOnAbort(this, signal, () => this.close());
     process.nextTick(() => {
       if (this.#handle !== handle) return;
       this.emit('listening');
@@ -289,6 +304,8 @@ export class UnixMessageServer extends EventEmitter<UnixMessageServerEvents> {
       return this;
     }
     this.#handle = null;
+    this.#unlistenAbort?.();
+    this.#unlistenAbort = null;
     this.#room.cancel();
     h.owner = undefined;
     h.close();

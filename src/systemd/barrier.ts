@@ -14,6 +14,7 @@
 // soon as the send is done (the manager then holds the only copy), ours when
 // the promise settles, on every path; the watch() watcher's duplicate with it.
 import { native } from '../native/binding';
+import { isAborted, onAbort } from '../stream/abort';
 import { errno, errnoError } from '../stream/errors';
 import { TYPE_NUMBERS } from '../stream/socket-type';
 import { snapshotOptions, validateInteger } from '../stream/validate';
@@ -22,7 +23,7 @@ import { watch, type Watcher } from '../lowlevel/watch';
 import { notifyAddress, sendDatagram } from './notify';
 
 export interface BarrierOptions {
-  /** How long to wait for the manager, in milliseconds (default 5000); then the promise rejects with ETIMEDOUT. */
+  /** How long to wait for the manager, the send included, in milliseconds (default 5000); then the promise rejects with ETIMEDOUT. */
   timeout?: number;
 }
 
@@ -48,35 +49,42 @@ export function barrier(options: BarrierOptions = {}): Promise<boolean> {
   const r = native.socketpair(TYPE_NUMBERS.stream, pair);
   if (r < 0) return Promise.reject(errnoError(r, 'socketpair'));
   const [ours, theirs] = [pair[0]!, pair[1]!];
-  return sendDatagram(address, 'BARRIER=1', [theirs]).then(
-    () => {
-      native.close(theirs);
-      return waitForHangup(ours, timeout);
-    },
-    (err: Error) => {
-      native.close(theirs);
-      native.close(ours);
-      throw err;
-    },
-  );
+  // The timeout covers the send too: a manager that stops reading fills its
+  // queue, and BARRIER=1 would wait for room (the send's EAGAIN) forever.
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(), timeout);
+  const timedOut = (): Error => errnoError(errno('ETIMEDOUT'), 'barrier');
+  return sendDatagram(address, 'BARRIER=1', [theirs], deadline.signal)
+    .then(
+      () => {
+        native.close(theirs);
+        return waitForHangup(ours, deadline.signal, timedOut);
+      },
+      (err: Error) => {
+        native.close(theirs);
+        native.close(ours);
+        throw isAborted(deadline.signal) ? timedOut() : err;
+      },
+    )
+    .finally(() => clearTimeout(timer));
 }
 
-/** Resolves when `fd` reads EOF; closes it when the promise settles. */
-function waitForHangup(fd: number, timeout: number): Promise<boolean> {
+/** Resolves when `fd` reads EOF, rejects when `deadline` aborts; closes `fd` when the promise settles. */
+function waitForHangup(fd: number, deadline: AbortSignal, timedOut: () => Error): Promise<boolean> {
   return new Promise<boolean>((resolve, reject) => {
     let watcher: Watcher | null = null;
+    let unlisten = (): void => {};
     let done = false;
     const finish = (err: Error | null): void => {
       if (done) return;
       done = true;
-      clearTimeout(timer);
+      unlisten();
       watcher?.close();
       watcher = null;
       native.close(fd);
       if (err) reject(err);
       else resolve(true);
     };
-    const timer = setTimeout(() => finish(errnoError(errno('ETIMEDOUT'), 'barrier')), timeout);
     const onReadable = (): void => {
       if (watcher === null) return;
       // Drain: a manager that writes cannot keep us from seeing EOF, nor
@@ -96,7 +104,11 @@ function waitForHangup(fd: number, timeout: number): Promise<boolean> {
         }
       }
     };
+    // Whatever throws here (a replaced EventTarget method, watch()'s
+    // EMFILE) settles the promise, and `fd` is closed.
     try {
+      if (isAborted(deadline)) throw timedOut();
+      unlisten = onAbort(deadline, () => finish(timedOut()));
       watcher = watch(fd, { readable: true }, (event) => (event.error ? finish(event.error) : onReadable()));
     } catch (err) {
       finish(err as Error);

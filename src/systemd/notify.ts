@@ -58,10 +58,14 @@ export function notify(state: NotifyState, options: NotifyOptions = {}): Promise
   return sendDatagram(address, withMonotonicUsec(parts), fds);
 }
 
-/** Sends one datagram from a socket of its own, destroyed before the promise settles. */
-export function sendDatagram(address: string, text: string, fds: readonly number[]): Promise<boolean> {
+/**
+ * Sends one datagram from a socket of its own, destroyed before the promise
+ * settles; `signal` (barrier()'s timeout) gives up a send still waiting for
+ * room in the manager's queue: it rejects with an AbortError then.
+ */
+export function sendDatagram(address: string, text: string, fds: readonly number[], signal?: AbortSignal): Promise<boolean> {
   return new Promise<boolean>((resolve, reject) => {
-    const socket = createSocket({ type: 'dgram' });
+    const socket = createSocket(signal === undefined ? { type: 'dgram' } : { type: 'dgram', signal });
     // The write's callback reports the error; 'error' would repeat it.
     socket.on('error', () => {});
     try {
