@@ -128,8 +128,12 @@ export interface MessageModel {
   lend: boolean;
 }
 
-/** What socket.write() must make of a message (throws Reject when it must throw). */
-export function message(v: unknown, type: 'stream' | 'seqpacket' | 'dgram'): MessageModel {
+/**
+ * What socket.write() must make of a message (throws Reject when it must
+ * throw). `framed`: a stream socket with framed: true, where an empty
+ * message may carry fds (README "Framed stream sockets").
+ */
+export function message(v: unknown, type: 'stream' | 'seqpacket' | 'dgram', framed = false): MessageModel {
   const m = readable(v, 'the message');
   if (m instanceof MView) return { bytes: m.bytes, fds: [], address: null, lend: false };
   if (typeof m === 'string') return { bytes: Buffer.from(m, 'utf8'), fds: [], address: null, lend: false };
@@ -153,7 +157,7 @@ export function message(v: unknown, type: 'stream' | 'seqpacket' | 'dgram'): Mes
     addr = address(rawAddress, 'address');
   }
   const lend = rawLend === undefined || rawLend === null ? false : bool(rawLend, 'lend')!;
-  if (type === 'stream' && list.length > 0 && b.length === 0) reject('fds with no data on a stream socket');
+  if (type === 'stream' && !framed && list.length > 0 && b.length === 0) reject('fds with no data on a stream socket');
   return { bytes: b, fds: list, address: addr, lend };
 }
 

@@ -13,7 +13,7 @@ import type { V } from '../recipe';
 import { identity } from '../zoo';
 import { checkMessages, checkStream, PeerLog, settle, target, type Sent } from './target';
 
-type Kind = 'seqpacket' | 'stream' | 'dgram' | 'unconnected';
+type Kind = 'seqpacket' | 'stream' | 'dgram' | 'unconnected' | 'framed';
 
 type Op =
   | { op: 'write'; msg: V; form: 'cb' | 'enc' | 'none' | 'args'; enc: V; cb: V }
@@ -103,7 +103,8 @@ async function open(c: FuzzCase, kind: Kind): Promise<{ a: UnixMessageSocket; b:
     const a = createSocket({ type: 'dgram' });
     return { a, b, peerName };
   }
-  const [a, b] = socketPair(kind);
+  // framed: a stream pair with our format (README "Framed stream sockets"): one message per write.
+  const [a, b] = kind === 'framed' ? socketPair('stream', { framed: true }) : socketPair(kind);
   return { a, b, peerName: null };
 }
 
@@ -111,7 +112,7 @@ export const socketMethods = target<Args>({
   name: 'socket.methods',
   weight: 30,
   args: fc.record({
-    kind: fc.constantFrom('seqpacket', 'seqpacket', 'stream', 'dgram', 'unconnected'),
+    kind: fc.constantFrom('seqpacket', 'seqpacket', 'stream', 'dgram', 'unconnected', 'framed'),
     ops: fc.array(opArb, { minLength: 1, maxLength: 5 }),
   }),
   async run(c, { kind, ops }) {
@@ -123,7 +124,8 @@ export const socketMethods = target<Args>({
     });
     c.self = a.fd;
     c.peer = b.fd;
-    const type = kind === 'unconnected' ? 'dgram' : kind;
+    const type = kind === 'unconnected' ? 'dgram' : kind === 'framed' ? 'stream' : kind;
+    const framed = kind === 'framed';
     const userErrors = new Set<unknown>();
     a.on('error', (err) => {
       if (!userErrors.has(err)) c.checkError('socket error event', err);
@@ -143,7 +145,7 @@ export const socketMethods = target<Args>({
       switch (op.op) {
         case 'write': {
           const msg = c.build(op.msg, `${where}.message`);
-          const m = model.judge(() => model.message(msg.model, type));
+          const m = model.judge(() => model.message(msg.model, type, framed));
           const enc = op.form === 'args' ? c.build(op.enc, `${where}.encoding`) : null;
           const cb = op.form === 'args' ? c.build(op.cb, `${where}.callback`) : null;
           const argsOk = model.judge(() => {
@@ -199,7 +201,7 @@ export const socketMethods = target<Args>({
           const msg = op.msg === null ? null : c.build(op.msg, `${where}.message`);
           // end(undefined), end(null) and end(callback) end with no last message.
           const noMessage = msg === null || msg.model === undefined || msg.model === null || (msg.model instanceof MOther && msg.model.what === 'function');
-          const m = noMessage ? null : model.judge(() => model.message(msg.model, type));
+          const m = noMessage ? null : model.judge(() => model.message(msg.model, type, framed));
           const s: Sent = {
             label: where,
             bytes: m?.valid === true ? m.value.bytes : Buffer.alloc(0),
@@ -294,7 +296,7 @@ export const socketMethods = target<Args>({
         markStatus = err;
       });
       const arrived = (): boolean =>
-        type === 'stream'
+        type === 'stream' && !framed
           ? Buffer.concat(peer.messages.map((m) => m.data))
               .subarray(-mark.length)
               .equals(mark)
@@ -302,7 +304,7 @@ export const socketMethods = target<Args>({
       const ok = await peer.until(() => arrived() || markStatus != null || a.destroyed);
       if (!ok && !c.userThrew()) c.fail('the sentinel written after the case never arrived');
       if (!arrived()) return; // the socket failed meanwhile: its error was checked
-      if (type === 'stream') {
+      if (type === 'stream' && !framed) {
         const all = Buffer.concat(peer.messages.map((m) => m.data));
         received = [{ data: all.subarray(0, all.length - mark.length), ids: peer.messages.flatMap((m) => m.ids) }];
       } else {
@@ -323,7 +325,8 @@ export const socketMethods = target<Args>({
       process.stderr.write(`sent: ${JSON.stringify(sent.map((x) => [x.label, x.bytes.length, x.ids, x.status]))}\n`);
       process.stderr.write(`received: ${JSON.stringify(received.map((x) => [x.data.length, x.ids]))}\n`);
     }
-    if (type === 'stream') checkStream(c, sent, received);
+    // A framed stream keeps message boundaries: checked as messages.
+    if (type === 'stream' && !framed) checkStream(c, sent, received);
     else checkMessages(c, sent, received);
   },
 });
