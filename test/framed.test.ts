@@ -640,3 +640,32 @@ test(
     lowlevel.close(raw);
   }),
 );
+
+test('framed: a custom frame check reads the header through the engine, not a view own `buffer`/`byteOffset` that lies', async (t) => {
+  const [a, b] = socketPair('stream', { framed: { headerSize: 4, frameLength: le32 } });
+  try {
+    // The real bytes say 100 (not this write's length); the shadowing
+    // getters point at a header that says 7, which the write's length is.
+    const real = frame('abc');
+    real.writeUInt32LE(100, 0);
+    const honest = frame('abc');
+    let reads = 0;
+    Object.defineProperty(real, 'buffer', {
+      get: () => {
+        reads++;
+        return honest.buffer;
+      },
+    });
+    Object.defineProperty(real, 'byteOffset', {
+      get: () => {
+        reads++;
+        return honest.byteOffset;
+      },
+    });
+    t.throws(() => a.write(real), { code: 'ERR_INVALID_ARG_VALUE' });
+    t.is(reads, 0);
+    t.is(a.writableLength, 0);
+  } finally {
+    await destroyAll(a, b);
+  }
+});

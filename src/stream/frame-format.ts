@@ -11,7 +11,7 @@ import { describe, invalidArgType, invalidArgValue, outOfRange } from './errors'
 import { changedError } from './queued-message';
 import type { SocketType } from './types';
 import { dataLength, isArray, normalizeMessage, snapshotOptions, validateInteger, type NormalizedMessage } from './validate';
-import { byteLengthOf } from './views';
+import { byteLengthOf, bytesAfter } from './views';
 
 /** `framed: { headerSize, frameLength }`: an existing protocol's framing. */
 export interface FrameFormat {
@@ -115,8 +115,10 @@ export function framedMessage(chunk: unknown, f: Framing): NormalizedMessage {
   return msg;
 }
 
+// Through the engine's own getters (views.ts): a view's own `buffer` or
+// `byteOffset` property may lie, and frameLength must see the bytes sent.
 function asBytes(v: ArrayBufferView): Uint8Array {
-  return new Uint8Array(v.buffer, v.byteOffset, byteLengthOf(v));
+  return bytesAfter(v, 0);
 }
 
 /** A copy of the first n bytes of the views (they hold at least n). */
@@ -127,7 +129,7 @@ function prefix(data: ArrayBufferView | readonly ArrayBufferView[], n: number): 
   for (let i = 0; i < views.length && at < n; i++) {
     const v = views[i]!;
     const take = Math.min(n - at, byteLengthOf(v));
-    out.set(new Uint8Array(v.buffer, v.byteOffset, take), at);
+    out.set(bytesAfter(v, 0).subarray(0, take), at);
     at += take;
   }
   return out;
