@@ -669,3 +669,19 @@ test('framed: a custom frame check reads the header through the engine, not a vi
     await destroyAll(a, b);
   }
 });
+
+test('framed: a write to a destroyed or ended custom-framed socket is checked as one whole frame first, as on a live one', async (t) => {
+  const [a, b] = socketPair('stream', { framed: { headerSize: 4, frameLength: le32 } });
+  try {
+    a.end();
+    t.throws(() => a.write(Buffer.from('not a frame')), { code: 'ERR_INVALID_ARG_VALUE' });
+    t.throws(() => a.end(Buffer.from('not a frame')), { code: 'ERR_INVALID_ARG_VALUE' });
+    a.destroy();
+    t.throws(() => a.write(Buffer.from('not a frame')), { code: 'ERR_INVALID_ARG_VALUE' });
+    // A whole frame gets the state's error (ended, then destroyed), as on any socket.
+    const err = await new Promise<Error | null | undefined>((resolve) => a.write(frame('ok'), resolve));
+    t.regex(String((err as { code?: string } | null)?.code), /^ERR_STREAM_(DESTROYED|WRITE_AFTER_END)$/);
+  } finally {
+    await destroyAll(a, b);
+  }
+});

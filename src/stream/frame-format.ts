@@ -11,7 +11,7 @@ import { describe, invalidArgType, invalidArgValue, outOfRange } from './errors'
 import { changedError } from './queued-message';
 import type { SocketType } from './types';
 import { dataLength, isArray, normalizeMessage, snapshotOptions, validateInteger, type NormalizedMessage } from './validate';
-import { byteLengthOf, bytesAfter } from './views';
+import { byteLengthOf, bytesAfter, isByteView } from './views';
 
 /** `framed: { headerSize, frameLength }`: an existing protocol's framing. */
 export interface FrameFormat {
@@ -113,6 +113,17 @@ export function framedMessage(chunk: unknown, f: Framing): NormalizedMessage {
     throw invalidArgValue(`A write to this framed socket must be one whole frame: frameLength says ${describe(length)} bytes, the write has ${msg.byteLength}`);
   }
   return msg;
+}
+
+/**
+ * The checks write() makes of a message on a socket that is destroyed or
+ * ended, before Writable reports that state: those of its format, framed
+ * included (a custom framing's whole-frame rule, maxMessageSize), so the
+ * same write is refused the same way whatever the socket's state.
+ */
+export function checkMessage(chunk: unknown, type: SocketType, f: Framing | null): void {
+  if (f !== null) framedMessage(chunk, f);
+  else if (!isByteView(chunk)) normalizeMessage(chunk, type);
 }
 
 // Through the engine's own getters (views.ts): a view's own `buffer` or
