@@ -12,7 +12,7 @@ import { MOther } from '../materialize';
 import * as model from '../model';
 import type { V } from '../recipe';
 import { identity } from '../zoo';
-import { PeerLog, target } from './target';
+import { abortedBefore, PeerLog, target } from './target';
 
 const TYPES = ['seqpacket', 'stream', 'dgram'] as const;
 const typeV = fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...TYPES).map((v): V => ({ t: 'str', v })) }, { weight: 1, arbitrary: hostileV(0) });
@@ -169,13 +169,6 @@ function judgeOptions(options: unknown, extra: (o: model.MObjLike) => string | n
     const signal = takesSignal ? model.signal(model.prop(o, 'signal')) : false;
     return { fds: model.prop(o, 'acceptFds') !== false && model.prop(o, 'maxFdsPerMessage') !== 0, framed, signal };
   });
-}
-
-/** Whether the recipe's signal is one that has aborted before the call. */
-function abortedBefore(options: V | null): boolean {
-  if (options === null || options.t !== 'obj') return false;
-  const slot = options.props.find(([k]) => k === 'signal')?.[1];
-  return slot !== undefined && 'v' in slot && slot.v.t === 'signal' && slot.v.how === 'aborted';
 }
 
 /** README "Cancellation and disposal": an already aborted signal destroys the socket, with an AbortError (code ABORT_ERR) on the next tick. */
