@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { connect, createServer, createSocket, socketPair, UnixMessageSocket, type UnixMessageServer } from '../../../src/index';
 import { addressV, anyFdV, boolV, consumableV, framedV, hostileV, intV, maybe, objV, openFdV, signalV } from '../arbitraries';
 import type { FuzzCase } from '../case';
-import { MOther } from '../materialize';
+import { MOther, MView } from '../materialize';
 import * as model from '../model';
 import type { V } from '../recipe';
 import { identity } from '../zoo';
@@ -320,7 +320,8 @@ async function runServer(c: FuzzCase, a: Extract<Args, { fn: 'createServer' }>):
   const l = model.judge(() => {
     model.callback(cb?.model, 'callback');
     const t = model.readable(target.model, 'target');
-    if (typeof t === 'string') return { path: model.address(t, 'path'), fd: null };
+    // A name is a string or a Uint8Array (a Buffer) of raw bytes, as every socket name is.
+    if (typeof t === 'string' || (t instanceof MView && (t.ctor === 'Uint8Array' || t.ctor === 'Buffer'))) return { path: model.address(t, 'path'), fd: null };
     const o = model.objectArg(t, 'target', { nullish: false });
     model.int(model.prop(o, 'backlog'), 'backlog', 0, 0x7fffffff);
     const mode = model.int(model.prop(o, 'mode'), 'mode', 0, 0o7777);
