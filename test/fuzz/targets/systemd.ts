@@ -1,15 +1,18 @@
-// The systemd entry's notify(state, { fds }): hostile states (strings,
-// objects of fields with bad names or values, junk) and fds, with
-// NOTIFY_SOCKET naming a receiver the case binds, or unset. Bad arguments
-// throw ERR_* before anything is sent; the caller's fds are never closed;
-// what the receiver gets is the state's text with exactly those fds.
+// The systemd entry: notify(state, { fds }) with hostile states (strings,
+// objects of fields with bad names or values, junk) and fds, then one of
+// barrier({ timeout }), listenFds({ unsetEnvironment }) or
+// watchdog({ onError }) with hostile options; NOTIFY_SOCKET names a
+// receiver the case binds, or is unset (LISTEN_* and WATCHDOG_* are unset in
+// the child). Bad arguments throw ERR_* before anything is sent; the
+// caller's fds are never closed; what the receiver gets is the state's text
+// with exactly those fds.
 import fc from 'fast-check';
 import fs from 'node:fs';
 import { createSocket, type UnixMessage } from '../../../src/index';
-import { notify } from '../../../src/systemd/index';
-import { anyFdV, boolV, fdsV, hostileV, numV, objV, primitiveV, strV } from '../arbitraries';
-import { sleep } from '../case';
-import { MObj } from '../materialize';
+import { barrier, listenFds, notify, watchdog } from '../../../src/systemd/index';
+import { anyFdV, boolV, fdsV, hostileV, intV, maybe, numV, objV, primitiveV, strV } from '../arbitraries';
+import { sleep, type FuzzCase } from '../case';
+import { MObj, MOther } from '../materialize';
 import * as model from '../model';
 import type { V } from '../recipe';
 import { identity } from '../zoo';
@@ -19,6 +22,7 @@ interface Args {
   state: V;
   options: V | null;
   receiver: boolean;
+  then: { fn: 'barrier' | 'listenFds' | 'watchdog'; options: V | null } | null;
 }
 
 // Field names: valid ones, and ones systemd's env_name_is_valid() refuses ('=', control characters, empty).
@@ -45,6 +49,29 @@ const args: fc.Arbitrary<Args> = fc.record({
     { nil: null },
   ),
   receiver: fc.boolean(),
+  then: fc.option(
+    fc.oneof(
+      fc.record({
+        fn: fc.constant('barrier' as const),
+        options: fc.option(fc.oneof({ weight: 5, arbitrary: objV({ timeout: maybe(intV(0, 50)) }) }, { weight: 1, arbitrary: hostileV(0) }), { nil: null }),
+      }),
+      fc.record({
+        fn: fc.constant('listenFds' as const),
+        options: fc.option(fc.oneof({ weight: 5, arbitrary: objV({ unsetEnvironment: maybe(boolV) }) }, { weight: 1, arbitrary: hostileV(0) }), { nil: null }),
+      }),
+      fc.record({
+        fn: fc.constant('watchdog' as const),
+        options: fc.option(
+          fc.oneof(
+            { weight: 5, arbitrary: objV({ onError: maybe(fc.constantFrom<V>({ t: 'fn', does: 'noop' }, { t: 'fn', does: 'throw' })) }) },
+            { weight: 1, arbitrary: hostileV(0) },
+          ),
+          { nil: null },
+        ),
+      }),
+    ),
+    { nil: null },
+  ),
 });
 
 /** What notify() must send, by the README ("systemd") and sd_notify(3); throws Reject when it must throw. */
@@ -83,11 +110,15 @@ export const systemdTarget = target<Args>({
       if (saved === undefined) delete process.env.NOTIFY_SOCKET;
       else process.env.NOTIFY_SOCKET = saved;
     });
-    const got: UnixMessage[] = [];
+    // Each message's fds are identified and closed at once: barrier() waits for the manager to close its fd.
+    const got: Array<{ data: Buffer; ids: Array<string | null> }> = [];
     if (a.receiver) {
       const name = c.name('@peer');
       const rx = createSocket({ type: 'dgram', bind: name });
-      rx.on('data', (m: UnixMessage) => got.push(m));
+      rx.on('data', (m: UnixMessage) => {
+        got.push({ data: Buffer.from(m.data), ids: m.fds.map((fd) => identity(fd)) });
+        for (const fd of m.fds) fs.closeSync(fd);
+      });
       rx.on('error', (err) => c.checkError('receiver error event', err));
       c.defer(async () => {
         rx.destroy();
@@ -128,9 +159,8 @@ export const systemdTarget = target<Args>({
       else {
         // The text's UTF-8 bytes (a lone surrogate is U+FFFD); RELOADING=1 gets MONOTONIC_USEC appended (README "systemd").
         const want = Buffer.from(m.value.text, 'utf8');
-        if (!Buffer.from(msg.data).subarray(0, want.length).equals(want))
-          c.fail(`notify() sent ${msg.data.length} bytes that do not begin with the state's ${want.length}`);
-        const ids = msg.fds.map((fd) => identity(fd));
+        if (!msg.data.subarray(0, want.length).equals(want)) c.fail(`notify() sent ${msg.data.length} bytes that do not begin with the state's ${want.length}`);
+        const ids = msg.ids;
         const wantIds = m.value.fds.map((fd) => identity(fd));
         if (JSON.stringify(ids) !== JSON.stringify(wantIds)) c.fail(`notify() sent fds ${JSON.stringify(ids)}, not ${JSON.stringify(wantIds)}`);
       }
@@ -139,6 +169,46 @@ export const systemdTarget = target<Args>({
       await sleep(2);
       if (got.length > 0 && !(m.valid && sentOk === null)) c.fail('a notify() that threw or was refused sent a message');
     }
-    for (const g of got) for (const fd of g.fds) fs.closeSync(fd);
+    if (a.then !== null) await then(c, a.then, a.receiver);
   },
 });
+
+/** barrier(), listenFds() or watchdog() with hostile options: ERR_* as their documented options say, else what their environment implies. */
+async function then(c: FuzzCase, t: NonNullable<Args['then']>, receiver: boolean): Promise<void> {
+  // The fuzzer is never socket-activated nor watched: whatever the environment held is not this case's.
+  for (const k of ['LISTEN_PID', 'LISTEN_PIDFDID', 'LISTEN_FDS', 'LISTEN_FDNAMES', 'WATCHDOG_USEC', 'WATCHDOG_PID']) delete process.env[k];
+  const options = t.options === null ? null : c.build(t.options, `${t.fn} options`);
+  const where = `${t.fn}()`;
+  const m = model.judge(() => {
+    const o = model.objectArg(options?.model, 'options');
+    if (t.fn === 'barrier') model.int(model.prop(o, 'timeout'), 'timeout', 0, 0x7fffffff);
+    if (t.fn === 'listenFds') model.bool(model.prop(o, 'unsetEnvironment'), 'unsetEnvironment');
+    if (t.fn === 'watchdog') {
+      const f = model.prop(o, 'onError');
+      if (f !== undefined && !(f instanceof MOther && f.what === 'function')) throw new model.Reject('onError is not a function');
+    }
+  });
+  const call = (): unknown => {
+    const fn = t.fn === 'barrier' ? barrier : t.fn === 'listenFds' ? listenFds : watchdog;
+    return options === null ? fn() : (fn as (o: unknown) => unknown)(options.value);
+  };
+  const out = c.call(where, call);
+  if (!m.valid) c.expectArgumentError(where, out, m.why);
+  else c.expectNoArgumentError(where, out);
+  if (!out.ok) return;
+  if (t.fn === 'barrier') {
+    try {
+      const r = await (out.value as Promise<boolean>);
+      if (r !== receiver) c.fail(`barrier() resolved ${r} with NOTIFY_SOCKET ${receiver ? 'naming a receiver that closes its fd' : 'unset'}`);
+    } catch (err) {
+      c.checkError('barrier() rejection', err);
+    }
+  } else if (t.fn === 'listenFds') {
+    // Not socket-activated: no fds (sd_listen_fds returns 0).
+    if (!Array.isArray(out.value) || out.value.length !== 0) c.fail('listenFds() without LISTEN_PID returned fds');
+  } else {
+    // No WATCHDOG_USEC: a function that stops nothing.
+    if (typeof out.value !== 'function') c.fail('watchdog() did not return a function');
+    else (out.value as () => void)();
+  }
+}
