@@ -350,6 +350,11 @@ async function runServer(c: FuzzCase, a: Extract<Args, { fn: 'createServer' }>):
   }
   await new Promise((r) => setTimeout(r, 0));
   await new Promise((r) => setImmediate(r));
+  // README "Cancellation and disposal": an already aborted signal closes the server on the next tick, without 'listening' or the callback.
+  if (listened.ok && l.valid && abortedBefore(a.listen)) {
+    if (server.listening) c.fail('listen() with a signal that had aborted left the server listening');
+    if (c.calls.includes('listen callback')) c.fail('listen() with a signal that had aborted called its callback');
+  }
   if (server.listening && a.client) {
     const address = server.address();
     if (address === null) c.fail('a listening server has no address');
