@@ -9,6 +9,7 @@ import {
   constants,
   createServer,
   createSocket,
+  errnoError,
   lowlevel,
   socketPair,
   UnixMessageSocket,
@@ -599,3 +600,24 @@ test(
     b.destroy();
   }),
 );
+
+test('errnoError(): an address Buffer is read through the engine, not its own buffer/byteOffset/byteLength getters', (t) => {
+  const address = Buffer.from('/real.sock');
+  const other = Buffer.from('/lie');
+  let reads = 0;
+  for (const [key, value] of [
+    ['buffer', other.buffer],
+    ['byteOffset', other.byteOffset],
+    ['byteLength', other.byteLength],
+  ] as const) {
+    Object.defineProperty(address, key, {
+      get: () => {
+        reads++;
+        return value;
+      },
+    });
+  }
+  const err = errnoError(-2, 'connect', address);
+  t.is(err.address, '/real.sock');
+  t.is(reads, 0);
+});

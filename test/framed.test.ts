@@ -640,3 +640,48 @@ test(
     lowlevel.close(raw);
   }),
 );
+
+test('framed: a custom frame check reads the header through the engine, not a view own `buffer`/`byteOffset` that lies', async (t) => {
+  const [a, b] = socketPair('stream', { framed: { headerSize: 4, frameLength: le32 } });
+  try {
+    // The real bytes say 100 (not this write's length); the shadowing
+    // getters point at a header that says 7, which the write's length is.
+    const real = frame('abc');
+    real.writeUInt32LE(100, 0);
+    const honest = frame('abc');
+    let reads = 0;
+    Object.defineProperty(real, 'buffer', {
+      get: () => {
+        reads++;
+        return honest.buffer;
+      },
+    });
+    Object.defineProperty(real, 'byteOffset', {
+      get: () => {
+        reads++;
+        return honest.byteOffset;
+      },
+    });
+    t.throws(() => a.write(real), { code: 'ERR_INVALID_ARG_VALUE' });
+    t.is(reads, 0);
+    t.is(a.writableLength, 0);
+  } finally {
+    await destroyAll(a, b);
+  }
+});
+
+test('framed: a write to a destroyed or ended custom-framed socket is checked as one whole frame first, as on a live one', async (t) => {
+  const [a, b] = socketPair('stream', { framed: { headerSize: 4, frameLength: le32 } });
+  try {
+    a.end();
+    t.throws(() => a.write(Buffer.from('not a frame')), { code: 'ERR_INVALID_ARG_VALUE' });
+    t.throws(() => a.end(Buffer.from('not a frame')), { code: 'ERR_INVALID_ARG_VALUE' });
+    a.destroy();
+    t.throws(() => a.write(Buffer.from('not a frame')), { code: 'ERR_INVALID_ARG_VALUE' });
+    // A whole frame gets the state's error (ended, then destroyed), as on any socket.
+    const err = await new Promise<Error | null | undefined>((resolve) => a.write(frame('ok'), resolve));
+    t.regex(String((err as { code?: string } | null)?.code), /^ERR_STREAM_(DESTROYED|WRITE_AFTER_END)$/);
+  } finally {
+    await destroyAll(a, b);
+  }
+});

@@ -9,6 +9,7 @@
 // The addon takes a name as a string (its UTF-8 bytes) or a Uint8Array (its
 // bytes as they are), and gives one back as a string when every byte is
 // ASCII, else as a Buffer (js_values.h AddressValue).
+import { bytesAfter } from './views';
 
 /** An address as the addon takes and gives it. */
 export type NativeAddress = string | Buffer;
@@ -36,7 +37,10 @@ function sequenceAt(b: Uint8Array, i: number): number {
 
 /** A name's bytes as a lossless string (surrogateescape). */
 export function decodeAddress(bytes: Uint8Array): string {
-  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  // Through the engine's getters (views.ts): a caller's view (errnoError's
+  // address) may shadow buffer/byteOffset/byteLength with getters that lie.
+  const own = bytesAfter(bytes, 0);
+  const b = Buffer.from(own.buffer, own.byteOffset, own.byteLength);
   let ascii = true;
   for (let i = 0; i < b.length && ascii; i++) ascii = b[i]! < 0x80;
   if (ascii) return b.toString('latin1');

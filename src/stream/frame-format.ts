@@ -11,7 +11,7 @@ import { describe, invalidArgType, invalidArgValue, outOfRange } from './errors'
 import { changedError } from './queued-message';
 import type { SocketType } from './types';
 import { dataLength, isArray, normalizeMessage, snapshotOptions, validateInteger, type NormalizedMessage } from './validate';
-import { byteLengthOf } from './views';
+import { byteLengthOf, bytesAfter, isByteView } from './views';
 
 /** `framed: { headerSize, frameLength }`: an existing protocol's framing. */
 export interface FrameFormat {
@@ -115,8 +115,21 @@ export function framedMessage(chunk: unknown, f: Framing): NormalizedMessage {
   return msg;
 }
 
+/**
+ * The checks write() makes of a message on a socket that is destroyed or
+ * ended, before Writable reports that state: those of its format, framed
+ * included (a custom framing's whole-frame rule, maxMessageSize), so the
+ * same write is refused the same way whatever the socket's state.
+ */
+export function checkMessage(chunk: unknown, type: SocketType, f: Framing | null): void {
+  if (f !== null) framedMessage(chunk, f);
+  else if (!isByteView(chunk)) normalizeMessage(chunk, type);
+}
+
+// Through the engine's own getters (views.ts): a view's own `buffer` or
+// `byteOffset` property may lie, and frameLength must see the bytes sent.
 function asBytes(v: ArrayBufferView): Uint8Array {
-  return new Uint8Array(v.buffer, v.byteOffset, byteLengthOf(v));
+  return bytesAfter(v, 0);
 }
 
 /** A copy of the first n bytes of the views (they hold at least n). */
@@ -127,7 +140,7 @@ function prefix(data: ArrayBufferView | readonly ArrayBufferView[], n: number): 
   for (let i = 0; i < views.length && at < n; i++) {
     const v = views[i]!;
     const take = Math.min(n - at, byteLengthOf(v));
-    out.set(new Uint8Array(v.buffer, v.byteOffset, take), at);
+    out.set(bytesAfter(v, 0).subarray(0, take), at);
     at += take;
   }
   return out;

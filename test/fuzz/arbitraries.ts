@@ -2,7 +2,7 @@
 // kind, and combinators that put a valid value, a hostile one, a getter or a
 // Proxy in each position of an argument.
 import fc, { type Arbitrary } from 'fast-check';
-import type { Backing, FdRef, Num, Slot, V, ViewCtor, Wrap, ZooKind } from './recipe';
+import type { Backing, FdRef, Num, SignalHow, Slot, V, ViewCtor, Wrap, ZooKind } from './recipe';
 
 const toNum = (n: number): Num => {
   if (Number.isNaN(n)) return 'NaN';
@@ -276,4 +276,34 @@ export const addressV: Arbitrary<V> = fc.oneof(
   { weight: 3, arbitrary: fc.constantFrom('@peer', '@fresh', '~file', '~missing/dir').map((v): V => ({ t: 'str', v })) },
   { weight: 2, arbitrary: strV },
   { weight: 1, arbitrary: hostileV(0) },
+);
+
+/** The `signal` option: a genuine AbortSignal mostly (live, aborted, aborting soon), an impostor or junk sometimes. */
+export const signalV: Arbitrary<V> = fc.oneof(
+  { weight: 6, arbitrary: fc.constantFrom<SignalHow>('live', 'aborted', 'later', 'timeout').map((how): V => ({ t: 'signal', how })) },
+  { weight: 2, arbitrary: fc.constantFrom<SignalHow>('proxy', 'shaped', 'ownAborted', 'eventTarget').map((how): V => ({ t: 'signal', how })) },
+  { weight: 1, arbitrary: hostileV(1) },
+);
+
+/** The `framed` option: true, a { headerSize, frameLength } (frameLength returning a number or throwing), or junk. */
+export const framedV: Arbitrary<V> = fc.oneof(
+  { weight: 4, arbitrary: fc.constant<V>({ t: 'bool', v: true }) },
+  { weight: 1, arbitrary: fc.constantFrom<V>({ t: 'bool', v: false }, { t: 'null' }) },
+  {
+    weight: 3,
+    arbitrary: objV({
+      headerSize: maybe(
+        fc.oneof(
+          intV(1, 16),
+          fc.constantFrom(0, 65536, 65537).map((v): V => ({ t: 'num', v })),
+        ),
+      ),
+      frameLength: fc.oneof(
+        { weight: 4, arbitrary: intV(0, 40).map((n): V => ({ t: 'fn', does: 'return', value: n })) },
+        { weight: 1, arbitrary: fc.constant<V>({ t: 'fn', does: 'throw' }) },
+        { weight: 1, arbitrary: hostileV(0) },
+      ),
+    }),
+  },
+  { weight: 1, arbitrary: hostileV(1) },
 );

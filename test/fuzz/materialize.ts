@@ -174,6 +174,8 @@ export class Materializer {
       }
       case 'misc':
         return this.#misc(v.what, label, forbid);
+      case 'signal':
+        return signalOf(v.how);
     }
   }
 
@@ -440,5 +442,34 @@ function protoOf(proto: string): object | null {
       return Error.prototype;
     default:
       return Object.prototype;
+  }
+}
+
+/** An AbortSignal (or impostor) as recipe.ts describes; the model is MOther('AbortSignal') or MOther('fake AbortSignal'). */
+function signalOf(how: Extract<V, { t: 'signal' }>['how']): Built {
+  const genuine = new MOther('AbortSignal');
+  switch (how) {
+    case 'live':
+      return { value: new AbortController().signal, model: genuine };
+    case 'aborted':
+      return { value: AbortSignal.abort(new Error('fuzz abort')), model: genuine };
+    case 'later': {
+      const ac = new AbortController();
+      setTimeout(() => ac.abort(), 2).unref();
+      return { value: ac.signal, model: genuine };
+    }
+    case 'timeout':
+      return { value: AbortSignal.timeout(3), model: genuine };
+    case 'proxy':
+      return { value: new Proxy(new AbortController().signal, {}), model: new MOther('fake AbortSignal') };
+    case 'shaped':
+      return { value: Object.create(AbortSignal.prototype) as object, model: new MOther('fake AbortSignal') };
+    case 'ownAborted': {
+      const s = new AbortController().signal;
+      Object.defineProperty(s, 'aborted', { value: false });
+      return { value: s, model: new MOther('fake AbortSignal') };
+    }
+    case 'eventTarget':
+      return { value: new EventTarget(), model: new MOther('fake AbortSignal') };
   }
 }

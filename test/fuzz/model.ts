@@ -128,8 +128,12 @@ export interface MessageModel {
   lend: boolean;
 }
 
-/** What socket.write() must make of a message (throws Reject when it must throw). */
-export function message(v: unknown, type: 'stream' | 'seqpacket' | 'dgram'): MessageModel {
+/**
+ * What socket.write() must make of a message (throws Reject when it must
+ * throw). `framed`: a stream socket with framed: true, where an empty
+ * message may carry fds (README "Framed stream sockets").
+ */
+export function message(v: unknown, type: 'stream' | 'seqpacket' | 'dgram', framed = false): MessageModel {
   const m = readable(v, 'the message');
   if (m instanceof MView) return { bytes: m.bytes, fds: [], address: null, lend: false };
   if (typeof m === 'string') return { bytes: Buffer.from(m, 'utf8'), fds: [], address: null, lend: false };
@@ -153,7 +157,7 @@ export function message(v: unknown, type: 'stream' | 'seqpacket' | 'dgram'): Mes
     addr = address(rawAddress, 'address');
   }
   const lend = rawLend === undefined || rawLend === null ? false : bool(rawLend, 'lend')!;
-  if (type === 'stream' && list.length > 0 && b.length === 0) reject('fds with no data on a stream socket');
+  if (type === 'stream' && !framed && list.length > 0 && b.length === 0) reject('fds with no data on a stream socket');
   return { bytes: b, fds: list, address: addr, lend };
 }
 
@@ -189,4 +193,36 @@ export function socketType(v: unknown, what: string, allowed: readonly string[],
 export function callback(v: unknown, what: string): void {
   const x = readable(v, what);
   if (x !== undefined && !(x instanceof MOther && x.what === 'function')) reject(`${what} is not a function`);
+}
+
+/** The `signal` option: absent, or a genuine AbortSignal; anything else ERR_INVALID_ARG_TYPE (README "Cancellation and disposal"). */
+export function signal(v: unknown, what = 'signal'): boolean {
+  const x = readable(v, what);
+  if (x === undefined) return false;
+  if (!(x instanceof MOther && x.what === 'AbortSignal')) reject(`${what} is not a genuine AbortSignal`);
+  return true;
+}
+
+/**
+ * The `framed` option (README "Framed stream sockets"): absent, null or
+ * false is not framed; true is our format; else { headerSize 1..65536,
+ * frameLength function }. Returns whether the socket is framed. Any framed
+ * value on a type other than stream is ERR_INVALID_ARG_VALUE (type null:
+ * the type is the fd's, not the model's to say).
+ */
+export function framed(v: unknown, type: string | null): 'builtin' | 'custom' | null {
+  const x = readable(v, 'framed');
+  if (x === undefined || x === null || x === false) return null;
+  let kind: 'builtin' | 'custom' = 'builtin';
+  if (x !== true) {
+    const o = objectArg(x, 'framed', { nullish: false });
+    const size = prop(o, 'headerSize');
+    if (size === undefined) reject('framed.headerSize is missing');
+    int(size, 'framed.headerSize', 1, 65536);
+    const fn = prop(o, 'frameLength');
+    if (!(fn instanceof MOther && fn.what === 'function')) reject('framed.frameLength is not a function');
+    kind = 'custom';
+  }
+  if (type !== null && type !== 'stream') reject(`framed on a ${type} socket`);
+  return kind;
 }

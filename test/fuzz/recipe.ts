@@ -97,7 +97,16 @@ export type V =
   | { t: 'fd'; ref: FdRef }
   /** The int32 fd numbers of refs, as the payload of an SCM_RIGHTS item (a view of ctor). */
   | { t: 'fdBytes'; fds: FdRef[]; ctor: 'Buffer' | 'Uint8Array' | 'Int32Array' }
-  | { t: 'misc'; what: 'date' | 'regexp' | 'map' | 'promise' | 'error' | 'boxedString' | 'boxedNumber' | 'weakref' };
+  | { t: 'misc'; what: 'date' | 'regexp' | 'map' | 'promise' | 'error' | 'boxedString' | 'boxedNumber' | 'weakref' }
+  /**
+   * An AbortSignal: a live one, one already aborted, one that aborts a few ms
+   * later; or an impostor: a Proxy of a live one, Object.create of its
+   * prototype, one with an own `aborted` property, a plain EventTarget.
+   */
+  | { t: 'signal'; how: SignalHow };
+
+export type SignalHow = 'live' | 'aborted' | 'later' | 'timeout' | 'proxy' | 'shaped' | 'ownAborted' | 'eventTarget';
+export const GENUINE_SIGNALS: readonly SignalHow[] = ['live', 'aborted', 'later', 'timeout'];
 
 /** One case: a target (targets/*.ts) and its arguments, as that target's arbitrary made them. */
 export interface CaseRecipe {

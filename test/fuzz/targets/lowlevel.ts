@@ -397,7 +397,10 @@ export const lowlevelTarget = target<Args>({
         const m = model.judge(() => {
           if (typeof errno.model !== 'number' || !Number.isInteger(errno.model)) throw new model.Reject('errno is not an integer');
           if (typeof syscall.model !== 'string') throw new model.Reject('syscall is not a string');
-          if (address !== null && address.model !== undefined && typeof address.model !== 'string') throw new model.Reject('address is not a string');
+          // A string or the raw bytes of a name (errnoError's signature: string | Uint8Array, a Buffer included).
+          const raw = address?.model;
+          const bytes = raw instanceof MView && (raw.ctor === 'Uint8Array' || raw.ctor === 'Buffer');
+          if (address !== null && raw !== undefined && typeof raw !== 'string' && !bytes) throw new model.Reject('address is not a string or a Uint8Array');
         });
         const out = c.call('errnoError()', () =>
           address === null

@@ -11,13 +11,13 @@ import net from 'node:net';
 import path from 'node:path';
 import { createPool, type WorkerPool } from '../../../src/pool/index';
 import type { UnixMessage } from '../../../src/index';
-import { arrV, boolV, consumableV, dataV, hostileV, intV, maybe, objV, openFdV, strV } from '../arbitraries';
+import { arrV, boolV, consumableV, dataV, hostileV, intV, maybe, objV, openFdV, signalV, strV } from '../arbitraries';
 import { sleep } from '../case';
 import { MOther, MView } from '../materialize';
 import * as model from '../model';
 import type { V } from '../recipe';
 import { identity } from '../zoo';
-import { target } from './target';
+import { abortedBefore, target } from './target';
 
 const SCRIPT = path.join(__dirname, '..', 'pool-worker.js');
 
@@ -41,6 +41,8 @@ const sendOptionsV = fc.option(
         fc.constantFrom(2 ** 31, -1, 0.5).map((v): V => ({ t: 'num', v })),
       ),
     ),
+    // request() only; send() takes no signal (an unknown option it ignores).
+    signal: signalV,
   }),
   { nil: null },
 );
@@ -107,6 +109,7 @@ const args: fc.Arbitrary<Args> = fc.record({
         env: maybe(objV({ FUZZ: strV })),
         stdio: maybe(fc.constantFrom('ignore', 'inherit', 'pipe').map((v): V => ({ t: 'str', v }))),
         respawn: maybe(boolV),
+        signal: signalV,
         closeTimeout: maybe(
           fc.oneof(
             intV(0, 500),
@@ -155,6 +158,7 @@ function judgePool(options: unknown): ReturnType<typeof model.judge<number>> {
     model.bool(model.prop(o, 'respawn'), 'respawn');
     const t = model.prop(o, 'closeTimeout');
     if (t !== undefined && (typeof t !== 'number' || !Number.isFinite(t) || t < 0 || t > 0x7fffffff)) throw new model.Reject('closeTimeout');
+    model.signal(model.prop(o, 'signal'));
     return size;
   });
 }
@@ -167,6 +171,7 @@ function judgeSend(options: unknown, size: number, withTimeout: boolean): boolea
   if (withTimeout) {
     const t = model.prop(o, 'timeout');
     if (t !== undefined && (typeof t !== 'number' || !Number.isFinite(t) || t < 0 || t > 0x7fffffff)) throw new model.Reject('timeout');
+    model.signal(model.prop(o, 'signal'));
   }
   return transfer;
 }
@@ -259,6 +264,17 @@ export const poolTarget = target<Args>({
           }
           c.expectNoArgumentError(where, out);
           if (!out.ok) {
+            nothingQueued();
+            break;
+          }
+          // README "Cancellation and disposal": with a signal that has already aborted, request() takes nothing (the fds stay
+          // the caller's, even with transfer) and rejects with an AbortError.
+          if (op.op === 'request' && abortedBefore(op.options)) {
+            const r = await settled(out.value as Promise<UnixMessage>, 1000);
+            const e = r.error as { name?: unknown; code?: unknown } | undefined;
+            if (e?.name !== 'AbortError' || e.code !== 'ABORT_ERR')
+              c.fail(`${where}: an aborted signal gave ${e === undefined ? 'no rejection' : JSON.stringify(e.code)}, not an AbortError`);
+            if (r.value !== undefined) closeAll(r.value.fds);
             nothingQueued();
             break;
           }

@@ -6,13 +6,13 @@
 // listen({ fd }) is closed once adopted and left alone when refused.
 import fc from 'fast-check';
 import { connect, createServer, createSocket, socketPair, UnixMessageSocket, type UnixMessageServer } from '../../../src/index';
-import { addressV, anyFdV, boolV, consumableV, hostileV, intV, maybe, objV, openFdV } from '../arbitraries';
+import { addressV, anyFdV, boolV, consumableV, framedV, hostileV, intV, maybe, objV, openFdV, signalV } from '../arbitraries';
 import type { FuzzCase } from '../case';
-import { MOther } from '../materialize';
+import { MOther, MView } from '../materialize';
 import * as model from '../model';
 import type { V } from '../recipe';
 import { identity } from '../zoo';
-import { PeerLog, target } from './target';
+import { abortedBefore, PeerLog, target } from './target';
 
 const TYPES = ['seqpacket', 'stream', 'dgram'] as const;
 const typeV = fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...TYPES).map((v): V => ({ t: 'str', v })) }, { weight: 1, arbitrary: hostileV(0) });
@@ -27,6 +27,7 @@ const SOCKET_OPTIONS = {
   maxMessageSize: maybe(intV(1, 300000)),
   passCredentials: maybe(boolV),
   acceptFds: maybe(boolV),
+  framed: framedV,
 };
 
 export const socketOptionsV = objV(SOCKET_OPTIONS);
@@ -61,6 +62,7 @@ const listenTargetV = fc.oneof(
       fd: fc.oneof(openFdV, anyFdV),
       backlog: maybe(intV(0, 600)),
       mode: maybe(fc.constantFrom(0o600, 0o660, 0o666, 0o777, 0).map((v): V => ({ t: 'num', v }))),
+      signal: signalV,
     }),
   },
   { weight: 1, arbitrary: hostileV(1) },
@@ -74,13 +76,16 @@ const args: fc.Arbitrary<Args> = fc.oneof(
       ...SOCKET_OPTIONS,
       path: fc.oneof({ weight: 4, arbitrary: fc.constant<V>({ t: 'str', v: '@listening' }) }, { weight: 1, arbitrary: addressV }),
       type: typeV,
+      signal: signalV,
     }),
     onConnect: fc.option(fnV, { nil: null }),
     serverType: fc.constantFrom('seqpacket', 'stream'),
   }),
   fc.record({
     fn: fc.constant('createSocket' as const),
-    options: fc.option(objV({ ...SOCKET_OPTIONS, type: typeV, bind: maybe(fc.oneof(addressV, fc.constant<V>({ t: 'str', v: '' }))) }), { nil: null }),
+    options: fc.option(objV({ ...SOCKET_OPTIONS, type: typeV, signal: signalV, bind: maybe(fc.oneof(addressV, fc.constant<V>({ t: 'str', v: '' }))) }), {
+      nil: null,
+    }),
   }),
   fc.record({
     fn: fc.constant('fromFd' as const),
@@ -124,8 +129,9 @@ function adopt(c: FuzzCase, s: UnixMessageSocket, where: string): UnixMessageSoc
 }
 
 /** One message with an fd across a new pair: whatever the options, fds still arrive whole (or are refused). */
-async function smoke(c: FuzzCase, a: UnixMessageSocket, b: UnixMessageSocket, acceptFds: boolean): Promise<void> {
-  if (a.type === 'dgram' || a.destroyed || b.destroyed) return;
+async function smoke(c: FuzzCase, a: UnixMessageSocket, b: UnixMessageSocket, acceptFds: boolean, framed: 'builtin' | 'custom' | null): Promise<void> {
+  // A custom framing takes only whole frames of its own protocol: not 'x'.
+  if (a.type === 'dgram' || a.destroyed || b.destroyed || framed === 'custom') return;
   const peer = new PeerLog(c, b);
   const fd = c.fd({ zoo: 'memfd' });
   let status: Error | null | undefined;
@@ -142,14 +148,39 @@ async function smoke(c: FuzzCase, a: UnixMessageSocket, b: UnixMessageSocket, ac
   if (JSON.stringify(m.ids) !== JSON.stringify(want)) c.fail(`the new pair delivered fds ${JSON.stringify(m.ids)}, not ${JSON.stringify(want)}`);
 }
 
-function judgeOptions(options: unknown, extra: (o: model.MObjLike) => void): ReturnType<typeof model.judge<boolean>> {
+interface OptionsModel {
+  /** Whether a message's fd arrives: refused, or no room for one in the receive buffer, it does not. */
+  fds: boolean;
+  framed: 'builtin' | 'custom' | null;
+  /** A genuine signal was given. */
+  signal: boolean;
+}
+
+/**
+ * The common options, then `extra` (which says the socket's type: null when
+ * it is the fd's), then `framed` on that type, then `signal` where taken.
+ */
+function judgeOptions(options: unknown, extra: (o: model.MObjLike) => string | null, takesSignal = false): ReturnType<typeof model.judge<OptionsModel>> {
   return model.judge(() => {
     const o = model.objectArg(options, 'options');
     model.socketOptions(o);
-    extra(o);
-    // Whether a message's fd arrives: refused, or no room for one in the receive buffer, it does not.
-    return model.prop(o, 'acceptFds') !== false && model.prop(o, 'maxFdsPerMessage') !== 0;
+    const type = extra(o);
+    const framed = model.framed(model.prop(o, 'framed'), type);
+    const signal = takesSignal ? model.signal(model.prop(o, 'signal')) : false;
+    return { fds: model.prop(o, 'acceptFds') !== false && model.prop(o, 'maxFdsPerMessage') !== 0, framed, signal };
   });
+}
+
+/** README "Cancellation and disposal": an already aborted signal destroys the socket, with an AbortError (code ABORT_ERR) on the next tick. */
+async function expectAborted(c: FuzzCase, where: string, s: UnixMessageSocket): Promise<void> {
+  let error: unknown = null;
+  s.on('error', (err) => {
+    error = err;
+  });
+  await new Promise((r) => setImmediate(r));
+  if (!s.destroyed) c.fail(`${where}: a signal that had aborted left the socket undestroyed`);
+  const e = error as { name?: unknown; code?: unknown } | null;
+  if (e === null || e.name !== 'AbortError' || e.code !== 'ABORT_ERR') c.fail(`${where}: a signal that had aborted gave ${String(e?.code)}, not an AbortError`);
 }
 
 export const socketCreate = target<Args>({
@@ -161,13 +192,13 @@ export const socketCreate = target<Args>({
       case 'socketPair': {
         const type = a.type === null ? null : c.build(a.type, 'type');
         const options = a.options === null ? null : c.build(a.options, 'options');
-        const m = judgeOptions(options?.model, () => model.socketType(type?.model, 'type', TYPES, true));
+        const m = judgeOptions(options?.model, () => model.socketType(type?.model, 'type', TYPES, true) ?? 'seqpacket');
         const out = c.call('socketPair()', () => (socketPair as (...args: unknown[]) => [UnixMessageSocket, UnixMessageSocket])(...argList(type, options)));
         if (!m.valid) c.expectArgumentError('socketPair()', out, m.why);
         else c.expectNoArgumentError('socketPair()', out);
         if (!out.ok) return;
         const [x, y] = out.value.map((s) => adopt(c, s, 'socketPair()'));
-        await smoke(c, x!, y!, m.valid ? m.value : true);
+        await smoke(c, x!, y!, m.valid ? m.value.fds : true, m.valid ? m.value.framed : 'custom');
         return;
       }
       case 'connect': {
@@ -177,12 +208,17 @@ export const socketCreate = target<Args>({
         c.defer(() => closeServer(server));
         const options = c.build(a.options, 'options');
         const onConnect = a.onConnect === null ? null : c.build(a.onConnect, 'onConnect');
-        const m = judgeOptions(options.model, (o) => {
-          if (o === null) throw new model.Reject('connect() needs options');
-          model.address(model.prop(o, 'path'), 'path');
-          model.socketType(model.prop(o, 'type'), 'type', TYPES);
-          model.callback(onConnect?.model, 'onConnect');
-        });
+        const m = judgeOptions(
+          options.model,
+          (o) => {
+            if (o === null) throw new model.Reject('connect() needs options');
+            model.address(model.prop(o, 'path'), 'path');
+            const type = model.socketType(model.prop(o, 'type'), 'type', TYPES) ?? 'seqpacket';
+            model.callback(onConnect?.model, 'onConnect');
+            return type;
+          },
+          true,
+        );
         const out = c.call('connect()', () =>
           onConnect === null ? connect(options.value as { path: string }) : connect(options.value as { path: string }, onConnect.value as () => void),
         );
@@ -190,27 +226,39 @@ export const socketCreate = target<Args>({
         else c.expectNoArgumentError('connect()', out);
         if (!out.ok) return;
         const s = adopt(c, out.value, 'connect()');
+        if (abortedBefore(a.options)) return expectAborted(c, 'connect()', s);
         await Promise.race([new Promise((r) => s.once('connect', r)), new Promise((r) => s.once('close', r)), new Promise((r) => setTimeout(r, 1000))]);
         return;
       }
       case 'createSocket': {
         const options = a.options === null ? null : c.build(a.options, 'options');
-        const m = judgeOptions(options?.model, (o) => {
-          model.socketType(model.prop(o, 'type'), 'type', TYPES);
-          const bind = model.prop(o, 'bind');
-          if (bind !== undefined && bind !== '') model.address(bind, 'bind');
-        });
+        const m = judgeOptions(
+          options?.model,
+          (o) => {
+            const type = model.socketType(model.prop(o, 'type'), 'type', TYPES) ?? 'dgram';
+            const bind = model.prop(o, 'bind');
+            if (bind !== undefined && bind !== '') model.address(bind, 'bind');
+            return type;
+          },
+          true,
+        );
         const out = c.call('createSocket()', () => (options === null ? createSocket() : createSocket(options.value as object)));
         if (!m.valid) c.expectArgumentError('createSocket()', out, m.why);
         else c.expectNoArgumentError('createSocket()', out);
-        if (out.ok) adopt(c, out.value, 'createSocket()');
+        if (out.ok) {
+          const s = adopt(c, out.value, 'createSocket()');
+          if (abortedBefore(a.options)) await expectAborted(c, 'createSocket()', s);
+        }
         return;
       }
       case 'fromFd': {
         const fd = c.build(a.fd, 'fd');
         const options = a.options === null ? null : c.build(a.options, 'options');
         const before = typeof fd.value === 'number' ? identity(fd.value) : null;
-        const m = judgeOptions(options?.model, () => model.fd(fd.model, 'fd'));
+        const m = judgeOptions(options?.model, () => {
+          model.fd(fd.model, 'fd');
+          return null;
+        });
         const out = c.call('fromFd()', () =>
           options === null ? UnixMessageSocket.fromFd(fd.value as number) : UnixMessageSocket.fromFd(fd.value as number, options.value as object),
         );
@@ -250,7 +298,9 @@ async function runServer(c: FuzzCase, a: Extract<Args, { fn: 'createServer' }>):
     const o = model.objectArg(options?.model, 'options');
     model.socketOptions(o);
     model.callback(onConnection?.model, 'onConnection');
-    return model.socketType(model.prop(o, 'type'), 'type', ['seqpacket', 'stream']) ?? 'seqpacket';
+    const type = model.socketType(model.prop(o, 'type'), 'type', ['seqpacket', 'stream']) ?? 'seqpacket';
+    model.framed(model.prop(o, 'framed'), type);
+    return type;
   });
   const made = c.call('createServer()', () => (createServer as (...args: unknown[]) => UnixMessageServer)(...argList(options, fnOnly ? null : onConnection)));
   if (!m.valid) c.expectArgumentError('createServer()', made, m.why);
@@ -270,10 +320,12 @@ async function runServer(c: FuzzCase, a: Extract<Args, { fn: 'createServer' }>):
   const l = model.judge(() => {
     model.callback(cb?.model, 'callback');
     const t = model.readable(target.model, 'target');
-    if (typeof t === 'string') return { path: model.address(t, 'path'), fd: null };
+    // A name is a string or a Uint8Array (a Buffer) of raw bytes, as every socket name is.
+    if (typeof t === 'string' || (t instanceof MView && (t.ctor === 'Uint8Array' || t.ctor === 'Buffer'))) return { path: model.address(t, 'path'), fd: null };
     const o = model.objectArg(t, 'target', { nullish: false });
     model.int(model.prop(o, 'backlog'), 'backlog', 0, 0x7fffffff);
     const mode = model.int(model.prop(o, 'mode'), 'mode', 0, 0o7777);
+    model.signal(model.prop(o, 'signal'));
     const path = model.prop(o, 'path');
     const fd = model.prop(o, 'fd');
     if ((path === undefined) === (fd === undefined)) throw new model.Reject('not exactly one of path and fd');
@@ -298,6 +350,11 @@ async function runServer(c: FuzzCase, a: Extract<Args, { fn: 'createServer' }>):
   }
   await new Promise((r) => setTimeout(r, 0));
   await new Promise((r) => setImmediate(r));
+  // README "Cancellation and disposal": an already aborted signal closes the server on the next tick, without 'listening' or the callback.
+  if (listened.ok && l.valid && abortedBefore(a.listen)) {
+    if (server.listening) c.fail('listen() with a signal that had aborted left the server listening');
+    if (c.calls.includes('listen callback')) c.fail('listen() with a signal that had aborted called its callback');
+  }
   if (server.listening && a.client) {
     const address = server.address();
     if (address === null) c.fail('a listening server has no address');

@@ -13,7 +13,7 @@ import type { V } from '../recipe';
 import { identity } from '../zoo';
 import { checkMessages, checkStream, PeerLog, settle, target, type Sent } from './target';
 
-type Kind = 'seqpacket' | 'stream' | 'dgram' | 'unconnected';
+type Kind = 'seqpacket' | 'stream' | 'dgram' | 'unconnected' | 'framed' | 'framedCustom';
 
 type Op =
   | { op: 'write'; msg: V; form: 'cb' | 'enc' | 'none' | 'args'; enc: V; cb: V }
@@ -34,8 +34,27 @@ const SOL_SOCKET = 1;
 const optionName = fc.constantFrom(16, 83, 7, 8, 3, 17, 9, 13, 76, 0, 999).map((v): V => ({ t: 'num', v }));
 const optionLevel = fc.constantFrom(1, 1, 1, 0, 6, 263).map((v): V => ({ t: 'num', v }));
 
+/** A view whose first byte is its length: one whole frame of the framedCustom pair. */
+const frameV = fc
+  .record({ n: fc.integer({ min: 1, max: 12 }), ctor: fc.constantFrom('Buffer' as const, 'Uint8Array' as const) })
+  .map(({ n, ctor }): V => ({ t: 'view', ctor, n, pad: 0, fill: n, backing: 'plain' }));
+
+/**
+ * README "Framed stream sockets": a write to a custom framing must be one
+ * whole frame (headerSize bytes at least, frameLength's length exactly),
+ * else ERR_INVALID_ARG_VALUE before anything is queued.
+ */
+function frameOf(m: model.MessageModel, kind: Kind): model.MessageModel {
+  if (kind !== 'framedCustom') return m;
+  if (m.bytes.length < 1) throw new model.Reject('a write shorter than headerSize');
+  if (m.bytes[0] !== m.bytes.length) throw new model.Reject('a write that is not the length frameLength says');
+  return m;
+}
+
 /** A message as write() takes it: an object { data, fds, address, lend }, a view, a string, or junk. */
 export const messageV = fc.oneof(
+  { weight: 2, arbitrary: objV({ data: frameV, fds: fdsV, lend: maybe(boolV) }) },
+  { weight: 1, arbitrary: frameV },
   { weight: 8, arbitrary: objV({ data: dataV, fds: fdsV, address: addressV, lend: maybe(boolV) }) },
   { weight: 2, arbitrary: dataV },
   { weight: 1, arbitrary: hostileV(1) },
@@ -103,7 +122,14 @@ async function open(c: FuzzCase, kind: Kind): Promise<{ a: UnixMessageSocket; b:
     const a = createSocket({ type: 'dgram' });
     return { a, b, peerName };
   }
-  const [a, b] = socketPair(kind);
+  // framed: a stream pair with our format (README "Framed stream sockets"): one message per write.
+  // framedCustom: a one-byte header that is the frame's whole length (see frameOf).
+  const [a, b] =
+    kind === 'framed'
+      ? socketPair('stream', { framed: true })
+      : kind === 'framedCustom'
+        ? socketPair('stream', { framed: { headerSize: 1, frameLength: (h: Buffer) => h[0]! } })
+        : socketPair(kind);
   return { a, b, peerName: null };
 }
 
@@ -111,7 +137,7 @@ export const socketMethods = target<Args>({
   name: 'socket.methods',
   weight: 30,
   args: fc.record({
-    kind: fc.constantFrom('seqpacket', 'seqpacket', 'stream', 'dgram', 'unconnected'),
+    kind: fc.constantFrom('seqpacket', 'seqpacket', 'stream', 'dgram', 'unconnected', 'framed', 'framedCustom'),
     ops: fc.array(opArb, { minLength: 1, maxLength: 5 }),
   }),
   async run(c, { kind, ops }) {
@@ -123,7 +149,8 @@ export const socketMethods = target<Args>({
     });
     c.self = a.fd;
     c.peer = b.fd;
-    const type = kind === 'unconnected' ? 'dgram' : kind;
+    const type = kind === 'unconnected' ? 'dgram' : kind === 'framed' || kind === 'framedCustom' ? 'stream' : kind;
+    const framed = kind === 'framed' || kind === 'framedCustom';
     const userErrors = new Set<unknown>();
     a.on('error', (err) => {
       if (!userErrors.has(err)) c.checkError('socket error event', err);
@@ -143,7 +170,7 @@ export const socketMethods = target<Args>({
       switch (op.op) {
         case 'write': {
           const msg = c.build(op.msg, `${where}.message`);
-          const m = model.judge(() => model.message(msg.model, type));
+          const m = model.judge(() => frameOf(model.message(msg.model, type, kind === 'framed'), kind));
           const enc = op.form === 'args' ? c.build(op.enc, `${where}.encoding`) : null;
           const cb = op.form === 'args' ? c.build(op.cb, `${where}.callback`) : null;
           const argsOk = model.judge(() => {
@@ -199,7 +226,7 @@ export const socketMethods = target<Args>({
           const msg = op.msg === null ? null : c.build(op.msg, `${where}.message`);
           // end(undefined), end(null) and end(callback) end with no last message.
           const noMessage = msg === null || msg.model === undefined || msg.model === null || (msg.model instanceof MOther && msg.model.what === 'function');
-          const m = noMessage ? null : model.judge(() => model.message(msg.model, type));
+          const m = noMessage ? null : model.judge(() => frameOf(model.message(msg.model, type, kind === 'framed'), kind));
           const s: Sent = {
             label: where,
             bytes: m?.valid === true ? m.value.bytes : Buffer.alloc(0),
@@ -286,7 +313,9 @@ export const socketMethods = target<Args>({
     await settle(c, sent);
     if (endStatus !== null) (endStatus as Sent).status = 'unknown';
     // A sentinel marks the end of what was sent, on a socket still writable.
-    const mark = Buffer.from(`SENTINEL-${process.pid}`);
+    const text = Buffer.from(`SENTINEL-${process.pid}`);
+    // On the framedCustom pair the sentinel is a frame too: its first byte its length.
+    const mark = kind === 'framedCustom' ? Buffer.concat([Buffer.from([text.length + 1]), text]) : text;
     let received = peer.messages;
     if (!a.destroyed && a.writable && !a.writableEnded) {
       let markStatus: Error | null | undefined;
@@ -294,7 +323,7 @@ export const socketMethods = target<Args>({
         markStatus = err;
       });
       const arrived = (): boolean =>
-        type === 'stream'
+        type === 'stream' && !framed
           ? Buffer.concat(peer.messages.map((m) => m.data))
               .subarray(-mark.length)
               .equals(mark)
@@ -302,7 +331,7 @@ export const socketMethods = target<Args>({
       const ok = await peer.until(() => arrived() || markStatus != null || a.destroyed);
       if (!ok && !c.userThrew()) c.fail('the sentinel written after the case never arrived');
       if (!arrived()) return; // the socket failed meanwhile: its error was checked
-      if (type === 'stream') {
+      if (type === 'stream' && !framed) {
         const all = Buffer.concat(peer.messages.map((m) => m.data));
         received = [{ data: all.subarray(0, all.length - mark.length), ids: peer.messages.flatMap((m) => m.ids) }];
       } else {
@@ -323,7 +352,8 @@ export const socketMethods = target<Args>({
       process.stderr.write(`sent: ${JSON.stringify(sent.map((x) => [x.label, x.bytes.length, x.ids, x.status]))}\n`);
       process.stderr.write(`received: ${JSON.stringify(received.map((x) => [x.data.length, x.ids]))}\n`);
     }
-    if (type === 'stream') checkStream(c, sent, received);
+    // A framed stream keeps message boundaries: checked as messages.
+    if (type === 'stream' && !framed) checkStream(c, sent, received);
     else checkMessages(c, sent, received);
   },
 });

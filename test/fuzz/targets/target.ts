@@ -6,6 +6,7 @@ import type { Arbitrary } from 'fast-check';
 import fs from 'node:fs';
 import type { UnixMessage, UnixMessageSocket } from '../../../src/index';
 import { sleep, tick, type FuzzCase } from '../case';
+import type { V } from '../recipe';
 import { identity } from '../zoo';
 
 export interface Target<A = unknown> {
@@ -159,4 +160,18 @@ export function checkStream(c: FuzzCase, sent: readonly Sent[], received: readon
     return;
   }
   if (!same(gotIds, wantIds)) c.fail(`the stream peer received fds ${JSON.stringify(gotIds)}; the successful writes sent ${JSON.stringify(wantIds)}`);
+}
+
+/**
+ * Whether an options recipe carries a signal that has aborted before the
+ * call: as a plain property, or as a getter's first answer (options are read
+ * once, so that is the value the library sees). An opaque wrapper (a revoked
+ * or throwing Proxy) makes the call throw first.
+ */
+export function abortedBefore(options: V | null): boolean {
+  if (options === null || options.t !== 'obj') return false;
+  const slot = options.props.find(([k]) => k === 'signal')?.[1];
+  if (slot === undefined) return false;
+  const first = 'v' in slot ? slot.v : 'get' in slot ? slot.get[0] : undefined;
+  return first !== undefined && first.t === 'signal' && first.how === 'aborted';
 }
