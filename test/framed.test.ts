@@ -4,6 +4,7 @@
 // code and closes every fd of the broken message.
 // Oracles: fd-table delta (leakFree) and probe-socketpair EOF.
 import test, { type ExecutionContext } from 'ava';
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import { createServer, connect, lowlevel, socketPair, UnixMessageSocket, type UnixMessage } from '../src/index';
@@ -446,3 +447,108 @@ test(
     closeAll(pidfds);
   }),
 );
+
+test(
+  'framed: a read of many messages fills the readable buffer only to its high-water mark; the rest, then EOF, follow as the consumer reads',
+  leakFree(async (t, { track }) => {
+    const [raw, b] = rawPeer({ framed: true, readableHighWaterMark: 8 });
+    track(b);
+    const p = probe();
+    const frames = Array.from({ length: 1000 }, (_, i) => Buffer.concat([header(4), Buffer.from(String(i).padStart(4, '0'))]));
+    lowlevel.sendmsg(raw, [Buffer.concat(frames.slice(0, 999))]);
+    lowlevel.sendmsg(raw, [frames[999]!], [lowlevel.rights([p.fd])]);
+    lowlevel.close(p.fd);
+    lowlevel.close(raw);
+    await waitFor(() => b.readableLength >= 8);
+    await new Promise((r) => setTimeout(r, 20));
+    t.true(b.readableLength <= 8, `buffered ${b.readableLength}`);
+    t.is(b.pendingFds, 1, 'the fd of a message not yet cut out counts as pending');
+    const all = await take(b, 1001);
+    t.is(all.length, 1000, 'then EOF');
+    t.deepEqual(
+      all.map((m) => Number(m.data.toString())),
+      Array.from({ length: 1000 }, (_, i) => i),
+    );
+    t.is(all[999]!.fds.length, 1);
+    closeAll(all[999]!.fds);
+    t.true(b.readableEnded);
+    await assertProbeClosed(t, p);
+  }),
+);
+
+test(
+  'framed: destroying a socket with reads waiting in its backlog closes their fds',
+  leakFree(async (t, { track }) => {
+    const [raw, b] = rawPeer({ framed: true, readableHighWaterMark: 2 });
+    track(b);
+    const p = probe();
+    const frames = Array.from({ length: 50 }, () => Buffer.concat([header(1), Buffer.from('x')]));
+    lowlevel.sendmsg(raw, [Buffer.concat(frames)], [lowlevel.rights([p.fd])]);
+    lowlevel.close(p.fd);
+    await waitFor(() => b.readableLength >= 2);
+    t.is(b.pendingFds, 1);
+    b.destroy();
+    lowlevel.close(raw);
+    await assertProbeClosed(t, p);
+  }),
+);
+
+test(
+  'framed: a frameLength that destroys the socket while a read is being cut leaves no fd behind',
+  leakFree(async (t, { track }) => {
+    let calls = 0;
+    const [raw, theirs] = lowlevel.socketpair('stream');
+    const b: UnixMessageSocket = UnixMessageSocket.fromFd(theirs, {
+      framed: {
+        headerSize: 4,
+        frameLength: (h: Buffer) => {
+          calls++;
+          b.destroy();
+          return le32(h);
+        },
+      },
+    });
+    track(b);
+    const p = probe();
+    lowlevel.sendmsg(raw, [frame('one'), frame('two')], [lowlevel.rights([p.fd])]);
+    lowlevel.close(p.fd);
+    b.resume();
+    await waitFor(() => b.closed);
+    t.is(calls, 1);
+    lowlevel.close(raw);
+    await assertProbeClosed(t, p);
+  }),
+);
+
+test(
+  'framed: an incomplete message holding a full fd budget does not stall reading: the rest of it is still read',
+  leakFree(async (t, { track }) => {
+    const [raw, b] = rawPeer({ framed: true, maxPendingFds: 1 });
+    track(b);
+    const p = probe();
+    const fds = Array.from({ length: 253 }, () => lowlevel.dup(p.fd));
+    lowlevel.sendmsg(raw, [header(100), Buffer.alloc(10)], [lowlevel.rights(fds)]);
+    closeAll(fds);
+    const got = take(b, 2);
+    await waitFor(() => b.pendingFds === 253);
+    lowlevel.sendmsg(raw, [Buffer.alloc(90)]);
+    lowlevel.sendmsg(raw, [header(1), Buffer.from('z')], [lowlevel.rights([p.fd])]);
+    lowlevel.close(p.fd);
+    const [m1, m2] = await got;
+    t.is(m1!.data.length, 100);
+    t.is(m1!.fds.length, 253);
+    t.is(m2!.fds.length, 1);
+    closeAll([...m1!.fds, ...m2!.fds]);
+    lowlevel.close(raw);
+    await assertProbeClosed(t, p);
+  }),
+);
+
+test("framed: a 'data' listener that throws is an uncaught exception; the socket is destroyed and every fd it held is closed", (t) => {
+  const r = spawnSync(process.execPath, ['test/fixtures/throwing-framed-listener.js'], { cwd: process.cwd(), timeout: 20_000, encoding: 'utf8' });
+  t.is(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout.trim()) as { message: string; destroyed: boolean; delta: number };
+  t.is(out.message, 'listener failed on m0');
+  t.true(out.destroyed, 'the stream cannot be cut into messages after the throw');
+  t.is(out.delta, -2, 'both sockets closed, and no received fd left open');
+});

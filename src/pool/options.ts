@@ -2,6 +2,7 @@
 // worker is spawned, and send()/request()/handOff()'s, each read once.
 // Everything here throws a TypeError or RangeError with an ERR_* code.
 import os from 'node:os';
+import { validateSignal } from '../stream/abort';
 import { describe, invalidArgType, invalidArgValue, outOfRange } from '../stream/errors';
 import { isArray, snapshotList, snapshotOptions, validateBoolean, validateInteger } from '../stream/validate';
 
@@ -24,6 +25,11 @@ export interface PoolOptions {
   respawn?: boolean;
   /** close(): ms to wait for workers to exit before SIGKILL; default 10000. */
   closeTimeout?: number;
+  /**
+   * close() the pool when aborted (on the next tick if already aborted);
+   * the listener is removed once the pool emits 'close'.
+   */
+  signal?: AbortSignal;
 }
 
 export interface SendOptions {
@@ -39,16 +45,25 @@ export interface SendOptions {
 export interface RequestOptions extends SendOptions {
   /** ms; rejects with ERR_POOL_REQUEST_TIMEOUT. Default: none. */
   timeout?: number;
+  /**
+   * Rejects with an `AbortError` (`code: 'ABORT_ERR'`, `cause`: the
+   * signal's reason) when aborted. Already aborted: nothing is sent and the
+   * message's fds stay the caller's. Aborted while waiting: as a timeout,
+   * the message's fds are closed if it was not sent, and a reply that still
+   * comes is dropped with its fds closed.
+   */
+  signal?: AbortSignal;
 }
 
 /** What the supervisor needs to start a worker process, checked. */
-export type SpawnOptions = Required<Omit<PoolOptions, 'size' | 'strategy' | 'env'>> & { env: NodeJS.ProcessEnv };
+export type SpawnOptions = Required<Omit<PoolOptions, 'size' | 'strategy' | 'env' | 'signal'>> & { env: NodeJS.ProcessEnv };
 
 /** send()/request()/handOff() options once read. */
 export interface JobOptions {
   worker?: unknown;
   transfer: boolean;
   timeout?: unknown;
+  signal?: unknown;
 }
 
 const MAX_TIMER_MS = 0x7fffffff;
@@ -66,7 +81,7 @@ export function validateCallback(callback: unknown): void {
 }
 
 /** send()/request()/handOff() options, each read once. */
-export function sendOptions(options: unknown, keys: ReadonlyArray<'worker' | 'transfer' | 'timeout'> = ['worker', 'transfer']): JobOptions {
+export function sendOptions(options: unknown, keys: ReadonlyArray<'worker' | 'transfer' | 'timeout' | 'signal'> = ['worker', 'transfer']): JobOptions {
   if (options === null || typeof options !== 'object' || isArray(options, 'options')) {
     throw invalidArgType(`The "options" argument must be an object. Received ${describe(options)}`);
   }
@@ -134,11 +149,11 @@ function workerExecArgv(): string[] {
 }
 
 /** createPool()'s options, each read once, in this order, and checked before any worker is spawned. */
-export function readPoolOptions(options: unknown): { size: number; strategy: Strategy; spawn: SpawnOptions } {
+export function readPoolOptions(options: unknown): { size: number; strategy: Strategy; spawn: SpawnOptions; signal?: AbortSignal } {
   if (options === null || typeof options !== 'object' || isArray(options, 'options')) {
     throw invalidArgType(`createPool() takes an options object. Received ${describe(options)}`);
   }
-  const o = snapshotOptions(options, ['script', 'size', 'strategy', 'args', 'execArgv', 'env', 'stdio', 'respawn', 'closeTimeout']);
+  const o = snapshotOptions(options, ['script', 'size', 'strategy', 'args', 'execArgv', 'env', 'stdio', 'respawn', 'closeTimeout', 'signal']);
   if (typeof o.script !== 'string' || o.script === '' || o.script.includes('\0')) {
     throw invalidArgType(`The "script" option must be a non-empty string without NUL bytes (the worker script). Received ${describe(o.script)}`);
   }
@@ -152,7 +167,9 @@ export function readPoolOptions(options: unknown): { size: number; strategy: Str
     throw invalidArgValue(`The "stdio" option must be 'inherit', 'ignore' or 'pipe'. Received ${describe(stdio)}`);
   }
   validateTimeout(o.closeTimeout, 'closeTimeout');
+  const signal = validateSignal(o.signal);
   return {
+    ...(signal === undefined ? {} : { signal }),
     size,
     strategy,
     spawn: {

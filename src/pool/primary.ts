@@ -21,6 +21,7 @@ import { EventEmitter } from 'node:events';
 import type * as net from 'node:net';
 import { debug } from '../debug';
 import { constants } from '../native/binding';
+import { abortErrorOf, closeOnAbort, isAborted, validateSignal } from '../stream/abort';
 import { coded, describe, invalidArgType, type CodedError } from '../stream/errors';
 import { closeFds } from '../stream/fds';
 import type { OutgoingMessage, UnixMessage, WriteCallback } from '../stream/types';
@@ -88,7 +89,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
 
   constructor(options: PoolOptions) {
     super();
-    const { size, strategy, spawn } = readPoolOptions(options);
+    const { size, strategy, spawn, signal } = readPoolOptions(options);
     this.size = size;
     this.strategy = strategy;
     this.#options = spawn;
@@ -113,6 +114,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       channelFull: () => this.#maybePauseAccepting(),
     });
     this.#workers.start();
+    if (signal !== undefined) closeOnAbort(this, signal, () => void this.close());
   }
 
   /** The current worker of each slot (null while a slot respawns or after close). */
@@ -172,15 +174,18 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
 
   /** Sends a request; resolves with the worker's reply, whose fds the caller owns. */
   request(message: OutgoingMessage | Buffer | string, options: RequestOptions = {}): Promise<UnixMessage> {
-    const o = sendOptions(options, ['worker', 'transfer', 'timeout']);
+    const o = sendOptions(options, ['worker', 'transfer', 'timeout', 'signal']);
     validateTimeout(o.timeout, 'timeout');
     const timeout = o.timeout as number | undefined;
+    const signal = validateSignal(o.signal);
     return new Promise((resolve, reject) => {
+      // Before the job is made: nothing is duplicated or taken, the fds stay the caller's.
+      if (signal !== undefined && isAborted(signal)) throw abortErrorOf(signal);
       const id = this.#requests.nextId();
       const pending: PendingRequest = { id, resolve, reject, worker: null, timer: null, job: null };
       const job = this.#dispatcher.job(Kind.Request, id, message, this.#target(o), o.transfer, null, pending);
       pending.job = job;
-      this.#requests.add(pending, timeout, this.#refed);
+      this.#requests.add(pending, timeout, this.#refed, signal);
       this.#dispatcher.dispatch(job);
     });
   }
@@ -244,6 +249,11 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     if (!this.#refed) this.#closeTimer.unref();
     this.#drainThenEnd();
     return done;
+  }
+
+  /** `await using pool = createPool(...)`: close(), awaited. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   /** Kills every worker (SIGKILL) and fails what is not yet sent. 'close' follows. */

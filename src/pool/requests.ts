@@ -1,11 +1,12 @@
 // Request correlation: the requests waiting for a reply, by id (the id a
 // REQUEST frame carries and its REPLY or REPLY_ERROR echoes, see protocol.ts),
-// their timeouts, and settling each exactly once.
+// their timeouts and abort signals, and settling each exactly once.
 //
 // fd ownership: a reply's fds are the caller's once its promise resolves;
 // a reply that finds its request settled already (timed out, or its worker
-// exited) has its fds closed here. The fds of a request not yet sent are its
+// exited, aborted) has its fds closed here. The fds of a request not yet sent are its
 // job's (dispatcher.ts): the `release` hook hands them back there.
+import { abortErrorOf, onAbort } from '../stream/abort';
 import { coded } from '../stream/errors';
 import { closeFds } from '../stream/fds';
 import type { UnixMessage } from '../stream/types';
@@ -19,6 +20,8 @@ export interface PendingRequest {
   /** The worker it was written to (its reply may come before the write callback); null while unsent. */
   worker: PoolWorker | null;
   timer: NodeJS.Timeout | null;
+  /** Removes the listener on the request's `signal`, if it has one. */
+  unlisten?: () => void;
   job: Job | null;
 }
 
@@ -49,9 +52,14 @@ export class Requests {
     return id;
   }
 
-  /** Waits for `p`'s reply; after `timeout` ms it is settled with ERR_POOL_REQUEST_TIMEOUT. */
-  add(p: PendingRequest, timeout: number | undefined, refed: boolean): void {
+  /**
+   * Waits for `p`'s reply; after `timeout` ms it is settled with
+   * ERR_POOL_REQUEST_TIMEOUT, and when `signal` aborts, with an AbortError
+   * (the caller checked that it has not aborted yet).
+   */
+  add(p: PendingRequest, timeout: number | undefined, refed: boolean, signal?: AbortSignal): void {
     this.#pending.set(p.id, p);
+    if (signal !== undefined) p.unlisten = onAbort(signal, () => this.settle(p.id, abortErrorOf(signal)));
     if (timeout === undefined) return;
     p.timer = setTimeout(() => {
       this.settle(p.id, coded(Error, 'ERR_POOL_REQUEST_TIMEOUT', `Request ${p.id} got no reply within ${timeout} ms`));
@@ -84,6 +92,7 @@ export class Requests {
     }
     this.#pending.delete(id);
     if (p.timer !== null) clearTimeout(p.timer);
+    p.unlisten?.();
     this.#hooks.release(p);
     if (result instanceof Error) p.reject(result);
     else p.resolve(result);

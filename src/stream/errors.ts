@@ -86,7 +86,9 @@ export type ErrorCode =
   | 'ERR_FRAME_TOO_LARGE'
   | 'ERR_FRAME_LENGTH'
   | 'ERR_FRAME_TRUNCATED'
-  | 'ERR_FRAME_STRAY_FDS';
+  | 'ERR_FRAME_STRAY_FDS'
+  // Not an ERR_* code, but Node's own for an AbortError (abort.ts).
+  | 'ABORT_ERR';
 
 export interface CodedError extends Error {
   code: ErrorCode;

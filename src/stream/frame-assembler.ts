@@ -15,10 +15,23 @@
 import { closeFds } from './fds';
 import { describe, frameError } from './errors';
 import type { Framing } from './frame-format';
-import { heldFds } from './incoming';
+import { heldCount, heldFds } from './incoming';
 import type { Credentials, UnixMessage } from './types';
 
+// Never handed out: a message gets an array of its own.
 const NO_FDS: number[] = [];
+
+/** A read being cut into messages: where it stopped, and whether its fds are still its own. */
+interface Cut {
+  readonly read: UnixMessage;
+  off: number;
+  /** Its fds (and pidfd) wait for the last message that begins in it. */
+  own: boolean;
+  /** The message in progress has taken what it needed from it. */
+  started: boolean;
+  /** A header begins in it. */
+  begun: boolean;
+}
 
 export class FrameAssembler {
   readonly #f: Framing;
@@ -26,7 +39,13 @@ export class FrameAssembler {
   readonly #strip: number;
   readonly #deliver: (message: UnixMessage) => void;
   readonly #broken: (err: Error) => void;
+  readonly #more: () => boolean;
   #closed = false;
+  // Reads (or their rest) waiting for the consumer to want more, in order,
+  // and the fds they still hold.
+  #backlog: Cut[] = [];
+  #backlogFds = 0;
+  #draining = false;
   // The message in progress: its header bytes so far (header phase) or its
   // buffer, allocated once its length is known (body phase).
   #head: Buffer | null = null;
@@ -42,18 +61,20 @@ export class FrameAssembler {
   /**
    * deliver: hands a whole message on (it owns the message's fds from then).
    * broken: the peer broke the format; the assembler has closed what it held
-   * and takes no more reads (it closes their fds).
+   * and takes no more reads (it closes their fds). more: the consumer still
+   * wants messages (false once Readable's push() has said enough).
    */
-  constructor(framing: Framing, deliver: (message: UnixMessage) => void, broken: (err: Error) => void) {
+  constructor(framing: Framing, deliver: (message: UnixMessage) => void, broken: (err: Error) => void, more: () => boolean) {
     this.#f = framing;
     this.#strip = framing.builtin ? framing.headerSize : 0;
     this.#deliver = deliver;
     this.#broken = broken;
+    this.#more = more;
   }
 
-  /** fds (pidfd included) held for the message in progress. */
+  /** fds (pidfds included) held for the message in progress and in the backlog. */
   get heldFds(): number {
-    return this.#fds.length + (this.#pidfd === undefined ? 0 : 1);
+    return this.#fds.length + (this.#pidfd === undefined ? 0 : 1) + this.#backlogFds;
   }
 
   /** Some bytes of a message have arrived, not all: EOF now truncates it. */
@@ -66,38 +87,100 @@ export class FrameAssembler {
     return this.#closed;
   }
 
-  /** One read, in order. Delivers every message it completes. */
+  /**
+   * One read, in order. Delivers the messages it completes while the
+   * consumer wants more (more()); the rest of the read waits in the backlog
+   * for drain(), with its fds.
+   */
   feed(read: UnixMessage): void {
-    const fds = heldFds(read);
     if (this.#closed) {
-      closeFds(fds);
+      closeFds(heldFds(read));
       return;
     }
-    // The read's fds, until a message takes them.
-    let own = fds.length > 0;
+    const cut: Cut = { read, off: 0, own: heldCount(read) > 0, started: false, begun: false };
+    if (this.#backlog.length > 0) {
+      this.#backlog.push(cut);
+      this.#backlogFds += heldCount(read);
+    } else if (!this.#run(cut)) {
+      this.#backlog.push(cut);
+      if (cut.own) this.#backlogFds += heldCount(read);
+    }
+  }
+
+  /** Reads wait in the backlog: the Reader reads no more until drain() has emptied it. */
+  get backlogged(): boolean {
+    return this.#backlog.length > 0;
+  }
+
+  /** The consumer wants more: delivers from the backlog until it says enough. */
+  drain(): void {
+    // A delivery may call back here (push() asking for more through _read).
+    if (this.#draining) return;
+    this.#draining = true;
+    try {
+      while (this.#backlog.length > 0 && !this.#closed) {
+        const cut = this.#backlog[0]!;
+        const had = cut.own ? heldCount(cut.read) : 0;
+        let done = false;
+        try {
+          done = this.#run(cut);
+        } catch (err) {
+          // A 'data' listener threw: the stream is at an unknown point.
+          this.close();
+          throw err;
+        } finally {
+          if (!this.#closed) this.#backlogFds -= had - (cut.own ? heldCount(cut.read) : 0);
+        }
+        if (!done) return;
+        this.#backlog.shift();
+      }
+    } finally {
+      this.#draining = false;
+    }
+  }
+
+  // Cuts cut.read into messages from cut.off. Returns false when it stopped
+  // because the consumer wants no more (cut then says where it stopped),
+  // true when the read is done with.
+  #run(cut: Cut): boolean {
+    const read = cut.read;
     const data = read.data;
     const n = data.length;
+    let done = true;
     try {
-      let off = this.partial ? this.#continue(data, 0) : 0;
-      const begins = off < n;
-      while (off >= 0 && off < n && !this.#closed) {
+      if (!cut.started) {
+        cut.started = true;
+        if (this.partial) {
+          cut.off = this.#continue(data, 0);
+          if (cut.off < 0) return true;
+          if (!this.#more() && cut.off < n) {
+            done = false;
+            return false;
+          }
+        }
+      }
+      while (cut.off < n && !this.#closed) {
+        cut.begun = true;
+        const off = cut.off;
         const left = n - off;
         if (left < this.#f.headerSize) {
           // A header cut by the read's end: its message begins here.
           this.#begin(read);
-          own = false;
+          cut.own = false;
           this.#head = Buffer.allocUnsafe(this.#f.headerSize);
           data.copy(this.#head, 0, off, n);
           this.#headFilled = left;
+          cut.off = n;
           break;
         }
         const total = this.#frameLength(data, off);
-        if (total < 0) break;
+        if (total < 0) return true;
         if (total > left) {
           this.#begin(read);
-          own = false;
+          cut.own = false;
           this.#body = Buffer.allocUnsafe(total - this.#strip);
           this.#bodyFilled = data.copy(this.#body, 0, off + this.#strip, n);
+          cut.off = n;
           break;
         }
         // A whole message in this read; the last one to begin here takes its fds.
@@ -110,11 +193,15 @@ export class FrameAssembler {
         };
         if (read.credentials !== undefined) m.credentials = read.credentials;
         if (last && read.pidfd !== undefined) m.pidfd = read.pidfd;
-        if (last) own = false;
-        off += total;
+        if (last) cut.own = false;
+        cut.off = off + total;
         this.#deliver(m);
+        if (cut.off < n && !this.#more()) {
+          done = false;
+          return false;
+        }
       }
-      if (!begins && !this.#closed && (read.fds.length > 0 || read.fdsTruncated)) {
+      if (!cut.begun && !this.#closed && (read.fds.length > 0 || read.fdsTruncated)) {
         this.#fail(
           frameError(
             'ERR_FRAME_STRAY_FDS',
@@ -122,12 +209,17 @@ export class FrameAssembler {
           ),
         );
       }
+      return true;
     } finally {
-      // Left over: a pidfd of a read in which no header began, the fds of a
-      // broken read, or those of a message a throwing 'data' listener kept
-      // from its turn. A throw leaves the stream at an unknown point: the
-      // Reader destroys the socket, and close() below drops the rest.
-      if (own) closeFds(fds);
+      // Done with the read: what no message took is closed. That is a pidfd
+      // of a read in which no header began, the fds of a broken read, or
+      // those of a message a throwing 'data' listener kept from its turn (a
+      // throw leaves the stream at an unknown point: the Reader destroys the
+      // socket, and close() drops the rest).
+      if (done && cut.own) {
+        cut.own = false;
+        closeFds(heldFds(read));
+      }
     }
   }
 
@@ -139,12 +231,20 @@ export class FrameAssembler {
     return true;
   }
 
-  /** The socket is destroyed: closes the fds held for the message in progress. */
+  /** The socket is destroyed (or the stream broken): closes the fds held for the message in progress and in the backlog. */
   close(): void {
     this.#closed = true;
     const fds = this.#pidfd === undefined ? this.#fds : [...this.#fds, this.#pidfd];
     this.#reset();
     closeFds(fds);
+    const backlog = this.#backlog;
+    this.#backlog = [];
+    this.#backlogFds = 0;
+    for (const cut of backlog) {
+      if (!cut.own) continue;
+      cut.own = false;
+      closeFds(heldFds(cut.read));
+    }
   }
 
   #begin(read: UnixMessage): void {
@@ -186,7 +286,7 @@ export class FrameAssembler {
     this.#bodyFilled += got;
     at += got;
     if (this.#bodyFilled < body.length) return at;
-    const m: UnixMessage = { data: body, fds: this.#fds, truncated: false, fdsTruncated: this.#fdsTruncated };
+    const m: UnixMessage = { data: body, fds: this.#fds === NO_FDS ? [] : this.#fds, truncated: false, fdsTruncated: this.#fdsTruncated };
     if (this.#credentials !== undefined) m.credentials = this.#credentials;
     if (this.#pidfd !== undefined) m.pidfd = this.#pidfd;
     // From here the message (and its fds) is deliver()'s.

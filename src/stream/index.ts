@@ -2,6 +2,7 @@
 // factories that make them (socketPair, connect, createSocket, createServer),
 // and the types and constants a user of the package imports.
 import { constants, native } from '../native/binding';
+import { destroyOnAbort, validateSignal } from './abort';
 import { describe, errnoError, invalidArgType } from './errors';
 import { UnixMessageServer, type ServerOptions } from './server';
 import { UnixMessageSocket } from './socket';
@@ -13,6 +14,7 @@ import { connectOptionsOf, socketOptionsOf, validateAddress, validateSocketType 
 export { UnixMessageServer, UnixMessageSocket };
 export type { ListenOptions, ServerOptions } from './server';
 export type { SocketOptions } from './socket-options';
+export type { FrameFormat } from './frame-format';
 export type { UnixMessageServerEvents, UnixMessageSocketEvents } from './socket-events';
 export * from './types';
 
@@ -47,11 +49,18 @@ export interface ConnectOptions extends SocketOptions {
   path: string | Uint8Array;
   /** Default 'seqpacket'. */
   type?: SocketType;
+  /**
+   * Destroys the socket with an `AbortError` (`code: 'ABORT_ERR'`, `cause`:
+   * the signal's reason) when aborted: before, while or after connecting, as
+   * `net.connect({ signal })` does. Queued messages fail and their duplicated
+   * fds are closed. The listener is removed once the socket closes.
+   */
+  signal?: AbortSignal;
 }
 
 /** Connects to a listening (or, for dgram, bound) socket. 'connect' follows. */
 export function connect(options: ConnectOptions, onConnect?: () => void): UnixMessageSocket {
-  const { path, type, ...opts } = connectOptionsOf(options);
+  const { path, type, signal, ...opts } = connectOptionsOf(options);
   validateCallback(onConnect, 'onConnect');
   const fd = native.socket(TYPE_NUMBERS[type]);
   if (fd < 0) throw errnoError(fd, 'socket');
@@ -63,6 +72,9 @@ export function connect(options: ConnectOptions, onConnect?: () => void): UnixMe
     throw err;
   }
   if (onConnect) socket.once('connect', onConnect);
+  // After the constructor: an already aborted signal destroys the socket
+  // before its connect(), queued for the next tick, can run.
+  if (signal !== undefined) destroyOnAbort(socket, signal);
   return socket;
 }
 
@@ -71,12 +83,15 @@ export interface CreateSocketOptions extends SocketOptions {
   type?: SocketType;
   /** Bind at once: a path, '\0name' (or its raw bytes, a Uint8Array), or '' to autobind. */
   bind?: string | Uint8Array;
+  /** As dgram.createSocket({ signal }): the socket is destroyed with an `AbortError` when aborted. */
+  signal?: AbortSignal;
 }
 
 /** An unconnected socket, typically dgram: bind() it, then write({ data, address }). */
 export function createSocket(options: CreateSocketOptions = {}): UnixMessageSocket {
-  const { type: rawType, bind, ...opts } = socketOptionsOf(options, ['type', 'bind']);
+  const { type: rawType, bind, signal: rawSignal, ...opts } = socketOptionsOf(options, ['type', 'bind', 'signal']);
   const type = validateSocketType(rawType ?? 'dgram');
+  const signal = validateSignal(rawSignal);
   const name = bind === undefined || bind === '' ? undefined : validateAddress(bind, 'bind');
   const fd = native.socket(TYPE_NUMBERS[type]);
   if (fd < 0) throw errnoError(fd, 'socket');
@@ -95,6 +110,7 @@ export function createSocket(options: CreateSocketOptions = {}): UnixMessageSock
       throw err;
     }
   }
+  if (signal !== undefined) destroyOnAbort(socket, signal);
   return socket;
 }
 

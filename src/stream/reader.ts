@@ -69,6 +69,8 @@ export class Reader {
   /** Reading waits for the process to have fds free (the addon reported STATUS_NO_FD_ROOM). */
   readonly room = new FdRoomWait();
   #deferredError: Error | null = null;
+  // Framed: EOF or an error that arrived behind the assembler's backlog.
+  #heldStatus = 0;
   readonly #unread = new UnreadLedger();
   // Framed stream sockets only: turns reads into messages (frame-assembler.ts).
   readonly #framer: FrameAssembler | null = null;
@@ -96,6 +98,7 @@ export class Reader {
           this.#fail(err);
           this.update();
         },
+        () => this.#wantRead,
       );
       this.#framer = framer;
       this.#deliverOne = (read) => framer.feed(read);
@@ -124,6 +127,23 @@ export class Reader {
   /** Readable's _read(): it waits for a push. */
   requested(): void {
     this.#wantRead = true;
+    const framer = this.#framer;
+    if (framer !== null && framer.backlogged) {
+      // Messages of reads already made come first; then EOF or an error held behind them.
+      try {
+        framer.drain();
+      } catch (err) {
+        // A 'data' listener threw, as in onRead.
+        this.#socket.destroy();
+        throw err;
+      }
+      if (!framer.backlogged && this.#heldStatus !== 0) {
+        const status = this.#heldStatus;
+        this.#heldStatus = 0;
+        this.#afterRead(status, 0);
+        return;
+      }
+    }
     this.update();
   }
 
@@ -157,7 +177,7 @@ export class Reader {
     // more read's worth is allowed (so at most one message's fds over).
     if (this.#framer !== null && perMessage > 0) budget = framedBudget(budget, this.#framer.heldFds, this.#unread.fds, perMessage);
     this.#fdPaused = this.#wantRead && budget < perMessage;
-    const want = this.#wantRead && !this.#eof && !this.#socket.connecting && !this.#fdPaused && !this.room.waiting;
+    const want = this.#wantRead && !this.#eof && !this.#socket.connecting && !this.#fdPaused && !this.room.waiting && !this.#framer?.backlogged;
     // Nothing to tell the handle: the common case after every read batch,
     // where a call would cost an N-API round trip per wakeup.
     if (want ? budget === this.#pollBudget : this.#pollBudget < 0) return;
@@ -183,8 +203,17 @@ export class Reader {
 
   #afterRead(status: number, count: number): void {
     if (count > 0) this.room.progressed();
-    // A framed stream broken by its peer (#fail has stopped it), or cut inside a message.
-    if (this.#framer !== null && (this.#framer.closed || (status === UV_EOF && this.#framer.eof()))) return;
+    const framer = this.#framer;
+    if (framer !== null) {
+      // Broken by its peer (#fail has stopped it), or cut inside a message.
+      if (framer.closed || (status === UV_EOF && !framer.backlogged && framer.eof())) return;
+      if (framer.backlogged && status < 0 && status !== constants.STATUS_NO_FD_ROOM) {
+        // EOF or an error behind messages the consumer has not asked for yet: after them (requested()).
+        this.#heldStatus = status;
+        this.#eof = true;
+        return;
+      }
+    }
     if (status === constants.STATUS_NO_FD_ROOM) {
       // Stop polling (the next update() sees the wait) until the retry.
       if (debug.enabled) debug('fd %d: too few free fds for another read (RLIMIT_NOFILE); reading waits', this.#fd);

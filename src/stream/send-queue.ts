@@ -172,7 +172,7 @@ export class SendQueue {
     if (framing === null && isByteView(chunk)) return new QueuedMessage(chunk, byteLengthOf(chunk), null, null, false);
     const msg = framing === null ? normalizeMessage(chunk, this.#type) : framedMessage(chunk, framing);
     // A custom frameLength() ran the caller's code, which may have destroyed the socket.
-    if (this.#port === null) throw streamDestroyed('write');
+    if (framing !== null && this.#port === null) throw streamDestroyed('write');
     if (msg.fds.length === 0) return new QueuedMessage(msg.data, msg.byteLength, msg.address, null, false);
     // normalizeMessage's copy: nobody else holds it.
     if (msg.lend) return new QueuedMessage(msg.data, msg.byteLength, msg.address, msg.fds as number[], true);

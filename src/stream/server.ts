@@ -9,10 +9,10 @@
 // bound to (recordOwnFile).
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
-import { types } from 'node:util';
 import { debug } from '../debug';
 import { constants, native, type NativeSocketHandle } from '../native/binding';
-import { describe, errno, errnoError, invalidArgType, invalidArgValue, invalidFdType, outOfRange, serverAlreadyListen, serverNotRunning } from './errors';
+import { closeOnAbort } from './abort';
+import { describe, errno, errnoError, invalidArgType, invalidArgValue, invalidFdType, serverAlreadyListen, serverNotRunning } from './errors';
 import { isAbstract, presentAddress, type NativeAddress } from './address-codec';
 import { FdRoomWait } from './fd-room-wait';
 import { UnixMessageSocket } from './socket';
@@ -20,56 +20,15 @@ import type { UnixMessageServerEvents } from './socket-events';
 import type { SocketOptions } from './socket-options';
 import { inspectFd, refusePolled, TYPE_NUMBERS } from './socket-type';
 import { checkFramedType } from './frame-format';
-import { isArray, snapshotOptions, socketOptionsOf, validateAddress, validateFd } from './validate';
+import { listenOptionsOf, type ListenOptions } from './listen-options';
+import { socketOptionsOf } from './validate';
 
 export interface ServerOptions extends SocketOptions {
   /** Default 'seqpacket'. */
   type?: 'stream' | 'seqpacket';
 }
 
-export interface ListenOptions {
-  /** A filesystem path, or '\0name' for the abstract namespace; or its raw bytes (a Uint8Array). */
-  path?: string | Uint8Array;
-  /** Adopt an already bound (and possibly listening) socket fd. */
-  fd?: number;
-  /** listen(2) backlog; default 511 like net.Server. */
-  backlog?: number;
-  /** chmod the socket file to this mode before accepting (pathname sockets only). */
-  mode?: number;
-}
-
-/**
- * listen()'s target, read once and checked: a path, or an options object
- * with exactly one of path and fd. Also what listen$() checks when called.
- */
-export function listenOptionsOf(target: unknown): { path?: NativeAddress; fd?: number; backlog: number; mode?: number } {
-  if (typeof target === 'string' || types.isUint8Array(target)) return { path: validateAddress(target, 'path'), backlog: 511 };
-  if (typeof target !== 'object' || target === null || isArray(target, 'options')) {
-    throw invalidArgType(`listen() takes a path or an options object { path, backlog, mode, fd }. Received ${describe(target)}`);
-  }
-  // Each option read once.
-  const options = snapshotOptions(target, ['path', 'fd', 'backlog', 'mode']);
-  const backlog = options.backlog ?? 511;
-  if (typeof backlog !== 'number' || !Number.isInteger(backlog) || backlog < 0 || backlog > 0x7fffffff) {
-    throw outOfRange(`The "backlog" option must be a non-negative integer. Received ${describe(backlog)}`);
-  }
-  const mode = options.mode;
-  if (mode !== undefined && (typeof mode !== 'number' || !Number.isInteger(mode) || mode < 0 || mode > 0o7777)) {
-    throw outOfRange(`The "mode" option must be a file mode such as 0o660. Received ${describe(mode)}`);
-  }
-  if ((options.path === undefined) === (options.fd === undefined)) {
-    throw invalidArgValue('listen() needs exactly one of "path" and "fd"');
-  }
-  if (options.fd !== undefined) {
-    if (mode !== undefined) throw invalidArgValue('The "mode" option applies to a socket file listen() creates, not to an adopted fd');
-    return { fd: validateFd(options.fd, 'fd'), backlog };
-  }
-  const path = validateAddress(options.path, 'path');
-  if (mode !== undefined && isAbstract(path)) {
-    throw invalidArgValue('The "mode" option applies to pathname sockets; an abstract name has no file');
-  }
-  return mode === undefined ? { path, backlog } : { path, backlog, mode };
-}
+export { listenOptionsOf, type ListenOptions } from './listen-options';
 
 const scratch = new Int32Array(1);
 const ENOPROTOOPT = errno('ENOPROTOOPT');
@@ -147,7 +106,7 @@ export class UnixMessageServer extends EventEmitter<UnixMessageServerEvents> {
     if (callback !== undefined && typeof callback !== 'function') {
       throw invalidArgType(`The "callback" argument must be a function. Received ${describe(callback)}`);
     }
-    const { path, fd: given, backlog, mode } = listenOptionsOf(target);
+    const { path, fd: given, backlog, mode, signal } = listenOptionsOf(target);
     const handle = given !== undefined ? this.#adoptAndOpen(given, backlog) : this.#bindAndListen(path!, backlog, mode);
     if (handle instanceof Error) {
       process.nextTick(() => this.emit('error', handle));
@@ -163,7 +122,11 @@ export class UnixMessageServer extends EventEmitter<UnixMessageServerEvents> {
     handle.readStart(0);
     this.#handle = handle;
     this.#closing = false;
+    // Before 'listening' is queued: an aborted signal closes first, and then
+    // 'listening' is not emitted (as net.Server's emitListeningNextTick).
+    if (signal !== undefined) closeOnAbort(this, signal, () => this.close());
     process.nextTick(() => {
+      if (this.#handle !== handle) return;
       this.emit('listening');
       callback?.();
     });
@@ -334,6 +297,16 @@ export class UnixMessageServer extends EventEmitter<UnixMessageServerEvents> {
     if (callback) this.once('close', callback);
     this.#maybeEmitClose();
     return this;
+  }
+
+  /**
+   * `await using server = createServer()...`: close(), resolved once 'close'
+   * is emitted (every accepted connection closed), as net.Server's. Resolves
+   * at once when not listening.
+   */
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.#handle === null) return;
+    await new Promise<void>((resolve, reject) => this.close((err) => (err === undefined ? resolve() : reject(err))));
   }
 
   /** Destroys every accepted connection that is still open. */

@@ -11,6 +11,7 @@
 import { types } from 'node:util';
 import { constants } from '../native/binding';
 import { describe, invalidArgType, invalidArgValue, isRevokedProxy, outOfRange, unknownEncoding } from './errors';
+import { validateSignal } from './abort';
 import type { SocketOptions } from './socket-options';
 import type { SocketType, WriteCallback } from './types';
 import { byteLengthOf, bytesAfter, isByteView, isDetached, isFakeView } from './views';
@@ -146,12 +147,14 @@ export function validateSocketType(type: unknown): SocketType {
 }
 
 /** connect()'s options, read once and checked: the socket options, a path and a type. */
-export function connectOptionsOf(options: unknown): SocketOptions & { path: NativeAddress; type: SocketType } {
+export function connectOptionsOf(options: unknown): SocketOptions & { path: NativeAddress; type: SocketType; signal?: AbortSignal } {
   if (options === undefined || options === null) {
     throw invalidArgType(`The "options" argument must be an object { path }. Received ${describe(options)}`);
   }
-  const o = socketOptionsOf(options, ['path', 'type']);
-  return { ...o, path: validateAddress(o.path, 'path'), type: validateSocketType(o.type ?? 'seqpacket') };
+  const { signal, ...o } = socketOptionsOf(options, ['path', 'type', 'signal']);
+  const checked = { ...o, path: validateAddress(o.path, 'path'), type: validateSocketType(o.type ?? 'seqpacket') };
+  const s = validateSignal(signal);
+  return s === undefined ? checked : { ...checked, signal: s };
 }
 
 /** Reads a user array once: its length, then each element, into an array of ours. */

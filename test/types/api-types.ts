@@ -2,7 +2,17 @@
 // (part of `npm test`): each `@ts-expect-error` line must fail to compile,
 // or tsc reports the directive as unused. Nothing here runs.
 import type { Subscription } from 'rxjs';
-import { connect, createServer, lowlevel, socketPair, type UnixMessage, type UnixMessageServer, type UnixMessageSocket } from '../../src/index';
+import {
+  connect,
+  createServer,
+  createSocket,
+  lowlevel,
+  socketPair,
+  type FrameFormat,
+  type UnixMessage,
+  type UnixMessageServer,
+  type UnixMessageSocket,
+} from '../../src/index';
 import { fromSocket } from '../../src/rx/index';
 import { createPool, type WorkerPool } from '../../src/pool/index';
 
@@ -79,6 +89,13 @@ export function entryPoints(): void {
   void server;
   // @ts-expect-error an unknown socket type
   socketPair('raw');
+  const framed: FrameFormat = { headerSize: 16, frameLength: (h: Buffer) => 16 + h.readUInt32LE(4) };
+  socketPair('stream', { framed });
+  socketPair('stream', { framed: true });
+  // @ts-expect-error frameLength gets the header Buffer and returns a number
+  socketPair('stream', { framed: { headerSize: 4, frameLength: (h: string) => h.length } });
+  // @ts-expect-error framed is true or a FrameFormat
+  socketPair('stream', { framed: 'yes' });
   const pool: WorkerPool = createPool({ script: 'w.js' });
   void pool;
 }
@@ -127,4 +144,31 @@ export function lowlevelInet(fd: number): void {
   w.stop().unref().ref().close();
   // @ts-expect-error Watcher is made by watch() only
   new lowlevel.Watcher(); // eslint-disable-line @typescript-eslint/no-unsafe-call -- the point: it does not resolve
+}
+
+export async function cancellation(): Promise<void> {
+  const ac = new AbortController();
+  const s: UnixMessageSocket = connect({ path: '/x', signal: ac.signal });
+  // @ts-expect-error the option is the AbortSignal, not its controller
+  connect({ path: '/x', signal: ac });
+  createSocket({ type: 'dgram', bind: '', signal: AbortSignal.timeout(10) });
+  const server: UnixMessageServer = createServer().listen({ path: '/x', signal: ac.signal });
+  // @ts-expect-error a signal, not a flag
+  server.listen({ path: '/x', signal: true });
+  {
+    await using disposedServer = server;
+    await using disposedSocket = s;
+    void [disposedServer, disposedSocket];
+  }
+  const done: Promise<void> = createServer()[Symbol.asyncDispose]();
+  void done;
+  const pool: WorkerPool = createPool({ script: 'worker.js', signal: ac.signal });
+  const reply: UnixMessage = await pool.request('q', { signal: ac.signal, timeout: 100 });
+  void reply;
+  // @ts-expect-error a signal, not a reason
+  void pool.request('q', { signal: 'abort' });
+  // @ts-expect-error send() is fire-and-forget: there is nothing to cancel
+  pool.send('m', { signal: ac.signal });
+  await using disposedPool = pool;
+  void disposedPool;
 }

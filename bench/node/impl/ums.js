@@ -6,9 +6,12 @@ const { UnixMessageSocket } = require(LIB);
 
 const END = Buffer.from('E');
 
+// framed rows: a stream socket with framed: true (README.md, "Framed stream sockets").
+const optionsOf = (p) => (p.framed ? { framed: true } : undefined);
+
 function recv(p) {
   const c = new Counter(p);
-  const s = UnixMessageSocket.fromFd(3);
+  const s = UnixMessageSocket.fromFd(3, optionsOf(p));
   const message = p.type !== 'stream';
   const end = () => {
     c.done();
@@ -36,7 +39,7 @@ function recv(p) {
 }
 
 function send(p) {
-  const s = UnixMessageSocket.fromFd(3);
+  const s = UnixMessageSocket.fromFd(3, optionsOf(p));
   const payload = Buffer.alloc(p.size, 'x');
   const fd = p.fds > 0 ? fs.openSync('/dev/null', 'r') : -1;
   // p.lend (impl ums-lend): the fd stays open for the whole run, so it can be lent.
