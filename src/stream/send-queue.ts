@@ -17,7 +17,7 @@ import { native, type Errno, type FdList, type Gather } from '../native/binding'
 import { errno, errnoError, streamDestroyed } from './errors';
 import { dupFds } from './fds';
 import { framedMessage, type Framing } from './frame-format';
-import { appendParts, changedError, isDone, QueuedMessage } from './queued-message';
+import { appendParts, changedError, cutError, isDone, QueuedMessage } from './queued-message';
 import type { SocketType } from './types';
 import { normalizeMessage, type NormalizedMessage } from './validate';
 import { byteLengthOf, isByteView } from './views';
@@ -279,6 +279,9 @@ export class SendQueue {
         continue;
       }
       if (q.changed()) {
+        // Begun: the peer has its first bytes and waits for the rest (a framed
+        // one, for the body its header announced), which will never come.
+        if (q.begun) return this.#finish(cutError());
         q.error = changedError();
         this.release(q);
         p.index++;
@@ -322,7 +325,8 @@ export class SendQueue {
         this.#link.retryLater();
         return;
       }
-      if (failsOnlyTheMessage(r, q.address)) {
+      // One that had begun cannot be dropped either (above): its error ends the socket.
+      if (failsOnlyTheMessage(r, q.address) && !q.begun) {
         q.error = errnoError(r, 'sendmsg', q.address ?? this.#link.remote);
         this.release(q);
         p.index++;
