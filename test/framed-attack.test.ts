@@ -6,7 +6,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { once } from 'node:events';
 import { constants, lowlevel, socketPair, UnixMessageSocket, type UnixMessage } from '../src/index';
-import { assertProbeClosed, closeAll, leakFree, probe, stepChild, take, tick, waitFor } from './helpers';
+import { assertProbeClosed, closeAll, destroyAll, leakFree, probe, stepChild, take, tick, waitFor } from './helpers';
 
 const header = (n: number): Buffer => {
   const h = Buffer.alloc(4);
@@ -80,12 +80,14 @@ test(
     // callback). Memory must follow what arrived, not what was announced.
     const PEERS = 16;
     const raws: number[] = [];
+    const sockets: UnixMessageSocket[] = [];
     const p = probe();
     const before = process.memoryUsage().arrayBuffers;
     for (let i = 0; i < PEERS; i++) {
       const [raw, theirs] = lowlevel.socketpair('stream');
       raws.push(raw);
       const b = track(UnixMessageSocket.fromFd(theirs, { framed: true }))[0];
+      sockets.push(b);
       b.on('error', () => undefined);
       // The fd rides with the header: pendingFds says when the read happened.
       lowlevel.sendmsg(raw, [header(16 * 1024 * 1024), Buffer.from('x')], [lowlevel.rights([p.fd])]);
@@ -95,6 +97,8 @@ test(
     t.true(grown < 32 * 1024 * 1024, `ArrayBuffer memory grew by ${(grown / 1048576).toFixed(1)} MiB for ${PEERS} peers that sent 5 bytes each`);
     closeAll(raws);
     lowlevel.close(p.fd);
+    await destroyAll(...sockets);
+    await assertProbeClosed(t, p);
   }),
 );
 

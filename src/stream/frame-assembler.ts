@@ -20,6 +20,8 @@ import type { Credentials, UnixMessage } from './types';
 
 // Never handed out: a message gets an array of its own.
 const NO_FDS: number[] = [];
+// What a message's buffer starts at; it grows with what arrives (#fill).
+const FIRST_BODY = 64 * 1024;
 
 /** A read being cut into messages: where it stopped, and whether its fds are still its own. */
 interface Cut {
@@ -47,11 +49,12 @@ export class FrameAssembler {
   #backlogFds = 0;
   #draining = false;
   // The message in progress: its header bytes so far (header phase) or its
-  // buffer, allocated once its length is known (body phase).
+  // buffer (body phase), of #bodyLength bytes once all have arrived.
   #head: Buffer | null = null;
   #headFilled = 0;
   #body: Buffer | null = null;
   #bodyFilled = 0;
+  #bodyLength = 0;
   // What the read in which its header began brought.
   #fds: number[] = NO_FDS;
   #pidfd: number | undefined;
@@ -178,8 +181,8 @@ export class FrameAssembler {
         if (total > left) {
           this.#begin(read);
           cut.own = false;
-          this.#body = Buffer.allocUnsafe(total - this.#strip);
-          this.#bodyFilled = data.copy(this.#body, 0, off + this.#strip, n);
+          this.#startBody(total - this.#strip);
+          this.#fill(data, off + this.#strip, n);
           cut.off = n;
           break;
         }
@@ -259,6 +262,7 @@ export class FrameAssembler {
     this.#body = null;
     this.#headFilled = 0;
     this.#bodyFilled = 0;
+    this.#bodyLength = 0;
     this.#fds = NO_FDS;
     this.#pidfd = undefined;
     this.#fdsTruncated = false;
@@ -278,21 +282,46 @@ export class FrameAssembler {
       const total = this.#frameLength(head, 0);
       if (total < 0) return -1;
       this.#head = null;
-      this.#body = Buffer.allocUnsafe(total - this.#strip);
-      this.#bodyFilled = this.#strip === 0 ? head.copy(this.#body, 0) : 0;
+      this.#startBody(total - this.#strip);
+      if (this.#strip === 0) this.#fill(head, 0, head.length);
     }
-    const body = this.#body!;
-    const got = data.copy(body, this.#bodyFilled, at, at + body.length - this.#bodyFilled);
-    this.#bodyFilled += got;
-    at += got;
-    if (this.#bodyFilled < body.length) return at;
-    const m: UnixMessage = { data: body, fds: this.#fds === NO_FDS ? [] : this.#fds, truncated: false, fdsTruncated: this.#fdsTruncated };
+    at += this.#fill(data, at, data.length);
+    if (this.#bodyFilled < this.#bodyLength) return at;
+    const m: UnixMessage = { data: this.#body!, fds: this.#fds === NO_FDS ? [] : this.#fds, truncated: false, fdsTruncated: this.#fdsTruncated };
     if (this.#credentials !== undefined) m.credentials = this.#credentials;
     if (this.#pidfd !== undefined) m.pidfd = this.#pidfd;
     // From here the message (and its fds) is deliver()'s.
     this.#reset();
     this.#deliver(m);
     return at;
+  }
+
+  // A header announced a body of `length` bytes. Its buffer is not
+  // allocated at that length: a peer that announces maxMessageSize and
+  // sends a few bytes, on each of many connections, would have us reserve
+  // maxMessageSize for each (and throw from the read callback once the
+  // allocation fails). It starts small and grows with what arrives.
+  #startBody(length: number): void {
+    this.#bodyLength = length;
+    this.#body = Buffer.allocUnsafe(Math.min(length, FIRST_BODY));
+    this.#bodyFilled = 0;
+  }
+
+  // Copies data[from, to), or as much of it as the body still needs, into
+  // the body, doubling its buffer (up to the body's length) when it is full.
+  // Returns the bytes taken.
+  #fill(data: Buffer, from: number, to: number): number {
+    const take = Math.min(to - from, this.#bodyLength - this.#bodyFilled);
+    const need = this.#bodyFilled + take;
+    let body = this.#body!;
+    if (need > body.length) {
+      const grown = Buffer.allocUnsafe(Math.min(this.#bodyLength, Math.max(need, body.length * 2)));
+      body.copy(grown, 0, 0, this.#bodyFilled);
+      this.#body = body = grown;
+    }
+    data.copy(body, this.#bodyFilled, from, from + take);
+    this.#bodyFilled = need;
+    return take;
   }
 
   // The length on the wire of the message whose header is at h[off..], or
