@@ -6,11 +6,12 @@
 // fd ownership: nothing here holds fds. A framed write's fds stay in the
 // NormalizedMessage it returns, and the SendQueue sends them alone with the
 // frame's first byte (send-queue.ts, sendStream).
+import { constants } from '../native/binding';
 import { describe, invalidArgType, invalidArgValue, outOfRange } from './errors';
 import { changedError } from './queued-message';
 import type { SocketType } from './types';
 import { dataLength, isArray, normalizeMessage, snapshotOptions, validateInteger, type NormalizedMessage } from './validate';
-import { byteLengthOf } from './views';
+import { byteLengthOf, bytesAfter } from './views';
 
 /** `framed: { headerSize, frameLength }`: an existing protocol's framing. */
 export interface FrameFormat {
@@ -91,7 +92,11 @@ export function framedMessage(chunk: unknown, f: Framing): NormalizedMessage {
   if (f.builtin) {
     const header = Buffer.allocUnsafe(BUILTIN_HEADER);
     header.writeUInt32BE(msg.byteLength, 0);
-    const data = Array.isArray(msg.data) ? [header, ...(msg.data as ArrayBufferView[])] : [header, msg.data as ArrayBufferView];
+    const views = Array.isArray(msg.data) ? (msg.data as readonly ArrayBufferView[]) : [msg.data as ArrayBufferView];
+    // The header is one iovec more; a write of IOV_MAX views (write() takes
+    // that many) would be EMSGSIZE: there the header shares the first one's
+    // iovec, a copy of it.
+    const data = views.length < constants.IOV_MAX ? [header, ...views] : [Buffer.concat([header, bytesAfter(views[0]!, 0)]), ...views.slice(1)];
     return { data, byteLength: msg.byteLength + BUILTIN_HEADER, fds: msg.fds, address: null, lend: msg.lend };
   }
   const size = f.headerSize;
