@@ -161,6 +161,11 @@ export class SendQueue {
     return true;
   }
 
+  /** Checks a chunk as queue() does, queueing nothing and running no frameLength() (a write after destroy() or end()). */
+  check(chunk: unknown): void {
+    normalizeMessage(chunk, this.#type, this.#framing?.builtin === true);
+  }
+
   /**
    * A chunk as a QueuedMessage, or the error that fails it at once (dup(2)
    * refused). `canSendNow()`: nothing is queued anywhere, so a message with
@@ -279,8 +284,7 @@ export class SendQueue {
         continue;
       }
       if (q.changed()) {
-        // Begun: the peer has its first bytes and waits for the rest (a framed
-        // one, for the body its header announced), which will never come.
+        // Begun: the peer waits for the rest (the body a framed header announced); so on a message error below.
         if (q.begun) return this.#finish(cutError());
         q.error = changedError();
         this.release(q);
@@ -325,7 +329,6 @@ export class SendQueue {
         this.#link.retryLater();
         return;
       }
-      // One that had begun cannot be dropped either (above): its error ends the socket.
       if (failsOnlyTheMessage(r, q.address) && !q.begun) {
         q.error = errnoError(r, 'sendmsg', q.address ?? this.#link.remote);
         this.release(q);
