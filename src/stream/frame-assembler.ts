@@ -85,6 +85,12 @@ export class FrameAssembler {
     return this.#head !== null || this.#body !== null;
   }
 
+  /** Bytes still to come of the message in progress (its header first), or 0: what the next read may take. */
+  get rest(): number {
+    if (this.#head !== null) return this.#head.length - this.#headFilled;
+    return this.#body !== null ? this.#bodyLength - this.#bodyFilled : 0;
+  }
+
   /** No more reads (protocol error, or close()). */
   get closed(): boolean {
     return this.#closed;
