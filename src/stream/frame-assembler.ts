@@ -214,7 +214,7 @@ export class FrameAssembler {
         this.#fail(
           frameError(
             'ERR_FRAME_STRAY_FDS',
-            `A framed stream read brought ${read.fds.length} fds and no message header: the peer sent fds elsewhere than with a message's first byte`,
+            `A framed stream read brought ${read.fds.length > 0 ? `${read.fds.length} fds` : 'fds (dropped)'} and no message header: the peer sent fds elsewhere than with a message's first byte`,
           ),
         );
       }
