@@ -176,3 +176,27 @@ test(
     await assertProbeClosed(t, p);
   }),
 );
+
+test(
+  'framed: frameLength is called as the function given, once per header: a `call` property of its own is never read',
+  leakFree(async (t, { track }) => {
+    // Without the fix: frameLength.call was looked up on every write and
+    // every received header (here 2 reads for one message), so a getter (or
+    // a Proxy's get trap) ran, and could swap in another function, each time.
+    let reads = 0;
+    const frameLength = (h: Buffer): number => h.readUInt32LE(0);
+    Object.defineProperty(frameLength, 'call', {
+      get() {
+        reads++;
+        return Function.prototype.call;
+      },
+    });
+    const [a, b] = track(...socketPair('stream', { framed: { headerSize: 4, frameLength } }));
+    const frame = Buffer.alloc(8);
+    frame.writeUInt32LE(8, 0);
+    a.write(frame);
+    const [m] = await take(b, 1);
+    t.true(m!.data.equals(frame));
+    t.is(reads, 0);
+  }),
+);
