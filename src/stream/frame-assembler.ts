@@ -14,7 +14,7 @@
 // read that broke it (a protocol error), and those it holds at close().
 import { closeFds } from './fds';
 import { describe, frameError } from './errors';
-import type { Framing } from './frame-format';
+import { apply, type Framing } from './frame-format';
 import { heldCount, heldFds } from './incoming';
 import type { Credentials, UnixMessage } from './types';
 
@@ -345,7 +345,7 @@ export class FrameAssembler {
     h.copy(header, 0, off, off + f.headerSize);
     let total: unknown;
     try {
-      total = f.frameLength.call(undefined, header);
+      total = apply(f.frameLength, undefined, [header]);
     } catch (err) {
       return this.#fail(frameError('ERR_FRAME_LENGTH', 'framed.frameLength threw on a received header', err));
     }

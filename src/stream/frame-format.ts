@@ -42,6 +42,9 @@ export const FRAMED_MAX_MESSAGE = 16 * 1024 * 1024;
  */
 export const FRAMED_READ_SIZE = 256 * 1024;
 const BUILTIN_HEADER = 4;
+// Captured at load: frameLength is called as the function given, never
+// through a `call` of its own (a getter, or a Proxy trap, read per message).
+export const apply = Reflect.apply;
 
 /** The `framed` option read once: undefined (not framed), true, or our frozen copy of a FrameFormat. */
 export function snapshotFramed(value: unknown): true | FrameFormat | undefined {
@@ -105,7 +108,7 @@ export function framedMessage(chunk: unknown, f: Framing): NormalizedMessage {
   }
   let length: unknown;
   try {
-    length = f.frameLength!.call(undefined, prefix(msg.data, size));
+    length = apply(f.frameLength!, undefined, [prefix(msg.data, size)]);
   } catch (err) {
     throw Object.assign(invalidArgValue(`framed.frameLength threw on the header of a write`), { cause: err });
   }
