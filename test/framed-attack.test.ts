@@ -200,3 +200,31 @@ test(
     t.is(reads, 0);
   }),
 );
+
+test(
+  'framed: true: at IOV_MAX views, the first view is copied from its own bytes, not through a `buffer` or `byteOffset` property it shadows',
+  leakFree(async (t, { track }) => {
+    // The header shares one copy with the first view when the write has
+    // IOV_MAX views. A copy made through v.buffer and v.byteOffset runs a
+    // getter the view itself defines (views.ts reads views through the
+    // engine's own getters for this reason): here one that throws, so
+    // write() threw a plain Error instead of sending.
+    const [a, b] = track(...socketPair('stream', { framed: true }));
+    const parts = Array.from({ length: constants.IOV_MAX }, (_, i) => Buffer.from([i & 0xff]));
+    Object.defineProperty(parts[0]!, 'buffer', {
+      get() {
+        throw new Error('the buffer getter of the view ran');
+      },
+    });
+    Object.defineProperty(parts[0]!, 'byteOffset', {
+      get() {
+        throw new Error('the byteOffset getter of the view ran');
+      },
+    });
+    a.write({ data: parts });
+    const [m] = await take(b, 1);
+    t.is(m!.data.length, constants.IOV_MAX);
+    t.is(m!.data[0], 0);
+    t.is(m!.data[constants.IOV_MAX - 1], (constants.IOV_MAX - 1) & 0xff);
+  }),
+);
