@@ -188,7 +188,7 @@ test(
     Object.defineProperty(frameLength, 'call', {
       get() {
         reads++;
-        return Function.prototype.call;
+        return Reflect.get(Function.prototype, 'call') as unknown;
       },
     });
     const [a, b] = track(...socketPair('stream', { framed: { headerSize: 4, frameLength } }));
@@ -226,5 +226,34 @@ test(
     t.is(m!.data.length, constants.IOV_MAX);
     t.is(m!.data[0], 0);
     t.is(m!.data[constants.IOV_MAX - 1], (constants.IOV_MAX - 1) & 0xff);
+  }),
+);
+
+test(
+  'stream (not framed): a write whose buffer is detached after part of it was sent ends the socket; the next write is not glued onto its first part',
+  leakFree(async (t, { track }) => {
+    // Unframed, the peer's own framing is cut the same way. Without the fix
+    // the callback said 'nothing of it was sent' (part of it was), and the
+    // next write's bytes followed the part that was.
+    const [mine, theirs] = lowlevel.socketpair('stream');
+    const a = track(UnixMessageSocket.fromFd(mine))[0];
+    a.setOption(constants.SOL_SOCKET, lowlevel.constants.SO_SNDBUF, 4096);
+    const aErrors: Error[] = [];
+    a.on('error', (err: Error) => aErrors.push(err));
+    const buffer = new ArrayBuffer(1 << 20);
+    a.write(new Uint8Array(buffer).fill(7), () => undefined);
+    t.true(await waitFor(() => hasBytes(theirs)), 'part of the write is in the kernel');
+    await tick();
+    a.write('next', () => undefined);
+    structuredClone(buffer, { transfer: [buffer] });
+    const b = track(UnixMessageSocket.fromFd(theirs))[0];
+    const chunks: Buffer[] = [];
+    b.on('data', (m: UnixMessage) => chunks.push(m.data));
+    b.on('error', () => undefined);
+    t.true(await waitFor(() => b.readableEnded || b.closed), 'the receiver reads to the end');
+    const received = Buffer.concat(chunks);
+    t.false(received.subarray(-4).toString() === 'next', `the ${received.length} bytes received end with the next write's`);
+    t.true(a.destroyed, 'the sender ended its socket');
+    t.is((aErrors[0] as (Error & { code?: string }) | undefined)?.code, 'ERR_INVALID_STATE');
   }),
 );
