@@ -7,7 +7,7 @@ import test, { type ExecutionContext } from 'ava';
 import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
-import { createServer, connect, lowlevel, socketPair, UnixMessageSocket, type UnixMessage } from '../src/index';
+import { constants, createServer, connect, lowlevel, socketPair, UnixMessageSocket, type UnixMessage } from '../src/index';
 import { assertProbeClosed, closeAll, destroyAll, fileWithContent, inodeOf, leakFree, listen, closeServer, probe, take, tmpPath, waitFor } from './helpers';
 
 const le32 = (h: Buffer): number => h.readUInt32LE(0);
@@ -552,3 +552,91 @@ test("framed: a 'data' listener that throws is an uncaught exception; the socket
   t.true(out.destroyed, 'the stream cannot be cut into messages after the throw');
   t.is(out.delta, -2, 'both sockets closed, and no received fd left open');
 });
+
+test(
+  'framed: headers announcing 16 MiB followed by one byte do not make the receiver reserve 16 MiB each',
+  leakFree(async (t, { track }) => {
+    const raws: number[] = [];
+    const before = process.memoryUsage().arrayBuffers;
+    for (let i = 0; i < 8; i++) {
+      const [raw, b] = rawPeer({ framed: true });
+      track(b);
+      raws.push(raw);
+      const p = probe();
+      lowlevel.sendmsg(raw, [header(16 * 1024 * 1024), Buffer.from('x')], [lowlevel.rights([p.fd])]);
+      lowlevel.close(p.fd);
+      p.dispose();
+      await waitFor(() => b.pendingFds === 1);
+    }
+    const grown = process.memoryUsage().arrayBuffers - before;
+    t.true(grown < 16 * 1024 * 1024, `ArrayBuffer memory grew by ${(grown / 1048576).toFixed(1)} MiB for 8 peers that sent 5 bytes each`);
+    closeAll(raws);
+  }),
+);
+
+test(
+  'framed: true: a write of IOV_MAX buffers arrives whole (the header does not make it one buffer too many)',
+  leakFree(async (t, { track }) => {
+    const [a, b] = track(...socketPair('stream', { framed: true }));
+    const parts = Array.from({ length: constants.IOV_MAX }, (_, i) => Buffer.from([i & 0xff]));
+    let result: Error | null | undefined;
+    a.write({ data: parts }, (err) => (result = err));
+    const [m] = await take(b, 1);
+    t.is(result ?? null, null);
+    t.true(m!.data.equals(Buffer.concat(parts)));
+  }),
+);
+
+test(
+  'framed: true: an empty message with fds written after destroy() fails with ERR_STREAM_DESTROYED, as any write then',
+  leakFree(async (t, { track }) => {
+    const [a] = track(...socketPair('stream', { framed: true }));
+    a.destroy();
+    await once(a, 'close');
+    const file = fileWithContent('x');
+    const err = await new Promise<Error | null | undefined>((resolve) => a.write({ data: Buffer.alloc(0), fds: [file] }, resolve));
+    t.is((err as { code?: string } | null | undefined)?.code, 'ERR_STREAM_DESTROYED');
+    lowlevel.close(file);
+  }),
+);
+
+test(
+  'framed: a write whose buffer is detached after part of its frame was sent ends the socket with ERR_INVALID_STATE',
+  leakFree(async (t, { track }) => {
+    const [raw, a] = rawPeer({ framed: true });
+    track(a);
+    a.setOption(constants.SOL_SOCKET, constants.SO_SNDBUF, 4096);
+    const errors: Error[] = [];
+    a.on('error', (err: Error) => errors.push(err));
+    const buffer = new ArrayBuffer(1 << 20);
+    let first: Error | null | undefined;
+    // With a callback the error is the write's alone, unless the socket ends.
+    a.write(new Uint8Array(buffer), (err) => (first = err));
+    // Part of the frame is in the kernel (the peer could read it), the rest waits for room.
+    const peek = (): boolean => {
+      try {
+        return lowlevel.recvmsg(raw, { maxSize: 1, cmsgSize: 0, flags: lowlevel.constants.MSG_PEEK }).data.length > 0;
+      } catch {
+        return false;
+      }
+    };
+    t.true(await waitFor(peek));
+    await new Promise((r) => setImmediate(r));
+    structuredClone(buffer, { transfer: [buffer] });
+    a.write('next');
+    // The receiver drains the kernel; the sender then finds the rest detached.
+    const drain = setInterval(() => {
+      try {
+        lowlevel.recvmsg(raw, { maxSize: 65536, cmsgSize: 0 });
+      } catch {
+        // EAGAIN
+      }
+    }, 1);
+    await waitFor(() => a.destroyed);
+    clearInterval(drain);
+    t.true(a.destroyed, 'the frame cannot be finished: the socket ends');
+    t.is((first as { code?: string } | null | undefined)?.code, 'ERR_INVALID_STATE');
+    t.is((errors[0] as { code?: string } | undefined)?.code, 'ERR_INVALID_STATE');
+    lowlevel.close(raw);
+  }),
+);

@@ -18,10 +18,10 @@ import { apply, type Framing } from './frame-format';
 import { heldCount, heldFds } from './incoming';
 import type { Credentials, UnixMessage } from './types';
 
+// The first buffer of a message that spans reads; it doubles as bytes arrive.
+const FIRST_BODY = 64 * 1024;
 // Never handed out: a message gets an array of its own.
 const NO_FDS: number[] = [];
-// What a message's buffer starts at; it grows with what arrives (#fill).
-const FIRST_BODY = 64 * 1024;
 
 /** A read being cut into messages: where it stopped, and whether its fds are still its own. */
 interface Cut {
@@ -49,7 +49,7 @@ export class FrameAssembler {
   #backlogFds = 0;
   #draining = false;
   // The message in progress: its header bytes so far (header phase) or its
-  // buffer (body phase), of #bodyLength bytes once all have arrived.
+  // buffer, which grows to its length as bytes arrive (body phase).
   #head: Buffer | null = null;
   #headFilled = 0;
   #body: Buffer | null = null;
@@ -188,7 +188,7 @@ export class FrameAssembler {
           this.#begin(read);
           cut.own = false;
           this.#startBody(total - this.#strip);
-          this.#fill(data, off + this.#strip, n);
+          this.#append(data, off + this.#strip, n);
           cut.off = n;
           break;
         }
@@ -263,12 +263,33 @@ export class FrameAssembler {
     this.#credentials = read.credentials;
   }
 
+  // The buffer of a message of `length` bytes (header stripped) grows with
+  // what arrives, doubling up to that length: a header announcing a large
+  // message reserves nothing its peer has not sent.
+  #startBody(length: number): void {
+    this.#bodyLength = length;
+    this.#bodyFilled = 0;
+    this.#body = Buffer.allocUnsafe(Math.min(length, FIRST_BODY));
+  }
+
+  #append(src: Buffer, from: number, to: number): void {
+    const n = to - from;
+    let body = this.#body!;
+    if (this.#bodyFilled + n > body.length) {
+      const grown = Buffer.allocUnsafe(Math.min(this.#bodyLength, Math.max(this.#bodyFilled + n, body.length * 2)));
+      body.copy(grown, 0, 0, this.#bodyFilled);
+      this.#body = body = grown;
+    }
+    src.copy(body, this.#bodyFilled, from, to);
+    this.#bodyFilled += n;
+  }
+
   #reset(): void {
     this.#head = null;
     this.#body = null;
+    this.#bodyLength = 0;
     this.#headFilled = 0;
     this.#bodyFilled = 0;
-    this.#bodyLength = 0;
     this.#fds = NO_FDS;
     this.#pidfd = undefined;
     this.#fdsTruncated = false;
@@ -289,9 +310,11 @@ export class FrameAssembler {
       if (total < 0) return -1;
       this.#head = null;
       this.#startBody(total - this.#strip);
-      if (this.#strip === 0) this.#fill(head, 0, head.length);
+      if (this.#strip === 0) this.#append(head, 0, head.length);
     }
-    at += this.#fill(data, at, data.length);
+    const take = Math.min(this.#bodyLength - this.#bodyFilled, data.length - at);
+    this.#append(data, at, at + take);
+    at += take;
     if (this.#bodyFilled < this.#bodyLength) return at;
     const m: UnixMessage = { data: this.#body!, fds: this.#fds === NO_FDS ? [] : this.#fds, truncated: false, fdsTruncated: this.#fdsTruncated };
     if (this.#credentials !== undefined) m.credentials = this.#credentials;
@@ -300,34 +323,6 @@ export class FrameAssembler {
     this.#reset();
     this.#deliver(m);
     return at;
-  }
-
-  // A header announced a body of `length` bytes. Its buffer is not
-  // allocated at that length: a peer that announces maxMessageSize and
-  // sends a few bytes, on each of many connections, would have us reserve
-  // maxMessageSize for each (and throw from the read callback once the
-  // allocation fails). It starts small and grows with what arrives.
-  #startBody(length: number): void {
-    this.#bodyLength = length;
-    this.#body = Buffer.allocUnsafe(Math.min(length, FIRST_BODY));
-    this.#bodyFilled = 0;
-  }
-
-  // Copies data[from, to), or as much of it as the body still needs, into
-  // the body, doubling its buffer (up to the body's length) when it is full.
-  // Returns the bytes taken.
-  #fill(data: Buffer, from: number, to: number): number {
-    const take = Math.min(to - from, this.#bodyLength - this.#bodyFilled);
-    const need = this.#bodyFilled + take;
-    let body = this.#body!;
-    if (need > body.length) {
-      const grown = Buffer.allocUnsafe(Math.min(this.#bodyLength, Math.max(need, body.length * 2)));
-      body.copy(grown, 0, 0, this.#bodyFilled);
-      this.#body = body = grown;
-    }
-    data.copy(body, this.#bodyFilled, from, from + take);
-    this.#bodyFilled = need;
-    return take;
   }
 
   // The length on the wire of the message whose header is at h[off..], or

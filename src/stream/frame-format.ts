@@ -95,10 +95,9 @@ export function framedMessage(chunk: unknown, f: Framing): NormalizedMessage {
   if (f.builtin) {
     const header = Buffer.allocUnsafe(BUILTIN_HEADER);
     header.writeUInt32BE(msg.byteLength, 0);
-    const views = Array.isArray(msg.data) ? (msg.data as readonly ArrayBufferView[]) : [msg.data as ArrayBufferView];
-    // The header is one iovec more; a write of IOV_MAX views (write() takes
-    // that many) would be EMSGSIZE: there the header shares the first one's
-    // iovec, a copy of it.
+    const views = Array.isArray(msg.data) ? (msg.data as ArrayBufferView[]) : [msg.data as ArrayBufferView];
+    // One more buffer than write() allows (IOV_MAX): the header and the first view go as one copy.
+    // (bytesAfter: the view's bytes through the engine's own getters, never a buffer or byteOffset it shadows.)
     const data = views.length < constants.IOV_MAX ? [header, ...views] : [Buffer.concat([header, bytesAfter(views[0]!, 0)]), ...views.slice(1)];
     return { data, byteLength: msg.byteLength + BUILTIN_HEADER, fds: msg.fds, address: null, lend: msg.lend };
   }

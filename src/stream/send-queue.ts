@@ -161,11 +161,6 @@ export class SendQueue {
     return true;
   }
 
-  /** Checks a chunk as queue() does, queueing nothing and running no frameLength() (a write after destroy() or end()). */
-  check(chunk: unknown): void {
-    normalizeMessage(chunk, this.#type, this.#framing?.builtin === true);
-  }
-
   /**
    * A chunk as a QueuedMessage, or the error that fails it at once (dup(2)
    * refused). `canSendNow()`: nothing is queued anywhere, so a message with

@@ -12,7 +12,7 @@ import { fdSendPort, SEND_BATCH, SendQueue } from './send-queue';
 import { Connection } from './connection';
 import { Reader } from './reader';
 import { limitsOf, openHandle, type InternalOptions, type SocketLimits, type SocketOptions } from './socket-options';
-import { socketOptionsOf, validateFd, writeCallback } from './validate';
+import { normalizeMessage, socketOptionsOf, validateFd, writeCallback } from './validate';
 import * as calls from './socket-calls';
 import { adoptDuplicate } from './socket-type';
 import { isByteView } from './views';
@@ -233,7 +233,7 @@ export class UnixMessageSocket extends Duplex {
     if (this.destroyed || this.writableEnded) {
       // Checked all the same, as Writable checks a chunk first; then
       // Writable reports ERR_STREAM_DESTROYED / ERR_STREAM_WRITE_AFTER_END.
-      if (!isByteView(chunk)) this.#out.check(chunk);
+      if (!isByteView(chunk)) normalizeMessage(chunk, this.type, this.#limits.framing?.builtin);
       return super.write(chunk, cb ?? noop);
     }
     const queued = this.#out.queue(chunk, this.#idleNow);
@@ -318,7 +318,7 @@ export class UnixMessageSocket extends Duplex {
         return super.end(cb);
       }
       // Checked as write() checks it; Writable then reports the state.
-      if (!isByteView(chunk)) this.#out.check(chunk);
+      if (!isByteView(chunk)) normalizeMessage(chunk, this.type, this.#limits.framing?.builtin);
     }
     return super.end(chunk, cb);
   }
