@@ -158,9 +158,11 @@ export interface NativeSocketHandle {
    * Polls for reads; a wakeup adds at most fdBudget received fds: a read is
    * made only while maxFdsPerMessage more still fit, in the budget and in
    * the process's fd room. On a listening handle: at most fdBudget
-   * connections per wakeup (0: 512).
+   * connections per wakeup (0: 512). frameRest (a framed stream socket):
+   * the bytes left of the message being assembled; reads take no more and
+   * ask for no fds (socket_read.cc, DoRead). 0: none.
    */
-  readStart(fdBudget: number): Errno;
+  readStart(fdBudget: number, frameRest?: number): Errno;
   readStop(): Errno;
   writeStart(): Errno;
   writeStop(): Errno;

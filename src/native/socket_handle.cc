@@ -157,16 +157,21 @@ int SocketHandle::UpdatePoll() {
   return r;
 }
 
-// readStart(fdBudget): the most received fds this wakeup may add to what JS
-// already buffers. No read may bring more: each read is made only if the
-// most fds it can bring (max_fds_ per message) still fit, so unclaimed fds
-// never pass what JS asked for. On a listening handle it is the most
-// connections one wakeup accepts (0: kAcceptPerWakeup).
+// readStart(fdBudget, frameRest = 0): the most received fds this wakeup may
+// add to what JS already buffers. No read may bring more: each read is made
+// only if the most fds it can bring (max_fds_ per message) still fit, so
+// unclaimed fds never pass what JS asked for. On a listening handle it is
+// the most connections one wakeup accepts (0: kAcceptPerWakeup).
+// frameRest (framed stream): the bytes left of the message in progress
+// (DoRead).
 napi_value SocketHandle::ReadStart(napi_env env, napi_callback_info info) {
   UMS_METHOD(env, info, self);
   int budget;
+  int rest = 0;
   UMS_READ(env, GetInt(env, args[0], &budget));
+  if (args.argc > 1) UMS_READ(env, GetInt(env, args[1], &rest));
   self->fd_budget_ = budget;
+  self->frame_rest_ = rest > 0 ? static_cast<size_t>(rest) : 0;
   self->reading_ = !self->eof_;
   return Int(env, self->UpdatePoll());
 }

@@ -86,7 +86,8 @@ class SocketHandle {
   bool MessageBytes(napi_env env, int count, size_t used, napi_value* out, int64_t* base);
   // Each returns messages read (> 0), 0 for EAGAIN, or a final status.
   // `ask`: the fds one message may bring (ControlLength).
-  int ReadStream(napi_env env, int ask, int* count, size_t* used, int* fds_used);
+  // `size`: the bytes the read may take (max_message_, or a framed rest).
+  int ReadStream(napi_env env, int ask, size_t size, int* count, size_t* used, int* fds_used);
   int ReadDatagrams(int limit, int ask, int* count, size_t* used, int* fds_used);
   bool SeqpacketEof();
   size_t ControlLength(int fds) const;
@@ -126,6 +127,10 @@ class SocketHandle {
   bool fds_flowing_ = false;
   // The fds one wakeup may add (readStart), or, listening, the connections.
   int fd_budget_ = 0;
+  // Stream: the bytes left of the framed message JS is assembling
+  // (readStart's frameRest; 0: none). Reads take no more, asking no fds
+  // (DoRead).
+  size_t frame_rest_ = 0;
   // The events the poll handle is started with (0: stopped, -1: unknown).
   // uv_poll_start() always re-registers the fd with epoll (a DEL and an ADD
   // per call), so it is called only when the set changes.

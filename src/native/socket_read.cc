@@ -115,19 +115,30 @@ void SocketHandle::DoRead(napi_env env) {
   // kernel installs what it has room for and closes the rest, unix(7)), so
   // no read installs more than the room it was checked against.
   // A pidfd (passPidfd) counts as one more fd per read (ReadCost).
+  // A framed stream in the middle of a message (frame_rest_, JS's
+  // FrameAssembler) reads only that message's rest and asks for no fds. By
+  // the format's sender rule no fds come before the next message's header,
+  // and the kernel detaches fds only from an skb it copies from
+  // (unix_stream_read_generic), so a read that stops at the rest never takes
+  // the next message's fds (any that come are the peer's error, dropped with
+  // MSG_CTRUNC). And it needs no fd room: the fds JS holds for the message
+  // can only be freed by finishing it, so waiting for room would wait forever
+  // under a low RLIMIT_NOFILE.
+  size_t rest = type_ == SOCK_STREAM ? frame_rest_ : 0;
+  const int max_fds = rest > 0 ? 0 : max_fds_;
   int room = INT32_MAX;
-  int per_read = max_fds_ > 0 ? 1 : 0;
-  const int cost = ReadCost(max_fds_);
+  int per_read = max_fds > 0 ? 1 : 0;
+  const int cost = ReadCost(max_fds);
   if (cost > 0) {
     const fd_room::Room r = fd_room::Free(cost + kFdReserve, fds_flowing_);
     const int reserve = std::min(kFdReserve, r.limit / 8);
-    if (max_fds_ > 0) per_read = std::max(1, std::min(max_fds_, r.limit / 2));
+    if (max_fds > 0) per_read = std::max(1, std::min(max_fds, r.limit / 2));
     room = r.free - reserve;
   }
   const int limit = std::min(fd_budget_, room);
   // Bounded loop: ECONNRESET is reported once, so it cannot spin.
   for (int rounds = 0; count < kMaxBatch && used < kMaxBatchBytes && rounds < 2 * kMaxBatch; rounds++) {
-    const int ask = max_fds_ == 0 || fds_used + cost <= limit ? max_fds_ : per_read;
+    const int ask = max_fds == 0 || fds_used + cost <= limit ? max_fds : per_read;
     if (cost > 0 && fds_used + ReadCost(ask) > limit) {
       // Nothing read: say so, or level-triggered polling would call again
       // at once, forever. (JS never asks for a budget below ReadCost(max_fds_), so
@@ -135,8 +146,16 @@ void SocketHandle::DoRead(napi_env env) {
       if (count == 0) status = kStatusNoFdRoom;
       break;
     }
-    const int r = type_ == SOCK_STREAM ? ReadStream(env, ask, &count, &used, &fds_used)
+    const size_t before = used;
+    const int r = type_ == SOCK_STREAM ? ReadStream(env, ask, rest > 0 ? std::min(rest, max_message_) : max_message_,
+                                                    &count, &used, &fds_used)
                                        : ReadDatagrams(limit, ask, &count, &used, &fds_used);
+    if (rest > 0) {
+      // The message is whole: JS cuts it off before the next read (readStart).
+      rest -= std::min(rest, used - before);
+      frame_rest_ = rest;
+      if (rest == 0 && r > 0) break;
+    }
     if (r == 0) break;
     if (r < 0) {
       status = r;
@@ -251,23 +270,23 @@ size_t SocketHandle::ControlLength(int fds) const {
 // copy out of the arena (stream 64 KiB, bench/README.md). A direct read that
 // comes back under half full is copied to the arena after all, so a small
 // message never pins a max_message_ Buffer.
-int SocketHandle::ReadStream(napi_env env, int ask, int* count, size_t* used, int* fds_used) {
+int SocketHandle::ReadStream(napi_env env, int ask, size_t size, int* count, size_t* used, int* fds_used) {
   const size_t arena_used = *used - direct_bytes;
   napi_value direct = nullptr;
   char* dst = nullptr;
   if (read_direct_) {
     void* data;
-    if (napi_create_buffer(env, max_message_, &data, &direct) == napi_ok) {
+    if (napi_create_buffer(env, size, &data, &direct) == napi_ok) {
       dst = static_cast<char*>(data);
     } else {
       direct = nullptr;
     }
   }
   if (direct == nullptr) {
-    if (!arena.Ensure(arena_used + max_message_)) return -ENOMEM;
+    if (!arena.Ensure(arena_used + size)) return -ENOMEM;
     dst = arena.data + arena_used;
   }
-  struct iovec iov = {dst, max_message_};
+  struct iovec iov = {dst, size};
   RecvControl& control = recv_controls[0];
   struct msghdr msg;
   memset(&msg, 0, sizeof(msg));
@@ -294,7 +313,7 @@ int SocketHandle::ReadStream(napi_env env, int ask, int* count, size_t* used, in
   if (n == 0 && fd_scratch.empty()) return kStatusEof;
   const size_t len = static_cast<size_t>(n);
   read_direct_ = len == max_message_;
-  if (direct != nullptr && len < max_message_ / 2) {
+  if (direct != nullptr && len < size / 2) {
     if (!arena.Ensure(arena_used + len)) {
       // The bytes are read: hand them over in the Buffer they are in.
       direct_bytes += len;
@@ -318,7 +337,7 @@ int SocketHandle::ReadStream(napi_env env, int ask, int* count, size_t* used, in
   // also ends a read early at an skb that carries fds or other credentials
   // (unix_stream_read_generic), so keep reading then; if the queue is not
   // empty after all, the level-triggered poll wakes us again.
-  if (len < max_message_ && nfds == 0 && !creds.present) return 0;
+  if (len < size && nfds == 0 && !creds.present) return 0;
   return 1;
 }
 

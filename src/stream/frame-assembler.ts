@@ -14,7 +14,7 @@
 // read that broke it (a protocol error), and those it holds at close().
 import { closeFds } from './fds';
 import { describe, frameError } from './errors';
-import type { Framing } from './frame-format';
+import { apply, type Framing } from './frame-format';
 import { heldCount, heldFds } from './incoming';
 import type { Credentials, UnixMessage } from './types';
 
@@ -83,6 +83,12 @@ export class FrameAssembler {
   /** Some bytes of a message have arrived, not all: EOF now truncates it. */
   get partial(): boolean {
     return this.#head !== null || this.#body !== null;
+  }
+
+  /** Bytes still to come of the message in progress (its header first), or 0: what the next read may take. */
+  get rest(): number {
+    if (this.#head !== null) return this.#head.length - this.#headFilled;
+    return this.#body !== null ? this.#bodyLength - this.#bodyFilled : 0;
   }
 
   /** No more reads (protocol error, or close()). */
@@ -208,7 +214,7 @@ export class FrameAssembler {
         this.#fail(
           frameError(
             'ERR_FRAME_STRAY_FDS',
-            `A framed stream read brought ${read.fds.length} fds and no message header: the peer sent fds elsewhere than with a message's first byte`,
+            `A framed stream read brought ${read.fds.length > 0 ? `${read.fds.length} fds` : 'fds (dropped)'} and no message header: the peer sent fds elsewhere than with a message's first byte`,
           ),
         );
       }
@@ -334,7 +340,7 @@ export class FrameAssembler {
     h.copy(header, 0, off, off + f.headerSize);
     let total: unknown;
     try {
-      total = f.frameLength.call(undefined, header);
+      total = apply(f.frameLength, undefined, [header]);
     } catch (err) {
       return this.#fail(frameError('ERR_FRAME_LENGTH', 'framed.frameLength threw on a received header', err));
     }

@@ -42,6 +42,9 @@ export const FRAMED_MAX_MESSAGE = 16 * 1024 * 1024;
  */
 export const FRAMED_READ_SIZE = 256 * 1024;
 const BUILTIN_HEADER = 4;
+// Captured at load: frameLength is called as the function given, never
+// through a `call` of its own (a getter, or a Proxy trap, read per message).
+export const apply = Reflect.apply;
 
 /** The `framed` option read once: undefined (not framed), true, or our frozen copy of a FrameFormat. */
 export function snapshotFramed(value: unknown): true | FrameFormat | undefined {
@@ -94,7 +97,8 @@ export function framedMessage(chunk: unknown, f: Framing): NormalizedMessage {
     header.writeUInt32BE(msg.byteLength, 0);
     const views = Array.isArray(msg.data) ? (msg.data as ArrayBufferView[]) : [msg.data as ArrayBufferView];
     // One more buffer than write() allows (IOV_MAX): the header and the first view go as one copy.
-    const data = views.length < constants.IOV_MAX ? [header, ...views] : [Buffer.concat([header, asBytes(views[0]!)]), ...views.slice(1)];
+    // (bytesAfter: the view's bytes through the engine's own getters, never a buffer or byteOffset it shadows.)
+    const data = views.length < constants.IOV_MAX ? [header, ...views] : [Buffer.concat([header, bytesAfter(views[0]!, 0)]), ...views.slice(1)];
     return { data, byteLength: msg.byteLength + BUILTIN_HEADER, fds: msg.fds, address: null, lend: msg.lend };
   }
   const size = f.headerSize;
@@ -103,7 +107,7 @@ export function framedMessage(chunk: unknown, f: Framing): NormalizedMessage {
   }
   let length: unknown;
   try {
-    length = f.frameLength!.call(undefined, prefix(msg.data, size));
+    length = apply(f.frameLength!, undefined, [prefix(msg.data, size)]);
   } catch (err) {
     throw Object.assign(invalidArgValue(`framed.frameLength threw on the header of a write`), { cause: err });
   }
@@ -124,12 +128,6 @@ export function framedMessage(chunk: unknown, f: Framing): NormalizedMessage {
 export function checkMessage(chunk: unknown, type: SocketType, f: Framing | null): void {
   if (f !== null) framedMessage(chunk, f);
   else if (!isByteView(chunk)) normalizeMessage(chunk, type);
-}
-
-// Through the engine's own getters (views.ts): a view's own `buffer` or
-// `byteOffset` property may lie, and frameLength must see the bytes sent.
-function asBytes(v: ArrayBufferView): Uint8Array {
-  return bytesAfter(v, 0);
 }
 
 /** A copy of the first n bytes of the views (they hold at least n). */

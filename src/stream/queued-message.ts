@@ -23,8 +23,12 @@ export class QueuedMessage {
   sent = false;
   /** `error` ends the socket, not only this message (SendQueue.sendNow). */
   fatal = false;
-  /** Part of it is in the kernel already (a partial stream write). */
-  partial = false;
+  /**
+   * Part of it is in the kernel (a partial stream write): the stream holds
+   * its first bytes (a framed message's header among them), so it can only
+   * be finished; a failure of its rest ends the socket.
+   */
+  begun = false;
 
   constructor(data: Gather, byteLength: number, address: NativeAddress | null, dups: number[] | null, lent: boolean) {
     this.data = data;
@@ -69,11 +73,14 @@ export class QueuedMessage {
     }
     this.data = rest;
     this.byteLength -= n;
-    this.partial = true;
+    if (n > 0) this.begun = true;
   }
 }
 
 export const changedError = (): Error => invalidState('the data of a write was detached or resized after write() returned; nothing of it was sent');
+/** changedError() of a message that had begun: it ends the socket. */
+export const cutError = (): Error =>
+  invalidState('the data of a write was detached or resized after part of it was sent; the stream cannot go on without the rest, so the socket is destroyed');
 
 /** Sent, or failed with its own error, before it reached a flush. */
 export function isDone(q: QueuedMessage): boolean {

@@ -65,6 +65,8 @@ export class Reader {
   // not read: a mirror of the handle's poll state, kept so that the common
   // case (nothing changed after a batch) costs no N-API call.
   #pollBudget = -1;
+  // The framed rest the handle reads with (readStart's frameRest), 0: none.
+  #pollRest = 0;
   #fdPaused = false;
   /** Reading waits for the process to have fds free (the addon reported STATUS_NO_FD_ROOM). */
   readonly room = new FdRoomWait();
@@ -170,20 +172,22 @@ export class Reader {
   update(): void {
     const h = this.#handle;
     if (h === null) return;
-    const perMessage = this.maxFdsPerMessage + (this.#passPidfd ? 1 : 0);
-    let budget = perMessage === 0 ? 0 : Math.max(this.#maxPendingFds, perMessage) - this.#unread.fds;
-    // The fds held for an incomplete framed message count too, but only
-    // reading the rest of it can free them: with nothing else unclaimed, one
-    // more read's worth is allowed (so at most one message's fds over).
-    if (this.#framer !== null && perMessage > 0) budget = framedBudget(budget, this.#framer.heldFds, this.#unread.fds, perMessage);
+    // The rest of a framed message is read asking for no fds (readStart's
+    // frameRest): it needs budget only for a pidfd, and the fds held for the
+    // message need none (they are freed by finishing it, and only then).
+    const rest = this.#framer?.rest ?? 0;
+    const perMessage = (rest > 0 ? 0 : this.maxFdsPerMessage) + (this.#passPidfd ? 1 : 0);
+    const budget = perMessage === 0 ? 0 : Math.max(this.#maxPendingFds, perMessage) - this.#unread.fds;
     this.#fdPaused = this.#wantRead && budget < perMessage;
     const want = this.#wantRead && !this.#eof && !this.#socket.connecting && !this.#fdPaused && !this.room.waiting && !this.#framer?.backlogged;
     // Nothing to tell the handle: the common case after every read batch,
-    // where a call would cost an N-API round trip per wakeup.
-    if (want ? budget === this.#pollBudget : this.#pollBudget < 0) return;
+    // where a call would cost an N-API round trip per wakeup. Not while a
+    // framed rest is (or was) read: the handle counts it down, JS sets it.
+    if (want ? budget === this.#pollBudget && rest === 0 && this.#pollRest === 0 : this.#pollBudget < 0) return;
     this.#pollBudget = want ? budget : -1;
+    this.#pollRest = want ? rest : 0;
     // Restarting an active poll only updates the budget (uv_poll_start).
-    const r = want ? h.readStart(budget) : h.readStop();
+    const r = want ? h.readStart(budget, rest) : h.readStop();
     if (r < 0) this.#socket.destroy(errnoError(r, 'uv_poll_start'));
   }
 
@@ -292,10 +296,4 @@ export class Reader {
     this.#unread.closeAll(this.#fd);
     this.#framer?.close();
   }
-}
-
-// The read budget of a framed socket whose assembler holds `held` fds.
-function framedBudget(budget: number, held: number, unread: number, perMessage: number): number {
-  const left = budget - held;
-  return left < perMessage && unread === 0 ? perMessage : left;
 }

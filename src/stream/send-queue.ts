@@ -17,7 +17,7 @@ import { native, type Errno, type FdList, type Gather } from '../native/binding'
 import { errno, errnoError, streamDestroyed } from './errors';
 import { dupFds } from './fds';
 import { framedMessage, type Framing } from './frame-format';
-import { appendParts, changedError, isDone, QueuedMessage } from './queued-message';
+import { appendParts, changedError, cutError, isDone, QueuedMessage } from './queued-message';
 import type { SocketType } from './types';
 import { normalizeMessage, type NormalizedMessage } from './validate';
 import { byteLengthOf, isByteView } from './views';
@@ -279,9 +279,9 @@ export class SendQueue {
         continue;
       }
       if (q.changed()) {
+        // Begun: the peer waits for the rest (the body a framed header announced); so on a message error below.
+        if (q.begun) return this.#finish(cutError());
         q.error = changedError();
-        // Framed, with part of its frame sent: whatever followed would land inside it.
-        if (this.#framing !== null && q.partial) return this.#finish(q.error);
         this.release(q);
         p.index++;
         continue;
@@ -324,7 +324,7 @@ export class SendQueue {
         this.#link.retryLater();
         return;
       }
-      if (failsOnlyTheMessage(r, q.address)) {
+      if (failsOnlyTheMessage(r, q.address) && !q.begun) {
         q.error = errnoError(r, 'sendmsg', q.address ?? this.#link.remote);
         this.release(q);
         p.index++;
