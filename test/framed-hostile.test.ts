@@ -257,3 +257,30 @@ test(
     t.is((aErrors[0] as (Error & { code?: string }) | undefined)?.code, 'ERR_INVALID_STATE');
   }),
 );
+
+test(
+  "framed: a 'data' listener that destroys the socket mid-read leaves no fd of that read's later message open",
+  leakFree(async (t: ExecutionContext) => {
+    // One read holds m1 (no fds) and then m2 with the probe's fd (the kernel
+    // reads on into the sendmsg that carries fds, then stops). The listener
+    // destroys the socket at m1. Without the fix the rest of the read went
+    // into the assembler's backlog after close() had emptied it: the probe's
+    // copy stayed open.
+    const [a, b] = socketPair('stream', { framed: true });
+    const p = probe();
+    a.write(Buffer.from('m1'));
+    a.write({ data: Buffer.from('m2'), fds: [p.fd] });
+    closeAll([p.fd]);
+    await waitFor(() => hasBytes(b.fd) && a.writableLength === 0);
+    const seen: string[] = [];
+    b.on('data', (m: UnixMessage) => {
+      seen.push(m.data.toString());
+      closeAll(m.fds);
+      b.destroy();
+    });
+    await once(b, 'close');
+    t.deepEqual(seen, ['m1'], 'the listener saw m1 only');
+    await assertProbeClosed(t, p);
+    await destroyAll(a);
+  }),
+);

@@ -162,7 +162,7 @@ export class FrameAssembler {
         if (this.partial) {
           cut.off = this.#continue(data, 0);
           if (cut.off < 0) return true;
-          if (!this.#more() && cut.off < n) {
+          if (!this.#closed && !this.#more() && cut.off < n) {
             done = false;
             return false;
           }
@@ -205,7 +205,9 @@ export class FrameAssembler {
         if (last) cut.own = false;
         cut.off = off + total;
         this.#deliver(m);
-        if (cut.off < n && !this.#more()) {
+        // A listener may have destroyed the socket (close() ran): the read is
+        // then done with, its fds closed below, never kept in a backlog close() has emptied.
+        if (cut.off < n && !this.#closed && !this.#more()) {
           done = false;
           return false;
         }
