@@ -10,7 +10,7 @@
 //  - a framed fromFd socket in this process, 40 calls with fds through the bus.
 // The dbus-daemon tests skip, saying why, where it is missing (`.ci/run`
 // installs it). The daemon runs without LD_PRELOAD (see startBus).
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
@@ -19,7 +19,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { lowlevel, UnixMessageSocket, type UnixMessage } from '../src/index';
-import { closeAll, contentOf, delay, fileWithContent, waitFor, withLeakCheck } from './helpers';
+import { closeAll, contentOf, delay, fileWithContent, waitFor, withLeakCheck, type LeakCheck } from './helpers';
 
 const ROOT = path.join(__dirname, '..');
 const EXAMPLE = path.join(ROOT, 'examples', 'dbus-fd.js');
@@ -357,65 +357,61 @@ async function runExample(args: string[], env: NodeJS.ProcessEnv = process.env):
   return { status, stdout, stderr };
 }
 
-test('examples/dbus-fd.js passes a file fd through a real dbus-daemon to itself: one message, exactly one fd, the same file, no fd left open', async (t) => {
-  const missing = dbusDaemonMissing();
-  if (missing !== null) {
-    t.log(`skipped: ${missing}`);
-    t.pass();
-    return;
-  }
-  await withLeakCheck(t, async () => {
-    const bus = await startBus();
-    try {
-      const r = await runExample([bus.address]);
-      t.is(r.status, 0, `${r.stdout}\n${r.stderr}`);
-      t.regex(r.stdout, /auth: AGREE_UNIX_FD/);
-      t.regex(r.stdout, /bus: Hello -> our unique name is :\d+\.\d+/);
-      t.regex(r.stdout, /received: Pass from (:\d+\.\d+), signature h, UNIX_FDS 1, 1 fd\(s\) with the message/);
-      t.regex(r.stdout, /received: fd \d+ is the file we sent/);
-      t.regex(r.stdout, /done: .* fds open, as at the start/);
-    } finally {
-      await bus.stop();
+/**
+ * A test against a private bus (startBus), under the fd-count check, the bus
+ * stopped whatever happens; skipped with the reason where dbus-daemon is missing.
+ */
+function busTest(title: string, body: (t: ExecutionContext, bus: Bus, check: LeakCheck) => Promise<void>): void {
+  test(title, async (t) => {
+    const missing = dbusDaemonMissing();
+    if (missing !== null) {
+      t.log(`skipped: ${missing}`);
+      t.pass();
+      return;
     }
+    await withLeakCheck(t, async (check) => {
+      const bus = await startBus();
+      try {
+        await body(t, bus, check);
+      } finally {
+        await bus.stop();
+      }
+    });
   });
+}
+
+busTest(
+  'examples/dbus-fd.js passes a file fd through a real dbus-daemon to itself: one message, exactly one fd, the same file, no fd left open',
+  async (t, bus) => {
+    const r = await runExample([bus.address]);
+    t.is(r.status, 0, `${r.stdout}\n${r.stderr}`);
+    t.regex(r.stdout, /auth: AGREE_UNIX_FD/);
+    t.regex(r.stdout, /bus: Hello -> our unique name is :\d+\.\d+/);
+    t.regex(r.stdout, /received: Pass from (:\d+\.\d+), signature h, UNIX_FDS 1, 1 fd\(s\) with the message/);
+    t.regex(r.stdout, /received: fd \d+ is the file we sent/);
+    t.regex(r.stdout, /done: .* fds open, as at the start/);
+  },
+);
+
+busTest('examples/dbus-fd.js takes the bus from DBUS_SESSION_BUS_ADDRESS, and fails with a message and status 1 where no bus listens', async (t, bus) => {
+  {
+    const r = await runExample([], { ...process.env, DBUS_SESSION_BUS_ADDRESS: bus.address });
+    t.is(r.status, 0, `${r.stdout}\n${r.stderr}`);
+    t.regex(r.stdout, /received: fd \d+ is the file we sent/);
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbus-test-'));
+  try {
+    const r = await runExample([`unix:path=${path.join(dir, 'nobody')}`]);
+    t.is(r.status, 1);
+    t.regex(r.stderr, /dbus-fd: Error: ENOENT|dbus-fd: .*ENOENT/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
-test('examples/dbus-fd.js takes the bus from DBUS_SESSION_BUS_ADDRESS, and fails with a message and status 1 where no bus listens', async (t) => {
-  const missing = dbusDaemonMissing();
-  if (missing !== null) {
-    t.log(`skipped: ${missing}`);
-    t.pass();
-    return;
-  }
-  await withLeakCheck(t, async () => {
-    const bus = await startBus();
-    try {
-      const r = await runExample([], { ...process.env, DBUS_SESSION_BUS_ADDRESS: bus.address });
-      t.is(r.status, 0, `${r.stdout}\n${r.stderr}`);
-      t.regex(r.stdout, /received: fd \d+ is the file we sent/);
-    } finally {
-      await bus.stop();
-    }
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbus-test-'));
-    try {
-      const r = await runExample([`unix:path=${path.join(dir, 'nobody')}`]);
-      t.is(r.status, 1);
-      t.regex(r.stderr, /dbus-fd: Error: ENOENT|dbus-fd: .*ENOENT/);
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
-  });
-});
-
-test('a real bus routes 40 calls sent back to back, with 0 to 4 fds each and one of 1 MiB, back to us: each arrives whole with exactly its own fds', async (t) => {
-  const missing = dbusDaemonMissing();
-  if (missing !== null) {
-    t.log(`skipped: ${missing}`);
-    t.pass();
-    return;
-  }
-  await withLeakCheck(t, async ({ track }) => {
-    const bus = await startBus();
+busTest(
+  'a real bus routes 40 calls sent back to back, with 0 to 4 fds each and one of 1 MiB, back to us: each arrives whole with exactly its own fds',
+  async (t, bus, { track }) => {
     const received: UnixMessage[] = [];
     try {
       const { fd } = await auth.authenticate(bus.address);
@@ -480,7 +476,6 @@ test('a real bus routes 40 calls sent back to back, with 0 to 4 fds each and one
       }
     } finally {
       for (const m of received) closeAll(m.fds);
-      await bus.stop();
     }
-  });
-});
+  },
+);
