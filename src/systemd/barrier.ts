@@ -20,7 +20,7 @@ import { TYPE_NUMBERS } from '../stream/socket-type';
 import { snapshotOptions, validateInteger } from '../stream/validate';
 import { recvmsg } from '../lowlevel';
 import { watch, type Watcher } from '../lowlevel/watch';
-import { notifyAddress, sendDatagram } from './notify';
+import { notifyTarget, sendDatagram } from './notify';
 
 export interface BarrierOptions {
   /** How long to wait for the manager, the send included, in milliseconds (default 5000); then the promise rejects with ETIMEDOUT. */
@@ -38,13 +38,8 @@ const DEFAULT_TIMEOUT_MS = 5000;
 export function barrier(options: BarrierOptions = {}): Promise<boolean> {
   const o = snapshotOptions(options, ['timeout']);
   const timeout = validateInteger(o.timeout, 'options.timeout', 0, 0x7fffffff) ?? DEFAULT_TIMEOUT_MS;
-  let address: string | null;
-  try {
-    address = notifyAddress();
-  } catch (err) {
-    return Promise.reject(err as Error);
-  }
-  if (address === null) return Promise.resolve(false);
+  const address = notifyTarget();
+  if (typeof address !== 'string') return address;
   const pair = new Int32Array(2);
   const r = native.socketpair(TYPE_NUMBERS.stream, pair);
   if (r < 0) return Promise.reject(errnoError(r, 'socketpair'));

@@ -48,14 +48,22 @@ export function notify(state: NotifyState, options: NotifyOptions = {}): Promise
   const parts = stateLines(state);
   const o = snapshotOptions(options, ['fds']);
   const fds = snapshotFds(o.fds, 'options.fds');
-  let address: string | null;
+  const address = notifyTarget();
+  if (typeof address !== 'string') return address;
+  return sendDatagram(address, withMonotonicUsec(parts), fds);
+}
+
+/**
+ * notifyAddress() as notify() and barrier() begin: the address, or the
+ * promise they return at once (false when NOTIFY_SOCKET is unset, the
+ * ERR_SYSTEMD_ENV rejection when it is not an AF_UNIX address).
+ */
+export function notifyTarget(): string | Promise<boolean> {
   try {
-    address = notifyAddress();
+    return notifyAddress() ?? Promise.resolve(false);
   } catch (err) {
     return Promise.reject(err as Error);
   }
-  if (address === null) return Promise.resolve(false);
-  return sendDatagram(address, withMonotonicUsec(parts), fds);
 }
 
 /**
