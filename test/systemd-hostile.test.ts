@@ -1,9 +1,10 @@
 // Hostile service managers against unix-message-socket/systemd: what a
-// manager that stops reading its notify socket does to barrier()'s timeout.
+// manager that stops reading its notify socket does to barrier()'s timeout
+// and to notify() given a signal.
 import test from 'ava';
 import { lowlevel } from '../src/index';
-import { barrier } from '../src/systemd/index';
-import { abstractName, leakFree, waitFor } from './helpers';
+import { barrier, notify } from '../src/systemd/index';
+import { abstractName, assertProbeClosed, leakFree, probe, waitFor } from './helpers';
 
 const saved = process.env.NOTIFY_SOCKET;
 test.afterEach.always(() => {
@@ -43,5 +44,48 @@ test(
     t.is((outcome as { code?: unknown }).code, 'ETIMEDOUT');
     t.is((outcome as { syscall?: unknown }).syscall, 'barrier');
     lowlevel.close(manager.fd);
+  }),
+);
+
+test(
+  'notify(state, { fds, signal }) to a manager that stops reading: the abort gives up the waiting send with an AbortError, and the duplicates of the fds are closed',
+  leakFree(async (t) => {
+    const manager = stuckManager();
+    const p = probe();
+    let outcome: unknown = 'pending';
+    notify({ FDSTORE: 1, FDNAME: 'conn' }, { fds: [p.fd], signal: AbortSignal.timeout(50) }).then(
+      (v) => (outcome = v),
+      (err: unknown) => (outcome = err),
+    );
+    lowlevel.close(p.fd); // ours: notify() sends its own copy
+    // Without the signal option the send waits for room forever (the queue
+    // stays full) and holds its duplicate of the probe's fd.
+    t.true(await waitFor(() => outcome !== 'pending'), 'notify() settled while the manager still does not read');
+    t.is((outcome as { code?: unknown }).code, 'ABORT_ERR');
+    t.is((outcome as { name?: unknown }).name, 'AbortError');
+    await assertProbeClosed(t, p);
+    lowlevel.close(manager.fd);
+  }),
+);
+
+test(
+  'notify(state, { signal }) with an aborted signal rejects with its AbortError and sends nothing; a signal that is not an AbortSignal throws ERR_INVALID_ARG_TYPE',
+  leakFree(async (t) => {
+    const address = abstractName('notify-aborted');
+    const fd = lowlevel.socket('unix', 'dgram');
+    lowlevel.bind(fd, address);
+    process.env.NOTIFY_SOCKET = `@${address.slice(1)}`;
+    const reason = new Error('shutting down');
+    const err = await notify('READY=1', { signal: AbortSignal.abort(reason) }).then(
+      () => null,
+      (e: unknown) => e as Error & { code?: unknown },
+    );
+    t.is(err?.code, 'ABORT_ERR');
+    t.is(err?.cause, reason);
+    t.throws(() => lowlevel.recvmsg(fd, { maxSize: 64, cmsgSize: 0 }), { code: 'EAGAIN' }, 'nothing was sent');
+    t.throws(() => void notify('READY=1', { signal: { aborted: true } as unknown as AbortSignal }), { code: 'ERR_INVALID_ARG_TYPE' });
+    t.true(await notify('READY=1', { signal: new AbortController().signal }), 'a live signal sends');
+    t.is(lowlevel.recvmsg(fd, { maxSize: 64, cmsgSize: 0 }).data.toString(), 'READY=1');
+    lowlevel.close(fd);
   }),
 );

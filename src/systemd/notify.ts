@@ -7,6 +7,7 @@
 // before the promise settles. The caller's `fds` stay the caller's: they are
 // sent (the kernel takes its own references; the socket's write duplicates
 // them only while the message waits) and never closed here.
+import { abortErrorOf, isAborted, validateSignal } from '../stream/abort';
 import { createSocket } from '../stream/index';
 import { snapshotFds, snapshotOptions } from '../stream/validate';
 import { readEnv, systemdEnvError } from './env';
@@ -15,6 +16,12 @@ import { stateLines, withMonotonicUsec, type NotifyState } from './state';
 export interface NotifyOptions {
   /** fds sent with the message (SCM_RIGHTS), e.g. for FDSTORE=1; at most 253. They stay yours. */
   fds?: readonly number[];
+  /**
+   * Gives up a send still waiting for room in the manager's queue (a
+   * manager that stops reading): the promise rejects with an AbortError
+   * (`code: 'ABORT_ERR'`) and nothing is sent. E.g. `AbortSignal.timeout(5000)`.
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -39,18 +46,21 @@ export function notifyAddress(): string | null {
  * true once the kernel has taken the message, false when NOTIFY_SOCKET is
  * unset (sd_notify returns 0), and rejects with the errno error when the
  * send fails (ENOENT, ECONNREFUSED, EAGAIN never: a full queue is waited
- * out) or ERR_SYSTEMD_ENV when NOTIFY_SOCKET is not an AF_UNIX address.
+ * out, until `signal` aborts) or ERR_SYSTEMD_ENV when NOTIFY_SOCKET is not an AF_UNIX address.
  * Bad arguments throw at once, before anything is sent: a field name with
  * '=' or a value with a newline (which would inject a field) is
  * ERR_INVALID_ARG_VALUE.
  */
 export function notify(state: NotifyState, options: NotifyOptions = {}): Promise<boolean> {
   const parts = stateLines(state);
-  const o = snapshotOptions(options, ['fds']);
+  const o = snapshotOptions(options, ['fds', 'signal']);
   const fds = snapshotFds(o.fds, 'options.fds');
+  const signal = validateSignal(o.signal, 'options.signal');
+  // Already aborted: nothing is sent, as net.connect() connects nothing.
+  if (signal !== undefined && isAborted(signal)) return Promise.reject(abortErrorOf(signal));
   const address = notifyTarget();
   if (typeof address !== 'string') return address;
-  return sendDatagram(address, withMonotonicUsec(parts), fds);
+  return sendDatagram(address, withMonotonicUsec(parts), fds, signal);
 }
 
 /**

@@ -181,6 +181,9 @@ export async function systemdTypes(): Promise<void> {
   const sent: boolean = await notify({ READY: 1, STATUS: 'up', ERRNO: 0n, X: true }, { fds: [3] });
   void sent;
   await notify('READY=1');
+  await notify('READY=1', { signal: AbortSignal.timeout(5000) });
+  // @ts-expect-error a signal, not a number of milliseconds
+  await notify('READY=1', { signal: 5000 });
   // @ts-expect-error a field's value is a string, number, bigint or boolean
   await notify({ STATUS: { text: 'up' } });
   // @ts-expect-error fds is an array of numbers
