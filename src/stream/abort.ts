@@ -100,7 +100,7 @@ export function onAbort(signal: AbortSignal, listener: () => void): () => void {
  * A socket made with a `signal` (connect(), createSocket()): destroyed with an
  * AbortError when it aborts, at once if it has already (nothing is sent
  * then: the connect and the writes wait for a later tick). Destroying closes
- * the duplicates held for queued messages, as any destroy() does.
+ * the duplicates held for queued messages, as every destroy() does.
  */
 export function destroyOnAbort(socket: EventEmitter & { destroy(err?: Error): unknown }, signal: AbortSignal): void {
   if (isAborted(signal)) {
