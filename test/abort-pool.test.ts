@@ -9,20 +9,11 @@ import { getEventListeners } from 'node:events';
 import path from 'node:path';
 import { lowlevel } from '../src/index';
 import { createPool, type WorkerPool } from '../src/pool';
-import { assertProbeClosed, fdCount, fileWithContent, isOpen, leakFree, probe } from './helpers';
+import { assertProbeClosed, fdCount, fileWithContent, isAlive, isOpen, leakFree, probe } from './helpers';
 
 const WORKER = path.join(__dirname, 'fixtures', 'pool-worker.js');
 const abortListeners = (signal: AbortSignal): number => getEventListeners(signal, 'abort').length;
 const op = (name: string): string => JSON.stringify({ op: name });
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 test('createPool({ signal }) refuses a non-AbortSignal with ERR_INVALID_ARG_TYPE before it spawns anything', (t) => {
   for (const signal of ['abort', {}, { aborted: true }]) {

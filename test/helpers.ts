@@ -203,6 +203,16 @@ export function inodeOf(fd: number): string {
 }
 
 /** fstat(2) succeeds: the fd number is open in this process. */
+/** Process pid exists (signal 0: nothing is sent). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function isOpen(fd: number): boolean {
   try {
     fs.fstatSync(fd);

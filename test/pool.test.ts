@@ -15,6 +15,7 @@ import {
   delay,
   fdCount,
   fileWithContent,
+  isAlive,
   isOpen,
   leakFree,
   type Probe,
@@ -38,15 +39,6 @@ const op = (name: string, extra: object = {}): string => JSON.stringify({ op: na
 async function stats(pool: WorkerPool, worker: number): Promise<Stats> {
   const reply = await pool.request(op('stats'), { worker });
   return JSON.parse(reply.data.toString()) as Stats;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function withPool(t: ExecutionContext, options: Partial<PoolOptions>, body: (pool: WorkerPool) => Promise<void>): Promise<void> {
